@@ -1,0 +1,29 @@
+// Public face of the impairment model: netem's grammar, the seeded PRNG, the per-packet decision function.
+export { NetemSyntaxError } from './errors.js';
+export {
+  type Blackout,
+  type Delivery,
+  type DropReason,
+  Impairment,
+  type ImpairmentOptions,
+  type ImpairmentStats,
+} from './impairment.js';
+export {
+  type Distribution,
+  type Loss,
+  type Netem,
+  parseNetem,
+  printNetem,
+  tcNetemArgs,
+  validateNetem,
+} from './netem.js';
+export { createRng, type Rng, Xoshiro128 } from './prng.js';
+export {
+  formatPercent,
+  formatRateBit,
+  formatTimeMs,
+  parsePercent,
+  parseRateBit,
+  parseSizeBytes,
+  parseTimeMs,
+} from './units.js';

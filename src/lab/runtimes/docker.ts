@@ -1,0 +1,170 @@
+// Docker runtime plumbing: the udplab image, an `internal` labelled network,
+// labelled containers with NET_ADMIN, and a sweep of leftovers from crashed runs.
+// Rules: every object carries `udplab=1` plus `udplab.owner=<pid>`; the sweep removes
+// only objects whose owner process is gone, so concurrent runs never tear down each other.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
+import { LabError } from '../errors.js';
+
+const exec = promisify(execFile);
+
+process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+process.env.TESTCONTAINERS_HOST_OVERRIDE ??= 'localhost';
+
+export const LABEL = 'udplab';
+export const OFFLINE_BASE = 'udplab/base:local';
+export const REGISTRY_BASE = 'node:24-bookworm-slim';
+export const IMAGE_TAG = 'udplab/udplab:local';
+
+export function labels(): Record<string, string> {
+  return { [LABEL]: '1', 'udplab.owner': String(process.pid) };
+}
+
+/** The repository root (where lab/Dockerfile lives), from dist/ or src/. */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'lab', 'Dockerfile'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new LabError('E_RUNTIME', 'cannot find lab/Dockerfile above the udplab module');
+    dir = up;
+  }
+  return resolve(dir);
+}
+
+async function docker(args: string[], timeoutMs = 30_000): Promise<string> {
+  const { stdout } = await exec('docker', args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+/** True when a Docker engine answers. */
+export async function dockerAvailable(): Promise<boolean> {
+  try {
+    await docker(['info', '--format', '{{.ServerVersion}}'], 10_000);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ownerAlive(owner: string | undefined): boolean {
+  const pid = Number(owner);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes containers and networks labelled udplab=1 whose owner process is gone. Returns what it removed. */
+export async function sweepLeftovers(): Promise<{ containers: number; networks: number }> {
+  const removed = { containers: 0, networks: 0 };
+  const fmt = '{{.ID}} {{.Label "udplab.owner"}}';
+  const cs = (await docker(['ps', '-a', '--filter', `label=${LABEL}=1`, '--format', fmt])).trim();
+  for (const line of cs ? cs.split('\n') : []) {
+    const [id, owner] = line.split(' ');
+    if (id && !ownerAlive(owner)) {
+      await docker(['rm', '-f', '-v', id]).catch(() => undefined);
+      removed.containers++;
+    }
+  }
+  const ns = (await docker(['network', 'ls', '--filter', `label=${LABEL}=1`, '--format', fmt])).trim();
+  for (const line of ns ? ns.split('\n') : []) {
+    const [id, owner] = line.split(' ');
+    if (id && !ownerAlive(owner)) {
+      await docker(['network', 'rm', id]).catch(() => undefined);
+      removed.networks++;
+    }
+  }
+  return removed;
+}
+
+let imagePromise: Promise<string> | undefined;
+
+/** Builds the udplab image from lab/Dockerfile on the offline base when present, else on the registry base. */
+export function buildImage(): Promise<string> {
+  imagePromise ??= (async () => {
+    const hasOffline = await docker(['image', 'inspect', OFFLINE_BASE]).then(
+      () => true,
+      () => false,
+    );
+    const base = process.env.UDPLAB_BASE_IMAGE ?? (hasOffline ? OFFLINE_BASE : REGISTRY_BASE);
+    const root = repoRoot();
+    if (!existsSync(join(root, 'dist', 'src', 'cli', 'index.js'))) {
+      throw new LabError('E_IMAGE_BUILD', `no compiled CLI in ${root}/dist: run \`npm run build\` first`);
+    }
+    try {
+      await GenericContainer.fromDockerfile(root, 'lab/Dockerfile')
+        .withBuildArgs({ BASE_IMAGE: base })
+        .withCache(true)
+        .build(IMAGE_TAG, { deleteOnExit: false });
+    } catch (err) {
+      imagePromise = undefined;
+      throw new LabError(
+        'E_IMAGE_BUILD',
+        `building ${IMAGE_TAG} from lab/Dockerfile on ${base} failed${base === REGISTRY_BASE ? ' (no registry? build the offline base: node lab/base/build.mjs)' : ''}`,
+        { cause: err },
+      );
+    }
+    return IMAGE_TAG;
+  })();
+  return imagePromise;
+}
+
+export interface LabNetwork {
+  readonly name: string;
+  remove(): Promise<void>;
+}
+
+/** Creates an `internal` (no route out) bridge network labelled udplab=1. */
+export async function createInternalNetwork(prefix = 'udplab'): Promise<LabNetwork> {
+  const client = await getContainerRuntimeClient();
+  const name = `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const net = await client.network.create({
+    Name: name,
+    Driver: 'bridge',
+    Internal: true,
+    CheckDuplicate: true,
+    Labels: labels(),
+  });
+  return {
+    name,
+    remove: async () => {
+      await client.network.remove(net).catch(() => undefined);
+    },
+  };
+}
+
+export interface StartOptions {
+  network: LabNetwork;
+  name: string;
+  tmpfs?: Record<string, string>;
+}
+
+/** Starts one udplab container on `network` with NET_ADMIN, labelled. */
+export async function startNode(opts: StartOptions): Promise<StartedTestContainer> {
+  const image = await buildImage();
+  let c = new GenericContainer(image)
+    .withNetworkMode(opts.network.name)
+    .withLabels({ ...labels(), 'udplab.role': opts.name })
+    .withAddedCapabilities('NET_ADMIN')
+    .withStartupTimeout(30_000);
+  if (opts.tmpfs) c = c.withTmpFs(opts.tmpfs);
+  return c.start();
+}
+
+/** Stops containers (timeout 0) and removes the network; never throws. */
+export async function teardown(
+  containers: Array<StartedTestContainer | undefined>,
+  network?: LabNetwork,
+): Promise<void> {
+  await Promise.all(
+    containers.map((c) => c?.stop({ timeout: 0, remove: true, removeVolumes: true }).catch(() => undefined)),
+  );
+  await network?.remove();
+}

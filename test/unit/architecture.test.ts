@@ -1,0 +1,76 @@
+// Enforces design §2 and §8: the sans-I/O rule and the dependency direction.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const SRC = join(import.meta.dirname, '..', '..', 'src');
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+const FORBIDDEN = [
+  'Date.now',
+  'new Date(',
+  'Math.random',
+  'setTimeout',
+  'setInterval',
+  'setImmediate',
+  'performance',
+  'randomBytes',
+  'node:dgram',
+  'node:fs',
+  'node:net',
+  'process.hrtime',
+];
+const PURE = ['protocol', 'crypto', 'impair', 'sim'];
+
+/** Which top-level folders each folder may import from (besides itself). */
+const ALLOWED: Record<string, string[]> = {
+  impair: [],
+  crypto: ['impair'],
+  protocol: ['crypto', 'impair'],
+  sim: ['protocol', 'impair', 'crypto'],
+  files: ['protocol', 'crypto'],
+  transport: ['protocol', 'crypto', 'impair', 'files'],
+  baselines: ['impair', 'files', 'crypto', 'transport', 'protocol'],
+  lab: ['transport', 'protocol', 'impair', 'files', 'baselines', 'crypto', 'report', 'sim'],
+  report: ['impair', 'lab'],
+  cli: ['lab', 'transport', 'protocol', 'impair', 'sim', 'files', 'crypto', 'baselines', 'report'],
+};
+
+describe('architecture', () => {
+  const all = files(SRC);
+
+  it.each(PURE)('src/%s is sans-I/O: no clocks, timers, Math.random, sockets or files', (folder) => {
+    const offenders: string[] = [];
+    for (const f of all.filter((p) => relative(SRC, p).startsWith(`${folder}/`))) {
+      const text = readFileSync(f, 'utf8')
+        .replace(/\/\/.*$/gm, '')
+        .replace(/\/\*[\s\S]*?\*\//g, '');
+      for (const word of FORBIDDEN) if (text.includes(word)) offenders.push(`${relative(SRC, f)}: ${word}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('imports follow the dependency direction and go through index.ts', () => {
+    const offenders: string[] = [];
+    for (const f of all) {
+      const from = relative(SRC, f).split('/')[0]!;
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/from '(\.\.?\/[^']+)'/g)) {
+        const target = relative(SRC, join(f, '..', m[1]!));
+        const [to, ...rest] = target.split('/');
+        if (!to || to === from || to.startsWith('..')) continue;
+        if (!(ALLOWED[from] ?? []).includes(to!))
+          offenders.push(`${relative(SRC, f)} imports ${target} (${from} → ${to})`);
+        else if (rest.join('/') !== 'index.js')
+          offenders.push(`${relative(SRC, f)} reaches into ${target}, not ${to}/index.ts`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
