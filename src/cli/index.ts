@@ -36,6 +36,6 @@ export async function main(argv: string[]): Promise<number> {
 export type Register = (program: Command, setExit: (code: number) => void) => void;
 
 async function commands(): Promise<Register[]> {
-  const mods: Array<{ register: Register }> = await Promise.all([]);
+  const mods: Array<{ register: Register }> = await Promise.all([import('./commands/sim.js')]);
   return mods.map((m) => m.register);
 }

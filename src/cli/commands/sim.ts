@@ -1,0 +1,102 @@
+// `udplab sim`: deterministic simulated transfers. One seed with a given network, or N seeds over
+// random hostile profiles with a summary and, for any bad seed, the command that replays it.
+import type { Command } from 'commander';
+import { type Blackout, type Netem, parseNetem, parseSizeBytes, printNetem } from '../../impair/index.js';
+import { runSeeds, simulateTransfer } from '../../sim/index.js';
+import type { Register } from '../index.js';
+import { UsageError } from '../usage-error.js';
+
+interface SimFlags {
+  seeds?: string;
+  seed?: string;
+  netem?: string;
+  up?: string;
+  down?: string;
+  size?: string;
+  op?: string;
+  blackout?: string[];
+  json?: boolean;
+}
+
+function int(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} expects a whole number, got "${v}"`);
+  return Number(v);
+}
+
+function netemFlag(name: string, v: string | undefined): Netem | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return parseNetem(v);
+  } catch (e) {
+    throw new UsageError(`--${name}: ${(e as Error).message}`);
+  }
+}
+
+export const register: Register = (program: Command, setExit) => {
+  program
+    .command('sim')
+    .description('run simulated transfers over a seeded hostile network (no sockets, reproducible)')
+    .option('--seeds <n>', 'run N transfers over random hostile profiles and summarise')
+    .option('--seed <s>', 'first (or only) seed', '1')
+    .option('--netem <opts>', 'netem options for both directions, e.g. "delay 20ms loss 10%"')
+    .option('--up <opts>', 'netem options client → server')
+    .option('--down <opts>', 'netem options server → client')
+    .option('--size <bytes>', 'transfer size (units allowed: 16MiB)')
+    .option('--op <op>', 'get (server sends) or put (client sends)', 'get')
+    .option('--blackout <start:duration>', 'a blackout window in ms, e.g. 2000:3000 (repeatable)', collect, [])
+    .option('--json', 'print one JSON object')
+    .action((flags: SimFlags) => {
+      const seed = int('seed', flags.seed, 1);
+      const size = flags.size === undefined ? undefined : parseSizeBytes(flags.size);
+      if (flags.size !== undefined && size === undefined) throw new UsageError(`--size: "${flags.size}" is not a size`);
+      if (flags.seeds !== undefined) {
+        const n = int('seeds', flags.seeds, 0);
+        const summary = runSeeds({ seeds: n, firstSeed: seed, ...(size !== undefined && { sizeBytes: size }) });
+        if (flags.json) console.log(JSON.stringify(summary));
+        else {
+          console.log(`SEED=${seed}..${seed + n - 1}`);
+          console.log(
+            `runs ${summary.runs}, completed ${summary.completed}, failed ${summary.failed}` +
+              `${
+                summary.failed
+                  ? ` (${Object.entries(summary.failedByReason)
+                      .map(([k, v]) => `${k} ${v}`)
+                      .join(', ')})`
+                  : ''
+              }` +
+              `, wrong files accepted ${summary.wrongFilesAccepted}, hung ${summary.hung}`,
+          );
+          for (const b of summary.bad)
+            console.log(`bad seed ${b.seed}: ${b.outcome} ${b.reason ?? ''}\n  reproduce: ${b.reproduce}`);
+        }
+        setExit(summary.wrongFilesAccepted + summary.hung > 0 ? 1 : 0);
+        return;
+      }
+      const both = netemFlag('netem', flags.netem);
+      const up = netemFlag('up', flags.up) ?? both ?? {};
+      const down = netemFlag('down', flags.down) ?? both ?? {};
+      if (flags.op !== 'get' && flags.op !== 'put') throw new UsageError(`--op must be get or put, got "${flags.op}"`);
+      const blackouts: Blackout[] = (flags.blackout ?? []).map((b) => {
+        const m = /^(\d+):(\d+)$/.exec(b);
+        if (!m) throw new UsageError(`--blackout expects START_MS:DURATION_MS, got "${b}"`);
+        return { startMs: Number(m[1]), durationMs: Number(m[2]) };
+      });
+      const sizeBytes = size ?? 1 << 20;
+      const r = simulateTransfer({ seed, up, down, blackouts, sizeBytes, op: flags.op });
+      if (flags.json) console.log(JSON.stringify({ ...r, up: printNetem(up), down: printNetem(down), sizeBytes }));
+      else {
+        console.log(`SEED=${seed} up "${printNetem(up)}" down "${printNetem(down)}" size ${sizeBytes} op ${flags.op}`);
+        console.log(
+          `${r.outcome}${r.reason ? ` (${r.reason})` : ''}: ${(r.durationMs / 1000).toFixed(3)} s virtual, ` +
+            `goodput ${(r.goodputBps / 1e6).toFixed(2)} Mbit/s, sent ${r.stats.packetsSent}, retransmitted ${r.stats.packetsRetransmitted}, ` +
+            `rtt min/avg/p99 ${r.stats.rttMsMin.toFixed(1)}/${r.stats.rttMsAvg.toFixed(1)}/${r.stats.rttMsP99.toFixed(1)} ms`,
+        );
+      }
+      setExit(r.outcome === 'completed' ? 0 : 1);
+    });
+};
+
+function collect(v: string, prev: string[]): string[] {
+  return [...prev, v];
+}

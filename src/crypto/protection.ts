@@ -1,0 +1,47 @@
+// Packet protection: what turns a header + payload into bytes on the wire and back.
+// Rule: `open` returns undefined for anything that does not verify (corrupted, forged, replayed);
+// it never throws on remote input.
+import { sha256 } from './hash.js';
+
+export interface PacketProtection {
+  /** A label that every output and report carries. */
+  readonly security: string;
+  /** Bytes added to each payload. */
+  readonly overheadBytes: number;
+  seal(header: Uint8Array, packetNumber: number, payload: Uint8Array): Uint8Array;
+  open(header: Uint8Array, packetNumber: number, sealed: Uint8Array): Uint8Array | undefined;
+}
+
+const TAG = 16;
+
+/**
+ * No secrecy, no authentication: a 16-byte SHA-256 check over header and payload, so that corruption
+ * on the path is detected. Anyone on the path can read and forge: used only before a handshake has keys
+ * and in the explicit teaching mode.
+ */
+export function integrityOnlyProtection(label = 'none (unauthenticated, unencrypted)'): PacketProtection {
+  const tag = (header: Uint8Array, payload: Uint8Array) => {
+    const h = sha256();
+    h.update(header);
+    h.update(payload);
+    return h.digest().subarray(0, TAG);
+  };
+  return {
+    security: label,
+    overheadBytes: TAG,
+    seal(header, _pn, payload) {
+      const out = new Uint8Array(payload.length + TAG);
+      out.set(payload, 0);
+      out.set(tag(header, payload), payload.length);
+      return out;
+    },
+    open(header, _pn, sealed) {
+      if (sealed.length < TAG) return undefined;
+      const payload = sealed.subarray(0, sealed.length - TAG);
+      const expect = tag(header, payload);
+      const got = sealed.subarray(sealed.length - TAG);
+      for (let i = 0; i < TAG; i++) if (expect[i] !== got[i]) return undefined;
+      return payload;
+    },
+  };
+}

@@ -1,0 +1,118 @@
+// Frames inside DATA packets. Ack-eliciting: DATA, FIN, PING. Not ack-eliciting: ACK, DONE, CLOSE.
+//   ACK   0x01 | largest u48 | ackDelayUs u32 | maxOffset u48 | n u8 | n × (lo u48, hi u48)  (pn ranges, inclusive)
+//   DATA  0x02 | offset u48 | length u16 | flags u8 (bit0 compressed) | wireLength u16 | bytes
+//   FIN   0x03 | size u48 | sha256 32 bytes
+//   DONE  0x04 | status u8 (0 verified, 1 integrity mismatch, 2 local I/O error)
+//   CLOSE 0x05 | code str16 | reason str16
+//   PING  0x06
+import { Reader, Writer } from './bytes.js';
+import type { Decoded } from './wire.js';
+
+export const MAX_ACK_RANGES = 32;
+
+export type Frame =
+  | { type: 'ack'; largest: number; ackDelayUs: number; maxOffset: number; ranges: Array<[lo: number, hi: number]> }
+  | { type: 'data'; offset: number; length: number; compressed: boolean; bytes: Uint8Array }
+  | { type: 'fin'; sizeBytes: number; sha256: Uint8Array }
+  | { type: 'done'; status: DoneStatus }
+  | { type: 'close'; code: string; reason: string }
+  | { type: 'ping' };
+
+export const DoneStatus = { Verified: 0, IntegrityMismatch: 1, IoError: 2 } as const;
+export type DoneStatus = (typeof DoneStatus)[keyof typeof DoneStatus];
+
+export const DATA_FRAME_OVERHEAD = 1 + 6 + 2 + 1 + 2;
+export const FIN_FRAME_BYTES = 1 + 6 + 32;
+
+export function writeFrame(w: Writer, f: Frame): void {
+  switch (f.type) {
+    case 'ack':
+      w.u8(0x01).u48(f.largest).u32(Math.min(f.ackDelayUs, 0xffffffff)).u48(f.maxOffset).u8(f.ranges.length);
+      for (const [lo, hi] of f.ranges) w.u48(lo).u48(hi);
+      return;
+    case 'data':
+      w.u8(0x02)
+        .u48(f.offset)
+        .u16(f.length)
+        .u8(f.compressed ? 1 : 0)
+        .u16(f.bytes.length)
+        .bytes(f.bytes);
+      return;
+    case 'fin':
+      w.u8(0x03).u48(f.sizeBytes).bytes(f.sha256);
+      return;
+    case 'done':
+      w.u8(0x04).u8(f.status);
+      return;
+    case 'close':
+      w.u8(0x05).str16(f.code).str16(f.reason.slice(0, 512));
+      return;
+    case 'ping':
+      w.u8(0x06);
+      return;
+  }
+}
+
+export function encodeFrames(frames: readonly Frame[]): Uint8Array {
+  const w = new Writer(1400);
+  for (const f of frames) writeFrame(w, f);
+  return w.finish();
+}
+
+export function decodeFrames(buf: Uint8Array): Decoded<Frame[]> {
+  const r = new Reader(buf);
+  const out: Frame[] = [];
+  while (r.remaining > 0) {
+    const t = r.u8();
+    switch (t) {
+      case 0x01: {
+        const largest = r.u48();
+        const ackDelayUs = r.u32();
+        const maxOffset = r.u48();
+        const n = r.u8();
+        if (n > MAX_ACK_RANGES) return { ok: false, error: `ACK with ${n} ranges` };
+        const ranges: Array<[number, number]> = [];
+        let prevLo = Number.POSITIVE_INFINITY;
+        for (let i = 0; i < n; i++) {
+          const lo = r.u48();
+          const hi = r.u48();
+          if (hi < lo || hi >= prevLo || hi > largest) return { ok: false, error: 'ACK ranges out of order' };
+          prevLo = lo;
+          ranges.push([lo, hi]);
+        }
+        out.push({ type: 'ack', largest, ackDelayUs, maxOffset, ranges });
+        break;
+      }
+      case 0x02: {
+        const offset = r.u48();
+        const length = r.u16();
+        const flags = r.u8();
+        const bytes = r.bytes(r.u16());
+        const compressed = (flags & 1) === 1;
+        if (!r.bad && !compressed && bytes.length !== length) return { ok: false, error: 'DATA length mismatch' };
+        if (length === 0) return { ok: false, error: 'empty DATA frame' };
+        out.push({ type: 'data', offset, length, compressed, bytes });
+        break;
+      }
+      case 0x03:
+        out.push({ type: 'fin', sizeBytes: r.u48(), sha256: r.bytes(32) });
+        break;
+      case 0x04: {
+        const status = r.u8();
+        if (status > 2) return { ok: false, error: `DONE status ${status}` };
+        out.push({ type: 'done', status: status as DoneStatus });
+        break;
+      }
+      case 0x05:
+        out.push({ type: 'close', code: r.str16(), reason: r.str16() });
+        break;
+      case 0x06:
+        out.push({ type: 'ping' });
+        break;
+      default:
+        return { ok: false, error: `unknown frame type 0x${t.toString(16)}` };
+    }
+    if (r.bad) return { ok: false, error: 'truncated frame' };
+  }
+  return { ok: true, value: out };
+}

@@ -1,0 +1,139 @@
+// The data receiver: accepts DATA frames into the sink, suppresses duplicates, tracks what it holds
+// (the journal), acknowledges packet numbers with up to 32 ranges, and advertises a flow-control limit.
+// Rules:
+// - A packet is acknowledged only when every frame in it was accepted; a packet that carries data beyond
+//   the advertised limit is dropped whole (never acknowledged), so an ACK always means "stored".
+// - ACK policy: immediately on a gap or reordering, after every 4th ack-eliciting packet, else within 5 ms.
+// - The window is a reorder bound too: data is accepted only below contiguous prefix + windowBytes.
+import { type Frame, MAX_ACK_RANGES } from './frames.js';
+import { type Range, RangeSet } from './range-set.js';
+import type { ChunkCodec, DataSink } from './source-sink.js';
+
+export const ACK_EVERY = 4;
+export const MAX_ACK_DELAY_MS = 5;
+
+export interface ReceiverStats {
+  packetsReceived: number;
+  duplicatePackets: number;
+  bytesReceived: number;
+  duplicateBytes: number;
+  outOfWindowPackets: number;
+}
+
+export class Receiver {
+  readonly data: RangeSet;
+  readonly stats: ReceiverStats = {
+    packetsReceived: 0,
+    duplicatePackets: 0,
+    bytesReceived: 0,
+    duplicateBytes: 0,
+    outOfWindowPackets: 0,
+  };
+  private readonly pns = new RangeSet();
+  private largestPn = -1;
+  private largestPnTimeMs = 0;
+  private unacked = 0;
+  private ackDeadlineMs: number | undefined;
+  fin: { sizeBytes: number; sha256: Uint8Array } | undefined;
+
+  constructor(
+    private readonly sink: DataSink,
+    readonly sizeBytes: number,
+    readonly windowBytes: number,
+    held: readonly Range[] = [],
+    private readonly codec?: ChunkCodec,
+  ) {
+    this.data = RangeSet.of(held.filter(([a, b]) => a < b && b <= sizeBytes));
+  }
+
+  get maxOffset(): number {
+    return this.data.contiguousFrom(0) + this.windowBytes;
+  }
+
+  get complete(): boolean {
+    return this.fin !== undefined && this.data.covers(0, this.sizeBytes);
+  }
+
+  /**
+   * Processes the frames of one DATA packet. Returns 'accepted', 'duplicate', or a protocol error string.
+   * Sink errors propagate (the connection turns them into a close with their code).
+   */
+  onPacket(nowMs: number, pn: number, frames: readonly Frame[]): 'accepted' | 'duplicate' | 'dropped' | string {
+    let eliciting = false;
+    for (const f of frames) {
+      if (f.type === 'data') {
+        eliciting = true;
+        if (f.offset + f.length > this.sizeBytes) return `data beyond the end of the file (${f.offset}+${f.length})`;
+        if (f.offset + f.length > this.maxOffset && !this.data.covers(f.offset, f.offset + f.length)) {
+          this.stats.outOfWindowPackets++;
+          return 'dropped';
+        }
+      } else if (f.type === 'fin') {
+        eliciting = true;
+        if (f.sizeBytes !== this.sizeBytes)
+          return `FIN announces ${f.sizeBytes} bytes, handshake said ${this.sizeBytes}`;
+      } else if (f.type === 'ping') eliciting = true;
+    }
+    if (this.pns.has(pn)) {
+      this.stats.duplicatePackets++;
+      this.scheduleAck(nowMs, true);
+      return 'duplicate';
+    }
+    for (const f of frames) {
+      if (f.type === 'data') {
+        if (this.data.covers(f.offset, f.offset + f.length)) {
+          this.stats.duplicateBytes += f.length;
+          continue;
+        }
+        let bytes = f.bytes;
+        if (f.compressed) {
+          const plain = this.codec?.decompress(f.bytes, f.length);
+          if (!plain || plain.length !== f.length) return 'compressed DATA frame does not decompress';
+          bytes = plain;
+        }
+        this.sink.write(f.offset, bytes);
+        this.data.add(f.offset, f.offset + f.length);
+        this.stats.bytesReceived += f.length;
+      } else if (f.type === 'fin') {
+        this.fin = { sizeBytes: f.sizeBytes, sha256: f.sha256 };
+      }
+    }
+    this.stats.packetsReceived++;
+    const reordered = pn < this.largestPn || (this.largestPn >= 0 && pn > this.largestPn + 1);
+    this.pns.add(pn, pn + 1);
+    this.pns.trimLowest(4 * MAX_ACK_RANGES);
+    if (pn > this.largestPn) {
+      this.largestPn = pn;
+      this.largestPnTimeMs = nowMs;
+    }
+    if (eliciting) {
+      this.unacked++;
+      this.scheduleAck(nowMs, reordered || this.unacked >= ACK_EVERY || this.complete);
+    }
+    return 'accepted';
+  }
+
+  private scheduleAck(nowMs: number, immediate: boolean): void {
+    const due = immediate ? nowMs : nowMs + MAX_ACK_DELAY_MS;
+    if (this.ackDeadlineMs === undefined || due < this.ackDeadlineMs) this.ackDeadlineMs = due;
+  }
+
+  ackDeadline(): number | undefined {
+    return this.ackDeadlineMs;
+  }
+
+  /** The ACK frame to send now, if one is due. */
+  pollAck(nowMs: number): Extract<Frame, { type: 'ack' }> | undefined {
+    if (this.ackDeadlineMs === undefined || nowMs < this.ackDeadlineMs || this.largestPn < 0) return undefined;
+    this.ackDeadlineMs = undefined;
+    this.unacked = 0;
+    const ranges = this.pns.descending(MAX_ACK_RANGES).map(([a, b]) => [a, b - 1] as [number, number]);
+    return {
+      type: 'ack',
+      largest: this.largestPn,
+      ackDelayUs: Math.round((nowMs - this.largestPnTimeMs) * 1000),
+      maxOffset: Math.min(this.maxOffset, this.sizeBytes),
+      ranges,
+    };
+  }
+}

@@ -1,0 +1,419 @@
+// The data sender: chooses what goes in each packet, paces, detects loss, retransmits.
+// Rules:
+// - Each packet number is sent once; lost data is resent in a new packet (so RTT samples are unambiguous).
+// - Loss detection is time-based (RACK, RFC 9002 §6.1.2): a packet is lost when a later-sent packet was
+//   acknowledged and it was sent more than lossDelay = k/8 × max(SRTT, latest RTT) ago (k starts at 9 and
+//   grows by 2 up to 24 each time a "lost" packet turns out to have arrived: reordering tolerance).
+// - The retransmission timeout (RFC 6298, with backoff) fires when nothing is acknowledged for RTO × 2^n:
+//   the oldest outstanding packet is declared lost and up to two probes go out regardless of pacing.
+// - New data goes out in file order; the SHA-256 of the whole file is computed on the way (ranges the
+//   receiver already holds are read and hashed, not sent) and announced in a FIN frame.
+import type { Hasher } from '../crypto/index.js';
+import { type AckSample, CongestionController } from './congestion.js';
+import { DATA_FRAME_OVERHEAD, FIN_FRAME_BYTES, type Frame } from './frames.js';
+import { type Range, RangeSet } from './range-set.js';
+import { RttEstimator } from './rtt.js';
+import type { ChunkCodec, DataSource } from './source-sink.js';
+
+interface SentPacket {
+  pn: number;
+  timeSentMs: number;
+  size: number;
+  /** Data carried: [offset, length]. */
+  segment: Range | undefined;
+  fin: boolean;
+  ackEliciting: boolean;
+  delivered: number;
+  deliveredTimeMs: number;
+  firstSentTimeMs: number;
+  state: 'pending' | 'acked' | 'lost';
+}
+
+export interface SenderStats {
+  packetsSent: number;
+  packetsRetransmitted: number;
+  bytesSent: number;
+  packetsLost: number;
+  spuriousLosses: number;
+  timeouts: number;
+  bytesBeforeCompression: number;
+  bytesAfterCompression: number;
+}
+
+export interface SenderOptions {
+  /** Room for frames in one packet (datagram minus header and protection). */
+  payloadBytes: number;
+  /** Upper bound of the pacing burst allowed ahead of schedule. */
+  pacingQuantumMs?: number;
+  codec?: ChunkCodec;
+}
+
+const HASH_CHUNK = 1 << 20;
+
+export class Sender {
+  readonly rtt = new RttEstimator();
+  readonly cc: CongestionController;
+  readonly stats: SenderStats = {
+    packetsSent: 0,
+    packetsRetransmitted: 0,
+    bytesSent: 0,
+    packetsLost: 0,
+    spuriousLosses: 0,
+    timeouts: 0,
+    bytesBeforeCompression: 0,
+    bytesAfterCompression: 0,
+  };
+  /** Data the receiver holds (acknowledged, or held before a resume). */
+  readonly acked: RangeSet;
+  private readonly sent: SentPacket[] = [];
+  private head = 0;
+  private readonly retransmit: Range[] = [];
+  private nextOffset = 0;
+  private hashedTo = 0;
+  private sha256: Uint8Array | undefined;
+  private finState: 'unsent' | 'inflight' | 'acked' = 'unsent';
+  bytesInFlight = 0;
+  private nextSendMs = 0;
+  private largestAcked = -1;
+  private lossTimerMs: number | undefined;
+  private lossDelayEighths = 9;
+  private backoff = 0;
+  private lastAckElicitingSentMs = 0;
+  private probesOwed = 0;
+  private peerMaxOffset: number;
+  private delivered = 0;
+  private deliveredTimeMs = 0;
+  private firstSentTimeMs = 0;
+  private roundEndDelivered = 0;
+  private readonly dataPerPacket: number;
+  private readonly quantumMs: number;
+
+  constructor(
+    private readonly source: DataSource,
+    private readonly hasher: Hasher,
+    readonly opts: SenderOptions,
+    alreadyHeld: readonly Range[] = [],
+    initialWindowBytes = 4 << 20,
+  ) {
+    this.dataPerPacket = opts.payloadBytes - DATA_FRAME_OVERHEAD;
+    this.cc = new CongestionController(opts.payloadBytes);
+    this.acked = RangeSet.of(alreadyHeld.filter(([a, b]) => a < b && b <= source.sizeBytes));
+    this.peerMaxOffset = initialWindowBytes;
+    this.quantumMs = opts.pacingQuantumMs ?? 2;
+  }
+
+  get sizeBytes(): number {
+    return this.source.sizeBytes;
+  }
+
+  /** True when every byte and the FIN have been acknowledged. */
+  get allAcked(): boolean {
+    return this.finState === 'acked';
+  }
+
+  private hasData(): boolean {
+    if (this.retransmit.length > 0) return true;
+    const next = this.acked.nextGap(this.nextOffset);
+    if (next < this.sizeBytes) return next < this.peerMaxOffset;
+    return this.finState === 'unsent';
+  }
+
+  /** Earliest time a packet may go out (undefined: nothing to send until an ACK or timer). */
+  nextSendTime(): number | undefined {
+    if (this.probesOwed > 0) return 0;
+    if (!this.hasData() || this.bytesInFlight + this.opts.payloadBytes > this.cc.cwndBytes) return undefined;
+    return this.nextSendMs - this.quantumMs;
+  }
+
+  nextTimerMs(): number | undefined {
+    let t = this.lossTimerMs;
+    const pto = this.ptoDeadline();
+    if (pto !== undefined && (t === undefined || pto < t)) t = pto;
+    return t;
+  }
+
+  private ptoDeadline(): number | undefined {
+    if (this.bytesInFlight === 0 && this.finState !== 'acked' && !this.hasData()) {
+      // nothing outstanding and nothing to send: waiting for flow-control credit
+      return this.lastAckElicitingSentMs + this.rtt.rtoMs() * 2 ** this.backoff;
+    }
+    if (this.bytesInFlight === 0) return undefined;
+    return this.lastAckElicitingSentMs + this.rtt.rtoMs() * 2 ** Math.min(this.backoff, 16);
+  }
+
+  /** Timers: loss detection and retransmission timeout. A spurious call is a no-op. */
+  onTimer(nowMs: number): void {
+    if (this.lossTimerMs !== undefined && nowMs >= this.lossTimerMs) {
+      this.lossTimerMs = undefined;
+      this.detectLosses(nowMs);
+    }
+    const pto = this.ptoDeadline();
+    if (pto !== undefined && nowMs >= pto) {
+      this.stats.timeouts++;
+      this.backoff++;
+      this.cc.onTimeout();
+      const oldest = this.oldestPending();
+      if (oldest) this.declareLost(oldest);
+      this.probesOwed = 2;
+      this.lastAckElicitingSentMs = nowMs;
+    }
+  }
+
+  /** Asks for one probe packet (a PING when there is nothing else), ignoring pacing and the window. */
+  requestProbe(): void {
+    this.probesOwed = Math.max(this.probesOwed, 1);
+  }
+
+  get rtoMs(): number {
+    return this.rtt.rtoMs();
+  }
+
+  private oldestPending(): SentPacket | undefined {
+    for (let i = this.head; i < this.sent.length; i++) if (this.sent[i]!.state === 'pending') return this.sent[i];
+    return undefined;
+  }
+
+  /** Builds the frames of the next data packet, numbered `pn`, or undefined when nothing is due. */
+  buildPacket(nowMs: number, pn: number): Frame[] | undefined {
+    const probe = this.probesOwed > 0;
+    if (!probe) {
+      const t = this.nextSendTime();
+      if (t === undefined || t > nowMs) return undefined;
+    }
+    const frames: Frame[] = [];
+    let size = 0;
+    let segment: Range | undefined;
+    let retransmission = false;
+    // 1. lost data, minus what has since been acknowledged
+    while (!segment && this.retransmit.length > 0) {
+      const [off, len] = this.retransmit.shift()!;
+      const gaps = this.acked.gaps(off, off + len);
+      if (gaps.length === 0) continue;
+      const [a, b] = gaps[0]!;
+      for (let g = gaps.length - 1; g >= 1; g--) this.retransmit.unshift([gaps[g]![0], gaps[g]![1] - gaps[g]![0]]);
+      segment = [a, b - a];
+      retransmission = true;
+    }
+    // 2. new data, skipping what the receiver already holds
+    if (!segment) {
+      const start = this.acked.nextGap(this.nextOffset);
+      if (start < this.sizeBytes && start < this.peerMaxOffset) {
+        const gapEnd = Math.min(this.sizeBytes, this.acked.gaps(start, this.sizeBytes)[0]?.[1] ?? this.sizeBytes);
+        const len = Math.min(this.dataPerPacket, gapEnd - start);
+        this.hashUpTo(start);
+        segment = [start, len];
+        this.nextOffset = start + len;
+      }
+    }
+    if (segment) {
+      const [off, len] = segment;
+      const bytes = this.source.read(off, len);
+      if (!retransmission) {
+        this.hasher.update(bytes);
+        this.hashedTo = off + len;
+      }
+      let wire = bytes;
+      let compressed = false;
+      if (this.opts.codec) {
+        const c = this.opts.codec.compress(bytes);
+        if (c.length < bytes.length) {
+          wire = c;
+          compressed = true;
+        }
+        this.stats.bytesBeforeCompression += bytes.length;
+        this.stats.bytesAfterCompression += wire.length;
+      }
+      frames.push({ type: 'data', offset: off, length: len, compressed, bytes: wire });
+      size += DATA_FRAME_OVERHEAD + wire.length;
+      if (retransmission) this.stats.packetsRetransmitted++;
+    }
+    // 3. FIN once all new data is out (and hashed)
+    let fin = false;
+    if (
+      this.finState === 'unsent' &&
+      this.acked.nextGap(this.nextOffset) >= this.sizeBytes &&
+      size + FIN_FRAME_BYTES <= this.opts.payloadBytes
+    ) {
+      this.hashUpTo(this.sizeBytes);
+      this.sha256 ??= this.hasher.digest();
+      frames.push({ type: 'fin', sizeBytes: this.sizeBytes, sha256: this.sha256 });
+      size += FIN_FRAME_BYTES;
+      fin = true;
+      this.finState = 'inflight';
+    }
+    if (frames.length === 0) {
+      if (!probe) return undefined;
+      frames.push({ type: 'ping' });
+      size += 1;
+    }
+    if (probe) this.probesOwed--;
+    this.onSent(nowMs, pn, size, segment, fin);
+    return frames;
+  }
+
+  private hashUpTo(offset: number): void {
+    while (this.hashedTo < offset) {
+      const len = Math.min(HASH_CHUNK, offset - this.hashedTo);
+      this.hasher.update(this.source.read(this.hashedTo, len));
+      this.hashedTo += len;
+    }
+  }
+
+  private onSent(nowMs: number, pn: number, size: number, segment: Range | undefined, fin: boolean): void {
+    if (this.bytesInFlight === 0) {
+      this.firstSentTimeMs = nowMs;
+      this.deliveredTimeMs = nowMs;
+    }
+    const expected = this.sent.length - this.head + (this.sent[this.head]?.pn ?? pn);
+    if (this.head < this.sent.length && pn !== expected) throw new Error(`sender: packet ${pn} out of sequence`);
+    this.sent.push({
+      pn,
+      timeSentMs: nowMs,
+      size,
+      segment,
+      fin,
+      ackEliciting: true,
+      delivered: this.delivered,
+      deliveredTimeMs: this.deliveredTimeMs,
+      firstSentTimeMs: this.firstSentTimeMs,
+      state: 'pending',
+    });
+    this.bytesInFlight += size;
+    this.lastAckElicitingSentMs = nowMs;
+    this.stats.packetsSent++;
+    this.stats.bytesSent += size;
+    const interval = (size * 1000) / this.cc.pacingRateBps;
+    this.nextSendMs = Math.max(this.nextSendMs, nowMs - this.quantumMs) + interval;
+  }
+
+  /** Registers a packet number the sender used for something else (handshake), keeping numbering dense. */
+  skipPacketNumber(pn: number): void {
+    if (this.head === this.sent.length) {
+      this.sent.length = 0;
+      this.head = 0;
+      return;
+    }
+    this.sent.push({
+      pn,
+      timeSentMs: 0,
+      size: 0,
+      segment: undefined,
+      fin: false,
+      ackEliciting: false,
+      delivered: 0,
+      deliveredTimeMs: 0,
+      firstSentTimeMs: 0,
+      state: 'acked',
+    });
+  }
+
+  private entry(pn: number): SentPacket | undefined {
+    const first = this.sent[this.head];
+    if (!first) return undefined;
+    const i = this.head + (pn - first.pn);
+    return i >= this.head && i < this.sent.length ? this.sent[i] : undefined;
+  }
+
+  onAck(nowMs: number, ack: Extract<Frame, { type: 'ack' }>): void {
+    if (ack.maxOffset > this.peerMaxOffset) this.peerMaxOffset = ack.maxOffset;
+    let newest: SentPacket | undefined;
+    let ackedBytes = 0;
+    const first = this.sent[this.head];
+    if (first) {
+      for (const [lo, hi] of ack.ranges) {
+        const top = Math.min(hi, this.sent[this.sent.length - 1]!.pn);
+        for (let pn = Math.max(lo, first.pn); pn <= top; pn++) {
+          const p = this.entry(pn)!;
+          if (p.state === 'acked') continue;
+          if (p.state === 'lost') {
+            this.stats.spuriousLosses++;
+            this.lossDelayEighths = Math.min(24, this.lossDelayEighths + 2);
+          } else {
+            this.bytesInFlight -= p.size;
+          }
+          p.state = 'acked';
+          if (!p.ackEliciting) continue;
+          ackedBytes += p.size;
+          this.delivered += p.size;
+          if (p.segment) this.acked.add(p.segment[0], p.segment[0] + p.segment[1]);
+          if (p.fin) this.finState = 'acked';
+          if (!newest || p.pn > newest.pn) newest = p;
+        }
+      }
+    }
+    if (!newest) {
+      if (ack.largest > this.largestAcked) this.largestAcked = ack.largest;
+      return;
+    }
+    this.deliveredTimeMs = nowMs;
+    let rttMs = 0;
+    if (newest.pn === ack.largest && ack.largest > this.largestAcked) {
+      rttMs = nowMs - newest.timeSentMs;
+      const ackDelayMs = ack.ackDelayUs / 1000;
+      if (rttMs - ackDelayMs >= this.rtt.minMs) rttMs -= ackDelayMs;
+      this.rtt.update(nowMs, rttMs);
+    }
+    if (ack.largest > this.largestAcked) this.largestAcked = ack.largest;
+    this.backoff = 0;
+    // delivery rate sample (BBR): delivered since the packet was sent, over the longer of send/ack intervals
+    const sendElapsed = newest.timeSentMs - newest.firstSentTimeMs;
+    const ackElapsed = nowMs - newest.deliveredTimeMs;
+    const intervalMs = Math.max(sendElapsed, ackElapsed);
+    const rate = intervalMs > 0 ? ((this.delivered - newest.delivered) * 1000) / intervalMs : 0;
+    this.firstSentTimeMs = newest.timeSentMs;
+    const roundEnded = newest.delivered >= this.roundEndDelivered;
+    if (roundEnded) this.roundEndDelivered = this.delivered;
+    this.detectLosses(nowMs);
+    const sample: AckSample = {
+      nowMs,
+      deliveryRateBps: rate,
+      rttMs,
+      minRttMs: Number.isFinite(this.rtt.minMs) ? this.rtt.minMs : 0,
+      bytesInFlight: this.bytesInFlight,
+      roundEnded,
+      ackedBytes,
+      lostBytes: this.unreportedLostBytes,
+    };
+    this.unreportedLostBytes = 0;
+    this.cc.onAck(sample);
+    this.advanceHead();
+  }
+
+  /** Bytes declared lost (by ACKs or by the loss timer) not yet reported to the congestion controller. */
+  private unreportedLostBytes = 0;
+
+  private detectLosses(nowMs: number): void {
+    this.lossTimerMs = undefined;
+    const base = Math.max(this.rtt.srttMs ?? this.rtt.latestMs, this.rtt.latestMs);
+    const lossDelay = Math.max((this.lossDelayEighths / 8) * base, 1);
+    for (let i = this.head; i < this.sent.length; i++) {
+      const p = this.sent[i]!;
+      if (p.pn >= this.largestAcked) break;
+      if (p.state !== 'pending') continue;
+      const deadline = p.timeSentMs + lossDelay;
+      if (nowMs >= deadline) this.declareLost(p);
+      else {
+        this.lossTimerMs = deadline;
+        break;
+      }
+    }
+  }
+
+  private declareLost(p: SentPacket): void {
+    if (p.state !== 'pending') return;
+    p.state = 'lost';
+    this.bytesInFlight -= p.size;
+    this.unreportedLostBytes += p.size;
+    this.stats.packetsLost++;
+    if (p.segment) this.retransmit.push(p.segment);
+    if (p.fin) this.finState = 'unsent';
+  }
+
+  private advanceHead(): void {
+    while (this.head < this.sent.length && this.sent[this.head]!.state !== 'pending') this.head++;
+    if (this.head > 4096 && this.head * 2 > this.sent.length) {
+      this.sent.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}

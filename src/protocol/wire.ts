@@ -1,0 +1,159 @@
+// RUFT wire format (docs/protocol.md). Every datagram:
+//   version u8 (=1) | type u8 | connection ID 8 bytes | packet number u48 | protected payload
+// All multi-byte fields big-endian. Handshake payloads (INITIAL, ACCEPT, REJECT) and frame payloads
+// (DATA packets) are decoded here; decoders return `{ ok: false, error }` on malformed input, never throw.
+import { Reader, Writer } from './bytes.js';
+import type { Range } from './range-set.js';
+
+export const VERSION = 1;
+export const HEADER_BYTES = 16;
+export const MAX_PATH_BYTES = 4096;
+export const MAX_RANGES_IN_HANDSHAKE = 64;
+
+export const PacketType = { Initial: 1, Accept: 2, Reject: 3, Data: 4 } as const;
+export type PacketType = (typeof PacketType)[keyof typeof PacketType];
+
+export const Op = { Get: 1, Put: 2, List: 3 } as const;
+export type Op = (typeof Op)[keyof typeof Op];
+
+export const Compression = { Off: 0, Deflate: 1, Brotli: 2, Zstd: 3 } as const;
+export type Compression = (typeof Compression)[keyof typeof Compression];
+
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export interface Header {
+  type: PacketType;
+  connectionId: Uint8Array;
+  packetNumber: number;
+}
+
+export function encodeHeader(h: Header): Uint8Array {
+  return new Writer(HEADER_BYTES).u8(VERSION).u8(h.type).bytes(h.connectionId).u48(h.packetNumber).finish();
+}
+
+export function decodeHeader(buf: Uint8Array): Decoded<Header> {
+  if (buf.length < HEADER_BYTES)
+    return { ok: false, error: `datagram of ${buf.length} bytes is shorter than a header` };
+  const r = new Reader(buf);
+  const version = r.u8();
+  if (version !== VERSION) return { ok: false, error: `unsupported version ${version}` };
+  const type = r.u8();
+  if (type < 1 || type > 4) return { ok: false, error: `unknown packet type ${type}` };
+  const connectionId = r.bytes(8);
+  const packetNumber = r.u48();
+  return { ok: true, value: { type: type as PacketType, connectionId, packetNumber } };
+}
+
+export interface Initial {
+  op: Op;
+  resume: boolean;
+  compression: Compression;
+  path: string;
+  /** PUT: the size of the file offered. */
+  sizeBytes: number;
+  /** GET with resume: ranges the client already holds. */
+  ranges: Range[];
+  /** The handshake message (empty while sessions are unauthenticated). */
+  handshake: Uint8Array;
+}
+
+export interface Accept {
+  op: Op;
+  /** GET and LIST: the size of what the server will send. */
+  sizeBytes: number;
+  compression: Compression;
+  /** PUT with resume: ranges the server already holds. */
+  ranges: Range[];
+  handshake: Uint8Array;
+}
+
+export interface Reject {
+  code: string;
+  message: string;
+}
+
+function writeRanges(w: Writer, ranges: readonly Range[]): void {
+  const n = Math.min(ranges.length, MAX_RANGES_IN_HANDSHAKE);
+  w.u16(n);
+  for (let i = 0; i < n; i++) w.u48(ranges[i]![0]).u48(ranges[i]![1]);
+}
+
+function readRanges(r: Reader): Range[] | undefined {
+  const n = r.u16();
+  if (n > MAX_RANGES_IN_HANDSHAKE) return undefined;
+  const out: Range[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = r.u48();
+    const b = r.u48();
+    if (b < a) return undefined;
+    out.push([a, b]);
+  }
+  return out;
+}
+
+export function encodeInitial(m: Initial): Uint8Array {
+  const w = new Writer(256)
+    .u8(m.op)
+    .u8(m.resume ? 1 : 0)
+    .u8(m.compression)
+    .str16(m.path)
+    .u48(m.sizeBytes);
+  writeRanges(w, m.ranges);
+  return w.u16(m.handshake.length).bytes(m.handshake).finish();
+}
+
+export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
+  const r = new Reader(buf);
+  const op = r.u8();
+  const flags = r.u8();
+  const compression = r.u8();
+  const path = r.str16();
+  const sizeBytes = r.u48();
+  const ranges = readRanges(r);
+  const handshake = r.bytes(r.u16());
+  if (r.bad || !ranges) return { ok: false, error: 'truncated or malformed INITIAL' };
+  if (op < 1 || op > 3) return { ok: false, error: `unknown operation ${op}` };
+  if (compression > 3) return { ok: false, error: `unknown compression ${compression}` };
+  if (path.length > MAX_PATH_BYTES) return { ok: false, error: 'path too long' };
+  return {
+    ok: true,
+    value: {
+      op: op as Op,
+      resume: (flags & 1) === 1,
+      compression: compression as Compression,
+      path,
+      sizeBytes,
+      ranges,
+      handshake,
+    },
+  };
+}
+
+export function encodeAccept(m: Accept): Uint8Array {
+  const w = new Writer(256).u8(m.op).u48(m.sizeBytes).u8(m.compression);
+  writeRanges(w, m.ranges);
+  return w.u16(m.handshake.length).bytes(m.handshake).finish();
+}
+
+export function decodeAccept(buf: Uint8Array): Decoded<Accept> {
+  const r = new Reader(buf);
+  const op = r.u8();
+  const sizeBytes = r.u48();
+  const compression = r.u8();
+  const ranges = readRanges(r);
+  const handshake = r.bytes(r.u16());
+  if (r.bad || !ranges || op < 1 || op > 3 || compression > 3) return { ok: false, error: 'malformed ACCEPT' };
+  return { ok: true, value: { op: op as Op, sizeBytes, compression: compression as Compression, ranges, handshake } };
+}
+
+export function encodeReject(m: Reject): Uint8Array {
+  return new Writer(128).str16(m.code).str16(m.message.slice(0, 512)).finish();
+}
+
+export function decodeReject(buf: Uint8Array): Decoded<Reject> {
+  const r = new Reader(buf);
+  const code = r.str16();
+  const message = r.str16();
+  if (r.bad || !/^E_[A-Z_]{1,40}$/.test(code)) return { ok: false, error: 'malformed REJECT' };
+  return { ok: true, value: { code, message } };
+}

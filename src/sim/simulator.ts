@@ -1,0 +1,204 @@
+// The deterministic network simulator: a virtual clock and an event queue; a client and a server
+// connection joined by an up link (client → server) and a down link, each an Impairment (netem semantics,
+// so `rate` + `limit` make the bottleneck and its drop-tail queue). Every choice comes from one seed.
+// Time jumps from event to event; a step limit and a virtual-time limit turn a hang into a reported
+// liveness failure. The same (seed, up, down, size, op) always gives the same run.
+import { sha256Of } from '../crypto/index.js';
+import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem } from '../impair/index.js';
+import {
+  type Compression,
+  Connection,
+  type ConnectionConfig,
+  type ConnectionStats,
+  MemorySink,
+  MemorySource,
+  Op,
+} from '../protocol/index.js';
+import { EventQueue } from './event-queue.js';
+
+export interface SimOptions {
+  seed: number;
+  up: Netem;
+  down: Netem;
+  blackouts?: Blackout[];
+  sizeBytes: number;
+  op?: 'get' | 'put';
+  maxVirtualMs?: number;
+  maxSteps?: number;
+  config?: Partial<Omit<ConnectionConfig, 'rng'>>;
+}
+
+export type SimOutcome = 'completed' | 'failed' | 'wrong' | 'hung';
+
+export interface SimResult {
+  seed: number;
+  outcome: SimOutcome;
+  /** Error code when failed; liveness detail when hung. */
+  reason?: string;
+  /** How the data sender ended (it may time out waiting for a lost DONE although the file is verified). */
+  senderOk: boolean;
+  durationMs: number;
+  goodputBps: number;
+  steps: number;
+  stats: ConnectionStats;
+  link: { up: ImpairmentStats; down: ImpairmentStats };
+}
+
+type Ev = { kind: 'deliver'; to: 'client' | 'server'; bytes: Uint8Array } | { kind: 'timer'; who: 'client' | 'server' };
+
+export function simulateTransfer(o: SimOptions): SimResult {
+  const root = createRng(o.seed);
+  const upLink = new Impairment(o.up, root.fork('up'), { blackouts: o.blackouts ?? [] });
+  const downLink = new Impairment(o.down, root.fork('down'), { blackouts: o.blackouts ?? [] });
+  const fileRng = root.fork('file');
+  const file = fileRng.bytes(o.sizeBytes);
+  const op = o.op ?? 'get';
+  const q = new EventQueue<Ev>();
+  const maxVirtualMs = o.maxVirtualMs ?? 30 * 60_000;
+  const maxSteps = o.maxSteps ?? 20_000_000;
+  let now = 0;
+  let steps = 0;
+
+  const clientSink = new MemorySink(op === 'get' ? o.sizeBytes : 0);
+  const serverSink = new MemorySink(op === 'put' ? o.sizeBytes : 0);
+  const base = { ...o.config };
+  const client = Connection.client(
+    { ...base, rng: root.fork('client') },
+    0,
+    {
+      op: op === 'get' ? Op.Get : Op.Put,
+      resume: false,
+      compression: 0 as Compression,
+      path: 'file.bin',
+      sizeBytes: op === 'put' ? o.sizeBytes : 0,
+      ranges: [],
+    },
+    op === 'get' ? { sink: clientSink } : { source: new MemorySource(file) },
+  );
+  let server: Connection | undefined;
+  const serverRng = root.fork('server');
+  const armed = { client: Number.NaN, server: Number.NaN };
+  let receiverVerifiedMs: number | undefined;
+  let receiverResult: { ok: boolean; code?: string } | undefined;
+  let senderResult: { ok: boolean; code?: string } | undefined;
+  let wrong = false;
+
+  const linkOf = (from: 'client' | 'server') => (from === 'client' ? upLink : downLink);
+  const connOf = (who: 'client' | 'server') => (who === 'client' ? client : server);
+
+  const drain = (who: 'client' | 'server') => {
+    const c = connOf(who);
+    if (!c) return;
+    for (let d = c.pollTransmit(now); d; d = c.pollTransmit(now)) {
+      for (const dl of linkOf(who).decide(now, d.length)) {
+        let bytes = d;
+        if (dl.corrupt) {
+          bytes = d.slice();
+          bytes[dl.corrupt.byteIndex] = bytes[dl.corrupt.byteIndex]! ^ (1 << dl.corrupt.bitIndex);
+        }
+        q.push(dl.atMs, { kind: 'deliver', to: who === 'client' ? 'server' : 'client', bytes });
+      }
+    }
+    for (let e = c.pollEvent(); e; e = c.pollEvent()) {
+      const isReceiver = !c.isDataSender;
+      if (e.type === 'request' && who === 'server') {
+        if (e.request.op === Op.Get) c.accept(now, { sizeBytes: file.length, source: new MemorySource(file) });
+        else c.accept(now, { sizeBytes: 0, sink: serverSink });
+      } else if (e.type === 'verify') {
+        const sink = who === 'client' ? clientSink : serverSink;
+        const got = sha256Of(sink.data.subarray(0, e.sizeBytes));
+        c.verified(now, Buffer.compare(Buffer.from(got), Buffer.from(e.sha256)) === 0);
+      } else if (e.type === 'closed') {
+        const r = e.ok ? { ok: true } : { ok: false, code: e.code ?? 'E_UNKNOWN' };
+        if (isReceiver) {
+          receiverResult ??= r;
+          if (e.ok) {
+            receiverVerifiedMs = now;
+            const sink = who === 'client' ? clientSink : serverSink;
+            if (Buffer.compare(Buffer.from(sink.data.subarray(0, file.length)), Buffer.from(file)) !== 0) wrong = true;
+          }
+        } else senderResult ??= r;
+      }
+    }
+    // the loop may have sent data that produced new transmissions; re-arm the single timer
+    const t = c.pollTimeout();
+    if (t !== undefined) {
+      const at = Math.max(t, now);
+      if (armed[who] !== at) {
+        armed[who] = at;
+        q.push(at, { kind: 'timer', who });
+      }
+    } else armed[who] = Number.NaN;
+  };
+
+  drain('client');
+  let hung: string | undefined;
+  let sameTimeSteps = 0;
+  let lastTime = -1;
+  while (true) {
+    const ev = q.pop();
+    if (!ev) break;
+    if (ev.atMs > maxVirtualMs) {
+      hung = `still running after ${maxVirtualMs / 1000} s of virtual time`;
+      break;
+    }
+    if (++steps > maxSteps) {
+      hung = `step limit ${maxSteps} reached at ${now.toFixed(1)} ms`;
+      break;
+    }
+    sameTimeSteps = ev.atMs === lastTime ? sameTimeSteps + 1 : 0;
+    lastTime = ev.atMs;
+    if (sameTimeSteps > 100_000) {
+      hung = `livelock: 100000 events at ${now.toFixed(3)} ms`;
+      break;
+    }
+    now = ev.atMs;
+    const v = ev.value;
+    if (v.kind === 'timer') {
+      if (armed[v.who] !== ev.atMs) continue;
+      armed[v.who] = Number.NaN;
+      connOf(v.who)?.handleTimeout(now);
+      drain(v.who);
+    } else if (v.to === 'server') {
+      if (!server) {
+        server = Connection.server({ ...base, rng: serverRng }, now, v.bytes);
+        if (server) drain('server');
+      } else {
+        server.handleDatagram(now, v.bytes);
+        drain('server');
+      }
+    } else {
+      client.handleDatagram(now, v.bytes);
+      drain('client');
+    }
+    const done = (c: Connection | undefined) => !c || c.finished;
+    if (client.finished && done(server) && q.size === 0) break;
+    if (client.finished && (!server || server.finished)) break;
+  }
+
+  const sender = op === 'get' ? server : client;
+  const stats = sender?.stats ?? client.stats;
+  let outcome: SimOutcome;
+  let reason: string | undefined;
+  if (wrong) outcome = 'wrong';
+  else if (receiverResult?.ok) outcome = 'completed';
+  else if (receiverResult || senderResult) {
+    outcome = 'failed';
+    reason = receiverResult?.code ?? senderResult?.code;
+  } else {
+    outcome = 'hung';
+    reason = hung ?? 'no side reported an end';
+  }
+  const durationMs = receiverVerifiedMs ?? now;
+  return {
+    seed: o.seed,
+    outcome,
+    ...(reason !== undefined && { reason }),
+    senderOk: senderResult?.ok ?? false,
+    durationMs,
+    goodputBps: outcome === 'completed' && durationMs > 0 ? (o.sizeBytes * 8 * 1000) / durationMs : 0,
+    steps,
+    stats,
+    link: { up: { ...upLink.stats }, down: { ...downLink.stats } },
+  };
+}
