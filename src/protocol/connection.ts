@@ -7,6 +7,8 @@
 //         server  requested (app decides) ──accept()──► established ──► closed (after a linger)
 // The data sender is the server for GET/LIST and the client for PUT; the other side is the data receiver.
 // The handshake is unauthenticated until the crypto issue fills the slot: `security` says so everywhere.
+// Deadlines are compared exactly as pollTimeout() computes them (`now >= start + span`), never as a
+// difference, so that floating-point rounding cannot make a due timer look not yet due (a livelock).
 import { integrityOnlyProtection, type PacketProtection, sha256 } from '../crypto/index.js';
 import type { Rng } from '../impair/index.js';
 import { Writer } from './bytes.js';
@@ -377,14 +379,14 @@ export class Connection {
       if (nowMs >= this.lingerUntilMs) this.state = 'closed';
       return;
     }
-    if (this.state === 'handshake' && nowMs - this.createdMs >= this.handshakeTimeoutMs) {
+    if (this.state === 'handshake' && nowMs >= this.createdMs + this.handshakeTimeoutMs) {
       this.close(
         'E_UNREACHABLE',
         `no answer from the server after ${this.initialAttempts} attempts over ${((nowMs - this.createdMs) / 1000).toFixed(1)} s`,
       );
       return;
     }
-    if (this.state !== 'handshake' && nowMs - this.lastRecvMs >= this.idleTimeoutMs) {
+    if (this.state !== 'handshake' && nowMs >= this.lastRecvMs + this.idleTimeoutMs) {
       this.close('E_TIMEOUT', `nothing heard from the peer for ${(this.idleTimeoutMs / 1000).toFixed(1)} s`);
       return;
     }

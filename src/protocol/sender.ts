@@ -49,6 +49,7 @@ export interface SenderOptions {
 }
 
 const HASH_CHUNK = 1 << 20;
+const MAX_BACKOFF_MS = 4000;
 
 export class Sender {
   readonly rtt = new RttEstimator();
@@ -135,10 +136,10 @@ export class Sender {
   private ptoDeadline(): number | undefined {
     if (this.bytesInFlight === 0 && this.finState !== 'acked' && !this.hasData()) {
       // nothing outstanding and nothing to send: waiting for flow-control credit
-      return this.lastAckElicitingSentMs + this.rtt.rtoMs() * 2 ** this.backoff;
+      return this.lastAckElicitingSentMs + this.backedOffRtoMs();
     }
     if (this.bytesInFlight === 0) return undefined;
-    return this.lastAckElicitingSentMs + this.rtt.rtoMs() * 2 ** Math.min(this.backoff, 16);
+    return this.lastAckElicitingSentMs + this.backedOffRtoMs();
   }
 
   /** Timers: loss detection and retransmission timeout. A spurious call is a no-op. */
@@ -166,6 +167,14 @@ export class Sender {
 
   get rtoMs(): number {
     return this.rtt.rtoMs();
+  }
+
+  /**
+   * RTO × 2^backoff, capped at MAX_BACKOFF_MS: RFC 6298 allows 60 s, but the idle timeout is 20 s and a
+   * path that comes back after a blackout should be probed within seconds, not a minute.
+   */
+  private backedOffRtoMs(): number {
+    return Math.min(this.rtt.rtoMs() * 2 ** Math.min(this.backoff, 16), Math.max(MAX_BACKOFF_MS, this.rtt.rtoMs()));
   }
 
   private oldestPending(): SentPacket | undefined {
