@@ -36,6 +36,10 @@ export async function main(argv: string[]): Promise<number> {
 export type Register = (program: Command, setExit: (code: number) => void) => void;
 
 async function commands(): Promise<Register[]> {
-  const mods: Array<{ register: Register }> = await Promise.all([import('./commands/sim.js')]);
+  const mods: Array<{ register: Register }> = await Promise.all([
+    import('./commands/transfer.js'),
+    import('./commands/relay.js'),
+    import('./commands/sim.js'),
+  ]);
   return mods.map((m) => m.register);
 }

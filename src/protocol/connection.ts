@@ -68,6 +68,8 @@ export interface ConnectionStats {
   rttMsAvg: number;
   rttMsP99: number;
   compressionRatio: number;
+  /** Data packets the peer (the data sender) sent, when this side is the receiver. */
+  peerPacketsSent: number;
 }
 
 const DEFAULTS = {
@@ -174,12 +176,20 @@ export class Connection {
     return this.state === 'closed' && this.out.length === 0;
   }
 
+  /** The SHA-256 the data sender announced (known once all data has been read). */
+  get sentSha256(): Uint8Array | undefined {
+    return this.sender?.sha256Announced;
+  }
+
   get isDataSender(): boolean {
     const op = this.request?.op;
     return (this.role === 'server') === (op === Op.Get || op === Op.List);
   }
 
-  /** Server: accept the pending request. */
+  /**
+   * Server: accept the pending request. `ranges`: what the receiver already holds, which the sender skips
+   * (GET: the client's ranges the server honours; PUT: the server's own partial file).
+   */
   accept(
     nowMs: number,
     a: { sizeBytes: number; source?: DataSource; sink?: DataSink; ranges?: Range[]; compression?: Compression },
@@ -197,7 +207,7 @@ export class Connection {
     const codec = this.cfg.codecFor?.(compression);
     if (this.isDataSender) {
       if (!a.source) throw new Error('accept(): a data source is required');
-      this.sender = this.makeSender(a.source, this.request.resume ? this.request.ranges : [], codec);
+      this.sender = this.makeSender(a.source, a.ranges ?? [], codec);
     } else {
       if (!a.sink) throw new Error('accept(): a data sink is required');
       this.receiver = new Receiver(a.sink, this.request.sizeBytes, this.windowBytes, a.ranges ?? [], codec);
@@ -295,8 +305,7 @@ export class Connection {
       this.sender = this.makeSender(this.endpoint.source, a.value.ranges, codec);
     } else {
       if (!this.endpoint.sink) throw new Error('client GET needs a sink');
-      const held = this.request.resume ? this.request.ranges : [];
-      this.receiver = new Receiver(this.endpoint.sink, a.value.sizeBytes, this.windowBytes, held, codec);
+      this.receiver = new Receiver(this.endpoint.sink, a.value.sizeBytes, this.windowBytes, a.value.ranges, codec);
     }
     this.events.push({
       type: 'accepted',
@@ -516,19 +525,21 @@ export class Connection {
   get stats(): ConnectionStats {
     const s = this.sender?.stats;
     const rtt = this.sender?.rtt;
+    const peer = this.receiver?.fin?.rtt;
     return {
       packetsSent: (s?.packetsSent ?? 0) + this.ackPacketsSent + this.initialAttempts,
       packetsReceived: this.packetsReceived,
-      packetsRetransmitted: s?.packetsRetransmitted ?? 0,
+      packetsRetransmitted: s?.packetsRetransmitted ?? peer?.packetsRetransmitted ?? 0,
       packetsLost: s?.packetsLost ?? 0,
       bytesSent: s?.bytesSent ?? 0,
       badPackets: this.badPackets,
       duplicatePackets: this.receiver?.stats.duplicatePackets ?? 0,
       timeouts: s?.timeouts ?? 0,
-      rttMsMin: rtt && Number.isFinite(rtt.minMs) ? rtt.minMs : 0,
-      rttMsAvg: rtt?.avgMs ?? 0,
-      rttMsP99: rtt?.p99Ms ?? 0,
+      rttMsMin: rtt && Number.isFinite(rtt.minMs) ? rtt.minMs : (peer?.minUs ?? 0) / 1000,
+      rttMsAvg: rtt ? rtt.avgMs : (peer?.avgUs ?? 0) / 1000,
+      rttMsP99: rtt ? rtt.p99Ms : (peer?.p99Us ?? 0) / 1000,
       compressionRatio: s && s.bytesAfterCompression > 0 ? s.bytesBeforeCompression / s.bytesAfterCompression : 1,
+      peerPacketsSent: peer?.packetsSent ?? 0,
     };
   }
 

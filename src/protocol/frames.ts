@@ -1,7 +1,8 @@
 // Frames inside DATA packets. Ack-eliciting: DATA, FIN, PING. Not ack-eliciting: ACK, DONE, CLOSE.
 //   ACK   0x01 | largest u48 | ackDelayUs u32 | maxOffset u48 | n u8 | n × (lo u48, hi u48)  (pn ranges, inclusive)
 //   DATA  0x02 | offset u48 | length u16 | flags u8 (bit0 compressed) | wireLength u16 | bytes
-//   FIN   0x03 | size u48 | sha256 32 bytes
+//   FIN   0x03 | size u48 | sha256 32 bytes | rtt min/avg/p99 µs, packets sent, retransmitted: 5 × u32
+//                                                  (the sender's figures as of the FIN, for the receiver's reports)
 //   DONE  0x04 | status u8 (0 verified, 1 integrity mismatch, 2 local I/O error)
 //   CLOSE 0x05 | code str16 | reason str16
 //   PING  0x06
@@ -13,7 +14,7 @@ export const MAX_ACK_RANGES = 32;
 export type Frame =
   | { type: 'ack'; largest: number; ackDelayUs: number; maxOffset: number; ranges: Array<[lo: number, hi: number]> }
   | { type: 'data'; offset: number; length: number; compressed: boolean; bytes: Uint8Array }
-  | { type: 'fin'; sizeBytes: number; sha256: Uint8Array }
+  | { type: 'fin'; sizeBytes: number; sha256: Uint8Array; rtt: RttSummaryUs }
   | { type: 'done'; status: DoneStatus }
   | { type: 'close'; code: string; reason: string }
   | { type: 'ping' };
@@ -21,8 +22,17 @@ export type Frame =
 export const DoneStatus = { Verified: 0, IntegrityMismatch: 1, IoError: 2 } as const;
 export type DoneStatus = (typeof DoneStatus)[keyof typeof DoneStatus];
 
+/** The sender's figures as of the FIN, so that the receiving side can report them too. */
+export interface RttSummaryUs {
+  minUs: number;
+  avgUs: number;
+  p99Us: number;
+  packetsSent: number;
+  packetsRetransmitted: number;
+}
+
 export const DATA_FRAME_OVERHEAD = 1 + 6 + 2 + 1 + 2;
-export const FIN_FRAME_BYTES = 1 + 6 + 32;
+export const FIN_FRAME_BYTES = 1 + 6 + 32 + 20;
 
 export function writeFrame(w: Writer, f: Frame): void {
   switch (f.type) {
@@ -40,6 +50,8 @@ export function writeFrame(w: Writer, f: Frame): void {
       return;
     case 'fin':
       w.u8(0x03).u48(f.sizeBytes).bytes(f.sha256);
+      for (const v of [f.rtt.minUs, f.rtt.avgUs, f.rtt.p99Us, f.rtt.packetsSent, f.rtt.packetsRetransmitted])
+        w.u32(Math.min(0xffffffff, Math.max(0, Math.round(v))));
       return;
     case 'done':
       w.u8(0x04).u8(f.status);
@@ -95,7 +107,12 @@ export function decodeFrames(buf: Uint8Array): Decoded<Frame[]> {
         break;
       }
       case 0x03:
-        out.push({ type: 'fin', sizeBytes: r.u48(), sha256: r.bytes(32) });
+        out.push({
+          type: 'fin',
+          sizeBytes: r.u48(),
+          sha256: r.bytes(32),
+          rtt: { minUs: r.u32(), avgUs: r.u32(), p99Us: r.u32(), packetsSent: r.u32(), packetsRetransmitted: r.u32() },
+        });
         break;
       case 0x04: {
         const status = r.u8();

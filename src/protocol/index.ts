@@ -24,6 +24,8 @@ export {
   encodeReject,
   HEADER_BYTES,
   type Initial,
+  MAX_PATH_BYTES,
+  MAX_RANGES_IN_HANDSHAKE,
   Op,
   PacketType,
 } from './wire.js';

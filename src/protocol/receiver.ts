@@ -5,7 +5,7 @@
 //   the advertised limit is dropped whole (never acknowledged), so an ACK always means "stored".
 // - ACK policy: immediately on a gap or reordering, after every 4th ack-eliciting packet, else within 5 ms.
 // - The window is a reorder bound too: data is accepted only below contiguous prefix + windowBytes.
-import { type Frame, MAX_ACK_RANGES } from './frames.js';
+import { type Frame, MAX_ACK_RANGES, type RttSummaryUs } from './frames.js';
 import { type Range, RangeSet } from './range-set.js';
 import type { ChunkCodec, DataSink } from './source-sink.js';
 
@@ -34,7 +34,7 @@ export class Receiver {
   private largestPnTimeMs = 0;
   private unacked = 0;
   private ackDeadlineMs: number | undefined;
-  fin: { sizeBytes: number; sha256: Uint8Array } | undefined;
+  fin: { sizeBytes: number; sha256: Uint8Array; rtt: RttSummaryUs } | undefined;
 
   constructor(
     private readonly sink: DataSink,
@@ -95,7 +95,7 @@ export class Receiver {
         this.data.add(f.offset, f.offset + f.length);
         this.stats.bytesReceived += f.length;
       } else if (f.type === 'fin') {
-        this.fin = { sizeBytes: f.sizeBytes, sha256: f.sha256 };
+        this.fin = { sizeBytes: f.sizeBytes, sha256: f.sha256, rtt: f.rtt };
       }
     }
     this.stats.packetsReceived++;

@@ -107,6 +107,10 @@ export class Sender {
     return this.source.sizeBytes;
   }
 
+  get sha256Announced(): Uint8Array | undefined {
+    return this.sha256;
+  }
+
   /** True when every byte and the FIN have been acknowledged. */
   get allAcked(): boolean {
     return this.finState === 'acked';
@@ -245,7 +249,12 @@ export class Sender {
     ) {
       this.hashUpTo(this.sizeBytes);
       this.sha256 ??= this.hasher.digest();
-      frames.push({ type: 'fin', sizeBytes: this.sizeBytes, sha256: this.sha256 });
+      const r = this.rtt;
+      const counts = { packetsSent: this.stats.packetsSent + 1, packetsRetransmitted: this.stats.packetsRetransmitted };
+      const rtt = Number.isFinite(r.minMs)
+        ? { minUs: r.minMs * 1000, avgUs: r.avgMs * 1000, p99Us: r.p99Ms * 1000, ...counts }
+        : { minUs: 0, avgUs: 0, p99Us: 0, ...counts };
+      frames.push({ type: 'fin', sizeBytes: this.sizeBytes, sha256: this.sha256, rtt });
       size += FIN_FRAME_BYTES;
       fin = true;
       this.finState = 'inflight';

@@ -7,8 +7,9 @@ import type { Range } from './range-set.js';
 
 export const VERSION = 1;
 export const HEADER_BYTES = 16;
-export const MAX_PATH_BYTES = 4096;
-export const MAX_RANGES_IN_HANDSHAKE = 64;
+/** Remote names are at most 1024 bytes of UTF-8, so that an INITIAL always fits one 1200-byte datagram. */
+export const MAX_PATH_BYTES = 1024;
+export const MAX_RANGES_IN_HANDSHAKE = 8;
 
 export const PacketType = { Initial: 1, Accept: 2, Reject: 3, Data: 4 } as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
@@ -47,11 +48,13 @@ export function decodeHeader(buf: Uint8Array): Decoded<Header> {
 export interface Initial {
   op: Op;
   resume: boolean;
+  /** PUT: replace an existing file. */
+  force: boolean;
   compression: Compression;
   path: string;
-  /** PUT: the size of the file offered. */
+  /** PUT: the size of the file offered; GET with resume: the size of the partial download's original. */
   sizeBytes: number;
-  /** GET with resume: ranges the client already holds. */
+  /** GET with resume: ranges the client already holds (and `sizeBytes` the size it expects). */
   ranges: Range[];
   /** The handshake message (empty while sessions are unauthenticated). */
   handshake: Uint8Array;
@@ -62,7 +65,8 @@ export interface Accept {
   /** GET and LIST: the size of what the server will send. */
   sizeBytes: number;
   compression: Compression;
-  /** PUT with resume: ranges the server already holds. */
+  /** Ranges the receiver already holds and the sender will skip: PUT, the server's; GET, the client's
+   * ranges the server honours (none when the file changed size). */
   ranges: Range[];
   handshake: Uint8Array;
 }
@@ -94,7 +98,7 @@ function readRanges(r: Reader): Range[] | undefined {
 export function encodeInitial(m: Initial): Uint8Array {
   const w = new Writer(256)
     .u8(m.op)
-    .u8(m.resume ? 1 : 0)
+    .u8((m.resume ? 1 : 0) | (m.force ? 2 : 0))
     .u8(m.compression)
     .str16(m.path)
     .u48(m.sizeBytes);
@@ -114,12 +118,13 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
   if (r.bad || !ranges) return { ok: false, error: 'truncated or malformed INITIAL' };
   if (op < 1 || op > 3) return { ok: false, error: `unknown operation ${op}` };
   if (compression > 3) return { ok: false, error: `unknown compression ${compression}` };
-  if (path.length > MAX_PATH_BYTES) return { ok: false, error: 'path too long' };
+  if (new TextEncoder().encode(path).length > MAX_PATH_BYTES) return { ok: false, error: 'path too long' };
   return {
     ok: true,
     value: {
       op: op as Op,
       resume: (flags & 1) === 1,
+      force: (flags & 2) === 2,
       compression: compression as Compression,
       path,
       sizeBytes,

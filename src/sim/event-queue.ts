@@ -15,6 +15,11 @@ export class EventQueue<T> {
     return this.heap.length;
   }
 
+  /** Time of the earliest event, if any. */
+  peekTime(): number | undefined {
+    return this.heap[0]?.atMs;
+  }
+
   push(atMs: number, value: T): void {
     const h = this.heap;
     h.push({ atMs, seq: this.seq++, value });

@@ -68,6 +68,7 @@ export function simulateTransfer(o: SimOptions): SimResult {
     {
       op: op === 'get' ? Op.Get : Op.Put,
       resume: false,
+      force: false,
       compression: 0 as Compression,
       path: 'file.bin',
       sizeBytes: op === 'put' ? o.sizeBytes : 0,

@@ -35,7 +35,7 @@ const ALLOWED: Record<string, string[]> = {
   protocol: ['crypto', 'impair'],
   sim: ['protocol', 'impair', 'crypto'],
   files: ['protocol', 'crypto'],
-  transport: ['protocol', 'crypto', 'impair', 'files'],
+  transport: ['protocol', 'crypto', 'impair', 'files', 'sim'],
   baselines: ['impair', 'files', 'crypto', 'transport', 'protocol'],
   lab: ['transport', 'protocol', 'impair', 'files', 'baselines', 'crypto', 'report', 'sim'],
   report: ['impair', 'lab'],

@@ -16,7 +16,7 @@ import {
 
 const u48 = fc.integer({ min: 0, max: 2 ** 48 - 1 });
 const ranges = fc
-  .array(fc.tuple(u48, fc.integer({ min: 0, max: 1 << 20 })), { maxLength: 64 })
+  .array(fc.tuple(u48, fc.integer({ min: 0, max: 1 << 20 })), { maxLength: 8 })
   .map((rs) => rs.map(([a, n]) => [a, Math.min(a + n, 2 ** 48 - 1)] as [number, number]));
 
 const frameArb: fc.Arbitrary<Frame> = fc.oneof(
@@ -45,6 +45,13 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
     type: fc.constant('fin' as const),
     sizeBytes: u48,
     sha256: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+    rtt: fc.record({
+      minUs: fc.nat(),
+      avgUs: fc.nat(),
+      p99Us: fc.nat(),
+      packetsSent: fc.nat(),
+      packetsRetransmitted: fc.nat(),
+    }),
   }),
   fc.record({ type: fc.constant('done' as const), status: fc.constantFrom(0, 1, 2) as fc.Arbitrary<0 | 1 | 2> }),
   fc.record({ type: fc.constant('close' as const), code: fc.constant('E_IO'), reason: fc.string({ maxLength: 100 }) }),
@@ -81,12 +88,12 @@ describe('RUFT codecs (property tests)', () => {
         fc.constantFrom(1, 2, 3) as fc.Arbitrary<1 | 2 | 3>,
         fc.boolean(),
         fc.constantFrom(0, 1, 2, 3) as fc.Arbitrary<0 | 1 | 2 | 3>,
-        fc.string({ maxLength: 200 }),
+        fc.string({ maxLength: 200 }).filter((p) => Buffer.byteLength(p) <= 1024),
         u48,
         ranges,
         fc.uint8Array({ maxLength: 96 }),
         (op, resume, compression, path, sizeBytes, rs, handshake) => {
-          const init = { op, resume, compression, path, sizeBytes, ranges: rs, handshake };
+          const init = { op, resume, force: !resume, compression, path, sizeBytes, ranges: rs, handshake };
           expect(decodeInitial(encodeInitial(init))).toEqual({ ok: true, value: init });
           const acc = { op, sizeBytes, compression, ranges: rs, handshake };
           expect(decodeAccept(encodeAccept(acc))).toEqual({ ok: true, value: acc });
@@ -106,6 +113,7 @@ describe('RUFT codecs (property tests)', () => {
       encodeInitial({
         op: 1,
         resume: true,
+        force: false,
         compression: 0,
         path: 'a/b',
         sizeBytes: 9,

@@ -1,0 +1,217 @@
+// `udplab serve / get / put / ls`: the transfer commands (design §3 contract).
+import { basename } from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import type { CompressionName } from '../../files/index.js';
+import { type ClientOptions, get, ls, type Progress, put, serve, type TransferResult } from '../../transport/index.js';
+import type { Register } from '../index.js';
+import { UsageError } from '../usage-error.js';
+
+const DEFAULT_PORT = 4455;
+
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s);
+  if (!m) throw new UsageError(`"${s}" is not HOST or HOST:PORT`);
+  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
+  if (port < 1 || port > 65535) throw new UsageError(`port ${port} is out of range 1–65535`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 0 || n > 65535) throw new UsageError(`--port expects 0–65535, got "${v}"`);
+  return n;
+}
+
+interface CommonFlags {
+  resume?: boolean;
+  force?: boolean;
+  compress: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+const COMPRESS = ['auto', 'off', 'brotli', 'deflate', 'zstd'];
+
+function clientOptions(target: string, f: CommonFlags, signal: AbortSignal): ClientOptions {
+  if (!COMPRESS.includes(f.compress))
+    throw new UsageError(`--compress must be one of ${COMPRESS.join(', ')}, got "${f.compress}"`);
+  const { host, port } = parseHostPort(target);
+  return {
+    host,
+    port,
+    compress: f.compress as CompressionName,
+    resume: f.resume ?? false,
+    force: f.force ?? false,
+    signal,
+    onWarning: (w) => {
+      if (!f.quiet && !f.json) process.stderr.write(`udplab: warning: ${w}\n`);
+    },
+  };
+}
+
+function progressBar(f: CommonFlags): { onProgress?: (p: Progress) => void; stop: () => void } {
+  if (f.quiet || f.json || !process.stderr.isTTY) return { stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      format: '{bar} {percentage}% | {done}/{total} | {rate} | ETA {eta_formatted} | retx {retx}%',
+      stream: process.stderr,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    onProgress: (p) => {
+      const mb = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+      const payload = {
+        done: mb(p.bytesDone),
+        total: mb(p.bytesTotal),
+        rate: `${((p.bytesDone * 8) / Math.max(p.elapsedMs, 1) / 1000).toFixed(1)} Mbit/s`,
+        retx: p.retransmitPct.toFixed(1),
+      };
+      if (!started) {
+        bar.start(Math.max(p.bytesTotal, 1), p.bytesDone, payload);
+        started = true;
+      }
+      bar.setTotal(Math.max(p.bytesTotal, 1));
+      bar.update(p.bytesDone, payload);
+    },
+    stop: () => {
+      if (started) bar.stop();
+    },
+  };
+}
+
+function report(r: TransferResult, f: CommonFlags): void {
+  if (f.json) {
+    console.log(JSON.stringify(r));
+    return;
+  }
+  if (f.quiet) return;
+  const mbit = (r.goodput_bps / 1e6).toFixed(2);
+  console.log(
+    `${r.op} ${r.remote}: ${r.bytes} bytes in ${(r.duration_ms / 1000).toFixed(2)} s (${mbit} Mbit/s), ` +
+      `retransmitted ${r.packets_retransmitted}/${r.packets_sent} packets, rtt ${r.rtt_ms_min.toFixed(1)}/${r.rtt_ms_avg.toFixed(1)}/${r.rtt_ms_p99.toFixed(1)} ms` +
+      `${r.resumed_bytes ? `, resumed ${r.resumed_bytes} bytes` : ''}${r.compression !== 'off' ? `, ${r.compression} ×${r.compression_ratio}` : ''}`,
+  );
+  console.log(`sha256 ${r.sha256}  security: ${r.security}`);
+}
+
+function withSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onInt = () => ac.abort();
+  process.once('SIGINT', onInt);
+  return fn(ac.signal).finally(() => process.off('SIGINT', onInt));
+}
+
+function addCommon(c: Command): Command {
+  return c
+    .option('--resume', 'continue from NAME.part and its journal')
+    .option('--force', 'overwrite an existing file')
+    .option('--compress <alg>', `per-chunk compression: ${COMPRESS.join('|')}`, 'off')
+    .option('--json', 'print one final JSON object')
+    .option('--quiet', 'print nothing on success');
+}
+
+export const register: Register = (program, setExit) => {
+  program
+    .command('serve')
+    .description('serve files from a directory over RUFT')
+    .requiredOption('--root <dir>', 'directory to serve (nothing outside it is read or written)')
+    .option('--host <addr>', 'address to bind', '0.0.0.0')
+    .option('--port <n>', 'UDP port', String(DEFAULT_PORT))
+    .option('--max-sessions <n>', 'concurrent sessions', '64')
+    .option('--read-only', 'refuse uploads')
+    .option('--quiet', 'log nothing')
+    .action(
+      async (f: {
+        root: string;
+        host: string;
+        port: string;
+        maxSessions: string;
+        readOnly?: boolean;
+        quiet?: boolean;
+      }) => {
+        const log = f.quiet ? () => {} : (l: string) => console.error(`udplab serve: ${l}`);
+        const s = await serve({
+          root: f.root,
+          host: f.host,
+          port: parsePort(f.port),
+          maxSessions: Number(f.maxSessions),
+          readOnly: f.readOnly ?? false,
+          log,
+        }).catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
+          if (e.code === 'EADDRINUSE') throw new UsageError(`UDP port ${f.port} on ${f.host} is already in use`);
+          throw e;
+        });
+        for (const w of s.warnings) log(`warning: ${w}`);
+        console.log(
+          `udplab serve: listening on ${s.address}:${s.port}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: none (unauthenticated)`,
+        );
+        await new Promise<void>((ok) => {
+          const stop = () => ok();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        await s.close();
+        setExit(0);
+      },
+    );
+
+  addCommon(
+    program
+      .command('get')
+      .description('download REMOTE from a udplab server')
+      .argument('<host[:port]>', 'server')
+      .argument('<remote>', 'path under the server root')
+      .argument('[local]', 'where to write (default: the remote name)'),
+  ).action(async (target: string, remote: string, local: string | undefined, f: CommonFlags) => {
+    const bar = progressBar(f);
+    const r = await withSigint((signal) =>
+      get(
+        { ...clientOptions(target, f, signal), ...(bar.onProgress && { onProgress: bar.onProgress }) },
+        remote,
+        local ?? basename(remote),
+      ),
+    ).finally(() => bar.stop());
+    report(r, f);
+    setExit(0);
+  });
+
+  addCommon(
+    program
+      .command('put')
+      .description('upload LOCAL to a udplab server')
+      .argument('<local>', 'file to send')
+      .argument('<host[:port]>', 'server')
+      .argument('[remote]', 'path under the server root (default: the local name)'),
+  ).action(async (local: string, target: string, remote: string | undefined, f: CommonFlags) => {
+    const bar = progressBar(f);
+    const r = await withSigint((signal) =>
+      put(
+        { ...clientOptions(target, f, signal), ...(bar.onProgress && { onProgress: bar.onProgress }) },
+        local,
+        remote ?? basename(local),
+      ),
+    ).finally(() => bar.stop());
+    report(r, f);
+    setExit(0);
+  });
+
+  program
+    .command('ls')
+    .description('list a directory on a udplab server')
+    .argument('<host[:port]>', 'server')
+    .argument('[dir]', 'directory under the server root', '')
+    .option('--json', 'print JSON')
+    .action(async (target: string, dir: string, f: { json?: boolean }) => {
+      const entries = await withSigint((signal) => ls(clientOptions(target, { compress: 'off' }, signal), dir));
+      if (f.json) console.log(JSON.stringify(entries));
+      else
+        for (const e of entries)
+          console.log(`${e.type === 'dir' ? 'd' : '-'} ${String(e.size).padStart(12)} ${e.name}`);
+      setExit(0);
+    });
+};

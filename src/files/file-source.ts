@@ -1,0 +1,77 @@
+// A DataSource over a file: positioned synchronous reads through a small read-ahead cache of 1 MiB blocks,
+// so memory stays constant whatever the file size, and retransmissions re-read from the page cache.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { DataSource } from '../protocol/index.js';
+import { FileError, fromFsError } from './errors.js';
+
+const BLOCK = 1 << 20;
+const BLOCKS = 4;
+
+export class FileSource implements DataSource {
+  readonly sizeBytes: number;
+  private readonly fd: number;
+  private readonly cache = new Map<number, Uint8Array>();
+
+  constructor(readonly path: string) {
+    try {
+      this.fd = openSync(path, 'r');
+      const st = fstatSync(this.fd);
+      if (!st.isFile()) {
+        closeSync(this.fd);
+        throw new FileError('E_NOT_FOUND', `not a regular file: ${path}`);
+      }
+      this.sizeBytes = st.size;
+    } catch (e) {
+      if (e instanceof FileError) throw e;
+      throw fromFsError(e, path);
+    }
+  }
+
+  private block(index: number): Uint8Array {
+    let b = this.cache.get(index);
+    if (b) {
+      this.cache.delete(index);
+      this.cache.set(index, b);
+      return b;
+    }
+    const start = index * BLOCK;
+    const len = Math.min(BLOCK, this.sizeBytes - start);
+    b = new Uint8Array(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(this.fd, b, got, len - got, start + got);
+      if (n === 0) throw new FileError('E_IO', `${this.path} shrank while being sent`);
+      got += n;
+    }
+    this.cache.set(index, b);
+    if (this.cache.size > BLOCKS) this.cache.delete(this.cache.keys().next().value!);
+    return b;
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    const first = Math.floor(offset / BLOCK);
+    const last = Math.floor((offset + length - 1) / BLOCK);
+    if (first === last) {
+      const b = this.block(first);
+      return b.subarray(offset - first * BLOCK, offset - first * BLOCK + length);
+    }
+    const out = new Uint8Array(length);
+    let pos = 0;
+    for (let i = first; i <= last; i++) {
+      const b = this.block(i);
+      const from = i === first ? offset - first * BLOCK : 0;
+      const to = Math.min(b.length, offset + length - i * BLOCK);
+      out.set(b.subarray(from, to), pos);
+      pos += to - from;
+    }
+    return out;
+  }
+
+  close(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+  }
+}

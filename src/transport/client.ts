@@ -1,0 +1,323 @@
+// `udplab get / put / ls` as functions: resolve the host once, bind an ephemeral UDP socket, run one
+// connection to its end, and return the figures the lab consumes (or throw an error with a stable code).
+// GET writes NAME.part + journal and promotes only after the SHA-256 matches; an interrupted GET keeps the
+// .part and journal for --resume; a mismatch removes them. Nothing is ever half-written under NAME.
+import { createHash, randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { existsSync } from 'node:fs';
+import {
+  type CompressionName,
+  codecFor,
+  compressionFromName,
+  compressionName,
+  FileError,
+  FileSource,
+  PartFile,
+  readJournalInfo,
+} from '../files/index.js';
+import { createRng, type Rng } from '../impair/index.js';
+import {
+  Connection,
+  type ConnectionConfig,
+  type DataSink,
+  MAX_PATH_BYTES,
+  MAX_RANGES_IN_HANDSHAKE,
+  MemorySink,
+  Op,
+  type Range,
+} from '../protocol/index.js';
+import { type Clock, monotonicMs } from './clock.js';
+import { ConnectionDriver } from './driver.js';
+import { TransportError } from './errors.js';
+import { bindUdp } from './udp-socket.js';
+
+export interface Progress {
+  bytesDone: number;
+  bytesTotal: number;
+  elapsedMs: number;
+  retransmitPct: number;
+}
+
+export interface ClientOptions {
+  host: string;
+  port: number;
+  compress?: CompressionName;
+  resume?: boolean;
+  force?: boolean;
+  rng?: Rng;
+  clock?: Clock;
+  config?: Partial<Omit<ConnectionConfig, 'rng'>>;
+  onProgress?: (p: Progress) => void;
+  onWarning?: (w: string) => void;
+  signal?: AbortSignal;
+}
+
+/** The final object of `--json` (the lab reads exactly this). */
+export interface TransferResult {
+  op: 'get' | 'put' | 'ls';
+  remote: string;
+  local: string;
+  bytes: number;
+  duration_ms: number;
+  goodput_bps: number;
+  /** Data packets of the data sender (the server for get), and how many carried retransmitted data. */
+  packets_sent: number;
+  packets_retransmitted: number;
+  packets_received: number;
+  packets_lost: number;
+  rtt_ms_min: number;
+  rtt_ms_avg: number;
+  rtt_ms_p99: number;
+  sha256: string;
+  compression: string;
+  compression_ratio: number;
+  resumed_bytes: number;
+  security: string;
+}
+
+async function resolveHost(host: string): Promise<string> {
+  try {
+    return (await lookup(host, { family: 4 })).address;
+  } catch (err) {
+    throw new TransportError('E_UNKNOWN_HOST', `unknown host "${host}" (DNS lookup failed)`, { cause: err });
+  }
+}
+
+interface RunSpec {
+  op: Op;
+  remote: string;
+  /** PUT: the file size; GET with resume: the size of the partial download's original. */
+  sizeBytes: number;
+  ranges: Range[];
+  sink?: DataSink;
+  source?: FileSource;
+  onAccepted?: (conn: Connection, sizeBytes: number, ranges: Range[]) => void;
+  verify?: (expectedHex: string) => Promise<'ok' | 'mismatch' | 'io'>;
+  onEnd?: (ok: boolean, code?: string) => void;
+}
+
+interface RunEnd {
+  conn: Connection;
+  elapsedMs: number;
+  compression: string;
+  acceptedRanges: Range[];
+}
+
+async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
+  if (Buffer.byteLength(spec.remote) > MAX_PATH_BYTES) {
+    throw new FileError(
+      'E_PATH_OUTSIDE_ROOT',
+      `remote name too long: ${Buffer.byteLength(spec.remote)} bytes (at most ${MAX_PATH_BYTES})`,
+    );
+  }
+  const address = await resolveHost(o.host);
+  const bound = await bindUdp('0.0.0.0', 0);
+  for (const w of bound.warnings) o.onWarning?.(w);
+  const clock = o.clock ?? monotonicMs;
+  // connection IDs must differ between clients started in the same millisecond: seed from the OS
+  const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
+  const started = clock();
+  const conn = Connection.client(
+    { codecFor, ...o.config, rng },
+    started,
+    {
+      op: spec.op,
+      resume: spec.ranges.length > 0,
+      force: o.force ?? false,
+      compression: compressionFromName(o.compress ?? 'off'),
+      path: spec.remote,
+      sizeBytes: spec.sizeBytes,
+      ranges: spec.ranges,
+    },
+    { ...(spec.sink && { sink: spec.sink }), ...(spec.source && { source: spec.source }) },
+  );
+  let compression = 'off';
+  let acceptedRanges: Range[] = [];
+  return new Promise((resolve, reject) => {
+    let progressTimer: NodeJS.Timeout | undefined;
+    const finish = (err?: Error) => {
+      driver.stop();
+      if (progressTimer) clearInterval(progressTimer);
+      o.signal?.removeEventListener('abort', onAbort);
+      bound.socket.close();
+      if (err) reject(err);
+      else resolve({ conn, elapsedMs: clock() - started, compression, acceptedRanges });
+    };
+    const driver = new ConnectionDriver(
+      conn,
+      (d) => bound.socket.send(d, o.port, address),
+      (e) => {
+        if (e.type === 'accepted') {
+          compression = compressionName(e.compression);
+          acceptedRanges = e.ranges;
+          spec.onAccepted?.(conn, e.sizeBytes, e.ranges);
+        } else if (e.type === 'verify') {
+          const expected = Buffer.from(e.sha256).toString('hex');
+          (spec.verify?.(expected) ?? Promise.resolve('io' as const)).then(
+            (r) => {
+              conn.verified(clock(), r === 'ok', r === 'io');
+              driver.pump();
+            },
+            () => {
+              conn.verified(clock(), false, true);
+              driver.pump();
+            },
+          );
+        } else if (e.type === 'closed') {
+          spec.onEnd?.(e.ok, e.code);
+          if (e.ok) return finish();
+          let message = e.message ?? 'transfer failed';
+          if (e.code === 'E_UNREACHABLE') message = `${o.host}:${o.port} (${address}): ${message}`;
+          finish(new TransportError(e.code ?? 'E_PROTOCOL', message));
+        }
+      },
+      clock,
+    );
+    const onAbort = () => {
+      conn.abort(clock(), 'E_ABORTED', 'interrupted');
+      driver.pump();
+    };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    bound.socket.on('message', (msg) => driver.input(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength)));
+    bound.socket.on('error', (err) => finish(new TransportError('E_IO', `socket error: ${err.message}`)));
+    if (o.onProgress) {
+      progressTimer = setInterval(() => {
+        const s = conn.stats;
+        o.onProgress?.({
+          bytesDone: conn.isDataSender ? (conn.sender?.acked.size ?? 0) : (conn.receiver?.data.size ?? 0),
+          bytesTotal: conn.isDataSender ? (conn.sender?.sizeBytes ?? 0) : (conn.receiver?.sizeBytes ?? 0),
+          elapsedMs: clock() - started,
+          retransmitPct: s.packetsSent ? (100 * s.packetsRetransmitted) / s.packetsSent : 0,
+        });
+      }, 200);
+    }
+    driver.pump();
+  });
+}
+
+function toResult(
+  op: TransferResult['op'],
+  remote: string,
+  local: string,
+  bytes: number,
+  sha: string,
+  end: RunEnd,
+): TransferResult {
+  const s = end.conn.stats;
+  const resumed = end.acceptedRanges.reduce((n, [a, b]) => n + (b - a), 0);
+  const r3 = (v: number) => Math.round(v * 1000) / 1000;
+  return {
+    op,
+    remote,
+    local,
+    bytes,
+    duration_ms: r3(end.elapsedMs),
+    goodput_bps: end.elapsedMs > 0 ? Math.round(((bytes - resumed) * 8 * 1000) / end.elapsedMs) : 0,
+    packets_sent: end.conn.isDataSender ? s.packetsSent : s.peerPacketsSent,
+    packets_retransmitted: s.packetsRetransmitted,
+    packets_received: s.packetsReceived,
+    packets_lost: s.packetsLost,
+    rtt_ms_min: r3(s.rttMsMin),
+    rtt_ms_avg: r3(s.rttMsAvg),
+    rtt_ms_p99: r3(s.rttMsP99),
+    sha256: sha,
+    compression: end.compression,
+    compression_ratio: r3(s.compressionRatio),
+    resumed_bytes: resumed,
+    security: end.conn.security,
+  };
+}
+
+/** Downloads REMOTE into LOCAL: NAME.part + journal, promoted after the SHA-256 matches. */
+export async function get(o: ClientOptions, remote: string, local: string): Promise<TransferResult> {
+  if (!o.force && existsSync(local))
+    throw new FileError('E_EXISTS', `${local} already exists (use --force to overwrite)`);
+  const journal = o.resume ? readJournalInfo(local) : undefined;
+  let part: PartFile | undefined;
+  let sizeBytes = 0;
+  let sha = '';
+  let lastCheckpoint = 0;
+  const sink: DataSink = {
+    write: (off, data) => {
+      if (!part) throw new FileError('E_IO', 'data before the transfer was accepted');
+      part.write(off, data);
+      const now = monotonicMs();
+      if (now - lastCheckpoint > 250) {
+        lastCheckpoint = now;
+        part.checkpoint(now);
+      }
+    },
+  };
+  const end = await run(o, {
+    op: Op.Get,
+    remote,
+    sizeBytes: journal?.sizeBytes ?? 0,
+    // the handshake carries at most MAX_RANGES_IN_HANDSHAKE ranges: offer the largest ones
+    ranges: [...(journal?.ranges ?? [])]
+      .sort((a, b) => b[1] - b[0] - (a[1] - a[0]))
+      .slice(0, MAX_RANGES_IN_HANDSHAKE)
+      .sort((a, b) => a[0] - b[0]),
+    sink,
+    onAccepted: (conn, size, ranges) => {
+      sizeBytes = size;
+      part = new PartFile(local, { sizeBytes: size, resume: ranges.length > 0, force: o.force ?? false }, () =>
+        conn.receivedRanges(),
+      );
+    },
+    verify: async (expected) => {
+      if (!part) return 'io';
+      const actual = await part.hashOnDisk();
+      if (actual !== expected) {
+        part.discard();
+        return 'mismatch';
+      }
+      part.promote();
+      sha = actual;
+      return 'ok';
+    },
+    onEnd: (ok, code) => {
+      if (ok || !part) return;
+      if (code === 'E_INTEGRITY') part.discard();
+      else part.suspend();
+    },
+  });
+  return toResult('get', remote, local, sizeBytes, sha, end);
+}
+
+/** Uploads LOCAL to REMOTE on the server (the server promotes it after the SHA-256 matches). */
+export async function put(o: ClientOptions, local: string, remote: string): Promise<TransferResult> {
+  const source = new FileSource(local);
+  try {
+    const end = await run(o, { op: Op.Put, remote, sizeBytes: source.sizeBytes, ranges: [], source });
+    const sha = end.conn.sentSha256 ? Buffer.from(end.conn.sentSha256).toString('hex') : '';
+    return toResult('put', remote, local, source.sizeBytes, sha, end);
+  } finally {
+    source.close();
+  }
+}
+
+export interface ListEntry {
+  name: string;
+  type: 'file' | 'dir';
+  size: number;
+}
+
+/** Lists a directory on the server. */
+export async function ls(o: ClientOptions, dir: string): Promise<ListEntry[]> {
+  const sink = new MemorySink();
+  let size = 0;
+  await run(o, {
+    op: Op.List,
+    remote: dir,
+    sizeBytes: 0,
+    ranges: [],
+    sink,
+    onAccepted: (_c, s) => {
+      size = s;
+    },
+    verify: async (expected) =>
+      createHash('sha256').update(sink.data.subarray(0, size)).digest('hex') === expected ? 'ok' : 'mismatch',
+  });
+  const text = new TextDecoder().decode(sink.data.subarray(0, size));
+  return text ? text.split('\n').map((l) => JSON.parse(l) as ListEntry) : [];
+}

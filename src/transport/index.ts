@@ -1,0 +1,17 @@
+// Public face of the transport: real sockets and timers driving the protocol core.
+
+export {
+  type ClientOptions,
+  get,
+  type ListEntry,
+  ls,
+  type Progress,
+  put,
+  type TransferResult,
+} from './client.js';
+export { type Clock, monotonicMs } from './clock.js';
+export { ConnectionDriver } from './driver.js';
+export { TransportError } from './errors.js';
+export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
+export { type RunningServer, type ServeOptions, type SessionLog, serve } from './server.js';
+export { type BoundSocket, bindUdp } from './udp-socket.js';

@@ -1,0 +1,149 @@
+// The userspace impairment relay: the fallback where the kernel has no netem, and the `local` runtime's shaper.
+// Clients talk to the relay's front port; each client address gets its own upstream socket to the target, so
+// replies find their way back. Each direction applies one seeded Impairment (netem semantics: loss,
+// duplication, corruption, queue limit, delay/jitter/reorder, rate, slot) with a single timer per direction
+// over a time-ordered queue (no timer per packet). Optional tampering stages (after N packets: flip bits,
+// truncate, replay, reorder) sit after the impairment, toxiproxy-style.
+import type { Socket } from 'node:dgram';
+import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem, printNetem } from '../impair/index.js';
+import { EventQueue } from '../sim/index.js';
+import { type Clock, monotonicMs } from './clock.js';
+import { bindUdp, type RemoteInfo } from './udp-socket.js';
+
+export interface RelayOptions {
+  listenHost?: string;
+  listenPort?: number;
+  targetHost: string;
+  targetPort: number;
+  up: Netem;
+  down: Netem;
+  seed?: number;
+  blackouts?: Blackout[];
+  clock?: Clock;
+}
+
+export interface RelayReport {
+  shaper: 'userspace';
+  up: string;
+  down: string;
+  seed: number;
+  upStats: ImpairmentStats;
+  downStats: ImpairmentStats;
+  clients: number;
+}
+
+export interface RunningRelay {
+  port: number;
+  address: string;
+  report(): RelayReport;
+  close(): Promise<void>;
+}
+
+type Job = { bytes: Uint8Array; send: (b: Uint8Array) => void };
+
+class Direction {
+  private readonly q = new EventQueue<Job>();
+  private timer: NodeJS.Timeout | undefined;
+  private armedAt = Number.POSITIVE_INFINITY;
+
+  constructor(
+    readonly imp: Impairment,
+    private readonly clock: Clock,
+    private readonly t0: number,
+  ) {}
+
+  push(bytes: Uint8Array, send: (b: Uint8Array) => void): void {
+    const now = this.clock() - this.t0;
+    for (const d of this.imp.decide(now, bytes.length)) {
+      let b = bytes;
+      if (d.corrupt) {
+        b = bytes.slice();
+        b[d.corrupt.byteIndex] = b[d.corrupt.byteIndex]! ^ (1 << d.corrupt.bitIndex);
+      }
+      if (d.atMs <= now) send(b);
+      else this.q.push(d.atMs, { bytes: b, send });
+    }
+    this.arm();
+  }
+
+  private arm(): void {
+    const head = this.q.peekTime();
+    if (head === undefined || head >= this.armedAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.armedAt = head;
+    this.timer = setTimeout(() => this.flush(), Math.max(0, head - (this.clock() - this.t0)));
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const now = this.clock() - this.t0;
+    // deliver everything due, allowing 0.5 ms of timer slack
+    while (this.q.peekTime() !== undefined && this.q.peekTime()! <= now + 0.5) {
+      const j = this.q.pop()!.value;
+      j.send(j.bytes);
+    }
+    this.arm();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
+
+export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
+  const clock = o.clock ?? monotonicMs;
+  const seed = o.seed ?? 1;
+  const root = createRng(seed);
+  const t0 = clock();
+  const opts = { blackouts: o.blackouts ?? [] };
+  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0);
+  const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0);
+  const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
+  const upstreams = new Map<string, Promise<Socket>>();
+
+  const upstreamFor = (client: RemoteInfo): Promise<Socket> => {
+    const key = `${client.address}:${client.port}`;
+    let s = upstreams.get(key);
+    if (!s) {
+      s = bindUdp('0.0.0.0', 0).then((b) => {
+        b.socket.on('message', (msg) =>
+          down.push(new Uint8Array(msg), (bytes) => front.socket.send(bytes, client.port, client.address)),
+        );
+        b.socket.on('error', () => {});
+        return b.socket;
+      });
+      upstreams.set(key, s);
+    }
+    return s;
+  };
+
+  front.socket.on('message', (msg, rinfo) => {
+    void upstreamFor(rinfo).then((sock) =>
+      up.push(new Uint8Array(msg), (bytes) => sock.send(bytes, o.targetPort, o.targetHost)),
+    );
+  });
+  front.socket.on('error', () => {});
+
+  return {
+    port: front.port,
+    address: front.address,
+    report: () => ({
+      shaper: 'userspace',
+      up: printNetem(o.up),
+      down: printNetem(o.down),
+      seed,
+      upStats: { ...up.imp.stats },
+      downStats: { ...down.imp.stats },
+      clients: upstreams.size,
+    }),
+    close: async () => {
+      up.stop();
+      down.stop();
+      await Promise.all(
+        [...upstreams.values()].map((p) => p.then((s) => new Promise<void>((ok) => s.close(() => ok())))),
+      );
+      await new Promise<void>((ok) => front.socket.close(() => ok()));
+    },
+  };
+}

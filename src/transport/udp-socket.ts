@@ -1,0 +1,60 @@
+// A node:dgram socket with explicit buffer sizes. Linux defaults are ~208 KiB; we ask for 4 MiB, read back what
+// the kernel granted, and warn when net.core.rmem_max / wmem_max caps it (a lossy receive buffer looks like
+// path loss to the protocol).
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+
+export const WANT_BUFFER_BYTES = 4 << 20;
+
+export interface BoundSocket {
+  socket: Socket;
+  port: number;
+  address: string;
+  recvBufferBytes: number;
+  sendBufferBytes: number;
+  warnings: string[];
+}
+
+export async function bindUdp(
+  host: string,
+  port: number,
+  family: 4 | 6 = host.includes(':') ? 6 : 4,
+): Promise<BoundSocket> {
+  const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', reuseAddr: false });
+  await new Promise<void>((ok, fail) => {
+    socket.once('error', fail);
+    socket.bind({ port, address: host, exclusive: true }, () => {
+      socket.off('error', fail);
+      ok();
+    });
+  });
+  const warnings: string[] = [];
+  for (const [set, get, name] of [
+    [socket.setRecvBufferSize.bind(socket), socket.getRecvBufferSize.bind(socket), 'receive'],
+    [socket.setSendBufferSize.bind(socket), socket.getSendBufferSize.bind(socket), 'send'],
+  ] as const) {
+    try {
+      set(WANT_BUFFER_BYTES);
+    } catch {
+      /* read back below */
+    }
+    const got = get();
+    // Linux reports twice the value it accepted; below the request means a sysctl cap
+    if (got < WANT_BUFFER_BYTES) {
+      warnings.push(
+        `UDP ${name} buffer is ${Math.round(got / 1024)} KiB, not the ${WANT_BUFFER_BYTES >> 10} KiB asked for: ` +
+          `raise net.core.${name === 'receive' ? 'rmem_max' : 'wmem_max'} for high rates`,
+      );
+    }
+  }
+  const a = socket.address();
+  return {
+    socket,
+    port: a.port,
+    address: a.address,
+    recvBufferBytes: socket.getRecvBufferSize(),
+    sendBufferBytes: socket.getSendBufferSize(),
+    warnings,
+  };
+}
+
+export type { RemoteInfo };

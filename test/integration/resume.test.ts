@@ -1,0 +1,74 @@
+// kill -9 a downloading client mid-transfer, then --resume: the journal carries what was stored.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNetem } from '../../src/impair/index.js';
+import { type RunningRelay, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
+import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+const dir = tempDir();
+let server: RunningServer;
+let relay: RunningRelay;
+let sha = '';
+
+beforeAll(async () => {
+  mkdirSync(join(dir.path, 'root'));
+  sha = randomFile(join(dir.path, 'root', 'f.bin'), 6 << 20);
+  server = await serve({ root: join(dir.path, 'root'), host: '127.0.0.1', port: 0 });
+  // 20 Mbit/s: the 6 MiB download takes ~2.5 s, time enough to kill it in the middle
+  relay = await startRelay({
+    targetHost: '127.0.0.1',
+    targetPort: server.port,
+    up: parseNetem('delay 2ms'),
+    down: parseNetem('delay 2ms rate 20mbit limit 200'),
+  });
+});
+
+afterAll(async () => {
+  await relay.close();
+  await server.close();
+  dir[Symbol.dispose]();
+});
+
+function heldBytes(journal: string): number {
+  try {
+    const j = JSON.parse(readFileSync(journal, 'utf8')) as { ranges: Array<[number, number]> };
+    return j.ranges.reduce((n, [a, b]) => n + b - a, 0);
+  } catch {
+    return 0;
+  }
+}
+
+describe('resume after kill -9', () => {
+  it('continues from the journal and ends with the right file', async () => {
+    const local = join(dir.path, 'f.bin');
+    const child = spawn(process.execPath, [BIN, 'get', `127.0.0.1:${relay.port}`, 'f.bin', local, '--quiet'], {
+      stdio: 'ignore',
+    });
+    const deadline = Date.now() + 20_000;
+    while (heldBytes(`${local}.part.journal`) < (2 << 20) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const held = heldBytes(`${local}.part.journal`);
+    expect(held).toBeGreaterThanOrEqual(2 << 20);
+    expect(existsSync(local)).toBe(false); // nothing under the final name
+    expect(existsSync(`${local}.part`)).toBe(true);
+
+    const out = await new Promise<string>((resolve, reject) => {
+      const c = spawn(process.execPath, [BIN, 'get', `127.0.0.1:${relay.port}`, 'f.bin', local, '--resume', '--json']);
+      let text = '';
+      c.stdout.on('data', (d) => {
+        text += d;
+      });
+      c.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))));
+    });
+    const r = JSON.parse(out) as { resumed_bytes: number; sha256: string };
+    expect(r.resumed_bytes).toBeGreaterThan(0);
+    expect(r.resumed_bytes).toBeLessThanOrEqual(held);
+    expect(r.sha256).toBe(sha);
+    expect(sha256File(local)).toBe(sha);
+    expect(existsSync(`${local}.part`)).toBe(false);
+  });
+});

@@ -1,0 +1,164 @@
+// Real UDP sockets on loopback: the server, the client and the userspace relay, in this process.
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNetem } from '../../src/impair/index.js';
+import { get, ls, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
+import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+
+const dir = tempDir();
+const root = join(dir.path, 'root');
+const out = join(dir.path, 'out');
+let server: RunningServer;
+let bigSha = '';
+
+beforeAll(async () => {
+  mkdirSync(root);
+  mkdirSync(out);
+  mkdirSync(join(root, 'sub'));
+  bigSha = randomFile(join(root, 'big.bin'), 8 << 20);
+  writeFileSync(join(root, 'text.txt'), 'hello udplab\n'.repeat(20000));
+  writeFileSync(join(root, 'empty.bin'), '');
+  symlinkSync('/etc', join(root, 'escape'));
+  server = await serve({ root, host: '127.0.0.1', port: 0 });
+});
+
+afterAll(async () => {
+  await server.close();
+  dir[Symbol.dispose]();
+});
+
+const opts = () => ({ host: '127.0.0.1', port: server.port });
+
+describe('udplab get / put / ls over loopback', () => {
+  it('gets an 8 MiB file, verified, with the figures the lab reads', async () => {
+    const local = join(out, 'big.bin');
+    const r = await get(opts(), 'big.bin', local);
+    expect(sha256File(local)).toBe(bigSha);
+    expect(r.sha256).toBe(bigSha);
+    expect(r.bytes).toBe(8 << 20);
+    expect(r.goodput_bps).toBeGreaterThan(0);
+    expect(r.packets_received).toBeGreaterThan(7000);
+    expect(r.rtt_ms_min).toBeGreaterThanOrEqual(0);
+    expect(r.security).toMatch(/unauthenticated/);
+    expect(existsSync(`${local}.part`)).toBe(false);
+    expect(existsSync(`${local}.part.journal`)).toBe(false);
+  });
+
+  it('gets an empty file', async () => {
+    const local = join(out, 'empty.bin');
+    const r = await get(opts(), 'empty.bin', local);
+    expect(r.bytes).toBe(0);
+    expect(sha256File(local)).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+  });
+
+  it('puts a file, compressed where chunks shrink, and the server promotes it after the hash matches', async () => {
+    const r = await put({ ...opts(), compress: 'auto' }, join(root, 'text.txt'), 'sub/uploaded.txt');
+    expect(sha256File(join(root, 'sub', 'uploaded.txt'))).toBe(sha256File(join(root, 'text.txt')));
+    expect(r.compression).not.toBe('off');
+    expect(r.compression_ratio).toBeGreaterThan(5);
+    expect(readdirSync(join(root, 'sub')).filter((n) => n.includes('.part'))).toEqual([]);
+  });
+
+  it('lists a directory without .part files', async () => {
+    const entries = await ls(opts(), '');
+    expect(entries.map((e) => e.name)).toEqual(
+      expect.arrayContaining(['big.bin', 'empty.bin', 'escape', 'sub', 'text.txt']),
+    );
+    expect(entries.find((e) => e.name === 'big.bin')?.size).toBe(8 << 20);
+  });
+
+  it('survives 10% loss each way, reordering and duplication through the relay', async () => {
+    const relay = await startRelay({
+      targetHost: '127.0.0.1',
+      targetPort: server.port,
+      up: parseNetem('delay 5ms loss 10% duplicate 5%'),
+      down: parseNetem('delay 5ms loss 10% reorder 10% duplicate 5% corrupt 1%'),
+      seed: 7,
+    });
+    try {
+      // server, relay and client share this event loop: a 2 MiB file keeps the test short
+      randomFile(join(root, 'mid.bin'), 2 << 20);
+      const local = join(out, 'lossy.bin');
+      const r = await get({ host: '127.0.0.1', port: relay.port }, 'mid.bin', local);
+      expect(sha256File(local)).toBe(sha256File(join(root, 'mid.bin')));
+      expect(r.packets_retransmitted).toBeGreaterThan(0);
+      const rep = relay.report();
+      expect(rep.downStats.lost).toBeGreaterThan(50);
+      expect(rep.downStats.duplicated).toBeGreaterThan(5);
+      expect(rep.downStats.corrupted).toBeGreaterThan(0);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('serves four clients at once on one port', async () => {
+    const results = await Promise.all(
+      [1, 2, 3, 4].map((i) => get({ ...opts(), force: true }, 'big.bin', join(out, `c${i}.bin`))),
+    );
+    for (const [i, r] of results.entries()) {
+      expect(r.sha256).toBe(bigSha);
+      expect(sha256File(join(out, `c${i + 1}.bin`))).toBe(bigSha);
+    }
+  });
+});
+
+describe('clear failures, nothing under the final name', () => {
+  const code = async (p: Promise<unknown>) => {
+    try {
+      await p;
+      return 'no error';
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+  };
+
+  it('E_NOT_FOUND for a missing remote file', async () => {
+    expect(await code(get(opts(), 'nope.bin', join(out, 'nope.bin')))).toBe('E_NOT_FOUND');
+    expect(existsSync(join(out, 'nope.bin'))).toBe(false);
+  });
+
+  it.each(['../x', '/etc/passwd', 'sub/../../x', '%2e%2e/x', 'a\0b', 'escape/passwd', 'CON', 'x'.repeat(5000)])(
+    'E_PATH_OUTSIDE_ROOT for %j (get)',
+    async (name) => {
+      expect(await code(get(opts(), name, join(out, 'attack.bin')))).toBe('E_PATH_OUTSIDE_ROOT');
+      expect(existsSync(join(out, 'attack.bin'))).toBe(false);
+    },
+  );
+
+  it('E_PATH_OUTSIDE_ROOT for put outside the root, and nothing is written there', async () => {
+    expect(await code(put(opts(), join(root, 'text.txt'), '../escaped.txt'))).toBe('E_PATH_OUTSIDE_ROOT');
+    expect(existsSync(join(dir.path, 'escaped.txt'))).toBe(false);
+    expect(await code(put(opts(), join(root, 'text.txt'), 'escape/evil'))).toBe('E_PATH_OUTSIDE_ROOT');
+  });
+
+  it('E_EXISTS without --force, locally and on the server', async () => {
+    writeFileSync(join(out, 'exists.bin'), 'keep me');
+    expect(await code(get(opts(), 'big.bin', join(out, 'exists.bin')))).toBe('E_EXISTS');
+    expect(await code(put(opts(), join(root, 'text.txt'), 'big.bin'))).toBe('E_EXISTS');
+    expect(sha256File(join(root, 'big.bin'))).toBe(bigSha);
+  });
+
+  it('E_UNKNOWN_HOST and E_UNREACHABLE name what was tried', async () => {
+    expect(await code(get({ host: 'no-such-host.invalid', port: 1 }, 'x', join(out, 'x')))).toBe('E_UNKNOWN_HOST');
+    const err = await get(
+      { host: '127.0.0.1', port: 9, config: { handshakeTimeoutMs: 1200 } },
+      'x',
+      join(out, 'x'),
+    ).catch((e) => e);
+    expect(err.code).toBe('E_UNREACHABLE');
+    expect(err.message).toMatch(/127\.0\.0\.1:9 .*no answer from the server after \d+ attempts over 1\.\d s/);
+  });
+
+  it('a read-only server refuses uploads', async () => {
+    const ro = await serve({ root, host: '127.0.0.1', port: 0, readOnly: true });
+    try {
+      expect(await code(put({ host: '127.0.0.1', port: ro.port }, join(root, 'text.txt'), 'ro.txt'))).toBe(
+        'E_PERMISSION',
+      );
+      expect(existsSync(join(root, 'ro.txt'))).toBe(false);
+    } finally {
+      await ro.close();
+    }
+  });
+});
