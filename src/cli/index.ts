@@ -38,6 +38,7 @@ export type Register = (program: Command, setExit: (code: number) => void) => vo
 async function commands(): Promise<Register[]> {
   const mods: Array<{ register: Register }> = await Promise.all([
     import('./commands/transfer.js'),
+    import('./commands/lab.js'),
     import('./commands/relay.js'),
     import('./commands/sim.js'),
   ]);

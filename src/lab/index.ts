@@ -1,5 +1,9 @@
 // Public face of the lab: runtimes, shapers, scenarios and the runner.
 export { LabError, type LabErrorCode } from './errors.js';
+export { PROFILES } from './profiles.js';
+export { groupByPoint, terminalSummary, writeReports } from './report-files.js';
+export { type LabResults, RESULTS_SCHEMA_VERSION, type RunRecord } from './results.js';
+export { planRuns, type RunOptions, runScenario } from './runner.js';
 export {
   buildImage,
   createInternalNetwork,
@@ -11,3 +15,7 @@ export {
   sweepLeftovers,
   teardown,
 } from './runtimes/docker.js';
+export { probeNetem } from './runtimes/docker-runtime.js';
+export type { RuntimeName, ShaperName } from './runtimes/types.js';
+export { loadScenario, parseScenario, type Scenario, scenarioJsonSchema } from './scenario.js';
+export { planShaping, withLoss } from './shapers/plan.js';

@@ -48,7 +48,8 @@ describe('resume after kill -9', () => {
       stdio: 'ignore',
     });
     const deadline = Date.now() + 20_000;
-    while (heldBytes(`${local}.part.journal`) < (2 << 20) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (heldBytes(`${local}.part.journal`) < 2 << 20 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const held = heldBytes(`${local}.part.journal`);

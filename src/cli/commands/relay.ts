@@ -35,7 +35,9 @@ export const register: Register = (program: Command, setExit) => {
           }
         };
         const to = parseHostPort(f.to);
-        const listen = f.listen.includes(':') ? parseHostPort(f.listen) : { host: '127.0.0.1', port: Number(f.listen) };
+        const listen = f.listen.includes(':')
+          ? parseHostPort(f.listen, true)
+          : { host: '127.0.0.1', port: Number(f.listen) };
         const up = parse(f.netem ? 'netem' : 'up', f.netem ?? f.up);
         const down = parse(f.netem ? 'netem' : 'down', f.netem ?? f.down);
         const relay = await startRelay({

@@ -9,11 +9,11 @@ import { UsageError } from '../usage-error.js';
 
 const DEFAULT_PORT = 4455;
 
-export function parseHostPort(s: string): { host: string; port: number } {
+export function parseHostPort(s: string, allowZero = false): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s);
   if (!m) throw new UsageError(`"${s}" is not HOST or HOST:PORT`);
   const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
-  if (port < 1 || port > 65535) throw new UsageError(`port ${port} is out of range 1–65535`);
+  if (port < (allowZero ? 0 : 1) || port > 65535) throw new UsageError(`port ${port} is out of range 1–65535`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 

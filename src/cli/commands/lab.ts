@@ -1,0 +1,95 @@
+// `udplab lab <scenario.yaml…>`: run scenarios, write reports, exit 0 (all met) / 1 (an expectation failed) /
+// 2 (scenario or environment invalid).
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import {
+  type LabResults,
+  loadScenario,
+  runScenario,
+  scenarioJsonSchema,
+  terminalSummary,
+  writeReports,
+} from '../../lab/index.js';
+import type { Register } from '../index.js';
+import { UsageError } from '../usage-error.js';
+
+interface LabFlags {
+  runtime: string;
+  shaper: string;
+  out: string;
+  shard?: string;
+  json?: boolean;
+  printSchema?: boolean;
+}
+
+function stamp(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
+export const register: Register = (program: Command, setExit) => {
+  program
+    .command('lab')
+    .description('run network-lab scenarios (containers, shaped network, integrity checks, reports)')
+    .argument('[scenarios...]', 'scenario YAML files')
+    .option('--runtime <r>', 'docker | local | auto', 'auto')
+    .option('--shaper <s>', 'netem | userspace | auto', 'auto')
+    .option('--out <dir>', 'report root', 'reports')
+    .option('--shard <i/n>', 'run only shard i of n (deterministic split)')
+    .option('--json', 'print the results as JSON')
+    .option('--print-schema', 'print the JSON Schema of scenario files and exit')
+    .action(async (files: string[], f: LabFlags) => {
+      if (f.printSchema) {
+        console.log(JSON.stringify(scenarioJsonSchema(), null, 2));
+        return;
+      }
+      if (files.length === 0) throw new UsageError('lab: name at least one scenario file');
+      if (!['docker', 'local', 'auto', 'netns'].includes(f.runtime))
+        throw new UsageError(`--runtime must be docker, local or auto, got "${f.runtime}"`);
+      if (!['netem', 'userspace', 'auto'].includes(f.shaper))
+        throw new UsageError(`--shaper must be netem, userspace or auto, got "${f.shaper}"`);
+      let shard: { index: number; count: number } | undefined;
+      if (f.shard) {
+        const m = /^(\d+)\/(\d+)$/.exec(f.shard);
+        if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2]))
+          throw new UsageError(`--shard expects i/n with 1 ≤ i ≤ n, got "${f.shard}"`);
+        shard = { index: Number(m[1]), count: Number(m[2]) };
+      }
+      const scenarios = files.map((file) => loadScenario(file)); // all validated before anything runs
+      const ac = new AbortController();
+      const onInt = () => ac.abort();
+      process.once('SIGINT', onInt);
+      const all: LabResults[] = [];
+      try {
+        for (const s of scenarios) {
+          const say = (l: string) => {
+            if (!f.json) console.error(l);
+          };
+          say(`== ${s.name}: ${s.description} (${s.networkLabel})`);
+          const res = await runScenario(s, {
+            runtime: f.runtime as 'auto',
+            shaper: f.shaper as 'auto',
+            ...(shard && { shard }),
+            onProgress: say,
+            signal: ac.signal,
+          });
+          const dir = join(
+            f.out,
+            `${s.name}-${stamp(new Date(res.started_at))}${shard ? `-shard${shard.index}of${shard.count}` : ''}`,
+          );
+          writeReports(dir, res);
+          all.push(res);
+          if (!f.json) {
+            console.log(terminalSummary(res));
+            console.log(`reports: ${dir}/ (results.json, report.md, junit.xml)`);
+          }
+        }
+      } finally {
+        process.off('SIGINT', onInt);
+      }
+      if (f.json) console.log(JSON.stringify(all.length === 1 ? all[0] : all));
+      setExit(all.every((r) => r.summary.failed === 0) ? 0 : 1);
+    });
+};

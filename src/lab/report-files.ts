@@ -1,0 +1,129 @@
+// Writers for what a lab run leaves behind: results.json, report.md, junit.xml, and the terminal summary
+// with an asciichart of goodput against loss per protocol.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import asciichart from 'asciichart';
+import type { LabResults, RunRecord } from './results.js';
+
+export function groupByPoint(runs: RunRecord[]): Map<string, Map<number, RunRecord[]>> {
+  const out = new Map<string, Map<number, RunRecord[]>>();
+  for (const r of runs) {
+    const byLoss = out.get(r.protocol) ?? new Map<number, RunRecord[]>();
+    const k = r.loss_pct ?? -1;
+    byLoss.set(k, [...(byLoss.get(k) ?? []), r]);
+    out.set(r.protocol, byLoss);
+  }
+  return out;
+}
+
+const mbit = (bps: number) => (bps / 1e6).toFixed(2);
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+export function writeReports(dir: string, res: LabResults): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify(res, null, 2)}\n`);
+  writeFileSync(join(dir, 'report.md'), markdown(res));
+  writeFileSync(join(dir, 'junit.xml'), junit(res));
+}
+
+function markdown(res: LabResults): string {
+  const l: string[] = [];
+  l.push(`# ${res.scenario}`, '', res.description, '');
+  l.push(`- network: ${res.network}`);
+  l.push(
+    `- runtime: ${res.environment.runtime}, shaper: **${res.environment.shaper}**, kernel: ${res.environment.kernel}, node ${res.environment.node}`,
+  );
+  for (const n of res.environment.notices) l.push(`- **NOTICE**: ${n}`);
+  l.push(`- file: ${res.file.size_bytes} bytes, sha256 \`${res.file.sha256}\``);
+  l.push(`- result: ${res.summary.passed} of ${res.summary.runs} runs met every expectation`, '');
+  l.push(
+    '## Goodput by loss',
+    '',
+    '| protocol | loss | runs | mean Mbit/s | min | max | passed |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const [proto, byLoss] of groupByPoint(res.runs)) {
+    for (const [loss, rs] of [...byLoss].sort((a, b) => a[0] - b[0])) {
+      const g = rs.map((r) => r.goodput_bps);
+      l.push(
+        `| ${proto} | ${loss < 0 ? '—' : `${loss}%`} | ${rs.length} | ${mbit(mean(g))} | ${mbit(Math.min(...g))} | ${mbit(Math.max(...g))} | ${rs.filter((r) => r.verdict === 'pass').length}/${rs.length} |`,
+      );
+    }
+  }
+  l.push(
+    '',
+    '## Runs',
+    '',
+    '| run | verdict | Mbit/s | s | retransmit % | sha256 ok | notes |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const r of res.runs) {
+    l.push(
+      `| ${r.id} | ${r.verdict} | ${mbit(r.goodput_bps)} | ${(r.duration_ms / 1000).toFixed(2)} | ${r.retransmit_pct.toFixed(1)} | ${r.sha256_actual === r.sha256_expected ? 'yes' : 'NO'} | ${[...r.failures, r.error ? `${r.error.code}: ${r.error.message}` : ''].filter(Boolean).join('; ')} |`,
+    );
+  }
+  l.push('');
+  return l.join('\n');
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function junit(res: LabResults): string {
+  const cases = res.runs.map((r) => {
+    const name = `${r.protocol} loss=${r.loss_pct ?? 'scenario'} #${r.repeat}`;
+    const body =
+      r.verdict === 'pass'
+        ? ''
+        : `<failure message="${esc(r.failures.join('; '))}">${esc(JSON.stringify(r, null, 2))}</failure>`;
+    return `    <testcase classname="udplab.${esc(res.scenario)}" name="${esc(name)}" time="${(r.duration_ms / 1000).toFixed(3)}">${body}<system-out>${esc(`${r.shaping_readback}\n${res.environment.notices.join('\n')}`)}</system-out></testcase>`;
+  });
+  const failures = res.runs.filter((r) => r.verdict === 'fail').length;
+  const time = res.runs.reduce((a, r) => a + r.duration_ms, 0) / 1000;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="udplab lab" tests="${res.runs.length}" failures="${failures}" time="${time.toFixed(3)}">
+  <testsuite name="${esc(res.scenario)}" tests="${res.runs.length}" failures="${failures}" errors="0" skipped="0" time="${time.toFixed(3)}" timestamp="${res.started_at}">
+    <properties>
+      <property name="runtime" value="${esc(res.environment.runtime)}"/>
+      <property name="shaper" value="${esc(res.environment.shaper)}"/>
+      <property name="kernel" value="${esc(res.environment.kernel)}"/>
+${res.environment.notices.map((n) => `      <property name="notice" value="${esc(n)}"/>`).join('\n')}
+    </properties>
+${cases.join('\n')}
+  </testsuite>
+</testsuites>
+`;
+}
+
+/** The terminal summary: an asciichart of mean goodput vs loss per protocol, then one line per point. */
+export function terminalSummary(res: LabResults): string {
+  const out: string[] = [];
+  const groups = groupByPoint(res.runs);
+  const series: number[][] = [];
+  const labels: string[] = [];
+  for (const [proto, byLoss] of groups) {
+    const pts = [...byLoss].sort((a, b) => a[0] - b[0]);
+    if (pts.length > 1) {
+      series.push(pts.map(([, rs]) => mean(rs.map((r) => r.goodput_bps)) / 1e6));
+      labels.push(`${proto}: ${pts.map(([l]) => `${l}%`).join(' ')}`);
+    }
+  }
+  if (series.length > 0) {
+    const colors = [asciichart.green, asciichart.blue, asciichart.magenta, asciichart.yellow];
+    out.push('goodput (Mbit/s) against loss, left to right:');
+    out.push(
+      asciichart.plot(series, {
+        height: 10,
+        colors: colors.slice(0, series.length),
+        format: (x: number) => x.toFixed(1).padStart(7),
+      }),
+    );
+    out.push(...labels.map((l) => `  ${l}`));
+  }
+  for (const n of res.environment.notices) out.push(`NOTICE: ${n}`);
+  out.push(
+    `${res.scenario}: ${res.summary.passed}/${res.summary.runs} runs passed on ${res.environment.runtime} with the ${res.environment.shaper} shaper`,
+  );
+  return out.join('\n');
+}

@@ -1,0 +1,53 @@
+// The result model of a lab run: results.json, schema version 1 (docs/lab.md documents every field).
+export const RESULTS_SCHEMA_VERSION = 1;
+
+export interface RunRecord {
+  id: string;
+  protocol: string;
+  loss_pct: number | null;
+  repeat: number;
+  seed: number;
+  netem_up: string;
+  netem_down: string;
+  /** What the shaper said it applied (tc qdisc show, or the relay's own report). */
+  shaping_readback: string;
+  /** The shaper's counters after the run (relay: packets, lost, duplicated, …). */
+  shaper_counters: unknown;
+  bytes: number;
+  duration_ms: number;
+  goodput_bps: number;
+  packets_sent: number;
+  packets_retransmitted: number;
+  retransmit_pct: number;
+  rtt_ms_min: number;
+  rtt_ms_avg: number;
+  rtt_ms_p99: number;
+  sha256_expected: string;
+  sha256_actual: string;
+  security: string;
+  verdict: 'pass' | 'fail';
+  failures: string[];
+  error?: { code: string; message: string };
+}
+
+export interface LabResults {
+  schema_version: number;
+  scenario: string;
+  description: string;
+  source: string;
+  network: string;
+  started_at: string;
+  finished_at: string;
+  shard?: { index: number; count: number };
+  environment: {
+    runtime: string;
+    shaper: string;
+    kernel: string;
+    node: string;
+    notices: string[];
+  };
+  expect: { integrity: boolean; goodput_min_bps?: number; duration_max_ms?: number };
+  file: { size_bytes: number; sha256: string };
+  runs: RunRecord[];
+  summary: { runs: number; passed: number; failed: number };
+}

@@ -1,0 +1,191 @@
+// Scenario files (design §5): YAML validated with a zod schema; errors carry file:line:column and say what
+// was expected. Sizes, rates and durations take units. The JSON Schema in scenarios/schema.json is generated
+// from the same zod schema (`udplab lab --print-schema`), and a test keeps the two in step.
+import { readFileSync } from 'node:fs';
+import { isMap, LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes, parseTimeMs } from '../impair/index.js';
+import { LabError } from './errors.js';
+import { PROFILES } from './profiles.js';
+
+const size = z
+  .union([z.number().int().nonnegative(), z.string()])
+  .refine((v) => typeof v === 'number' || parseSizeBytes(v) !== undefined, {
+    message: 'expected a size like 16MiB, 500KB or a number of bytes',
+  });
+const pct = z
+  .union([z.number().min(0).max(100), z.string()])
+  .refine((v) => typeof v === 'number' || parsePercent(v.replace(/\s/g, '')) !== undefined, {
+    message: 'expected a percentage like 10%',
+  });
+const rate = z.string().refine((v) => /^\d+(\.\d+)?\s*[kMG]?bit\/s$/i.test(v) || parseRateBit(v) !== undefined, {
+  message: 'expected a rate like 2Mbit/s',
+});
+const duration = z
+  .union([z.number().nonnegative(), z.string()])
+  .refine((v) => typeof v === 'number' || parseTimeMs(v) !== undefined, {
+    message: 'expected a duration like 120s or 500ms',
+  });
+const netemString = z.string().superRefine((v, ctx) => {
+  try {
+    parseNetem(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
+export const PROTOCOLS = ['ruft'] as const;
+
+export const scenarioSchema = z
+  .object({
+    $schema: z.string().optional(),
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/i, 'expected a name of letters, digits, dot, dash, underscore'),
+    description: z.string().optional(),
+    file: z.union([
+      z.object({ size, content: z.enum(['random', 'zeros', 'text']).default('random') }).strict(),
+      z.object({ path: z.string() }).strict(),
+    ]),
+    network: z.union([
+      z.object({ netem: netemString }).strict(),
+      z.object({ up: netemString, down: netemString }).strict(),
+      z.object({ profile: z.enum(Object.keys(PROFILES) as [string, ...string[]]) }).strict(),
+    ]),
+    protocols: z.array(z.enum(PROTOCOLS)).min(1).default(['ruft']),
+    repeat: z.number().int().min(1).max(100).default(1),
+    seed: z.number().int().nonnegative().default(1),
+    sweep: z
+      .object({ loss: z.array(pct).min(1) })
+      .strict()
+      .optional(),
+    expect: z
+      .object({ integrity: z.boolean().default(true), goodput_min: rate.optional(), duration_max: duration.optional() })
+      .strict()
+      .default({ integrity: true }),
+    timeout: duration.default('300s'),
+  })
+  .strict();
+
+export type ScenarioInput = z.input<typeof scenarioSchema>;
+
+/** A validated scenario with units resolved. */
+export interface Scenario {
+  name: string;
+  description: string;
+  source: string;
+  file: { sizeBytes: number; content: 'random' | 'zeros' | 'text' } | { path: string };
+  up: Netem;
+  down: Netem;
+  networkLabel: string;
+  protocols: Array<(typeof PROTOCOLS)[number]>;
+  repeat: number;
+  seed: number;
+  sweepLossPct: number[] | undefined;
+  expect: { integrity: boolean; goodputMinBps?: number; durationMaxMs?: number };
+  timeoutMs: number;
+}
+
+function rateBps(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kMG]?)bit\/s$/i.exec(v);
+  if (m) return Number(m[1]) * ({ '': 1, k: 1e3, m: 1e6, g: 1e9 }[m[2]!.toLowerCase()] ?? 1);
+  return parseRateBit(v)!;
+}
+const ms = (v: number | string) => (typeof v === 'number' ? v * 1000 : parseTimeMs(v)!);
+const pctOf = (v: number | string) => (typeof v === 'number' ? v : parsePercent(v.replace(/\s/g, ''))!);
+
+/** Reads and validates a scenario file; throws LabError E_SCENARIO_INVALID with file:line:col. */
+export function loadScenario(file: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new LabError('E_SCENARIO_INVALID', `${file}: cannot read: ${(e as Error).message}`);
+  }
+  return parseScenario(text, file);
+}
+
+export function parseScenario(text: string, file = '<scenario>'): Scenario {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const p = lc.linePos(e.pos[0]);
+    throw new LabError('E_SCENARIO_INVALID', `${file}:${p.line}:${p.col}: YAML: ${e.message.split('\n')[0]}`);
+  }
+  if (!isMap(doc.contents))
+    throw new LabError('E_SCENARIO_INVALID', `${file}:1:1: expected a mapping of scenario fields`);
+  const parsed = scenarioSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    // the deepest node that exists along the issue's path gives the position
+    let node: unknown;
+    for (let n = issue.path.length; n >= 0 && !node; n--)
+      node = doc.getIn(issue.path.slice(0, n) as Array<string | number>, true);
+    const range = (node as { range?: [number, number] } | undefined)?.range;
+    const p = lc.linePos(range?.[0] ?? 0);
+    const where = issue.path.length ? issue.path.join('.') : '(top level)';
+    let msg = issue.message;
+    if (issue.code === 'unrecognized_keys') msg = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    if (issue.code === 'invalid_union' && where === 'network')
+      msg =
+        'expected { netem: "…" }, { up: "…", down: "…" } or { profile: 3g|dsl-poor|wifi|lte|satellite|intercontinental }';
+    if (issue.code === 'invalid_union' && where === 'file')
+      msg = 'expected { size: 16MiB, content: random|zeros|text } or { path: ./file }';
+    throw new LabError('E_SCENARIO_INVALID', `${file}:${p.line}:${p.col}: ${where}: ${msg}`);
+  }
+  const s = parsed.data;
+  let up: Netem;
+  let down: Netem;
+  let networkLabel: string;
+  if ('profile' in s.network) {
+    up = down = parseNetem(PROFILES[s.network.profile]!.netem);
+    networkLabel = `profile ${s.network.profile}`;
+  } else if ('netem' in s.network) {
+    up = down = parseNetem(s.network.netem);
+    networkLabel = s.network.netem;
+  } else {
+    up = parseNetem(s.network.up);
+    down = parseNetem(s.network.down);
+    networkLabel = `up "${s.network.up}" down "${s.network.down}"`;
+  }
+  for (const [dir, n] of [
+    ['up', up],
+    ['down', down],
+  ] as const) {
+    if (n.reorder && !(n.delay && n.delay.delayMs > 0))
+      throw new LabError(
+        'E_SCENARIO_INVALID',
+        `${file}: network.${dir}: reorder needs a delay (netem reorders by sending some packets before the delayed ones)`,
+      );
+  }
+  const e = s.expect;
+  return {
+    name: s.name,
+    description: s.description ?? '',
+    source: file,
+    file:
+      'path' in s.file
+        ? { path: s.file.path }
+        : {
+            sizeBytes: typeof s.file.size === 'number' ? s.file.size : parseSizeBytes(s.file.size)!,
+            content: s.file.content,
+          },
+    up,
+    down,
+    networkLabel,
+    protocols: s.protocols,
+    repeat: s.repeat,
+    seed: s.seed,
+    sweepLossPct: s.sweep?.loss.map(pctOf),
+    expect: {
+      integrity: e.integrity,
+      ...(e.goodput_min !== undefined && { goodputMinBps: rateBps(e.goodput_min) }),
+      ...(e.duration_max !== undefined && { durationMaxMs: ms(e.duration_max) }),
+    },
+    timeoutMs: ms(s.timeout),
+  };
+}
+
+/** The JSON Schema of scenario files (for editors), generated from the zod schema. */
+export function scenarioJsonSchema(): unknown {
+  return z.toJSONSchema(scenarioSchema, { io: 'input', unrepresentable: 'any' });
+}

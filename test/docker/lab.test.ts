@@ -1,0 +1,40 @@
+// The lab's docker runtime: server, client and (on this kernel) a relay container, on an internal network.
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parseScenario, runScenario } from '../../src/lab/index.js';
+import { runDocker } from '../helpers/docker.js';
+
+const leftovers = () =>
+  execFileSync('docker', ['ps', '-aq', '--filter', `label=udplab.owner=${process.pid}`])
+    .toString()
+    .trim();
+
+describe.skipIf(!runDocker)('lab on the docker runtime', () => {
+  it('transfers through the shaped network with integrity, records the shaper, removes everything', async () => {
+    const s = parseScenario(
+      'name: docker-tiny\nfile: { size: 2MiB }\nnetwork: { netem: "delay 5ms loss 5%" }\nsweep: { loss: [0%, 10%] }\n',
+      'docker-tiny.yaml',
+    );
+    const res = await runScenario(s, { runtime: 'docker', shaper: 'auto' });
+    expect(res.summary).toEqual({ runs: 2, passed: 2, failed: 0 });
+    expect(res.environment.runtime).toBe('docker');
+    if (res.environment.shaper === 'userspace') {
+      // this machine's kernel: no sch_netem → the fallback is loud and recorded
+      expect(res.environment.notices.join('\n')).toMatch(/FALLBACK: kernel .* has no sch_netem/);
+      expect(res.runs[1]!.shaping_readback).toMatch(/userspace relay container: up "delay 5ms loss 10%/);
+    } else {
+      expect(res.runs[1]!.shaping_readback).toMatch(/netem .*loss 10%/);
+    }
+    for (const r of res.runs) expect(r.sha256_actual).toBe(r.sha256_expected);
+    expect(leftovers()).toBe('');
+  });
+
+  it('tears down when a run cannot even start (missing input file)', async () => {
+    const s = parseScenario(
+      'name: broken\nfile: { path: /nonexistent/file.bin }\nnetwork: { netem: "" }\n',
+      'broken.yaml',
+    );
+    await expect(runScenario(s, { runtime: 'docker', shaper: 'auto' })).rejects.toThrow(/nonexistent/);
+    expect(leftovers()).toBe('');
+  });
+});

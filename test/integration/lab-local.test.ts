@@ -1,0 +1,52 @@
+// The lab's `local` runtime end to end: server, relay and client as processes on loopback.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseScenario, runScenario, writeReports } from '../../src/lab/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+describe('lab on the local runtime', () => {
+  it('runs a sweep through the userspace relay, checks integrity, writes results.json, report.md and junit.xml', async () => {
+    using dir = tempDir();
+    const s = parseScenario(
+      'name: tiny\ndescription: a tiny sweep\nfile: { size: 1MiB, content: text }\nnetwork: { netem: "delay 2ms loss 5%" }\nrepeat: 1\nsweep: { loss: [0%, 10%] }\nexpect: { integrity: true, goodput_min: 1kbit/s }\n',
+      'tiny.yaml',
+    );
+    const lines: string[] = [];
+    const res = await runScenario(s, { runtime: 'local', shaper: 'auto', onProgress: (l) => lines.push(l) });
+    expect(res.summary).toEqual({ runs: 2, passed: 2, failed: 0 });
+    expect(res.environment).toMatchObject({ runtime: 'local', shaper: 'userspace' });
+    for (const r of res.runs) {
+      expect(r.sha256_actual).toBe(r.sha256_expected);
+      expect(r.shaping_readback).toMatch(/userspace relay: up ".*" down ".*" seed \d+/);
+      expect(r.goodput_bps).toBeGreaterThan(1000);
+    }
+    expect(res.runs[1]!.netem_down).toBe('delay 2ms loss 10%');
+    expect((res.runs[1]!.shaper_counters as { downStats: { lost: number } }).downStats.lost).toBeGreaterThan(0);
+    expect(lines.some((l) => l.startsWith('[2/2]'))).toBe(true);
+    writeReports(dir.path, res);
+    const json = JSON.parse(readFileSync(join(dir.path, 'results.json'), 'utf8'));
+    expect(json.schema_version).toBe(1);
+    expect(readFileSync(join(dir.path, 'junit.xml'), 'utf8')).toMatch(/<testsuite name="tiny" tests="2" failures="0"/);
+    expect(existsSync(join(dir.path, 'report.md'))).toBe(true);
+  });
+
+  it('an unmet expectation fails the run with a reason, and the exit code says so', async () => {
+    using dir = tempDir();
+    const f = join(dir.path, 'strict.yaml');
+    writeFileSync(
+      f,
+      'name: strict\nfile: { size: 256KiB }\nnetwork: { netem: "" }\nexpect: { goodput_min: 100Gbit/s }\n',
+    );
+    const { spawnSync } = await import('node:child_process');
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+    const r = spawnSync(process.execPath, [bin, 'lab', f, '--runtime', 'local', '--out', dir.path], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/fail \(goodput .* < 100000\.00 Mbit\/s\)/);
+    const bad = spawnSync(process.execPath, [bin, 'lab', join(dir.path, 'missing.yaml')], { encoding: 'utf8' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/E_SCENARIO_INVALID: .*missing\.yaml: cannot read/);
+  });
+});
