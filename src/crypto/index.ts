@@ -1,3 +1,5 @@
-// Public face of crypto: hashing and packet protection (the Noise handshake lands here with issue #4).
+// Public face of crypto: hashing, Noise handshakes, packet protection.
 export { type Hasher, sha256, sha256Of, toHex } from './hash.js';
+export { CipherState, type HandshakeOptions, HandshakeState, parsePattern } from './noise.js';
+export { aeadDecrypt, aeadEncrypt, type CipherName, type KeyPair, x25519, x25519KeyPair } from './primitives.js';
 export { integrityOnlyProtection, type PacketProtection } from './protection.js';
