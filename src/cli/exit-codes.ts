@@ -2,6 +2,8 @@
 // then one distinct code per transfer failure so scripts can tell them apart.
 const CODES: Record<string, number> = {
   E_USAGE: 2,
+  E_BUSY: 11,
+  E_ABORTED: 130,
   E_SCENARIO_INVALID: 2,
   E_NETEM_SYNTAX: 2,
   E_DOCKER_UNAVAILABLE: 2,

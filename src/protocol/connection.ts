@@ -6,10 +6,22 @@
 //                          └─REJECT / no answer──► closed
 //         server  requested (app decides) ──accept()──► established ──► closed (after a linger)
 // The data sender is the server for GET/LIST and the client for PUT; the other side is the data receiver.
-// The handshake is unauthenticated until the crypto issue fills the slot: `security` says so everywhere.
+// The handshake slot is filled by crypto/: Noise NK or NKpsk2 messages travel in INITIAL and ACCEPT/REJECT
+// (inside an integrity-tagged envelope, so path corruption is told apart from forgery); DATA packets are then
+// AEAD-protected with per-direction keys. Plaintext exists only as the explicit teaching mode.
 // Deadlines are compared exactly as pollTimeout() computes them (`now >= start + span`), never as a
 // difference, so that floating-point rounding cannot make a due timer look not yet due (a livelock).
-import { integrityOnlyProtection, type PacketProtection, sha256 } from '../crypto/index.js';
+import {
+  ClientHandshake,
+  type ClientSecurity,
+  integrityOnlyProtection,
+  type PacketProtection,
+  PLAINTEXT_LABEL,
+  type ServerRead,
+  type ServerSecurity,
+  serverRead,
+  sha256,
+} from '../crypto/index.js';
 import type { Rng } from '../impair/index.js';
 import { Writer } from './bytes.js';
 import { DoneStatus, decodeFrames, type Frame, writeFrame } from './frames.js';
@@ -23,10 +35,12 @@ import {
   decodeAccept,
   decodeHeader,
   decodeInitial,
+  decodeInitialEnvelope,
   decodeReject,
   encodeAccept,
   encodeHeader,
   encodeInitial,
+  encodeInitialEnvelope,
   encodeReject,
   HEADER_BYTES,
   type Initial,
@@ -36,7 +50,10 @@ import {
 
 export interface ConnectionConfig {
   rng: Rng;
-  protection?: PacketProtection;
+  /** Client: how to secure the session (default: plaintext teaching mode). */
+  clientSecurity?: ClientSecurity;
+  /** Server: its key, PSK and whether it accepts plaintext (default: plaintext only, for tests). */
+  serverSecurity?: ServerSecurity;
   maxDatagramBytes?: number;
   idleTimeoutMs?: number;
   handshakeTimeoutMs?: number;
@@ -82,7 +99,6 @@ const DEFAULTS = {
 
 export class Connection {
   readonly connectionId: Uint8Array;
-  readonly protection: PacketProtection;
   private state: State;
   private readonly events: ConnectionEvent[] = [];
   private readonly out: Uint8Array[] = [];
@@ -109,7 +125,17 @@ export class Connection {
   private badPackets = 0;
   private packetsReceived = 0;
   private ackPacketsSent = 0;
-  private peerSecurity = '';
+
+  /** Integrity tag on handshake packets (corruption on the path), whatever the security mode. */
+  private readonly hsProtection = integrityOnlyProtection('handshake envelope');
+  /** Protection of DATA packets, set when the handshake completes. */
+  private dataProtection: PacketProtection | undefined;
+  private hsClient: ClientHandshake | undefined;
+  private hsServer: Extract<ServerRead, { ok: true }> | undefined;
+  private initialMessage: Uint8Array | undefined;
+  private retryToken: Uint8Array = new Uint8Array(0);
+  private cachedAnswer: Uint8Array | undefined;
+  private securityLabel = PLAINTEXT_LABEL;
 
   private constructor(
     readonly role: Role,
@@ -119,7 +145,6 @@ export class Connection {
     private readonly endpoint: { source?: DataSource; sink?: DataSink },
   ) {
     this.connectionId = connectionId;
-    this.protection = cfg.protection ?? integrityOnlyProtection();
     this.state = role === 'client' ? 'handshake' : 'requested';
     this.lastRecvMs = nowMs;
     this.createdMs = nowMs;
@@ -127,20 +152,22 @@ export class Connection {
     this.handshakeTimeoutMs = cfg.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
     this.windowBytes = cfg.windowBytes ?? DEFAULTS.windowBytes;
     this.lingerMs = cfg.lingerMs ?? DEFAULTS.lingerMs;
-    this.payloadBytes =
-      (cfg.maxDatagramBytes ?? DEFAULTS.maxDatagramBytes) - HEADER_BYTES - this.protection.overheadBytes;
-    this.peerSecurity = this.protection.security;
+    // AEAD tag and integrity tag are both 16 bytes
+    this.payloadBytes = (cfg.maxDatagramBytes ?? DEFAULTS.maxDatagramBytes) - HEADER_BYTES - 16;
   }
 
   /** A client connection that will send `request` (GET: `sink` receives; PUT: `source` is sent). */
   static client(
     cfg: ConnectionConfig,
     nowMs: number,
-    request: Omit<Initial, 'handshake'>,
+    request: Initial,
     endpoint: { source?: DataSource; sink?: DataSink },
   ): Connection {
     const c = new Connection('client', cfg, nowMs, cfg.rng.bytes(8), endpoint);
-    c.request = { ...request, handshake: new Uint8Array(0) };
+    c.request = request;
+    c.hsClient = new ClientHandshake(cfg.clientSecurity ?? { mode: 'plaintext' });
+    c.securityLabel = c.hsClient.label;
+    c.initialMessage = c.hsClient.firstMessage(encodeInitial(request));
     c.initialDueMs = nowMs;
     return c;
   }
@@ -150,21 +177,43 @@ export class Connection {
     const h = decodeHeader(datagram);
     if (!h.ok || h.value.type !== PacketType.Initial) return undefined;
     const c = new Connection('server', cfg, nowMs, h.value.connectionId.slice(), {});
-    const payload = c.protection.open(
+    const payload = c.hsProtection.open(
       datagram.subarray(0, HEADER_BYTES),
       h.value.packetNumber,
       datagram.subarray(HEADER_BYTES),
     );
     if (!payload) return undefined;
-    const init = decodeInitial(payload);
+    const env = decodeInitialEnvelope(payload);
+    if (!env.ok) return undefined;
+    const sec = cfg.serverSecurity ?? { allowPlaintext: true, ephemeral: () => cfg.rng.bytes(32) };
+    const read = serverRead(sec, env.value.suite, env.value.message);
+    if (!read.ok) {
+      // cannot talk securely with this client: refuse in plaintext (all a refusal can be) and close
+      c.queueHandshake(
+        PacketType.Reject,
+        concatBytes(Uint8Array.of(0, 2), encodeReject({ code: read.code, message: read.message })),
+      );
+      c.close(read.code, read.message);
+      return c;
+    }
+    const init = decodeInitial(read.request);
     if (!init.ok) return undefined;
+    c.hsServer = read;
+    c.securityLabel = read.label;
     c.request = init.value;
     c.events.push({ type: 'request', request: init.value });
     return c;
   }
 
+  /** Client: the server asked for address validation; resend INITIAL at once with its token. */
+  private onRetry(payload: Uint8Array): void {
+    if (this.state !== 'handshake' || payload.length === 0 || payload.length > 64) return;
+    this.retryToken = payload.slice();
+    this.initialDueMs = 0;
+  }
+
   get security(): string {
-    return this.peerSecurity;
+    return this.securityLabel;
   }
 
   get closed(): boolean {
@@ -197,13 +246,7 @@ export class Connection {
     if (this.role !== 'server' || this.state !== 'requested' || !this.request)
       throw new Error('accept() needs a pending request');
     const compression = a.compression ?? (0 as Compression);
-    this.acceptMsg = {
-      op: this.request.op,
-      sizeBytes: a.sizeBytes,
-      compression,
-      ranges: a.ranges ?? [],
-      handshake: new Uint8Array(0),
-    };
+    this.acceptMsg = { op: this.request.op, sizeBytes: a.sizeBytes, compression, ranges: a.ranges ?? [] };
     const codec = this.cfg.codecFor?.(compression);
     if (this.isDataSender) {
       if (!a.source) throw new Error('accept(): a data source is required');
@@ -212,6 +255,7 @@ export class Connection {
       if (!a.sink) throw new Error('accept(): a data sink is required');
       this.receiver = new Receiver(a.sink, this.request.sizeBytes, this.windowBytes, a.ranges ?? [], codec);
     }
+    this.cachedAnswer = this.answer(PacketType.Accept, 1, encodeAccept(this.acceptMsg));
     this.acceptOwed = true;
     this.state = 'established';
     this.lastRecvMs = nowMs;
@@ -219,8 +263,17 @@ export class Connection {
 
   /** Server: refuse the pending request with an error code. */
   reject(_nowMs: number, code: string, message: string): void {
-    this.queueHandshake(PacketType.Reject, encodeReject({ code, message }));
+    this.out.push(this.answer(PacketType.Reject, 2, encodeReject({ code, message })));
     this.close(code, message, false);
+  }
+
+  /** Server: the handshake's answer (kind 1 accept, 2 reject) in its envelope; sets the data keys. */
+  private answer(type: PacketType, kind: number, body: Uint8Array): Uint8Array {
+    const hs = this.hsServer!;
+    const suite = hs.suite;
+    const message = hs.answer(kind, body);
+    this.dataProtection = hs.protection() ?? integrityOnlyProtection(PLAINTEXT_LABEL);
+    return this.sealHandshake(type, concatBytes(Uint8Array.of(suite), message));
   }
 
   /** Local abort (disk full, interrupted): tell the peer, close. */
@@ -262,7 +315,13 @@ export class Connection {
       return;
     }
     const header = datagram.subarray(0, HEADER_BYTES);
-    const payload = this.protection.open(header, h.value.packetNumber, datagram.subarray(HEADER_BYTES));
+    if (h.value.type === PacketType.Data && this.state === 'handshake') {
+      // the server accepted and is sending, but its ACCEPT was lost (we have no keys yet): ask again now
+      if (this.initialDueMs !== undefined && this.initialDueMs > nowMs + 20) this.initialDueMs = nowMs;
+      return;
+    }
+    const prot = h.value.type === PacketType.Data ? this.dataProtection : this.hsProtection;
+    const payload = prot?.open(header, h.value.packetNumber, datagram.subarray(HEADER_BYTES));
     if (!payload) {
       this.badPackets++;
       return;
@@ -271,17 +330,14 @@ export class Connection {
     this.lastRecvMs = nowMs;
     switch (h.value.type) {
       case PacketType.Initial:
-        if (this.role === 'server' && this.state === 'established' && this.acceptMsg) this.acceptOwed = true;
+        if (this.role === 'server' && this.state === 'established' && this.cachedAnswer) this.acceptOwed = true;
+        return;
+      case PacketType.Retry:
+        if (this.role === 'client') this.onRetry(payload);
         return;
       case PacketType.Accept:
-        if (this.role === 'client') this.onAccept(nowMs, payload);
-        return;
       case PacketType.Reject:
-        if (this.role === 'client' && this.state === 'handshake') {
-          const r = decodeReject(payload);
-          if (r.ok) this.close(r.value.code, r.value.message);
-          else this.close('E_PROTOCOL', 'malformed REJECT from server');
-        }
+        if (this.role === 'client') this.onAnswer(payload);
         return;
       case PacketType.Data:
         this.onData(nowMs, h.value.packetNumber, payload);
@@ -289,13 +345,29 @@ export class Connection {
     }
   }
 
-  private onAccept(nowMs: number, payload: Uint8Array): void {
-    if (this.state !== 'handshake' || !this.request) return;
-    const a = decodeAccept(payload);
-    if (!a.ok || a.value.op !== this.request.op) {
-      this.badPackets++;
+  private onAnswer(payload: Uint8Array): void {
+    if (this.state !== 'handshake' || !this.request || !this.hsClient || payload.length < 1) return;
+    const ans = this.hsClient.readAnswer(payload[0]!, payload.subarray(1));
+    if (!ans) {
+      this.close(
+        'E_AUTH_FAILED',
+        'authentication failed: the server’s answer does not verify (wrong PSK, or not the server whose key is pinned)',
+      );
       return;
     }
+    if (ans.kind === 2) {
+      const r = decodeReject(ans.body);
+      if (!r.ok) this.close('E_PROTOCOL', 'malformed REJECT from server');
+      else
+        this.close(r.value.code, ans.authenticated ? r.value.message : `${r.value.message} (unauthenticated answer)`);
+      return;
+    }
+    const a = decodeAccept(ans.body);
+    if (ans.kind !== 1 || !a.ok || a.value.op !== this.request.op) {
+      this.close('E_PROTOCOL', 'malformed ACCEPT from server');
+      return;
+    }
+    this.dataProtection = this.hsClient.protection ?? integrityOnlyProtection(PLAINTEXT_LABEL);
     this.acceptMsg = a.value;
     this.initialDueMs = undefined;
     this.state = 'established';
@@ -314,15 +386,9 @@ export class Connection {
       compression: a.value.compression,
     });
     this.checkComplete();
-    void nowMs;
   }
 
   private onData(nowMs: number, pn: number, payload: Uint8Array): void {
-    if (this.state === 'handshake') {
-      // the server accepted and is sending, but its ACCEPT was lost: ask again now, not at the next retry
-      if (this.initialDueMs !== undefined && this.initialDueMs > nowMs + 20) this.initialDueMs = nowMs;
-      return;
-    }
     const decoded = decodeFrames(payload);
     if (!decoded.ok) {
       this.badPackets++;
@@ -416,15 +482,20 @@ export class Connection {
   pollTransmit(nowMs: number): Uint8Array | undefined {
     if (this.out.length > 0) return this.out.shift();
     if (this.state === 'closed') return undefined;
-    if (this.state === 'handshake' && this.initialDueMs !== undefined && nowMs >= this.initialDueMs && this.request) {
+    if (this.state === 'handshake' && this.initialDueMs !== undefined && nowMs >= this.initialDueMs && this.hsClient) {
       this.initialAttempts++;
       this.initialDueMs = nowMs + Math.min(250 * 2 ** this.initialAttempts, 2000);
-      return this.sealHandshake(PacketType.Initial, encodeInitial(this.request));
+      const env = encodeInitialEnvelope({
+        suite: this.hsClient.suite,
+        token: this.retryToken,
+        message: this.initialMessage!,
+      });
+      return this.sealHandshake(PacketType.Initial, padTo(env, MIN_INITIAL_PAYLOAD));
     }
-    if (this.acceptOwed && this.acceptMsg) {
+    if (this.acceptOwed && this.cachedAnswer) {
+      // the same bytes again: a lost ACCEPT is repeated, never re-encrypted
       this.acceptOwed = false;
-      this.sender?.skipPacketNumber(this.nextPn);
-      return this.sealHandshake(PacketType.Accept, encodeAccept(this.acceptMsg));
+      return this.cachedAnswer;
     }
     if (this.receiver && (this.state === 'established' || this.state === 'verifying')) {
       if (this.receiver.ackDeadline() !== undefined && nowMs >= this.receiver.ackDeadline()!) {
@@ -499,7 +570,8 @@ export class Connection {
 
   private seal(type: PacketType, pn: number, payload: Uint8Array): Uint8Array {
     const header = encodeHeader({ type, connectionId: this.connectionId, packetNumber: pn });
-    const sealed = this.protection.seal(header, pn, payload);
+    const prot = type === PacketType.Data ? this.dataProtection! : this.hsProtection;
+    const sealed = prot.seal(header, pn, payload);
     const out = new Uint8Array(HEADER_BYTES + sealed.length);
     out.set(header, 0);
     out.set(sealed, HEADER_BYTES);
@@ -547,6 +619,23 @@ export class Connection {
   receivedRanges(): Range[] {
     return this.receiver?.data.toArray() ?? [];
   }
+}
+
+/** INITIAL is padded so that a server's answers stay within 3× what the client sent (amplification limit). */
+export const MIN_INITIAL_PAYLOAD = 1100;
+
+function padTo(b: Uint8Array, n: number): Uint8Array {
+  if (b.length >= n) return b;
+  const out = new Uint8Array(n);
+  out.set(b);
+  return out;
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 function sameId(a: Uint8Array, b: Uint8Array): boolean {

@@ -4,6 +4,7 @@ export {
   type ConnectionConfig,
   type ConnectionEvent,
   type ConnectionStats,
+  MIN_INITIAL_PAYLOAD,
   type Role,
 } from './connection.js';
 export { TransferError, type TransferErrorCode } from './errors.js';
@@ -11,19 +12,23 @@ export { DoneStatus, decodeFrames, encodeFrames, type Frame } from './frames.js'
 export { type Range, RangeSet } from './range-set.js';
 export { INITIAL_RTO_MS, RttEstimator } from './rtt.js';
 export { type ChunkCodec, type DataSink, type DataSource, MemorySink, MemorySource } from './source-sink.js';
+export { openStateless, sealStateless } from './stateless.js';
 export {
   type Accept,
   Compression,
   decodeAccept,
   decodeHeader,
   decodeInitial,
+  decodeInitialEnvelope,
   decodeReject,
   encodeAccept,
   encodeHeader,
   encodeInitial,
+  encodeInitialEnvelope,
   encodeReject,
   HEADER_BYTES,
   type Initial,
+  type InitialEnvelope,
   MAX_PATH_BYTES,
   MAX_RANGES_IN_HANDSHAKE,
   Op,

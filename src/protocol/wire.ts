@@ -11,7 +11,15 @@ export const HEADER_BYTES = 16;
 export const MAX_PATH_BYTES = 1024;
 export const MAX_RANGES_IN_HANDSHAKE = 8;
 
-export const PacketType = { Initial: 1, Accept: 2, Reject: 3, Data: 4 } as const;
+export const PacketType = {
+  Initial: 1,
+  Accept: 2,
+  Reject: 3,
+  Data: 4,
+  Retry: 5,
+  KeyRequest: 6,
+  KeyResponse: 7,
+} as const;
 export type PacketType = (typeof PacketType)[keyof typeof PacketType];
 
 export const Op = { Get: 1, Put: 2, List: 3 } as const;
@@ -39,7 +47,7 @@ export function decodeHeader(buf: Uint8Array): Decoded<Header> {
   const version = r.u8();
   if (version !== VERSION) return { ok: false, error: `unsupported version ${version}` };
   const type = r.u8();
-  if (type < 1 || type > 4) return { ok: false, error: `unknown packet type ${type}` };
+  if (type < 1 || type > 7) return { ok: false, error: `unknown packet type ${type}` };
   const connectionId = r.bytes(8);
   const packetNumber = r.u48();
   return { ok: true, value: { type: type as PacketType, connectionId, packetNumber } };
@@ -56,8 +64,6 @@ export interface Initial {
   sizeBytes: number;
   /** GET with resume: ranges the client already holds (and `sizeBytes` the size it expects). */
   ranges: Range[];
-  /** The handshake message (empty while sessions are unauthenticated). */
-  handshake: Uint8Array;
 }
 
 export interface Accept {
@@ -68,7 +74,6 @@ export interface Accept {
   /** Ranges the receiver already holds and the sender will skip: PUT, the server's; GET, the client's
    * ranges the server honours (none when the file changed size). */
   ranges: Range[];
-  handshake: Uint8Array;
 }
 
 export interface Reject {
@@ -103,7 +108,7 @@ export function encodeInitial(m: Initial): Uint8Array {
     .str16(m.path)
     .u48(m.sizeBytes);
   writeRanges(w, m.ranges);
-  return w.u16(m.handshake.length).bytes(m.handshake).finish();
+  return w.finish();
 }
 
 export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
@@ -114,8 +119,7 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
   const path = r.str16();
   const sizeBytes = r.u48();
   const ranges = readRanges(r);
-  const handshake = r.bytes(r.u16());
-  if (r.bad || !ranges) return { ok: false, error: 'truncated or malformed INITIAL' };
+  if (r.bad || !ranges || r.remaining !== 0) return { ok: false, error: 'truncated or malformed INITIAL' };
   if (op < 1 || op > 3) return { ok: false, error: `unknown operation ${op}` };
   if (compression > 3) return { ok: false, error: `unknown compression ${compression}` };
   if (new TextEncoder().encode(path).length > MAX_PATH_BYTES) return { ok: false, error: 'path too long' };
@@ -129,7 +133,6 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
       path,
       sizeBytes,
       ranges,
-      handshake,
     },
   };
 }
@@ -137,7 +140,7 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
 export function encodeAccept(m: Accept): Uint8Array {
   const w = new Writer(256).u8(m.op).u48(m.sizeBytes).u8(m.compression);
   writeRanges(w, m.ranges);
-  return w.u16(m.handshake.length).bytes(m.handshake).finish();
+  return w.finish();
 }
 
 export function decodeAccept(buf: Uint8Array): Decoded<Accept> {
@@ -146,9 +149,9 @@ export function decodeAccept(buf: Uint8Array): Decoded<Accept> {
   const sizeBytes = r.u48();
   const compression = r.u8();
   const ranges = readRanges(r);
-  const handshake = r.bytes(r.u16());
-  if (r.bad || !ranges || op < 1 || op > 3 || compression > 3) return { ok: false, error: 'malformed ACCEPT' };
-  return { ok: true, value: { op: op as Op, sizeBytes, compression: compression as Compression, ranges, handshake } };
+  if (r.bad || !ranges || r.remaining !== 0 || op < 1 || op > 3 || compression > 3)
+    return { ok: false, error: 'malformed ACCEPT' };
+  return { ok: true, value: { op: op as Op, sizeBytes, compression: compression as Compression, ranges } };
 }
 
 export function encodeReject(m: Reject): Uint8Array {
@@ -161,4 +164,35 @@ export function decodeReject(buf: Uint8Array): Decoded<Reject> {
   const message = r.str16();
   if (r.bad || !/^E_[A-Z_]{1,40}$/.test(code)) return { ok: false, error: 'malformed REJECT' };
   return { ok: true, value: { code, message } };
+}
+
+/**
+ * The handshake envelope of INITIAL: suite u8 | token length u8 | token (the server's address-validation
+ * cookie, empty at first) | message length u16 | the first handshake message (the Noise message carrying the
+ * encoded request) | zero padding up to 1100 bytes.
+ */
+export interface InitialEnvelope {
+  suite: number;
+  token: Uint8Array;
+  message: Uint8Array;
+}
+
+export function encodeInitialEnvelope(e: InitialEnvelope): Uint8Array {
+  return new Writer(e.message.length + e.token.length + 4)
+    .u8(e.suite)
+    .u8(e.token.length)
+    .bytes(e.token)
+    .u16(e.message.length)
+    .bytes(e.message)
+    .finish();
+}
+
+export function decodeInitialEnvelope(buf: Uint8Array): Decoded<InitialEnvelope> {
+  const r = new Reader(buf);
+  const suite = r.u8();
+  const token = r.bytes(r.u8());
+  const message = r.bytes(r.u16());
+  if (r.bad) return { ok: false, error: 'truncated INITIAL envelope' };
+  // what follows is padding (see MIN_INITIAL_PAYLOAD)
+  return { ok: true, value: { suite, token, message } };
 }

@@ -3,7 +3,7 @@
 // so `rate` + `limit` make the bottleneck and its drop-tail queue). Every choice comes from one seed.
 // Time jumps from event to event; a step limit and a virtual-time limit turn a hang into a reported
 // liveness failure. The same (seed, up, down, size, op) always gives the same run.
-import { sha256Of } from '../crypto/index.js';
+import { sha256Of, x25519KeyPair } from '../crypto/index.js';
 import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem } from '../impair/index.js';
 import {
   type Compression,
@@ -62,8 +62,16 @@ export function simulateTransfer(o: SimOptions): SimResult {
   const clientSink = new MemorySink(op === 'get' ? o.sizeBytes : 0);
   const serverSink = new MemorySink(op === 'put' ? o.sizeBytes : 0);
   const base = { ...o.config };
+  // every simulated session runs the real handshake: Noise NK with keys drawn from the seed
+  const keyRng = root.fork('keys');
+  const serverKey = x25519KeyPair(keyRng.bytes(32));
+  const clientRng = root.fork('client');
   const client = Connection.client(
-    { ...base, rng: root.fork('client') },
+    {
+      ...base,
+      rng: clientRng,
+      clientSecurity: { mode: 'noise', serverPublicKey: serverKey.publicKey, ephemeral: keyRng.bytes(32) },
+    },
     0,
     {
       op: op === 'get' ? Op.Get : Op.Put,
@@ -162,7 +170,19 @@ export function simulateTransfer(o: SimOptions): SimResult {
       drain(v.who);
     } else if (v.to === 'server') {
       if (!server) {
-        server = Connection.server({ ...base, rng: serverRng }, now, v.bytes);
+        server = Connection.server(
+          {
+            ...base,
+            rng: serverRng,
+            serverSecurity: {
+              staticPrivateKey: serverKey.privateKey,
+              allowPlaintext: false,
+              ephemeral: () => keyRng.bytes(32),
+            },
+          },
+          now,
+          v.bytes,
+        );
         if (server) drain('server');
       } else {
         server.handleDatagram(now, v.bytes);

@@ -5,6 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
+import { type CipherName, type ClientSecurity, fingerprint } from '../crypto/index.js';
 import {
   type CompressionName,
   codecFor,
@@ -24,12 +25,16 @@ import {
   MAX_RANGES_IN_HANDSHAKE,
   MemorySink,
   Op,
+  openStateless,
+  PacketType,
   type Range,
+  sealStateless,
 } from '../protocol/index.js';
 import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
 import { TransportError } from './errors.js';
-import { bindUdp } from './udp-socket.js';
+import { defaultKnownHostsPath, KnownHosts } from './identity.js';
+import { type BoundSocket, bindUdp } from './udp-socket.js';
 
 export interface Progress {
   bytesDone: number;
@@ -41,6 +46,15 @@ export interface Progress {
 export interface ClientOptions {
   host: string;
   port: number;
+  /** Teaching mode: no encryption, no authentication (the server must be in the same mode). */
+  insecurePlaintext?: boolean;
+  /** The server's public key, pinned explicitly (else known_hosts decides). */
+  serverKey?: Uint8Array;
+  /** Trust and pin a server key not yet in known_hosts. */
+  acceptNew?: boolean;
+  knownHostsPath?: string;
+  psk?: Uint8Array;
+  cipher?: CipherName;
   compress?: CompressionName;
   resume?: boolean;
   force?: boolean;
@@ -114,11 +128,26 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   const bound = await bindUdp('0.0.0.0', 0);
   for (const w of bound.warnings) o.onWarning?.(w);
   const clock = o.clock ?? monotonicMs;
+  let clientSecurity: ClientSecurity;
+  try {
+    clientSecurity = o.insecurePlaintext
+      ? { mode: 'plaintext' }
+      : {
+          mode: 'noise',
+          serverPublicKey: await resolveServerKey(o, bound, address, clock),
+          ephemeral: randomBytes(32),
+          ...(o.psk && { psk: o.psk }),
+          ...(o.cipher && { cipher: o.cipher }),
+        };
+  } catch (e) {
+    bound.socket.close();
+    throw e;
+  }
   // connection IDs must differ between clients started in the same millisecond: seed from the OS
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
   const started = clock();
   const conn = Connection.client(
-    { codecFor, ...o.config, rng },
+    { codecFor, ...o.config, rng, clientSecurity },
     started,
     {
       op: spec.op,
@@ -193,6 +222,87 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
     }
     driver.pump();
   });
+}
+
+/** Asks the server for its public key (stateless KEY REQUEST, retried), for pinning or comparison. */
+async function fetchServerKey(
+  o: ClientOptions,
+  bound: BoundSocket,
+  address: string,
+  clock: Clock,
+): Promise<Uint8Array> {
+  const cid = randomBytes(8);
+  const request = sealStateless(PacketType.KeyRequest, cid, new Uint8Array(96)); // larger than the answer
+  const timeoutMs = o.config?.handshakeTimeoutMs ?? 10_000;
+  const started = clock();
+  return new Promise((resolve, reject) => {
+    let attempts = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const onMsg = (msg: Buffer) => {
+      const p = openStateless(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+      if (
+        p?.type === PacketType.KeyResponse &&
+        Buffer.compare(Buffer.from(p.connectionId), cid) === 0 &&
+        p.payload.length === 32
+      ) {
+        done();
+        resolve(p.payload.slice());
+      }
+    };
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      bound.socket.off('message', onMsg);
+    };
+    const send = () => {
+      if (clock() - started >= timeoutMs) {
+        done();
+        reject(
+          new TransportError(
+            'E_UNREACHABLE',
+            `${o.host}:${o.port} (${address}): no answer from the server after ${attempts} attempts over ${((clock() - started) / 1000).toFixed(1)} s`,
+          ),
+        );
+        return;
+      }
+      attempts++;
+      bound.socket.send(request, o.port, address);
+      timer = setTimeout(send, Math.min(250 * 2 ** attempts, 2000, Math.max(1, timeoutMs - (clock() - started))));
+    };
+    bound.socket.on('message', onMsg);
+    send();
+  });
+}
+
+/** The key to pin: --server-key, else known_hosts compared with what the server offers, else --accept-new. */
+async function resolveServerKey(
+  o: ClientOptions,
+  bound: BoundSocket,
+  address: string,
+  clock: Clock,
+): Promise<Uint8Array> {
+  if (o.serverKey) return o.serverKey;
+  const kh = new KnownHosts(o.knownHostsPath ?? defaultKnownHostsPath());
+  const hostPort = `${o.host}:${o.port}`;
+  const offered = await fetchServerKey(o, bound, address, clock);
+  const pinned = kh.get(hostPort);
+  if (pinned) {
+    if (Buffer.compare(Buffer.from(pinned), Buffer.from(offered)) !== 0) {
+      throw new TransportError(
+        'E_KEY_CHANGED',
+        `server key changed — possible man-in-the-middle: ${hostPort} now offers ${fingerprint(offered)}, ${kh.path} pins ${fingerprint(pinned)}; nothing was transferred`,
+      );
+    }
+    return pinned;
+  }
+  if (!o.acceptNew) {
+    throw new TransportError(
+      'E_UNKNOWN_KEY',
+      `${hostPort} offers key ${fingerprint(offered)}, which ${kh.path} does not know: check it, then re-run with --accept-new (or pass --server-key)`,
+    );
+  }
+  kh.add(hostPort, offered);
+  o.onWarning?.(`pinned ${hostPort} ${fingerprint(offered)} in ${kh.path}`);
+  return offered;
 }
 
 function toResult(

@@ -12,6 +12,17 @@ export {
 export { type Clock, monotonicMs } from './clock.js';
 export { ConnectionDriver } from './driver.js';
 export { TransportError } from './errors.js';
+export {
+  defaultIdentityPath,
+  defaultKnownHostsPath,
+  fingerprint,
+  generateIdentity,
+  KnownHosts,
+  loadIdentity,
+  loadPsk,
+  parsePublicKey,
+  udplabHome,
+} from './identity.js';
 export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
 export { type RunningServer, type ServeOptions, type SessionLog, serve } from './server.js';
 export { type BoundSocket, bindUdp } from './udp-socket.js';

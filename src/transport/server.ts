@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { KeyPair, ServerSecurity } from '../crypto/index.js';
 import { codecFor, FileError, FileSource, negotiateCompression, PartFile, resolveInsideRoot } from '../files/index.js';
 import { createRng, type Rng } from '../impair/index.js';
 import {
@@ -12,17 +13,28 @@ import {
   type ConnectionConfig,
   type ConnectionEvent,
   decodeHeader,
+  decodeInitialEnvelope,
   type Initial,
   MemorySource,
   Op,
+  openStateless,
   PacketType,
+  sealStateless,
 } from '../protocol/index.js';
+import { AddressValidator, HandshakeLimiter } from './admission.js';
 import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
 import { bindUdp, type RemoteInfo } from './udp-socket.js';
 
 export interface ServeOptions {
   root: string;
+  /** The server's static key pair; required unless `insecurePlaintext`. */
+  identity?: KeyPair;
+  psk?: Uint8Array;
+  /** Teaching mode: sessions without encryption or authentication, for clients that ask for it too. */
+  insecurePlaintext?: boolean;
+  /** Handshakes allowed per source address: burst, then per second. */
+  handshakeRate?: { burst: number; perSecond: number };
   host?: string;
   port?: number;
   maxSessions?: number;
@@ -70,6 +82,17 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const completed: SessionLog[] = [];
   const maxSessions = o.maxSessions ?? 64;
   const log = o.log ?? (() => {});
+  if (!o.insecurePlaintext && !o.identity) throw new Error('serve: an identity is required unless insecurePlaintext');
+  const serverSecurity: ServerSecurity = o.insecurePlaintext
+    ? { allowPlaintext: true, ephemeral: () => randomBytes(32) }
+    : {
+        staticPrivateKey: o.identity!.privateKey,
+        ...(o.psk && { psk: o.psk }),
+        allowPlaintext: false,
+        ephemeral: () => randomBytes(32),
+      };
+  const cookies = new AddressValidator();
+  const limiter = new HandshakeLimiter(o.handshakeRate?.burst ?? 50, o.handshakeRate?.perSecond ?? 20);
 
   const handleRequest = (s: Session, req: Initial) => {
     const c = s.driver.conn;
@@ -183,8 +206,34 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       existing.driver.input(data);
       return;
     }
+    if (h.value.type === PacketType.KeyRequest) {
+      // trust on first use: the public key, no state; the request is padded to be larger than this answer
+      if (o.identity && data.length >= 64 && limiter.allow(rinfo.address, clock())) {
+        socket.send(
+          sealStateless(PacketType.KeyResponse, h.value.connectionId, o.identity.publicKey),
+          rinfo.port,
+          rinfo.address,
+        );
+      }
+      return;
+    }
     if (h.value.type !== PacketType.Initial) return;
-    const conn = Connection.server({ codecFor, ...o.config, rng }, clock(), data);
+    const opened = openStateless(data);
+    const env = opened && decodeInitialEnvelope(opened.payload);
+    if (!env?.ok) return;
+    // no state before the client proves its address: a stateless cookie round trip (RETRY) first
+    if (!cookies.valid(env.value.token, rinfo, h.value.connectionId, clock())) {
+      if (limiter.allow(rinfo.address, clock())) {
+        socket.send(
+          sealStateless(PacketType.Retry, h.value.connectionId, cookies.token(rinfo, h.value.connectionId, clock())),
+          rinfo.port,
+          rinfo.address,
+        );
+      }
+      return;
+    }
+    if (sessions.size >= maxSessions * 4) return;
+    const conn = Connection.server({ codecFor, ...o.config, rng, serverSecurity }, clock(), data);
     if (!conn) return;
     const s: Session = {
       peer: rinfo,

@@ -11,10 +11,14 @@ import {
 } from '../../src/lab/index.js';
 import { runDocker } from '../helpers/docker.js';
 
-const ECHO = `const s=require('dgram').createSocket('udp4');let k=0;s.on('message',(m,r)=>s.send(m,r.port,r.address,()=>{if(++k>=50)process.exit(0)}));s.bind(7000);setTimeout(()=>process.exit(1),8000);`;
+// echo server: answers every datagram, exits on "bye" (or after 20 s)
+const ECHO = `const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>{if(m.toString()==='bye')process.exit(0);s.send(m,r.port,r.address)});s.bind(7000);setTimeout(()=>process.exit(1),20000);`;
+// client: 50 numbered 1200-byte datagrams, re-sending the missing ones every 100 ms until all came back
 const CLIENT = (ip: string) =>
-  `const s=require('dgram').createSocket('udp4');let n=0;s.on('message',()=>{if(++n===50){console.log('got '+n);process.exit(0)}});` +
-  `for(let i=0;i<50;i++)s.send(Buffer.alloc(1200,i),7000,'${ip}');setTimeout(()=>{console.log('got '+n);process.exit(1)},5000);`;
+  `const s=require('dgram').createSocket('udp4');const got=new Set();` +
+  `const send=()=>{for(let i=0;i<50;i++)if(!got.has(i))s.send(Buffer.alloc(1200,i),7000,'${ip}')};` +
+  `s.on('message',(m)=>{got.add(m[0]);if(got.size===50){console.log('got 50');s.send('bye',7000,'${ip}',()=>process.exit(0))}});` +
+  `send();setInterval(send,100);setTimeout(()=>{console.log('got '+got.size);process.exit(1)},15000);`;
 
 describe.skipIf(!runDocker)('docker smoke: two containers on an internal network exchange UDP', () => {
   let net: LabNetwork | undefined;
@@ -46,11 +50,7 @@ describe.skipIf(!runDocker)('docker smoke: two containers on an internal network
     const [server, client] = nodes as [StartedTestContainer, StartedTestContainer];
     const ip = server.getIpAddress(net!.name);
     const echo = server.exec(['node', '-e', ECHO]);
-    let r = await client.exec(['node', '-e', CLIENT(ip)]);
-    for (let i = 0; i < 20 && r.exitCode !== 0; i++) {
-      await new Promise((ok) => setTimeout(ok, 100)); // echo server still binding
-      r = await client.exec(['node', '-e', CLIENT(ip)]);
-    }
+    const r = await client.exec(['node', '-e', CLIENT(ip)]);
     expect(r.output.trim()).toBe('got 50');
     await echo;
   });

@@ -1,8 +1,10 @@
 // kill -9 a downloading client mid-transfer, then --resume: the journal carries what was stored.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
 import { type RunningRelay, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
@@ -12,11 +14,13 @@ const dir = tempDir();
 let server: RunningServer;
 let relay: RunningRelay;
 let sha = '';
+const identity = x25519KeyPair(randomBytes(32));
+const key = Buffer.from(identity.publicKey).toString('base64');
 
 beforeAll(async () => {
   mkdirSync(join(dir.path, 'root'));
   sha = randomFile(join(dir.path, 'root', 'f.bin'), 6 << 20);
-  server = await serve({ root: join(dir.path, 'root'), host: '127.0.0.1', port: 0 });
+  server = await serve({ root: join(dir.path, 'root'), host: '127.0.0.1', port: 0, identity });
   // 20 Mbit/s: the 6 MiB download takes ~2.5 s, time enough to kill it in the middle
   relay = await startRelay({
     targetHost: '127.0.0.1',
@@ -44,9 +48,13 @@ function heldBytes(journal: string): number {
 describe('resume after kill -9', () => {
   it('continues from the journal and ends with the right file', async () => {
     const local = join(dir.path, 'f.bin');
-    const child = spawn(process.execPath, [BIN, 'get', `127.0.0.1:${relay.port}`, 'f.bin', local, '--quiet'], {
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'get', `127.0.0.1:${relay.port}`, 'f.bin', local, '--quiet', '--server-key', key],
+      {
+        stdio: 'ignore',
+      },
+    );
     const deadline = Date.now() + 20_000;
     while (heldBytes(`${local}.part.journal`) < 2 << 20 && Date.now() < deadline)
       await new Promise((r) => setTimeout(r, 50));
@@ -58,7 +66,17 @@ describe('resume after kill -9', () => {
     expect(existsSync(`${local}.part`)).toBe(true);
 
     const out = await new Promise<string>((resolve, reject) => {
-      const c = spawn(process.execPath, [BIN, 'get', `127.0.0.1:${relay.port}`, 'f.bin', local, '--resume', '--json']);
+      const c = spawn(process.execPath, [
+        BIN,
+        'get',
+        `127.0.0.1:${relay.port}`,
+        'f.bin',
+        local,
+        '--resume',
+        '--json',
+        '--server-key',
+        key,
+      ]);
       let text = '';
       c.stdout.on('data', (d) => {
         text += d;

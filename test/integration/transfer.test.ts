@@ -1,7 +1,9 @@
 // Real UDP sockets on loopback: the server, the client and the userspace relay, in this process.
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
 import { get, ls, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
@@ -20,7 +22,7 @@ beforeAll(async () => {
   writeFileSync(join(root, 'text.txt'), 'hello udplab\n'.repeat(20000));
   writeFileSync(join(root, 'empty.bin'), '');
   symlinkSync('/etc', join(root, 'escape'));
-  server = await serve({ root, host: '127.0.0.1', port: 0 });
+  server = await serve({ root, host: '127.0.0.1', port: 0, identity });
 });
 
 afterAll(async () => {
@@ -28,7 +30,8 @@ afterAll(async () => {
   dir[Symbol.dispose]();
 });
 
-const opts = () => ({ host: '127.0.0.1', port: server.port });
+const identity = x25519KeyPair(randomBytes(32));
+const opts = () => ({ host: '127.0.0.1', port: server.port, serverKey: identity.publicKey });
 
 describe('udplab get / put / ls over loopback', () => {
   it('gets an 8 MiB file, verified, with the figures the lab reads', async () => {
@@ -40,7 +43,7 @@ describe('udplab get / put / ls over loopback', () => {
     expect(r.goodput_bps).toBeGreaterThan(0);
     expect(r.packets_received).toBeGreaterThan(7000);
     expect(r.rtt_ms_min).toBeGreaterThanOrEqual(0);
-    expect(r.security).toMatch(/unauthenticated/);
+    expect(r.security).toMatch(/^Noise_NK_25519_ChaChaPoly_SHA256, server SHA256:/);
     expect(existsSync(`${local}.part`)).toBe(false);
     expect(existsSync(`${local}.part.journal`)).toBe(false);
   });
@@ -80,7 +83,7 @@ describe('udplab get / put / ls over loopback', () => {
       // server, relay and client share this event loop: a 2 MiB file keeps the test short
       randomFile(join(root, 'mid.bin'), 2 << 20);
       const local = join(out, 'lossy.bin');
-      const r = await get({ host: '127.0.0.1', port: relay.port }, 'mid.bin', local);
+      const r = await get({ host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey }, 'mid.bin', local);
       expect(sha256File(local)).toBe(sha256File(join(root, 'mid.bin')));
       expect(r.packets_retransmitted).toBeGreaterThan(0);
       const rep = relay.report();
@@ -151,11 +154,9 @@ describe('clear failures, nothing under the final name', () => {
   });
 
   it('a read-only server refuses uploads', async () => {
-    const ro = await serve({ root, host: '127.0.0.1', port: 0, readOnly: true });
+    const ro = await serve({ root, host: '127.0.0.1', port: 0, readOnly: true, identity });
     try {
-      expect(await code(put({ host: '127.0.0.1', port: ro.port }, join(root, 'text.txt'), 'ro.txt'))).toBe(
-        'E_PERMISSION',
-      );
+      expect(await code(put({ ...opts(), port: ro.port }, join(root, 'text.txt'), 'ro.txt'))).toBe('E_PERMISSION');
       expect(existsSync(join(root, 'ro.txt'))).toBe(false);
     } finally {
       await ro.close();

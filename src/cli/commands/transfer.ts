@@ -1,9 +1,26 @@
 // `udplab serve / get / put / ls`: the transfer commands (design §3 contract).
+
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import type { KeyPair } from '../../crypto/index.js';
 import type { CompressionName } from '../../files/index.js';
-import { type ClientOptions, get, ls, type Progress, put, serve, type TransferResult } from '../../transport/index.js';
+import {
+  type ClientOptions,
+  defaultIdentityPath,
+  fingerprint,
+  generateIdentity,
+  get,
+  loadIdentity,
+  loadPsk,
+  ls,
+  type Progress,
+  parsePublicKey,
+  put,
+  serve,
+  type TransferResult,
+} from '../../transport/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
 
@@ -24,6 +41,11 @@ function parsePort(v: string): number {
 }
 
 interface CommonFlags {
+  serverKey?: string;
+  acceptNew?: boolean;
+  knownHosts?: string;
+  pskFile?: string;
+  insecurePlaintext?: boolean;
   resume?: boolean;
   force?: boolean;
   compress: string;
@@ -37,9 +59,16 @@ function clientOptions(target: string, f: CommonFlags, signal: AbortSignal): Cli
   if (!COMPRESS.includes(f.compress))
     throw new UsageError(`--compress must be one of ${COMPRESS.join(', ')}, got "${f.compress}"`);
   const { host, port } = parseHostPort(target);
+  if (f.insecurePlaintext && (f.serverKey || f.pskFile))
+    throw new UsageError('--insecure-plaintext cannot be combined with --server-key or --psk-file');
   return {
     host,
     port,
+    ...(f.insecurePlaintext && { insecurePlaintext: true }),
+    ...(f.serverKey && { serverKey: parsePublicKey(f.serverKey) }),
+    ...(f.acceptNew && { acceptNew: true }),
+    ...(f.knownHosts && { knownHostsPath: f.knownHosts }),
+    ...(f.pskFile && { psk: loadPsk(f.pskFile) }),
     compress: f.compress as CompressionName,
     resume: f.resume ?? false,
     force: f.force ?? false,
@@ -105,8 +134,17 @@ function withSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   return fn(ac.signal).finally(() => process.off('SIGINT', onInt));
 }
 
-function addCommon(c: Command): Command {
+function addSecurity(c: Command): Command {
   return c
+    .option('--server-key <key>', "pin the server's public key (base64), as printed by udplab keygen")
+    .option('--accept-new', 'trust and pin a server key seen for the first time (prints its fingerprint)')
+    .option('--known-hosts <file>', 'known-hosts file (default ~/.config/udplab/known_hosts)')
+    .option('--psk-file <file>', 'mix a 32-byte pre-shared key into the handshake (Noise NKpsk2)')
+    .option('--insecure-plaintext', 'TEACHING ONLY: no encryption, no authentication (the server must agree)');
+}
+
+function addCommon(c: Command): Command {
+  return addSecurity(c)
     .option('--resume', 'continue from NAME.part and its journal')
     .option('--force', 'overwrite an existing file')
     .option('--compress <alg>', `per-chunk compression: ${COMPRESS.join('|')}`, 'off')
@@ -114,7 +152,32 @@ function addCommon(c: Command): Command {
     .option('--quiet', 'print nothing on success');
 }
 
+interface ServeFlags {
+  root: string;
+  host: string;
+  port: string;
+  maxSessions: string;
+  readOnly?: boolean;
+  identity?: string;
+  pskFile?: string;
+  insecurePlaintext?: boolean;
+  quiet?: boolean;
+}
+
 export const register: Register = (program, setExit) => {
+  program
+    .command('keygen')
+    .description("write a server's static key pair (mode 0600) and print its public key and fingerprint")
+    .option('--out <file>', 'where to write it', defaultIdentityPath())
+    .action((f: { out: string }) => {
+      if (existsSync(f.out)) throw new UsageError(`${f.out} already exists; remove it first to replace the key`);
+      const kp = generateIdentity(f.out);
+      console.log(`wrote ${f.out} (mode 0600)`);
+      console.log(`public key  ${Buffer.from(kp.publicKey).toString('base64')}`);
+      console.log(`fingerprint ${fingerprint(kp.publicKey)}`);
+      setExit(0);
+    });
+
   program
     .command('serve')
     .description('serve files from a directory over RUFT')
@@ -123,42 +186,52 @@ export const register: Register = (program, setExit) => {
     .option('--port <n>', 'UDP port', String(DEFAULT_PORT))
     .option('--max-sessions <n>', 'concurrent sessions', '64')
     .option('--read-only', 'refuse uploads')
+    .option('--identity <file>', 'static key pair (default ~/.config/udplab/server.key, generated when missing)')
+    .option('--psk-file <file>', 'require a 32-byte pre-shared key (Noise NKpsk2)')
+    .option('--insecure-plaintext', 'TEACHING ONLY: serve without encryption or authentication')
     .option('--quiet', 'log nothing')
-    .action(
-      async (f: {
-        root: string;
-        host: string;
-        port: string;
-        maxSessions: string;
-        readOnly?: boolean;
-        quiet?: boolean;
-      }) => {
-        const log = f.quiet ? () => {} : (l: string) => console.error(`udplab serve: ${l}`);
-        const s = await serve({
-          root: f.root,
-          host: f.host,
-          port: parsePort(f.port),
-          maxSessions: Number(f.maxSessions),
-          readOnly: f.readOnly ?? false,
-          log,
-        }).catch((e: NodeJS.ErrnoException) => {
-          if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
-          if (e.code === 'EADDRINUSE') throw new UsageError(`UDP port ${f.port} on ${f.host} is already in use`);
-          throw e;
-        });
-        for (const w of s.warnings) log(`warning: ${w}`);
-        console.log(
-          `udplab serve: listening on ${s.address}:${s.port}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: none (unauthenticated)`,
-        );
-        await new Promise<void>((ok) => {
-          const stop = () => ok();
-          process.once('SIGINT', stop);
-          process.once('SIGTERM', stop);
-        });
-        await s.close();
-        setExit(0);
-      },
-    );
+    .action(async (f: ServeFlags) => {
+      const log = f.quiet ? () => {} : (l: string) => console.error(`udplab serve: ${l}`);
+      let identity: KeyPair | undefined;
+      if (f.insecurePlaintext) {
+        if (f.identity || f.pskFile)
+          throw new UsageError('--insecure-plaintext cannot be combined with --identity or --psk-file');
+      } else if (f.identity) identity = loadIdentity(f.identity);
+      else if (existsSync(defaultIdentityPath())) identity = loadIdentity(defaultIdentityPath());
+      else {
+        identity = generateIdentity(defaultIdentityPath());
+        log(`generated a new identity in ${defaultIdentityPath()}`);
+      }
+      const s = await serve({
+        ...(identity && { identity }),
+        ...(f.pskFile && { psk: loadPsk(f.pskFile) }),
+        ...(f.insecurePlaintext && { insecurePlaintext: true }),
+        root: f.root,
+        host: f.host,
+        port: parsePort(f.port),
+        maxSessions: Number(f.maxSessions),
+        readOnly: f.readOnly ?? false,
+        log,
+      }).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
+        if (e.code === 'EADDRINUSE') throw new UsageError(`UDP port ${f.port} on ${f.host} is already in use`);
+        throw e;
+      });
+      for (const w of s.warnings) log(`warning: ${w}`);
+      const security = identity
+        ? `Noise_${f.pskFile ? 'NKpsk2' : 'NK'}, key ${fingerprint(identity.publicKey)} (${Buffer.from(identity.publicKey).toString('base64')})`
+        : 'PLAINTEXT teaching mode (--insecure-plaintext): no secrecy, no authentication';
+      console.log(
+        `udplab serve: listening on ${s.address}:${s.port}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: ${security}`,
+      );
+      await new Promise<void>((ok) => {
+        const stop = () => ok();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await s.close();
+      setExit(0);
+    });
 
   addCommon(
     program
@@ -200,14 +273,18 @@ export const register: Register = (program, setExit) => {
     setExit(0);
   });
 
-  program
-    .command('ls')
-    .description('list a directory on a udplab server')
-    .argument('<host[:port]>', 'server')
-    .argument('[dir]', 'directory under the server root', '')
+  addSecurity(
+    program
+      .command('ls')
+      .description('list a directory on a udplab server')
+      .argument('<host[:port]>', 'server')
+      .argument('[dir]', 'directory under the server root', ''),
+  )
     .option('--json', 'print JSON')
-    .action(async (target: string, dir: string, f: { json?: boolean }) => {
-      const entries = await withSigint((signal) => ls(clientOptions(target, { compress: 'off' }, signal), dir));
+    .action(async (target: string, dir: string, f: CommonFlags) => {
+      const entries = await withSigint((signal) =>
+        ls(clientOptions(target, { ...f, compress: 'off', quiet: true }, signal), dir),
+      );
       if (f.json) console.log(JSON.stringify(entries));
       else
         for (const e of entries)

@@ -181,6 +181,8 @@ export class DockerRuntime implements LabRuntime {
       '/data/file.bin',
       '--json',
       '--force',
+      // the server container made its identity when it started; the client pins it on first contact
+      '--accept-new',
     ]);
     if (r.exitCode !== 0) {
       const m = /udplab: (E_[A-Z_]+): (.*)/.exec(r.stderr);

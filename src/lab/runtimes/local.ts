@@ -13,8 +13,11 @@ import type { ClientOutcome, LabRuntime, PreparedFile } from './types.js';
 
 const BIN = () => join(repoRoot(), 'bin', 'udplab.js');
 
-function spawnUdplab(args: string[]): ChildProcess {
-  return spawn(process.execPath, [BIN(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnUdplab(args: string[], home?: string): ChildProcess {
+  return spawn(process.execPath, [BIN(), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...(home && { UDPLAB_HOME: home }) },
+  });
 }
 
 /** Waits for the first stdout line of a child that matches `re`. */
@@ -137,14 +140,10 @@ export class LocalRuntime implements LabRuntime {
   async runClient(remote: string, timeoutMs: number): Promise<ClientOutcome> {
     const local = join(this.dir, 'client', 'file.bin');
     rmSync(local, { force: true });
-    const child = spawnUdplab([
-      'get',
-      `127.0.0.1:${this.relayPort || this.serverPort}`,
-      remote,
-      local,
-      '--json',
-      '--force',
-    ]);
+    const child = spawnUdplab(
+      ['get', `127.0.0.1:${this.relayPort || this.serverPort}`, remote, local, '--json', '--force', '--accept-new'],
+      join(this.dir, 'client-home'),
+    );
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => {

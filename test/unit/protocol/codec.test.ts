@@ -91,11 +91,10 @@ describe('RUFT codecs (property tests)', () => {
         fc.string({ maxLength: 200 }).filter((p) => Buffer.byteLength(p) <= 1024),
         u48,
         ranges,
-        fc.uint8Array({ maxLength: 96 }),
-        (op, resume, compression, path, sizeBytes, rs, handshake) => {
-          const init = { op, resume, force: !resume, compression, path, sizeBytes, ranges: rs, handshake };
+        (op, resume, compression, path, sizeBytes, rs) => {
+          const init = { op, resume, force: !resume, compression, path, sizeBytes, ranges: rs };
           expect(decodeInitial(encodeInitial(init))).toEqual({ ok: true, value: init });
-          const acc = { op, sizeBytes, compression, ranges: rs, handshake };
+          const acc = { op, sizeBytes, compression, ranges: rs };
           expect(decodeAccept(encodeAccept(acc))).toEqual({ ok: true, value: acc });
         },
       ),
@@ -118,7 +117,6 @@ describe('RUFT codecs (property tests)', () => {
         path: 'a/b',
         sizeBytes: 9,
         ranges: [[0, 4]],
-        handshake: new Uint8Array(3),
       }),
     ];
     const mutated = fc

@@ -1,0 +1,52 @@
+// Admission control for the server: stateless address-validation cookies (a RETRY round trip before any
+// per-client state) and a per-source handshake rate limit (token bucket, bounded table).
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { RemoteInfo } from './udp-socket.js';
+
+const BUCKET_MS = 30_000;
+
+export class AddressValidator {
+  private readonly secret = randomBytes(32);
+
+  private mac(r: RemoteInfo, cid: Uint8Array, bucket: number): Buffer {
+    return createHmac('sha256', this.secret)
+      .update(`${r.address}|${r.port}|${bucket}|`)
+      .update(cid)
+      .digest()
+      .subarray(0, 16);
+  }
+
+  token(r: RemoteInfo, cid: Uint8Array, nowMs: number): Uint8Array {
+    return new Uint8Array(this.mac(r, cid, Math.floor(nowMs / BUCKET_MS)));
+  }
+
+  /** Valid for the current and the previous 30 s bucket. */
+  valid(token: Uint8Array, r: RemoteInfo, cid: Uint8Array, nowMs: number): boolean {
+    if (token.length !== 16) return false;
+    const b = Math.floor(nowMs / BUCKET_MS);
+    return [b, b - 1].some((k) => timingSafeEqual(this.mac(r, cid, k), token));
+  }
+}
+
+export class HandshakeLimiter {
+  private readonly table = new Map<string, { tokens: number; lastMs: number }>();
+  constructor(
+    private readonly burst: number,
+    private readonly perSecond: number,
+    private readonly maxSources = 10_000,
+  ) {}
+
+  allow(source: string, nowMs: number): boolean {
+    let e = this.table.get(source);
+    if (!e) {
+      if (this.table.size >= this.maxSources) this.table.delete(this.table.keys().next().value!);
+      e = { tokens: this.burst, lastMs: nowMs };
+      this.table.set(source, e);
+    }
+    e.tokens = Math.min(this.burst, e.tokens + ((nowMs - e.lastMs) / 1000) * this.perSecond);
+    e.lastMs = nowMs;
+    if (e.tokens < 1) return false;
+    e.tokens -= 1;
+    return true;
+  }
+}
