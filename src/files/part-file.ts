@@ -98,6 +98,8 @@ export class PartFile implements DataSink {
     } catch (e) {
       throw fromFsError(e, this.partPath);
     }
+    // the journal may lag the data (ranges are re-received), never lead it: it is written after the bytes
+    this.checkpoint(Date.now());
   }
 
   /** Rewrites the journal if the last write is older than `everyMs` (call it often; it is cheap when not due). */

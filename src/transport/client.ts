@@ -103,6 +103,8 @@ interface RunSpec {
   /** PUT: the file size; GET with resume: the size of the partial download's original. */
   sizeBytes: number;
   ranges: Range[];
+  /** Ask the receiver to continue from what it holds (PUT: the server's journal). */
+  resume?: boolean;
   sink?: DataSink;
   source?: FileSource;
   onAccepted?: (conn: Connection, sizeBytes: number, ranges: Range[]) => void;
@@ -151,7 +153,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
     started,
     {
       op: spec.op,
-      resume: spec.ranges.length > 0,
+      resume: spec.resume ?? spec.ranges.length > 0,
       force: o.force ?? false,
       compression: compressionFromName(o.compress ?? 'off'),
       path: spec.remote,
@@ -346,16 +348,10 @@ export async function get(o: ClientOptions, remote: string, local: string): Prom
   let part: PartFile | undefined;
   let sizeBytes = 0;
   let sha = '';
-  let lastCheckpoint = 0;
   const sink: DataSink = {
     write: (off, data) => {
       if (!part) throw new FileError('E_IO', 'data before the transfer was accepted');
       part.write(off, data);
-      const now = monotonicMs();
-      if (now - lastCheckpoint > 250) {
-        lastCheckpoint = now;
-        part.checkpoint(now);
-      }
     },
   };
   const end = await run(o, {
@@ -398,7 +394,14 @@ export async function get(o: ClientOptions, remote: string, local: string): Prom
 export async function put(o: ClientOptions, local: string, remote: string): Promise<TransferResult> {
   const source = new FileSource(local);
   try {
-    const end = await run(o, { op: Op.Put, remote, sizeBytes: source.sizeBytes, ranges: [], source });
+    const end = await run(o, {
+      op: Op.Put,
+      remote,
+      sizeBytes: source.sizeBytes,
+      ranges: [],
+      resume: o.resume ?? false,
+      source,
+    });
     const sha = end.conn.sentSha256 ? Buffer.from(end.conn.sentSha256).toString('hex') : '';
     return toResult('put', remote, local, source.sizeBytes, sha, end);
   } finally {

@@ -91,3 +91,78 @@ describe('resume after kill -9', () => {
     expect(existsSync(`${local}.part`)).toBe(false);
   });
 });
+
+describe('resume after the server was killed -9 during an upload', () => {
+  it('the restarted server continues from its own journal and promotes only the right file', async () => {
+    const srvRoot = join(dir.path, 'srvroot');
+    mkdirSync(srvRoot);
+    const src = join(dir.path, 'up.bin');
+    const upSha = randomFile(src, 6 << 20);
+    const idFile = join(dir.path, 'id.key');
+    const { generateIdentity, put } = await import('../../src/transport/index.js');
+    const id = generateIdentity(idFile);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const startServer = async () => {
+      const c = spawn(
+        process.execPath,
+        [
+          BIN,
+          'serve',
+          '--root',
+          srvRoot,
+          '--host',
+          '127.0.0.1',
+          '--port',
+          String(port),
+          '--identity',
+          idFile,
+          '--quiet',
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      await new Promise<void>((ok) => c.stdout!.on('data', (d) => String(d).includes('listening') && ok()));
+      return c;
+    };
+    const upRelay = await startRelay({
+      targetHost: '127.0.0.1',
+      targetPort: port,
+      up: parseNetem('delay 2ms rate 20mbit limit 200'),
+      down: parseNetem('delay 2ms'),
+    });
+    try {
+      const srv = await startServer();
+      const key = Buffer.from(id.publicKey).toString('base64');
+      const client = spawn(
+        process.execPath,
+        [BIN, 'put', src, `127.0.0.1:${upRelay.port}`, 'up.bin', '--quiet', '--server-key', key],
+        {
+          stdio: 'ignore',
+        },
+      );
+      const journal = join(srvRoot, 'up.bin.part.journal');
+      const deadline = Date.now() + 20_000;
+      while (heldBytes(journal) < 2 << 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      srv.kill('SIGKILL');
+      client.kill('SIGKILL');
+      await Promise.all([new Promise((r) => srv.once('exit', r)), new Promise((r) => client.once('exit', r))]);
+      const held = heldBytes(journal);
+      expect(held).toBeGreaterThanOrEqual(2 << 20);
+      expect(existsSync(join(srvRoot, 'up.bin'))).toBe(false);
+
+      const srv2 = await startServer();
+      try {
+        const r = await put({ host: '127.0.0.1', port, serverKey: id.publicKey, resume: true }, src, 'up.bin');
+        expect(r.resumed_bytes).toBeGreaterThan(0);
+        expect(r.sha256).toBe(upSha);
+        expect(sha256File(join(srvRoot, 'up.bin'))).toBe(upSha);
+        expect(existsSync(journal)).toBe(false);
+      } finally {
+        srv2.kill('SIGTERM');
+      }
+    } finally {
+      await upRelay.close();
+    }
+  });
+});
