@@ -149,7 +149,7 @@ export class HandshakeState {
     this.protocolName = `Noise_${o.pattern}_25519_${o.cipher}_SHA256`;
     this.pattern = parsePattern(o.pattern);
     this.hasPsk = o.pattern.includes('psk');
-    if (this.hasPsk && (!o.psk || o.psk.length !== 32)) throw new Error('a psk pattern needs a 32-byte psk');
+    if (this.hasPsk && o.psk?.length !== 32) throw new Error('a psk pattern needs a 32-byte psk');
     this.ss = new SymmetricState(o.cipher, this.protocolName);
     this.ss.mixHash(o.prologue ?? new Uint8Array(0));
     this.s = o.s ? x25519KeyPair(o.s) : undefined;

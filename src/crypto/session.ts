@@ -79,7 +79,7 @@ export class ClientHandshake {
   private protectionValue: PacketProtection | undefined;
   readonly label: string;
 
-  constructor(private readonly cfg: ClientSecurity) {
+  constructor(cfg: ClientSecurity) {
     if (cfg.mode === 'plaintext') {
       this.suite = 0;
       this.cipher = 'ChaChaPoly';
