@@ -8,12 +8,13 @@ import type { LabResults, RunRecord } from './results.js';
 import { dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
 import { LocalRuntime } from './runtimes/local.js';
+import { NetnsRuntime } from './runtimes/netns.js';
 import type { LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
 import { planShaping, withLoss } from './shapers/plan.js';
 
 export interface RunOptions {
-  runtime: RuntimeName | 'auto' | 'netns';
+  runtime: RuntimeName | 'auto';
   shaper: ShaperName | 'auto';
   shard?: { index: number; count: number };
   onProgress?: (line: string) => void;
@@ -41,7 +42,9 @@ export function planRuns(s: Scenario, shard?: { index: number; count: number }):
 
 async function createRuntime(o: RunOptions, notices: string[]): Promise<LabRuntime> {
   if (o.runtime === 'netns') {
-    throw new LabError('E_RUNTIME', '--runtime netns is not implemented yet: use docker or local');
+    const rt = new NetnsRuntime(notices, o.shaper);
+    await rt.start();
+    return rt;
   }
   let kind = o.runtime;
   if (kind === 'auto') {

@@ -34,7 +34,7 @@ export const register: Register = (program: Command, setExit) => {
     .command('lab')
     .description('run network-lab scenarios (containers, shaped network, integrity checks, reports)')
     .argument('[scenarios...]', 'scenario YAML files')
-    .option('--runtime <r>', 'docker | local | auto', 'auto')
+    .option('--runtime <r>', 'docker | netns | local | auto', 'auto')
     .option('--shaper <s>', 'netem | userspace | auto', 'auto')
     .option('--out <dir>', 'report root', 'reports')
     .option('--shard <i/n>', 'run only shard i of n (deterministic split)')

@@ -9,15 +9,14 @@ import { createInterface } from 'node:readline';
 import { type Netem, printNetem } from '../../impair/index.js';
 import { LabError } from '../errors.js';
 import { repoRoot } from './docker.js';
-import type { ClientOutcome, LabRuntime, PreparedFile } from './types.js';
+import type { ClientOutcome, LabRuntime, PreparedFile, RuntimeName, ShaperName } from './types.js';
 
 const BIN = () => join(repoRoot(), 'bin', 'udplab.js');
 
-function spawnUdplab(args: string[], home?: string): ChildProcess {
-  return spawn(process.execPath, [BIN(), ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...(home && { UDPLAB_HOME: home }) },
-  });
+/** Starts `udplab ARGS`, optionally behind a prefix such as `ip netns exec NS` (which execs, keeping the PID). */
+function spawnUdplab(args: string[], home: string, prefix: string[] = []): ChildProcess {
+  const [cmd, ...rest] = [...prefix, process.execPath, BIN(), ...args];
+  return spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UDPLAB_HOME: home } });
 }
 
 /** Waits for the first stdout line of a child that matches `re`. */
@@ -62,11 +61,30 @@ export function writeContent(path: string, sizeBytes: number, content: 'random' 
   }
 }
 
+/**
+ * Server, relay and client as separate udplab processes, each with a home of its own (the server makes its
+ * identity there; the client pins it on first contact). The `local` runtime runs them on loopback; a
+ * subclass places them elsewhere (network namespaces) through `prefix` and `hosts`.
+ */
 export class LocalRuntime implements LabRuntime {
-  readonly name = 'local' as const;
-  readonly shaper = 'userspace' as const;
-  readonly kernel = `${process.platform} (loopback, no kernel shaping)`;
-  private readonly dir = mkdtempSync(join(tmpdir(), 'udplab-lab-'));
+  readonly name: RuntimeName = 'local';
+  shaper: ShaperName = 'userspace';
+  kernel = `${process.platform} (loopback, no kernel shaping)`;
+  protected readonly dir = mkdtempSync(join(tmpdir(), 'udplab-lab-'));
+  /** Where each role binds or sends. */
+  protected hosts = {
+    serverBind: '127.0.0.1',
+    relayListen: '127.0.0.1',
+    relayTo: '127.0.0.1',
+    clientTarget: '127.0.0.1',
+  };
+  protected prefix(_role: 'server' | 'relay' | 'client'): string[] {
+    return [];
+  }
+  /** Kernel shaping, for runtimes that have it; the local runtime has none. */
+  protected async applyKernelShaping(_up: Netem, _down: Netem): Promise<string> {
+    throw new LabError('E_SHAPER', 'the local runtime shapes in user space only');
+  }
   private server: ChildProcess | undefined;
   private relay: ChildProcess | undefined;
   private relayPort = 0;
@@ -78,16 +96,11 @@ export class LocalRuntime implements LabRuntime {
   async start(): Promise<void> {
     mkdirSync(join(this.dir, 'root'));
     mkdirSync(join(this.dir, 'client'));
-    this.server = spawnUdplab([
-      'serve',
-      '--root',
-      join(this.dir, 'root'),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--quiet',
-    ]);
+    this.server = spawnUdplab(
+      ['serve', '--root', join(this.dir, 'root'), '--host', this.hosts.serverBind, '--port', '0', '--quiet'],
+      join(this.dir, 'server-home'),
+      this.prefix('server'),
+    );
     const line = await firstLine(this.server, /listening on/, 'udplab serve');
     this.serverPort = Number(/:(\d+),/.exec(line)?.[1]);
   }
@@ -105,20 +118,25 @@ export class LocalRuntime implements LabRuntime {
 
   async applyShaping(up: Netem, down: Netem, seed: number): Promise<string> {
     await this.clearShaping();
+    if (this.shaper === 'netem') return this.applyKernelShaping(up, down);
     this.relayLines = [];
-    this.relay = spawnUdplab([
-      'relay',
-      '--to',
-      `127.0.0.1:${this.serverPort}`,
-      '--listen',
-      '127.0.0.1:0',
-      '--up',
-      printNetem(up),
-      '--down',
-      printNetem(down),
-      '--seed',
-      String(seed),
-    ]);
+    this.relay = spawnUdplab(
+      [
+        'relay',
+        '--to',
+        `${this.hosts.relayTo}:${this.serverPort}`,
+        '--listen',
+        `${this.hosts.relayListen}:0`,
+        '--up',
+        printNetem(up),
+        '--down',
+        printNetem(down),
+        '--seed',
+        String(seed),
+      ],
+      join(this.dir, 'relay-home'),
+      this.prefix('relay'),
+    );
     const line = await firstLine(this.relay, /"listening"/, 'udplab relay');
     createInterface({ input: this.relay.stdout! }).on('line', (l) => this.relayLines.push(l));
     const j = JSON.parse(line) as { port: number; up: string; down: string; seed: number };
@@ -140,9 +158,11 @@ export class LocalRuntime implements LabRuntime {
   async runClient(remote: string, timeoutMs: number): Promise<ClientOutcome> {
     const local = join(this.dir, 'client', 'file.bin');
     rmSync(local, { force: true });
+    const target = `${this.hosts.clientTarget}:${this.relay ? this.relayPort : this.serverPort}`;
     const child = spawnUdplab(
-      ['get', `127.0.0.1:${this.relayPort || this.serverPort}`, remote, local, '--json', '--force', '--accept-new'],
+      ['get', target, remote, local, '--json', '--force', '--accept-new'],
       join(this.dir, 'client-home'),
+      this.prefix('client'),
     );
     let out = '';
     let err = '';

@@ -2,7 +2,7 @@
 import type { Netem } from '../../impair/index.js';
 import type { TransferResult } from '../../transport/index.js';
 
-export type RuntimeName = 'docker' | 'local';
+export type RuntimeName = 'docker' | 'local' | 'netns';
 export type ShaperName = 'netem' | 'userspace';
 
 export interface PreparedFile {

@@ -1,0 +1,169 @@
+// The `netns` runtime: root on Linux, no Docker. Two network namespaces joined by a veth pair
+// (client 10.77.<k>.1 ⟷ server 10.77.<k>.2); server, relay and client are udplab processes started with
+// `ip netns exec`. Shaper `netem`: tc on each veth end (client egress = up, server egress = down), always
+// `del` then `add`; where the kernel has no sch_netem, the relay runs in the server's namespace instead, loudly.
+// Namespaces are named udplab-<pid>-{c,s}; a start-up sweep deletes those whose owner process is gone.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { type Netem, tcNetemArgs } from '../../impair/index.js';
+import { LabError } from '../errors.js';
+import { LocalRuntime } from './local.js';
+import type { RuntimeName, ShaperName } from './types.js';
+
+const exec = promisify(execFile);
+
+async function ip(...args: string[]): Promise<string> {
+  return (await exec('ip', args, { timeout: 10_000 })).stdout;
+}
+
+async function inNs(ns: string, cmd: string[]): Promise<{ code: number; out: string }> {
+  try {
+    const r = await exec('ip', ['netns', 'exec', ns, ...cmd], { timeout: 10_000 });
+    return { code: 0, out: r.stdout + r.stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof x.code === 'number' ? x.code : 1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
+  }
+}
+
+/** Deletes udplab namespaces left by processes that no longer exist. */
+export async function sweepNamespaces(): Promise<number> {
+  let removed = 0;
+  for (const line of (await ip('netns', 'list').catch(() => '')).split('\n')) {
+    const m = /^udplab-(\d+)-[cs]\b/.exec(line.trim());
+    if (!m) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      alive = false;
+    }
+    if (!alive) {
+      await ip('netns', 'del', line.trim().split(/\s/)[0]!).catch(() => undefined);
+      removed++;
+    }
+  }
+  return removed;
+}
+
+let instances = 0;
+
+export class NetnsRuntime extends LocalRuntime {
+  override readonly name: RuntimeName = 'netns';
+  private readonly k = (process.pid + instances++) % 250;
+  private readonly cns = `udplab-${process.pid}-c${this.k}`;
+  private readonly sns = `udplab-${process.pid}-s${this.k}`;
+  private created = false;
+
+  constructor(
+    notices: string[],
+    private readonly shaperWanted: ShaperName | 'auto',
+  ) {
+    super(notices);
+    const net = `10.77.${this.k}`;
+    this.hosts = { serverBind: `${net}.2`, relayListen: `${net}.2`, relayTo: `${net}.2`, clientTarget: `${net}.2` };
+  }
+
+  protected override prefix(role: 'server' | 'relay' | 'client'): string[] {
+    return ['ip', 'netns', 'exec', role === 'client' ? this.cns : this.sns];
+  }
+
+  override async start(): Promise<void> {
+    if (process.getuid?.() !== 0) throw new LabError('E_RUNTIME', '--runtime netns needs root (ip netns, veth)');
+    await sweepNamespaces();
+    const net = `10.77.${this.k}`;
+    try {
+      await ip('netns', 'add', this.cns);
+      await ip('netns', 'add', this.sns);
+      this.created = true;
+      await ip(
+        'link',
+        'add',
+        `ul${this.k}c`,
+        'netns',
+        this.cns,
+        'type',
+        'veth',
+        'peer',
+        'name',
+        `ul${this.k}s`,
+        'netns',
+        this.sns,
+      );
+      for (const [ns, dev, addr] of [
+        [this.cns, `ul${this.k}c`, `${net}.1/24`],
+        [this.sns, `ul${this.k}s`, `${net}.2/24`],
+      ] as const) {
+        await ip('-n', ns, 'addr', 'add', addr, 'dev', dev);
+        await ip('-n', ns, 'link', 'set', dev, 'up');
+        await ip('-n', ns, 'link', 'set', 'lo', 'up');
+      }
+    } catch (e) {
+      await this.stop();
+      throw new LabError('E_RUNTIME', `could not build the namespaces: ${(e as Error).message.split('\n')[0]}`);
+    }
+    this.kernel = (await exec('uname', ['-sr'])).stdout.trim();
+    if (this.shaperWanted !== 'userspace') {
+      const probe = await inNs(this.cns, [
+        'tc',
+        'qdisc',
+        'add',
+        'dev',
+        `ul${this.k}c`,
+        'root',
+        'netem',
+        'delay',
+        '0ms',
+      ]);
+      if (probe.code === 0) {
+        await inNs(this.cns, ['tc', 'qdisc', 'del', 'dev', `ul${this.k}c`, 'root']);
+        this.shaper = 'netem';
+      } else if (this.shaperWanted === 'netem') {
+        await this.stop();
+        throw new LabError(
+          'E_SHAPER',
+          `--shaper netem: this kernel (${this.kernel}) cannot run netem: ${probe.out.trim()}`,
+        );
+      } else {
+        this.notices.push(
+          `FALLBACK: kernel ${this.kernel} has no sch_netem (tc: "${probe.out.trim().split('\n')[0]}"); shaping with the userspace relay in the server's namespace instead. Figures describe the relay, not kernel netem.`,
+        );
+      }
+    }
+    await super.start();
+  }
+
+  protected override async applyKernelShaping(up: Netem, down: Netem): Promise<string> {
+    const out: string[] = [];
+    for (const [ns, dev, n, dir] of [
+      [this.cns, `ul${this.k}c`, up, 'up'],
+      [this.sns, `ul${this.k}s`, down, 'down'],
+    ] as const) {
+      await inNs(ns, ['tc', 'qdisc', 'del', 'dev', dev, 'root']);
+      if (Object.keys(n).length > 0) {
+        const r = await inNs(ns, ['tc', ...tcNetemArgs(dev, n)]);
+        if (r.code !== 0) throw new LabError('E_SHAPER', `tc ${tcNetemArgs(dev, n).join(' ')}: ${r.out.trim()}`);
+      }
+      out.push(`${dir} (${dev}): ${(await inNs(ns, ['tc', 'qdisc', 'show', 'dev', dev])).out.trim().split('\n')[0]}`);
+    }
+    return out.join('; ');
+  }
+
+  override async clearShaping(): Promise<unknown> {
+    if (this.shaper === 'netem' && this.created) {
+      await inNs(this.cns, ['tc', 'qdisc', 'del', 'dev', `ul${this.k}c`, 'root']);
+      await inNs(this.sns, ['tc', 'qdisc', 'del', 'dev', `ul${this.k}s`, 'root']);
+      return undefined;
+    }
+    return super.clearShaping();
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    if (this.created) {
+      await ip('netns', 'del', this.cns).catch(() => undefined);
+      await ip('netns', 'del', this.sns).catch(() => undefined);
+      this.created = false;
+    }
+  }
+}

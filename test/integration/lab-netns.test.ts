@@ -1,0 +1,23 @@
+// The lab's netns runtime (root, ip netns + veth, no Docker): server and client in separate namespaces.
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { parseScenario, runScenario } from '../../src/lab/index.js';
+
+const root = process.getuid?.() === 0;
+if (!root) console.warn('NOTICE: not root: the netns runtime test is skipped');
+
+describe.skipIf(!root)('lab on the netns runtime', () => {
+  it('runs through two namespaces joined by veth, with integrity, and deletes the namespaces', async () => {
+    const s = parseScenario(
+      'name: ns-tiny\nfile: { size: 1MiB }\nnetwork: { netem: "delay 3ms loss 5%" }\nsweep: { loss: [0%, 10%] }\n',
+      'ns.yaml',
+    );
+    const res = await runScenario(s, { runtime: 'netns', shaper: 'auto' });
+    expect(res.summary).toEqual({ runs: 2, passed: 2, failed: 0 });
+    expect(res.environment.runtime).toBe('netns');
+    if (res.environment.shaper === 'userspace')
+      expect(res.environment.notices.join()).toMatch(/FALLBACK: kernel .* has no sch_netem/);
+    for (const r of res.runs) expect(r.sha256_actual).toBe(r.sha256_expected);
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+  });
+});
