@@ -264,7 +264,7 @@ export class Connection {
   /** Server: refuse the pending request with an error code. */
   reject(_nowMs: number, code: string, message: string): void {
     this.out.push(this.answer(PacketType.Reject, 2, encodeReject({ code, message })));
-    this.close(code, message, false);
+    this.close(code, message);
   }
 
   /** Server: the handshake's answer (kind 1 accept, 2 reject) in its envelope; sets the data keys. */
@@ -281,7 +281,7 @@ export class Connection {
     if (this.state === 'closed') return;
     this.closeFrame = { type: 'close', code, reason: message };
     this.flushClose(nowMs);
-    this.close(code, message, false);
+    this.close(code, message);
   }
 
   /** Receiver: the result of checking the file's SHA-256 after a `verify` event. */
@@ -434,10 +434,10 @@ export class Connection {
 
   private onDone(status: DoneStatus): void {
     if (this.state !== 'established') return;
-    if (status === DoneStatus.Verified) this.close(undefined, undefined, false, true);
+    if (status === DoneStatus.Verified) this.close(undefined, undefined, true);
     else if (status === DoneStatus.IntegrityMismatch)
-      this.close('E_INTEGRITY', 'the receiver found a SHA-256 mismatch and kept nothing', false);
-    else this.close('E_IO', 'the receiver could not store the file', false);
+      this.close('E_INTEGRITY', 'the receiver found a SHA-256 mismatch and kept nothing');
+    else this.close('E_IO', 'the receiver could not store the file');
   }
 
   private checkComplete(): void {
@@ -586,10 +586,9 @@ export class Connection {
     this.closeFrame = undefined;
   }
 
-  private close(code: string | undefined, message: string | undefined, emit = true, ok = false): void {
+  private close(code?: string, message?: string, ok = false): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    if (!emit && !ok && code === undefined) return;
     if (ok) this.events.push({ type: 'closed', ok: true });
     else this.events.push({ type: 'closed', ok: false, ...(code && { code }), ...(message && { message }) });
   }
