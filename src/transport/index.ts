@@ -25,4 +25,5 @@ export {
 } from './identity.js';
 export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
 export { type RunningServer, type ServeOptions, type SessionLog, serve } from './server.js';
+export { parseTamper, Tamper, type TamperOptions, type TamperStats } from './tamper.js';
 export { type BoundSocket, bindUdp } from './udp-socket.js';

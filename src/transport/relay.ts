@@ -8,6 +8,7 @@ import type { Socket } from 'node:dgram';
 import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem, printNetem } from '../impair/index.js';
 import { EventQueue } from '../sim/index.js';
 import { type Clock, monotonicMs } from './clock.js';
+import { Tamper, type TamperOptions, type TamperStats } from './tamper.js';
 import { bindUdp, type RemoteInfo } from './udp-socket.js';
 
 export interface RelayOptions {
@@ -19,6 +20,8 @@ export interface RelayOptions {
   down: Netem;
   seed?: number;
   blackouts?: Blackout[];
+  /** A hostile stage after the impairment (security tests): flips, truncation, replay, reordering. */
+  tamper?: TamperOptions;
   clock?: Clock;
 }
 
@@ -29,6 +32,7 @@ export interface RelayReport {
   seed: number;
   upStats: ImpairmentStats;
   downStats: ImpairmentStats;
+  tamper?: { up: TamperStats; down: TamperStats };
   clients: number;
 }
 
@@ -50,18 +54,20 @@ class Direction {
     readonly imp: Impairment,
     private readonly clock: Clock,
     private readonly t0: number,
+    readonly tamper?: Tamper,
   ) {}
 
   push(bytes: Uint8Array, send: (b: Uint8Array) => void): void {
     const now = this.clock() - this.t0;
+    const out = this.tamper ? (b: Uint8Array) => this.tamper!.apply(b).forEach(send) : send;
     for (const d of this.imp.decide(now, bytes.length)) {
       let b = bytes;
       if (d.corrupt) {
         b = bytes.slice();
         b[d.corrupt.byteIndex] = b[d.corrupt.byteIndex]! ^ (1 << d.corrupt.bitIndex);
       }
-      if (d.atMs <= now) send(b);
-      else this.q.push(d.atMs, { bytes: b, send });
+      if (d.atMs <= now) out(b);
+      else this.q.push(d.atMs, { bytes: b, send: out });
     }
     this.arm();
   }
@@ -97,8 +103,9 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const root = createRng(seed);
   const t0 = clock();
   const opts = { blackouts: o.blackouts ?? [] };
-  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0);
-  const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0);
+  const tamper = (label: string) => (o.tamper ? new Tamper(o.tamper, root.fork(`tamper-${label}`)) : undefined);
+  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'));
+  const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'));
   const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
   const upstreams = new Map<string, Promise<Socket>>();
 
@@ -135,6 +142,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       seed,
       upStats: { ...up.imp.stats },
       downStats: { ...down.imp.stats },
+      ...(up.tamper && down.tamper && { tamper: { up: { ...up.tamper.stats }, down: { ...down.tamper.stats } } }),
       clients: upstreams.size,
     }),
     close: async () => {

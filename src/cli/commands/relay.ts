@@ -1,10 +1,21 @@
 // `udplab relay`: the userspace impairment relay as a process (the lab's fallback shaper).
 import type { Command } from 'commander';
 import { parseNetem } from '../../impair/index.js';
-import { startRelay } from '../../transport/index.js';
+import { parseTamper, startRelay } from '../../transport/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
 import { parseHostPort } from './transfer.js';
+
+interface RelayFlags {
+  to: string;
+  listen: string;
+  up: string;
+  down: string;
+  netem?: string;
+  seed: string;
+  tamper?: string;
+  reportEvery: string;
+}
 
 export const register: Register = (program: Command, setExit) => {
   program
@@ -16,52 +27,50 @@ export const register: Register = (program: Command, setExit) => {
     .option('--down <netem>', 'impairment server → client', '')
     .option('--netem <netem>', 'the same impairment both ways')
     .option('--seed <n>', 'PRNG seed', '1')
+    .option('--tamper <spec>', 'hostile stage, e.g. "after 10 flip 5% truncate 2% replay 5% reorder 5%"')
     .option('--report-every <ms>', 'print a JSON report line every N ms (0: only at exit)', '0')
-    .action(
-      async (f: {
-        to: string;
-        listen: string;
-        up: string;
-        down: string;
-        netem?: string;
-        seed: string;
-        reportEvery: string;
-      }) => {
-        const parse = (name: string, v: string) => {
-          try {
-            return parseNetem(v);
-          } catch (e) {
-            throw new UsageError(`--${name}: ${(e as Error).message}`);
-          }
-        };
-        const to = parseHostPort(f.to);
-        const listen = f.listen.includes(':')
-          ? parseHostPort(f.listen, true)
-          : { host: '127.0.0.1', port: Number(f.listen) };
-        const up = parse(f.netem ? 'netem' : 'up', f.netem ?? f.up);
-        const down = parse(f.netem ? 'netem' : 'down', f.netem ?? f.down);
-        const relay = await startRelay({
-          listenHost: listen.host,
-          listenPort: listen.port,
-          targetHost: to.host,
-          targetPort: to.port,
-          up,
-          down,
-          seed: Number(f.seed),
-        });
-        console.log(
-          JSON.stringify({ event: 'listening', address: relay.address, port: relay.port, ...relay.report() }),
-        );
-        const every = Number(f.reportEvery);
-        const timer = every > 0 ? setInterval(() => console.log(JSON.stringify(relay.report())), every) : undefined;
-        await new Promise<void>((ok) => {
-          process.once('SIGINT', () => ok());
-          process.once('SIGTERM', () => ok());
-        });
-        if (timer) clearInterval(timer);
-        console.log(JSON.stringify({ event: 'closed', ...relay.report() }));
-        await relay.close();
-        setExit(0);
-      },
-    );
+    .action(async (f: RelayFlags) => {
+      const parse = (name: string, v: string) => {
+        try {
+          return parseNetem(v);
+        } catch (e) {
+          throw new UsageError(`--${name}: ${(e as Error).message}`);
+        }
+      };
+      const to = parseHostPort(f.to);
+      const listen = f.listen.includes(':')
+        ? parseHostPort(f.listen, true)
+        : { host: '127.0.0.1', port: Number(f.listen) };
+      const up = parse(f.netem ? 'netem' : 'up', f.netem ?? f.up);
+      const down = parse(f.netem ? 'netem' : 'down', f.netem ?? f.down);
+      const relay = await startRelay({
+        listenHost: listen.host,
+        listenPort: listen.port,
+        targetHost: to.host,
+        targetPort: to.port,
+        up,
+        down,
+        seed: Number(f.seed),
+        ...(f.tamper !== undefined && { tamper: tamperFlag(f.tamper) }),
+      });
+      console.log(JSON.stringify({ event: 'listening', address: relay.address, port: relay.port, ...relay.report() }));
+      const every = Number(f.reportEvery);
+      const timer = every > 0 ? setInterval(() => console.log(JSON.stringify(relay.report())), every) : undefined;
+      await new Promise<void>((ok) => {
+        process.once('SIGINT', () => ok());
+        process.once('SIGTERM', () => ok());
+      });
+      if (timer) clearInterval(timer);
+      console.log(JSON.stringify({ event: 'closed', ...relay.report() }));
+      await relay.close();
+      setExit(0);
+    });
 };
+
+function tamperFlag(v: string) {
+  try {
+    return parseTamper(v);
+  } catch (e) {
+    throw new UsageError(`--tamper: ${(e as Error).message}`);
+  }
+}
