@@ -16,6 +16,7 @@ export async function main(argv: string[]): Promise<number> {
     exitCode = code;
   };
   for (const register of await commands()) register(program, setExit);
+  (await import('./commands/lab.js')).registerReport(program, setExit);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

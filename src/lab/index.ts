@@ -1,8 +1,6 @@
 // Public face of the lab: runtimes, shapers, scenarios and the runner.
 export { LabError, type LabErrorCode } from './errors.js';
 export { PROFILES } from './profiles.js';
-export { groupByPoint, terminalSummary, writeReports } from './report-files.js';
-export { type LabResults, RESULTS_SCHEMA_VERSION, type RunRecord } from './results.js';
 export { planRuns, type RunOptions, runScenario } from './runner.js';
 export {
   buildImage,

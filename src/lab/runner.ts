@@ -3,8 +3,8 @@
 // and always tears down (also on Ctrl-C and on errors).
 import { release } from 'node:os';
 import { printNetem } from '../impair/index.js';
+import type { LabResults, RunRecord } from '../report/index.js';
 import { LabError } from './errors.js';
-import type { LabResults, RunRecord } from './results.js';
 import { dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
 import { LocalRuntime } from './runtimes/local.js';

@@ -2,7 +2,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseScenario, runScenario, writeReports } from '../../src/lab/index.js';
+import { parseScenario, runScenario } from '../../src/lab/index.js';
+import { writeReports } from '../../src/report/index.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('lab on the local runtime', () => {
@@ -24,7 +25,7 @@ describe('lab on the local runtime', () => {
     expect(res.runs[1]!.netem_down).toBe('delay 2ms loss 10%');
     expect((res.runs[1]!.shaper_counters as { downStats: { lost: number } }).downStats.lost).toBeGreaterThan(0);
     expect(lines.some((l) => l.startsWith('[2/2]'))).toBe(true);
-    writeReports(dir.path, res);
+    await writeReports(dir.path, res);
     const json = JSON.parse(readFileSync(join(dir.path, 'results.json'), 'utf8'));
     expect(json.schema_version).toBe(1);
     expect(readFileSync(join(dir.path, 'junit.xml'), 'utf8')).toMatch(/<testsuite name="tiny" tests="2" failures="0"/);

@@ -38,7 +38,7 @@ const ALLOWED: Record<string, string[]> = {
   transport: ['protocol', 'crypto', 'impair', 'files', 'sim'],
   baselines: ['impair', 'files', 'crypto', 'transport', 'protocol'],
   lab: ['transport', 'protocol', 'impair', 'files', 'baselines', 'crypto', 'report', 'sim'],
-  report: ['impair', 'lab'],
+  report: ['impair'],
   cli: ['lab', 'transport', 'protocol', 'impair', 'sim', 'files', 'crypto', 'baselines', 'report'],
 };
 

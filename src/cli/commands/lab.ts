@@ -2,14 +2,8 @@
 // 2 (scenario or environment invalid).
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import {
-  type LabResults,
-  loadScenario,
-  runScenario,
-  scenarioJsonSchema,
-  terminalSummary,
-  writeReports,
-} from '../../lab/index.js';
+import { loadScenario, runScenario, scenarioJsonSchema } from '../../lab/index.js';
+import { type LabResults, mergeResults, readResults, terminalSummary, writeReports } from '../../report/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
 
@@ -79,11 +73,11 @@ export const register: Register = (program: Command, setExit) => {
             f.out,
             `${s.name}-${stamp(new Date(res.started_at))}${shard ? `-shard${shard.index}of${shard.count}` : ''}`,
           );
-          writeReports(dir, res);
+          await writeReports(dir, res);
           all.push(res);
           if (!f.json) {
             console.log(terminalSummary(res));
-            console.log(`reports: ${dir}/ (results.json, report.md, junit.xml)`);
+            console.log(`reports: ${dir}/ (results.json, report.md, junit.xml, report.html)`);
           }
         }
       } finally {
@@ -91,5 +85,26 @@ export const register: Register = (program: Command, setExit) => {
       }
       if (f.json) console.log(JSON.stringify(all.length === 1 ? all[0] : all));
       setExit(all.every((r) => r.summary.failed === 0) ? 0 : 1);
+    });
+};
+
+function stampNow(): string {
+  return stamp(new Date());
+}
+
+export const registerReport: Register = (program: Command, setExit) => {
+  const report = program.command('report').description('work with lab reports');
+  report
+    .command('merge')
+    .description('join the results of shards (udplab lab --shard i/n) of one scenario into one report')
+    .argument('<dirs...>', 'report directories holding results.json')
+    .option('--out <dir>', 'where to write the merged report (default reports/<scenario>-merged-<timestamp>)')
+    .action(async (dirs: string[], f: { out?: string }) => {
+      const merged = mergeResults(dirs.map(readResults));
+      const out = f.out ?? join('reports', `${merged.scenario}-merged-${stampNow()}`);
+      await writeReports(out, merged);
+      console.log(terminalSummary(merged));
+      console.log(`merged ${dirs.length} reports: ${out}/ (results.json, report.md, junit.xml, report.html)`);
+      setExit(merged.summary.failed === 0 ? 0 : 1);
     });
 };

@@ -19,11 +19,38 @@ export function groupByPoint(runs: RunRecord[]): Map<string, Map<number, RunReco
 const mbit = (bps: number) => (bps / 1e6).toFixed(2);
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
-export function writeReports(dir: string, res: LabResults): void {
+export async function writeReports(dir: string, res: LabResults): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(res, null, 2)}\n`);
   writeFileSync(join(dir, 'report.md'), markdown(res));
   writeFileSync(join(dir, 'junit.xml'), junit(res));
+  const { renderHtml } = await import('./html.js');
+  writeFileSync(join(dir, 'report.html'), await renderHtml(res));
+}
+
+/** Per protocol and sweep point: mean goodput as a ratio of ruft's and of the link limit rate × (1 − p). */
+export function comparisonRows(
+  res: LabResults,
+  rateBps: number | undefined,
+): Array<{ protocol: string; loss: number; ofRuft: string; ofLimit: string }> {
+  const groups = groupByPoint(res.runs);
+  const ruft = groups.get('ruft');
+  const out: Array<{ protocol: string; loss: number; ofRuft: string; ofLimit: string }> = [];
+  for (const [protocol, byLoss] of groups) {
+    for (const [loss, rs] of [...byLoss].sort((a, b) => a[0] - b[0])) {
+      const g = mean(rs.map((r) => r.goodput_bps));
+      const base = ruft?.get(loss);
+      const ruftMean = base ? mean(base.map((r) => r.goodput_bps)) : 0;
+      const l = Math.max(loss, 0);
+      out.push({
+        protocol,
+        loss: l,
+        ofRuft: ruftMean > 0 ? (g / ruftMean).toFixed(3) : '—',
+        ofLimit: rateBps ? (g / (rateBps * (1 - l / 100))).toFixed(3) : '—',
+      });
+    }
+  }
+  return out;
 }
 
 function markdown(res: LabResults): string {

@@ -1,0 +1,131 @@
+// report.html: self-contained (no network), SVG charts rendered in Node by vega (vega-lite specs):
+// goodput against loss per protocol with the spread over repeats and the link limit rate × (1 − p),
+// retransmissions against loss, the comparison table, the per-run table and the environment with its notices.
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import { parseNetem } from '../impair/index.js';
+import { comparisonRows, groupByPoint } from './files.js';
+import type { LabResults } from './results.js';
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+async function svg(spec: vl.TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
+/** The bottleneck rate of the data direction, when the scenario has one. */
+export function linkRateBps(res: LabResults): number | undefined {
+  const n = res.runs[0]?.netem_down;
+  if (!n) return undefined;
+  try {
+    return parseNetem(n).rate?.rateBit;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function renderHtml(res: LabResults): Promise<string> {
+  const points: Array<{ protocol: string; loss: number; mean: number; min: number; max: number; retx: number }> = [];
+  for (const [protocol, byLoss] of groupByPoint(res.runs)) {
+    for (const [loss, rs] of byLoss) {
+      const g = rs.map((r) => r.goodput_bps / 1e6);
+      points.push({
+        protocol,
+        loss: Math.max(loss, 0),
+        mean: g.reduce((a, b) => a + b, 0) / g.length,
+        min: Math.min(...g),
+        max: Math.max(...g),
+        retx: rs.reduce((a, r) => a + r.retransmit_pct, 0) / rs.length,
+      });
+    }
+  }
+  const rate = linkRateBps(res);
+  const losses = [...new Set(points.map((p) => p.loss))].sort((a, b) => a - b);
+  const limit = rate ? losses.map((loss) => ({ loss, limit: (rate * (1 - loss / 100)) / 1e6 })) : [];
+  const x = { field: 'loss', type: 'quantitative', title: 'loss (%)' } as const;
+  const goodputSpec: vl.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    width: 560,
+    height: 300,
+    title: 'goodput against loss (mean, min–max over repeats)',
+    layer: [
+      {
+        data: { values: points },
+        mark: { type: 'errorband', opacity: 0.25 },
+        encoding: {
+          x,
+          y: { field: 'min', type: 'quantitative', title: 'goodput (Mbit/s)' },
+          y2: { field: 'max' },
+          color: { field: 'protocol' },
+        },
+      },
+      {
+        data: { values: points },
+        mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'mean', type: 'quantitative' }, color: { field: 'protocol', type: 'nominal' } },
+      },
+      ...(limit.length
+        ? [
+            {
+              data: { values: limit },
+              mark: { type: 'line' as const, strokeDash: [6, 4], color: '#888' },
+              encoding: { x, y: { field: 'limit', type: 'quantitative' as const } },
+            },
+          ]
+        : []),
+    ],
+  };
+  const retxSpec: vl.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    width: 560,
+    height: 200,
+    title: 'retransmitted packets (%) against loss',
+    data: { values: points },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x,
+      y: { field: 'retx', type: 'quantitative', title: 'retransmitted (%)' },
+      color: { field: 'protocol', type: 'nominal' },
+    },
+  };
+  const [goodputSvg, retxSvg] = await Promise.all([svg(goodputSpec), svg(retxSpec)]);
+  const env = res.environment;
+  const rows = res.runs
+    .map(
+      (r) =>
+        `<tr class="${r.verdict}"><td>${esc(r.id)}</td><td>${r.verdict}</td><td>${(r.goodput_bps / 1e6).toFixed(2)}</td><td>${(r.duration_ms / 1000).toFixed(2)}</td><td>${r.retransmit_pct.toFixed(1)}</td><td title="${esc(r.sha256_actual)}">${r.sha256_actual === r.sha256_expected ? 'match' : 'MISMATCH'}</td><td>${esc(r.security)}</td><td>${esc([...r.failures, r.error ? `${r.error.code}: ${r.error.message}` : ''].filter(Boolean).join('; '))}</td></tr>`,
+    )
+    .join('\n');
+  const comparison = comparisonRows(res, rate)
+    .map((c) => `<tr><td>${esc(c.protocol)}</td><td>${c.loss}%</td><td>${c.ofRuft}</td><td>${c.ofLimit}</td></tr>`)
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>udplab: ${esc(res.scenario)}</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:1100px}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}
+tr.fail{background:#fdd}.notice{background:#fff3cd;border:1px solid #e0c36c;padding:.5em;margin:.5em 0}
+figure{margin:1em 0}
+</style></head><body>
+<h1>${esc(res.scenario)}</h1>
+<p>${esc(res.description)}</p>
+<p>network: <code>${esc(res.network)}</code> · file ${res.file.size_bytes} bytes · ${res.summary.passed}/${res.summary.runs} runs met every expectation</p>
+<h2>Environment</h2>
+<p>runtime <b>${esc(env.runtime)}</b>, shaper <b>${esc(env.shaper)}</b>, kernel ${esc(env.kernel)}, node ${esc(env.node)}, started ${esc(res.started_at)}</p>
+${env.notices.map((n) => `<div class="notice">NOTICE: ${esc(n)}</div>`).join('\n')}
+<h2>Goodput</h2>
+<figure id="goodput">${goodputSvg}</figure>
+${rate ? `<p>dashed: the link limit rate × (1 − p) for rate ${(rate / 1e6).toFixed(1)} Mbit/s</p>` : '<p>(no rate in the scenario: no link-limit line)</p>'}
+<figure id="retransmissions">${retxSvg}</figure>
+<h2>Comparison</h2>
+<table><tr><th>protocol</th><th>loss</th><th>goodput ÷ ruft</th><th>goodput ÷ link limit</th></tr>
+${comparison}
+</table>
+<h2>Runs</h2>
+<table><tr><th>run</th><th>verdict</th><th>Mbit/s</th><th>s</th><th>retransmitted %</th><th>SHA-256</th><th>security</th><th>notes</th></tr>
+${rows}
+</table>
+</body></html>
+`;
+}

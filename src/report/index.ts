@@ -1,0 +1,6 @@
+// Public face of reports: the result model, results.json / report.md / junit.xml / report.html, the terminal
+// summary, and merging shards.
+export { comparisonRows, groupByPoint, terminalSummary, writeReports } from './files.js';
+export { linkRateBps, renderHtml } from './html.js';
+export { MergeError, mergeResults, readResults } from './merge.js';
+export { type LabResults, RESULTS_SCHEMA_VERSION, type RunRecord } from './results.js';
