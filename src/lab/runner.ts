@@ -41,11 +41,7 @@ export function planRuns(s: Scenario, shard?: { index: number; count: number }):
 }
 
 async function createRuntime(o: RunOptions, notices: string[]): Promise<LabRuntime> {
-  if (o.runtime === 'netns') {
-    const rt = new NetnsRuntime(notices, o.shaper);
-    await rt.start();
-    return rt;
-  }
+  if (o.runtime === 'netns') return started(new NetnsRuntime(notices, o.shaper));
   let kind = o.runtime;
   if (kind === 'auto') {
     if (await dockerAvailable()) kind = 'docker';
@@ -62,15 +58,17 @@ async function createRuntime(o: RunOptions, notices: string[]): Promise<LabRunti
         'E_SHAPER',
         '--shaper netem needs the docker runtime (the local runtime shapes in user space)',
       );
-    const rt = new LocalRuntime(notices);
-    await rt.start();
-    return rt;
+    return started(new LocalRuntime(notices));
   }
-  const rt = new DockerRuntime(notices, o.shaper);
+  return started(new DockerRuntime(notices, o.shaper));
+}
+
+/** Starts a runtime; if that fails half-way, stops what did start (processes, namespaces, containers). */
+async function started<R extends LabRuntime & { start(): Promise<void> }>(rt: R): Promise<R> {
   try {
     await rt.start();
   } catch (e) {
-    await rt.stop();
+    await rt.stop().catch(() => undefined);
     throw e;
   }
   return rt;

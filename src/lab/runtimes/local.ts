@@ -20,7 +20,7 @@ function spawnUdplab(args: string[], home: string, prefix: string[] = []): Child
 }
 
 /** Waits for the first stdout line of a child that matches `re`. */
-function firstLine(child: ChildProcess, re: RegExp, what: string, timeoutMs = 10_000): Promise<string> {
+function firstLine(child: ChildProcess, re: RegExp, what: string, timeoutMs = 30_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     let stderr = '';
