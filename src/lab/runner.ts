@@ -190,6 +190,7 @@ function record(
     sha256_expected: shaExpected,
     sha256_actual: shaActual,
     security: r?.security ?? '',
+    timeline: r?.timeline ?? [],
     verdict: failures.length === 0 ? 'pass' : 'fail',
     failures,
     ...(!outcome.ok && { error: { code: outcome.code, message: outcome.message } }),

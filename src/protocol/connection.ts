@@ -24,7 +24,7 @@ import {
 } from '../crypto/index.js';
 import type { Rng } from '../impair/index.js';
 import { Writer } from './bytes.js';
-import { DoneStatus, decodeFrames, type Frame, writeFrame } from './frames.js';
+import { DoneStatus, decodeFrames, type Frame, type SenderSample, writeFrame } from './frames.js';
 import type { Range } from './range-set.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -136,6 +136,7 @@ export class Connection {
   private retryToken: Uint8Array = new Uint8Array(0);
   private cachedAnswer: Uint8Array | undefined;
   private securityLabel = PLAINTEXT_LABEL;
+  private nextStatsMs = 0;
 
   private constructor(
     readonly role: Role,
@@ -503,6 +504,13 @@ export class Connection {
         return this.out.shift();
       }
     }
+    if (this.sender && this.state === 'established' && nowMs >= this.nextStatsMs) {
+      // a small packet of its own, not ack-eliciting: the receiver's timeline of the sender's state
+      this.nextStatsMs = nowMs + STATS_EVERY_MS;
+      const pn = this.nextPn++;
+      this.sender.skipPacketNumber(pn);
+      return this.sealFrames(pn, [{ type: 'stats', stats: this.sender.sample() }]);
+    }
     if (this.sender && this.state === 'established') {
       const pn = this.nextPn;
       const frames = this.sender.buildPacket(nowMs, pn);
@@ -614,11 +622,18 @@ export class Connection {
     };
   }
 
+  /** The sender's state over time, as the receiver saw it (times relative to this connection's start). */
+  timeline(): Array<SenderSample & { tMs: number; bytesReceived: number }> {
+    return (this.receiver?.timeline ?? []).map((t) => ({ ...t, tMs: t.tMs - this.createdMs }));
+  }
+
   /** Data the receiver holds (the journal's content). */
   receivedRanges(): Range[] {
     return this.receiver?.data.toArray() ?? [];
   }
 }
+
+const STATS_EVERY_MS = 100;
 
 /** INITIAL is padded so that a server's answers stay within 3× what the client sent (amplification limit). */
 export const MIN_INITIAL_PAYLOAD = 1100;

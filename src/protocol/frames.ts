@@ -6,6 +6,7 @@
 //   DONE  0x04 | status u8 (0 verified, 1 integrity mismatch, 2 local I/O error)
 //   CLOSE 0x05 | code str16 | reason str16
 //   PING  0x06
+//   STATS 0x07 | rtt µs | pacing kbit/s | packets sent | lost | retransmitted: 5 × u32 (not ack-eliciting; for timelines)
 import { Reader, Writer } from './bytes.js';
 import type { Decoded } from './wire.js';
 
@@ -17,7 +18,17 @@ export type Frame =
   | { type: 'fin'; sizeBytes: number; sha256: Uint8Array; rtt: RttSummaryUs }
   | { type: 'done'; status: DoneStatus }
   | { type: 'close'; code: string; reason: string }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'stats'; stats: SenderSample };
+
+/** The data sender's state, sent about every 100 ms so that the receiving side can draw a timeline. */
+export interface SenderSample {
+  rttUs: number;
+  pacingKbit: number;
+  packetsSent: number;
+  packetsLost: number;
+  packetsRetransmitted: number;
+}
 
 export const DoneStatus = { Verified: 0, IntegrityMismatch: 1, IoError: 2 } as const;
 export type DoneStatus = (typeof DoneStatus)[keyof typeof DoneStatus];
@@ -62,6 +73,13 @@ export function writeFrame(w: Writer, f: Frame): void {
     case 'ping':
       w.u8(0x06);
       return;
+    case 'stats': {
+      const t = f.stats;
+      w.u8(0x07);
+      for (const v of [t.rttUs, t.pacingKbit, t.packetsSent, t.packetsLost, t.packetsRetransmitted])
+        w.u32(Math.min(0xffffffff, Math.max(0, Math.round(v))));
+      return;
+    }
   }
 }
 
@@ -125,6 +143,18 @@ export function decodeFrames(buf: Uint8Array): Decoded<Frame[]> {
         break;
       case 0x06:
         out.push({ type: 'ping' });
+        break;
+      case 0x07:
+        out.push({
+          type: 'stats',
+          stats: {
+            rttUs: r.u32(),
+            pacingKbit: r.u32(),
+            packetsSent: r.u32(),
+            packetsLost: r.u32(),
+            packetsRetransmitted: r.u32(),
+          },
+        });
         break;
       default:
         return { ok: false, error: `unknown frame type 0x${t.toString(16)}` };

@@ -8,7 +8,7 @@ export {
   type Role,
 } from './connection.js';
 export { TransferError, type TransferErrorCode } from './errors.js';
-export { DoneStatus, decodeFrames, encodeFrames, type Frame } from './frames.js';
+export { DoneStatus, decodeFrames, encodeFrames, type Frame, type SenderSample } from './frames.js';
 export { type Range, RangeSet } from './range-set.js';
 export { INITIAL_RTO_MS, RttEstimator } from './rtt.js';
 export { type ChunkCodec, type DataSink, type DataSource, MemorySink, MemorySource } from './source-sink.js';

@@ -5,7 +5,7 @@
 //   the advertised limit is dropped whole (never acknowledged), so an ACK always means "stored".
 // - ACK policy: immediately on a gap or reordering, after every 4th ack-eliciting packet, else within 5 ms.
 // - The window is a reorder bound too: data is accepted only below contiguous prefix + windowBytes.
-import { type Frame, MAX_ACK_RANGES, type RttSummaryUs } from './frames.js';
+import { type Frame, MAX_ACK_RANGES, type RttSummaryUs, type SenderSample } from './frames.js';
 import { type Range, RangeSet } from './range-set.js';
 import type { ChunkCodec, DataSink } from './source-sink.js';
 
@@ -35,6 +35,8 @@ export class Receiver {
   private unacked = 0;
   private ackDeadlineMs: number | undefined;
   fin: { sizeBytes: number; sha256: Uint8Array; rtt: RttSummaryUs } | undefined;
+  /** The sender's samples as they arrived, with the bytes held at that moment (at most 20,000). */
+  readonly timeline: Array<SenderSample & { tMs: number; bytesReceived: number }> = [];
 
   constructor(
     private readonly sink: DataSink,
@@ -96,6 +98,8 @@ export class Receiver {
         this.stats.bytesReceived += f.length;
       } else if (f.type === 'fin') {
         this.fin = { sizeBytes: f.sizeBytes, sha256: f.sha256, rtt: f.rtt };
+      } else if (f.type === 'stats' && this.timeline.length < 20_000) {
+        this.timeline.push({ tMs: nowMs, bytesReceived: this.stats.bytesReceived, ...f.stats });
       }
     }
     this.stats.packetsReceived++;

@@ -10,7 +10,7 @@
 //   receiver already holds are read and hashed, not sent) and announced in a FIN frame.
 import type { Hasher } from '../crypto/index.js';
 import { type AckSample, CongestionController } from './congestion.js';
-import { DATA_FRAME_OVERHEAD, FIN_FRAME_BYTES, type Frame } from './frames.js';
+import { DATA_FRAME_OVERHEAD, FIN_FRAME_BYTES, type Frame, type SenderSample } from './frames.js';
 import { type Range, RangeSet } from './range-set.js';
 import { RttEstimator } from './rtt.js';
 import type { ChunkCodec, DataSource } from './source-sink.js';
@@ -167,6 +167,17 @@ export class Sender {
   /** Asks for one probe packet (a PING when there is nothing else), ignoring pacing and the window. */
   requestProbe(): void {
     this.probesOwed = Math.max(this.probesOwed, 1);
+  }
+
+  /** The state a STATS frame carries. */
+  sample(): SenderSample {
+    return {
+      rttUs: (this.rtt.srttMs ?? 0) * 1000,
+      pacingKbit: (this.cc.pacingRateBps * 8) / 1000,
+      packetsSent: this.stats.packetsSent,
+      packetsLost: this.stats.packetsLost,
+      packetsRetransmitted: this.stats.packetsRetransmitted,
+    };
   }
 
   get rtoMs(): number {

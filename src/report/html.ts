@@ -5,13 +5,51 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { parseNetem } from '../impair/index.js';
 import { comparisonRows, groupByPoint } from './files.js';
-import type { LabResults } from './results.js';
+import type { LabResults, RunRecord } from './results.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 async function svg(spec: vl.TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   return view.toSVG();
+}
+
+/** The run to draw over time: the passing run at the highest loss, else any run with samples. */
+export function timelineRun(res: LabResults): RunRecord | undefined {
+  const withTl = res.runs.filter((r) => r.timeline.length > 1);
+  const passing = withTl.filter((r) => r.verdict === 'pass');
+  return (passing.length ? passing : withTl).sort((a, b) => (b.loss_pct ?? 0) - (a.loss_pct ?? 0))[0];
+}
+
+function timelineSpec(run: RunRecord): vl.TopLevelSpec {
+  const rows: Array<{ t: number; series: string; value: number; panel: string }> = [];
+  for (let i = 1; i < run.timeline.length; i++) {
+    const a = run.timeline[i - 1]!;
+    const b = run.timeline[i]!;
+    const dt = Math.max(b.t_ms - a.t_ms, 1);
+    const t = b.t_ms / 1000;
+    rows.push({ t, series: 'pacing', value: b.pacing_mbit, panel: 'rate (Mbit/s)' });
+    rows.push({ t, series: 'delivered', value: ((b.bytes - a.bytes) * 8) / dt / 1000, panel: 'rate (Mbit/s)' });
+    rows.push({ t, series: 'smoothed RTT', value: b.rtt_ms, panel: 'RTT (ms)' });
+    rows.push({ t, series: 'lost', value: b.lost - a.lost, panel: 'lost packets' });
+  }
+  const x = { field: 't', type: 'quantitative', title: 'time (s)' } as const;
+  const panel = (name: string, mark: 'line' | 'bar') => ({
+    width: 560,
+    height: 120,
+    transform: [{ filter: { field: 'panel', equal: name } }],
+    mark: { type: mark, ...(mark === 'line' && { interpolate: 'step-after' as const }) },
+    encoding: {
+      x,
+      y: { field: 'value', type: 'quantitative' as const, title: name },
+      color: { field: 'series', type: 'nominal' as const },
+    },
+  });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    data: { values: rows },
+    vconcat: [panel('rate (Mbit/s)', 'line'), panel('RTT (ms)', 'line'), panel('lost packets', 'bar')],
+  };
 }
 
 /** The bottleneck rate of the data direction, when the scenario has one. */
@@ -89,7 +127,12 @@ export async function renderHtml(res: LabResults): Promise<string> {
       color: { field: 'protocol', type: 'nominal' },
     },
   };
-  const [goodputSvg, retxSvg] = await Promise.all([svg(goodputSpec), svg(retxSpec)]);
+  const chosen = timelineRun(res);
+  const [goodputSvg, retxSvg, timelineSvg] = await Promise.all([
+    svg(goodputSpec),
+    svg(retxSpec),
+    chosen ? svg(timelineSpec(chosen)) : Promise.resolve(''),
+  ]);
   const env = res.environment;
   const rows = res.runs
     .map(
@@ -118,6 +161,8 @@ ${env.notices.map((n) => `<div class="notice">NOTICE: ${esc(n)}</div>`).join('\n
 <figure id="goodput">${goodputSvg}</figure>
 ${rate ? `<p>dashed: the link limit rate × (1 − p) for rate ${(rate / 1e6).toFixed(1)} Mbit/s</p>` : '<p>(no rate in the scenario: no link-limit line)</p>'}
 <figure id="retransmissions">${retxSvg}</figure>
+<h2>Timeline of one run</h2>
+${chosen ? `<p>run <code>${esc(chosen.id)}</code> (${esc(chosen.netem_down)}): the sender's pacing rate and delivered rate, smoothed RTT, and packets declared lost per 100 ms</p><figure id="timeline">${timelineSvg}</figure>` : '<p>(no run recorded a timeline)</p>'}
 <h2>Comparison</h2>
 <table><tr><th>protocol</th><th>loss</th><th>goodput ÷ ruft</th><th>goodput ÷ link limit</th></tr>
 ${comparison}

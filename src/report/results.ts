@@ -25,6 +25,16 @@ export interface RunRecord {
   sha256_expected: string;
   sha256_actual: string;
   security: string;
+  /** The sender's state over the run (from the client's --json), for the timeline chart. */
+  timeline: Array<{
+    t_ms: number;
+    bytes: number;
+    rtt_ms: number;
+    pacing_mbit: number;
+    sent: number;
+    lost: number;
+    retransmitted: number;
+  }>;
   verdict: 'pass' | 'fail';
   failures: string[];
   error?: { code: string; message: string };

@@ -87,6 +87,16 @@ export interface TransferResult {
   compression_ratio: number;
   resumed_bytes: number;
   security: string;
+  /** The data sender's state about every 100 ms, as the receiving side saw it (get; empty for put/ls). */
+  timeline: Array<{
+    t_ms: number;
+    bytes: number;
+    rtt_ms: number;
+    pacing_mbit: number;
+    sent: number;
+    lost: number;
+    retransmitted: number;
+  }>;
 }
 
 async function resolveHost(host: string): Promise<string> {
@@ -337,6 +347,15 @@ function toResult(
     compression_ratio: r3(s.compressionRatio),
     resumed_bytes: resumed,
     security: end.conn.security,
+    timeline: end.conn.timeline().map((t) => ({
+      t_ms: Math.round(t.tMs),
+      bytes: t.bytesReceived,
+      rtt_ms: r3(t.rttUs / 1000),
+      pacing_mbit: r3(t.pacingKbit / 1000),
+      sent: t.packetsSent,
+      lost: t.packetsLost,
+      retransmitted: t.packetsRetransmitted,
+    })),
   };
 }
 

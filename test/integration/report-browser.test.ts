@@ -39,7 +39,7 @@ describe.skipIf(!have && process.env.LAB_REQUIRE_DOCKER !== '1')('report.html in
         const charts = await page.$$eval('figure svg', (svgs) =>
           svgs.map((svg) => ({ w: svg.getBoundingClientRect().width, marks: svg.querySelectorAll('path').length })),
         );
-        expect(charts).toHaveLength(2);
+        expect(charts).toHaveLength(3); // goodput, retransmissions, the timeline of one run
         for (const c of charts) {
           expect(c.w).toBeGreaterThan(300);
           expect(c.marks).toBeGreaterThan(3);

@@ -27,7 +27,9 @@ describe('scenario files', () => {
   it('every shipped scenario validates', () => {
     const files = [
       join(ROOT, 'scenarios', 'lossy-10pct.yaml'),
-      ...['regression', 'vm'].flatMap((d) => readdirSync(join(ROOT, 'scenarios', d)).map((f) => join(ROOT, 'scenarios', d, f))),
+      ...['regression', 'vm'].flatMap((d) =>
+        readdirSync(join(ROOT, 'scenarios', d)).map((f) => join(ROOT, 'scenarios', d, f)),
+      ),
     ];
     for (const f of files) expect(loadScenario(f).name).toBeTruthy();
     const main = loadScenario(files[0]!);

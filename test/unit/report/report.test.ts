@@ -28,6 +28,15 @@ function run(loss: number, repeat: number, goodput: number, verdict: 'pass' | 'f
     sha256_expected: 'aa',
     sha256_actual: verdict === 'pass' ? 'aa' : 'bb',
     security: 'Noise_NK_25519_ChaChaPoly_SHA256',
+    timeline: [0, 100, 200, 300].map((t, i) => ({
+      t_ms: t,
+      bytes: i * 1_000_000,
+      rtt_ms: 20 + i,
+      pacing_mbit: 80,
+      sent: i * 900,
+      lost: i * loss,
+      retransmitted: i * loss,
+    })),
     verdict,
     failures: verdict === 'pass' ? [] : ['SHA-256 mismatch'],
   };
@@ -64,7 +73,9 @@ describe('report.html', () => {
       results([run(0, 1, 90e6), run(0, 2, 80e6), run(10, 1, 70e6), run(10, 2, 60e6, 'fail')]),
     );
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
-    expect((html.match(/<svg/g) ?? []).length).toBe(2);
+    expect((html.match(/<svg/g) ?? []).length).toBe(3);
+    expect(html).toMatch(/<figure id="timeline"><svg/);
+    expect(html).toContain('run <code>ruft-loss10-r1</code>'); // the passing run at the highest loss
     expect(html).toContain('link limit rate × (1 − p) for rate 100.0 Mbit/s');
     expect(html).toContain('NOTICE: FALLBACK: no sch_netem');
     expect(html).toContain('a &lt;demo&gt;');
