@@ -213,6 +213,11 @@ export class Connection {
     this.initialDueMs = 0;
   }
 
+  /** Datagrams that passed decoding and authentication. */
+  get packetsAccepted(): number {
+    return this.packetsReceived;
+  }
+
   get security(): string {
     return this.securityLabel;
   }

@@ -202,8 +202,10 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     const key = Buffer.from(h.value.connectionId).toString('hex');
     const existing = sessions.get(key);
     if (existing) {
-      existing.peer = rinfo;
+      // follow an address change (NAT rebinding) only for datagrams that authenticate, never for forgeries
+      const before = existing.driver.conn.packetsAccepted;
       existing.driver.input(data);
+      if (existing.driver.conn.packetsAccepted > before) existing.peer = rinfo;
       return;
     }
     if (h.value.type === PacketType.KeyRequest) {
