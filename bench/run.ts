@@ -28,7 +28,7 @@ function simSuite(): Row[] {
     rows.push({
       suite: 'sim',
       case: `loss ${loss}%`,
-      value: Number(ratio.toFixed(3)),
+      value: Number(ratio.toFixed(4)),
       unit: 'goodput ÷ rate·(1−p)',
       target,
       met: ratio >= target,
