@@ -1,5 +1,5 @@
 // Error codes of a transfer. Faults of the peer or the path are events (`{ type: 'closed', ok: false, code }`),
-// not exceptions; only local misuse of the core throws ProtocolMisuseError.
+// never exceptions; the transport turns them into errors with these codes, and the CLI into exit codes.
 
 export type TransferErrorCode =
   | 'E_TIMEOUT'
@@ -16,19 +16,3 @@ export type TransferErrorCode =
   | 'E_BUSY'
   | 'E_READ_ONLY'
   | 'E_ABORTED';
-
-export class ProtocolMisuseError extends Error {
-  override readonly name = 'ProtocolMisuseError';
-  readonly code = 'E_MISUSE' as const;
-}
-
-export class TransferError extends Error {
-  override readonly name = 'TransferError';
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}

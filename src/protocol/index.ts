@@ -7,7 +7,7 @@ export {
   MIN_INITIAL_PAYLOAD,
   type Role,
 } from './connection.js';
-export { TransferError, type TransferErrorCode } from './errors.js';
+export type { TransferErrorCode } from './errors.js';
 export { DoneStatus, decodeFrames, encodeFrames, type Frame, type SenderSample } from './frames.js';
 export { type Range, RangeSet } from './range-set.js';
 export { INITIAL_RTO_MS, RttEstimator } from './rtt.js';
