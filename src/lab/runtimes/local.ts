@@ -2,7 +2,7 @@
 // The shaper is always the userspace relay.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -112,7 +112,6 @@ export class LocalRuntime implements LabRuntime {
     if ('path' in spec) copyFileSync(spec.path, dest);
     else writeContent(dest, spec.sizeBytes, spec.content);
     const sha256 = await sha256OfFile(dest);
-    const { statSync } = await import('node:fs');
     return { remote: 'file.bin', sizeBytes: statSync(dest).size, sha256 };
   }
 
