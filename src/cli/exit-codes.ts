@@ -24,6 +24,7 @@ const CODES: Record<string, number> = {
   E_INTEGRITY: 18,
   E_PROTOCOL: 19,
   E_IO: 20,
+  E_STALLED: 21,
 };
 
 export function exitCodeFor(code: string): number {

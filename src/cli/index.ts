@@ -42,6 +42,7 @@ async function commands(): Promise<Register[]> {
     import('./commands/lab.js'),
     import('./commands/relay.js'),
     import('./commands/sim.js'),
+    import('./commands/baselines.js'),
   ]);
   return mods.map((m) => m.register);
 }

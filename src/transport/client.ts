@@ -99,7 +99,7 @@ export interface TransferResult {
   }>;
 }
 
-async function resolveHost(host: string): Promise<string> {
+export async function resolveHost(host: string): Promise<string> {
   try {
     return (await lookup(host, { family: 4 })).address;
   } catch (err) {

@@ -7,6 +7,7 @@ export {
   ls,
   type Progress,
   put,
+  resolveHost,
   type TransferResult,
 } from './client.js';
 export { type Clock, monotonicMs } from './clock.js';
@@ -26,4 +27,4 @@ export {
 export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
 export { type RunningServer, type ServeOptions, type SessionLog, serve } from './server.js';
 export { parseTamper, Tamper, type TamperOptions, type TamperStats } from './tamper.js';
-export { type BoundSocket, bindUdp } from './udp-socket.js';
+export { type BoundSocket, bindUdp, type RemoteInfo } from './udp-socket.js';

@@ -43,6 +43,11 @@ export interface RunningRelay {
   close(): Promise<void>;
 }
 
+interface Upstream {
+  socket: Socket;
+  port: number;
+}
+
 type Job = { bytes: Uint8Array; send: (b: Uint8Array) => void };
 
 class Direction {
@@ -107,18 +112,22 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'));
   const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'));
   const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
-  const upstreams = new Map<string, Promise<Socket>>();
+  const upstreams = new Map<string, Promise<Upstream>>();
 
-  const upstreamFor = (client: RemoteInfo): Promise<Socket> => {
+  // Per client: its upstream socket, and where the server answers from. A server that answers from another
+  // port (a TFTP transfer ID) gets the client's next datagrams there, as the client itself would send them.
+  const upstreamFor = (client: RemoteInfo): Promise<Upstream> => {
     const key = `${client.address}:${client.port}`;
     let s = upstreams.get(key);
     if (!s) {
       s = bindUdp('0.0.0.0', 0).then((b) => {
-        b.socket.on('message', (msg) =>
-          down.push(new Uint8Array(msg), (bytes) => front.socket.send(bytes, client.port, client.address)),
-        );
+        const u: Upstream = { socket: b.socket, port: o.targetPort };
+        b.socket.on('message', (msg, from) => {
+          u.port = from.port;
+          down.push(new Uint8Array(msg), (bytes) => front.socket.send(bytes, client.port, client.address));
+        });
         b.socket.on('error', () => {});
-        return b.socket;
+        return u;
       });
       upstreams.set(key, s);
     }
@@ -126,8 +135,8 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   };
 
   front.socket.on('message', (msg, rinfo) => {
-    void upstreamFor(rinfo).then((sock) =>
-      up.push(new Uint8Array(msg), (bytes) => sock.send(bytes, o.targetPort, o.targetHost)),
+    void upstreamFor(rinfo).then((u) =>
+      up.push(new Uint8Array(msg), (bytes) => u.socket.send(bytes, u.port, o.targetHost)),
     );
   });
   front.socket.on('error', () => {});
@@ -149,7 +158,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       up.stop();
       down.stop();
       await Promise.all(
-        [...upstreams.values()].map((p) => p.then((s) => new Promise<void>((ok) => s.close(() => ok())))),
+        [...upstreams.values()].map((p) => p.then((u) => new Promise<void>((ok) => u.socket.close(() => ok())))),
       );
       await new Promise<void>((ok) => front.socket.close(() => ok()));
     },

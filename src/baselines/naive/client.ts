@@ -1,0 +1,119 @@
+// The seminar report's client, ported faithfully: it sends the filename, reads the answer with a 1024-byte
+// buffer, and on "EXISTS <size>" writes every datagram it receives, in arrival order and each cut to the
+// buffer size, straight into the final file until it has counted <size> bytes. No sequence numbers, no
+// acknowledgements, no check: reordering and duplication produce a wrong file, loss a transfer that never
+// ends. The one addition is a stall timeout, so that a lab run ends with "stalled at N of M bytes" where the
+// original hangs forever.
+import { createHash } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { monotonicMs, type TransferResult } from '../../transport/index.js';
+import { BaselineError } from '../errors.js';
+
+export interface NaiveClientOptions {
+  host: string;
+  port: number;
+  /** Receive buffer (the original's recvfrom(1024)): longer datagrams are cut. */
+  bufsizeBytes?: number;
+  /** SO_RCVBUF; the original leaves the OS default. */
+  rcvbufBytes?: number;
+  stallMs?: number;
+  /** Exchange the toy key first ("KEY" → "14"), as the report's server offers. */
+  key?: boolean;
+}
+
+export interface NaiveResult extends TransferResult {
+  expected_bytes: number;
+  datagrams: number;
+  truncated_datagrams: number;
+}
+
+export async function naiveGet(o: NaiveClientOptions, remote: string, local: string): Promise<NaiveResult> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((ok) => sock.bind(0, ok));
+  if (o.rcvbufBytes) sock.setRecvBufferSize(o.rcvbufBytes);
+  const bufsize = o.bufsizeBytes ?? 1024;
+  const stallMs = o.stallMs ?? 3000;
+  const queue: Buffer[] = [];
+  let wake: (() => void) | undefined;
+  sock.on('message', (m) => {
+    queue.push(m);
+    wake?.();
+  });
+  const recvfrom = async (): Promise<Buffer | undefined> => {
+    const deadline = monotonicMs() + stallMs;
+    while (queue.length === 0) {
+      const wait = deadline - monotonicMs();
+      if (wait <= 0) return undefined;
+      await new Promise<void>((ok) => {
+        const t = setTimeout(ok, wait);
+        wake = () => {
+          clearTimeout(t);
+          ok();
+        };
+      });
+      wake = undefined;
+    }
+    return queue.shift();
+  };
+  const sendto = (s: string) => sock.send(Buffer.from(s, 'utf8'), o.port, o.host);
+  let fd: number | undefined;
+  try {
+    if (o.key) {
+      sendto('KEY');
+      const k = await recvfrom();
+      if (!k) throw new BaselineError('E_STALLED', 'no answer to KEY');
+    }
+    const t0 = monotonicMs();
+    sendto(remote);
+    const answer = await recvfrom();
+    if (!answer) throw new BaselineError('E_STALLED', `stalled at 0 bytes: no answer to the request for ${remote}`);
+    const text = answer.subarray(0, bufsize).toString('utf8');
+    if (!text.startsWith('EXISTS'))
+      throw new BaselineError('E_NOT_FOUND', `file does'nt exist (server said "${text}")`);
+    const filesize = Number.parseInt(text.slice(6), 10);
+    fd = openSync(local, 'w');
+    const hash = createHash('sha256');
+    let totalRecv = 0;
+    let datagrams = 0;
+    let truncated = 0;
+    while (totalRecv < filesize) {
+      const d = await recvfrom();
+      if (!d) throw new BaselineError('E_STALLED', `stalled at ${totalRecv} of ${filesize} bytes`);
+      const data = d.subarray(0, bufsize);
+      if (d.length > bufsize) truncated++;
+      datagrams++;
+      totalRecv += data.length;
+      writeSync(fd, data);
+      hash.update(data);
+    }
+    const elapsed = monotonicMs() - t0;
+    return {
+      op: 'get',
+      remote,
+      local,
+      bytes: totalRecv,
+      duration_ms: Math.round(elapsed * 1000) / 1000,
+      goodput_bps: elapsed > 0 ? Math.round((totalRecv * 8 * 1000) / elapsed) : 0,
+      packets_sent: datagrams,
+      packets_retransmitted: 0,
+      packets_received: datagrams,
+      packets_lost: 0,
+      rtt_ms_min: 0,
+      rtt_ms_avg: 0,
+      rtt_ms_p99: 0,
+      sha256: hash.digest('hex'),
+      compression: 'none',
+      compression_ratio: 1,
+      resumed_bytes: 0,
+      security: 'none (naive: plaintext, no acknowledgements, no integrity check)',
+      timeline: [],
+      expected_bytes: filesize,
+      datagrams,
+      truncated_datagrams: truncated,
+    };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+    sock.close();
+  }
+}

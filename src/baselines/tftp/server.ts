@@ -1,0 +1,236 @@
+// `udplab tftp-serve`: a TFTP server (RFC 1350 + 2347/2348/2349/7440). Each request gets a socket of its own
+// (a new transfer ID); a repeated request from a client that already has a transfer is ignored (that
+// transfer retransmits by itself). Reads are served only inside --root; writes (WRQ) only with --writable,
+// never over an existing file, through `<name>.part` promoted when the last block arrived.
+import { existsSync } from 'node:fs';
+import { FileError, resolveInsideRoot } from '../../files/index.js';
+import { bindUdp, monotonicMs, type RemoteInfo } from '../../transport/index.js';
+import { BaselineError } from '../errors.js';
+import { type BlockParams, backoffMs, dally, receiveBlocks, sendBlocks } from './blocks.js';
+import { FileBlockSource, PartFileSink } from './file-io.js';
+import { PeerLink } from './link.js';
+import { MAX_BLKSIZE, negotiateServer } from './options.js';
+import { decodeTftp, ERR, encodeTftp, type TftpMode, type TftpPacket } from './packet.js';
+
+export interface TftpServeOptions {
+  root: string;
+  host?: string;
+  port?: number;
+  writable?: boolean;
+  maxBlksize?: number;
+  maxWindowsize?: number;
+  timeoutMs?: number;
+  retries?: number;
+  maxSessions?: number;
+  log?: (line: string) => void;
+}
+
+export interface TftpSessionLog {
+  client: string;
+  op: 'RRQ' | 'WRQ';
+  filename: string;
+  ok: boolean;
+  bytes: number;
+  /** What was negotiated (512/1 when the client asked nothing). */
+  blksize?: number;
+  windowsize?: number;
+  error?: string;
+}
+
+export interface RunningTftpServer {
+  port: number;
+  address: string;
+  sessions: TftpSessionLog[];
+  close(): Promise<void>;
+}
+
+function errorFor(e: unknown): { code: number; message: string } {
+  const c = (e as { code?: string }).code;
+  const msg = (e as Error).message ?? String(e);
+  if (c === 'E_NOT_FOUND' || c === 'ENOENT') return { code: ERR.NOT_FOUND, message: 'File not found' };
+  if (c === 'E_PATH_OUTSIDE_ROOT')
+    return { code: ERR.ACCESS, message: `Access violation: E_PATH_OUTSIDE_ROOT: ${msg}` };
+  if (c === 'E_PERMISSION' || c === 'EACCES') return { code: ERR.ACCESS, message: 'Access violation' };
+  if (c === 'E_DISK_FULL') return { code: ERR.DISK_FULL, message: 'Disk full or allocation exceeded' };
+  if (c === 'E_EXISTS') return { code: ERR.EXISTS, message: 'File already exists' };
+  return { code: ERR.UNDEFINED, message: msg.slice(0, 200) };
+}
+
+export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer> {
+  const host = o.host ?? '127.0.0.1';
+  const main = await bindUdp(host, o.port ?? 6969);
+  const active = new Map<string, Promise<void>>();
+  const links = new Set<PeerLink>();
+  const sessions: TftpSessionLog[] = [];
+  const log = o.log ?? (() => {});
+  const limits = {
+    maxBlksize: Math.min(o.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE),
+    maxWindowsize: o.maxWindowsize ?? 64,
+    defaultTimeoutMs: o.timeoutMs ?? 1000,
+  };
+  const refuse = (to: RemoteInfo, code: number, message: string) =>
+    main.socket.send(encodeTftp({ op: 'ERROR', code, message }), to.port, to.address);
+
+  main.socket.on('message', (msg, from) => {
+    const d = decodeTftp(msg);
+    if (!d.ok) return refuse(from, ERR.ILLEGAL_OP, `Illegal TFTP operation: ${d.error}`);
+    const p = d.packet;
+    if (p.op !== 'RRQ' && p.op !== 'WRQ') {
+      if (p.op !== 'ERROR') refuse(from, ERR.UNKNOWN_TID, 'Unknown transfer ID');
+      return;
+    }
+    const key = `${from.address}:${from.port}`;
+    if (active.has(key)) return; // a retransmitted request: the transfer answers it
+    if (active.size >= (o.maxSessions ?? 256)) return refuse(from, ERR.UNDEFINED, 'Server busy, try again later');
+    const run = session(p, from)
+      .catch((e) => log(`tftp: ${key}: ${(e as Error).message}`))
+      .finally(() => active.delete(key));
+    active.set(key, run);
+  });
+  main.socket.on('error', (e) => log(`tftp: socket error: ${e.message}`));
+
+  async function session(req: Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>, from: RemoteInfo): Promise<void> {
+    const rec: TftpSessionLog = {
+      client: `${from.address}:${from.port}`,
+      op: req.op,
+      filename: req.filename,
+      ok: false,
+      bytes: 0,
+    };
+    sessions.push(rec);
+    const tid = await bindUdp(host, 0);
+    const link = new PeerLink(tid.socket, { address: from.address, port: from.port }, true);
+    links.add(link);
+    const fail = (code: number, message: string) => {
+      rec.error = message;
+      link.send({ op: 'ERROR', code, message });
+    };
+    try {
+      if (req.mode !== 'octet' && req.mode !== 'netascii')
+        return fail(ERR.ILLEGAL_OP, `Illegal TFTP operation: mode ${req.mode} is not supported`);
+      const mode = req.mode as TftpMode;
+      let path: string;
+      try {
+        path = resolveInsideRoot(o.root, req.filename);
+      } catch (e) {
+        return fail(ERR.ACCESS, `Access violation: E_PATH_OUTSIDE_ROOT: ${(e as Error).message}`);
+      }
+      if (req.op === 'RRQ') await serveRead(req, mode, path, link, rec, fail);
+      else await serveWrite(req, mode, path, link, rec, fail);
+    } catch (e) {
+      rec.error = (e as Error).message;
+      if (!(e instanceof BaselineError && e.code === 'E_TIMEOUT')) {
+        const { code, message } = errorFor(e);
+        link.send({ op: 'ERROR', code, message });
+      }
+    } finally {
+      await link.flush();
+      link.close();
+      links.delete(link);
+      tid.socket.close();
+      log(
+        `tftp: ${rec.client} ${rec.op} ${rec.filename}: ${rec.ok ? `ok, ${rec.bytes} bytes` : `failed: ${rec.error}`}`,
+      );
+    }
+  }
+
+  const params = (use: { blksize: number; windowsize: number; timeoutMs: number }): BlockParams => ({
+    ...use,
+    retries: o.retries ?? 6,
+  });
+
+  async function serveRead(
+    req: Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>,
+    mode: TftpMode,
+    path: string,
+    link: PeerLink,
+    rec: TftpSessionLog,
+    fail: (code: number, message: string) => void,
+  ): Promise<void> {
+    let src: FileBlockSource;
+    try {
+      src = await FileBlockSource.open(path, mode);
+    } catch (e) {
+      const { code, message } = errorFor(e);
+      return fail(code, message);
+    }
+    try {
+      const { oack, use } = negotiateServer(req.options, 'RRQ', mode === 'octet' ? src.sizeBytes : undefined, limits);
+      const p = params(use);
+      rec.blksize = p.blksize;
+      rec.windowsize = p.windowsize;
+      if (oack.length > 0) {
+        // the OACK is acknowledged with ACK 0 (or refused with ERROR 8)
+        const sendOack = () => link.send({ op: 'OACK', options: oack });
+        sendOack();
+        await awaitAck0(link, p, sendOack);
+      }
+      await sendBlocks(link, src, p);
+      rec.ok = true;
+      rec.bytes = src.sizeBytes;
+    } finally {
+      await src.close();
+    }
+  }
+
+  async function serveWrite(
+    req: Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>,
+    mode: TftpMode,
+    path: string,
+    link: PeerLink,
+    rec: TftpSessionLog,
+    fail: (code: number, message: string) => void,
+  ): Promise<void> {
+    if (!o.writable) return fail(ERR.ACCESS, 'Access violation: this server does not accept writes');
+    if (existsSync(path)) return fail(ERR.EXISTS, 'File already exists');
+    const { oack, use } = negotiateServer(req.options, 'WRQ', undefined, limits);
+    const p = params(use);
+    rec.blksize = p.blksize;
+    rec.windowsize = p.windowsize;
+    const sink = await PartFileSink.create(path, mode);
+    const first =
+      oack.length > 0 ? () => link.send({ op: 'OACK', options: oack }) : () => link.send({ op: 'ACK', block: 0 });
+    try {
+      first();
+      const r = await receiveBlocks(link, sink, p, {
+        resend: first,
+        finish: async () => {
+          if (existsSync(path)) throw new FileError('E_EXISTS', 'File already exists');
+          await sink.commit();
+        },
+      });
+      rec.ok = true;
+      rec.bytes = sink.bytesWritten;
+      await dally(link, r.lastAckBlock, Math.min(p.timeoutMs, 1000));
+    } catch (e) {
+      await sink.discard();
+      throw e;
+    }
+  }
+
+  return {
+    port: main.port,
+    address: main.address,
+    sessions,
+    close: async () => {
+      await new Promise<void>((ok) => main.socket.close(() => ok()));
+      for (const l of links) l.abort();
+      await Promise.allSettled(active.values());
+    },
+  };
+}
+
+async function awaitAck0(link: PeerLink, p: BlockParams, resend: () => void): Promise<void> {
+  let deadline = monotonicMs() + p.timeoutMs;
+  for (let retries = 0; ; ) {
+    const pkt = await link.next(deadline);
+    if (pkt === 'timeout') {
+      if (++retries > p.retries) throw new BaselineError('E_TIMEOUT', 'no ACK for the OACK');
+      resend();
+      deadline = monotonicMs() + backoffMs(p, retries);
+      continue;
+    }
+    if (pkt.op === 'ACK' && pkt.block === 0) return;
+    if (pkt.op === 'ERROR') throw new BaselineError('E_PROTOCOL', `the client refused the options: ${pkt.message}`);
+  }
+}

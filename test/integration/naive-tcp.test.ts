@@ -1,0 +1,121 @@
+// The naive baseline fails the way the seminar's protocol fails, and the TCP baseline is a correct copy.
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { naiveGet, naiveServe, type RunningNaiveServer, tcpGet, tcpServe } from '../../src/baselines/index.js';
+import { parseNetem } from '../../src/impair/index.js';
+import { startRelay } from '../../src/transport/index.js';
+import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+
+const dir = tempDir('udplab-naive-');
+const root = join(dir.path, 'root');
+let naive: RunningNaiveServer;
+let sha = '';
+const size = 400_000;
+
+beforeAll(async () => {
+  mkdirSync(root);
+  mkdirSync(join(dir.path, 'out'));
+  sha = randomFile(join(root, 'f.bin'), size);
+  naive = await naiveServe({ root, port: 0 });
+});
+afterAll(async () => {
+  await naive.close();
+  dir[Symbol.dispose]();
+});
+const out = (n: string) => join(dir.path, 'out', n);
+
+/** A fresh server per run: the seminar's server would send the rest of an abandoned transfer to the next client. */
+async function viaRelay(netem: string, seed: number, name: string, stallMs = 1000) {
+  const srv = await naiveServe({ root, port: 0 });
+  const relay = await startRelay({
+    targetHost: '127.0.0.1',
+    targetPort: srv.port,
+    up: parseNetem(''),
+    down: parseNetem(netem),
+    seed,
+  });
+  try {
+    return await naiveGet({ host: '127.0.0.1', port: relay.port, stallMs }, 'f.bin', out(name)).then(
+      (r) => ({ ok: true as const, r }),
+      (e: { code: string; message: string }) => ({ ok: false as const, e }),
+    );
+  } finally {
+    await relay.close();
+    await srv.close();
+  }
+}
+
+describe('naive (the seminar report protocol)', () => {
+  it('on a clean path: EXISTS <size>, 1024-byte datagrams, a correct file', async () => {
+    const r = await naiveGet({ host: '127.0.0.1', port: naive.port, key: true }, 'f.bin', out('clean.bin'));
+    expect(r.expected_bytes).toBe(size);
+    expect(r.datagrams).toBe(Math.ceil(size / 1024));
+    expect(sha256File(out('clean.bin'))).toBe(sha);
+  });
+
+  it('loss: it stalls and says at which byte', async () => {
+    const x = await viaRelay('loss 5%', 1, 'loss.bin');
+    expect(x.ok).toBe(false);
+    if (!x.ok) {
+      expect(x.e.code).toBe('E_STALLED');
+      expect(x.e.message).toMatch(new RegExp(`^stalled at \\d+ of ${size} bytes$`));
+    }
+  });
+
+  it('reordering: it writes a wrong file under the final name, with the right size', async () => {
+    const x = await viaRelay('delay 1ms reorder 10% 50%', 2, 'reorder.bin');
+    expect(x.ok ? '' : x.e.message).toBe('');
+    expect(statSync(out('reorder.bin')).size).toBe(size);
+    expect(sha256File(out('reorder.bin'))).not.toBe(sha);
+  });
+
+  it('duplication: it counts duplicates as data and stops early with a wrong file', async () => {
+    const x = await viaRelay('duplicate 5%', 3, 'dup.bin');
+    expect(x.ok ? '' : x.e.message).toBe('');
+    expect(sha256File(out('dup.bin'))).not.toBe(sha);
+  });
+
+  it('datagrams bigger than its 1024-byte buffer are cut: it waits for bytes that never come', async () => {
+    const big = await naiveServe({ root, port: 0, chunkBytes: 4096 });
+    try {
+      await expect(
+        naiveGet({ host: '127.0.0.1', port: big.port, stallMs: 500 }, 'f.bin', out('cut.bin')),
+      ).rejects.toMatchObject({
+        code: 'E_STALLED',
+        message: `stalled at ${Math.ceil(size / 4096) * 1024} of ${size} bytes`,
+      });
+    } finally {
+      await big.close();
+    }
+  });
+
+  it('refuses names outside its root (the original opened any path) and stays up', async () => {
+    await expect(
+      naiveGet({ host: '127.0.0.1', port: naive.port, stallMs: 300 }, '../../etc/passwd', out('x')),
+    ).rejects.toMatchObject({ code: 'E_STALLED' });
+    expect(existsSync(out('x'))).toBe(false);
+    const r = await naiveGet({ host: '127.0.0.1', port: naive.port }, 'f.bin', out('again.bin'));
+    expect(r.sha256).toBe(sha);
+  });
+});
+
+describe('tcp baseline', () => {
+  it('copies the file with SHA-256; refuses paths outside the root; unknown names fail cleanly', async () => {
+    const s = await tcpServe({ root, port: 0 });
+    try {
+      const r = await tcpGet({ host: '127.0.0.1', port: s.port }, 'f.bin', out('tcp.bin'));
+      expect(r.sha256).toBe(sha);
+      expect(readFileSync(out('tcp.bin')).length).toBe(size);
+      await expect(tcpGet({ host: '127.0.0.1', port: s.port }, '../x', out('t2'))).rejects.toMatchObject({
+        code: 'E_PATH_OUTSIDE_ROOT',
+      });
+      await expect(tcpGet({ host: '127.0.0.1', port: s.port }, 'nope', out('t3'))).rejects.toMatchObject({
+        code: 'E_NOT_FOUND',
+      });
+      expect(existsSync(out('t2')) || existsSync(out('t2.part')) || existsSync(out('t3.part'))).toBe(false);
+    } finally {
+      await s.close();
+    }
+  });
+});
