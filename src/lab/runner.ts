@@ -1,15 +1,19 @@
 // The scenario runner: sweep × protocols × repeat. For each run it applies the shaping and reads it back,
 // drives the client with --json, compares SHA-256 on both sides, judges every expectation, records the run,
 // and always tears down (also on Ctrl-C and on errors).
+import { mkdirSync } from 'node:fs';
 import { release } from 'node:os';
+import { basename, join } from 'node:path';
 import { printNetem } from '../impair/index.js';
-import type { LabResults, RunRecord } from '../report/index.js';
+import { type LabResults, type RunRecord, runNotes } from '../report/index.js';
+import type { TransferResult } from '../transport/index.js';
 import { LabError } from './errors.js';
+import type { Variant } from './protocols.js';
 import { dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
 import { LocalRuntime } from './runtimes/local.js';
 import { NetnsRuntime } from './runtimes/netns.js';
-import type { LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
+import type { ClientOutcome, LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
 import { planShaping, withLoss } from './shapers/plan.js';
 
@@ -19,11 +23,13 @@ export interface RunOptions {
   shard?: { index: number; count: number };
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
+  /** The report folder: packet captures (`capture: true`) are written there. */
+  outDir?: string;
 }
 
 interface PlannedRun {
   index: number;
-  protocol: string;
+  variant: Variant;
   lossPct: number | undefined;
   repeat: number;
 }
@@ -33,14 +39,20 @@ export function planRuns(s: Scenario, shard?: { index: number; count: number }):
   const out: PlannedRun[] = [];
   let index = 0;
   for (const lossPct of s.sweepLossPct ?? [undefined]) {
-    for (const protocol of s.protocols) {
-      for (let repeat = 1; repeat <= s.repeat; repeat++) out.push({ index: index++, protocol, lossPct, repeat });
+    for (const variant of s.variants) {
+      for (let repeat = 1; repeat <= s.repeat; repeat++) out.push({ index: index++, variant, lossPct, repeat });
     }
   }
   return shard ? out.filter((r) => r.index % shard.count === shard.index - 1) : out;
 }
 
-async function createRuntime(o: RunOptions, notices: string[]): Promise<LabRuntime> {
+async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Promise<LabRuntime> {
+  if (s.attack) {
+    if (o.runtime !== 'auto' && o.runtime !== 'local')
+      throw new LabError('E_SCENARIO_INVALID', `${s.source}: attack scenarios run on loopback only (--runtime local)`);
+    notices.push(`ATTACK on loopback only: ${s.attack} — forged requests go to 127.0.0.1, nowhere else.`);
+    return started(new LocalRuntime(notices));
+  }
   if (o.runtime === 'netns') return started(new NetnsRuntime(notices, o.shaper));
   let kind = o.runtime;
   if (kind === 'auto') {
@@ -79,7 +91,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   const notices: string[] = [];
   const say = o.onProgress ?? (() => {});
   const plan = planRuns(s, o.shard);
-  const runtime = await createRuntime(o, notices);
+  const runtime = await createRuntime(o, notices, s);
   for (const n of notices) say(`NOTICE: ${n}`);
   const runs: RunRecord[] = [];
   let file = { sizeBytes: 0, sha256: '', remote: '' };
@@ -92,8 +104,38 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       const down = planShaping('down', withLoss(s.down, p.lossPct));
       for (const n of [...up.notices, ...down.notices]) if (!notices.includes(n)) notices.push(n);
       const seed = s.seed + p.index;
-      const readback = await runtime.applyShaping(up.netem, down.netem, seed);
-      const outcome = await runtime.runClient(file.remote, s.timeoutMs);
+      if (s.attack === 'amplification') {
+        runs.push(await amplificationRun(runtime as LocalRuntime, s, p, seed, file.sha256));
+        say(`[${k + 1}/${plan.length}] ${runs.at(-1)!.id}: ${runs.at(-1)!.verdict} (${runNotes(runs.at(-1)!)})`);
+        continue;
+      }
+      const readback = await runtime.applyShaping({
+        up: up.netem,
+        down: down.netem,
+        seed,
+        variant: p.variant,
+        ...(s.mtu !== undefined && { mtu: s.mtu }),
+      });
+      if (readback.startsWith('NOT SHAPED')) {
+        const n = `${p.variant.id}: ${readback}`;
+        if (!notices.includes(n)) notices.push(n);
+      }
+      let capture: string | undefined;
+      if (s.capture && o.outDir) {
+        mkdirSync(o.outDir, { recursive: true });
+        const path = join(o.outDir, `${runId(p)}.pcap`);
+        const why = await runtime.startCapture(path);
+        if (why) {
+          const n = `capture skipped: ${why}`;
+          if (!notices.includes(n)) notices.push(n);
+        } else capture = path;
+      }
+      let outcomes: ClientOutcome[];
+      try {
+        outcomes = await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients);
+      } finally {
+        if (capture) await runtime.stopCapture();
+      }
       const counters = await runtime.clearShaping();
       const rec = record(
         s,
@@ -104,13 +146,15 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         readback,
         counters,
         file.sha256,
-        outcome,
+        outcomes,
+        capture && basename(capture),
       );
       runs.push(rec);
       const done = k + 1;
       const eta = ((Date.now() - t0) / done) * (plan.length - done);
+      const why = rec.verdict === 'fail' ? rec.failures : (rec.observed ?? []);
       say(
-        `[${done}/${plan.length}] ${rec.id}: ${rec.verdict}${rec.verdict === 'fail' ? ` (${rec.failures.join('; ')})` : ''} ` +
+        `[${done}/${plan.length}] ${rec.id}: ${rec.verdict}${rec.expected_failure ? ' (expected to go wrong)' : ''}${why.length ? ` (${why.join('; ')})` : ''} ` +
           `${(rec.goodput_bps / 1e6).toFixed(2)} Mbit/s, retransmit ${rec.retransmit_pct.toFixed(1)}%, ETA ${Math.round(eta / 1000)} s`,
       );
     }
@@ -145,6 +189,62 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   };
 }
 
+/** Amplification = bytes the server sent the victim ÷ bytes of the forged request; above 3× is a reflector. */
+async function amplificationRun(
+  rt: LocalRuntime,
+  s: Scenario,
+  p: PlannedRun,
+  seed: number,
+  sha: string,
+): Promise<RunRecord> {
+  const a = await rt.amplification(p.variant, 'file.bin', 3000);
+  const factor = a.victimBytes / a.requestBytes;
+  const line = `amplification ×${factor.toFixed(1)}: a ${a.requestBytes}-byte forged request made the server send ${a.victimBytes} bytes in ${a.victimDatagrams} datagrams to the victim within 3 s`;
+  const observed = factor > 3 ? [line] : [];
+  const failures = p.variant.expectFailure
+    ? observed.length > 0
+      ? []
+      : [`expected to reflect (the lesson) but it did not: ${line}`]
+    : observed;
+  return {
+    id: runId(p),
+    protocol: p.variant.id,
+    loss_pct: null,
+    repeat: p.repeat,
+    seed,
+    netem_up: '',
+    netem_down: '',
+    shaping_readback: 'none: forged request straight to the server on loopback',
+    shaper_counters: {
+      request_bytes: a.requestBytes,
+      victim_bytes: a.victimBytes,
+      victim_datagrams: a.victimDatagrams,
+      amplification: factor,
+    },
+    bytes: a.victimBytes,
+    duration_ms: 3000,
+    goodput_bps: 0,
+    packets_sent: a.victimDatagrams,
+    packets_retransmitted: 0,
+    retransmit_pct: 0,
+    rtt_ms_min: 0,
+    rtt_ms_avg: 0,
+    rtt_ms_p99: 0,
+    sha256_expected: sha,
+    sha256_actual: sha,
+    security: '',
+    timeline: [],
+    verdict: failures.length === 0 ? 'pass' : 'fail',
+    failures,
+    ...(p.variant.expectFailure && { expected_failure: true, observed }),
+    ...(!p.variant.expectFailure && { observed: [line] }),
+  };
+}
+
+function runId(p: PlannedRun): string {
+  return `${p.variant.id}${p.lossPct !== undefined ? `-loss${p.lossPct}` : ''}-r${p.repeat}`;
+}
+
 function record(
   s: Scenario,
   p: PlannedRun,
@@ -154,23 +254,45 @@ function record(
   readback: string,
   counters: unknown,
   shaExpected: string,
-  outcome: Awaited<ReturnType<LabRuntime['runClient']>>,
+  outcomes: ClientOutcome[],
+  capture: string | undefined,
 ): RunRecord {
-  const id = `${p.protocol}${p.lossPct !== undefined ? `-loss${p.lossPct}` : ''}-r${p.repeat}`;
-  const failures: string[] = [];
-  const r = outcome.ok ? outcome.result : undefined;
-  const shaActual = outcome.sha256Local ?? '';
-  if (!outcome.ok) failures.push(`transfer failed: ${outcome.code}`);
-  if (s.expect.integrity && outcome.ok && shaActual !== shaExpected) failures.push('SHA-256 mismatch');
-  if (r && s.expect.goodputMinBps !== undefined && r.goodput_bps < s.expect.goodputMinBps)
-    failures.push(
-      `goodput ${(r.goodput_bps / 1e6).toFixed(2)} Mbit/s < ${(s.expect.goodputMinBps / 1e6).toFixed(2)} Mbit/s`,
-    );
-  if (r && s.expect.durationMaxMs !== undefined && r.duration_ms > s.expect.durationMaxMs)
-    failures.push(`duration ${(r.duration_ms / 1000).toFixed(1)} s > ${(s.expect.durationMaxMs / 1000).toFixed(1)} s`);
+  const observed: string[] = [];
+  const tag = (i: number) => (outcomes.length > 1 ? `client ${i + 1}: ` : '');
+  for (const [i, o] of outcomes.entries()) {
+    if (!o.ok) observed.push(`${tag(i)}transfer failed: ${o.code}: ${o.message}`);
+    else if (s.expect.integrity && o.sha256Local !== shaExpected)
+      observed.push(`${tag(i)}SHA-256 mismatch: the file written differs from the original`);
+  }
+  const done = outcomes.filter((o): o is Extract<ClientOutcome, { ok: true }> => o.ok).map((o) => o.result);
+  const r = done[0];
+  const bytes = done.reduce((n, x) => n + x.bytes, 0);
+  const durationMs = done.reduce((n, x) => Math.max(n, x.duration_ms), 0);
+  // goodput counts only files that arrived intact: a fast wrong file is worth nothing
+  const intact = outcomes.filter((o) => o.ok && o.sha256Local === shaExpected).length;
+  const goodBytes = intact * (r?.bytes ?? 0);
+  const goodput =
+    intact === 0
+      ? 0
+      : outcomes.length > 1
+        ? durationMs > 0
+          ? Math.round((goodBytes * 8 * 1000) / durationMs)
+          : 0
+        : (r?.goodput_bps ?? 0);
+  if (r && s.expect.goodputMinBps !== undefined && goodput < s.expect.goodputMinBps)
+    observed.push(`goodput ${(goodput / 1e6).toFixed(2)} Mbit/s < ${(s.expect.goodputMinBps / 1e6).toFixed(2)} Mbit/s`);
+  if (r && s.expect.durationMaxMs !== undefined && durationMs > s.expect.durationMaxMs)
+    observed.push(`duration ${(durationMs / 1000).toFixed(1)} s > ${(s.expect.durationMaxMs / 1000).toFixed(1)} s`);
+  const failures = p.variant.expectFailure
+    ? observed.length > 0
+      ? []
+      : ['expected to go wrong (the lesson of this scenario) but every transfer was correct']
+    : observed;
+  const firstError = outcomes.find((o) => !o.ok) as Extract<ClientOutcome, { ok: false }> | undefined;
+  const sum = (f: (x: TransferResult) => number) => done.reduce((n, x) => n + f(x), 0);
   return {
-    id,
-    protocol: p.protocol,
+    id: runId(p),
+    protocol: p.variant.id,
     loss_pct: p.lossPct ?? null,
     repeat: p.repeat,
     seed,
@@ -178,21 +300,25 @@ function record(
     netem_down: netemDown,
     shaping_readback: readback,
     shaper_counters: counters ?? null,
-    bytes: r?.bytes ?? 0,
-    duration_ms: r?.duration_ms ?? 0,
-    goodput_bps: r?.goodput_bps ?? 0,
-    packets_sent: r?.packets_sent ?? 0,
-    packets_retransmitted: r?.packets_retransmitted ?? 0,
-    retransmit_pct: r && r.packets_sent > 0 ? (100 * r.packets_retransmitted) / r.packets_sent : 0,
+    bytes,
+    duration_ms: durationMs,
+    goodput_bps: goodput,
+    packets_sent: sum((x) => x.packets_sent),
+    packets_retransmitted: sum((x) => x.packets_retransmitted),
+    retransmit_pct:
+      sum((x) => x.packets_sent) > 0 ? (100 * sum((x) => x.packets_retransmitted)) / sum((x) => x.packets_sent) : 0,
     rtt_ms_min: r?.rtt_ms_min ?? 0,
     rtt_ms_avg: r?.rtt_ms_avg ?? 0,
     rtt_ms_p99: r?.rtt_ms_p99 ?? 0,
     sha256_expected: shaExpected,
-    sha256_actual: shaActual,
+    sha256_actual: outcomes.map((o) => o.sha256Local ?? '').join(' '),
     security: r?.security ?? '',
     timeline: r?.timeline ?? [],
     verdict: failures.length === 0 ? 'pass' : 'fail',
     failures,
-    ...(!outcome.ok && { error: { code: outcome.code, message: outcome.message } }),
+    ...(p.variant.expectFailure && { expected_failure: true, observed }),
+    ...(outcomes.length > 1 && { clients: outcomes.length }),
+    ...(capture && { capture }),
+    ...(firstError && { error: { code: firstError.code, message: firstError.message } }),
   };
 }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes, parseTimeMs } from '../impair/index.js';
 import { LabError } from './errors.js';
 import { PROFILES } from './profiles.js';
+import { PROTOCOLS, type Variant, type VariantOptions } from './protocols.js';
 
 const size = z
   .union([z.number().int().nonnegative(), z.string()])
@@ -34,7 +35,42 @@ const netemString = z.string().superRefine((v, ctx) => {
   }
 });
 
-export const PROTOCOLS = ['ruft'] as const;
+const common = {
+  label: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]*$/i)
+    .optional(),
+  expect_failure: z.boolean().optional(),
+};
+const intIn = (min: number, max: number) => z.number().int().min(min).max(max);
+const variantSchema = z.union([
+  z.enum(PROTOCOLS),
+  z.discriminatedUnion('protocol', [
+    z.object({ protocol: z.literal('ruft'), ...common, plaintext: z.boolean().optional() }).strict(),
+    z
+      .object({
+        protocol: z.literal('naive'),
+        ...common,
+        chunk: intIn(1, 65507).optional(),
+        bufsize: intIn(1, 65535).optional(),
+        rcvbuf: size.optional(),
+        stall: duration.optional(),
+        key: z.boolean().optional(),
+      })
+      .strict(),
+    z
+      .object({
+        protocol: z.literal('tftp'),
+        ...common,
+        blksize: intIn(8, 65464).optional(),
+        windowsize: intIn(1, 65535).optional(),
+        timeout: duration.optional(),
+        no_options: z.boolean().optional(),
+      })
+      .strict(),
+    z.object({ protocol: z.literal('tcp'), ...common }).strict(),
+  ]),
+]);
 
 export const scenarioSchema = z
   .object({
@@ -50,7 +86,11 @@ export const scenarioSchema = z
       z.object({ up: netemString, down: netemString }).strict(),
       z.object({ profile: z.enum(Object.keys(PROFILES) as [string, ...string[]]) }).strict(),
     ]),
-    protocols: z.array(z.enum(PROTOCOLS)).min(1).default(['ruft']),
+    protocols: z.array(variantSchema).min(1).default(['ruft']),
+    clients: z.number().int().min(1).max(200).default(1),
+    capture: z.boolean().default(false),
+    mtu: z.number().int().min(576).max(65535).optional(),
+    attack: z.enum(['amplification']).optional(),
     repeat: z.number().int().min(1).max(100).default(1),
     seed: z.number().int().nonnegative().default(1),
     sweep: z
@@ -76,7 +116,15 @@ export interface Scenario {
   up: Netem;
   down: Netem;
   networkLabel: string;
-  protocols: Array<(typeof PROTOCOLS)[number]>;
+  variants: Variant[];
+  /** Concurrent clients per run. */
+  clients: number;
+  /** Record a packet capture of every run. */
+  capture: boolean;
+  /** Userspace relay: emulate IP fragmentation at this MTU (kernel paths fragment by themselves). */
+  mtu: number | undefined;
+  /** Instead of transfers: forge one request from a victim's address and measure what the server sends it. */
+  attack: 'amplification' | undefined;
   repeat: number;
   seed: number;
   sweepLossPct: number[] | undefined;
@@ -172,7 +220,11 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     up,
     down,
     networkLabel,
-    protocols: s.protocols,
+    variants: variants(s.protocols, file),
+    clients: s.clients,
+    capture: s.capture,
+    mtu: s.mtu,
+    attack: s.attack,
     repeat: s.repeat,
     seed: s.seed,
     sweepLossPct: s.sweep?.loss.map(pctOf),
@@ -183,6 +235,38 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     },
     timeoutMs: ms(s.timeout),
   };
+}
+
+function variants(list: Array<z.infer<typeof variantSchema>>, file: string): Variant[] {
+  const out = list.map((v): Variant => {
+    if (typeof v === 'string') return { id: v, protocol: v, options: {}, expectFailure: false };
+    const o: VariantOptions = {};
+    if (v.protocol === 'ruft' && v.plaintext) o.plaintext = true;
+    if (v.protocol === 'naive') {
+      if (v.chunk !== undefined) o.chunkBytes = v.chunk;
+      if (v.bufsize !== undefined) o.bufsizeBytes = v.bufsize;
+      if (v.rcvbuf !== undefined) o.rcvbufBytes = typeof v.rcvbuf === 'number' ? v.rcvbuf : parseSizeBytes(v.rcvbuf)!;
+      if (v.stall !== undefined) o.stallMs = ms(v.stall);
+      if (v.key) o.key = true;
+    }
+    if (v.protocol === 'tftp') {
+      if (v.blksize !== undefined) o.blksize = v.blksize;
+      if (v.windowsize !== undefined) o.windowsize = v.windowsize;
+      if (v.timeout !== undefined) o.timeoutMs = ms(v.timeout);
+      if (v.no_options) o.noOptions = true;
+    }
+    return { id: v.label ?? v.protocol, protocol: v.protocol, options: o, expectFailure: v.expect_failure ?? false };
+  });
+  const seen = new Set<string>();
+  for (const v of out) {
+    if (seen.has(v.id))
+      throw new LabError(
+        'E_SCENARIO_INVALID',
+        `${file}: protocols: "${v.id}" appears twice; give variants of one protocol a label of their own`,
+      );
+    seen.add(v.id);
+  }
+  return out;
 }
 
 /** The JSON Schema of scenario files (for editors), generated from the zod schema. */

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import asciichart from 'asciichart';
-import type { LabResults, RunRecord } from './results.js';
+import { type LabResults, type RunRecord, runNotes, shaMatches } from './results.js';
 
 export function groupByPoint(runs: RunRecord[]): Map<string, Map<number, RunRecord[]>> {
   const out = new Map<string, Map<number, RunRecord[]>>();
@@ -86,7 +86,7 @@ function markdown(res: LabResults): string {
   );
   for (const r of res.runs) {
     l.push(
-      `| ${r.id} | ${r.verdict} | ${mbit(r.goodput_bps)} | ${(r.duration_ms / 1000).toFixed(2)} | ${r.retransmit_pct.toFixed(1)} | ${r.sha256_actual === r.sha256_expected ? 'yes' : 'NO'} | ${[...r.failures, r.error ? `${r.error.code}: ${r.error.message}` : ''].filter(Boolean).join('; ')} |`,
+      `| ${r.id} | ${r.verdict} | ${mbit(r.goodput_bps)} | ${(r.duration_ms / 1000).toFixed(2)} | ${r.retransmit_pct.toFixed(1)} | ${shaMatches(r) ? 'yes' : 'NO'} | ${runNotes(r).replace(/\|/g, '\\|')} |`,
     );
   }
   l.push('');
@@ -104,7 +104,7 @@ function junit(res: LabResults): string {
       r.verdict === 'pass'
         ? ''
         : `<failure message="${esc(r.failures.join('; '))}">${esc(JSON.stringify(r, null, 2))}</failure>`;
-    return `    <testcase classname="udplab.${esc(res.scenario)}" name="${esc(name)}" time="${(r.duration_ms / 1000).toFixed(3)}">${body}<system-out>${esc(`${r.shaping_readback}\n${res.environment.notices.join('\n')}`)}</system-out></testcase>`;
+    return `    <testcase classname="udplab.${esc(res.scenario)}" name="${esc(name)}" time="${(r.duration_ms / 1000).toFixed(3)}">${body}<system-out>${esc(`${runNotes(r)}\n${r.shaping_readback}\n${res.environment.notices.join('\n')}`)}</system-out></testcase>`;
   });
   const failures = res.runs.filter((r) => r.verdict === 'fail').length;
   const time = res.runs.reduce((a, r) => a + r.duration_ms, 0) / 1000;

@@ -5,7 +5,7 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { parseNetem } from '../impair/index.js';
 import { comparisonRows, groupByPoint } from './files.js';
-import type { LabResults, RunRecord } from './results.js';
+import { type LabResults, type RunRecord, runNotes, shaMatches } from './results.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -137,7 +137,7 @@ export async function renderHtml(res: LabResults): Promise<string> {
   const rows = res.runs
     .map(
       (r) =>
-        `<tr class="${r.verdict}"><td>${esc(r.id)}</td><td>${r.verdict}</td><td>${(r.goodput_bps / 1e6).toFixed(2)}</td><td>${(r.duration_ms / 1000).toFixed(2)}</td><td>${r.retransmit_pct.toFixed(1)}</td><td title="${esc(r.sha256_actual)}">${r.sha256_actual === r.sha256_expected ? 'match' : 'MISMATCH'}</td><td>${esc(r.security)}</td><td>${esc([...r.failures, r.error ? `${r.error.code}: ${r.error.message}` : ''].filter(Boolean).join('; '))}</td></tr>`,
+        `<tr class="${r.verdict}"><td>${esc(r.id)}</td><td>${r.verdict}</td><td>${(r.goodput_bps / 1e6).toFixed(2)}</td><td>${(r.duration_ms / 1000).toFixed(2)}</td><td>${r.retransmit_pct.toFixed(1)}</td><td title="${esc(r.sha256_actual)}">${shaMatches(r) ? 'match' : 'MISMATCH'}</td><td>${esc(r.security)}</td><td>${esc(runNotes(r))}</td></tr>`,
     )
     .join('\n');
   const comparison = comparisonRows(res, rate)

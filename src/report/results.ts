@@ -37,6 +37,14 @@ export interface RunRecord {
   }>;
   verdict: 'pass' | 'fail';
   failures: string[];
+  /** A teaching run whose failure is the lesson: it passes when the transfer goes wrong, and says how. */
+  expected_failure?: boolean;
+  /** What went wrong in an expected failure; in an attack run, the figure measured. */
+  observed?: string[];
+  /** Concurrent clients in this run (bytes and goodput are their sum; sha256_actual lists one per client). */
+  clients?: number;
+  /** The packet capture of this run, in the report folder. */
+  capture?: string;
   error?: { code: string; message: string };
 }
 
@@ -60,4 +68,22 @@ export interface LabResults {
   file: { size_bytes: number; sha256: string };
   runs: RunRecord[];
   summary: { runs: number; passed: number; failed: number };
+}
+
+/** Did every client write the original file? */
+export function shaMatches(r: RunRecord): boolean {
+  return r.sha256_actual.split(' ').every((x) => x === r.sha256_expected);
+}
+
+/** The notes of a run, for people: failures, the lesson it showed, the first error, the capture. */
+export function runNotes(r: RunRecord): string {
+  return [
+    ...r.failures,
+    ...(r.observed ?? []).map((o) => (r.expected_failure ? `expected to go wrong, and did: ${o}` : o)),
+    r.error && !r.expected_failure ? `${r.error.code}: ${r.error.message}` : '',
+    r.clients ? `${r.clients} clients at once` : '',
+    r.capture ? `capture: ${r.capture}` : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
 }

@@ -22,6 +22,8 @@ export interface RelayOptions {
   blackouts?: Blackout[];
   /** A hostile stage after the impairment (security tests): flips, truncation, replay, reordering. */
   tamper?: TamperOptions;
+  /** Emulate IPv4 fragmentation at this MTU: each fragment meets the impairment on its own. */
+  mtu?: number;
   clock?: Clock;
 }
 
@@ -34,6 +36,8 @@ export interface RelayReport {
   downStats: ImpairmentStats;
   tamper?: { up: TamperStats; down: TamperStats };
   clients: number;
+  /** With an MTU: datagrams sent as fragments, and those lost because a fragment was. */
+  fragments?: { mtu: number; datagrams: number; lost: number };
 }
 
 export interface RunningRelay {
@@ -50,6 +54,16 @@ interface Upstream {
 
 type Job = { bytes: Uint8Array; send: (b: Uint8Array) => void };
 
+/** IPv4 fragment sizes (20-byte IP header each, 8-byte UDP header in the first) of a UDP payload at an MTU. */
+export function fragmentSizes(payloadBytes: number, mtu: number): number[] {
+  const total = payloadBytes + 8;
+  const per = Math.floor((mtu - 20) / 8) * 8;
+  if (total + 20 <= mtu) return [total + 20];
+  const out: number[] = [];
+  for (let left = total; left > 0; left -= per) out.push(Math.min(per, left) + 20);
+  return out;
+}
+
 class Direction {
   private readonly q = new EventQueue<Job>();
   private timer: NodeJS.Timeout | undefined;
@@ -60,11 +74,14 @@ class Direction {
     private readonly clock: Clock,
     private readonly t0: number,
     readonly tamper?: Tamper,
+    private readonly mtu?: number,
   ) {}
 
   push(bytes: Uint8Array, send: (b: Uint8Array) => void): void {
     const now = this.clock() - this.t0;
     const out = this.tamper ? (b: Uint8Array) => this.tamper!.apply(b).forEach(send) : send;
+    const fragments = this.mtu ? fragmentSizes(bytes.length, this.mtu) : [];
+    if (fragments.length > 1) return this.pushFragmented(bytes, fragments, now, out);
     for (const d of this.imp.decide(now, bytes.length)) {
       let b = bytes;
       if (d.corrupt) {
@@ -76,6 +93,42 @@ class Direction {
     }
     this.arm();
   }
+
+  /**
+   * A datagram larger than the MTU travels as IP fragments: each one meets the impairment on its own, and the
+   * datagram arrives only if every fragment does (reassembly drops a duplicated fragment; a corrupted one
+   * corrupts the datagram), when its last fragment does.
+   */
+  private pushFragmented(bytes: Uint8Array, sizes: number[], now: number, out: (b: Uint8Array) => void): void {
+    this.fragmented++;
+    let at = now;
+    let b = bytes;
+    let offset = 0;
+    let lost = false;
+    for (const size of sizes) {
+      const d = this.imp.decide(now, size)[0];
+      if (!d) lost = true;
+      else {
+        at = Math.max(at, d.atMs);
+        if (d.corrupt) {
+          if (b === bytes) b = bytes.slice();
+          const i = Math.min(bytes.length - 1, offset + Math.max(0, d.corrupt.byteIndex - 28));
+          b[i] = b[i]! ^ (1 << d.corrupt.bitIndex);
+        }
+      }
+      offset += size - 28;
+    }
+    if (lost) {
+      this.fragmentLost++;
+      return;
+    }
+    if (at <= now) out(b);
+    else this.q.push(at, { bytes: b, send: out });
+    this.arm();
+  }
+
+  fragmented = 0;
+  fragmentLost = 0;
 
   private arm(): void {
     const head = this.q.peekTime();
@@ -109,8 +162,8 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const t0 = clock();
   const opts = { blackouts: o.blackouts ?? [] };
   const tamper = (label: string) => (o.tamper ? new Tamper(o.tamper, root.fork(`tamper-${label}`)) : undefined);
-  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'));
-  const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'));
+  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'), o.mtu);
+  const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'), o.mtu);
   const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
   const upstreams = new Map<string, Promise<Upstream>>();
 
@@ -153,6 +206,13 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       downStats: { ...down.imp.stats },
       ...(up.tamper && down.tamper && { tamper: { up: { ...up.tamper.stats }, down: { ...down.tamper.stats } } }),
       clients: upstreams.size,
+      ...(o.mtu && {
+        fragments: {
+          mtu: o.mtu,
+          datagrams: up.fragmented + down.fragmented,
+          lost: up.fragmentLost + down.fragmentLost,
+        },
+      }),
     }),
     close: async () => {
       up.stop();

@@ -69,8 +69,12 @@ export async function naiveGet(o: NaiveClientOptions, remote: string, local: str
     const answer = await recvfrom();
     if (!answer) throw new BaselineError('E_STALLED', `stalled at 0 bytes: no answer to the request for ${remote}`);
     const text = answer.subarray(0, bufsize).toString('utf8');
-    if (!text.startsWith('EXISTS'))
-      throw new BaselineError('E_NOT_FOUND', `file does'nt exist (server said "${text}")`);
+    if (!text.startsWith('EXISTS')) {
+      const shown = /^[\x20-\x7e]{0,60}$/.test(text)
+        ? `"${text}"`
+        : `${answer.length} bytes that are not "EXISTS <size>"`;
+      throw new BaselineError('E_NOT_FOUND', `file does'nt exist (the first answer was ${shown})`);
+    }
     const filesize = Number.parseInt(text.slice(6), 10);
     fd = openSync(local, 'w');
     const hash = createHash('sha256');

@@ -62,17 +62,18 @@ export const register: Register = (program: Command, setExit) => {
             if (!f.json) console.error(l);
           };
           say(`== ${s.name}: ${s.description} (${s.networkLabel})`);
+          const dir = join(
+            f.out,
+            `${s.name}-${stamp(new Date())}${shard ? `-shard${shard.index}of${shard.count}` : ''}`,
+          );
           const res = await runScenario(s, {
             runtime: f.runtime as 'auto',
             shaper: f.shaper as 'auto',
             ...(shard && { shard }),
             onProgress: say,
             signal: ac.signal,
+            outDir: dir,
           });
-          const dir = join(
-            f.out,
-            `${s.name}-${stamp(new Date(res.started_at))}${shard ? `-shard${shard.index}of${shard.count}` : ''}`,
-          );
           await writeReports(dir, res);
           all.push(res);
           if (!f.json) {

@@ -14,6 +14,7 @@ interface RelayFlags {
   netem?: string;
   seed: string;
   tamper?: string;
+  mtu?: string;
   reportEvery: string;
 }
 
@@ -27,6 +28,7 @@ export const register: Register = (program: Command, setExit) => {
     .option('--down <netem>', 'impairment server → client', '')
     .option('--netem <netem>', 'the same impairment both ways')
     .option('--seed <n>', 'PRNG seed', '1')
+    .option('--mtu <bytes>', 'emulate IPv4 fragmentation at this MTU (each fragment lost on its own)')
     .option('--tamper <spec>', 'hostile stage, e.g. "after 10 flip 5% truncate 2% replay 5% reorder 5%"')
     .option('--report-every <ms>', 'print a JSON report line every N ms (0: only at exit)', '0')
     .action(async (f: RelayFlags) => {
@@ -52,6 +54,7 @@ export const register: Register = (program: Command, setExit) => {
         down,
         seed: Number(f.seed),
         ...(f.tamper !== undefined && { tamper: tamperFlag(f.tamper) }),
+        ...(f.mtu !== undefined && { mtu: mtuFlag(f.mtu) }),
       });
       console.log(JSON.stringify({ event: 'listening', address: relay.address, port: relay.port, ...relay.report() }));
       const every = Number(f.reportEvery);
@@ -66,6 +69,12 @@ export const register: Register = (program: Command, setExit) => {
       setExit(0);
     });
 };
+
+function mtuFlag(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 576 || n > 65535) throw new UsageError(`--mtu expects 576–65535, got "${v}"`);
+  return n;
+}
 
 function tamperFlag(v: string) {
   try {

@@ -2,17 +2,25 @@
 // an `internal` network, NET_ADMIN, labelled udplab=1, always removed. The netem shaper runs `tc` inside each
 // endpoint (egress: the client's eth0 carries "up", the server's "down"); where the kernel has no sch_netem it
 // falls back to a relay container, loudly.
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { type Netem, printNetem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
+import { clientArgs, serverSpec, type Variant } from '../protocols.js';
 import { createInternalNetwork, type LabNetwork, startNode, sweepLeftovers, teardown } from './docker.js';
 import { writeContent } from './local.js';
-import type { ClientOutcome, LabRuntime, PreparedFile, ShaperName } from './types.js';
+import {
+  type ClientOutcome,
+  clientOutcome,
+  type LabRuntime,
+  type PreparedFile,
+  type ShaperName,
+  type ShapingRequest,
+} from './types.js';
 
-const PORT = 4455;
+const SERVER_PORT_BASE = 4460;
 const RELAY_PORT = 4456;
 
 async function run(
@@ -42,6 +50,10 @@ export class DockerRuntime implements LabRuntime {
   private client: StartedTestContainer | undefined;
   private relay: StartedTestContainer | undefined;
   private relayPid = '';
+  private readonly servers = new Map<string, number>();
+  private target = '';
+  private capturePath = '';
+  private capturePid = '';
 
   constructor(
     readonly notices: string[],
@@ -69,13 +81,23 @@ export class DockerRuntime implements LabRuntime {
       }
     } else this.shaper = 'userspace';
     if (this.shaper === 'userspace') this.relay = await startNode({ network: this.net, name: 'relay' });
-    const srv = await run(this.server, [
-      'sh',
-      '-c',
-      `udplab serve --root /srv/udplab --port ${PORT} --quiet > /tmp/serve.log 2>&1 & echo $!`,
-    ]);
-    if (srv.exitCode !== 0) throw new LabError('E_RUNTIME', `could not start udplab serve: ${srv.output}`);
-    await this.waitFor(this.server, '/tmp/serve.log', 'listening', 'udplab serve');
+  }
+
+  /** Starts the variant's server in the server container on first use (one port per server key). */
+  private async ensureServer(v: Variant): Promise<{ port: number; transport: 'udp' | 'tcp' }> {
+    const spec = serverSpec(v);
+    const known = this.servers.get(spec.key);
+    if (known !== undefined) return { port: known, transport: spec.transport };
+    const port = SERVER_PORT_BASE + this.servers.size;
+    const log = `/tmp/${spec.key}.log`;
+    const cmd = [...spec.args, '--root', '/srv/udplab', '--host', '0.0.0.0', '--port', String(port)]
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const srv = await run(this.server!, ['sh', '-c', `udplab ${cmd} > ${log} 2>&1 & echo $!`]);
+    if (srv.exitCode !== 0) throw new LabError('E_RUNTIME', `could not start udplab ${spec.args[0]}: ${srv.output}`);
+    await this.waitFor(this.server!, log, 'listening', `udplab ${spec.args[0]}`);
+    this.servers.set(spec.key, port);
+    return { port, transport: spec.transport };
   }
 
   private ip(c: StartedTestContainer): string {
@@ -110,8 +132,11 @@ export class DockerRuntime implements LabRuntime {
     return { remote: 'file.bin', sha256: shaLine!.split(' ')[0]!, sizeBytes: Number(sizeLine) };
   }
 
-  async applyShaping(up: Netem, down: Netem, seed: number): Promise<string> {
+  async applyShaping(req: ShapingRequest): Promise<string> {
+    const { up, down, seed } = req;
     await this.clearShaping();
+    const server = await this.ensureServer(req.variant);
+    this.target = `${this.ip(this.server!)}:${server.port}`;
     if (this.shaper === 'netem') {
       const out: string[] = [];
       for (const [c, n, dir] of [
@@ -129,21 +154,25 @@ export class DockerRuntime implements LabRuntime {
       }
       return out.join('; ');
     }
+    if (server.transport === 'tcp')
+      return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
+    this.target = `${this.ip(this.relay!)}:${RELAY_PORT}`;
     const r = this.relay!;
     const cmd = [
       'udplab relay',
-      `--to ${this.ip(this.server!)}:${PORT}`,
+      `--to ${this.ip(this.server!)}:${server.port}`,
       `--listen 0.0.0.0:${RELAY_PORT}`,
       `--up '${printNetem(up)}'`,
       `--down '${printNetem(down)}'`,
       `--seed ${seed}`,
+      ...(req.mtu ? [`--mtu ${req.mtu}`] : []),
     ].join(' ');
     const started = await run(r, ['sh', '-c', `${cmd} > /tmp/relay.log 2>&1 & echo $!`]);
     this.relayPid = started.stdout.trim();
     await this.waitFor(r, '/tmp/relay.log', '"listening"', 'udplab relay');
     const line = (await run(r, ['head', '-1', '/tmp/relay.log'])).stdout.trim();
     const j = JSON.parse(line) as { up: string; down: string; seed: number };
-    return `userspace relay container: up "${j.up}" down "${j.down}" seed ${j.seed}`;
+    return `userspace relay container: up "${j.up}" down "${j.down}" seed ${j.seed}${req.mtu ? `, IP fragmentation emulated at MTU ${req.mtu}` : ''}`;
   }
 
   async clearShaping(): Promise<unknown> {
@@ -164,38 +193,60 @@ export class DockerRuntime implements LabRuntime {
     return last ? JSON.parse(last) : undefined;
   }
 
-  async runClient(remote: string, timeoutMs: number): Promise<ClientOutcome> {
+  async runClients(v: Variant, remote: string, timeoutMs: number, count: number): Promise<ClientOutcome[]> {
     const c = this.client!;
-    const target =
-      this.shaper === 'userspace' ? `${this.ip(this.relay!)}:${RELAY_PORT}` : `${this.ip(this.server!)}:${PORT}`;
-    await run(c, ['rm', '-f', '/data/file.bin']);
-    const r = await run(c, [
-      'timeout',
-      '-s',
-      'KILL',
-      String(Math.ceil(timeoutMs / 1000)),
-      'udplab',
-      'get',
-      target,
-      remote,
-      '/data/file.bin',
-      '--json',
-      '--force',
-      // the server container made its identity when it started; the client pins it on first contact
-      '--accept-new',
+    await run(c, ['sh', '-c', 'rm -f /data/file-*.bin*']);
+    return Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const local = `/data/file-${i}.bin`;
+        const r = await run(c, [
+          'timeout',
+          '-s',
+          'KILL',
+          String(Math.ceil(timeoutMs / 1000)),
+          'udplab',
+          ...clientArgs(v, this.target, remote, local),
+        ]);
+        const o = clientOutcome(r.exitCode, r.stdout, r.stderr, timeoutMs);
+        const sum = await run(c, ['sha256sum', local]);
+        const sha = sum.exitCode === 0 ? sum.stdout.split(' ')[0]! : undefined;
+        return o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) };
+      }),
+    );
+  }
+
+  async startCapture(pcapPath: string): Promise<string | undefined> {
+    const r = await run(this.client!, [
+      'sh',
+      '-c',
+      'tcpdump -i eth0 -U --immediate-mode -s 256 -w /tmp/capture.pcap > /tmp/tcpdump.log 2>&1 & echo $!',
     ]);
-    if (r.exitCode !== 0) {
-      const m = /udplab: (E_[A-Z_]+): (.*)/.exec(r.stderr);
-      if (r.exitCode === 137)
-        return {
-          ok: false,
-          code: 'E_TIMEOUT',
-          message: `client killed after the run timeout of ${timeoutMs / 1000} s`,
-        };
-      return { ok: false, code: m?.[1] ?? 'E_CLIENT', message: m?.[2] ?? (r.output.trim() || `exit ${r.exitCode}`) };
+    this.capturePid = r.stdout.trim();
+    for (let i = 0; i < 50; i++) {
+      const log = await run(this.client!, ['cat', '/tmp/tcpdump.log']);
+      if (log.stdout.includes('listening on')) {
+        this.capturePath = pcapPath;
+        return undefined;
+      }
+      await new Promise((ok) => setTimeout(ok, 100));
     }
-    const sha = (await run(c, ['sha256sum', '/data/file.bin'])).stdout.split(' ')[0]!;
-    return { ok: true, result: JSON.parse(r.stdout.trim().split('\n').pop()!), sha256Local: sha };
+    this.capturePid = '';
+    return `tcpdump did not start in the client container: ${(await run(this.client!, ['cat', '/tmp/tcpdump.log'])).stdout.trim()}`;
+  }
+
+  async stopCapture(): Promise<number> {
+    if (!this.capturePid) return 0;
+    const pid = this.capturePid;
+    this.capturePid = '';
+    await run(this.client!, [
+      'sh',
+      '-c',
+      `kill -INT ${pid}; for i in $(seq 1 30); do kill -0 ${pid} 2>/dev/null || break; sleep 0.1; done`,
+    ]);
+    const b64 = await run(this.client!, ['base64', '-w0', '/tmp/capture.pcap']);
+    const bytes = Buffer.from(b64.stdout.trim(), 'base64');
+    writeFileSync(this.capturePath, bytes);
+    return bytes.length;
   }
 
   async stop(): Promise<void> {

@@ -1,15 +1,43 @@
-// The `local` runtime: server, relay and client as separate processes on loopback (any OS, no root).
-// The shaper is always the userspace relay.
-import { type ChildProcess, spawn } from 'node:child_process';
+// The `local` runtime: servers, relay and clients as separate processes on loopback (any OS, no root).
+// The shaper is always the userspace relay (UDP only: TCP runs unshaped, and says so).
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import {
+  copyFileSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { type Netem, printNetem } from '../../impair/index.js';
 import { LabError } from '../errors.js';
+import { clientArgs, serverSpec, type Variant } from '../protocols.js';
 import { repoRoot } from './docker.js';
-import type { ClientOutcome, LabRuntime, PreparedFile, RuntimeName, ShaperName } from './types.js';
+import {
+  type ClientOutcome,
+  clientOutcome,
+  type LabRuntime,
+  type PreparedFile,
+  type RuntimeName,
+  type ShaperName,
+  type ShapingRequest,
+} from './types.js';
+
+const execFileP = promisify(execFile);
+
+export interface AmplificationOutcome {
+  requestBytes: number;
+  victimBytes: number;
+  victimDatagrams: number;
+}
 
 const BIN = () => join(repoRoot(), 'bin', 'udplab.js');
 
@@ -62,9 +90,10 @@ export function writeContent(path: string, sizeBytes: number, content: 'random' 
 }
 
 /**
- * Server, relay and client as separate udplab processes, each with a home of its own (the server makes its
- * identity there; the client pins it on first contact). The `local` runtime runs them on loopback; a
- * subclass places them elsewhere (network namespaces) through `prefix` and `hosts`.
+ * Servers, relay and clients as separate udplab processes, each with a home of its own (the RUFT server makes
+ * its identity there; a client pins it on first contact). Servers start on first use, one per protocol
+ * variant key. The `local` runtime runs them on loopback; a subclass places them elsewhere (network
+ * namespaces) through `prefix`, `hosts` and `captureInterface`.
  */
 export class LocalRuntime implements LabRuntime {
   readonly name: RuntimeName = 'local';
@@ -81,28 +110,44 @@ export class LocalRuntime implements LabRuntime {
   protected prefix(_role: 'server' | 'relay' | 'client'): string[] {
     return [];
   }
+  /** Where the client's packets can be captured. */
+  protected captureInterface(): string {
+    return 'lo';
+  }
   /** Kernel shaping, for runtimes that have it; the local runtime has none. */
   protected async applyKernelShaping(_up: Netem, _down: Netem): Promise<string> {
     throw new LabError('E_SHAPER', 'the local runtime shapes in user space only');
   }
-  private server: ChildProcess | undefined;
+  private readonly servers = new Map<string, { child: ChildProcess; port: number }>();
   private relay: ChildProcess | undefined;
   private relayPort = 0;
-  private serverPort = 0;
+  /** Where clients of the current run send (relay or server), and the ports a capture should see. */
+  private targetPort = 0;
   private relayLines: string[] = [];
+  private capture: ChildProcess | undefined;
+  private capturePath = '';
 
   constructor(readonly notices: string[]) {}
 
   async start(): Promise<void> {
     mkdirSync(join(this.dir, 'root'));
     mkdirSync(join(this.dir, 'client'));
-    this.server = spawnUdplab(
-      ['serve', '--root', join(this.dir, 'root'), '--host', this.hosts.serverBind, '--port', '0', '--quiet'],
+  }
+
+  private async ensureServer(v: Variant): Promise<{ port: number; transport: 'udp' | 'tcp' }> {
+    const spec = serverSpec(v);
+    const running = this.servers.get(spec.key);
+    if (running) return { port: running.port, transport: spec.transport };
+    const child = spawnUdplab(
+      [...spec.args, '--root', join(this.dir, 'root'), '--host', this.hosts.serverBind, '--port', '0'],
       join(this.dir, 'server-home'),
       this.prefix('server'),
     );
-    const line = await firstLine(this.server, /listening on/, 'udplab serve');
-    this.serverPort = Number(/:(\d+),/.exec(line)?.[1]);
+    this.servers.set(spec.key, { child, port: 0 });
+    const line = await firstLine(child, spec.ready, `udplab ${spec.args[0]}`);
+    const port = Number(/:(\d+),/.exec(line)?.[1]);
+    this.servers.set(spec.key, { child, port });
+    return { port, transport: spec.transport };
   }
 
   async prepareFile(
@@ -115,23 +160,28 @@ export class LocalRuntime implements LabRuntime {
     return { remote: 'file.bin', sizeBytes: statSync(dest).size, sha256 };
   }
 
-  async applyShaping(up: Netem, down: Netem, seed: number): Promise<string> {
+  async applyShaping(r: ShapingRequest): Promise<string> {
     await this.clearShaping();
-    if (this.shaper === 'netem') return this.applyKernelShaping(up, down);
+    const server = await this.ensureServer(r.variant);
+    this.targetPort = server.port;
+    if (this.shaper === 'netem') return this.applyKernelShaping(r.up, r.down);
+    if (server.transport === 'tcp')
+      return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
     this.relayLines = [];
     this.relay = spawnUdplab(
       [
         'relay',
         '--to',
-        `${this.hosts.relayTo}:${this.serverPort}`,
+        `${this.hosts.relayTo}:${server.port}`,
         '--listen',
         `${this.hosts.relayListen}:0`,
         '--up',
-        printNetem(up),
+        printNetem(r.up),
         '--down',
-        printNetem(down),
+        printNetem(r.down),
         '--seed',
-        String(seed),
+        String(r.seed),
+        ...(r.mtu ? ['--mtu', String(r.mtu)] : []),
       ],
       join(this.dir, 'relay-home'),
       this.prefix('relay'),
@@ -140,59 +190,180 @@ export class LocalRuntime implements LabRuntime {
     createInterface({ input: this.relay.stdout! }).on('line', (l) => this.relayLines.push(l));
     const j = JSON.parse(line) as { port: number; up: string; down: string; seed: number };
     this.relayPort = j.port;
-    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}`;
+    this.targetPort = j.port;
+    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}`;
   }
 
   async clearShaping(): Promise<unknown> {
     const r = this.relay;
     if (!r) return undefined;
     this.relay = undefined;
-    const exited = new Promise((ok) => r.once('exit', ok));
-    r.kill('SIGTERM');
-    await Promise.race([exited, new Promise((ok) => setTimeout(ok, 3000))]);
+    await stopChild(r);
     const last = this.relayLines.filter((l) => l.includes('"closed"')).pop();
     return last ? JSON.parse(last) : undefined;
   }
 
-  async runClient(remote: string, timeoutMs: number): Promise<ClientOutcome> {
-    const local = join(this.dir, 'client', 'file.bin');
-    rmSync(local, { force: true });
-    const target = `${this.hosts.clientTarget}:${this.relay ? this.relayPort : this.serverPort}`;
-    const child = spawnUdplab(
-      ['get', target, remote, local, '--json', '--force', '--accept-new'],
-      join(this.dir, 'client-home'),
-      this.prefix('client'),
+  async runClients(v: Variant, remote: string, timeoutMs: number, count: number): Promise<ClientOutcome[]> {
+    const target = `${this.hosts.clientTarget}:${this.targetPort}`;
+    return Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const local = join(this.dir, 'client', `file-${i}.bin`);
+        rmSync(local, { force: true });
+        const child = spawnUdplab(
+          clientArgs(v, target, remote, local),
+          join(this.dir, 'client-home'),
+          this.prefix('client'),
+        );
+        let out = '';
+        let err = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+        });
+        child.stderr!.on('data', (d) => {
+          err += d;
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+        const code = await new Promise<number | null>((ok) => child.once('exit', ok));
+        clearTimeout(timer);
+        const o = clientOutcome(code, out, err, timeoutMs);
+        const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
+        return o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) };
+      }),
     );
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
+  }
+
+  /**
+   * Reflection on loopback: the variant's real client sends its first request to a silent socket; that datagram
+   * is sent again by hping3 with the source address of a victim socket (a forged address), straight to the
+   * server; the victim counts what the server sends it within `windowMs`.
+   */
+  async amplification(v: Variant, remote: string, windowMs: number): Promise<AmplificationOutcome> {
+    const server = await this.ensureServer(v);
+    if (server.transport === 'tcp')
+      throw new LabError('E_RUNTIME', 'amplification: TCP needs a handshake, nothing to reflect');
+    const sink = createSocket('udp4');
+    const victim = createSocket('udp4');
+    await Promise.all([sink, victim].map((s) => new Promise<void>((ok) => s.bind(0, '127.0.0.1', ok))));
+    const got = { bytes: 0, datagrams: 0 };
+    victim.on('message', (m) => {
+      got.bytes += m.length;
+      got.datagrams++;
     });
-    child.stderr!.on('data', (d) => {
-      err += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    const code = await new Promise<number | null>((ok) => child.once('exit', ok));
-    clearTimeout(timer);
-    if (code !== 0) {
-      const m = /udplab: (E_[A-Z_]+): (.*)/.exec(err);
-      return code === null
-        ? { ok: false, code: 'E_TIMEOUT', message: `client killed after the run timeout of ${timeoutMs / 1000} s` }
-        : { ok: false, code: m?.[1] ?? 'E_CLIENT', message: m?.[2] ?? (err.trim() || `exit ${code}`) };
+    const reqFile = join(this.dir, 'request.bin');
+    try {
+      const request = await new Promise<Buffer>((ok, fail) => {
+        const client = spawnUdplab(
+          clientArgs(v, `127.0.0.1:${sink.address().port}`, remote, join(this.dir, 'client', 'never.bin')),
+          join(this.dir, 'client-home'),
+        );
+        const t = setTimeout(() => {
+          client.kill('SIGKILL');
+          fail(new LabError('E_RUNTIME', `amplification: the ${v.id} client sent no request within 10 s`));
+        }, 10_000);
+        sink.once('message', (m) => {
+          clearTimeout(t);
+          client.kill('SIGKILL');
+          ok(m);
+        });
+      });
+      writeFileSync(reqFile, request);
+      const { port } = victim.address();
+      await execFileP(
+        'hping3',
+        [
+          '127.0.0.1',
+          '-2',
+          '-a',
+          '127.0.0.1',
+          '-s',
+          String(port),
+          '-k',
+          '-p',
+          String(server.port),
+          '-c',
+          '1',
+          '-d',
+          String(request.length),
+          '-E',
+          reqFile,
+        ],
+        { timeout: 10_000 },
+      ).catch((e: NodeJS.ErrnoException & { stdout?: string; stderr?: string }) => {
+        // hping3 exits 1 when no answer comes back to its own port, which is the point: the answer went elsewhere
+        if (/1 packets transmitted/.test(`${e.stdout}${e.stderr}`)) return;
+        throw new LabError(
+          'E_RUNTIME',
+          e.code === 'ENOENT'
+            ? 'amplification needs hping3 (apt-get install hping3) to forge the source address'
+            : `hping3: ${e.message}`,
+        );
+      });
+      await new Promise((ok) => setTimeout(ok, windowMs));
+      return { requestBytes: request.length, victimBytes: got.bytes, victimDatagrams: got.datagrams };
+    } finally {
+      sink.close();
+      victim.close();
     }
-    return { ok: true, result: JSON.parse(out.trim().split('\n').pop()!), sha256Local: await sha256OfFile(local) };
+  }
+
+  async startCapture(pcapPath: string): Promise<string | undefined> {
+    if (process.getuid?.() !== 0) return 'packet capture needs root';
+    const filter = `port ${this.targetPort}`;
+    const child = spawn(
+      this.prefix('client')[0] ?? 'tcpdump',
+      [
+        ...this.prefix('client').slice(1),
+        ...(this.prefix('client').length ? ['tcpdump'] : []),
+        '-i',
+        this.captureInterface(),
+        '-U',
+        '--immediate-mode',
+        '-s',
+        '256',
+        '-w',
+        pcapPath,
+        filter,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const ready = await new Promise<string | undefined>((ok) => {
+      let err = '';
+      child.stderr!.on('data', (d) => {
+        err += d;
+        if (/listening on/.test(err)) ok(undefined);
+      });
+      child.once('error', (e) => ok(`tcpdump: ${e.message}`));
+      child.once('exit', () => ok(`tcpdump: ${err.trim().split('\n').pop()}`));
+      setTimeout(() => ok('tcpdump did not start within 5 s'), 5000);
+    });
+    if (ready) return ready;
+    this.capture = child;
+    this.capturePath = pcapPath;
+    return undefined;
+  }
+
+  async stopCapture(): Promise<number> {
+    const c = this.capture;
+    if (!c) return 0;
+    this.capture = undefined;
+    await stopChild(c, 'SIGINT');
+    return existsSync(this.capturePath) ? statSync(this.capturePath).size : 0;
   }
 
   async stop(): Promise<void> {
+    await this.stopCapture();
     await this.clearShaping();
-    if (this.server) {
-      const s = this.server;
-      this.server = undefined;
-      const exited = new Promise((ok) => s.once('exit', ok));
-      s.kill('SIGTERM');
-      await Promise.race([exited, new Promise((ok) => setTimeout(ok, 3000))]);
-      if (s.exitCode === null) s.kill('SIGKILL');
-    }
+    await Promise.all([...this.servers.values()].map((s) => stopChild(s.child)));
+    this.servers.clear();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** SIGTERM (or `signal`), then SIGKILL after 3 s. */
+async function stopChild(c: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((ok) => c.once('exit', ok));
+  c.kill(signal);
+  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 3000))]);
+  if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }

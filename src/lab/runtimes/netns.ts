@@ -64,6 +64,10 @@ export class NetnsRuntime extends LocalRuntime {
     this.hosts = { serverBind: `${net}.2`, relayListen: `${net}.2`, relayTo: `${net}.2`, clientTarget: `${net}.2` };
   }
 
+  protected override captureInterface(): string {
+    return `ul${this.k}c`;
+  }
+
   protected override prefix(role: 'server' | 'relay' | 'client'): string[] {
     return ['ip', 'netns', 'exec', role === 'client' ? this.cns : this.sns];
   }

@@ -1,6 +1,7 @@
-// What a runtime provides to the runner: a server with the test file, a shaped path, a client to drive.
+// What a runtime provides to the runner: servers with the test file, a shaped path, clients to drive.
 import type { Netem } from '../../impair/index.js';
 import type { TransferResult } from '../../transport/index.js';
+import type { Variant } from '../protocols.js';
 
 export type RuntimeName = 'docker' | 'local' | 'netns';
 export type ShaperName = 'netem' | 'userspace';
@@ -15,6 +16,16 @@ export type ClientOutcome =
   | { ok: true; result: TransferResult; sha256Local: string }
   | { ok: false; code: string; message: string; sha256Local?: string };
 
+export interface ShapingRequest {
+  up: Netem;
+  down: Netem;
+  seed: number;
+  /** The variant about to run: the relay forwards to its server. */
+  variant: Variant;
+  /** Userspace relay: emulate IP fragmentation at this MTU. */
+  mtu?: number;
+}
+
 export interface LabRuntime {
   readonly name: RuntimeName;
   readonly shaper: ShaperName;
@@ -24,10 +35,32 @@ export interface LabRuntime {
   prepareFile(
     spec: { sizeBytes: number; content: 'random' | 'zeros' | 'text' } | { path: string },
   ): Promise<PreparedFile>;
-  /** Applies the impairment; returns what the shaper reports it applied (tc qdisc show, or the relay's own). */
-  applyShaping(up: Netem, down: Netem, seed: number): Promise<string>;
+  /**
+   * Starts the variant's server when it is not running yet, applies the impairment, and returns what the
+   * shaper reports it applied (tc qdisc show, or the relay's own).
+   */
+  applyShaping(r: ShapingRequest): Promise<string>;
   /** Removes the impairment; returns the shaper's counters when it has them (the relay's JSON report). */
   clearShaping(): Promise<unknown>;
-  runClient(remote: string, timeoutMs: number): Promise<ClientOutcome>;
+  /** Runs `count` clients of the variant at once, each into a file of its own. */
+  runClients(variant: Variant, remote: string, timeoutMs: number, count: number): Promise<ClientOutcome[]>;
+  /** Starts a packet capture on the client's side of the path; returns why not when it cannot. */
+  startCapture(pcapPath: string): Promise<string | undefined>;
+  /** Stops the capture and returns the number of bytes written. */
+  stopCapture(): Promise<number>;
   stop(): Promise<void>;
+}
+
+/** Parses a client's exit into an outcome: the JSON on its last stdout line, or its `udplab: E_…:` line. */
+export function clientOutcome(
+  exitCode: number | null,
+  stdout: string,
+  stderr: string,
+  timeoutMs: number,
+): { ok: true; result: TransferResult } | { ok: false; code: string; message: string } {
+  if (exitCode === 0) return { ok: true, result: JSON.parse(stdout.trim().split('\n').pop()!) as TransferResult };
+  if (exitCode === null || exitCode === 137)
+    return { ok: false, code: 'E_TIMEOUT', message: `client killed after the run timeout of ${timeoutMs / 1000} s` };
+  const m = /udplab: (E_[A-Z_]+): (.*)/.exec(stderr);
+  return { ok: false, code: m?.[1] ?? 'E_CLIENT', message: m?.[2] ?? (stderr.trim() || `exit ${exitCode}`) };
 }
