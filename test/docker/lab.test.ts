@@ -1,8 +1,11 @@
 // The lab's docker runtime: server, client and (on this kernel) a relay container, on an internal network.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseScenario, runScenario } from '../../src/lab/index.js';
 import { runDocker } from '../helpers/docker.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const leftovers = () =>
   execFileSync('docker', ['ps', '-aq', '--filter', `label=udplab.owner=${process.pid}`])
@@ -28,6 +31,34 @@ describe.skipIf(!runDocker)('lab on the docker runtime', () => {
     for (const r of res.runs) expect(r.sha256_actual).toBe(r.sha256_expected);
     expect(leftovers()).toBe('');
   });
+
+  it('runs every protocol in containers — naive, TFTP, TCP — with two clients and packet captures', async () => {
+    using d = tempDir();
+    const s = parseScenario(
+      [
+        'name: docker-protocols',
+        'file: { size: 512KiB }',
+        'network: { netem: "delay 2ms loss 2%" }',
+        'protocols: [ruft, { protocol: tftp, blksize: 1428, windowsize: 8, timeout: 200ms }, tcp, { protocol: naive, stall: 1s, expect_failure: true }]',
+        'clients: 2',
+        'capture: true',
+      ].join('\n'),
+      'docker-protocols.yaml',
+    );
+    const res = await runScenario(s, { runtime: 'docker', shaper: 'auto', outDir: d.path });
+    for (const r of res.runs) expect(r.verdict, `${r.id}: ${r.failures.join('; ')}`).toBe('pass');
+    for (const id of ['ruft', 'tftp', 'tcp']) {
+      const r = res.runs.find((x) => x.protocol === id)!;
+      expect(r.sha256_actual.split(' ')).toEqual([r.sha256_expected, r.sha256_expected]);
+      // a pcap file: magic number, and more than its 24-byte header
+      const pcap = readFileSync(join(d.path, r.capture!));
+      expect(pcap.readUInt32LE(0)).toBe(0xa1b2c3d4);
+      expect(pcap.length).toBeGreaterThan(10_000);
+    }
+    if (res.environment.shaper === 'userspace')
+      expect(res.environment.notices.join('\n')).toMatch(/tcp: NOT SHAPED: the userspace relay carries UDP only/);
+    expect(leftovers()).toBe('');
+  }, 240_000);
 
   it('tears down when a run cannot even start (missing input file)', async () => {
     const s = parseScenario(
