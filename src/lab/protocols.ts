@@ -34,6 +34,25 @@ export interface Variant {
   expectFailure: boolean;
 }
 
+/** A crash fault: SIGKILL the server or the client once the client holds `atPct` of the file. */
+export interface Fault {
+  atPct: number;
+  kill: 'server' | 'client';
+  /** Start it again and resume (`get --resume`); false leaves the transfer failed. */
+  restart: boolean;
+}
+
+/** What happened to one fault in a run. */
+export interface FaultRecord {
+  at_pct: number;
+  kill: 'server' | 'client';
+  /** Progress when the process died (the journal can lag the data slightly). */
+  killed_at_pct: number;
+  /** Was a file under the final name before the transfer was complete? Must be false. */
+  promoted_early: boolean;
+  restarted: boolean;
+}
+
 export interface ServerSpec {
   /** Variants with the same key share one server. */
   key: string;

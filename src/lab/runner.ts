@@ -8,7 +8,7 @@ import { printNetem } from '../impair/index.js';
 import { type LabResults, type RunRecord, runNotes } from '../report/index.js';
 import type { TransferResult } from '../transport/index.js';
 import { LabError } from './errors.js';
-import type { Variant } from './protocols.js';
+import type { FaultRecord, Variant } from './protocols.js';
 import { dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
 import { LocalRuntime } from './runtimes/local.js';
@@ -131,8 +131,24 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         } else capture = path;
       }
       let outcomes: ClientOutcome[];
+      let faults: FaultRecord[] | undefined;
       try {
-        outcomes = await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients);
+        if (s.faults.length > 0 && p.variant.protocol === 'ruft') {
+          const r = await (runtime as LocalRuntime | DockerRuntime).runWithFaults(
+            p.variant,
+            file.remote,
+            s.timeoutMs,
+            s.faults,
+          );
+          outcomes = [r.outcome];
+          faults = r.faults;
+        } else {
+          if (s.faults.length > 0) {
+            const n = `faults apply to RUFT runs only: ${p.variant.id} cannot resume, so it ran without them`;
+            if (!notices.includes(n)) notices.push(n);
+          }
+          outcomes = await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients);
+        }
       } finally {
         if (capture) await runtime.stopCapture();
       }
@@ -148,6 +164,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         file.sha256,
         outcomes,
         capture && basename(capture),
+        faults,
       );
       runs.push(rec);
       const done = k + 1;
@@ -256,6 +273,7 @@ function record(
   shaExpected: string,
   outcomes: ClientOutcome[],
   capture: string | undefined,
+  faults?: FaultRecord[],
 ): RunRecord {
   const observed: string[] = [];
   const tag = (i: number) => (outcomes.length > 1 ? `client ${i + 1}: ` : '');
@@ -283,6 +301,11 @@ function record(
     observed.push(`goodput ${(goodput / 1e6).toFixed(2)} Mbit/s < ${(s.expect.goodputMinBps / 1e6).toFixed(2)} Mbit/s`);
   if (r && s.expect.durationMaxMs !== undefined && durationMs > s.expect.durationMaxMs)
     observed.push(`duration ${(durationMs / 1000).toFixed(1)} s > ${(s.expect.durationMaxMs / 1000).toFixed(1)} s`);
+  for (const f of faults ?? [])
+    if (f.promoted_early)
+      observed.push(`a file stood under the final name after the ${f.kill} was killed at ${f.killed_at_pct}%`);
+  if (faults && faults.length < s.faults.length)
+    observed.push(`only ${faults.length} of ${s.faults.length} faults struck: the transfer ended first`);
   const failures = p.variant.expectFailure
     ? observed.length > 0
       ? []
@@ -319,6 +342,7 @@ function record(
     ...(p.variant.expectFailure && { expected_failure: true, observed }),
     ...(outcomes.length > 1 && { clients: outcomes.length }),
     ...(capture && { capture }),
+    ...(faults && { faults }),
     ...(firstError && { error: { code: firstError.code, message: firstError.message } }),
   };
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes, parseTimeMs } from '../impair/index.js';
 import { LabError } from './errors.js';
 import { PROFILES } from './profiles.js';
-import { PROTOCOLS, type Variant, type VariantOptions } from './protocols.js';
+import { type Fault, PROTOCOLS, type Variant, type VariantOptions } from './protocols.js';
 
 const size = z
   .union([z.number().int().nonnegative(), z.string()])
@@ -91,6 +91,9 @@ export const scenarioSchema = z
     capture: z.boolean().default(false),
     mtu: z.number().int().min(576).max(65535).optional(),
     attack: z.enum(['amplification']).optional(),
+    faults: z
+      .array(z.object({ at: pct, kill: z.enum(['server', 'client']), restart: z.boolean().default(true) }).strict())
+      .optional(),
     repeat: z.number().int().min(1).max(100).default(1),
     seed: z.number().int().nonnegative().default(1),
     sweep: z
@@ -125,6 +128,8 @@ export interface Scenario {
   mtu: number | undefined;
   /** Instead of transfers: forge one request from a victim's address and measure what the server sends it. */
   attack: 'amplification' | undefined;
+  /** Crash faults in each RUFT run, in order of progress: SIGKILL at a fraction of the file, restart, resume. */
+  faults: Fault[];
   repeat: number;
   seed: number;
   sweepLossPct: number[] | undefined;
@@ -225,6 +230,9 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     capture: s.capture,
     mtu: s.mtu,
     attack: s.attack,
+    faults: (s.faults ?? [])
+      .map((f) => ({ atPct: pctOf(f.at), kill: f.kill, restart: f.restart }))
+      .sort((a, b) => a.atPct - b.atPct),
     repeat: s.repeat,
     seed: s.seed,
     sweepLossPct: s.sweep?.loss.map(pctOf),

@@ -45,6 +45,14 @@ export interface RunRecord {
   clients?: number;
   /** The packet capture of this run, in the report folder. */
   capture?: string;
+  /** Crash faults injected in this run (SIGKILL, restart, resume). */
+  faults?: Array<{
+    at_pct: number;
+    kill: 'server' | 'client';
+    killed_at_pct: number;
+    promoted_early: boolean;
+    restarted: boolean;
+  }>;
   error?: { code: string; message: string };
 }
 
@@ -83,6 +91,9 @@ export function runNotes(r: RunRecord): string {
     r.error && !r.expected_failure ? `${r.error.code}: ${r.error.message}` : '',
     r.clients ? `${r.clients} clients at once` : '',
     r.capture ? `capture: ${r.capture}` : '',
+    r.faults?.length
+      ? `faults: ${r.faults.map((f) => `${f.kill} killed at ${f.killed_at_pct}%${f.restarted ? ', restarted' : ''}`).join(', ')}`
+      : '',
   ]
     .filter(Boolean)
     .join('; ');

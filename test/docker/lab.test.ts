@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseScenario, runScenario } from '../../src/lab/index.js';
+import { loadScenario, parseScenario, runScenario } from '../../src/lab/index.js';
 import { runDocker } from '../helpers/docker.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -57,6 +57,18 @@ describe.skipIf(!runDocker)('lab on the docker runtime', () => {
     }
     if (res.environment.shaper === 'userspace')
       expect(res.environment.notices.join('\n')).toMatch(/tcp: NOT SHAPED: the userspace relay carries UDP only/);
+    expect(leftovers()).toBe('');
+  }, 240_000);
+
+  it('crash faults in containers: client at 10%, server at 50%, client at 90%; resumed, verified', async () => {
+    const res = await runScenario(loadScenario('scenarios/regression/faults.yaml'), {
+      runtime: 'docker',
+      shaper: 'auto',
+    });
+    const r = res.runs[0]!;
+    expect(r.verdict, r.failures.join('; ')).toBe('pass');
+    expect(r.faults!.map((f) => f.kill)).toEqual(['client', 'server', 'client']);
+    for (const f of r.faults!) expect(f.promoted_early).toBe(false);
     expect(leftovers()).toBe('');
   }, 240_000);
 

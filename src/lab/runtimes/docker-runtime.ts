@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { type Netem, printNetem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
-import { clientArgs, serverSpec, type Variant } from '../protocols.js';
+import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
 import { createInternalNetwork, type LabNetwork, startNode, sweepLeftovers, teardown } from './docker.js';
 import { writeContent } from './local.js';
 import {
@@ -21,6 +21,12 @@ import {
 } from './types.js';
 
 const SERVER_PORT_BASE = 4460;
+
+/** node -e WATCHER JOURNAL PCT PID SECONDS: prints the share held once ≥ PCT; exit 3 if PID ends first. */
+const WATCHER = `const fs=require('fs');const [f,p,pid,s]=process.argv.slice(1);const end=Date.now()+s*1000;
+setInterval(()=>{try{process.kill(+pid,0)}catch{process.exit(3)}if(Date.now()>end)process.exit(4);
+try{const j=JSON.parse(fs.readFileSync(f,'utf8'));const h=j.ranges.reduce((n,r)=>n+r[1]-r[0],0)*100/j.sizeBytes;
+if(h>=+p){console.log(h);process.exit(0)}}catch{}},10)`;
 const RELAY_PORT = 4456;
 
 async function run(
@@ -50,7 +56,7 @@ export class DockerRuntime implements LabRuntime {
   private client: StartedTestContainer | undefined;
   private relay: StartedTestContainer | undefined;
   private relayPid = '';
-  private readonly servers = new Map<string, number>();
+  private readonly servers = new Map<string, { port: number; pid: string; args: string[] }>();
   private target = '';
   private capturePath = '';
   private capturePid = '';
@@ -87,17 +93,107 @@ export class DockerRuntime implements LabRuntime {
   private async ensureServer(v: Variant): Promise<{ port: number; transport: 'udp' | 'tcp' }> {
     const spec = serverSpec(v);
     const known = this.servers.get(spec.key);
-    if (known !== undefined) return { port: known, transport: spec.transport };
+    if (known !== undefined) return { port: known.port, transport: spec.transport };
     const port = SERVER_PORT_BASE + this.servers.size;
-    const log = `/tmp/${spec.key}.log`;
-    const cmd = [...spec.args, '--root', '/srv/udplab', '--host', '0.0.0.0', '--port', String(port)]
+    const pid = await this.startServer(spec.key, spec.args, port);
+    this.servers.set(spec.key, { port, pid, args: spec.args });
+    return { port, transport: spec.transport };
+  }
+
+  /** Starts `udplab ARGS` in the server container on `port`; returns its PID there. */
+  private async startServer(key: string, args: string[], port: number): Promise<string> {
+    const log = `/tmp/${key}.log`;
+    const cmd = [...args, '--root', '/srv/udplab', '--host', '0.0.0.0', '--port', String(port)]
       .map((a) => `'${a}'`)
       .join(' ');
     const srv = await run(this.server!, ['sh', '-c', `udplab ${cmd} > ${log} 2>&1 & echo $!`]);
-    if (srv.exitCode !== 0) throw new LabError('E_RUNTIME', `could not start udplab ${spec.args[0]}: ${srv.output}`);
-    await this.waitFor(this.server!, log, 'listening', `udplab ${spec.args[0]}`);
-    this.servers.set(spec.key, port);
-    return { port, transport: spec.transport };
+    if (srv.exitCode !== 0) throw new LabError('E_RUNTIME', `could not start udplab ${args[0]}: ${srv.output}`);
+    await this.waitFor(this.server!, log, 'listening', `udplab ${args[0]}`);
+    return srv.stdout.trim();
+  }
+
+  /** Like the local runtime's: faults by PID inside the containers, progress read from the client's journal. */
+  async runWithFaults(
+    v: Variant,
+    remote: string,
+    timeoutMs: number,
+    faults: Fault[],
+  ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
+    const c = this.client!;
+    const spec = serverSpec(v);
+    const local = '/data/file-0.bin';
+    await run(c, ['sh', '-c', `rm -f ${local} ${local}.part ${local}.part.journal`]);
+    const base = clientArgs(v, this.target, remote, local);
+    const deadline = Date.now() + timeoutMs;
+    /**
+     * Starts a client leg in the background (its PID is udplab's own, its exit code lands in client.rc) and,
+     * with a fault ahead, watches its journal from inside the container until the fault's share is held.
+     */
+    const leg = async (args: string[], f: Fault | undefined): Promise<{ pid: string; held: number | undefined }> => {
+      const cmd = args.map((a) => `'${a}'`).join(' ');
+      const secs = String(Math.max(1, Math.round((deadline - Date.now()) / 1000)));
+      const script = [
+        'rm -f /tmp/client.pid /tmp/client.rc',
+        `(udplab ${cmd} > /tmp/client.out 2> /tmp/client.err & echo $! > /tmp/client.pid; wait $!; echo $? > /tmp/client.rc) > /dev/null 2>&1 &`,
+        'while [ ! -s /tmp/client.pid ]; do sleep 0.01; done',
+        'cat /tmp/client.pid',
+        f ? `exec node -e "$WATCHER" ${local}.part.journal ${f.atPct} $(cat /tmp/client.pid) ${secs}` : 'true',
+      ].join('\n');
+      const r = await c.exec(['sh', '-c', script], { env: { WATCHER } });
+      const [pid, held] = r.stdout.trim().split('\n');
+      return { pid: pid!, held: f && r.exitCode === 0 && held ? Number(held) : undefined };
+    };
+    const alive = async (pid: string) => (await run(c, ['kill', '-0', pid])).exitCode === 0;
+    const records: FaultRecord[] = [];
+    let pending = [...faults];
+    let cur = await leg(base, pending[0]);
+    let pid = cur.pid;
+    for (;;) {
+      const f = pending[0];
+      const held = cur.held;
+      if (!f || held === undefined) break;
+      pending = pending.slice(1);
+      if (f.kill === 'client') await run(c, ['kill', '-9', pid]);
+      else {
+        const srv = this.servers.get(spec.key)!;
+        await run(this.server!, ['kill', '-9', srv.pid]);
+        if (f.restart) srv.pid = await this.startServer(spec.key, srv.args, srv.port);
+        await run(c, ['kill', '-INT', pid]); // the client's user gives up on the lost session
+      }
+      for (let i = 0; i < 100 && (await alive(pid)); i++) await new Promise((ok) => setTimeout(ok, 50));
+      records.push({
+        at_pct: f.atPct,
+        kill: f.kill,
+        killed_at_pct: Math.round(held * 10) / 10,
+        // a final file is early unless that client had itself finished (exit 0) before the kill
+        promoted_early:
+          (await run(c, ['sh', '-c', `test -e ${local} && ! grep -qx 0 /tmp/client.rc 2>/dev/null`])).exitCode === 0,
+        restarted: f.restart,
+      });
+      if (!f.restart)
+        return {
+          outcome: {
+            ok: false,
+            code: 'E_FAULT',
+            message: `the ${f.kill} was killed at ${held.toFixed(1)}% and not restarted`,
+          },
+          faults: records,
+        };
+      cur = await leg([...base, '--resume'], pending[0]);
+      pid = cur.pid;
+    }
+    while (Date.now() < deadline && (await alive(pid))) await new Promise((ok) => setTimeout(ok, 100));
+    if (await alive(pid)) await run(c, ['kill', '-9', pid]);
+    const rc = await run(c, ['cat', '/tmp/client.rc']);
+    const out = await run(c, ['cat', '/tmp/client.out']);
+    const err = await run(c, ['cat', '/tmp/client.err']);
+    const o = clientOutcome(rc.exitCode === 0 ? Number(rc.stdout.trim()) : null, out.stdout, err.stdout, timeoutMs);
+    const sum = await run(c, ['sha256sum', local]);
+    const sha = sum.exitCode === 0 ? sum.stdout.split(' ')[0]! : undefined;
+    return {
+      outcome: o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) },
+      faults: records,
+    };
   }
 
   private ip(c: StartedTestContainer): string {

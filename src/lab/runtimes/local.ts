@@ -17,9 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { readJournalInfo } from '../../files/index.js';
 import { type Netem, printNetem } from '../../impair/index.js';
 import { LabError } from '../errors.js';
-import { clientArgs, serverSpec, type Variant } from '../protocols.js';
+import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
 import { repoRoot } from './docker.js';
 import {
   type ClientOutcome,
@@ -118,7 +119,7 @@ export class LocalRuntime implements LabRuntime {
   protected async applyKernelShaping(_up: Netem, _down: Netem): Promise<string> {
     throw new LabError('E_SHAPER', 'the local runtime shapes in user space only');
   }
-  private readonly servers = new Map<string, { child: ChildProcess; port: number }>();
+  private readonly servers = new Map<string, { child: ChildProcess; port: number; args: string[] }>();
   private relay: ChildProcess | undefined;
   private relayPort = 0;
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
@@ -138,16 +139,118 @@ export class LocalRuntime implements LabRuntime {
     const spec = serverSpec(v);
     const running = this.servers.get(spec.key);
     if (running) return { port: running.port, transport: spec.transport };
-    const child = spawnUdplab(
-      [...spec.args, '--root', join(this.dir, 'root'), '--host', this.hosts.serverBind, '--port', '0'],
-      join(this.dir, 'server-home'),
-      this.prefix('server'),
-    );
-    this.servers.set(spec.key, { child, port: 0 });
-    const line = await firstLine(child, spec.ready, `udplab ${spec.args[0]}`);
-    const port = Number(/:(\d+),/.exec(line)?.[1]);
-    this.servers.set(spec.key, { child, port });
+    const args = [...spec.args, '--root', join(this.dir, 'root'), '--host', this.hosts.serverBind, '--port', '0'];
+    const { child, port } = await this.startServer(spec.args[0]!, args, spec.ready);
+    this.servers.set(spec.key, { child, port, args });
     return { port, transport: spec.transport };
+  }
+
+  private async startServer(
+    what: string,
+    args: string[],
+    ready: RegExp,
+  ): Promise<{ child: ChildProcess; port: number }> {
+    const child = spawnUdplab(args, join(this.dir, 'server-home'), this.prefix('server'));
+    try {
+      const line = await firstLine(child, ready, `udplab ${what}`);
+      return { child, port: Number(/:(\d+),/.exec(line)?.[1]) };
+    } catch (e) {
+      child.kill('SIGKILL');
+      throw e;
+    }
+  }
+
+  /**
+   * One RUFT download with crash faults: each fault waits until the client's journal holds `atPct` of the file,
+   * then SIGKILLs the client or the server; a killed server restarts on its port with its identity (the waiting
+   * client is then interrupted, as its user would), and the download continues with `get --resume`. Before
+   * every resume the final name must not exist: a `.part` promoted early is a failure.
+   */
+  async runWithFaults(
+    v: Variant,
+    remote: string,
+    timeoutMs: number,
+    faults: Fault[],
+  ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
+    const spec = serverSpec(v);
+    const local = join(this.dir, 'client', 'file-0.bin');
+    for (const f of [local, `${local}.part`, `${local}.part.journal`]) rmSync(f, { force: true });
+    const args = clientArgs(v, `${this.hosts.clientTarget}:${this.targetPort}`, remote, local);
+    const records: FaultRecord[] = [];
+    const deadline = Date.now() + timeoutMs;
+    const pending = [...faults];
+    let client = this.spawnClient(args);
+    for (;;) {
+      const f = pending[0];
+      const hitPct = f ? await waitForProgress(local, f.atPct, client.exited, deadline) : undefined;
+      if (!f || hitPct === undefined) break;
+      pending.shift();
+      if (f.kill === 'client') {
+        client.child.kill('SIGKILL');
+        await client.exited;
+      } else {
+        const srv = this.servers.get(spec.key)!;
+        srv.child.kill('SIGKILL');
+        await new Promise((ok) =>
+          srv.child.exitCode !== null || srv.child.signalCode !== null ? ok(0) : srv.child.once('exit', ok),
+        );
+        if (f.restart) {
+          const port = String(srv.port);
+          const again = srv.args.map((a, i) => (srv.args[i - 1] === '--port' ? port : a));
+          const { child } = await this.startServer(spec.args[0]!, again, spec.ready);
+          this.servers.set(spec.key, { child, port: srv.port, args: srv.args });
+        }
+        // the client waits for a server that lost the session: interrupt it, as its user would
+        client.child.kill('SIGINT');
+        await client.exited;
+      }
+      records.push({
+        at_pct: f.atPct,
+        kill: f.kill,
+        killed_at_pct: Math.round(hitPct * 10) / 10,
+        // a final file is early unless that client had itself finished (exit 0) before the kill
+        promoted_early: existsSync(local) && client.child.exitCode !== 0,
+        restarted: f.restart,
+      });
+      if (!f.restart)
+        return {
+          outcome: {
+            ok: false,
+            code: 'E_FAULT',
+            message: `the ${f.kill} was killed at ${hitPct.toFixed(1)}% and not restarted`,
+          },
+          faults: records,
+        };
+      client = this.spawnClient([...args, '--resume']);
+    }
+    const timer = setTimeout(() => client.child.kill('SIGKILL'), Math.max(1000, deadline - Date.now()));
+    const code = await client.exited;
+    clearTimeout(timer);
+    const o = clientOutcome(code, client.out(), client.err(), timeoutMs);
+    const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
+    return {
+      outcome: o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) },
+      faults: records,
+    };
+  }
+
+  private spawnClient(args: string[]): {
+    child: ChildProcess;
+    exited: Promise<number | null>;
+    out: () => string;
+    err: () => string;
+  } {
+    const child = spawnUdplab(args, join(this.dir, 'client-home'), this.prefix('client'));
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    child.stderr!.on('data', (d) => {
+      err += d;
+    });
+    const exited = new Promise<number | null>((ok) => child.once('exit', (c) => ok(c)));
+    return { child, exited, out: () => out, err: () => err };
   }
 
   async prepareFile(
@@ -357,6 +460,28 @@ export class LocalRuntime implements LabRuntime {
     this.servers.clear();
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Polls the download's journal until it holds `pct` of the file; undefined if the client ends first. */
+async function waitForProgress(
+  local: string,
+  pct: number,
+  exited: Promise<unknown>,
+  deadline: number,
+): Promise<number | undefined> {
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  while (!done && Date.now() < deadline) {
+    const j = readJournalInfo(local);
+    if (j && j.sizeBytes > 0) {
+      const held = (100 * j.ranges.reduce((n, [a, b]) => n + (b - a), 0)) / j.sizeBytes;
+      if (held >= pct) return held;
+    }
+    await new Promise((ok) => setTimeout(ok, 10));
+  }
+  return undefined;
 }
 
 /** SIGTERM (or `signal`), then SIGKILL after 3 s. */
