@@ -9,6 +9,7 @@ import { createSocket } from 'node:dgram';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { monotonicMs, type TransferResult } from '../../transport/index.js';
 import { BaselineError } from '../errors.js';
+import { baselineResult } from '../result.js';
 
 export interface NaiveClientOptions {
   host: string;
@@ -93,25 +94,17 @@ export async function naiveGet(o: NaiveClientOptions, remote: string, local: str
     }
     const elapsed = monotonicMs() - t0;
     return {
-      op: 'get',
-      remote,
-      local,
-      bytes: totalRecv,
-      duration_ms: Math.round(elapsed * 1000) / 1000,
-      goodput_bps: elapsed > 0 ? Math.round((totalRecv * 8 * 1000) / elapsed) : 0,
-      packets_sent: datagrams,
-      packets_retransmitted: 0,
-      packets_received: datagrams,
-      packets_lost: 0,
-      rtt_ms_min: 0,
-      rtt_ms_avg: 0,
-      rtt_ms_p99: 0,
-      sha256: hash.digest('hex'),
-      compression: 'none',
-      compression_ratio: 1,
-      resumed_bytes: 0,
-      security: 'none (naive: plaintext, no acknowledgements, no integrity check)',
-      timeline: [],
+      ...baselineResult({
+        op: 'get',
+        remote,
+        local,
+        bytes: totalRecv,
+        elapsedMs: elapsed,
+        sha256: hash.digest('hex'),
+        packets: datagrams,
+        retransmitted: 0,
+        security: 'none (naive: plaintext, no acknowledgements, no integrity check)',
+      }),
       expected_bytes: filesize,
       datagrams,
       truncated_datagrams: truncated,

@@ -6,6 +6,7 @@ import { open, rename, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { monotonicMs, type TransferResult } from '../../transport/index.js';
 import { BaselineError, type BaselineErrorCode } from '../errors.js';
+import { baselineResult } from '../result.js';
 
 export interface TcpClientOptions {
   host: string;
@@ -68,27 +69,17 @@ export async function tcpGet(o: TcpClientOptions, remote: string, local: string)
     await fh.sync();
     await fh.close();
     await rename(part, local);
-    return {
+    return baselineResult({
       op: 'get',
       remote,
       local,
       bytes: received,
-      duration_ms: Math.round(elapsed * 1000) / 1000,
-      goodput_bps: elapsed > 0 ? Math.round((received * 8 * 1000) / elapsed) : 0,
-      packets_sent: 0,
-      packets_retransmitted: 0,
-      packets_received: 0,
-      packets_lost: 0,
-      rtt_ms_min: 0,
-      rtt_ms_avg: 0,
-      rtt_ms_p99: 0,
+      elapsedMs: elapsed,
       sha256: hash.digest('hex'),
-      compression: 'none',
-      compression_ratio: 1,
-      resumed_bytes: 0,
+      packets: 0,
+      retransmitted: 0,
       security: 'none (TCP: plaintext)',
-      timeline: [],
-    };
+    });
   } catch (e) {
     await fh.close().catch(() => undefined);
     await rm(part, { force: true });

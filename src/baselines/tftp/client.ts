@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import type { TransferResult } from '../../transport/index.js';
 import { bindUdp, monotonicMs } from '../../transport/index.js';
 import { BaselineError } from '../errors.js';
+import { baselineResult } from '../result.js';
 import { type BlockParams, backoffMs, dally, peerError, receiveBlocks, sendBlocks } from './blocks.js';
 import { FileBlockSource, PartFileSink } from './file-io.js';
 import { PeerLink } from './link.js';
@@ -58,6 +59,21 @@ async function openLink(o: TftpClientOptions) {
   };
 }
 
+/** RFC 1350's values until an OACK says otherwise. */
+function baseParams(o: TftpClientOptions): BlockParams {
+  return { blksize: DEFAULT_BLKSIZE, windowsize: 1, timeoutMs: o.timeoutMs ?? 1000, retries: o.retries ?? 6 };
+}
+
+/** Accepts the server's OACK or refuses it with ERROR 8 (then throws). */
+function takeOack(link: PeerLink, ask: ClientRequest, options: Array<[string, string]>, base: BlockParams) {
+  const acc = acceptOack(ask, options, base.timeoutMs);
+  if (!acc.ok) {
+    link.send({ op: 'ERROR', code: ERR.OPTION_REFUSED, message: acc.error });
+    throw new BaselineError('E_PROTOCOL', acc.error);
+  }
+  return acc.use;
+}
+
 /** Sends the request until the first answer: OACK, DATA 1 / ACK 0 (no options), or ERROR. */
 async function firstAnswer(link: PeerLink, req: TftpPacket, p: BlockParams): Promise<TftpPacket> {
   link.send(req);
@@ -88,25 +104,17 @@ function result(
   neg: TftpResult['negotiated'],
 ): TftpResult {
   return {
-    op,
-    remote,
-    local,
-    bytes,
-    duration_ms: Math.round(elapsedMs * 1000) / 1000,
-    goodput_bps: elapsedMs > 0 ? Math.round((bytes * 8 * 1000) / elapsedMs) : 0,
-    packets_sent: dataPackets,
-    packets_retransmitted: retransmitted,
-    packets_received: dataPackets,
-    packets_lost: 0,
-    rtt_ms_min: 0,
-    rtt_ms_avg: 0,
-    rtt_ms_p99: 0,
-    sha256,
-    compression: 'none',
-    compression_ratio: 1,
-    resumed_bytes: 0,
-    security: 'none (TFTP: plaintext, no integrity check beyond the UDP checksum)',
-    timeline: [],
+    ...baselineResult({
+      op,
+      remote,
+      local,
+      bytes,
+      elapsedMs,
+      sha256,
+      packets: dataPackets,
+      retransmitted,
+      security: 'none (TFTP: plaintext, no integrity check beyond the UDP checksum)',
+    }),
     negotiated: neg,
   };
 }
@@ -115,12 +123,7 @@ export async function tftpGet(o: TftpClientOptions, remote: string, local: strin
   if (!o.force && existsSync(local)) throw new BaselineError('E_EXISTS', `${local} exists (use --force to replace it)`);
   const mode = o.mode ?? 'octet';
   const ask = request(o, undefined);
-  const base: BlockParams = {
-    blksize: DEFAULT_BLKSIZE,
-    windowsize: 1,
-    timeoutMs: o.timeoutMs ?? 1000,
-    retries: o.retries ?? 6,
-  };
+  const base = baseParams(o);
   const { link, close } = await openLink(o);
   const t0 = monotonicMs();
   let sink: PartFileSink | undefined;
@@ -132,13 +135,9 @@ export async function tftpGet(o: TftpClientOptions, remote: string, local: strin
     let start: Parameters<typeof receiveBlocks>[3];
     const oack = first.op === 'OACK';
     if (first.op === 'OACK') {
-      const acc = acceptOack(ask, first.options, base.timeoutMs);
-      if (!acc.ok) {
-        link.send({ op: 'ERROR', code: ERR.OPTION_REFUSED, message: acc.error });
-        throw new BaselineError('E_PROTOCOL', acc.error);
-      }
-      p = { ...base, ...acc.use };
-      tsize = acc.use.tsize;
+      const use = takeOack(link, ask, first.options, base);
+      p = { ...base, ...use };
+      tsize = use.tsize;
       const ack0 = () => link.send({ op: 'ACK', block: 0 });
       ack0();
       start = { resend: ack0, onOack: ack0 };
@@ -187,12 +186,7 @@ export async function tftpPut(o: TftpClientOptions, local: string, remote: strin
     throw new BaselineError('E_NOT_FOUND', `cannot read ${local}: ${(e as Error).message}`);
   }
   const ask = request(o, mode === 'octet' ? src.sizeBytes : undefined);
-  const base: BlockParams = {
-    blksize: DEFAULT_BLKSIZE,
-    windowsize: 1,
-    timeoutMs: o.timeoutMs ?? 1000,
-    retries: o.retries ?? 6,
-  };
+  const base = baseParams(o);
   const { link, close } = await openLink(o);
   const t0 = monotonicMs();
   try {
@@ -201,12 +195,7 @@ export async function tftpPut(o: TftpClientOptions, local: string, remote: strin
     let p = base;
     let oack = false;
     if (first.op === 'OACK') {
-      const acc = acceptOack(ask, first.options, base.timeoutMs);
-      if (!acc.ok) {
-        link.send({ op: 'ERROR', code: ERR.OPTION_REFUSED, message: acc.error });
-        throw new BaselineError('E_PROTOCOL', acc.error);
-      }
-      p = { ...base, ...acc.use };
+      p = { ...base, ...takeOack(link, ask, first.options, base) };
       oack = true;
     } else if (!(first.op === 'ACK' && first.block === 0))
       throw new BaselineError('E_PROTOCOL', `unexpected ${first.op} in answer to the write request`);

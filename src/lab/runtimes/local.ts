@@ -312,23 +312,11 @@ export class LocalRuntime implements LabRuntime {
       Array.from({ length: count }, async (_, i) => {
         const local = join(this.dir, 'client', `file-${i}.bin`);
         rmSync(local, { force: true });
-        const child = spawnUdplab(
-          clientArgs(v, target, remote, local),
-          join(this.dir, 'client-home'),
-          this.prefix('client'),
-        );
-        let out = '';
-        let err = '';
-        child.stdout!.on('data', (d) => {
-          out += d;
-        });
-        child.stderr!.on('data', (d) => {
-          err += d;
-        });
-        const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-        const code = await new Promise<number | null>((ok) => child.once('exit', ok));
+        const c = this.spawnClient(clientArgs(v, target, remote, local));
+        const timer = setTimeout(() => c.child.kill('SIGKILL'), timeoutMs);
+        const code = await c.exited;
         clearTimeout(timer);
-        const o = clientOutcome(code, out, err, timeoutMs);
+        const o = clientOutcome(code, c.out(), c.err(), timeoutMs);
         const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
         return o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) };
       }),

@@ -1,0 +1,117 @@
+// Processes for the benchmarks: udplab servers and clients as separate processes (the way users run them),
+// Debian's TFTP peers, and CPU / peak-RSS readings from /proc. Every process started here is ended here.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+
+export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+const execFileP = promisify(execFile);
+
+export interface Proc {
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `udplab ARGS` and waits for its "listening on HOST:PORT," line. */
+export async function startUdplab(args: string[], home: string): Promise<Proc> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UDPLAB_HOME: home },
+  });
+  const port = await new Promise<number>((ok, fail) => {
+    const t = setTimeout(() => fail(new Error(`udplab ${args[0]} did not start`)), 20_000);
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      const m = /listening on [^ ]*:(\d+),/.exec(l) ?? /"port":(\d+)/.exec(l);
+      if (m) {
+        clearTimeout(t);
+        ok(Number(m[1]));
+      }
+    });
+    child.once('exit', (c) => fail(new Error(`udplab ${args[0]} exited with ${c}`)));
+  });
+  return { child, port, stop: () => stop(child) };
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((ok) => child.once('exit', ok));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 3000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/** Runs `udplab ARGS --json` to completion; returns its result and its CPU seconds and peak RSS. */
+export async function runUdplabClient(
+  args: string[],
+  home: string,
+): Promise<{ result: { bytes: number; duration_ms: number; goodput_bps: number }; cpuS: number; rssMb: number }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UDPLAB_HOME: home },
+  });
+  const usage = watchUsage(child.pid!);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const code = await new Promise<number | null>((ok) => child.once('exit', ok));
+  const u = usage.stop();
+  if (code !== 0) throw new Error(`udplab ${args[0]} failed: ${err.trim()}`);
+  return { result: JSON.parse(out.trim().split('\n').pop()!), cpuS: u.cpuS, rssMb: u.rssMb };
+}
+
+/** CPU seconds (user + system) of a process so far, from /proc (Linux). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return 0;
+  }
+}
+
+/** Peak resident set (VmHWM) in MB, from /proc (Linux). */
+export function peakRssMb(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples CPU and peak RSS every 50 ms until stop() (the last sample before the process exits counts). */
+export function watchUsage(pid: number): { stop(): { cpuS: number; rssMb: number } } {
+  let cpuS = 0;
+  let rssMb = 0;
+  const sample = () => {
+    const c = cpuSeconds(pid);
+    if (c > 0) cpuS = c;
+    rssMb = Math.max(rssMb, peakRssMb(pid));
+  };
+  sample();
+  const t = setInterval(sample, 50);
+  return {
+    stop: () => {
+      clearInterval(t);
+      return { cpuS, rssMb };
+    },
+  };
+}
+
+export const hasCmd = (p: string) => existsSync(p);
+
+/** Wall time of a command (Debian's peers), or undefined when it is missing. */
+export async function timeCmd(cmd: string, args: string[], timeoutMs = 600_000): Promise<number | undefined> {
+  if (!existsSync(cmd)) return undefined;
+  const t0 = performance.now();
+  await execFileP(cmd, args, { timeout: timeoutMs });
+  return performance.now() - t0;
+}
