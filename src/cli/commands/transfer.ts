@@ -34,6 +34,13 @@ export function parseHostPort(s: string, allowZero = false): { host: string; por
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+function parseRate(v: string): { burst: number; perSecond: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+    throw new UsageError(`--handshake-rate expects BURST/PER-SECOND like 50/20, got "${v}"`);
+  return { burst: Number(m[1]), perSecond: Number(m[2]) };
+}
+
 function parsePort(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < 0 || n > 65535) throw new UsageError(`--port expects 0–65535, got "${v}"`);
@@ -158,6 +165,7 @@ interface ServeFlags {
   port: string;
   maxSessions: string;
   readOnly?: boolean;
+  handshakeRate: string;
   identity?: string;
   pskFile?: string;
   insecurePlaintext?: boolean;
@@ -186,6 +194,7 @@ export const register: Register = (program, setExit) => {
     .option('--port <n>', 'UDP port', String(DEFAULT_PORT))
     .option('--max-sessions <n>', 'concurrent sessions', '64')
     .option('--read-only', 'refuse uploads')
+    .option('--handshake-rate <burst/per-s>', 'handshakes allowed per source address (many clients behind one NAT)', '50/20')
     .option('--identity <file>', 'static key pair (default ~/.config/udplab/server.key, generated when missing)')
     .option('--psk-file <file>', 'require a 32-byte pre-shared key (Noise NKpsk2)')
     .option('--insecure-plaintext', 'TEACHING ONLY: serve without encryption or authentication')
@@ -211,6 +220,7 @@ export const register: Register = (program, setExit) => {
         port: parsePort(f.port),
         maxSessions: Number(f.maxSessions),
         readOnly: f.readOnly ?? false,
+        handshakeRate: parseRate(f.handshakeRate),
         log,
       }).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
