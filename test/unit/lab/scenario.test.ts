@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseNetem, printNetem } from '../../../src/impair/index.js';
 import {
@@ -86,5 +87,41 @@ describe('scenario files', () => {
     expect(printNetem(withLoss(parseNetem('delay 10ms loss 10%'), 5))).toBe('delay 10ms loss 5%');
     expect(printNetem(withLoss(parseNetem('delay 10ms loss 10%'), 0))).toBe('delay 10ms');
     expect(planShaping('up', parseNetem('delay 10ms 5ms')).notices.join()).toContain('reorders');
+  });
+});
+
+describe('scenario decoder, property-tested', () => {
+  const valid = readFileSync(join(ROOT, 'scenarios', 'lossy-10pct.yaml'), 'utf8');
+  /** Either a scenario, or one LabError E_SCENARIO_INVALID whose message starts with file:line:col. */
+  const judge = (text: string) => {
+    try {
+      parseScenario(text, 'fuzz.yaml');
+    } catch (e) {
+      expect((e as { code?: string }).code, String(e)).toBe('E_SCENARIO_INVALID');
+      expect((e as Error).message).toMatch(/^fuzz\.yaml(:\d+:\d+)?: /);
+    }
+  };
+
+  it('arbitrary text never crashes the loader', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 300 }), judge), { numRuns: 3000 });
+  });
+
+  it('mutated valid scenarios (characters flipped, lines dropped or swapped, cut short) never crash it', () => {
+    const lines = valid.split('\n');
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), fc.integer({ min: 32, max: 126 }), fc.nat(), (a, b, ch, cut) => {
+        const chars = [...valid];
+        chars[a % chars.length] = String.fromCharCode(ch);
+        judge(chars.join(''));
+        const l = [...lines];
+        l.splice(a % l.length, 1);
+        judge(l.join('\n'));
+        const m = [...lines];
+        [m[a % m.length], m[b % m.length]] = [m[b % m.length]!, m[a % m.length]!];
+        judge(m.join('\n'));
+        judge(valid.slice(0, cut % valid.length));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
