@@ -415,7 +415,20 @@ async function clientsSuite(): Promise<Row[]> {
   const n = Number(process.env.BENCH_CLIENTS ?? 100);
   const name = sc.file('f.bin', 4 * MiB);
   const srv = await startUdplab(
-    ['serve', '--root', sc.root, '--host', '127.0.0.1', '--port', '0', '--quiet', '--max-sessions', String(n + 10), '--handshake-rate', `${4 * n}/${2 * n}`],
+    [
+      'serve',
+      '--root',
+      sc.root,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--quiet',
+      '--max-sessions',
+      String(n + 10),
+      '--handshake-rate',
+      `${4 * n}/${2 * n}`,
+    ],
     join(sc.home, 'server'),
   );
   try {
