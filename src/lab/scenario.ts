@@ -166,7 +166,13 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
   }
   if (!isMap(doc.contents))
     throw new LabError('E_SCENARIO_INVALID', `${file}:1:1: expected a mapping of scenario fields`);
-  const parsed = scenarioSchema.safeParse(doc.toJS());
+  let js: unknown;
+  try {
+    js = doc.toJS(); // resolves aliases: an alias to no anchor throws here
+  } catch (e) {
+    throw new LabError('E_SCENARIO_INVALID', `${file}: YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const parsed = scenarioSchema.safeParse(js);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     // the deepest node that exists along the issue's path gives the position

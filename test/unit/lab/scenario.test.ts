@@ -102,6 +102,12 @@ describe('scenario decoder, property-tested', () => {
     }
   };
 
+  it('an alias to no anchor is a scenario error, not a crash (found by the property below)', () => {
+    expect(err('name: x\nfile: { size: 1MiB }\nnetwork: { netem: "" }\nexpect: { integrity: *rue }\n')).toMatch(
+      /^bad\.yaml: YAML: Unresolved alias/,
+    );
+  });
+
   it('arbitrary text never crashes the loader', () => {
     fc.assert(fc.property(fc.string({ maxLength: 300 }), judge), { numRuns: 3000 });
   });
