@@ -105,7 +105,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       for (const n of [...up.notices, ...down.notices]) if (!notices.includes(n)) notices.push(n);
       const seed = s.seed + p.index;
       if (s.attack === 'amplification') {
-        runs.push(await amplificationRun(runtime as LocalRuntime, s, p, seed, file.sha256));
+        runs.push(await amplificationRun(runtime as LocalRuntime, p, seed, file.sha256));
         say(`[${k + 1}/${plan.length}] ${runs.at(-1)!.id}: ${runs.at(-1)!.verdict} (${runNotes(runs.at(-1)!)})`);
         continue;
       }
@@ -207,13 +207,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
 }
 
 /** Amplification = bytes the server sent the victim ÷ bytes of the forged request; above 3× is a reflector. */
-async function amplificationRun(
-  rt: LocalRuntime,
-  s: Scenario,
-  p: PlannedRun,
-  seed: number,
-  sha: string,
-): Promise<RunRecord> {
+async function amplificationRun(rt: LocalRuntime, p: PlannedRun, seed: number, sha: string): Promise<RunRecord> {
   const a = await rt.amplification(p.variant, 'file.bin', 3000);
   const factor = a.victimBytes / a.requestBytes;
   const line = `amplification ×${factor.toFixed(1)}: a ${a.requestBytes}-byte forged request made the server send ${a.victimBytes} bytes in ${a.victimDatagrams} datagrams to the victim within 3 s`;

@@ -81,7 +81,10 @@ class Direction {
     const now = this.clock() - this.t0;
     const out = this.tamper ? (b: Uint8Array) => this.tamper!.apply(b).forEach(send) : send;
     const fragments = this.mtu ? fragmentSizes(bytes.length, this.mtu) : [];
-    if (fragments.length > 1) return this.pushFragmented(bytes, fragments, now, out);
+    if (fragments.length > 1) {
+      this.pushFragmented(bytes, fragments, now, out);
+      return;
+    }
     for (const d of this.imp.decide(now, bytes.length)) {
       let b = bytes;
       if (d.corrupt) {

@@ -194,7 +194,11 @@ export const register: Register = (program, setExit) => {
     .option('--port <n>', 'UDP port', String(DEFAULT_PORT))
     .option('--max-sessions <n>', 'concurrent sessions', '64')
     .option('--read-only', 'refuse uploads')
-    .option('--handshake-rate <burst/per-s>', 'handshakes allowed per source address (many clients behind one NAT)', '50/20')
+    .option(
+      '--handshake-rate <burst/per-s>',
+      'handshakes allowed per source address (many clients behind one NAT)',
+      '50/20',
+    )
     .option('--identity <file>', 'static key pair (default ~/.config/udplab/server.key, generated when missing)')
     .option('--psk-file <file>', 'require a 32-byte pre-shared key (Noise NKpsk2)')
     .option('--insecure-plaintext', 'TEACHING ONLY: serve without encryption or authentication')

@@ -121,7 +121,6 @@ export class LocalRuntime implements LabRuntime {
   }
   private readonly servers = new Map<string, { child: ChildProcess; port: number; args: string[] }>();
   private relay: ChildProcess | undefined;
-  private relayPort = 0;
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
   private targetPort = 0;
   private relayLines: string[] = [];
@@ -292,7 +291,6 @@ export class LocalRuntime implements LabRuntime {
     const line = await firstLine(this.relay, /"listening"/, 'udplab relay');
     createInterface({ input: this.relay.stdout! }).on('line', (l) => this.relayLines.push(l));
     const j = JSON.parse(line) as { port: number; up: string; down: string; seed: number };
-    this.relayPort = j.port;
     this.targetPort = j.port;
     return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}`;
   }
