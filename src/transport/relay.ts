@@ -5,6 +5,7 @@
 // over a time-ordered queue (no timer per packet). Optional tampering stages (after N packets: flip bits,
 // truncate, replay, reorder) sit after the impairment, toxiproxy-style.
 import type { Socket } from 'node:dgram';
+import { isIP } from 'node:net';
 import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem, printNetem } from '../impair/index.js';
 import { EventQueue } from '../sim/index.js';
 import { type Clock, monotonicMs } from './clock.js';
@@ -179,6 +180,8 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       s = bindUdp('0.0.0.0', 0).then((b) => {
         const u: Upstream = { socket: b.socket, port: o.targetPort };
         b.socket.on('message', (msg, from) => {
+          // only the server's host may move the client's traffic to another port (a TFTP transfer ID)
+          if (isIP(o.targetHost) && from.address !== o.targetHost) return;
           u.port = from.port;
           down.push(new Uint8Array(msg), (bytes) => front.socket.send(bytes, client.port, client.address));
         });

@@ -108,3 +108,15 @@ describe('impairment decisions (fixed seeds)', () => {
     expect(a).toEqual(b);
   });
 });
+
+describe('IPv4 fragmentation in the relay', () => {
+  it('cuts a UDP payload into fragments of the MTU, the UDP header in the first', async () => {
+    const { fragmentSizes } = await import('../../../src/transport/relay.js');
+    expect(fragmentSizes(1200, 1500)).toEqual([1228]);
+    expect(fragmentSizes(1472, 1500)).toEqual([1500]);
+    expect(fragmentSizes(1473, 1500)).toEqual([1500, 21]);
+    const f = fragmentSizes(61440, 1500);
+    expect(f).toHaveLength(42);
+    expect(f.reduce((n, x) => n + x - 20, 0)).toBe(61448);
+  });
+});
