@@ -64,7 +64,7 @@ describe('naive (the seminar report protocol)', () => {
   });
 
   it('reordering: it writes a wrong file under the final name (or mistakes data for the EXISTS answer)', async () => {
-    const x = await viaRelay('delay 1ms reorder 10% 50%', 2, 'reorder.bin');
+    const x = await viaRelay('delay 10ms reorder 25% 50%', 2, 'reorder.bin');
     if (x.ok) {
       expect(statSync(out('reorder.bin')).size).toBe(size);
       expect(sha256File(out('reorder.bin'))).not.toBe(sha);
