@@ -115,3 +115,28 @@ export async function timeCmd(cmd: string, args: string[], timeoutMs = 600_000):
   await execFileP(cmd, args, { timeout: timeoutMs });
   return performance.now() - t0;
 }
+
+/** A udplab server (`serve`, `tftp-serve`, `tcp-serve`) on a free loopback port, serving `root`. */
+export function serveOnLoopback(cmd: string, root: string, home: string, extra: string[] = []): Promise<Proc> {
+  return startUdplab([cmd, '--root', root, '--host', '127.0.0.1', '--port', '0', '--quiet', ...extra], home);
+}
+
+/** The userspace relay on a free loopback port, in front of the server on `port`. */
+export function relayOnLoopback(port: number, up: string, down: string, seed: number, home: string): Promise<Proc> {
+  return startUdplab(
+    [
+      'relay',
+      '--to',
+      `127.0.0.1:${port}`,
+      '--listen',
+      '127.0.0.1:0',
+      '--up',
+      up,
+      '--down',
+      down,
+      '--seed',
+      String(seed),
+    ],
+    home,
+  );
+}

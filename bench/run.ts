@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseNetem } from '../src/impair/index.js';
 import { simulateTransfer } from '../src/sim/index.js';
-import { runUdplabClient, startUdplab, stop, timeCmd, watchUsage } from './procs.js';
+import { relayOnLoopback, runUdplabClient, serveOnLoopback, stop, timeCmd, watchUsage } from './procs.js';
 
 interface Row {
   suite: string;
@@ -118,20 +118,7 @@ async function ruftGet(
   target: string | undefined,
   plaintext: boolean,
 ): Promise<{ bps: number; serverCpuS: number; clientCpuS: number; serverRssMb: number; clientRssMb: number }> {
-  const srv = await startUdplab(
-    [
-      'serve',
-      '--root',
-      root,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--quiet',
-      ...(plaintext ? ['--insecure-plaintext'] : []),
-    ],
-    join(home, 'server'),
-  );
+  const srv = await serveOnLoopback('serve', root, join(home, 'server'), plaintext ? ['--insecure-plaintext'] : []);
   try {
     const su = watchUsage(srv.child.pid!);
     const c = await runUdplabClient(
@@ -170,18 +157,12 @@ async function loopbackSuite(): Promise<Row[]> {
     const raw = await rawBlast(size, 1200);
     const enc = (await ruftGet(sc.root, sc.home, out, name, undefined, false)).bps;
     const plain = (await ruftGet(sc.root, sc.home, out, name, undefined, true)).bps;
-    const tcp = await startUdplab(
-      ['tcp-serve', '--root', sc.root, '--host', '127.0.0.1', '--port', '0', '--quiet'],
-      sc.home,
-    );
+    const tcp = await serveOnLoopback('tcp-serve', sc.root, sc.home);
     const tcpBps = (
       await runUdplabClient(['tcp-get', `127.0.0.1:${tcp.port}`, name, join(out, 't'), '--json', '--force'], sc.home)
     ).result.goodput_bps;
     await tcp.stop();
-    const tftp = await startUdplab(
-      ['tftp-serve', '--root', sc.root, '--host', '127.0.0.1', '--port', '0', '--quiet'],
-      sc.home,
-    );
+    const tftp = await serveOnLoopback('tftp-serve', sc.root, sc.home);
     const tftpBps = (
       await runUdplabClient(
         [
@@ -263,46 +244,10 @@ async function shapedSuite(): Promise<Row[]> {
       const limit = (1.0 * (100e6 / 8) * 0.02) / 1200; // one BDP of 1200-byte packets
       const down = `delay 10ms rate 100mbit limit ${Math.ceil(limit)}${l}`;
       const up = `delay 10ms${l}`;
-      const srv = await startUdplab(
-        ['serve', '--root', sc.root, '--host', '127.0.0.1', '--port', '0', '--quiet'],
-        join(sc.home, 'server'),
-      );
-      const tftp = await startUdplab(
-        ['tftp-serve', '--root', sc.root, '--host', '127.0.0.1', '--port', '0', '--quiet'],
-        sc.home,
-      );
-      const relay = await startUdplab(
-        [
-          'relay',
-          '--to',
-          `127.0.0.1:${srv.port}`,
-          '--listen',
-          '127.0.0.1:0',
-          '--up',
-          up,
-          '--down',
-          down,
-          '--seed',
-          String(loss + 1),
-        ],
-        sc.home,
-      );
-      const relay2 = await startUdplab(
-        [
-          'relay',
-          '--to',
-          `127.0.0.1:${tftp.port}`,
-          '--listen',
-          '127.0.0.1:0',
-          '--up',
-          up,
-          '--down',
-          down,
-          '--seed',
-          String(loss + 1),
-        ],
-        sc.home,
-      );
+      const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'));
+      const tftp = await serveOnLoopback('tftp-serve', sc.root, sc.home);
+      const relay = await relayOnLoopback(srv.port, up, down, loss + 1, sc.home);
+      const relay2 = await relayOnLoopback(tftp.port, up, down, loss + 1, sc.home);
       try {
         const r = await runUdplabClient(
           [
@@ -414,23 +359,12 @@ async function clientsSuite(): Promise<Row[]> {
   const sc = scratch();
   const n = Number(process.env.BENCH_CLIENTS ?? 100);
   const name = sc.file('f.bin', 4 * MiB);
-  const srv = await startUdplab(
-    [
-      'serve',
-      '--root',
-      sc.root,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--quiet',
-      '--max-sessions',
-      String(n + 10),
-      '--handshake-rate',
-      `${4 * n}/${2 * n}`,
-    ],
-    join(sc.home, 'server'),
-  );
+  const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'), [
+    '--max-sessions',
+    String(n + 10),
+    '--handshake-rate',
+    `${4 * n}/${2 * n}`,
+  ]);
   try {
     const one = await runUdplabClient(
       [
@@ -491,10 +425,7 @@ async function clientsSuite(): Promise<Row[]> {
 async function floodSuite(): Promise<Row[]> {
   const sc = scratch();
   const name = sc.file('f.bin', 32 * MiB);
-  const srv = await startUdplab(
-    ['serve', '--root', sc.root, '--host', '127.0.0.1', '--port', '0', '--quiet'],
-    join(sc.home, 'server'),
-  );
+  const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'));
   const args = [
     'get',
     `127.0.0.1:${srv.port}`,

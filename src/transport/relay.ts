@@ -81,9 +81,8 @@ class Direction {
   push(bytes: Uint8Array, send: (b: Uint8Array) => void): void {
     const now = this.clock() - this.t0;
     const out = this.tamper ? (b: Uint8Array) => this.tamper!.apply(b).forEach(send) : send;
-    const fragments = this.mtu ? fragmentSizes(bytes.length, this.mtu) : [];
-    if (fragments.length > 1) {
-      this.pushFragmented(bytes, fragments, now, out);
+    if (this.mtu && bytes.length + 28 > this.mtu) {
+      this.pushFragmented(bytes, fragmentSizes(bytes.length, this.mtu), now, out);
       return;
     }
     for (const d of this.imp.decide(now, bytes.length)) {
@@ -170,6 +169,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'), o.mtu);
   const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
   const upstreams = new Map<string, Promise<Upstream>>();
+  const targetIsIp = isIP(o.targetHost) !== 0;
 
   // Per client: its upstream socket, and where the server answers from. A server that answers from another
   // port (a TFTP transfer ID) gets the client's next datagrams there, as the client itself would send them.
@@ -181,7 +181,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
         const u: Upstream = { socket: b.socket, port: o.targetPort };
         b.socket.on('message', (msg, from) => {
           // only the server's host may move the client's traffic to another port (a TFTP transfer ID)
-          if (isIP(o.targetHost) && from.address !== o.targetHost) return;
+          if (targetIsIp && from.address !== o.targetHost) return;
           u.port = from.port;
           down.push(new Uint8Array(msg), (bytes) => front.socket.send(bytes, client.port, client.address));
         });

@@ -134,10 +134,15 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     }
   }
 
-  const params = (use: { blksize: number; windowsize: number; timeoutMs: number }): BlockParams => ({
-    ...use,
-    retries: o.retries ?? 6,
-  });
+  /** The transfer's parameters, recorded in its session log. */
+  const params = (
+    use: { blksize: number; windowsize: number; timeoutMs: number },
+    rec: TftpSessionLog,
+  ): BlockParams => {
+    rec.blksize = use.blksize;
+    rec.windowsize = use.windowsize;
+    return { ...use, retries: o.retries ?? 6 };
+  };
 
   async function serveRead(
     req: Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>,
@@ -156,9 +161,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     }
     try {
       const { oack, use } = negotiateServer(req.options, 'RRQ', mode === 'octet' ? src.sizeBytes : undefined, limits);
-      const p = params(use);
-      rec.blksize = p.blksize;
-      rec.windowsize = p.windowsize;
+      const p = params(use, rec);
       if (oack.length > 0) {
         // the OACK is acknowledged with ACK 0 (or refused with ERROR 8)
         const sendOack = () => link.send({ op: 'OACK', options: oack });
@@ -184,9 +187,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     if (!o.writable) return fail(ERR.ACCESS, 'Access violation: this server does not accept writes');
     if (existsSync(path)) return fail(ERR.EXISTS, 'File already exists');
     const { oack, use } = negotiateServer(req.options, 'WRQ', undefined, limits);
-    const p = params(use);
-    rec.blksize = p.blksize;
-    rec.windowsize = p.windowsize;
+    const p = params(use, rec);
     const sink = await PartFileSink.create(path, mode);
     const first =
       oack.length > 0 ? () => link.send({ op: 'OACK', options: oack }) : () => link.send({ op: 'ACK', block: 0 });

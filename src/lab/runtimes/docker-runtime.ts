@@ -18,6 +18,7 @@ import {
   type PreparedFile,
   type ShaperName,
   type ShapingRequest,
+  withLocalSha,
 } from './types.js';
 
 const SERVER_PORT_BASE = 4460;
@@ -191,7 +192,7 @@ export class DockerRuntime implements LabRuntime {
     const sum = await run(c, ['sha256sum', local]);
     const sha = sum.exitCode === 0 ? sum.stdout.split(' ')[0]! : undefined;
     return {
-      outcome: o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) },
+      outcome: withLocalSha(o, sha),
       faults: records,
     };
   }
@@ -306,7 +307,7 @@ export class DockerRuntime implements LabRuntime {
         const o = clientOutcome(r.exitCode, r.stdout, r.stderr, timeoutMs);
         const sum = await run(c, ['sha256sum', local]);
         const sha = sum.exitCode === 0 ? sum.stdout.split(' ')[0]! : undefined;
-        return o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) };
+        return withLocalSha(o, sha);
       }),
     );
   }

@@ -30,6 +30,7 @@ import {
   type RuntimeName,
   type ShaperName,
   type ShapingRequest,
+  withLocalSha,
 } from './types.js';
 
 const execFileP = promisify(execFile);
@@ -228,7 +229,7 @@ export class LocalRuntime implements LabRuntime {
     const o = clientOutcome(code, client.out(), client.err(), timeoutMs);
     const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
     return {
-      outcome: o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) },
+      outcome: withLocalSha(o, sha),
       faults: records,
     };
   }
@@ -316,7 +317,7 @@ export class LocalRuntime implements LabRuntime {
         clearTimeout(timer);
         const o = clientOutcome(code, c.out(), c.err(), timeoutMs);
         const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
-        return o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) };
+        return withLocalSha(o, sha);
       }),
     );
   }

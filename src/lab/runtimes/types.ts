@@ -64,3 +64,11 @@ export function clientOutcome(
   const m = /udplab: (E_[A-Z_]+): (.*)/.exec(stderr);
   return { ok: false, code: m?.[1] ?? 'E_CLIENT', message: m?.[2] ?? (stderr.trim() || `exit ${exitCode}`) };
 }
+
+/** A client's outcome with the SHA-256 of what it left under the local name (none when it left nothing). */
+export function withLocalSha(
+  o: { ok: true; result: TransferResult } | { ok: false; code: string; message: string },
+  sha: string | undefined,
+): ClientOutcome {
+  return o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) };
+}
