@@ -1,4 +1,5 @@
 // The naive baseline fails the way the seminar's protocol fails, and the TCP baseline is a correct copy.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +118,19 @@ describe('tcp baseline', () => {
       expect(existsSync(out('t2')) || existsSync(out('t2.part')) || existsSync(out('t3.part'))).toBe(false);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('baseline servers refuse a missing --root at start', () => {
+  it('one line, E_USAGE, exit 2, for naive-serve, tftp-serve and tcp-serve', () => {
+    for (const cmd of ['naive-serve', 'tftp-serve', 'tcp-serve']) {
+      const r = spawnSync(process.execPath, ['bin/udplab.js', cmd, '--root', '/nonexistent-udplab', '--port', '0'], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(r.status, cmd).toBe(2);
+      expect(r.stderr.trim()).toBe('udplab: E_USAGE: --root /nonexistent-udplab: no such directory');
     }
   });
 });

@@ -1,6 +1,7 @@
 // The baselines as commands: `naive-serve/-get` (the seminar report's protocol), `tftp-serve/-get/-put`
 // (RFC 1350 + options) and `tcp-serve/-get` (a plain TCP copy). Servers print one "listening on HOST:PORT,"
 // line on stdout (the lab waits for it); clients print a summary, or the same JSON as `udplab get --json`.
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { naiveGet, naiveServe, tcpGet, tcpServe, tftpGet, tftpPut, tftpServe } from '../../baselines/index.js';
@@ -14,6 +15,18 @@ function intFlag(name: string, v: string | undefined, min: number, max: number):
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`--${name} expects ${min}–${max}, got "${v}"`);
   return n;
+}
+
+/** --root must name a directory: said once at start, not as an access violation on every request. */
+function rootDir(root: string): string {
+  let ok = false;
+  try {
+    ok = statSync(root).isDirectory();
+  } catch {
+    /* missing */
+  }
+  if (!ok) throw new UsageError(`--root ${root}: no such directory`);
+  return root;
 }
 
 function target(s: string, defaultPort: number): Promise<{ host: string; port: number }> {
@@ -63,7 +76,7 @@ export const register: Register = (program: Command, setExit) => {
     .action(async (f: ServeFlags & { chunk: string }) => {
       const log = f.quiet ? () => {} : (l: string) => console.error(l);
       const s = await naiveServe({
-        root: f.root,
+        root: rootDir(f.root),
         host: f.host,
         port: intFlag('port', f.port, 0, 65535)!,
         chunkBytes: intFlag('chunk', f.chunk, 1, 65507)!,
@@ -124,7 +137,7 @@ export const register: Register = (program: Command, setExit) => {
       async (f: ServeFlags & { writable?: boolean; maxBlksize: string; maxWindowsize: string; timeout: string }) => {
         const log = f.quiet ? () => {} : (l: string) => console.error(l);
         const s = await tftpServe({
-          root: f.root,
+          root: rootDir(f.root),
           host: f.host,
           port: intFlag('port', f.port, 0, 65535)!,
           writable: f.writable ?? false,
@@ -213,9 +226,12 @@ export const register: Register = (program: Command, setExit) => {
     .option('--quiet', 'log nothing')
     .action(async (f: ServeFlags) => {
       const log = f.quiet ? () => {} : (l: string) => console.error(l);
-      const s = await tcpServe({ root: f.root, host: f.host, port: intFlag('port', f.port, 0, 65535)!, log }).catch(
-        bindError('TCP', f.port, f.host),
-      );
+      const s = await tcpServe({
+        root: rootDir(f.root),
+        host: f.host,
+        port: intFlag('port', f.port, 0, 65535)!,
+        log,
+      }).catch(bindError('TCP', f.port, f.host));
       console.log(`udplab tcp-serve: listening on ${s.address}:${s.port}, root ${f.root}, security: NONE (TCP)`);
       await untilSignal();
       await s.close();

@@ -6,7 +6,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
-import { type Netem, printNetem, tcNetemArgs } from '../../impair/index.js';
+import { printNetem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
 import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
 import { createInternalNetwork, type LabNetwork, startNode, sweepLeftovers, teardown } from './docker.js';
