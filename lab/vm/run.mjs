@@ -101,7 +101,7 @@ await fs.mkdirp(out);
 await fs.writeFile(path.join(cache, 'cmd.sh'), `${cmd}\n`);
 await fs.writeFile(
   path.join(cache, 'stage2.sh'),
-  `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+  `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root UDPLAB_START_TIMEOUT=300
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mount -t tmpfs tmpfs /run; mkdir -p /run/netns
 echo "guest kernel $(uname -r)" > /udplab-out/log.txt

@@ -1,9 +1,10 @@
 // `udplab lab <scenario.yaml…>`: run scenarios, write reports, exit 0 (all met) / 1 (an expectation failed) /
 // 2 (scenario or environment invalid).
+// The lab and the report (testcontainers, zx, vega: ~1 s of loading) are imported when a command runs, so that
+// `serve`, `get` and the other commands start in a tenth of that.
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { loadScenario, runScenario, scenarioJsonSchema } from '../../lab/index.js';
-import { type LabResults, mergeResults, readResults, terminalSummary, writeReports } from '../../report/index.js';
+import type { LabResults } from '../../report/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
 
@@ -35,6 +36,8 @@ export const register: Register = (program: Command, setExit) => {
     .option('--json', 'print the results as JSON')
     .option('--print-schema', 'print the JSON Schema of scenario files and exit')
     .action(async (files: string[], f: LabFlags) => {
+      const { loadScenario, runScenario, scenarioJsonSchema } = await import('../../lab/index.js');
+      const { terminalSummary, writeReports } = await import('../../report/index.js');
       if (f.printSchema) {
         console.log(JSON.stringify(scenarioJsonSchema(), null, 2));
         return;
@@ -101,6 +104,7 @@ export const registerReport: Register = (program: Command, setExit) => {
     .argument('<dirs...>', 'report directories holding results.json')
     .option('--out <dir>', 'where to write the merged report (default reports/<scenario>-merged-<timestamp>)')
     .action(async (dirs: string[], f: { out?: string }) => {
+      const { mergeResults, readResults, terminalSummary, writeReports } = await import('../../report/index.js');
       const merged = mergeResults(dirs.map(readResults));
       const out = f.out ?? join('reports', `${merged.scenario}-merged-${stampNow()}`);
       await writeReports(out, merged);

@@ -49,8 +49,17 @@ function spawnUdplab(args: string[], home: string, prefix: string[] = []): Child
   return spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UDPLAB_HOME: home } });
 }
 
+/**
+ * How long a server or relay may take to print its first line: 30 s, or UDPLAB_START_TIMEOUT seconds (the VM lane
+ * sets 300: under TCG emulation Node alone needs several seconds to load).
+ */
+function startTimeoutMs(): number {
+  const s = Number(process.env.UDPLAB_START_TIMEOUT);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 30_000;
+}
+
 /** Waits for the first stdout line of a child that matches `re`. */
-function firstLine(child: ChildProcess, re: RegExp, what: string, timeoutMs = 30_000): Promise<string> {
+function firstLine(child: ChildProcess, re: RegExp, what: string, timeoutMs = startTimeoutMs()): Promise<string> {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     let stderr = '';
