@@ -8,7 +8,9 @@ export interface PacketProtection {
   readonly security: string;
   /** Bytes added to each payload. */
   readonly overheadBytes: number;
+  /** The whole datagram: header ‖ sealed payload (payload and tag), in one allocation. */
   seal(header: Uint8Array, packetNumber: number, payload: Uint8Array): Uint8Array;
+  /** The payload of `sealed` (what follows the header), or undefined. */
   open(header: Uint8Array, packetNumber: number, sealed: Uint8Array): Uint8Array | undefined;
 }
 
@@ -30,9 +32,10 @@ export function integrityOnlyProtection(label = 'none (unauthenticated, unencryp
     security: label,
     overheadBytes: TAG,
     seal(header, _pn, payload) {
-      const out = new Uint8Array(payload.length + TAG);
-      out.set(payload, 0);
-      out.set(tag(header, payload), payload.length);
+      const out = new Uint8Array(header.length + payload.length + TAG);
+      out.set(header, 0);
+      out.set(payload, header.length);
+      out.set(tag(header, payload), header.length + payload.length);
       return out;
     },
     open(header, _pn, sealed) {

@@ -5,7 +5,7 @@
 // 2 NKpsk2/ChaChaPoly, 3 NK/AESGCM, 4 NKpsk2/AESGCM.
 
 import { HandshakeState } from './noise.js';
-import { aeadDecrypt, aeadEncrypt, type CipherName, hash, x25519KeyPair } from './primitives.js';
+import { type CipherName, hash, packetAead, x25519KeyPair } from './primitives.js';
 import type { PacketProtection } from './protection.js';
 
 export const PLAINTEXT_LABEL = 'PLAINTEXT teaching mode (--insecure-plaintext): no secrecy, no authentication';
@@ -53,14 +53,16 @@ export function aeadProtection(
   const WINDOW = 2048;
   let highest = -1;
   const seen = new Uint8Array(WINDOW);
+  const send = packetAead(cipher, sendKey);
+  const recv = packetAead(cipher, recvKey);
   return {
     security: label,
     overheadBytes: 16,
-    seal: (header, pn, payload) => aeadEncrypt(cipher, sendKey, BigInt(pn), header, payload),
+    seal: (header, pn, payload) => send.seal(header, pn, payload),
     open: (header, pn, sealed) => {
       if (pn + WINDOW <= highest) return undefined; // too old to tell: treat as a replay
       if (pn <= highest && seen[pn % WINDOW] === 1) return undefined;
-      const p = aeadDecrypt(cipher, recvKey, BigInt(pn), header, sealed);
+      const p = recv.open(header, pn, sealed);
       if (!p) return undefined;
       if (pn > highest) {
         for (let q = Math.max(highest + 1, pn - WINDOW + 1); q < pn; q++) seen[q % WINDOW] = 0;

@@ -61,6 +61,11 @@ export class Writer {
   finish(): Uint8Array {
     return this.buf.subarray(0, this.length);
   }
+  /** Empties the writer for reuse; what finish() returned before is overwritten by the next writes. */
+  reset(): this {
+    this.length = 0;
+    return this;
+  }
 }
 
 export class Reader {

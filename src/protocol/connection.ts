@@ -128,6 +128,7 @@ export class Connection {
 
   /** Integrity tag on handshake packets (corruption on the path), whatever the security mode. */
   private readonly hsProtection = integrityOnlyProtection('handshake envelope');
+  private readonly scratch = new Writer(1600);
   /** Protection of DATA packets, set when the handshake completes. */
   private dataProtection: PacketProtection | undefined;
   private hsClient: ClientHandshake | undefined;
@@ -568,7 +569,7 @@ export class Connection {
   }
 
   private sealFrames(pn: number, frames: readonly Frame[]): Uint8Array {
-    const w = new Writer(this.payloadBytes + 64);
+    const w = this.scratch.reset(); // one writer per connection: seal() copies what it is given
     for (const f of frames) writeFrame(w, f);
     return this.seal(PacketType.Data, pn, w.finish());
   }
@@ -584,11 +585,7 @@ export class Connection {
   private seal(type: PacketType, pn: number, payload: Uint8Array): Uint8Array {
     const header = encodeHeader({ type, connectionId: this.connectionId, packetNumber: pn });
     const prot = type === PacketType.Data ? this.dataProtection! : this.hsProtection;
-    const sealed = prot.seal(header, pn, payload);
-    const out = new Uint8Array(HEADER_BYTES + sealed.length);
-    out.set(header, 0);
-    out.set(sealed, HEADER_BYTES);
-    return out;
+    return prot.seal(header, pn, payload);
   }
 
   private flushClose(_nowMs: number): void {

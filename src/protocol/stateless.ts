@@ -7,11 +7,7 @@ const envelope = integrityOnlyProtection('handshake envelope');
 
 export function sealStateless(type: PacketType, connectionId: Uint8Array, payload: Uint8Array): Uint8Array {
   const header = encodeHeader({ type, connectionId, packetNumber: 0 });
-  const sealed = envelope.seal(header, 0, payload);
-  const out = new Uint8Array(HEADER_BYTES + sealed.length);
-  out.set(header);
-  out.set(sealed, HEADER_BYTES);
-  return out;
+  return envelope.seal(header, 0, payload);
 }
 
 /** Opens any handshake-envelope packet (INITIAL, RETRY, KEY REQUEST/RESPONSE) without connection state. */
