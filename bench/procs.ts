@@ -1,7 +1,8 @@
 // Processes for the benchmarks: udplab servers and clients as separate processes (the way users run them),
 // Debian's TFTP peers, and CPU / peak-RSS readings from /proc. Every process started here is ended here.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -139,4 +140,54 @@ export function relayOnLoopback(port: number, up: string, down: string, seed: nu
     ],
     home,
   );
+}
+
+/**
+ * Debian's uftp pushing `name` from `root` to a uftpd on loopback, unicast, encrypted (aes256-gcm, ECDH with ECDSA
+ * signatures, keys made per run), at full interface speed with 4 MiB socket buffers (as ours). Goodput is over the
+ * wall time of the `uftp` command (announce and key exchange included, as a RUFT client's duration includes its
+ * handshake), and only counts when the received file's SHA-256 matches.
+ */
+export async function uftpPush(
+  root: string,
+  name: string,
+  destDir: string,
+): Promise<{ bps: number; why?: undefined } | { bps?: undefined; why: string }> {
+  if (!existsSync('/usr/bin/uftp') || !existsSync('/usr/bin/uftpd'))
+    return { why: 'uftp is not installed (apt-get install -y uftp)' };
+  mkdirSync(destDir, { recursive: true });
+  const port = String(20000 + ((process.pid + 1) % 20000));
+  const buf = String(4 << 20);
+  const d = spawn(
+    '/usr/bin/uftpd',
+    ['-d', '-q', '-D', destDir, '-p', port, '-U', '0x00000002', '-K', 'ec:prime256v1', '-B', buf],
+    { stdio: 'ignore' },
+  );
+  try {
+    await new Promise((ok) => setTimeout(ok, 300));
+    const src = join(root, name);
+    let ms: number | undefined;
+    try {
+      ms = await timeCmd('/usr/bin/uftp', [
+        ...['-M', '127.0.0.1', '-p', port, '-U', '0x00000001', '-H', '0x00000002', '-R', '-1', '-C', 'none'],
+        ...['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa', '-K', 'prime256v1', '-B', buf, '-b', '1300'],
+        src,
+      ]);
+    } catch (err) {
+      const lines = String((err as { stderr?: string }).stderr ?? err)
+        .trim()
+        .split('\n');
+      return { why: `uftp failed: ${lines.find((l) => /error/i.test(l)) ?? lines[lines.length - 1]}` };
+    }
+    const got = join(destDir, name);
+    if (!ms || !existsSync(got)) return { why: 'uftp did not deliver the file' };
+    if (sha256Of(got) !== sha256Of(src)) return { why: 'uftp delivered a file with the wrong SHA-256' };
+    return { bps: (statSync(src).size * 8 * 1000) / ms };
+  } finally {
+    await stop(d);
+  }
+}
+
+function sha256Of(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }

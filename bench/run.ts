@@ -1,7 +1,8 @@
 // `npm run bench [-- NAME…] [-- --json FILE]`: benchmarks, never timed tests; ratios measured in one run on one
 // machine (absolute figures drift, ratios hold). Suites:
 //   sim      — simulated goodput ÷ (rate × (1 − p)) on a 100 Mbit/s, 40 ms RTT bottleneck with one BDP of queue
-//   loopback — RUFT (encrypted, plaintext) ÷ a raw node:dgram blast, ÷ TCP, ÷ our TFTP (windowsize 16), ÷ tftp-hpa
+//   loopback — RUFT (encrypted, plaintext) ÷ a raw node:dgram blast, ÷ TCP, ÷ our TFTP (windowsize 16), ÷ tftp-hpa,
+//              ÷ uftp (Debian's encrypted UDP file transfer in C, unicast)
 //   shaped   — 100 Mbit/s, 20 ms RTT through the userspace relay, loss 0–20%: goodput ÷ (rate × (1 − p))
 //   cost     — CPU seconds per GiB on each side; peak RSS of each side while moving BENCH_RSS_GIB (default 4) GiB
 //   clients  — one server, 100 concurrent clients: aggregate goodput ÷ one client's
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseNetem } from '../src/impair/index.js';
 import { simulateTransfer } from '../src/sim/index.js';
-import { relayOnLoopback, runUdplabClient, serveOnLoopback, stop, timeCmd, watchUsage } from './procs.js';
+import { relayOnLoopback, runUdplabClient, serveOnLoopback, stop, timeCmd, uftpPush, watchUsage } from './procs.js';
 
 interface Row {
   suite: string;
@@ -202,6 +203,7 @@ async function loopbackSuite(): Promise<Row[]> {
       await stop(hpa);
       hpaBps = ms ? (size * 8 * 1000) / ms : undefined;
     }
+    const uftp = await uftpPush(sc.root, name, join(out, 'u'));
     const rows: Row[] = [
       {
         suite: 'loopback',
@@ -222,7 +224,17 @@ async function loopbackSuite(): Promise<Row[]> {
       ...(hpaBps
         ? [{ suite: 'loopback', case: 'enc ÷ tftp-hpa', value: Number((enc / hpaBps).toFixed(3)), unit: 'ratio' }]
         : []),
-      { suite: 'loopback', case: 'uftp', value: 0, unit: 'not measured: uftp is not installed by .ci/run yet' },
+      ...(uftp.bps
+        ? [
+            {
+              suite: 'loopback',
+              case: 'uftp',
+              value: mbit(uftp.bps),
+              unit: 'Mbit/s (Debian uftp 4.10 unicast, aes256-gcm + ecdh_ecdsa, full speed)',
+            },
+            { suite: 'loopback', case: 'enc ÷ uftp', value: Number((enc / uftp.bps).toFixed(3)), unit: 'ratio' },
+          ]
+        : [{ suite: 'loopback', case: 'uftp', value: 0, unit: `not measured: ${uftp.why}` }]),
     ];
     return rows;
   } finally {

@@ -1,0 +1,35 @@
+// The benchmark's peers outside udplab work as `npm run bench` uses them: Debian's uftp (unicast, encrypted)
+// delivers the file with the right SHA-256 and a rate. `.ci/run` installs uftp and sets UDPLAB_REQUIRE_PEERS=1,
+// so a missing peer fails there instead of silently dropping a row from the performance table.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { uftpPush } from '../../bench/procs.js';
+import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+
+const have = existsSync('/usr/bin/uftp') && existsSync('/usr/bin/uftpd');
+if (!have) {
+  const msg = 'uftp is not installed (apt-get install -y uftp)';
+  if (process.env.UDPLAB_REQUIRE_PEERS === '1') throw new Error(msg);
+  console.warn(`SKIPPED bench peer tests: ${msg}`);
+}
+
+describe.skipIf(!have)('bench peers', () => {
+  it('uftp pushes a file over loopback, encrypted, and the SHA-256 is checked', async () => {
+    using dir = tempDir();
+    mkdirSync(join(dir.path, 'root'));
+    randomFile(join(dir.path, 'root', 'f.bin'), 4 << 20);
+    const r = await uftpPush(join(dir.path, 'root'), 'f.bin', join(dir.path, 'dest'));
+    expect(r.why).toBeUndefined();
+    expect(r.bps).toBeGreaterThan(0);
+    expect(sha256File(join(dir.path, 'dest', 'f.bin'))).toBe(sha256File(join(dir.path, 'root', 'f.bin')));
+  }, 60_000);
+
+  it('a missing source is reported, not measured', async () => {
+    using dir = tempDir();
+    mkdirSync(join(dir.path, 'root'));
+    const r = await uftpPush(join(dir.path, 'root'), 'absent.bin', join(dir.path, 'dest'));
+    expect(r.bps).toBeUndefined();
+    expect(r.why).toMatch(/^uftp failed: .*absent\.bin/);
+  }, 60_000);
+});
