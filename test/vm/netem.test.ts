@@ -22,7 +22,7 @@ describe.skipIf(!run)('kernel netem in the VM lane', () => {
         '--timeout',
         '1200',
         '--',
-        'node bin/udplab.js lab --runtime netns --shaper netem scenarios/vm/netem-smoke.yaml --out /udplab-out/reports',
+        'node bin/udplab.js lab --runtime netns --shaper netem scenarios/vm/netem-smoke.yaml scenarios/vm/tcp-50ms.yaml --out /udplab-out/reports',
       ],
       { cwd: ROOT, encoding: 'utf8', timeout: 1_300_000 },
     );
@@ -36,5 +36,12 @@ describe.skipIf(!run)('kernel netem in the VM lane', () => {
     expect(res.environment.notices.join()).not.toMatch(/FALLBACK/);
     expect(res.runs[1].shaping_readback).toMatch(/qdisc netem .* delay 10ms loss 10%/);
     for (const run of res.runs) expect(run.sha256_actual).toBe(run.sha256_expected);
+    // the kernel path `npm run bench -- tcp50` measures TCP on: both runs intact, netem read back as configured
+    expect(r.stdout).toMatch(/vm-tcp-50ms: 2\/2 runs passed on netns with the netem shaper/);
+    const tcpDir = readdirSync(out).find((d) => d.startsWith('vm-tcp-50ms-'))!;
+    const tcp = JSON.parse(readFileSync(join(out, tcpDir, 'results.json'), 'utf8'));
+    expect(tcp.runs.map((x: { protocol: string }) => x.protocol)).toEqual(['tcp', 'tcp']);
+    expect(tcp.runs[1].shaping_readback).toMatch(/qdisc netem .* delay 25ms loss 5% rate 100Mbit/);
+    for (const run of tcp.runs) expect(run.sha256_actual).toBe(run.sha256_expected);
   }, 1_400_000);
 });
