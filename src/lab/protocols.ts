@@ -8,6 +8,8 @@ export type ProtocolName = (typeof PROTOCOLS)[number];
 export interface VariantOptions {
   /** ruft: the loudly-labelled plaintext teaching mode. */
   plaintext?: boolean;
+  /** ruft: the server's --datagram-size (what downloads are sent in). */
+  datagramBytes?: number;
   /** naive: datagram payload of the server (the seminar: 1024). */
   chunkBytes?: number;
   /** naive: the client's receive buffer (the seminar: 1024). */
@@ -66,10 +68,18 @@ export interface ServerSpec {
 export function serverSpec(v: Variant): ServerSpec {
   const ready = /listening on/;
   switch (v.protocol) {
-    case 'ruft':
+    case 'ruft': {
+      const d = v.options.datagramBytes;
+      const size = d === undefined ? [] : ['--datagram-size', String(d)];
       return v.options.plaintext
-        ? { key: 'ruft-plain', transport: 'udp', args: ['serve', '--quiet', '--insecure-plaintext'], ready }
-        : { key: 'ruft', transport: 'udp', args: ['serve', '--quiet'], ready };
+        ? {
+            key: `ruft-plain${d ? `-d${d}` : ''}`,
+            transport: 'udp',
+            args: ['serve', '--quiet', '--insecure-plaintext', ...size],
+            ready,
+          }
+        : { key: `ruft${d ? `-d${d}` : ''}`, transport: 'udp', args: ['serve', '--quiet', ...size], ready };
+    }
     case 'naive': {
       const chunk = v.options.chunkBytes ?? 1024;
       return {

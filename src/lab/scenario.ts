@@ -46,7 +46,14 @@ const intIn = (min: number, max: number) => z.number().int().min(min).max(max);
 const variantSchema = z.union([
   z.enum(PROTOCOLS),
   z.discriminatedUnion('protocol', [
-    z.object({ protocol: z.literal('ruft'), ...common, plaintext: z.boolean().optional() }).strict(),
+    z
+      .object({
+        protocol: z.literal('ruft'),
+        ...common,
+        plaintext: z.boolean().optional(),
+        datagram_size: intIn(1200, 65507).optional(),
+      })
+      .strict(),
     z
       .object({
         protocol: z.literal('naive'),
@@ -256,6 +263,7 @@ function variants(list: Array<z.infer<typeof variantSchema>>, file: string): Var
     if (typeof v === 'string') return { id: v, protocol: v, options: {}, expectFailure: false };
     const o: VariantOptions = {};
     if (v.protocol === 'ruft' && v.plaintext) o.plaintext = true;
+    if (v.protocol === 'ruft' && v.datagram_size !== undefined) o.datagramBytes = v.datagram_size;
     if (v.protocol === 'naive') {
       if (v.chunk !== undefined) o.chunkBytes = v.chunk;
       if (v.bufsize !== undefined) o.bufsizeBytes = v.bufsize;

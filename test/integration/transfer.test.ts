@@ -1,4 +1,5 @@
 // Real UDP sockets on loopback: the server, the client and the userspace relay, in this process.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -92,6 +93,51 @@ describe('udplab get / put / ls over loopback', () => {
       expect(rep.downStats.corrupted).toBeGreaterThan(0);
     } finally {
       await relay.close();
+    }
+  });
+
+  it('--datagram-size 1472 sends data in datagrams that fill a 1500-byte MTU exactly', async () => {
+    const big = await serve({ root, host: '127.0.0.1', port: 0, identity, config: { maxDatagramBytes: 1472 } });
+    randomFile(join(root, 'd.bin'), 1 << 20);
+    try {
+      for (const mtu of [1500, 1400]) {
+        const relay = await startRelay({
+          targetHost: '127.0.0.1',
+          targetPort: big.port,
+          up: parseNetem('delay 1ms'),
+          down: parseNetem('delay 1ms'),
+          seed: 3,
+          mtu,
+        });
+        try {
+          const local = join(out, `d-${mtu}.bin`);
+          const r = await get({ host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey }, 'd.bin', local);
+          expect(sha256File(local)).toBe(sha256File(join(root, 'd.bin')));
+          const frag = relay.report().fragments!;
+          if (mtu === 1500) {
+            expect(frag.datagrams).toBe(0); // 1472 + 28 bytes of IP and UDP headers = 1500
+            // 1 MiB in 1,428-byte data frames: ~735 packets, where 1200-byte datagrams need ~907
+            expect(r.packets_received).toBeLessThan(800);
+          } else expect(frag.datagrams).toBeGreaterThan(700); // every full data packet is cut in two
+        } finally {
+          await relay.close();
+        }
+      }
+    } finally {
+      await big.close();
+    }
+  });
+
+  it('--datagram-size outside 1200–65507: one line, E_USAGE, exit 2', () => {
+    for (const args of [
+      ['serve', '--root', root, '--datagram-size', '1000'],
+      ['put', join(root, 'd.bin'), '127.0.0.1:9', '--datagram-size', '70000'],
+    ]) {
+      const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'udplab.js'), ...args], {
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim()).toMatch(/^udplab: E_USAGE: --datagram-size expects 1200–65507 bytes, got "\d+"$/);
     }
   });
 

@@ -11,6 +11,7 @@ import {
   scenarioJsonSchema,
   withLoss,
 } from '../../../src/lab/index.js';
+import { serverSpec } from '../../../src/lab/protocols.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -25,6 +26,21 @@ function err(text: string): string {
 }
 
 describe('scenario files', () => {
+  it('a ruft variant with datagram_size gets a server of its own with --datagram-size', () => {
+    const text = [
+      'name: d',
+      'file: { size: 1MiB }',
+      'network: { netem: "delay 1ms" }',
+      'protocols: [ruft, { protocol: ruft, label: jumbo, datagram_size: 1472 }]',
+    ].join('\n');
+    const s = parseScenario(text, 'd.yaml');
+    const [plain, jumbo] = s.variants.map(serverSpec);
+    expect(plain!.args).toEqual(['serve', '--quiet']);
+    expect(jumbo!.args).toEqual(['serve', '--quiet', '--datagram-size', '1472']);
+    expect(jumbo!.key).not.toBe(plain!.key);
+    expect(err(text.replace('1472', '1000'))).toMatch(/datagram_size/);
+  });
+
   it('every shipped scenario validates', () => {
     const files = [
       join(ROOT, 'scenarios', 'lossy-10pct.yaml'),
