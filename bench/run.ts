@@ -256,7 +256,7 @@ async function loopbackSuite(): Promise<Row[]> {
 
 async function shapedSuite(): Promise<Row[]> {
   const sc = scratch();
-  const size = Number(process.env.BENCH_SHAPED_MIB ?? 32) * MiB;
+  const size = Number(process.env.BENCH_SHAPED_MIB ?? 64) * MiB;
   const name = sc.file('f.bin', size);
   const small = sc.file('s.bin', 2 * MiB);
   const out = join(sc.dir, 'out');
@@ -346,7 +346,7 @@ async function shapedSuite(): Promise<Row[]> {
 async function tcp50Suite(): Promise<Row[]> {
   const sc = scratch();
   const netem = 'delay 25ms rate 100mbit loss 5%';
-  const name = sc.file('f.bin', Number(process.env.BENCH_SHAPED_MIB ?? 32) * MiB);
+  const name = sc.file('f.bin', Number(process.env.BENCH_SHAPED_MIB ?? 64) * MiB);
   try {
     const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'));
     const relay = await relayOnLoopback(srv.port, netem, netem, 5, sc.home);

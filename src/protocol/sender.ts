@@ -36,6 +36,8 @@ export interface SenderStats {
   packetsLost: number;
   spuriousLosses: number;
   timeouts: number;
+  /** Tail loss probes sent (not timeouts: no backoff, no congestion response). */
+  tailProbes: number;
   bytesBeforeCompression: number;
   bytesAfterCompression: number;
 }
@@ -61,6 +63,7 @@ export class Sender {
     packetsLost: 0,
     spuriousLosses: 0,
     timeouts: 0,
+    tailProbes: 0,
     bytesBeforeCompression: 0,
     bytesAfterCompression: 0,
   };
@@ -79,6 +82,8 @@ export class Sender {
   private lossTimerMs: number | undefined;
   private lossDelayEighths = 9;
   private backoff = 0;
+  /** Tail loss probes sent since the last ACK of new data. */
+  private tailProbes = 0;
   private lastAckElicitingSentMs = 0;
   private probesOwed = 0;
   private peerMaxOffset: number;
@@ -143,7 +148,20 @@ export class Sender {
       return this.lastAckElicitingSentMs + this.backedOffRtoMs();
     }
     if (this.bytesInFlight === 0) return undefined;
-    return this.lastAckElicitingSentMs + this.backedOffRtoMs();
+    const rto = this.lastAckElicitingSentMs + this.backedOffRtoMs();
+    const tlp = this.tailProbeDeadline();
+    return tlp !== undefined && tlp < rto ? tlp : rto;
+  }
+
+  /**
+   * Tail loss probe (RFC 8985 §7): once everything has been sent, no later packet can reveal a lost one at the
+   * tail, so after 2 × SRTT (+ the receiver's 5 ms ACK delay) the newest packet is sent again; its ACK lets RACK
+   * find the others. Up to two per flight, without backoff or a congestion response; the RTO stays behind them.
+   * Measured through the relay at 20% loss each way (64 MiB): the tail waited for three RTOs (0.6 + 1.2 s).
+   */
+  private tailProbeDeadline(): number | undefined {
+    if (this.hasData() || this.backoff > 0 || this.tailProbes >= 2 || this.rtt.srttMs === undefined) return undefined;
+    return this.lastAckElicitingSentMs + 2 * this.rtt.srttMs + 5;
   }
 
   /** Timers: loss detection and retransmission timeout. A spurious call is a no-op. */
@@ -151,6 +169,16 @@ export class Sender {
     if (this.lossTimerMs !== undefined && nowMs >= this.lossTimerMs) {
       this.lossTimerMs = undefined;
       this.detectLosses(nowMs);
+    }
+    const tlp = this.bytesInFlight > 0 ? this.tailProbeDeadline() : undefined;
+    if (tlp !== undefined && nowMs >= tlp && tlp < this.lastAckElicitingSentMs + this.backedOffRtoMs()) {
+      this.tailProbes++;
+      this.stats.tailProbes++;
+      const newest = this.newestPending();
+      if (newest) this.declareLost(newest);
+      this.probesOwed = 1;
+      this.lastAckElicitingSentMs = nowMs;
+      return;
     }
     const pto = this.ptoDeadline();
     if (pto !== undefined && nowMs >= pto) {
@@ -190,6 +218,11 @@ export class Sender {
    */
   private backedOffRtoMs(): number {
     return Math.min(this.rtt.rtoMs() * 2 ** Math.min(this.backoff, 16), Math.max(MAX_BACKOFF_MS, this.rtt.rtoMs()));
+  }
+
+  private newestPending(): SentPacket | undefined {
+    for (let i = this.sent.length - 1; i >= this.head; i--) if (this.sent[i]!.state === 'pending') return this.sent[i];
+    return undefined;
   }
 
   private oldestPending(): SentPacket | undefined {
@@ -384,6 +417,7 @@ export class Sender {
     }
     if (ack.largest > this.largestAcked) this.largestAcked = ack.largest;
     this.backoff = 0;
+    this.tailProbes = 0;
     // delivery rate sample (BBR): delivered since the packet was sent, over the longer of send/ack intervals
     const sendElapsed = newest.timeSentMs - newest.firstSentTimeMs;
     const ackElapsed = nowMs - newest.deliveredTimeMs;
