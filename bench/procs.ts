@@ -191,3 +191,40 @@ export async function uftpPush(
 function sha256Of(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
+
+/** Debian's tftpd-hpa (`in.tftpd`) serving `root` on a loopback port, or undefined when it is not installed. */
+export async function startTftpdHpa(root: string): Promise<{ port: number; stop(): Promise<void> } | undefined> {
+  if (!existsSync('/usr/sbin/in.tftpd') || !existsSync('/usr/bin/tftp')) return undefined;
+  const port = 20000 + (process.pid % 20000);
+  const child = spawn('/usr/sbin/in.tftpd', ['-L', '-u', 'root', '-s', root, '-a', `127.0.0.1:${port}`], {
+    stdio: 'ignore',
+  });
+  await new Promise((ok) => setTimeout(ok, 300));
+  return { port, stop: () => stop(child) };
+}
+
+/**
+ * The tftp-hpa client fetching `name` (binary mode) from 127.0.0.1:`port` into `dest`, with `rexmtS` seconds per
+ * retransmission (its default is 5) and a 10-minute total; wall time in ms, or undefined unless `dest` ends up
+ * identical to `source`.
+ */
+export async function tftpHpaGet(
+  port: number,
+  name: string,
+  dest: string,
+  rexmtS: number,
+  source: string,
+): Promise<number | undefined> {
+  const t0 = performance.now();
+  const child = spawn('/usr/bin/tftp', ['127.0.0.1', String(port)], { stdio: ['pipe', 'ignore', 'ignore'] });
+  child.stdin!.end(`mode binary\nrexmt ${rexmtS}\ntimeout 600\nget ${name} ${dest}\nquit\n`);
+  const code = await Promise.race([
+    new Promise<number | null>((ok) => child.once('exit', ok)),
+    new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), 660_000)),
+  ]);
+  if (code === 'timeout') await stop(child);
+  const ms = performance.now() - t0;
+  // the interactive client exits 0 even when a transfer timed out: only an intact copy counts
+  if (code !== 0 || !existsSync(dest) || sha256Of(dest) !== sha256Of(source)) return undefined;
+  return ms;
+}

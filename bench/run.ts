@@ -3,7 +3,8 @@
 //   sim      — simulated goodput ÷ (rate × (1 − p)) on a 100 Mbit/s, 40 ms RTT bottleneck with one BDP of queue
 //   loopback — RUFT (encrypted, plaintext) ÷ a raw node:dgram blast, ÷ TCP, ÷ our TFTP (windowsize 16), ÷ tftp-hpa,
 //              ÷ uftp (Debian's encrypted UDP file transfer in C, unicast)
-//   shaped   — 100 Mbit/s, 20 ms RTT through the userspace relay, loss 0–20%: goodput ÷ (rate × (1 − p))
+//   shaped   — 100 Mbit/s, 20 ms RTT, loss 0–20%: goodput ÷ (rate × (1 − p)) for RUFT, our TFTP and tftp-hpa
+//              through the userspace relay, and TCP on kernel netem (here: the VM lane; BENCH_KERNEL_LANE=0 skips)
 //   cost     — CPU seconds per GiB on each side; peak RSS of each side while moving BENCH_RSS_GIB (default 4) GiB
 //   clients  — one server, 100 concurrent clients: aggregate goodput ÷ one client's
 //   flood    — a client's transfer time during a handshake flood ÷ its time without one (target ≤ 2)
@@ -27,7 +28,16 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseNetem } from '../src/impair/index.js';
 import { simulateTransfer } from '../src/sim/index.js';
-import { relayOnLoopback, runUdplabClient, serveOnLoopback, stop, timeCmd, uftpPush, watchUsage } from './procs.js';
+import {
+  relayOnLoopback,
+  runUdplabClient,
+  serveOnLoopback,
+  startTftpdHpa,
+  stop,
+  tftpHpaGet,
+  uftpPush,
+  watchUsage,
+} from './procs.js';
 
 interface Row {
   suite: string;
@@ -196,24 +206,14 @@ async function loopbackSuite(): Promise<Row[]> {
     await tftp.stop();
     // Debian's tftp-hpa: tftpd-hpa serving, the tftp-hpa client fetching (RFC 1350 lockstep, 512-byte blocks)
     let hpaBps: number | undefined;
-    if (existsSync('/usr/sbin/in.tftpd') && existsSync('/usr/bin/tftp')) {
-      const port = 20000 + (process.pid % 20000);
-      const hpa = spawn('/usr/sbin/in.tftpd', ['-L', '-u', 'root', '-s', sc.root, '-a', `127.0.0.1:${port}`], {
-        stdio: 'ignore',
-      });
-      await new Promise((ok) => setTimeout(ok, 300));
-      const ms = await timeCmd('/usr/bin/tftp', [
-        '-m',
-        'binary',
-        '127.0.0.1',
-        String(port),
-        '-c',
-        'get',
-        name,
-        join(out, 'h'),
-      ]);
-      await stop(hpa);
-      hpaBps = ms ? (size * 8 * 1000) / ms : undefined;
+    const hpa = await startTftpdHpa(sc.root);
+    if (hpa) {
+      try {
+        const ms = await tftpHpaGet(hpa.port, name, join(out, 'h'), 5, join(sc.root, name));
+        hpaBps = ms ? (size * 8 * 1000) / ms : undefined;
+      } finally {
+        await hpa.stop();
+      }
     }
     const uftp = await uftpPush(sc.root, name, join(out, 'u'));
     const rows: Row[] = [
@@ -259,6 +259,7 @@ async function shapedSuite(): Promise<Row[]> {
   const size = Number(process.env.BENCH_SHAPED_MIB ?? 64) * MiB;
   const name = sc.file('f.bin', size);
   const small = sc.file('s.bin', 2 * MiB);
+  const tiny = sc.file('t.bin', 64 * 1024);
   const out = join(sc.dir, 'out');
   const rows: Row[] = [];
   const targets: Record<number, number> = { 10: 0.85, 20: 0.75 };
@@ -323,13 +324,44 @@ async function shapedSuite(): Promise<Row[]> {
       } finally {
         await Promise.all([relay.stop(), relay2.stop(), srv.stop(), tftp.stop()]);
       }
+      // Debian's tftp-hpa through the same link: lockstep 512-byte blocks, 1 s retransmission (64 KiB: at 20% loss
+      // each way a third of the blocks wait for a timeout)
+      const hpa = await startTftpdHpa(sc.root);
+      if (hpa) {
+        const relay3 = await relayOnLoopback(hpa.port, up, down, loss + 1, sc.home);
+        try {
+          const ms = await tftpHpaGet(relay3.port, tiny, join(out, 'h'), 1, join(sc.root, tiny));
+          rows.push({
+            suite: 'shaped',
+            case: `tftp-hpa loss ${loss}%`,
+            value: ms ? Number(((64 * 1024 * 8 * 1000) / ms / (100e6 * (1 - loss / 100))).toFixed(4)) : 0,
+            unit: ms ? 'goodput ÷ rate·(1−p) (64 KiB, Debian tftpd-hpa + tftp)' : 'not measured: the transfer failed',
+          });
+        } finally {
+          await Promise.all([relay3.stop(), hpa.stop()]);
+        }
+      }
     }
-    rows.push({
-      suite: 'shaped',
-      case: 'tcp',
-      value: 0,
-      unit: 'not shaped by the relay (UDP only): see the tcp50 suite, TCP on kernel netem',
-    });
+    // TCP: the relay carries UDP only, so TCP's rows come from kernel netem (the same link, a 1 MiB file)
+    const k = await kernelLane();
+    for (const loss of [0, 1, 5, 10, 20]) {
+      const bps = 'why' in k ? undefined : kernelGoodput(k.runs, 'vm-tcp-shaped', loss);
+      rows.push(
+        bps === undefined
+          ? {
+              suite: 'shaped',
+              case: `tcp loss ${loss}%`,
+              value: 0,
+              unit: `not measured: ${'why' in k ? k.why : 'the run failed'}`,
+            }
+          : {
+              suite: 'shaped',
+              case: `tcp loss ${loss}%`,
+              value: Number((bps / (100e6 * (1 - loss / 100))).toFixed(4)),
+              unit: `goodput ÷ rate·(1−p) (1 MiB, kernel netem in ${'why' in k ? '' : k.where}${'why' in k || k.where === 'this kernel' ? '' : '; the emulated CPU caps clean runs'})`,
+            },
+      );
+    }
     return rows;
   } finally {
     sc.done();
@@ -361,7 +393,7 @@ async function tcp50Suite(): Promise<Row[]> {
     } finally {
       await Promise.all([relay.stop(), srv.stop()]);
     }
-    const tcp = await kernelTcp(sc.dir);
+    const tcp = await kernelTcp();
     const rows: Row[] = [
       { suite: 'tcp50', case: 'ruft 5% (relay)', value: mbit(ruft), unit: `Mbit/s, ${netem} both ways` },
     ];
@@ -387,34 +419,58 @@ async function tcp50Suite(): Promise<Row[]> {
   }
 }
 
-async function kernelTcp(dir: string): Promise<{ clean: number; lossy: number; where: string } | { why: string }> {
-  const root = join(import.meta.dirname, '..', '..');
-  const scenario = 'scenarios/vm/tcp-50ms.yaml';
-  const lab = ['bin/udplab.js', 'lab', '--runtime', 'netns', '--shaper', 'netem', scenario];
-  let resultsDir = join(dir, 'tcp50');
-  let where = 'this kernel';
-  const here = spawnSync(process.execPath, [...lab, '--out', resultsDir], { cwd: root, encoding: 'utf8' });
-  if (here.status !== 0 && /cannot run netem/.test(here.stderr)) {
-    where = 'the real-kernel VM lane';
-    console.error('bench: tcp50: this kernel has no netem; running TCP in the VM lane (a few minutes)…');
-    const vm = spawnSync(
-      process.execPath,
-      ['lab/vm/run.mjs', '--timeout', '900', '--', 'node', ...lab, '--out', '/udplab-out/reports'],
-      { cwd: root, encoding: 'utf8' },
-    );
-    if (vm.status !== 0) return { why: `the VM lane failed: ${vm.stdout.trim().split('\n').slice(-3).join(' | ')}` };
-    resultsDir = join(root, '.cache', 'vm', 'out', 'reports');
-  } else if (here.status !== 0) return { why: `the lab failed: ${here.stderr.trim().split('\n').pop()}` };
-  const sub = readdirSync(resultsDir).find((d) => d.startsWith('vm-tcp-50ms-'));
-  if (!sub) return { why: `no results in ${resultsDir}` };
-  const res = JSON.parse(readFileSync(join(resultsDir, sub, 'results.json'), 'utf8')) as {
-    runs: Array<{ loss_pct: number | null; goodput_bps: number; verdict: string }>;
-  };
-  const at = (p: number) => res.runs.find((r) => r.loss_pct === p && r.verdict === 'pass')?.goodput_bps;
-  const clean = at(0);
-  const lossy = at(5);
+type LabRun = { loss_pct: number | null; goodput_bps: number; verdict: string };
+let kernelRuns: Promise<{ runs: Map<string, LabRun[]>; where: string } | { why: string }> | undefined;
+
+/**
+ * TCP's figures need a kernel shaper: the lab runs scenarios/vm/tcp-50ms.yaml and tcp-shaped.yaml on the netns
+ * runtime with kernel netem — here when this kernel has netem, otherwise once per bench run in the real-kernel VM
+ * lane (lab/vm/run.mjs: minutes under TCG). BENCH_KERNEL_LANE=0 skips it.
+ */
+function kernelLane(): Promise<{ runs: Map<string, LabRun[]>; where: string } | { why: string }> {
+  kernelRuns ??= (async () => {
+    if (process.env.BENCH_KERNEL_LANE === '0') return { why: 'BENCH_KERNEL_LANE=0' };
+    const root = join(import.meta.dirname, '..', '..');
+    const names = ['vm-tcp-50ms', 'vm-tcp-shaped'];
+    const lab = ['bin/udplab.js', 'lab', '--runtime', 'netns', '--shaper', 'netem'];
+    const files = ['scenarios/vm/tcp-50ms.yaml', 'scenarios/vm/tcp-shaped.yaml'];
+    let resultsDir = mkdtempSync(join(tmpdir(), 'udplab-bench-kernel-'));
+    let where = 'this kernel';
+    const here = spawnSync(process.execPath, [...lab, ...files, '--out', resultsDir], { cwd: root, encoding: 'utf8' });
+    if (here.status !== 0 && /cannot run netem/.test(here.stderr)) {
+      where = 'the real-kernel VM lane';
+      console.error('bench: this kernel has no netem; running the TCP scenarios in the VM lane (several minutes)…');
+      const vm = spawnSync(
+        process.execPath,
+        ['lab/vm/run.mjs', '--timeout', '2400', '--', 'node', ...lab, ...files, '--out', '/udplab-out/reports'],
+        { cwd: root, encoding: 'utf8' },
+      );
+      if (vm.status !== 0) return { why: `the VM lane failed: ${vm.stdout.trim().split('\n').slice(-3).join(' | ')}` };
+      resultsDir = join(root, '.cache', 'vm', 'out', 'reports');
+    } else if (here.status !== 0) return { why: `the lab failed: ${here.stderr.trim().split('\n').pop()}` };
+    const runs = new Map<string, LabRun[]>();
+    for (const n of names) {
+      const sub = readdirSync(resultsDir).find((d) => d.startsWith(`${n}-`));
+      if (!sub) return { why: `no ${n} results in ${resultsDir}` };
+      runs.set(n, (JSON.parse(readFileSync(join(resultsDir, sub, 'results.json'), 'utf8')) as { runs: LabRun[] }).runs);
+    }
+    return { runs, where };
+  })();
+  return kernelRuns;
+}
+
+/** Goodput of the passing run at `lossPct` of one kernel-lane scenario. */
+function kernelGoodput(runs: Map<string, LabRun[]>, scenario: string, lossPct: number): number | undefined {
+  return runs.get(scenario)?.find((r) => (r.loss_pct ?? 0) === lossPct && r.verdict === 'pass')?.goodput_bps;
+}
+
+async function kernelTcp(): Promise<{ clean: number; lossy: number; where: string } | { why: string }> {
+  const k = await kernelLane();
+  if ('why' in k) return k;
+  const clean = kernelGoodput(k.runs, 'vm-tcp-50ms', 0);
+  const lossy = kernelGoodput(k.runs, 'vm-tcp-50ms', 5);
   if (!clean || !lossy) return { why: 'a TCP run in the kernel lane did not pass' };
-  return { clean, lossy, where };
+  return { clean, lossy, where: k.where };
 }
 
 async function costSuite(): Promise<Row[]> {

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { uftpPush } from '../../bench/procs.js';
+import { startTftpdHpa, tftpHpaGet, uftpPush } from '../../bench/procs.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
 const have = existsSync('/usr/bin/uftp') && existsSync('/usr/bin/uftpd');
@@ -31,5 +31,22 @@ describe.skipIf(!have)('bench peers', () => {
     const r = await uftpPush(join(dir.path, 'root'), 'absent.bin', join(dir.path, 'dest'));
     expect(r.bps).toBeUndefined();
     expect(r.why).toMatch(/^uftp failed: .*absent\.bin/);
+  }, 60_000);
+});
+
+describe.skipIf(!existsSync('/usr/sbin/in.tftpd') || !existsSync('/usr/bin/tftp'))('bench peers: tftp-hpa', () => {
+  it('the tftp-hpa client fetches from tftpd-hpa; only an intact copy is timed', async () => {
+    using dir = tempDir();
+    mkdirSync(join(dir.path, 'root'));
+    randomFile(join(dir.path, 'root', 't.bin'), 64 * 1024);
+    const hpa = (await startTftpdHpa(join(dir.path, 'root')))!;
+    try {
+      const ms = await tftpHpaGet(hpa.port, 't.bin', join(dir.path, 'got'), 1, join(dir.path, 'root', 't.bin'));
+      expect(ms).toBeGreaterThan(0);
+      const missing = await tftpHpaGet(hpa.port, 'nope.bin', join(dir.path, 'n'), 1, join(dir.path, 'root', 't.bin'));
+      expect(missing).toBeUndefined();
+    } finally {
+      await hpa.stop();
+    }
   }, 60_000);
 });
