@@ -7,7 +7,8 @@
 // queue delays every packet; processing noise on a real host — a GC pause, a busy event loop — delays some;
 // judged by the round's mean, 117 rounds of one 64 MiB transfer at 10% loss through the relay read as
 // congestion, 66 by the minimum) and that lost packets, or a round that lost more than 60% of what it sent and
-// twice the usual share, cuts the estimate by 15%. A retransmission timeout halves the estimate and starts over in STARTUP (the path may have changed).
+// twice the usual share, cuts the estimate by 15%. A retransmission timeout halves the estimate and starts over
+// in STARTUP (the path may have changed).
 // Modes: STARTUP (gain 2.77 until the estimate stops growing 25% per round for 3 rounds, or a round's RTT
 // inflates: the queue is filling) → DRAIN
 // (gain 1/2.77 until in flight ≤ BDP) → PROBE_BW (gain cycle 1.25, 0.75, 1 × 6, one phase per min RTT).

@@ -157,7 +157,7 @@ export class Sender {
    * Tail loss probe (RFC 8985 §7): once everything has been sent, no later packet can reveal a lost one at the
    * tail, so after 2 × SRTT (+ the receiver's 5 ms ACK delay) the newest packet is sent again; its ACK lets RACK
    * find the others. Up to two per flight, without backoff or a congestion response; the RTO stays behind them.
-   * Measured through the relay at 20% loss each way (64 MiB): the tail waited for three RTOs (0.6 + 1.2 s).
+   * In the simulator, 20 transfers at 20% loss each way: 6 tail probes and 1 timeout (without: 2 timeouts).
    */
   private tailProbeDeadline(): number | undefined {
     if (this.hasData() || this.backoff > 0 || this.tailProbes >= 2 || this.rtt.srttMs === undefined) return undefined;
