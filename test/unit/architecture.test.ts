@@ -73,4 +73,16 @@ describe('architecture', () => {
     }
     expect(offenders).toEqual([]);
   });
+
+  it('the CLI imports the lab and the report only when a lab command runs (serve/get start fast)', () => {
+    const offenders: string[] = [];
+    for (const f of all.filter((x) => relative(SRC, x).startsWith('cli/'))) {
+      const text = readFileSync(f, 'utf8');
+      for (const m of text.matchAll(/^import (?!type )[^;]*from '(\.\.?\/[^']+)'/gm)) {
+        const to = relative(SRC, join(f, '..', m[1]!)).split('/')[0];
+        if (to === 'lab' || to === 'report') offenders.push(`${relative(SRC, f)}: ${m[0]!.split('\n')[0]}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
 });
