@@ -1,11 +1,11 @@
 // Processes for the benchmarks: udplab servers and clients as separate processes (the way users run them),
 // Debian's TFTP peers, and CPU / peak-RSS readings from /proc. Every process started here is ended here.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { sha256OfFile } from '../src/lab/index.js';
 
 export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
 const execFileP = promisify(execFile);
@@ -181,15 +181,12 @@ export async function uftpPush(
     }
     const got = join(destDir, name);
     if (!ms || !existsSync(got)) return { why: 'uftp did not deliver the file' };
-    if (sha256Of(got) !== sha256Of(src)) return { why: 'uftp delivered a file with the wrong SHA-256' };
+    if ((await sha256OfFile(got)) !== (await sha256OfFile(src)))
+      return { why: 'uftp delivered a file with the wrong SHA-256' };
     return { bps: (statSync(src).size * 8 * 1000) / ms };
   } finally {
     await stop(d);
   }
-}
-
-function sha256Of(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 /** Debian's tftpd-hpa (`in.tftpd`) serving `root` on a loopback port, or undefined when it is not installed. */
@@ -225,6 +222,6 @@ export async function tftpHpaGet(
   if (code === 'timeout') await stop(child);
   const ms = performance.now() - t0;
   // the interactive client exits 0 even when a transfer timed out: only an intact copy counts
-  if (code !== 0 || !existsSync(dest) || sha256Of(dest) !== sha256Of(source)) return undefined;
+  if (code !== 0 || !existsSync(dest) || (await sha256OfFile(dest)) !== (await sha256OfFile(source))) return undefined;
   return ms;
 }

@@ -75,6 +75,34 @@ function simSuite(): Row[] {
 const MiB = 1 << 20;
 const mbit = (bps: number) => Number((bps / 1e6).toFixed(2));
 
+/** `udplab get NAME` from TARGET into DEST, uncompressed, trusting a fresh server key (or `extra` instead). */
+const getArgs = (target: string, name: string, dest: string, extra = ['--accept-new']) => [
+  'get',
+  target,
+  name,
+  dest,
+  '--json',
+  '--force',
+  '--compress',
+  'off',
+  ...extra,
+];
+
+/** `udplab tftp-get` at its best: blksize 1428, windowsize 16. */
+const tftpW16Args = (target: string, name: string, dest: string, extra: string[] = []) => [
+  'tftp-get',
+  target,
+  name,
+  dest,
+  '--json',
+  '--force',
+  '--blksize',
+  '1428',
+  '--windowsize',
+  '16',
+  ...extra,
+];
+
 function scratch(): {
   dir: string;
   root: string;
@@ -145,17 +173,12 @@ async function ruftGet(
   try {
     const su = watchUsage(srv.child.pid!);
     const c = await runUdplabClient(
-      [
-        'get',
+      getArgs(
         target ?? `127.0.0.1:${srv.port}`,
         name,
         join(out, `${name}.ruft`),
-        '--json',
-        '--force',
-        '--compress',
-        'off',
-        ...(plaintext ? ['--insecure-plaintext'] : ['--accept-new']),
-      ],
+        plaintext ? ['--insecure-plaintext'] : undefined,
+      ),
       join(home, 'client'),
     );
     const s = su.stop();
@@ -186,23 +209,8 @@ async function loopbackSuite(): Promise<Row[]> {
     ).result.goodput_bps;
     await tcp.stop();
     const tftp = await serveOnLoopback('tftp-serve', sc.root, sc.home);
-    const tftpBps = (
-      await runUdplabClient(
-        [
-          'tftp-get',
-          `127.0.0.1:${tftp.port}`,
-          name,
-          join(out, 'w'),
-          '--json',
-          '--force',
-          '--blksize',
-          '1428',
-          '--windowsize',
-          '16',
-        ],
-        sc.home,
-      )
-    ).result.goodput_bps;
+    const tftpBps = (await runUdplabClient(tftpW16Args(`127.0.0.1:${tftp.port}`, name, join(out, 'w')), sc.home)).result
+      .goodput_bps;
     await tftp.stop();
     // Debian's tftp-hpa: tftpd-hpa serving, the tftp-hpa client fetching (RFC 1350 lockstep, 512-byte blocks)
     let hpaBps: number | undefined;
@@ -275,17 +283,7 @@ async function shapedSuite(): Promise<Row[]> {
       const relay2 = await relayOnLoopback(tftp.port, up, down, loss + 1, sc.home);
       try {
         const r = await runUdplabClient(
-          [
-            'get',
-            `127.0.0.1:${relay.port}`,
-            name,
-            join(out, 'r'),
-            '--json',
-            '--force',
-            '--compress',
-            'off',
-            '--accept-new',
-          ],
+          getArgs(`127.0.0.1:${relay.port}`, name, join(out, 'r')),
           join(sc.home, 'client'),
         );
         const ratio = r.result.goodput_bps / (100e6 * (1 - loss / 100));
@@ -297,22 +295,7 @@ async function shapedSuite(): Promise<Row[]> {
           ...(targets[loss] && { target: targets[loss], met: ratio >= targets[loss]! }),
         });
         const t = await runUdplabClient(
-          [
-            'tftp-get',
-            `127.0.0.1:${relay2.port}`,
-            small,
-            join(out, 't'),
-            '--json',
-            '--force',
-            '--blksize',
-            '1428',
-            '--windowsize',
-            '16',
-            '--timeout',
-            '100',
-            '--retries',
-            '50',
-          ],
+          tftpW16Args(`127.0.0.1:${relay2.port}`, small, join(out, 't'), ['--timeout', '100', '--retries', '50']),
           sc.home,
         );
         rows.push({
@@ -385,10 +368,7 @@ async function tcp50Suite(): Promise<Row[]> {
     let ruft: number;
     try {
       ruft = (
-        await runUdplabClient(
-          ['get', `127.0.0.1:${relay.port}`, name, join(sc.dir, 'r'), '--json', '--force', '--accept-new'],
-          join(sc.home, 'client'),
-        )
+        await runUdplabClient(getArgs(`127.0.0.1:${relay.port}`, name, join(sc.dir, 'r')), join(sc.home, 'client'))
       ).result.goodput_bps;
     } finally {
       await Promise.all([relay.stop(), srv.stop()]);
@@ -528,36 +508,13 @@ async function clientsSuite(): Promise<Row[]> {
   ]);
   try {
     const one = await runUdplabClient(
-      [
-        'get',
-        `127.0.0.1:${srv.port}`,
-        name,
-        join(sc.dir, 'out', 'one'),
-        '--json',
-        '--force',
-        '--compress',
-        'off',
-        '--accept-new',
-      ],
+      getArgs(`127.0.0.1:${srv.port}`, name, join(sc.dir, 'out', 'one')),
       join(sc.home, 'client'),
     );
     const t0 = performance.now();
     const all = await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        runUdplabClient(
-          [
-            'get',
-            `127.0.0.1:${srv.port}`,
-            name,
-            join(sc.dir, 'out', `c${i}`),
-            '--json',
-            '--force',
-            '--compress',
-            'off',
-            '--accept-new',
-          ],
-          join(sc.home, 'client'),
-        ),
+        runUdplabClient(getArgs(`127.0.0.1:${srv.port}`, name, join(sc.dir, 'out', `c${i}`)), join(sc.home, 'client')),
       ),
     );
     const wallMs = performance.now() - t0;
@@ -587,17 +544,7 @@ async function floodSuite(): Promise<Row[]> {
   const sc = scratch();
   const name = sc.file('f.bin', 32 * MiB);
   const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'));
-  const args = [
-    'get',
-    `127.0.0.1:${srv.port}`,
-    name,
-    join(sc.dir, 'out', 'f'),
-    '--json',
-    '--force',
-    '--compress',
-    'off',
-    '--accept-new',
-  ];
+  const args = getArgs(`127.0.0.1:${srv.port}`, name, join(sc.dir, 'out', 'f'));
   try {
     const usual = await runUdplabClient(args, join(sc.home, 'client'));
     // the flood: 200 sockets sending 1200-byte handshake-sized datagrams, 20,000 per second, at most 60 s

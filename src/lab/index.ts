@@ -14,6 +14,7 @@ export {
   teardown,
 } from './runtimes/docker.js';
 export { probeNetem } from './runtimes/docker-runtime.js';
+export { sha256OfFile } from './runtimes/local.js';
 export type { RuntimeName, ShaperName } from './runtimes/types.js';
 export { loadScenario, parseScenario, type Scenario, scenarioJsonSchema } from './scenario.js';
 export { planShaping, withLoss } from './shapers/plan.js';
