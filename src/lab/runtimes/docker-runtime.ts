@@ -14,7 +14,9 @@ import { writeContent } from './local.js';
 import {
   type ClientOutcome,
   clientOutcome,
+  faultRecord,
   type LabRuntime,
+  notRestarted,
   type PreparedFile,
   type ShaperName,
   type ShapingRequest,
@@ -162,24 +164,11 @@ export class DockerRuntime implements LabRuntime {
         await run(c, ['kill', '-INT', pid]); // the client's user gives up on the lost session
       }
       for (let i = 0; i < 100 && (await alive(pid)); i++) await new Promise((ok) => setTimeout(ok, 50));
-      records.push({
-        at_pct: f.atPct,
-        kill: f.kill,
-        killed_at_pct: Math.round(held * 10) / 10,
-        // a final file is early unless that client had itself finished (exit 0) before the kill
-        promoted_early:
-          (await run(c, ['sh', '-c', `test -e ${local} && ! grep -qx 0 /tmp/client.rc 2>/dev/null`])).exitCode === 0,
-        restarted: f.restart,
-      });
-      if (!f.restart)
-        return {
-          outcome: {
-            ok: false,
-            code: 'E_FAULT',
-            message: `the ${f.kill} was killed at ${held.toFixed(1)}% and not restarted`,
-          },
-          faults: records,
-        };
+      // a final file is early unless that client had itself finished (exit 0) before the kill
+      const early =
+        (await run(c, ['sh', '-c', `test -e ${local} && ! grep -qx 0 /tmp/client.rc 2>/dev/null`])).exitCode === 0;
+      records.push(faultRecord(f, held, early));
+      if (!f.restart) return { outcome: notRestarted(f, held), faults: records };
       cur = await leg([...base, '--resume'], pending[0]);
       pid = cur.pid;
     }

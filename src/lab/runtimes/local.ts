@@ -25,7 +25,9 @@ import { repoRoot } from './docker.js';
 import {
   type ClientOutcome,
   clientOutcome,
+  faultRecord,
   type LabRuntime,
+  notRestarted,
   type PreparedFile,
   type RuntimeName,
   type ShaperName,
@@ -213,23 +215,9 @@ export class LocalRuntime implements LabRuntime {
         client.child.kill('SIGINT');
         await client.exited;
       }
-      records.push({
-        at_pct: f.atPct,
-        kill: f.kill,
-        killed_at_pct: Math.round(hitPct * 10) / 10,
-        // a final file is early unless that client had itself finished (exit 0) before the kill
-        promoted_early: existsSync(local) && client.child.exitCode !== 0,
-        restarted: f.restart,
-      });
-      if (!f.restart)
-        return {
-          outcome: {
-            ok: false,
-            code: 'E_FAULT',
-            message: `the ${f.kill} was killed at ${hitPct.toFixed(1)}% and not restarted`,
-          },
-          faults: records,
-        };
+      // a final file is early unless that client had itself finished (exit 0) before the kill
+      records.push(faultRecord(f, hitPct, existsSync(local) && client.child.exitCode !== 0));
+      if (!f.restart) return { outcome: notRestarted(f, hitPct), faults: records };
       client = this.spawnClient([...args, '--resume']);
     }
     const timer = setTimeout(() => client.child.kill('SIGKILL'), Math.max(1000, deadline - Date.now()));

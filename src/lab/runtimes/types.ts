@@ -1,7 +1,7 @@
 // What a runtime provides to the runner: servers with the test file, a shaped path, clients to drive.
 import type { Netem } from '../../impair/index.js';
 import type { TransferResult } from '../../transport/index.js';
-import type { Variant } from '../protocols.js';
+import type { Fault, FaultRecord, Variant } from '../protocols.js';
 
 export type RuntimeName = 'docker' | 'local' | 'netns';
 export type ShaperName = 'netem' | 'userspace';
@@ -71,4 +71,24 @@ export function withLocalSha(
   sha: string | undefined,
 ): ClientOutcome {
   return o.ok ? { ...o, sha256Local: sha ?? '' } : { ...o, ...(sha !== undefined && { sha256Local: sha }) };
+}
+
+/** The record of a fault that struck when the client held `heldPct` of the file. */
+export function faultRecord(f: Fault, heldPct: number, promotedEarly: boolean): FaultRecord {
+  return {
+    at_pct: f.atPct,
+    kill: f.kill,
+    killed_at_pct: Math.round(heldPct * 10) / 10,
+    promoted_early: promotedEarly,
+    restarted: f.restart,
+  };
+}
+
+/** The run's outcome when a fault struck and nothing was restarted. */
+export function notRestarted(f: Fault, heldPct: number): ClientOutcome {
+  return {
+    ok: false,
+    code: 'E_FAULT',
+    message: `the ${f.kill} was killed at ${heldPct.toFixed(1)}% and not restarted`,
+  };
 }
