@@ -1,5 +1,5 @@
 // The result every baseline client reports: the same shape as `udplab get --json` (TransferResult), with the
-// fields a baseline cannot know (RTT, compression, resume, timeline) at their neutral values.
+// fields a baseline cannot know (RTT, compression, resume, timeline, datagram size) at their neutral values.
 import type { TransferResult } from '../transport/index.js';
 
 export function baselineResult(r: {
@@ -24,6 +24,7 @@ export function baselineResult(r: {
     packets_retransmitted: r.retransmitted,
     packets_received: r.packets,
     packets_lost: 0,
+    datagram_bytes: 0,
     rtt_ms_min: 0,
     rtt_ms_avg: 0,
     rtt_ms_p99: 0,

@@ -54,7 +54,13 @@ export interface ConnectionConfig {
   clientSecurity?: ClientSecurity;
   /** Server: its key, PSK and whether it accepts plaintext (default: plaintext only, for tests). */
   serverSecurity?: ServerSecurity;
+  /** The datagram size data starts in (default 1200, which any IPv4 or IPv6 path carries). */
   maxDatagramBytes?: number;
+  /**
+   * Larger datagram sizes to probe the path for, largest first (default 1472, 1452, 1400, 1280: a 1500-byte
+   * Ethernet MTU over IPv4, over IPv6, and two common tunnel MTUs); [] keeps maxDatagramBytes.
+   */
+  probeDatagramBytes?: readonly number[];
   idleTimeoutMs?: number;
   handshakeTimeoutMs?: number;
   windowBytes?: number;
@@ -88,10 +94,16 @@ export interface ConnectionStats {
   compressionRatio: number;
   /** Data packets the peer (the data sender) sent, when this side is the receiver. */
   peerPacketsSent: number;
+  /** Datagram size of the data: what this side sends data in now, or the largest DATA datagram received. */
+  datagramBytes: number;
+  /** Path-MTU probes this side sent, and its drops back to the base size (black holes). */
+  pmtuProbes: number;
+  pmtuFallbacks: number;
 }
 
 const DEFAULTS = {
   maxDatagramBytes: 1200,
+  probeDatagramBytes: [1472, 1452, 1400, 1280] as readonly number[],
   idleTimeoutMs: 20_000,
   handshakeTimeoutMs: 10_000,
   windowBytes: 16 << 20,
@@ -111,6 +123,8 @@ export class Connection {
   private readonly windowBytes: number;
   private readonly lingerMs: number;
   readonly payloadBytes: number;
+  /** The largest authenticated DATA datagram received (the peer's datagram size, when it sends data). */
+  private largestDataDatagram = 0;
   private request: Initial | undefined;
   private acceptMsg: Accept | undefined;
   private initialDueMs: number | undefined;
@@ -323,7 +337,15 @@ export class Connection {
   }
 
   private makeSender(source: DataSource, held: readonly Range[], codec: ChunkCodec | undefined): Sender {
-    return new Sender(source, sha256(), { payloadBytes: this.payloadBytes, ...(codec && { codec }) }, held);
+    const probePayloadBytes = (this.cfg.probeDatagramBytes ?? DEFAULTS.probeDatagramBytes).map(
+      (b) => b - HEADER_BYTES - 16,
+    );
+    return new Sender(
+      source,
+      sha256(),
+      { payloadBytes: this.payloadBytes, probePayloadBytes, ...(codec && { codec }) },
+      held,
+    );
   }
 
   handleDatagram(nowMs: number, datagram: Uint8Array): void {
@@ -359,6 +381,7 @@ export class Connection {
         if (this.role === 'client') this.onAnswer(payload);
         return;
       case PacketType.Data:
+        if (datagram.length > this.largestDataDatagram) this.largestDataDatagram = datagram.length;
         this.onData(nowMs, h.value.packetNumber, payload);
         return;
     }
@@ -635,6 +658,9 @@ export class Connection {
       rttMsP99: rtt ? rtt.p99Ms : (peer?.p99Us ?? 0) / 1000,
       compressionRatio: s && s.bytesAfterCompression > 0 ? s.bytesBeforeCompression / s.bytesAfterCompression : 1,
       peerPacketsSent: peer?.packetsSent ?? 0,
+      datagramBytes: s ? this.sender!.payloadBytes + HEADER_BYTES + 16 : this.largestDataDatagram,
+      pmtuProbes: s?.pmtuProbes ?? 0,
+      pmtuFallbacks: s?.pmtuFallbacks ?? 0,
     };
   }
 

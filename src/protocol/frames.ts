@@ -7,6 +7,7 @@
 //   CLOSE 0x05 | code str16 | reason str16
 //   PING  0x06
 //   STATS 0x07 | rtt µs | pacing kbit/s | packets sent | lost | retransmitted: 5 × u32 (not ack-eliciting; for timelines)
+//   PAD   0x08 | length u16 | length zero bytes (fills a path-MTU probe; not ack-eliciting by itself)
 import { Reader, Writer } from './bytes.js';
 import type { Decoded } from './wire.js';
 
@@ -19,7 +20,8 @@ export type Frame =
   | { type: 'done'; status: DoneStatus }
   | { type: 'close'; code: string; reason: string }
   | { type: 'ping' }
-  | { type: 'stats'; stats: SenderSample };
+  | { type: 'stats'; stats: SenderSample }
+  | { type: 'pad'; length: number };
 
 /** The data sender's state, sent about every 100 ms so that the receiving side can draw a timeline. */
 export interface SenderSample {
@@ -44,6 +46,7 @@ export interface RttSummaryUs {
 
 export const DATA_FRAME_OVERHEAD = 1 + 6 + 2 + 1 + 2;
 export const FIN_FRAME_BYTES = 1 + 6 + 32 + 20;
+export const PAD_FRAME_OVERHEAD = 1 + 2;
 
 export function writeFrame(w: Writer, f: Frame): void {
   switch (f.type) {
@@ -80,6 +83,9 @@ export function writeFrame(w: Writer, f: Frame): void {
         w.u32(Math.min(0xffffffff, Math.max(0, Math.round(v))));
       return;
     }
+    case 'pad':
+      w.u8(0x08).u16(f.length).bytes(new Uint8Array(f.length));
+      return;
   }
 }
 
@@ -156,6 +162,12 @@ export function decodeFrames(buf: Uint8Array): Decoded<Frame[]> {
           },
         });
         break;
+      case 0x08: {
+        const length = r.u16();
+        r.bytes(length);
+        out.push({ type: 'pad', length });
+        break;
+      }
       default:
         return { ok: false, error: `unknown frame type 0x${t.toString(16)}` };
     }

@@ -21,6 +21,11 @@ export interface SimOptions {
   up: Netem;
   down: Netem;
   blackouts?: Blackout[];
+  /**
+   * A path MTU in IP bytes (datagram + 28): larger datagrams are dropped, as a router drops a DF packet it cannot
+   * forward; from `fromMs` on (default: from the start) — a route change that makes a black hole.
+   */
+  pathMtu?: { bytes: number; fromMs?: number };
   sizeBytes: number;
   op?: 'get' | 'put';
   maxVirtualMs?: number;
@@ -42,6 +47,8 @@ export interface SimResult {
   steps: number;
   stats: ConnectionStats;
   link: { up: ImpairmentStats; down: ImpairmentStats };
+  /** Datagrams dropped for exceeding the path MTU. */
+  mtuDropped: number;
 }
 
 type Ev = { kind: 'deliver'; to: 'client' | 'server'; bytes: Uint8Array } | { kind: 'timer'; who: 'client' | 'server' };
@@ -91,6 +98,7 @@ export function simulateTransfer(o: SimOptions): SimResult {
   let receiverResult: { ok: boolean; code?: string } | undefined;
   let senderResult: { ok: boolean; code?: string } | undefined;
   let wrong = false;
+  let mtuDropped = 0;
 
   const linkOf = (from: 'client' | 'server') => (from === 'client' ? upLink : downLink);
   const connOf = (who: 'client' | 'server') => (who === 'client' ? client : server);
@@ -99,6 +107,10 @@ export function simulateTransfer(o: SimOptions): SimResult {
     const c = connOf(who);
     if (!c) return;
     for (let d = c.pollTransmit(now); d; d = c.pollTransmit(now)) {
+      if (o.pathMtu && d.length + 28 > o.pathMtu.bytes && now >= (o.pathMtu.fromMs ?? 0)) {
+        mtuDropped++;
+        continue;
+      }
       for (const dl of linkOf(who).decide(now, d.length)) {
         let bytes = d;
         if (dl.corrupt) {
@@ -221,5 +233,6 @@ export function simulateTransfer(o: SimOptions): SimResult {
     steps,
     stats,
     link: { up: { ...upLink.stats }, down: { ...downLink.stats } },
+    mtuDropped,
   };
 }

@@ -79,6 +79,8 @@ export interface TransferResult {
   packets_retransmitted: number;
   packets_received: number;
   packets_lost: number;
+  /** The datagram size the data went in at the end (after path-MTU probing; the sender's or, received, the largest). */
+  datagram_bytes: number;
   rtt_ms_min: number;
   rtt_ms_avg: number;
   rtt_ms_p99: number;
@@ -339,6 +341,7 @@ function toResult(
     packets_retransmitted: s.packetsRetransmitted,
     packets_received: s.packetsReceived,
     packets_lost: s.packetsLost,
+    datagram_bytes: s.datagramBytes,
     rtt_ms_min: r3(s.rttMsMin),
     rtt_ms_avg: r3(s.rttMsAvg),
     rtt_ms_p99: r3(s.rttMsP99),

@@ -14,7 +14,7 @@ if (!have) console.warn('NOTICE: /usr/bin/chromium is missing (apt-get install c
 describe.skipIf(!have && process.env.LAB_REQUIRE_DOCKER !== '1')('report.html in headless Chromium', () => {
   it('renders both charts and saves a screenshot next to the report', async () => {
     const s = parseScenario(
-      'name: browser\nfile: { size: 256KiB }\nnetwork: { netem: "delay 2ms rate 50mbit" }\nsweep: { loss: [0%, 5%] }\n',
+      'name: browser\nfile: { size: 1MiB }\nnetwork: { netem: "delay 2ms rate 50mbit" }\nsweep: { loss: [0%, 5%] }\n',
       'b.yaml',
     );
     const res = await runScenario(s, { runtime: 'local', shaper: 'auto' });

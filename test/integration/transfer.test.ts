@@ -1,5 +1,5 @@
 // Real UDP sockets on loopback: the server, the client and the userspace relay, in this process.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,7 +42,9 @@ describe('udplab get / put / ls over loopback', () => {
     expect(r.sha256).toBe(bigSha);
     expect(r.bytes).toBe(8 << 20);
     expect(r.goodput_bps).toBeGreaterThan(0);
-    expect(r.packets_received).toBeGreaterThan(7000);
+    // path-MTU probing on loopback: the data moves to 1472-byte datagrams (1428 bytes of file each)
+    expect(r.datagram_bytes).toBe(1472);
+    expect(r.packets_received).toBeGreaterThan((8 << 20) / 1428);
     expect(r.rtt_ms_min).toBeGreaterThanOrEqual(0);
     expect(r.security).toMatch(/^Noise_NK_25519_ChaChaPoly_SHA256, server SHA256:/);
     expect(existsSync(`${local}.part`)).toBe(false);
@@ -126,6 +128,34 @@ describe('udplab get / put / ls over loopback', () => {
     } finally {
       await big.close();
     }
+  });
+
+  it('udplab put --json reports the datagram size: probed up to 1472 by default, fixed by --datagram-size', async () => {
+    const src = join(out, 'p.bin');
+    randomFile(src, 1 << 20);
+    const key = Buffer.from(identity.publicKey).toString('base64');
+    const putJson = (name: string, extra: string[]) =>
+      new Promise<{ datagram_bytes: number; packets_sent: number }>((resolve, reject) => {
+        const bin = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+        const args = ['put', src, `127.0.0.1:${server.port}`, name, '--json', '--server-key', key, ...extra];
+        const c = spawn(process.execPath, [bin, ...args], { env: { ...process.env, UDPLAB_HOME: dir.path } });
+        let text = '';
+        let err = '';
+        c.stdout.on('data', (d) => {
+          text += d;
+        });
+        c.stderr.on('data', (d) => {
+          err += d;
+        });
+        c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`exit ${code}: ${err}`))));
+      });
+    const probed = await putJson('p1.bin', []);
+    expect(probed.datagram_bytes).toBe(1472);
+    const fixed = await putJson('p2.bin', ['--datagram-size', '1300']);
+    expect(fixed.datagram_bytes).toBe(1300);
+    // 1 MiB: 1,256 bytes of file per 1300-byte datagram → > 834 packets; 1,428 per 1472-byte one → ~735
+    expect(fixed.packets_sent).toBeGreaterThan(834);
+    expect(probed.packets_sent).toBeLessThan(fixed.packets_sent);
   });
 
   it('--datagram-size outside 1200–65507: one line, E_USAGE, exit 2', () => {

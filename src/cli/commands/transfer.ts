@@ -42,10 +42,11 @@ function parseRate(v: string): { burst: number; perSecond: number } {
 }
 
 /**
- * `--datagram-size`: the largest datagram this side sends data in (header, frames and tag; IP and UDP headers not
- * counted). The receiver takes any size, so it is the sender's choice alone. 1200 (the default) crosses any path
- * that carries IPv6; 1472 fills a 1500-byte Ethernet MTU over IPv4 (1452 over IPv6) with ~19% fewer packets per
- * byte; beyond the path MTU, IP fragments and a lost fragment loses the whole datagram (teaching scenario 04).
+ * `--datagram-size`: a fixed datagram size for the data this side sends (header, frames and tag; IP and UDP headers
+ * not counted). The receiver takes any size, so it is the sender's choice alone. Without it the sender starts at
+ * 1200 (any IPv4 or IPv6 path carries it) and probes for 1472, 1452, 1400 and 1280 (path-MTU discovery): 1472
+ * fills a 1500-byte Ethernet MTU over IPv4 with ~19% fewer packets per byte. A size beyond the path MTU is
+ * fragmented by IP, and a lost fragment loses the whole datagram (teaching scenario 04).
  */
 export function parseDatagramSize(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -215,7 +216,10 @@ export const register: Register = (program, setExit) => {
       'handshakes allowed per source address (many clients behind one NAT)',
       '50/20',
     )
-    .option('--datagram-size <bytes>', 'largest datagram to send data in (1200–65507; 1472 fills a 1500-byte MTU)')
+    .option(
+      '--datagram-size <bytes>',
+      'fixed datagram size to send data in (1200–65507; default: 1200, raised to 1472 by path-MTU probing)',
+    )
     .option('--identity <file>', 'static key pair (default ~/.config/udplab/server.key, generated when missing)')
     .option('--psk-file <file>', 'require a 32-byte pre-shared key (Noise NKpsk2)')
     .option('--insecure-plaintext', 'TEACHING ONLY: serve without encryption or authentication')
@@ -243,7 +247,7 @@ export const register: Register = (program, setExit) => {
         maxSessions: Number(f.maxSessions),
         readOnly: f.readOnly ?? false,
         handshakeRate: parseRate(f.handshakeRate),
-        ...(datagram && { config: { maxDatagramBytes: datagram } }),
+        ...(datagram && { config: { maxDatagramBytes: datagram, probeDatagramBytes: [] } }),
         log,
       }).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
@@ -294,7 +298,10 @@ export const register: Register = (program, setExit) => {
       .argument('<host[:port]>', 'server')
       .argument('[remote]', 'path under the server root (default: the local name)'),
   )
-    .option('--datagram-size <bytes>', 'largest datagram to send data in (1200–65507; 1472 fills a 1500-byte MTU)')
+    .option(
+      '--datagram-size <bytes>',
+      'fixed datagram size to send data in (1200–65507; default: 1200, raised to 1472 by path-MTU probing)',
+    )
     .action(async (local: string, target: string, remote: string | undefined, f: CommonFlags) => {
       const bar = progressBar(f);
       const datagram = parseDatagramSize(f.datagramSize);
@@ -303,7 +310,7 @@ export const register: Register = (program, setExit) => {
           {
             ...clientOptions(target, f, signal),
             ...(bar.onProgress && { onProgress: bar.onProgress }),
-            ...(datagram && { config: { maxDatagramBytes: datagram } }),
+            ...(datagram && { config: { maxDatagramBytes: datagram, probeDatagramBytes: [] } }),
           },
           local,
           remote ?? basename(local),

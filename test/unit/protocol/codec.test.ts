@@ -56,6 +56,7 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ type: fc.constant('done' as const), status: fc.constantFrom(0, 1, 2) as fc.Arbitrary<0 | 1 | 2> }),
   fc.record({ type: fc.constant('close' as const), code: fc.constant('E_IO'), reason: fc.string({ maxLength: 100 }) }),
   fc.constant({ type: 'ping' as const }),
+  fc.record({ type: fc.constant('pad' as const), length: fc.nat({ max: 1500 }) }),
   fc.record({
     type: fc.constant('stats' as const),
     stats: fc.record({
