@@ -3,8 +3,8 @@
 //   sim      — simulated goodput ÷ (rate × (1 − p)) on a 100 Mbit/s, 40 ms RTT bottleneck with one BDP of queue
 //   loopback — RUFT (encrypted, plaintext) ÷ a raw node:dgram blast, ÷ TCP, ÷ our TFTP (windowsize 16), ÷ tftp-hpa,
 //              ÷ uftp (Debian's encrypted UDP file transfer in C, unicast)
-//   shaped   — 100 Mbit/s, 20 ms RTT, loss 0–20%: goodput ÷ (rate × (1 − p)) for RUFT, our TFTP and tftp-hpa
-//              through the userspace relay, and TCP on kernel netem (here: the VM lane; BENCH_KERNEL_LANE=0 skips)
+//   shaped   — 100 Mbit/s, 20 ms RTT, loss 0–20%: goodput ÷ (rate × (1 − p)) for RUFT (the median of three
+//              downloads), our TFTP and tftp-hpa through the userspace relay, and TCP on kernel netem (here: the VM lane; BENCH_KERNEL_LANE=0 skips)
 //   cost     — CPU seconds per GiB on each side; peak RSS of each side while moving BENCH_RSS_GIB (default 4) GiB
 //   clients  — one server, 100 concurrent clients: aggregate goodput ÷ one client's
 //   flood    — a client's transfer time during a handshake flood ÷ its time without one (target ≤ 2)
@@ -200,7 +200,7 @@ async function loopbackSuite(): Promise<Row[]> {
   const name = sc.file('f.bin', size);
   const out = join(sc.dir, 'out');
   try {
-    const raw = await rawBlast(size, 1200);
+    const raw = await rawBlast(size, 1472);
     const enc = (await ruftGet(sc.root, sc.home, out, name, undefined, false)).bps;
     const plain = (await ruftGet(sc.root, sc.home, out, name, undefined, true)).bps;
     const tcp = await serveOnLoopback('tcp-serve', sc.root, sc.home);
@@ -229,7 +229,7 @@ async function loopbackSuite(): Promise<Row[]> {
         suite: 'loopback',
         case: 'raw dgram blast',
         value: mbit(raw),
-        unit: 'Mbit/s (1200-byte datagrams, no reliability)',
+        unit: 'Mbit/s (1472-byte datagrams, the size RUFT probes up to; no reliability)',
       },
       { suite: 'loopback', case: 'ruft encrypted', value: mbit(enc), unit: 'Mbit/s' },
       { suite: 'loopback', case: 'ruft plaintext', value: mbit(plain), unit: 'Mbit/s (teaching mode)' },
@@ -262,6 +262,9 @@ async function loopbackSuite(): Promise<Row[]> {
   }
 }
 
+const SHAPED_RUNS = 3;
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
 async function shapedSuite(): Promise<Row[]> {
   const sc = scratch();
   const size = Number(process.env.BENCH_SHAPED_MIB ?? 64) * MiB;
@@ -274,7 +277,9 @@ async function shapedSuite(): Promise<Row[]> {
   try {
     for (const loss of [0, 1, 5, 10, 20]) {
       const l = loss ? ` loss ${loss}%` : '';
-      const limit = (1.0 * (100e6 / 8) * 0.02) / 1200; // one BDP of 1200-byte packets
+      // 209 packets: one BDP of 1200-byte packets (1.2 BDPs of 1472-byte ones); the link as defined before RUFT
+      // probed its datagram size, so that figures compare across versions
+      const limit = (1.0 * (100e6 / 8) * 0.02) / 1200;
       const down = `delay 10ms rate 100mbit limit ${Math.ceil(limit)}${l}`;
       const up = `delay 10ms${l}`;
       const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'));
@@ -282,16 +287,23 @@ async function shapedSuite(): Promise<Row[]> {
       const relay = await relayOnLoopback(srv.port, up, down, loss + 1, sc.home);
       const relay2 = await relayOnLoopback(tftp.port, up, down, loss + 1, sc.home);
       try {
-        const r = await runUdplabClient(
-          getArgs(`127.0.0.1:${relay.port}`, name, join(out, 'r')),
-          join(sc.home, 'client'),
-        );
-        const ratio = r.result.goodput_bps / (100e6 * (1 - loss / 100));
+        // three downloads through the same link (the relay's loss pattern goes on), each by a fresh client
+        // process; the median is the figure — one transfer's ratio moves with this 2-core host's load and, at
+        // 20% loss, with how many tries the handshake needed
+        const ratios: number[] = [];
+        for (let i = 0; i < SHAPED_RUNS; i++) {
+          const r = await runUdplabClient(
+            getArgs(`127.0.0.1:${relay.port}`, name, join(out, 'r')),
+            join(sc.home, 'client'),
+          );
+          ratios.push(r.result.goodput_bps / (100e6 * (1 - loss / 100)));
+        }
+        const ratio = median(ratios);
         rows.push({
           suite: 'shaped',
           case: `ruft loss ${loss}%`,
           value: Number(ratio.toFixed(3)),
-          unit: 'goodput ÷ rate·(1−p)',
+          unit: `goodput ÷ rate·(1−p), median of ${ratios.map((v) => v.toFixed(3)).join(', ')}`,
           ...(targets[loss] && { target: targets[loss], met: ratio >= targets[loss]! }),
         });
         const t = await runUdplabClient(
