@@ -4,6 +4,7 @@
 
 export interface DataSource {
   readonly sizeBytes: number;
+  /** The bytes at [offset, offset + length): valid until the next read (a source may reuse its buffers). */
   read(offset: number, length: number): Uint8Array;
 }
 
