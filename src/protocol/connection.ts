@@ -101,6 +101,9 @@ export interface ConnectionStats {
   pmtuFallbacks: number;
 }
 
+/** Header plus tag around a packet's frames (the AEAD tag and the handshake integrity tag are both 16 bytes). */
+const PACKET_OVERHEAD = HEADER_BYTES + 16;
+
 const DEFAULTS = {
   maxDatagramBytes: 1200,
   probeDatagramBytes: [1472, 1452, 1400, 1280] as readonly number[],
@@ -177,8 +180,7 @@ export class Connection {
     this.handshakeTimeoutMs = cfg.handshakeTimeoutMs ?? DEFAULTS.handshakeTimeoutMs;
     this.windowBytes = cfg.windowBytes ?? DEFAULTS.windowBytes;
     this.lingerMs = cfg.lingerMs ?? DEFAULTS.lingerMs;
-    // AEAD tag and integrity tag are both 16 bytes
-    this.payloadBytes = (cfg.maxDatagramBytes ?? DEFAULTS.maxDatagramBytes) - HEADER_BYTES - 16;
+    this.payloadBytes = (cfg.maxDatagramBytes ?? DEFAULTS.maxDatagramBytes) - PACKET_OVERHEAD;
   }
 
   /** A client connection that will send `request` (GET: `sink` receives; PUT: `source` is sent). */
@@ -338,7 +340,7 @@ export class Connection {
 
   private makeSender(source: DataSource, held: readonly Range[], codec: ChunkCodec | undefined): Sender {
     const probePayloadBytes = (this.cfg.probeDatagramBytes ?? DEFAULTS.probeDatagramBytes).map(
-      (b) => b - HEADER_BYTES - 16,
+      (b) => b - PACKET_OVERHEAD,
     );
     return new Sender(
       source,
@@ -658,7 +660,7 @@ export class Connection {
       rttMsP99: rtt ? rtt.p99Ms : (peer?.p99Us ?? 0) / 1000,
       compressionRatio: s && s.bytesAfterCompression > 0 ? s.bytesBeforeCompression / s.bytesAfterCompression : 1,
       peerPacketsSent: peer?.packetsSent ?? 0,
-      datagramBytes: s ? this.sender!.payloadBytes + HEADER_BYTES + 16 : this.largestDataDatagram,
+      datagramBytes: s ? this.sender!.payloadBytes + PACKET_OVERHEAD : this.largestDataDatagram,
       pmtuProbes: s?.pmtuProbes ?? 0,
       pmtuFallbacks: s?.pmtuFallbacks ?? 0,
     };

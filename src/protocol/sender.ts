@@ -532,10 +532,10 @@ export class Sender {
 
   private declareLost(p: SentPacket): void {
     if (p.state !== 'pending') return;
+    p.state = 'lost';
+    this.bytesInFlight -= p.size;
     if (p.probe) {
       // a lost probe says the size may not fit, not that the path is congested: no retransmission, no cut
-      p.state = 'lost';
-      this.bytesInFlight -= p.size;
       this.probeOutstanding = false;
       if (p.probe === this.probeSizes[0] && ++this.probeLosses >= 3) {
         this.probeSizes.shift();
@@ -543,8 +543,6 @@ export class Sender {
       }
       return;
     }
-    p.state = 'lost';
-    this.bytesInFlight -= p.size;
     this.unreportedLostBytes += p.size;
     this.stats.packetsLost++;
     if (p.segment) this.retransmit.push(p.segment);

@@ -56,6 +56,11 @@ export function parseDatagramSize(v: string | undefined): number | undefined {
   return n;
 }
 
+/** The connection config of a fixed `--datagram-size` (no path-MTU probes), or nothing. */
+function fixedDatagram(bytes: number | undefined): { config?: { maxDatagramBytes: number; probeDatagramBytes: [] } } {
+  return bytes ? { config: { maxDatagramBytes: bytes, probeDatagramBytes: [] } } : {};
+}
+
 function parsePort(v: string): number {
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < 0 || n > 65535) throw new UsageError(`--port expects 0–65535, got "${v}"`);
@@ -247,7 +252,7 @@ export const register: Register = (program, setExit) => {
         maxSessions: Number(f.maxSessions),
         readOnly: f.readOnly ?? false,
         handshakeRate: parseRate(f.handshakeRate),
-        ...(datagram && { config: { maxDatagramBytes: datagram, probeDatagramBytes: [] } }),
+        ...fixedDatagram(datagram),
         log,
       }).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
@@ -310,7 +315,7 @@ export const register: Register = (program, setExit) => {
           {
             ...clientOptions(target, f, signal),
             ...(bar.onProgress && { onProgress: bar.onProgress }),
-            ...(datagram && { config: { maxDatagramBytes: datagram, probeDatagramBytes: [] } }),
+            ...fixedDatagram(datagram),
           },
           local,
           remote ?? basename(local),
