@@ -1,5 +1,5 @@
 // SHA-256 behind a narrow interface: the protocol core reaches node:crypto only through here.
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 export interface Hasher {
   update(data: Uint8Array): void;
@@ -17,8 +17,9 @@ export function sha256(): Hasher {
   };
 }
 
+/** One shot (no hasher object, no copy of the digest): the cheap path for one contiguous input. */
 export function sha256Of(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(data).digest());
+  return hash('sha256', data, 'buffer');
 }
 
 export function toHex(b: Uint8Array): string {

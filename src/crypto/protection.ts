@@ -1,7 +1,7 @@
 // Packet protection: what turns a header + payload into bytes on the wire and back.
 // Rule: `open` returns undefined for anything that does not verify (corrupted, forged, replayed);
 // it never throws on remote input.
-import { sha256 } from './hash.js';
+import { sha256, sha256Of } from './hash.js';
 
 export interface PacketProtection {
   /** A label that every output and report carries. */
@@ -23,6 +23,12 @@ const TAG = 16;
  */
 export function integrityOnlyProtection(label = 'none (unauthenticated, unencrypted)'): PacketProtection {
   const tag = (header: Uint8Array, payload: Uint8Array) => {
+    // header and payload are usually neighbours in one datagram: hash them in one call
+    if (header.buffer === payload.buffer && header.byteOffset + header.length === payload.byteOffset)
+      return sha256Of(new Uint8Array(header.buffer, header.byteOffset, header.length + payload.length)).subarray(
+        0,
+        TAG,
+      );
     const h = sha256();
     h.update(header);
     h.update(payload);
@@ -35,7 +41,8 @@ export function integrityOnlyProtection(label = 'none (unauthenticated, unencryp
       const out = new Uint8Array(header.length + payload.length + TAG);
       out.set(header, 0);
       out.set(payload, header.length);
-      out.set(tag(header, payload), header.length + payload.length);
+      const n = header.length + payload.length;
+      out.set(tag(out.subarray(0, header.length), out.subarray(header.length, n)), n);
       return out;
     },
     open(header, _pn, sealed) {

@@ -199,7 +199,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
     const h = decodeHeader(data);
     if (!h.ok) return;
-    const key = Buffer.from(h.value.connectionId).toString('hex');
+    const key = msg.toString('latin1', 2, 10); // the connection ID (wire.ts), without a copy
     const existing = sessions.get(key);
     if (existing) {
       // follow an address change (NAT rebinding) only for datagrams that authenticate, never for forgeries
