@@ -23,6 +23,7 @@ export interface VariantOptions {
   /** tftp */
   blksize?: number;
   windowsize?: number;
+  /** tftp: the retransmission timeout; tcp: how long the client waits without data */
   timeoutMs?: number;
   noOptions?: boolean;
 }
@@ -136,6 +137,14 @@ export function clientArgs(v: Variant, target: string, remote: string, local: st
         ...(o.noOptions ? ['--no-options'] : []),
       ];
     case 'tcp':
-      return ['tcp-get', target, remote, local, '--json', '--force'];
+      return [
+        'tcp-get',
+        target,
+        remote,
+        local,
+        '--json',
+        '--force',
+        ...(o.timeoutMs !== undefined ? ['--timeout', String(o.timeoutMs)] : []),
+      ];
   }
 }

@@ -75,7 +75,7 @@ const variantSchema = z.union([
         no_options: z.boolean().optional(),
       })
       .strict(),
-    z.object({ protocol: z.literal('tcp'), ...common }).strict(),
+    z.object({ protocol: z.literal('tcp'), ...common, timeout: duration.optional() }).strict(),
   ]),
 ]);
 
@@ -271,6 +271,7 @@ function variants(list: Array<z.infer<typeof variantSchema>>, file: string): Var
       if (v.stall !== undefined) o.stallMs = ms(v.stall);
       if (v.key) o.key = true;
     }
+    if (v.protocol === 'tcp' && v.timeout !== undefined) o.timeoutMs = ms(v.timeout);
     if (v.protocol === 'tftp') {
       if (v.blksize !== undefined) o.blksize = v.blksize;
       if (v.windowsize !== undefined) o.windowsize = v.windowsize;

@@ -1,7 +1,9 @@
 // The naive baseline fails the way the seminar's protocol fails, and the TCP baseline is a correct copy.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { naiveGet, naiveServe, type RunningNaiveServer, tcpGet, tcpServe } from '../../src/baselines/index.js';
 import { parseNetem } from '../../src/impair/index.js';
@@ -24,6 +26,7 @@ afterAll(async () => {
   await naive.close();
   dir[Symbol.dispose]();
 });
+const run = promisify(execFile);
 const out = (n: string) => join(dir.path, 'out', n);
 
 /** A fresh server per run: the seminar's server would send the rest of an abandoned transfer to the next client. */
@@ -118,6 +121,30 @@ describe('tcp baseline', () => {
       expect(existsSync(out('t2')) || existsSync(out('t2.part')) || existsSync(out('t3.part'))).toBe(false);
     } finally {
       await s.close();
+    }
+  });
+
+  it('tcp-get --timeout gives up on a server that never answers, with one line and no file', async () => {
+    const silent = createServer(() => {}); // accepts, reads nothing, says nothing
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const r = await run(process.execPath, [
+        'bin/udplab.js',
+        'tcp-get',
+        `127.0.0.1:${port}`,
+        'f.bin',
+        out('silent'),
+        '--timeout',
+        '300',
+      ])
+        .then(() => ({ code: 0, stderr: '' }))
+        .catch((e: { code: number; stderr: string }) => e);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.trim()).toBe(`udplab: E_TIMEOUT: no data from 127.0.0.1:${port} for 0.3 s`);
+      expect(existsSync(out('silent')) || existsSync(out('silent.part'))).toBe(false);
+    } finally {
+      silent.close();
     }
   });
 });

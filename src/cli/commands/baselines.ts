@@ -245,14 +245,26 @@ export const register: Register = (program: Command, setExit) => {
     .argument('<remote>', 'file name')
     .argument('[local]', 'where to write (default: the remote name)')
     .option('--force', 'replace LOCAL if it exists')
+    .option('--timeout <ms>', 'give up after this long without data (TCP itself retries for ~15 min)', '30000')
     .option('--json', 'print JSON')
-    .action(async (t: string, remote: string, local: string | undefined, f: { force?: boolean; json?: boolean }) => {
-      const r = await tcpGet(
-        { ...(await target(t, 4457)), force: f.force ?? false },
-        remote,
-        local ?? basename(remote),
-      );
-      print(r, f.json);
-      setExit(0);
-    });
+    .action(
+      async (
+        t: string,
+        remote: string,
+        local: string | undefined,
+        f: { force?: boolean; json?: boolean; timeout: string },
+      ) => {
+        const r = await tcpGet(
+          {
+            ...(await target(t, 4457)),
+            force: f.force ?? false,
+            timeoutMs: intFlag('timeout', f.timeout, 100, 3_600_000)!,
+          },
+          remote,
+          local ?? basename(remote),
+        );
+        print(r, f.json);
+        setExit(0);
+      },
+    );
 };

@@ -11,7 +11,7 @@ import {
   scenarioJsonSchema,
   withLoss,
 } from '../../../src/lab/index.js';
-import { serverSpec } from '../../../src/lab/protocols.js';
+import { clientArgs, serverSpec } from '../../../src/lab/protocols.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 
@@ -39,6 +39,20 @@ describe('scenario files', () => {
     expect(jumbo!.args).toEqual(['serve', '--quiet', '--datagram-size', '1472']);
     expect(jumbo!.key).not.toBe(plain!.key);
     expect(err(text.replace('1472', '1000'))).toMatch(/datagram_size/);
+  });
+
+  it('a tcp variant with timeout waits that long for data (tcp-get --timeout); without, the default', () => {
+    const text = [
+      'name: t',
+      'file: { size: 1MiB }',
+      'network: { netem: "delay 1ms" }',
+      'protocols: [tcp, { protocol: tcp, label: patient, timeout: 300s }]',
+    ].join('\n');
+    const [plain, patient] = parseScenario(text, 't.yaml').variants;
+    expect(clientArgs(plain!, 'h:1', 'f', 'l')).toEqual(['tcp-get', 'h:1', 'f', 'l', '--json', '--force']);
+    expect(clientArgs(patient!, 'h:1', 'f', 'l').slice(-2)).toEqual(['--timeout', '300000']);
+    expect(err(text.replace('300s', 'soon'))).toMatch(/timeout/);
+    expect(err(text.replace('timeout: 300s', 'blksize: 512'))).toMatch(/blksize/);
   });
 
   it('every shipped scenario validates', () => {
