@@ -1,7 +1,8 @@
 // The naive baseline fails the way the seminar's protocol fails, and the TCP baseline is a correct copy.
 import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { type AddressInfo, createServer } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,6 +120,41 @@ describe('tcp baseline', () => {
         code: 'E_NOT_FOUND',
       });
       expect(existsSync(out('t2')) || existsSync(out('t2.part')) || existsSync(out('t3.part'))).toBe(false);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the server times out a silent request, not a transfer the kernel is still delivering', async () => {
+    const s = await tcpServe({ root, port: 0, requestTimeoutMs: 200, streamTimeoutMs: 1500 });
+    // connects, sends `request` (if any), stops reading for pauseMs, then reads to the end
+    const raw = (request: string, pauseMs: number) =>
+      new Promise<{ bytes: Buffer; ms: number }>((ok) => {
+        const t0 = Date.now();
+        const chunks: Buffer[] = [];
+        const c = connect({ host: '127.0.0.1', port: s.port }, () => {
+          if (request) c.write(request);
+          c.pause();
+          setTimeout(() => c.resume(), pauseMs);
+        });
+        c.on('data', (d: Buffer) => chunks.push(d));
+        c.on('error', () => {});
+        c.on('close', () => ok({ bytes: Buffer.concat(chunks), ms: Date.now() - t0 }));
+      });
+    try {
+      const silent = await raw('', 0);
+      expect(silent.bytes.length).toBe(0);
+      expect(silent.ms).toBeLessThan(1500);
+      // a file larger than both sockets' buffers, so that the server's writes wait while the client does not read
+      const bigSha = randomFile(join(root, 'big.bin'), 32 * 1024 * 1024);
+      // 800 ms without reading: longer than the request timer, shorter than the stream timer → the whole file
+      const slow = await raw('GET big.bin\n', 800);
+      const body = slow.bytes.subarray(slow.bytes.indexOf(10) + 1);
+      expect(slow.bytes.subarray(0, slow.bytes.indexOf(10)).toString()).toBe(`OK ${32 * 1024 * 1024}`);
+      expect(createHash('sha256').update(body).digest('hex')).toBe(bigSha);
+      // 4 s without reading: past the stream timer → dropped, the file cut short
+      const gone = await raw('GET big.bin\n', 4000);
+      expect(gone.bytes.length).toBeLessThan(32 * 1024 * 1024);
     } finally {
       await s.close();
     }

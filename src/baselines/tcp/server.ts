@@ -11,6 +11,11 @@ export interface TcpServeOptions {
   host?: string;
   port?: number;
   log?: (line: string) => void;
+  /** How long a connection may take to send its request line (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Once the file is streaming, how long without the kernel taking more of it before the connection is dropped
+   * (default 10 min: the whole file may sit in the kernel's send buffer while TCP backs off on a lossy path). */
+  streamTimeoutMs?: number;
 }
 
 export interface RunningTcpServer {
@@ -47,7 +52,7 @@ export async function tcpServe(o: TcpServeOptions): Promise<RunningTcpServer> {
     conns.add(sock);
     sock.on('close', () => conns.delete(sock));
     sock.on('error', () => {});
-    sock.setTimeout(30_000, () => sock.destroy());
+    sock.setTimeout(o.requestTimeoutMs ?? 30_000, () => sock.destroy());
     void (async () => {
       try {
         const line = await readLine(sock);
@@ -61,6 +66,9 @@ export async function tcpServe(o: TcpServeOptions): Promise<RunningTcpServer> {
         }
         const st = await stat(path).catch(() => undefined);
         if (!st?.isFile()) return void sock.end(`ERR E_NOT_FOUND no such file: ${m[1]}\n`);
+        // Node's idle timer sees writes into the kernel, not bytes the peer acknowledged: once the last write is
+        // in, the kernel may go on retransmitting for minutes, and a short timer would cut a live transfer
+        sock.setTimeout(o.streamTimeoutMs ?? 600_000);
         sock.write(`OK ${st.size}\n`);
         createReadStream(path, { highWaterMark: 256 * 1024 }).pipe(sock);
       } catch (e) {
