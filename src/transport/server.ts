@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KeyPair, ServerSecurity } from '../crypto/index.js';
+import { type KeyPair, type ServerSecurity, toHex } from '../crypto/index.js';
 import { codecFor, FileError, FileSource, negotiateCompression, PartFile, resolveInsideRoot } from '../files/index.js';
 import { createRng, type Rng } from '../impair/index.js';
 import {
@@ -199,7 +199,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
     const h = decodeHeader(data);
     if (!h.ok) return;
-    const key = msg.toString('latin1', 2, 10); // the connection ID (wire.ts), without a copy
+    const key = toHex(h.value.connectionId); // a view of the datagram's bytes, no copy
     const existing = sessions.get(key);
     if (existing) {
       // follow an address change (NAT rebinding) only for datagrams that authenticate, never for forgeries
