@@ -529,6 +529,8 @@ async function clientsSuite(): Promise<Row[]> {
   const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'), [
     '--max-sessions',
     String(n + 10),
+    '--max-sessions-per-source',
+    String(n + 10),
     '--handshake-rate',
     `${4 * n}/${2 * n}`,
   ]);

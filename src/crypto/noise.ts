@@ -1,8 +1,10 @@
 // The Noise Protocol Framework (revision 34) handshake for X25519 / ChaChaPoly|AESGCM / SHA-256, for the
 // patterns NN, NK, IK, XX and their psk0/psk2/psk3 modifiers. udplab uses NK (the client pins the server's
-// static key) and NKpsk2 (plus a pre-shared key); the others exist so that every published vector is checked.
-// Rules: ephemeral keys come from the caller (an Rng in the simulator, the OS in the transport); a failed
-// decryption returns undefined and leaves the state unusable (the caller discards the handshake).
+// static key) and NKpsk0 (plus a pre-shared key); the others exist so that every published vector is checked.
+// Rules: ephemeral keys come from the caller (an Rng in the simulator, the OS in the transport); a message
+// that does not authenticate, or whose public key is unusable (a low-order X25519 point), makes readMessage
+// return undefined and leaves the state exactly as it was before the call, so a forged message cannot end
+// a handshake that a genuine one would complete.
 import {
   aeadDecrypt,
   aeadEncrypt,
@@ -198,8 +200,11 @@ export class HandshakeState {
         case 'psk':
           this.ss.mixKeyAndHash(this.o.psk!);
           break;
-        default:
-          this.ss.mixKey(this.dh(t));
+        default: {
+          const shared = this.dh(t);
+          if (!shared) throw new Error(`Noise ${t}: the remote public key is unusable`);
+          this.ss.mixKey(shared);
+        }
       }
     }
     parts.push(this.ss.encryptAndHash(payload));
@@ -207,9 +212,26 @@ export class HandshakeState {
     return concat(parts);
   }
 
-  /** The payload, or undefined when the message does not authenticate (wrong key, wrong PSK, tampering). */
+  /**
+   * The payload, or undefined when the message does not authenticate (wrong key, wrong PSK, tampering, a
+   * low-order public key); then the state is unchanged.
+   */
   readMessage(message: Uint8Array): Uint8Array | undefined {
     if (this.finished || this.myTurn()) return undefined;
+    const saved = { ck: this.ss.ck, h: this.ss.h, cs: this.ss.cs, n: this.ss.cs.n, re: this.re, rs: this.rs };
+    const payload = this.tryReadMessage(message);
+    if (!payload) {
+      this.ss.ck = saved.ck;
+      this.ss.h = saved.h;
+      this.ss.cs = saved.cs;
+      saved.cs.n = saved.n;
+      this.re = saved.re;
+      this.rs = saved.rs;
+    }
+    return payload;
+  }
+
+  private tryReadMessage(message: Uint8Array): Uint8Array | undefined {
     let pos = 0;
     for (const t of this.pattern.messages[this.msg]!) {
       switch (t) {
@@ -232,8 +254,11 @@ export class HandshakeState {
         case 'psk':
           this.ss.mixKeyAndHash(this.o.psk!);
           break;
-        default:
-          this.ss.mixKey(this.dh(t));
+        default: {
+          const shared = this.dh(t);
+          if (!shared) return undefined;
+          this.ss.mixKey(shared);
+        }
       }
     }
     const payload = this.ss.decryptAndHash(message.subarray(pos));
@@ -242,7 +267,8 @@ export class HandshakeState {
     return payload;
   }
 
-  private dh(t: 'ee' | 'es' | 'se' | 'ss'): Uint8Array {
+  /** The DH of token `t`, or undefined when the remote key is unusable (low-order point). */
+  private dh(t: 'ee' | 'es' | 'se' | 'ss'): Uint8Array | undefined {
     const i = this.o.initiator;
     // es: initiator's e with responder's s; se: initiator's s with responder's e
     const local = t === 'ee' ? this.e : t === 'ss' ? this.s : t === 'es' ? (i ? this.e : this.s) : i ? this.s : this.e;

@@ -28,10 +28,25 @@ export function x25519KeyPair(privateKey: Uint8Array): KeyPair {
   return { privateKey: new Uint8Array(privateKey), publicKey: new Uint8Array(spki.subarray(spki.length - 32)) };
 }
 
-export function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array {
+/**
+ * X25519, or undefined when the peer's key is unusable: a low-order point (the shared secret would be all
+ * zeros, which OpenSSL refuses by throwing) or bytes that are not a key. The peer's key is attacker-chosen,
+ * so this never throws for it (security review #1: a thrown error here stopped `udplab serve`).
+ */
+export function x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | undefined {
+  if (publicKey.length !== 32) return undefined;
   const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
-  const pub = createPublicKey({ key: Buffer.concat([SPKI_X25519, publicKey]), format: 'der', type: 'spki' });
-  return new Uint8Array(diffieHellman({ privateKey: priv, publicKey: pub }));
+  let shared: Buffer;
+  try {
+    const pub = createPublicKey({ key: Buffer.concat([SPKI_X25519, publicKey]), format: 'der', type: 'spki' });
+    shared = diffieHellman({ privateKey: priv, publicKey: pub });
+  } catch {
+    return undefined;
+  }
+  // defence in depth for a backend that returns the all-zero secret instead of refusing
+  let or = 0;
+  for (const b of shared) or |= b;
+  return or === 0 ? undefined : new Uint8Array(shared);
 }
 
 function nonce(cipher: CipherName, n: bigint): Buffer {

@@ -1,15 +1,30 @@
 // Session security: the handshake slot of RUFT filled with Noise NK (client pins the server's static key) or
-// NKpsk2 (plus a pre-shared key), and the packet protection that follows: AEAD over every payload with the
+// NKpsk0 (plus a pre-shared key), and the packet protection that follows: AEAD over every payload with the
 // header as associated data, per-direction keys from Split(), the nonce = the packet number, and an
 // anti-replay window. Suite byte on the wire: 0 plaintext (teaching mode only), 1 NK/ChaChaPoly,
-// 2 NKpsk2/ChaChaPoly, 3 NK/AESGCM, 4 NKpsk2/AESGCM.
+// 2 NKpsk0/ChaChaPoly, 3 NK/AESGCM, 4 NKpsk0/AESGCM.
+// Rules:
+// - psk0, not psk2: the PSK is mixed before message 1's payload is encrypted, so a server reads (and acts on)
+//   no request from a client that lacks the PSK (security review #3: with psk2 it did).
+// - The prologue binds the suite and the connection ID: message 1 cannot be replayed under another
+//   connection ID or downgraded to another suite.
+// - A peer's unusable public key (low-order point) is a failed read, never an exception.
 
 import { HandshakeState } from './noise.js';
 import { type CipherName, hash, packetAead, x25519KeyPair } from './primitives.js';
 import type { PacketProtection } from './protection.js';
 
 export const PLAINTEXT_LABEL = 'PLAINTEXT teaching mode (--insecure-plaintext): no secrecy, no authentication';
-const PROLOGUE = new TextEncoder().encode('udplab RUFT v1');
+const PROLOGUE_LABEL = new TextEncoder().encode('udplab RUFT v2');
+
+/** Noise prologue: the protocol label, the suite byte and the connection ID of the session. */
+export function prologue(suite: number, connectionId: Uint8Array): Uint8Array {
+  const out = new Uint8Array(PROLOGUE_LABEL.length + 1 + connectionId.length);
+  out.set(PROLOGUE_LABEL);
+  out[PROLOGUE_LABEL.length] = suite;
+  out.set(connectionId, PROLOGUE_LABEL.length + 1);
+  return out;
+}
 
 export interface ClientSecurity {
   mode: 'noise' | 'plaintext';
@@ -21,9 +36,16 @@ export interface ClientSecurity {
   ephemeral?: Uint8Array;
 }
 
+/** What a client handshake is bound to besides its security settings. */
+export interface HandshakeBinding {
+  connectionId: Uint8Array;
+}
+
 export interface ServerSecurity {
   /** The server's static private key; absent only in plaintext teaching mode. */
   staticPrivateKey?: Uint8Array;
+  /** Its public key, when the caller has it (saves a derivation per handshake). */
+  staticPublicKey?: Uint8Array;
   psk?: Uint8Array;
   allowPlaintext: boolean;
   /** Source of fresh ephemeral keys. */
@@ -81,7 +103,7 @@ export class ClientHandshake {
   private protectionValue: PacketProtection | undefined;
   readonly label: string;
 
-  constructor(cfg: ClientSecurity) {
+  constructor(cfg: ClientSecurity, binding: HandshakeBinding) {
     if (cfg.mode === 'plaintext') {
       this.suite = 0;
       this.cipher = 'ChaChaPoly';
@@ -90,13 +112,13 @@ export class ClientHandshake {
     }
     if (!cfg.serverPublicKey || !cfg.ephemeral) throw new Error('noise client needs the server key and an ephemeral');
     this.cipher = cfg.cipher ?? 'ChaChaPoly';
-    const pattern = cfg.psk ? 'NKpsk2' : 'NK';
+    const pattern = cfg.psk ? 'NKpsk0' : 'NK';
     this.suite = suiteOf(this.cipher, !!cfg.psk);
     this.hs = new HandshakeState({
       pattern,
       cipher: this.cipher,
       initiator: true,
-      prologue: PROLOGUE,
+      prologue: prologue(this.suite, binding.connectionId),
       rs: cfg.serverPublicKey,
       e: cfg.ephemeral,
       ...(cfg.psk && { psk: cfg.psk }),
@@ -109,7 +131,10 @@ export class ClientHandshake {
     return this.hs ? this.hs.writeMessage(request) : request;
   }
 
-  /** The server's answer: kind 1 accept / 2 reject and its body, or undefined when it does not authenticate. */
+  /**
+   * The server's answer: kind 1 accept / 2 reject and its body, or undefined when it does not authenticate
+   * (then the handshake is unchanged: a genuine answer may still come).
+   */
   readAnswer(suite: number, body: Uint8Array): { kind: number; body: Uint8Array; authenticated: boolean } | undefined {
     if (suite === 0) {
       // a plaintext answer: the only thing it may do to a secure client is refuse
@@ -144,8 +169,8 @@ export type ServerRead =
     }
   | { ok: false; code: 'E_AUTH_FAILED'; message: string };
 
-/** Reads a client's first message under the server's policy. */
-export function serverRead(cfg: ServerSecurity, suite: number, body: Uint8Array): ServerRead {
+/** Reads a client's first message under the server's policy; `connectionId` is the session's (bound in). */
+export function serverRead(cfg: ServerSecurity, suite: number, body: Uint8Array, connectionId: Uint8Array): ServerRead {
   if (suite === 0) {
     if (!cfg.allowPlaintext)
       return {
@@ -182,12 +207,12 @@ export function serverRead(cfg: ServerSecurity, suite: number, body: Uint8Array)
       code: 'E_AUTH_FAILED',
       message: 'authentication failed: this server requires a PSK (--psk-file)',
     };
-  const pattern = params.psk ? 'NKpsk2' : 'NK';
+  const pattern = params.psk ? 'NKpsk0' : 'NK';
   const hs = new HandshakeState({
     pattern,
     cipher: params.cipher,
     initiator: false,
-    prologue: PROLOGUE,
+    prologue: prologue(suite, connectionId),
     s: cfg.staticPrivateKey,
     e: cfg.ephemeral(),
     ...(params.psk && cfg.psk && { psk: cfg.psk }),
@@ -197,10 +222,13 @@ export function serverRead(cfg: ServerSecurity, suite: number, body: Uint8Array)
     return {
       ok: false,
       code: 'E_AUTH_FAILED',
-      message: 'authentication failed: the client does not hold this server’s key',
+      message: params.psk
+        ? 'authentication failed: the client does not hold this server’s key or its PSK'
+        : 'authentication failed: the client does not hold this server’s key',
     };
   let prot: PacketProtection | undefined;
-  const label = `Noise_${pattern}_25519_${params.cipher}_SHA256, server ${fingerprint(x25519KeyPair(cfg.staticPrivateKey).publicKey)}`;
+  const publicKey = cfg.staticPublicKey ?? x25519KeyPair(cfg.staticPrivateKey).publicKey;
+  const label = `Noise_${pattern}_25519_${params.cipher}_SHA256, server ${fingerprint(publicKey)}`;
   return {
     ok: true,
     suite,

@@ -6,9 +6,19 @@
 //                          └─REJECT / no answer──► closed
 //         server  requested (app decides) ──accept()──► established ──► closed (after a linger)
 // The data sender is the server for GET/LIST and the client for PUT; the other side is the data receiver.
-// The handshake slot is filled by crypto/: Noise NK or NKpsk2 messages travel in INITIAL and ACCEPT/REJECT
+// The handshake slot is filled by crypto/: Noise NK or NKpsk0 messages travel in INITIAL and ACCEPT/REJECT
 // (inside an integrity-tagged envelope, so path corruption is told apart from forgery); DATA packets are then
 // AEAD-protected with per-direction keys. Plaintext exists only as the explicit teaching mode.
+// Security rules (docs/reliability.md, threat model):
+// - Only AEAD-verified DATA packets count as heard from the peer (idle timer, packetsAccepted, migration);
+//   handshake-typed packets carry a keyless tag anyone can compute, so after the handshake they change
+//   nothing but a rate-limited repeat of the cached ACCEPT for an INITIAL identical to the one answered.
+// - Key confirmation: the server touches no file for a request until the client's first AEAD-verified packet
+//   (a DATA for PUT; a PING the client sends right after ACCEPT for GET/LIST): `accept()` takes the source or
+//   sink as a factory called at that moment, so a replayed INITIAL executes nothing.
+// - A forged or unauthenticated answer never ends a client's handshake early: failures are remembered and
+//   reported at the handshake deadline; an unauthenticated REJECT closes only when it answers two attempts.
+// - An exception from the data source while sending aborts this connection (E_IO), never its caller.
 // Deadlines are compared exactly as pollTimeout() computes them (`now >= start + span`), never as a
 // difference, so that floating-point rounding cannot make a due timer look not yet due (a livelock).
 import {
@@ -25,6 +35,7 @@ import {
 import type { Rng } from '../impair/index.js';
 import { Writer } from './bytes.js';
 import { DoneStatus, decodeFrames, type Frame, type SenderSample, writeFrame } from './frames.js';
+import { printable } from './printable.js';
 import type { Range } from './range-set.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -67,7 +78,12 @@ export interface ConnectionConfig {
   /** How long a receiver keeps answering after it verified the file (DONE may be lost). */
   lingerMs?: number;
   codecFor?: (c: Compression) => ChunkCodec | undefined;
+  /** Client: the connection ID (the transport passes 8 bytes from the OS; default: from `rng`). */
+  connectionId?: Uint8Array;
 }
+
+/** A data source or sink, or a factory the connection calls once the client has confirmed its keys. */
+export type Deferred<T> = T | (() => T);
 
 export type ConnectionEvent =
   | { type: 'request'; request: Initial }
@@ -140,7 +156,26 @@ export class Connection {
   private initialBaseMs = 250;
   private initialSentMs = 0;
   private attemptsSinceRetry = 0;
+  private retries = 0;
   private acceptOwed = false;
+  private lastAcceptRepeatMs = Number.NEGATIVE_INFINITY;
+  /** Server: ACCEPT repeats of its own while the client has not confirmed (its ACCEPT may be lost). */
+  private acceptRepeatDueMs: number | undefined;
+  private acceptRepeats = 0;
+  /** Server: the client has sent an AEAD-verified packet since ACCEPT (its keys are confirmed). */
+  private confirmed = false;
+  private acceptedMs = 0;
+  private pendingEndpoint: { source?: Deferred<DataSource>; sink?: Deferred<DataSink> } | undefined;
+  /** Client receiving data: PINGs after ACCEPT until the server is heard (its key confirmation). */
+  private confirmDueMs: number | undefined;
+  private confirmAttempts = 0;
+  private confirmBaseMs = 100;
+  private heardSinceAccept = false;
+  private lastPingMs = Number.NEGATIVE_INFINITY;
+  /** Client: answers that did not authenticate, and an unauthenticated REJECT, kept for the deadline. */
+  private authFailures = 0;
+  private unauthReject: { code: string; message: string; attempt: number } | undefined;
+  private readonly pathResponses: Uint8Array[] = [];
   sender: Sender | undefined;
   receiver: Receiver | undefined;
   private doneStatus: DoneStatus | undefined;
@@ -190,9 +225,11 @@ export class Connection {
     request: Initial,
     endpoint: { source?: DataSource; sink?: DataSink },
   ): Connection {
-    const c = new Connection('client', cfg, nowMs, cfg.rng.bytes(8), endpoint);
+    const c = new Connection('client', cfg, nowMs, cfg.connectionId?.slice() ?? cfg.rng.bytes(8), endpoint);
     c.request = request;
-    c.hsClient = new ClientHandshake(cfg.clientSecurity ?? { mode: 'plaintext' });
+    c.hsClient = new ClientHandshake(cfg.clientSecurity ?? { mode: 'plaintext' }, {
+      connectionId: c.connectionId,
+    });
     c.securityLabel = c.hsClient.label;
     c.initialMessage = c.hsClient.firstMessage(encodeInitial(request));
     c.initialDueMs = nowMs;
@@ -213,7 +250,8 @@ export class Connection {
     const env = decodeInitialEnvelope(payload);
     if (!env.ok) return undefined;
     const sec = cfg.serverSecurity ?? { allowPlaintext: true, ephemeral: () => cfg.rng.bytes(32) };
-    const read = serverRead(sec, env.value.suite, env.value.message);
+    c.initialMessage = env.value.message.slice();
+    const read = serverRead(sec, env.value.suite, env.value.message, c.connectionId);
     if (!read.ok) {
       // cannot talk securely with this client: refuse in plaintext (all a refusal can be) and close
       c.queueHandshake(
@@ -232,9 +270,13 @@ export class Connection {
     return c;
   }
 
-  /** Client: the server asked for address validation; resend INITIAL at once with its token. */
+  /**
+   * Client: the server asked for address validation; resend INITIAL at once with its token. At most three
+   * RETRYs are followed (a forged one can replace a token, not loop the handshake).
+   */
   private onRetry(nowMs: number, payload: Uint8Array): void {
-    if (this.state !== 'handshake' || payload.length === 0 || payload.length > 64) return;
+    if (this.state !== 'handshake' || payload.length === 0 || payload.length > 64 || this.retries >= 3) return;
+    this.retries++;
     if (this.initialAttempts === 1 && this.retryToken.length === 0)
       this.initialBaseMs = Math.min(250, Math.max(50, 3 * (nowMs - this.initialSentMs)));
     this.retryToken = payload.slice();
@@ -242,9 +284,30 @@ export class Connection {
     this.initialDueMs = 0;
   }
 
-  /** Datagrams that passed decoding and authentication. */
+  /** DATA packets that passed AEAD authentication (handshake-typed packets never count). */
   get packetsAccepted(): number {
     return this.packetsReceived;
+  }
+
+  /** Server: the client proved it holds the session keys (an AEAD-verified packet after ACCEPT). */
+  get keysConfirmed(): boolean {
+    return this.confirmed;
+  }
+
+  /** PATH_RESPONSE payloads received since the last call (the transport matches them to its challenges). */
+  takePathResponses(): Uint8Array[] {
+    return this.pathResponses.splice(0);
+  }
+
+  /**
+   * A sealed packet carrying PATH_CHALLENGE `data`, for the transport to send to an address it wants the peer
+   * to prove (RFC 9000 §8.2); undefined before the session has keys.
+   */
+  pathChallenge(data: Uint8Array): Uint8Array | undefined {
+    if (!this.dataProtection || this.state === 'closed' || this.state === 'handshake') return undefined;
+    const pn = this.nextPn++;
+    this.sender?.skipPacketNumber(pn);
+    return this.sealFrames(pn, [{ type: 'path_challenge', data }]);
   }
 
   get security(): string {
@@ -253,6 +316,11 @@ export class Connection {
 
   get closed(): boolean {
     return this.state === 'closed';
+  }
+
+  /** Still doing its work: not closed, and not merely lingering to repeat a final answer. */
+  get active(): boolean {
+    return this.state !== 'closed' && this.state !== 'lingering';
   }
 
   /** True once the connection is finished and has nothing more to say (also after lingering). */
@@ -272,28 +340,61 @@ export class Connection {
 
   /**
    * Server: accept the pending request. `ranges`: what the receiver already holds, which the sender skips
-   * (GET: the client's ranges the server honours; PUT: the server's own partial file).
+   * (GET: the client's ranges the server honours; PUT: the server's own partial file). The source or sink
+   * may be a factory: it is called when the client confirms its keys, so nothing is opened or written for
+   * a client that never does (a replayed INITIAL). A factory that throws aborts the session with its code.
    */
   accept(
     nowMs: number,
-    a: { sizeBytes: number; source?: DataSource; sink?: DataSink; ranges?: Range[]; compression?: Compression },
+    a: {
+      sizeBytes: number;
+      source?: Deferred<DataSource>;
+      sink?: Deferred<DataSink>;
+      ranges?: Range[];
+      compression?: Compression;
+    },
   ): void {
     if (this.role !== 'server' || this.state !== 'requested' || !this.request)
       throw new Error('accept() needs a pending request');
+    if (this.isDataSender ? !a.source : !a.sink)
+      throw new Error(`accept(): a data ${this.isDataSender ? 'source' : 'sink'} is required`);
     const compression = a.compression ?? (0 as Compression);
     this.acceptMsg = { op: this.request.op, sizeBytes: a.sizeBytes, compression, ranges: a.ranges ?? [] };
-    const codec = this.cfg.codecFor?.(compression);
-    if (this.isDataSender) {
-      if (!a.source) throw new Error('accept(): a data source is required');
-      this.sender = this.makeSender(a.source, a.ranges ?? [], codec);
-    } else {
-      if (!a.sink) throw new Error('accept(): a data sink is required');
-      this.receiver = new Receiver(a.sink, this.request.sizeBytes, this.windowBytes, a.ranges ?? [], codec);
-    }
+    this.pendingEndpoint = { ...(a.source && { source: a.source }), ...(a.sink && { sink: a.sink }) };
     this.cachedAnswer = this.answer(PacketType.Accept, 1, encodeAccept(this.acceptMsg));
     this.acceptOwed = true;
     this.state = 'established';
     this.lastRecvMs = nowMs;
+    this.acceptedMs = nowMs;
+    this.acceptRepeatDueMs = nowMs + ACCEPT_REPEAT_FIRST_MS;
+  }
+
+  /** Server: the client's first AEAD-verified packet arrived; open the source or sink and start. */
+  private confirm(nowMs: number): boolean {
+    this.confirmed = true;
+    this.acceptRepeatDueMs = undefined;
+    const p = this.pendingEndpoint!;
+    this.pendingEndpoint = undefined;
+    const a = this.acceptMsg!;
+    const codec = this.cfg.codecFor?.(a.compression);
+    try {
+      if (this.isDataSender) {
+        const source = typeof p.source === 'function' ? p.source() : p.source!;
+        this.sender = this.makeSender(source, a.ranges, codec);
+      } else {
+        const sink = typeof p.sink === 'function' ? p.sink() : p.sink!;
+        this.receiver = new Receiver(sink, this.request!.sizeBytes, this.windowBytes, a.ranges, codec);
+      }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      this.abort(
+        nowMs,
+        code && /^E_[A-Z_]+$/.test(code) ? code : 'E_IO',
+        `server cannot open the file: ${(err as Error).message}`,
+      );
+      return false;
+    }
+    return true;
   }
 
   /** Server: refuse the pending request with an error code. */
@@ -369,41 +470,86 @@ export class Connection {
       this.badPackets++;
       return;
     }
-    this.packetsReceived++;
-    this.lastRecvMs = nowMs;
     switch (h.value.type) {
       case PacketType.Initial:
-        if (this.role === 'server' && this.state === 'established' && this.cachedAnswer) this.acceptOwed = true;
+        // keyless: at most a repeat of the cached ACCEPT, for the very INITIAL answered, before confirmation
+        if (
+          this.role === 'server' &&
+          this.state === 'established' &&
+          !this.confirmed &&
+          this.cachedAnswer &&
+          nowMs >= this.lastAcceptRepeatMs + ACCEPT_REPEAT_MIN_MS &&
+          this.sameInitial(payload)
+        ) {
+          this.acceptOwed = true;
+          this.lastAcceptRepeatMs = nowMs;
+        }
         return;
       case PacketType.Retry:
         if (this.role === 'client') this.onRetry(nowMs, payload);
         return;
       case PacketType.Accept:
       case PacketType.Reject:
-        if (this.role === 'client') this.onAnswer(payload);
+        if (this.role !== 'client') return;
+        if (this.state === 'handshake') this.onAnswer(nowMs, payload);
+        else if (this.confirmDueMs !== undefined && h.value.type === PacketType.Accept && nowMs >= this.lastPingMs + 20)
+          this.confirmDueMs = nowMs; // the server repeats its ACCEPT: it has not heard us yet, ping now
         return;
       case PacketType.Data:
+        if (this.role === 'server' && !this.confirmed) {
+          if (this.state !== 'established' || !this.confirm(nowMs)) return;
+        }
+        this.packetsReceived++;
+        this.lastRecvMs = nowMs;
+        this.heardSinceAccept = true;
+        this.confirmDueMs = undefined;
         if (datagram.length > this.largestDataDatagram) this.largestDataDatagram = datagram.length;
         this.onData(nowMs, h.value.packetNumber, payload);
         return;
     }
   }
 
-  private onAnswer(payload: Uint8Array): void {
+  /** Server: is this INITIAL envelope the one this session answered (not a forgery with its ID)? */
+  private sameInitial(envelope: Uint8Array): boolean {
+    const env = decodeInitialEnvelope(envelope);
+    const mine = this.initialMessage;
+    if (!env.ok || !mine || env.value.message.length !== mine.length) return false;
+    for (let i = 0; i < mine.length; i++) if (env.value.message[i] !== mine[i]) return false;
+    return true;
+  }
+
+  private onAnswer(nowMs: number, payload: Uint8Array): void {
     if (this.state !== 'handshake' || !this.request || !this.hsClient || payload.length < 1) return;
     const ans = this.hsClient.readAnswer(payload[0]!, payload.subarray(1));
     if (!ans) {
-      this.close(
-        'E_AUTH_FAILED',
-        'authentication failed: the server’s answer does not verify (wrong PSK, or not the server whose key is pinned)',
-      );
+      // a forgery, or the server of another key or PSK: keep waiting for a genuine answer until the deadline
+      this.authFailures++;
+      this.badPackets++;
       return;
     }
     if (ans.kind === 2) {
       const r = decodeReject(ans.body);
-      if (!r.ok) this.close('E_PROTOCOL', 'malformed REJECT from server');
-      else
-        this.close(r.value.code, ans.authenticated ? r.value.message : `${r.value.message} (unauthenticated answer)`);
+      if (!r.ok) {
+        if (ans.authenticated) this.close('E_PROTOCOL', 'malformed REJECT from server');
+        return;
+      }
+      if (ans.authenticated || this.hsClient.suite === 0) {
+        this.close(
+          r.value.code,
+          ans.authenticated ? printable(r.value.message) : `${printable(r.value.message)} (unauthenticated answer)`,
+        );
+        return;
+      }
+      // a secure client told "no" without authentication (the server could not read us, or a forgery):
+      // believe it when it answers a second attempt too; ask again now
+      const code = /^E_[A-Z_]+$/.test(r.value.code) ? r.value.code : 'E_AUTH_FAILED';
+      const message = `${printable(r.value.message)} (unauthenticated answer)`;
+      if (this.unauthReject && this.initialAttempts > this.unauthReject.attempt) {
+        this.close(code, message);
+        return;
+      }
+      this.unauthReject ??= { code, message, attempt: this.initialAttempts };
+      if (this.initialDueMs !== undefined && this.initialDueMs > nowMs) this.initialDueMs = nowMs;
       return;
     }
     const a = decodeAccept(ans.body);
@@ -415,6 +561,12 @@ export class Connection {
     this.acceptMsg = a.value;
     this.initialDueMs = undefined;
     this.state = 'established';
+    this.lastRecvMs = nowMs;
+    if (!this.isDataSender) {
+      // the server waits for proof that we hold the keys before it opens the file: a PING now, repeated
+      this.confirmBaseMs = Math.min(1000, Math.max(50, 2 * (nowMs - this.initialSentMs)));
+      this.confirmDueMs = nowMs;
+    }
     const codec = this.cfg.codecFor?.(a.value.compression);
     if (this.isDataSender) {
       if (!this.endpoint.source) throw new Error('client PUT needs a source');
@@ -441,9 +593,10 @@ export class Connection {
     const frames = decoded.value;
     for (const f of frames) {
       if (f.type === 'close') {
-        this.close(/^E_[A-Z_]+$/.test(f.code) ? f.code : 'E_PROTOCOL', `peer closed: ${f.reason}`);
+        this.close(/^E_[A-Z_]+$/.test(f.code) ? f.code : 'E_PROTOCOL', `peer closed: ${printable(f.reason)}`);
         return;
-      }
+      } else if (f.type === 'path_challenge') this.answerPathChallenge(f.data);
+      else if (f.type === 'path_response' && this.pathResponses.length < 8) this.pathResponses.push(f.data);
     }
     if (this.receiver) {
       if (this.state === 'lingering') {
@@ -476,6 +629,12 @@ export class Connection {
     }
   }
 
+  private answerPathChallenge(data: Uint8Array): void {
+    const pn = this.nextPn++;
+    this.sender?.skipPacketNumber(pn);
+    this.out.push(this.sealFrames(pn, [{ type: 'path_response', data }]));
+  }
+
   private onDone(status: DoneStatus): void {
     if (this.state !== 'established') return;
     if (status === DoneStatus.Verified) this.close(undefined, undefined, true);
@@ -499,11 +658,35 @@ export class Connection {
       return;
     }
     if (this.state === 'handshake' && nowMs >= this.createdMs + this.handshakeTimeoutMs) {
-      this.close(
-        'E_UNREACHABLE',
-        `no answer from the server after ${this.initialAttempts} attempts over ${((nowMs - this.createdMs) / 1000).toFixed(1)} s`,
-      );
+      if (this.unauthReject) this.close(this.unauthReject.code, this.unauthReject.message);
+      else if (this.authFailures > 0)
+        this.close(
+          'E_AUTH_FAILED',
+          'authentication failed: the server’s answer does not verify (wrong PSK, or not the server whose key is pinned)',
+        );
+      else
+        this.close(
+          'E_UNREACHABLE',
+          `no answer from the server after ${this.initialAttempts} attempts over ${((nowMs - this.createdMs) / 1000).toFixed(1)} s`,
+        );
       return;
+    }
+    if (this.role === 'server' && this.state === 'established' && !this.confirmed) {
+      if (nowMs >= this.acceptedMs + this.handshakeTimeoutMs) {
+        this.close('E_TIMEOUT', 'the client never confirmed the handshake');
+        return;
+      }
+      if (this.acceptRepeatDueMs !== undefined && nowMs >= this.acceptRepeatDueMs) {
+        // no word from the client since ACCEPT: it may be lost; repeat it (a bounded few, all far under 3× the
+        // padded INITIAL), as a client's repeated INITIAL would ask
+        this.acceptOwed = true;
+        this.lastAcceptRepeatMs = nowMs;
+        this.acceptRepeats++;
+        this.acceptRepeatDueMs =
+          this.acceptRepeats < ACCEPT_REPEATS_MAX
+            ? nowMs + ACCEPT_REPEAT_FIRST_MS * 2 ** this.acceptRepeats
+            : undefined;
+      }
     }
     if (this.state !== 'handshake' && nowMs >= this.lastRecvMs + this.idleTimeoutMs) {
       this.close('E_TIMEOUT', `nothing heard from the peer for ${(this.idleTimeoutMs / 1000).toFixed(1)} s`);
@@ -542,6 +725,15 @@ export class Connection {
       this.acceptOwed = false;
       return this.cachedAnswer;
     }
+    if (this.confirmDueMs !== undefined && this.state === 'established' && nowMs >= this.confirmDueMs) {
+      this.confirmDueMs = this.heardSinceAccept
+        ? undefined
+        : nowMs + Math.min(this.confirmBaseMs * 2 ** this.confirmAttempts++, 2000);
+      const pn = this.nextPn++;
+      this.ackPacketsSent++;
+      this.lastPingMs = nowMs;
+      return this.sealFrames(pn, [{ type: 'ping' }]);
+    }
     if (this.receiver && (this.state === 'established' || this.state === 'verifying')) {
       if (this.receiver.ackDeadline() !== undefined && nowMs >= this.receiver.ackDeadline()!) {
         this.sendAckPacket(nowMs, false);
@@ -557,7 +749,19 @@ export class Connection {
     }
     if (this.sender && this.state === 'established') {
       const pn = this.nextPn;
-      const frames = this.sender.buildPacket(nowMs, pn);
+      let frames: Frame[] | undefined;
+      try {
+        frames = this.sender.buildPacket(nowMs, pn);
+      } catch (err) {
+        // the data source failed (a file truncated under us, an I/O error): this session ends, nothing else
+        const code = (err as { code?: string }).code;
+        this.abort(
+          nowMs,
+          code === 'E_DISK_FULL' ? 'E_DISK_FULL' : 'E_IO',
+          `sender cannot read its data: ${(err as Error).message}`,
+        );
+        return this.out.shift();
+      }
       if (frames) {
         this.nextPn++;
         return this.sealFrames(pn, frames);
@@ -580,6 +784,11 @@ export class Connection {
       return t;
     }
     min(this.lastRecvMs + this.idleTimeoutMs);
+    if (this.role === 'server' && !this.confirmed && this.state === 'established') {
+      min(this.acceptedMs + this.handshakeTimeoutMs);
+      min(this.acceptRepeatDueMs);
+    }
+    if (this.state === 'established') min(this.confirmDueMs);
     if (this.receiver && (this.state === 'established' || this.state === 'verifying')) min(this.receiver.ackDeadline());
     if (this.sender && this.state === 'established') {
       min(this.sender.nextSendTime());
@@ -678,9 +887,16 @@ export class Connection {
 }
 
 const STATS_EVERY_MS = 100;
+/** A repeated INITIAL gets the cached ACCEPT again at most this often (a forged one cannot make it a flood). */
+const ACCEPT_REPEAT_MIN_MS = 100;
+/** Unprompted ACCEPT repeats before confirmation: after 50 ms, then doubling, at most 4 (ACCEPT ≈ 100 bytes). */
+const ACCEPT_REPEAT_FIRST_MS = 50;
+const ACCEPT_REPEATS_MAX = 4;
 
 /** INITIAL is padded so that a server's answers stay within 3× what the client sent (amplification limit). */
 export const MIN_INITIAL_PAYLOAD = 1100;
+/** The smallest INITIAL datagram a server answers: header, the padded envelope, the integrity tag. */
+export const MIN_INITIAL_DATAGRAM = PACKET_OVERHEAD + MIN_INITIAL_PAYLOAD;
 
 function padTo(b: Uint8Array, n: number): Uint8Array {
   if (b.length >= n) return b;

@@ -8,10 +8,16 @@
 //   PING  0x06
 //   STATS 0x07 | rtt µs | pacing kbit/s | packets sent | lost | retransmitted: 5 × u32 (not ack-eliciting; for timelines)
 //   PAD   0x08 | length u16 | length zero bytes (fills a path-MTU probe; not ack-eliciting by itself)
+//   PATH_CHALLENGE 0x09 | 8 bytes   (sent to a new address before a session follows it; not ack-eliciting)
+//   PATH_RESPONSE  0x0a | 8 bytes   (the challenge's bytes echoed from the address being validated)
+// A packet holds at most MAX_FRAMES_PER_PACKET frames and at most one ACK frame (an adversarial peer must
+// not make one packet cost unbounded work: security review #8).
 import { Reader, Writer } from './bytes.js';
 import type { Decoded } from './wire.js';
 
 export const MAX_ACK_RANGES = 32;
+export const MAX_FRAMES_PER_PACKET = 64;
+export const PATH_DATA_BYTES = 8;
 
 export type Frame =
   | { type: 'ack'; largest: number; ackDelayUs: number; maxOffset: number; ranges: Array<[lo: number, hi: number]> }
@@ -21,7 +27,9 @@ export type Frame =
   | { type: 'close'; code: string; reason: string }
   | { type: 'ping' }
   | { type: 'stats'; stats: SenderSample }
-  | { type: 'pad'; length: number };
+  | { type: 'pad'; length: number }
+  | { type: 'path_challenge'; data: Uint8Array }
+  | { type: 'path_response'; data: Uint8Array };
 
 /** The data sender's state, sent about every 100 ms so that the receiving side can draw a timeline. */
 export interface SenderSample {
@@ -86,6 +94,12 @@ export function writeFrame(w: Writer, f: Frame): void {
     case 'pad':
       w.u8(0x08).u16(f.length).bytes(new Uint8Array(f.length));
       return;
+    case 'path_challenge':
+      w.u8(0x09).bytes(f.data.subarray(0, PATH_DATA_BYTES));
+      return;
+    case 'path_response':
+      w.u8(0x0a).bytes(f.data.subarray(0, PATH_DATA_BYTES));
+      return;
   }
 }
 
@@ -98,10 +112,13 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array {
 export function decodeFrames(buf: Uint8Array): Decoded<Frame[]> {
   const r = new Reader(buf);
   const out: Frame[] = [];
+  let acks = 0;
   while (r.remaining > 0) {
+    if (out.length >= MAX_FRAMES_PER_PACKET) return { ok: false, error: `more than ${MAX_FRAMES_PER_PACKET} frames` };
     const t = r.u8();
     switch (t) {
       case 0x01: {
+        if (++acks > 1) return { ok: false, error: 'more than one ACK frame in a packet' };
         const largest = r.u48();
         const ackDelayUs = r.u32();
         const maxOffset = r.u48();
@@ -168,6 +185,12 @@ export function decodeFrames(buf: Uint8Array): Decoded<Frame[]> {
         out.push({ type: 'pad', length });
         break;
       }
+      case 0x09:
+        out.push({ type: 'path_challenge', data: r.bytes(PATH_DATA_BYTES).slice() });
+        break;
+      case 0x0a:
+        out.push({ type: 'path_response', data: r.bytes(PATH_DATA_BYTES).slice() });
+        break;
       default:
         return { ok: false, error: `unknown frame type 0x${t.toString(16)}` };
     }

@@ -4,11 +4,14 @@ export {
   type ConnectionConfig,
   type ConnectionEvent,
   type ConnectionStats,
+  type Deferred,
+  MIN_INITIAL_DATAGRAM,
   MIN_INITIAL_PAYLOAD,
   type Role,
 } from './connection.js';
 export type { TransferErrorCode } from './errors.js';
 export { DoneStatus, decodeFrames, encodeFrames, type Frame, type SenderSample } from './frames.js';
+export { printable } from './printable.js';
 export { type Range, RangeSet } from './range-set.js';
 export { INITIAL_RTO_MS, RttEstimator } from './rtt.js';
 export { type ChunkCodec, type DataSink, type DataSource, MemorySink, MemorySource } from './source-sink.js';

@@ -58,6 +58,12 @@ export class RangeSet {
     return end - start - covered;
   }
 
+  /** True when adding [start, end) would merge with a held range (touch or overlap), not start a new one. */
+  touches(start: number, end: number): boolean {
+    const i = this.lowerBound(start);
+    return i < this.starts.length && this.starts[i]! <= end;
+  }
+
   /** True when [start, end) is wholly covered. */
   covers(start: number, end: number): boolean {
     if (end <= start) return true;

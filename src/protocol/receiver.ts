@@ -5,11 +5,17 @@
 //   the advertised limit is dropped whole (never acknowledged), so an ACK always means "stored".
 // - ACK policy: immediately on a gap or reordering, after every 4th ack-eliciting packet, else within 5 ms.
 // - The window is a reorder bound too: data is accepted only below contiguous prefix + windowBytes.
+// - The held data is at most MAX_RECEIVE_RANGES disjoint ranges: a packet whose data would open more gaps is
+//   dropped unacknowledged (a hostile sender's 1-byte frames cost O(cap) each, never quadratic time, and the
+//   journal stays small; security review #8). Data that fills or extends a range is always taken, so an
+//   honest transfer always progresses.
 import { type Frame, MAX_ACK_RANGES, type RttSummaryUs, type SenderSample } from './frames.js';
 import { type Range, RangeSet } from './range-set.js';
 import type { ChunkCodec, DataSink } from './source-sink.js';
 
 export const ACK_EVERY = 4;
+/** Disjoint ranges of held data at most (a 16 MiB window at 20% loss holds a few hundred gaps). */
+export const MAX_RECEIVE_RANGES = 4096;
 export const MAX_ACK_DELAY_MS = 5;
 
 export interface ReceiverStats {
@@ -18,6 +24,8 @@ export interface ReceiverStats {
   bytesReceived: number;
   duplicateBytes: number;
   outOfWindowPackets: number;
+  /** Packets dropped because their data would have split the held data into too many ranges. */
+  fragmentingPackets: number;
 }
 
 export class Receiver {
@@ -28,6 +36,7 @@ export class Receiver {
     bytesReceived: 0,
     duplicateBytes: 0,
     outOfWindowPackets: 0,
+    fragmentingPackets: 0,
   };
   private readonly pns = new RangeSet();
   private largestPn = -1;
@@ -62,6 +71,7 @@ export class Receiver {
    */
   onPacket(nowMs: number, pn: number, frames: readonly Frame[]): 'accepted' | 'duplicate' | 'dropped' | string {
     let eliciting = false;
+    let newRanges = 0;
     for (const f of frames) {
       if (f.type === 'data') {
         eliciting = true;
@@ -70,11 +80,16 @@ export class Receiver {
           this.stats.outOfWindowPackets++;
           return 'dropped';
         }
+        if (!this.data.touches(f.offset, f.offset + f.length)) newRanges++;
       } else if (f.type === 'fin') {
         eliciting = true;
         if (f.sizeBytes !== this.sizeBytes)
           return `FIN announces ${f.sizeBytes} bytes, handshake said ${this.sizeBytes}`;
       } else if (f.type === 'ping') eliciting = true;
+    }
+    if (newRanges > 0 && this.data.count + newRanges > MAX_RECEIVE_RANGES) {
+      this.stats.fragmentingPackets++;
+      return 'dropped';
     }
     if (this.pns.has(pn)) {
       this.stats.duplicatePackets++;

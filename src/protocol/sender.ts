@@ -84,6 +84,8 @@ export class Sender {
   /** Data the receiver holds (acknowledged, or held before a resume). */
   readonly acked: RangeSet;
   private readonly sent: SentPacket[] = [];
+  /** The highest packet number this sender used (sent or skipped); an ACK above it is refused. */
+  private lastSentPn = -1;
   private head = 0;
   private readonly retransmit: Range[] = [];
   private nextOffset = 0;
@@ -379,6 +381,7 @@ export class Sender {
   }
 
   private onSent(nowMs: number, pn: number, size: number, segment: Range | undefined, fin: boolean, probe = 0): void {
+    if (pn > this.lastSentPn) this.lastSentPn = pn;
     if (this.bytesInFlight === 0) {
       this.firstSentTimeMs = nowMs;
       this.deliveredTimeMs = nowMs;
@@ -408,6 +411,7 @@ export class Sender {
 
   /** Registers a packet number the sender used for something else (handshake), keeping numbering dense. */
   skipPacketNumber(pn: number): void {
+    if (pn > this.lastSentPn) this.lastSentPn = pn;
     if (this.head === this.sent.length) {
       this.sent.length = 0;
       this.head = 0;
@@ -436,6 +440,8 @@ export class Sender {
   }
 
   onAck(nowMs: number, ack: Extract<Frame, { type: 'ack' }>): void {
+    // an ACK of a packet number never sent is a lie (an optimistic ACK): ignore the whole frame
+    if (ack.largest > this.lastSentPn) return;
     if (ack.maxOffset > this.peerMaxOffset) this.peerMaxOffset = ack.maxOffset;
     let newest: SentPacket | undefined;
     let ackedBytes = 0;

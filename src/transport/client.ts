@@ -2,6 +2,8 @@
 // connection to its end, and return the figures the lab consumes (or throw an error with a stable code).
 // GET writes NAME.part + journal and promotes only after the SHA-256 matches; an interrupted GET keeps the
 // .part and journal for --resume; a mismatch removes them. Nothing is ever half-written under NAME.
+// Rules: the connection ID is 8 bytes from the OS; datagrams from anywhere but the server's address:port are
+// dropped; an exception while handling one ends this transfer with E_INTERNAL, never the process.
 import { createHash, randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
@@ -157,11 +159,11 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
     bound.socket.close();
     throw e;
   }
-  // connection IDs must differ between clients started in the same millisecond: seed from the OS
+  // the connection ID names the session to the server and is bound into the handshake: 64 bits from the OS
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
   const started = clock();
   const conn = Connection.client(
-    { codecFor, ...o.config, rng, clientSecurity },
+    { codecFor, connectionId: o.rng ? o.rng.bytes(8) : randomBytes(8), ...o.config, rng, clientSecurity },
     started,
     {
       op: spec.op,
@@ -178,7 +180,10 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   let acceptedRanges: Range[] = [];
   return new Promise((resolve, reject) => {
     let progressTimer: NodeJS.Timeout | undefined;
+    let settled = false;
     const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
       driver.stop();
       if (progressTimer) clearInterval(progressTimer);
       o.signal?.removeEventListener('abort', onAbort);
@@ -215,13 +220,22 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
         }
       },
       clock,
+      undefined,
+      (err) => {
+        // the fault boundary fired: the connection is closed (E_INTERNAL); make sure the caller hears of it
+        finish(new TransportError('E_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`));
+      },
     );
     const onAbort = () => {
       conn.abort(clock(), 'E_ABORTED', 'interrupted');
       driver.pump();
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
-    bound.socket.on('message', (msg) => driver.input(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength)));
+    bound.socket.on('message', (msg, rinfo) => {
+      // only the server speaks in this session: anything else is dropped unread
+      if (rinfo.port !== o.port || rinfo.address !== address) return;
+      driver.input(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+    });
     bound.socket.on('error', (err) => finish(new TransportError('E_IO', `socket error: ${err.message}`)));
     if (o.onProgress) {
       progressTimer = setInterval(() => {
@@ -433,7 +447,7 @@ export async function put(o: ClientOptions, local: string, remote: string): Prom
 
 export interface ListEntry {
   name: string;
-  type: 'file' | 'dir';
+  type: 'file' | 'dir' | 'link';
   size: number;
 }
 

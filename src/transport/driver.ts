@@ -1,6 +1,9 @@
 // Drives one sans-I/O Connection with real time: input → handle* → drain poll* → re-arm one timer.
 // Rules: one timer per connection, re-armed only when the new deadline is earlier than the armed one (a
 // late wake-up just re-arms); events are handed to the owner in order; nothing here decides protocol matters.
+// Fault boundary: an exception from the connection, its data source or sink, or the owner's event handler
+// aborts this one connection (E_INTERNAL, CLOSE to the peer when possible, `onError` for the log, a closed
+// event, then onFinished) and never reaches the socket handler or timer that called in.
 import type { Connection, ConnectionEvent } from '../protocol/index.js';
 import type { Clock } from './clock.js';
 
@@ -8,6 +11,7 @@ export class ConnectionDriver {
   private timer: NodeJS.Timeout | undefined;
   private armedAt = Number.POSITIVE_INFINITY;
   private stopped = false;
+  private failed = false;
 
   constructor(
     readonly conn: Connection,
@@ -15,17 +19,51 @@ export class ConnectionDriver {
     private readonly onEvent: (e: ConnectionEvent) => void,
     private readonly clock: Clock,
     private readonly onFinished?: () => void,
+    private readonly onError?: (err: unknown) => void,
   ) {}
 
   input(datagram: Uint8Array): void {
     if (this.stopped) return;
-    this.conn.handleDatagram(this.clock(), datagram);
-    this.pump();
+    try {
+      this.conn.handleDatagram(this.clock(), datagram);
+      this.drain();
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   /** Drains transmissions and events, then arms the timer. Call after any outside change (accept, verified). */
   pump(): void {
     if (this.stopped) return;
+    try {
+      this.drain();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** The fault boundary: this connection ends with E_INTERNAL; whatever else runs is untouched. */
+  private fail(err: unknown): void {
+    if (this.failed || this.stopped) return;
+    this.failed = true;
+    try {
+      this.onError?.(err);
+    } catch {
+      /* a failing logger must not undo the boundary */
+    }
+    try {
+      const now = this.clock();
+      this.conn.abort(now, 'E_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`);
+      for (let d = this.conn.pollTransmit(now); d; d = this.conn.pollTransmit(now)) this.send(d);
+      for (let e = this.conn.pollEvent(); e; e = this.conn.pollEvent()) this.onEvent(e);
+    } catch {
+      /* the connection or its owner is broken beyond telling the peer: stop all the same */
+    }
+    this.stop();
+    this.onFinished?.();
+  }
+
+  private drain(): void {
     const now = this.clock();
     for (let d = this.conn.pollTransmit(now); d; d = this.conn.pollTransmit(now)) this.send(d);
     for (let e = this.conn.pollEvent(); e; e = this.conn.pollEvent()) this.onEvent(e);
@@ -46,8 +84,12 @@ export class ConnectionDriver {
     this.timer = undefined;
     this.armedAt = Number.POSITIVE_INFINITY;
     if (this.stopped) return;
-    this.conn.handleTimeout(this.clock());
-    this.pump();
+    try {
+      this.conn.handleTimeout(this.clock());
+      this.drain();
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   stop(): void {

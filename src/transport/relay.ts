@@ -4,6 +4,8 @@
 // duplication, corruption, queue limit, delay/jitter/reorder, rate, slot) with a single timer per direction
 // over a time-ordered queue (no timer per packet). Optional tampering stages (after N packets: flip bits,
 // truncate, replay, reorder) sit after the impairment, toxiproxy-style.
+// Fault boundary: a datagram whose handling throws (a send on a closing socket, a failed upstream bind) is
+// counted and dropped, never the relay; at most MAX_UPSTREAMS client addresses get an upstream socket.
 import type { Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem, printNetem } from '../impair/index.js';
@@ -37,6 +39,8 @@ export interface RelayReport {
   downStats: ImpairmentStats;
   tamper?: { up: TamperStats; down: TamperStats };
   clients: number;
+  /** Datagrams the relay dropped for its own reasons (upstream cap, failed bind, a send that threw). */
+  dropped?: number;
   /** With an MTU: datagrams sent as fragments, and those lost because a fragment was. */
   fragments?: { mtu: number; datagrams: number; lost: number };
 }
@@ -78,9 +82,19 @@ class Direction {
     private readonly mtu?: number,
   ) {}
 
+  /** Datagrams whose forwarding threw (dropped, counted). */
+  errors = 0;
+
   push(bytes: Uint8Array, send: (b: Uint8Array) => void): void {
     const now = this.clock() - this.t0;
-    const out = this.tamper ? (b: Uint8Array) => this.tamper!.apply(b).forEach(send) : send;
+    const guarded = (b: Uint8Array) => {
+      try {
+        send(b);
+      } catch {
+        this.errors++;
+      }
+    };
+    const out = this.tamper ? (b: Uint8Array) => this.tamper!.apply(b).forEach(guarded) : guarded;
     if (this.mtu && bytes.length + 28 > this.mtu) {
       this.pushFragmented(bytes, fragmentSizes(bytes.length, this.mtu), now, out);
       return;
@@ -158,6 +172,9 @@ class Direction {
   }
 }
 
+/** Client addresses the relay keeps an upstream socket for (each is a file descriptor). */
+export const MAX_UPSTREAMS = 1024;
+
 export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const clock = o.clock ?? monotonicMs;
   const seed = o.seed ?? 1;
@@ -193,9 +210,17 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     return s;
   };
 
+  let dropped = 0;
   front.socket.on('message', (msg, rinfo) => {
-    void upstreamFor(rinfo).then((u) =>
-      up.push(new Uint8Array(msg), (bytes) => u.socket.send(bytes, u.port, o.targetHost)),
+    if (upstreams.size >= MAX_UPSTREAMS && !upstreams.has(`${rinfo.address}:${rinfo.port}`)) {
+      dropped++;
+      return;
+    }
+    upstreamFor(rinfo).then(
+      (u) => up.push(new Uint8Array(msg), (bytes) => u.socket.send(bytes, u.port, o.targetHost)),
+      () => {
+        dropped++;
+      },
     );
   });
   front.socket.on('error', () => {});
@@ -212,6 +237,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       downStats: { ...down.imp.stats },
       ...(up.tamper && down.tamper && { tamper: { up: { ...up.tamper.stats }, down: { ...down.tamper.stats } } }),
       clients: upstreams.size,
+      ...((dropped > 0 || up.errors + down.errors > 0) && { dropped: dropped + up.errors + down.errors }),
       ...(o.mtu && {
         fragments: {
           mtu: o.mtu,

@@ -1,12 +1,32 @@
 // `udplab serve`: one UDP port, many concurrent sessions keyed by connection ID (not by address: a client
-// whose address changes keeps its session; replies go to the address last heard from).
-// Requests are resolved inside --root (E_PATH_OUTSIDE_ROOT otherwise); uploads land in NAME.part with a
-// journal and are promoted only after the SHA-256 matches. The server survives any datagram.
-import { randomBytes } from 'node:crypto';
+// whose address changes keeps its session once the new address is validated).
+// Requests are resolved inside --root (E_PATH_OUTSIDE_ROOT otherwise); uploads land in a .part file with a
+// journal and are promoted only after the SHA-256 matches. Rules (docs/reliability.md, threat model):
+// - The server survives any datagram: the socket handler and every session sit behind a fault boundary; an
+//   exception aborts one session (E_INTERNAL, a log line), never the process.
+// - Admission: no state before a RETRY cookie proves the source address; every session created costs a token
+//   of the per-source handshake limit; at most maxSessionsPerSource live sessions per address; INITIALs
+//   shorter than MIN_INITIAL_DATAGRAM are ignored (the 3× amplification bound does not rest on the client).
+// - Nothing is opened, created or written for a request until the client confirms its keys (the source or
+//   sink is a factory the connection calls on the client's first AEAD-verified packet).
+// - One writer per final name: a second PUT of a name being uploaded gets E_BUSY.
+// - Migration (RFC 9000 §8.2/§9): an AEAD-verified packet from a new address triggers a PATH_CHALLENGE
+//   there; the session follows only on the matching PATH_RESPONSE from that address, and until then keeps
+//   sending to the validated one. Handshake-typed packets never move or refresh a session.
+// - Peer-controlled text (names, CLOSE reasons) reaches the log through printable().
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type KeyPair, type ServerSecurity, toHex } from '../crypto/index.js';
-import { codecFor, FileError, FileSource, negotiateCompression, PartFile, resolveInsideRoot } from '../files/index.js';
+import {
+  codecFor,
+  FileError,
+  FileSource,
+  negotiateCompression,
+  PartFile,
+  readJournal,
+  resolveInsideRoot,
+} from '../files/index.js';
 import { createRng, type Rng } from '../impair/index.js';
 import {
   Connection,
@@ -16,9 +36,11 @@ import {
   decodeInitialEnvelope,
   type Initial,
   MemorySource,
+  MIN_INITIAL_DATAGRAM,
   Op,
   openStateless,
   PacketType,
+  printable,
   sealStateless,
 } from '../protocol/index.js';
 import { AddressValidator, HandshakeLimiter } from './admission.js';
@@ -33,11 +55,13 @@ export interface ServeOptions {
   psk?: Uint8Array;
   /** Teaching mode: sessions without encryption or authentication, for clients that ask for it too. */
   insecurePlaintext?: boolean;
-  /** Handshakes allowed per source address: burst, then per second. */
+  /** Sessions created per source address: burst, then per second (RETRYs and KEY RESPONSEs count too). */
   handshakeRate?: { burst: number; perSecond: number };
   host?: string;
   port?: number;
   maxSessions?: number;
+  /** Active sessions (not closed or lingering) one source address may hold (default 16). */
+  maxSessionsPerSource?: number;
   readOnly?: boolean;
   rng?: Rng;
   clock?: Clock;
@@ -62,14 +86,37 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A new address the session was heard from, being validated (RFC 9000 §8.2). */
+interface PathProbe {
+  addr: RemoteInfo;
+  data: Uint8Array;
+  sentMs: number;
+  tries: number;
+}
+
 interface Session {
+  key: string;
   driver: ConnectionDriver;
   part?: PartFile;
+  /** The validated address: everything the session sends goes here. */
   peer: RemoteInfo;
+  /** The address the session was created from (its per-source count). */
+  source: string;
+  probe?: PathProbe | undefined;
   cleanup: (ok: boolean, code?: string) => void;
 }
 
 const OP_NAMES: Record<number, string> = { [Op.Get]: 'get', [Op.Put]: 'put', [Op.List]: 'ls' };
+const PATH_PROBE_EVERY_MS = 250;
+const PATH_PROBE_TRIES = 5;
+
+function sameAddress(a: RemoteInfo, b: RemoteInfo): boolean {
+  return a.port === b.port && a.address === b.address;
+}
+
+function errorMessage(err: unknown): string {
+  return printable((err as Error)?.message ?? String(err), 300);
+}
 
 export async function serve(o: ServeOptions): Promise<RunningServer> {
   const root = o.root;
@@ -79,76 +126,113 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const clock = o.clock ?? monotonicMs;
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
   const sessions = new Map<string, Session>();
+  /** Final paths with an upload in progress: one writer per name. */
+  const writers = new Set<string>();
   const completed: SessionLog[] = [];
   const maxSessions = o.maxSessions ?? 64;
+  const maxPerSource = o.maxSessionsPerSource ?? 16;
+  const activeFrom = (address: string) => {
+    let n = 0;
+    for (const s of sessions.values()) if (s.source === address && s.driver.conn.active) n++;
+    return n;
+  };
   const log = o.log ?? (() => {});
   if (!o.insecurePlaintext && !o.identity) throw new Error('serve: an identity is required unless insecurePlaintext');
   const serverSecurity: ServerSecurity = o.insecurePlaintext
     ? { allowPlaintext: true, ephemeral: () => randomBytes(32) }
     : {
         staticPrivateKey: o.identity!.privateKey,
+        staticPublicKey: o.identity!.publicKey,
         ...(o.psk && { psk: o.psk }),
         allowPlaintext: false,
         ephemeral: () => randomBytes(32),
       };
   const cookies = new AddressValidator();
   const limiter = new HandshakeLimiter(o.handshakeRate?.burst ?? 50, o.handshakeRate?.perSecond ?? 20);
+  const who = (r: RemoteInfo) => `${r.address}:${r.port}`;
 
   const handleRequest = (s: Session, req: Initial) => {
     const c = s.driver.conn;
     const now = clock();
     const what = OP_NAMES[req.op] ?? '?';
+    const name = JSON.stringify(printable(req.path));
     try {
       if (req.op === Op.Get) {
         const path = resolveInsideRoot(root, req.path);
-        const src = new FileSource(path);
-        const honoured = req.resume && req.sizeBytes === src.sizeBytes ? req.ranges : [];
-        const compression = negotiateCompression(req.compression);
-        c.accept(now, { sizeBytes: src.sizeBytes, source: src, ranges: honoured, compression });
+        // the size for the ACCEPT; the file is opened only once the client has confirmed its keys
+        const st = statOrThrow(path);
+        const sizeBytes = st.size;
+        const honoured = req.resume && req.sizeBytes === sizeBytes ? req.ranges : [];
+        let src: FileSource | undefined;
+        c.accept(now, {
+          sizeBytes,
+          ranges: honoured,
+          compression: negotiateCompression(req.compression),
+          source: () => {
+            src = new FileSource(path);
+            if (src.sizeBytes !== sizeBytes)
+              throw new FileError(
+                'E_IO',
+                `${req.path} changed size since the request (${sizeBytes} → ${src.sizeBytes})`,
+              );
+            return src;
+          },
+        });
         s.cleanup = (ok, code) => {
-          src.close();
-          completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: src.sizeBytes });
+          src?.close();
+          completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: sizeBytes });
         };
       } else if (req.op === Op.Put) {
         if (o.readOnly) throw new FileError('E_PERMISSION', 'this server is read-only (--read-only)');
         const path = resolveInsideRoot(root, req.path);
-        const p = new PartFile(path, { sizeBytes: req.sizeBytes, resume: req.resume, force: req.force }, () =>
-          c.receivedRanges(),
-        );
+        if (writers.has(path)) throw new FileError('E_BUSY', `an upload of ${req.path} is in progress`);
+        if (!req.force) {
+          let exists = false;
+          try {
+            statSync(path);
+            exists = true;
+          } catch {
+            /* absent: the usual case */
+          }
+          if (exists) throw new FileError('E_EXISTS', `${path} already exists (use --force to overwrite)`);
+        }
+        // what a resumed upload already holds, read without touching anything
+        const held = req.resume ? readJournal(path, req.sizeBytes) : [];
+        writers.add(path);
+        let part: PartFile | undefined;
         c.accept(now, {
           sizeBytes: req.sizeBytes,
-          sink: p,
-          ranges: p.initialRanges,
+          ranges: held,
           compression: negotiateCompression(req.compression),
+          sink: () => {
+            part = new PartFile(path, { sizeBytes: req.sizeBytes, resume: held.length > 0, force: req.force }, () =>
+              c.receivedRanges(),
+            );
+            s.part = part;
+            if (!sameRanges(part.initialRanges, held)) {
+              part.suspend();
+              throw new FileError('E_IO', `the partial upload of ${req.path} changed since the request`);
+            }
+            return part;
+          },
         });
-        s.part = p;
         s.cleanup = (ok, code) => {
-          if (!ok && code === 'E_INTEGRITY') p.discard();
-          else if (!ok) p.suspend();
+          writers.delete(path);
+          if (part && !ok && code === 'E_INTEGRITY') part.discard();
+          else if (part && !ok) part.suspend();
           completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: req.sizeBytes });
         };
       } else {
         const dir = resolveInsideRoot(root, req.path || '.', { allowRoot: true });
-        const lines = readdirSync(dir, { withFileTypes: true })
-          .filter((d) => !d.name.endsWith('.part') && !d.name.endsWith('.part.journal'))
-          .map((d) => {
-            let size = 0;
-            try {
-              size = statSync(join(dir, d.name)).size;
-            } catch {
-              /* vanished */
-            }
-            return JSON.stringify({ name: d.name, type: d.isDirectory() ? 'dir' : 'file', size });
-          });
-        const body = new TextEncoder().encode(lines.join('\n'));
-        c.accept(now, { sizeBytes: body.length, source: new MemorySource(body) });
+        const body = new TextEncoder().encode(listing(dir));
+        c.accept(now, { sizeBytes: body.length, source: () => new MemorySource(body) });
         s.cleanup = (ok, code) =>
           completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: body.length });
       }
-      log(`${what} ${JSON.stringify(req.path)} from ${s.peer.address}:${s.peer.port}: accepted`);
+      log(`${what} ${name} from ${who(s.peer)}: accepted`);
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'E_IO';
-      const message = (err as Error).message;
+      const message = errorMessage(err);
       const stable = /^E_[A-Z_]+$/.test(code) ? code : 'E_IO';
       // tell the client what about its own name, never the server's paths
       const told: Record<string, string> = {
@@ -156,12 +240,31 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         E_PERMISSION: o.readOnly && req.op === Op.Put ? 'this server is read-only' : `permission denied: ${req.path}`,
         E_EXISTS: `${req.path} already exists on the server (use --force to overwrite)`,
         E_DISK_FULL: 'the server’s disk is full',
+        E_BUSY: `an upload of ${req.path} is in progress on the server`,
       };
       c.reject(now, stable, told[stable] ?? (stable === 'E_PATH_OUTSIDE_ROOT' ? message : 'server I/O error'));
-      log(`${what} ${JSON.stringify(req.path)} from ${s.peer.address}:${s.peer.port}: refused ${stable} (${message})`);
+      log(`${what} ${name} from ${who(s.peer)}: refused ${stable} (${message})`);
     }
     s.driver.pump();
   };
+
+  /** LIST: one JSON line per entry, temp files hidden, symlinks not followed (their target may be outside). */
+  const listing = (dir: string): string =>
+    readdirSync(dir, { withFileTypes: true })
+      .filter((d) => !d.name.endsWith('.part') && !d.name.endsWith('.part.journal'))
+      .map((d) => {
+        let size = 0;
+        if (d.isFile()) {
+          try {
+            size = statSync(join(dir, d.name)).size;
+          } catch {
+            /* vanished */
+          }
+        }
+        const type = d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'link' : 'file';
+        return JSON.stringify({ name: d.name, type, size });
+      })
+      .join('\n');
 
   const onEvent = (s: Session, e: ConnectionEvent) => {
     const c = s.driver.conn;
@@ -177,7 +280,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
               part.promote();
               c.verified(clock(), true);
             } catch (err) {
-              log(`promote failed: ${(err as Error).message}`);
+              log(`promote failed: ${errorMessage(err)}`);
               c.verified(clock(), false, true);
             }
           } else c.verified(clock(), false);
@@ -189,23 +292,52 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         },
       );
     } else if (e.type === 'closed') {
-      s.cleanup(e.ok, e.code);
+      const cleanup = s.cleanup;
       s.cleanup = () => {};
-      log(`session closed: ${e.ok ? 'ok' : `${e.code} ${e.message ?? ''}`}`);
+      cleanup(e.ok, e.code);
+      log(`session closed: ${e.ok ? 'ok' : `${e.code} ${printable(e.message ?? '')}`}`);
     }
   };
 
-  socket.on('message', (msg, rinfo) => {
+  const forget = (s: Session) => {
+    if (sessions.get(s.key) === s) sessions.delete(s.key);
+  };
+
+  /** A datagram of an existing session: input, then path validation for an address it was not sent to. */
+  const onSessionDatagram = (s: Session, data: Uint8Array, rinfo: RemoteInfo) => {
+    const conn = s.driver.conn;
+    const before = conn.packetsAccepted;
+    s.driver.input(data);
+    const responses = conn.takePathResponses();
+    if (conn.packetsAccepted === before || sameAddress(rinfo, s.peer)) return;
+    const now = clock();
+    const p = s.probe;
+    if (p && sameAddress(p.addr, rinfo) && responses.some((r) => r.length === 8 && timingSafeEqual(r, p.data))) {
+      log(`session moved ${who(s.peer)} → ${who(rinfo)} (path validated)`);
+      s.peer = rinfo;
+      s.probe = undefined;
+      return;
+    }
+    if (p && sameAddress(p.addr, rinfo) && (now < p.sentMs + PATH_PROBE_EVERY_MS || p.tries >= PATH_PROBE_TRIES))
+      return;
+    const probe: PathProbe =
+      p && sameAddress(p.addr, rinfo) ? p : { addr: rinfo, data: randomBytes(8), sentMs: now, tries: 0 };
+    const challenge = conn.pathChallenge(probe.data);
+    if (!challenge) return;
+    probe.sentMs = now;
+    probe.tries++;
+    s.probe = probe;
+    socket.send(challenge, rinfo.port, rinfo.address);
+  };
+
+  const onDatagram = (msg: Buffer, rinfo: RemoteInfo) => {
     const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
     const h = decodeHeader(data);
     if (!h.ok) return;
     const key = toHex(h.value.connectionId); // a view of the datagram's bytes, no copy
     const existing = sessions.get(key);
     if (existing) {
-      // follow an address change (NAT rebinding) only for datagrams that authenticate, never for forgeries
-      const before = existing.driver.conn.packetsAccepted;
-      existing.driver.input(data);
-      if (existing.driver.conn.packetsAccepted > before) existing.peer = rinfo;
+      onSessionDatagram(existing, data, rinfo);
       return;
     }
     if (h.value.type === PacketType.KeyRequest) {
@@ -219,7 +351,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       }
       return;
     }
-    if (h.value.type !== PacketType.Initial) return;
+    // an INITIAL is padded by the client: whatever the server answers stays within 3× of it
+    if (h.value.type !== PacketType.Initial || data.length < MIN_INITIAL_DATAGRAM) return;
     const opened = openStateless(data);
     const env = opened && decodeInitialEnvelope(opened.payload);
     if (!env?.ok) return;
@@ -235,10 +368,16 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       return;
     }
     if (sessions.size >= maxSessions * 4) return;
+    const fromCount = activeFrom(rinfo.address);
+    if (fromCount >= maxPerSource * 2) return; // far past the cap: not even a REJECT
+    // each session created (a full Noise read, then state) costs a token: a cookie buys no free handshakes
+    if (!limiter.allow(rinfo.address, clock())) return;
     const conn = Connection.server({ codecFor, ...o.config, rng, serverSecurity }, clock(), data);
     if (!conn) return;
     const s: Session = {
+      key,
       peer: rinfo,
+      source: rinfo.address,
       cleanup: () => {},
       driver: undefined as unknown as ConnectionDriver,
     };
@@ -250,16 +389,32 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           conn.reject(clock(), 'E_BUSY', `server busy: ${maxSessions} sessions already`);
           return;
         }
+        if (e.type === 'request' && fromCount >= maxPerSource) {
+          conn.reject(clock(), 'E_BUSY', `server busy: ${maxPerSource} sessions from ${rinfo.address} already`);
+          return;
+        }
         onEvent(s, e);
       },
       clock,
       () => {
-        s.cleanup(false, 'E_ABORTED');
-        sessions.delete(key);
+        const cleanup = s.cleanup;
+        s.cleanup = () => {};
+        cleanup(false, 'E_ABORTED');
+        forget(s);
       },
+      (err) => log(`session from ${who(s.peer)} aborted: internal error: ${errorMessage(err)}`),
     );
     sessions.set(key, s);
     s.driver.pump();
+  };
+
+  socket.on('message', (msg, rinfo) => {
+    // the outermost fault boundary: whatever one datagram does, the server goes on
+    try {
+      onDatagram(msg, rinfo);
+    } catch (err) {
+      log(`internal error on a datagram from ${who(rinfo)}: ${errorMessage(err)}`);
+    }
   });
   socket.on('error', (err) => log(`socket error: ${err.message}`));
 
@@ -272,10 +427,28 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     close: async () => {
       for (const s of sessions.values()) {
         s.driver.stop();
-        s.cleanup(false, 'E_ABORTED');
+        const cleanup = s.cleanup;
+        s.cleanup = () => {};
+        cleanup(false, 'E_ABORTED');
       }
       sessions.clear();
       await new Promise<void>((ok) => socket.close(() => ok()));
     },
   };
+}
+
+/** stat for a GET: a regular file, or E_NOT_FOUND (directories, FIFOs, devices are not served). */
+function statOrThrow(path: string): { size: number } {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new FileError('E_NOT_FOUND', `no such file: ${path}`, { cause: e });
+  }
+  if (!st.isFile()) throw new FileError('E_NOT_FOUND', `not a regular file: ${path}`);
+  return { size: st.size };
+}
+
+function sameRanges(a: readonly (readonly [number, number])[], b: readonly (readonly [number, number])[]): boolean {
+  return a.length === b.length && a.every((r, i) => r[0] === b[i]![0] && r[1] === b[i]![1]);
 }

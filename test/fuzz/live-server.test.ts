@@ -72,7 +72,11 @@ afterAll(() => {
 });
 
 function seeds(): Uint8Array[] {
-  const hs = new ClientHandshake({ mode: 'noise', serverPublicKey: identity.publicKey, ephemeral: randomBytes(32) });
+  const cid = randomBytes(8);
+  const hs = new ClientHandshake(
+    { mode: 'noise', serverPublicKey: identity.publicKey, ephemeral: randomBytes(32) },
+    { connectionId: cid },
+  );
   const req = encodeInitial({
     op: Op.Get,
     resume: true,
@@ -83,7 +87,6 @@ function seeds(): Uint8Array[] {
     ranges: [[0, 3]],
   });
   const env = encodeInitialEnvelope({ suite: hs.suite, token: randomBytes(16), message: hs.firstMessage(req) });
-  const cid = randomBytes(8);
   const data = encodeFrames([
     { type: 'ack', largest: 9, ackDelayUs: 5, maxOffset: 100, ranges: [[5, 9]] },
     { type: 'data', offset: 0, length: 4, compressed: false, bytes: new Uint8Array(4) },

@@ -40,7 +40,11 @@ afterAll(async () => {
 });
 
 function initialDatagram(): Uint8Array {
-  const hs = new ClientHandshake({ mode: 'noise', serverPublicKey: identity.publicKey, ephemeral: randomBytes(32) });
+  const cid = randomBytes(8);
+  const hs = new ClientHandshake(
+    { mode: 'noise', serverPublicKey: identity.publicKey, ephemeral: randomBytes(32) },
+    { connectionId: cid },
+  );
   const req = encodeInitial({
     op: Op.Get,
     resume: false,
@@ -53,7 +57,7 @@ function initialDatagram(): Uint8Array {
   const env = encodeInitialEnvelope({ suite: hs.suite, token: new Uint8Array(0), message: hs.firstMessage(req) });
   const padded = new Uint8Array(MIN_INITIAL_PAYLOAD);
   padded.set(env);
-  return sealStateless(PacketType.Initial, randomBytes(8), padded);
+  return sealStateless(PacketType.Initial, cid, padded);
 }
 
 describe('admission control', () => {

@@ -1,4 +1,4 @@
-// Sessions over real sockets: Noise NK / NKpsk2, known hosts (first contact, pinning, a changed key),
+// Sessions over real sockets: Noise NK / NKpsk0, known hosts (first contact, pinning, a changed key),
 // wrong PSK, the plaintext teaching mode and its refusals; nothing is written when authentication fails.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -71,13 +71,13 @@ describe('Noise sessions', () => {
     expect(existsSync(out('wrong.bin.part'))).toBe(false);
   });
 
-  it('NKpsk2: the right PSK works; a wrong or missing PSK fails and writes nothing', async () => {
+  it('NKpsk0: the right PSK works; a wrong or missing PSK fails and writes nothing', async () => {
     const ok = await get(
       { host: '127.0.0.1', port: withPsk.port, serverKey: identity.publicKey, psk },
       'f.bin',
       out('psk.bin'),
     );
-    expect(ok.security).toMatch(/^Noise_NKpsk2_/);
+    expect(ok.security).toMatch(/^Noise_NKpsk0_/);
     const wrong = await fail(
       get(
         { host: '127.0.0.1', port: withPsk.port, serverKey: identity.publicKey, psk: new Uint8Array(randomBytes(32)) },

@@ -34,6 +34,12 @@ export function parseHostPort(s: string, allowZero = false): { host: string; por
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
+function parseCount(flag: string, v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 100_000)
+    throw new UsageError(`${flag} expects a whole number from 1 to 100000, got "${v}"`);
+  return Number(v);
+}
+
 function parseRate(v: string): { burst: number; perSecond: number } {
   const m = /^(\d+)\/(\d+)$/.exec(v);
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
@@ -167,7 +173,7 @@ function addSecurity(c: Command): Command {
     .option('--server-key <key>', "pin the server's public key (base64), as printed by udplab keygen")
     .option('--accept-new', 'trust and pin a server key seen for the first time (prints its fingerprint)')
     .option('--known-hosts <file>', 'known-hosts file (default ~/.config/udplab/known_hosts)')
-    .option('--psk-file <file>', 'mix a 32-byte pre-shared key into the handshake (Noise NKpsk2)')
+    .option('--psk-file <file>', 'mix a 32-byte pre-shared key into the handshake (Noise NKpsk0)')
     .option('--insecure-plaintext', 'TEACHING ONLY: no encryption, no authentication (the server must agree)');
 }
 
@@ -187,6 +193,7 @@ interface ServeFlags {
   maxSessions: string;
   readOnly?: boolean;
   handshakeRate: string;
+  maxSessionsPerSource: string;
   datagramSize?: string;
   identity?: string;
   pskFile?: string;
@@ -215,6 +222,7 @@ export const register: Register = (program, setExit) => {
     .option('--host <addr>', 'address to bind', '0.0.0.0')
     .option('--port <n>', 'UDP port', String(DEFAULT_PORT))
     .option('--max-sessions <n>', 'concurrent sessions', '64')
+    .option('--max-sessions-per-source <n>', 'concurrent sessions one source address may hold', '16')
     .option('--read-only', 'refuse uploads')
     .option(
       '--handshake-rate <burst/per-s>',
@@ -226,7 +234,7 @@ export const register: Register = (program, setExit) => {
       'fixed datagram size to send data in (1200–65507; default: 1200, raised to 1472 by path-MTU probing)',
     )
     .option('--identity <file>', 'static key pair (default ~/.config/udplab/server.key, generated when missing)')
-    .option('--psk-file <file>', 'require a 32-byte pre-shared key (Noise NKpsk2)')
+    .option('--psk-file <file>', 'require a 32-byte pre-shared key (Noise NKpsk0)')
     .option('--insecure-plaintext', 'TEACHING ONLY: serve without encryption or authentication')
     .option('--quiet', 'log nothing')
     .action(async (f: ServeFlags) => {
@@ -249,7 +257,8 @@ export const register: Register = (program, setExit) => {
         root: f.root,
         host: f.host,
         port: parsePort(f.port),
-        maxSessions: Number(f.maxSessions),
+        maxSessions: parseCount('--max-sessions', f.maxSessions),
+        maxSessionsPerSource: parseCount('--max-sessions-per-source', f.maxSessionsPerSource),
         readOnly: f.readOnly ?? false,
         handshakeRate: parseRate(f.handshakeRate),
         ...fixedDatagram(datagram),
@@ -261,7 +270,7 @@ export const register: Register = (program, setExit) => {
       });
       for (const w of s.warnings) log(`warning: ${w}`);
       const security = identity
-        ? `Noise_${f.pskFile ? 'NKpsk2' : 'NK'}, key ${fingerprint(identity.publicKey)} (${Buffer.from(identity.publicKey).toString('base64')})`
+        ? `Noise_${f.pskFile ? 'NKpsk0' : 'NK'}, key ${fingerprint(identity.publicKey)} (${Buffer.from(identity.publicKey).toString('base64')})`
         : 'PLAINTEXT teaching mode (--insecure-plaintext): no secrecy, no authentication';
       console.log(
         `udplab serve: listening on ${s.address}:${s.port}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: ${security}`,

@@ -58,6 +58,10 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.constant({ type: 'ping' as const }),
   fc.record({ type: fc.constant('pad' as const), length: fc.nat({ max: 1500 }) }),
   fc.record({
+    type: fc.constantFrom('path_challenge' as const, 'path_response' as const),
+    data: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+  }),
+  fc.record({
     type: fc.constant('stats' as const),
     stats: fc.record({
       rttUs: fc.nat(),
@@ -86,11 +90,31 @@ describe('RUFT codecs (property tests)', () => {
 
   it('frames round-trip', () => {
     fc.assert(
-      fc.property(fc.array(frameArb, { maxLength: 4 }), (frames) => {
-        expect(decodeFrames(encodeFrames(frames))).toEqual({ ok: true, value: frames });
-      }),
+      fc.property(
+        fc.array(frameArb, { maxLength: 4 }).filter((fs) => fs.filter((f) => f.type === 'ack').length <= 1),
+        (frames) => {
+          expect(decodeFrames(encodeFrames(frames))).toEqual({ ok: true, value: frames });
+        },
+      ),
       { numRuns: 500 },
     );
+  });
+
+  it('a packet holds at most one ACK frame and at most 64 frames (bounded work per packet)', () => {
+    const ack = {
+      type: 'ack' as const,
+      largest: 9,
+      ackDelayUs: 0,
+      maxOffset: 0,
+      ranges: [[5, 9]] as Array<[number, number]>,
+    };
+    expect(decodeFrames(encodeFrames([ack, ack]))).toEqual({ ok: false, error: 'more than one ACK frame in a packet' });
+    const pings = Array.from({ length: 64 }, () => ({ type: 'ping' as const }));
+    expect(decodeFrames(encodeFrames(pings)).ok).toBe(true);
+    expect(decodeFrames(encodeFrames([...pings, { type: 'ping' }]))).toEqual({
+      ok: false,
+      error: 'more than 64 frames',
+    });
   });
 
   it('INITIAL, ACCEPT and REJECT round-trip', () => {
