@@ -415,8 +415,11 @@ export class Connection {
   /** Local abort (disk full, interrupted): tell the peer, close. */
   abort(nowMs: number, code: string, message: string): void {
     if (this.state === 'closed') return;
-    this.closeFrame = { type: 'close', code, reason: message };
-    this.flushClose(nowMs);
+    // a CLOSE needs the session keys: before the handshake has them, just stop
+    if (this.dataProtection) {
+      this.closeFrame = { type: 'close', code, reason: message };
+      this.flushClose(nowMs);
+    }
     this.close(code, message);
   }
 

@@ -190,8 +190,20 @@ export class EvilSession {
     this.sock.send(this.seal(frames), this.serverPort, host);
   }
 
-  /** The frames of a DATA packet from the server, or undefined when it is not one of this session's. */
+  private readonly opened = new WeakMap<Uint8Array, Frame[] | undefined>();
+
+  /**
+   * The frames of a DATA packet from the server, or undefined when it is not one of this session's. The result is
+   * kept per datagram: the anti-replay window would refuse a second opening of the same packet.
+   */
   open(bytes: Uint8Array): Frame[] | undefined {
+    if (this.opened.has(bytes)) return this.opened.get(bytes);
+    const frames = this.openOnce(bytes);
+    this.opened.set(bytes, frames);
+    return frames;
+  }
+
+  private openOnce(bytes: Uint8Array): Frame[] | undefined {
     const h = decodeHeader(bytes);
     if (!h.ok || h.value.type !== PacketType.Data) return undefined;
     const p = this.protection.open(bytes.subarray(0, HEADER_BYTES), h.value.packetNumber, bytes.subarray(HEADER_BYTES));
