@@ -4,6 +4,7 @@ export type FileErrorCode =
   | 'E_NOT_FOUND'
   | 'E_PERMISSION'
   | 'E_EXISTS'
+  | 'E_BUSY'
   | 'E_DISK_FULL'
   | 'E_IO'
   | 'E_INTEGRITY';

@@ -1,7 +1,8 @@
 // `udplab get / put / ls` as functions: resolve the host once, bind an ephemeral UDP socket, run one
 // connection to its end, and return the figures the lab consumes (or throw an error with a stable code).
-// GET writes NAME.part + journal and promotes only after the SHA-256 matches; an interrupted GET keeps the
-// .part and journal for --resume; a mismatch removes them. Nothing is ever half-written under NAME.
+// GET writes a part of its own (NAME.<random>.part, 0600) + journal and promotes only after the SHA-256 matches
+// (the file then gets 0666 & ~umask); an interrupted GET keeps the part and journal for --resume; a mismatch
+// removes them. Nothing is ever half-written under NAME.
 import { createHash, randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
@@ -388,8 +389,12 @@ export async function get(o: ClientOptions, remote: string, local: string): Prom
     sink,
     onAccepted: (conn, size, ranges) => {
       sizeBytes = size;
-      part = new PartFile(local, { sizeBytes: size, resume: ranges.length > 0, force: o.force ?? false }, () =>
-        conn.receivedRanges(),
+      // downloads get 0666 & ~umask once verified, as curl and cp give (the part itself stays 0600)
+      const finalMode = 0o666 & ~process.umask();
+      part = new PartFile(
+        local,
+        { sizeBytes: size, resume: ranges.length > 0, force: o.force ?? false, finalMode },
+        () => conn.receivedRanges(),
       );
     },
     verify: async (expected) => {

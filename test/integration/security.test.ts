@@ -1,7 +1,7 @@
 // Sessions over real sockets: Noise NK / NKpsk2, known hosts (first contact, pinning, a changed key),
 // wrong PSK, the plaintext teaching mode and its refusals; nothing is written when authentication fails.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
@@ -68,7 +68,7 @@ describe('Noise sessions', () => {
     expect(e.code).toBe('E_AUTH_FAILED');
     expect(e.message).toMatch(/authentication failed/);
     expect(existsSync(out('wrong.bin'))).toBe(false);
-    expect(existsSync(out('wrong.bin.part'))).toBe(false);
+    expect(readdirSync(dir.path).filter((n) => n.startsWith('wrong.bin.'))).toEqual([]); // no part, no journal
   });
 
   it('NKpsk2: the right PSK works; a wrong or missing PSK fails and writes nothing', async () => {

@@ -1,0 +1,85 @@
+// The file layer against a live server on 127.0.0.1 (review #5, #6): planted symlinks at the old derived names,
+// concurrent uploads of one name.
+import { randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { x25519KeyPair } from '../../src/crypto/index.js';
+import { parseNetem } from '../../src/impair/index.js';
+import { put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
+import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+
+const dir = tempDir();
+const root = join(dir.path, 'root');
+const out = join(dir.path, 'out');
+const identity = x25519KeyPair(randomBytes(32));
+let server: RunningServer;
+
+beforeAll(async () => {
+  mkdirSync(root);
+  mkdirSync(out);
+  server = await serve({ root, host: '127.0.0.1', port: 0, identity });
+});
+
+afterAll(async () => {
+  await server.close();
+  dir[Symbol.dispose]();
+});
+
+const opts = (port = server.port) => ({
+  host: '127.0.0.1',
+  port,
+  serverKey: identity.publicKey,
+  config: { handshakeTimeoutMs: 3000 },
+});
+const fail = async (p: Promise<unknown>) =>
+  p.then(
+    () => 'no error',
+    (e) => (e as { code?: string }).code,
+  );
+
+describe('remote PUT and the part file', () => {
+  it('symlinks planted at NAME.part and NAME.part.journal.tmp: a PUT writes nothing outside the root, NAME is a regular file', async () => {
+    const outsideA = join(dir.path, 'outside-a.txt');
+    const outsideB = join(dir.path, 'outside-b.txt');
+    writeFileSync(outsideA, 'precious A');
+    writeFileSync(outsideB, 'precious B');
+    symlinkSync(outsideA, join(root, 'report.txt.part'));
+    symlinkSync(outsideB, join(root, 'report.txt.part.journal.tmp'));
+    const src = join(out, 'report-src.txt');
+    const sha = randomFile(src, 50_000);
+    const r = await put(opts(), src, 'report.txt');
+    expect(r.sha256).toBe(sha);
+    expect(readFileSync(outsideA, 'utf8')).toBe('precious A');
+    expect(readFileSync(outsideB, 'utf8')).toBe('precious B');
+    expect(lstatSync(join(root, 'report.txt')).isSymbolicLink()).toBe(false);
+    expect(sha256File(join(root, 'report.txt'))).toBe(sha);
+  });
+
+  it('a second PUT of a name being uploaded is refused (E_BUSY) and the first upload ends intact', async () => {
+    // 4 Mbit/s upstream: the first 1 MiB upload takes ~2 s, the second starts while it runs
+    const relay = await startRelay({
+      targetHost: '127.0.0.1',
+      targetPort: server.port,
+      up: parseNetem('delay 2ms rate 4mbit limit 400'),
+      down: parseNetem('delay 2ms'),
+    });
+    try {
+      const a = join(out, 'a.bin');
+      const b = join(out, 'b.bin');
+      const shaA = randomFile(a, 1 << 20);
+      writeFileSync(b, Buffer.alloc(1 << 20, 0x42));
+      const first = put(opts(relay.port), a, 'shared.bin');
+      const deadline = Date.now() + 10_000;
+      while (!readdirSync(root).some((n) => n.startsWith('shared.bin.')) && Date.now() < deadline)
+        await new Promise((ok) => setTimeout(ok, 10));
+      expect(await fail(put(opts(), b, 'shared.bin'))).toBe('E_BUSY');
+      const r = await first;
+      expect(r.sha256).toBe(shaA);
+      expect(sha256File(join(root, 'shared.bin'))).toBe(shaA);
+      expect(readdirSync(root).filter((n) => n.startsWith('shared.bin.'))).toEqual([]);
+    } finally {
+      await relay.close();
+    }
+  });
+});
