@@ -1,14 +1,16 @@
-// The file layer against a live server on 127.0.0.1 (review #5, #6): planted symlinks at the old derived names,
-// concurrent uploads of one name.
+// The file layer against a live server on 127.0.0.1 (review #5, #6, #9): planted symlinks at the old derived
+// names, concurrent uploads of one name, a FIFO in the root.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
-import { put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
+import { generateIdentity, get, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
 const dir = tempDir();
 const root = join(dir.path, 'root');
 const out = join(dir.path, 'out');
@@ -80,6 +82,44 @@ describe('remote PUT and the part file', () => {
       expect(readdirSync(root).filter((n) => n.startsWith('shared.bin.'))).toEqual([]);
     } finally {
       await relay.close();
+    }
+  });
+});
+
+describe('a FIFO in the root', () => {
+  it('GET of a FIFO is refused at once and the server keeps serving (server in a child process, bounded)', async () => {
+    const r2 = join(dir.path, 'fifo-root');
+    mkdirSync(r2);
+    writeFileSync(join(r2, 'ok.txt'), 'fine\n');
+    const mk = spawn('mkfifo', [join(r2, 'pipe')]);
+    expect(await new Promise((ok) => mk.once('exit', ok))).toBe(0);
+    const idFile = join(dir.path, 'fifo.key');
+    const id = generateIdentity(idFile);
+    const srv = spawn(
+      process.execPath,
+      [BIN, 'serve', '--root', r2, '--host', '127.0.0.1', '--port', '0', '--identity', idFile, '--quiet'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const port = await new Promise<number>((ok, no) => {
+        const t = setTimeout(() => no(new Error('server did not start')), 20_000);
+        srv.stdout!.on('data', (d) => {
+          const m = /listening on [^ ]*:(\d+),/.exec(String(d));
+          if (m) {
+            clearTimeout(t);
+            ok(Number(m[1]));
+          }
+        });
+      });
+      const o = { host: '127.0.0.1', port, serverKey: id.publicKey, config: { handshakeTimeoutMs: 3000 } };
+      const started = Date.now();
+      expect(await fail(get(o, 'pipe', join(out, 'pipe.out')))).toBe('E_NOT_FOUND');
+      expect(Date.now() - started).toBeLessThan(2500);
+      const r = await get(o, 'ok.txt', join(out, 'ok.txt'));
+      expect(r.bytes).toBe(5);
+    } finally {
+      srv.kill('SIGKILL'); // a server stuck in open() on the FIFO does not run its SIGTERM handler
+      await new Promise((ok) => (srv.exitCode !== null || srv.signalCode !== null ? ok(0) : srv.once('exit', ok)));
     }
   });
 });
