@@ -11,6 +11,7 @@ export {
 export { FileError, type FileErrorCode, fromFsError } from './errors.js';
 export { assertFdInside, fdRealPath, isInside } from './fd-check.js';
 export { FileSource } from './file-source.js';
+export { type DirEntry, listDirectory } from './list.js';
 export {
   JOURNAL_VERSION,
   journalPath,
@@ -21,5 +22,5 @@ export {
   readJournalInfo,
   removePartial,
 } from './part-file.js';
-export { MAX_NAME_BYTES, resolveInsideRoot } from './safe-path.js';
+export { MAX_NAME_BYTES, type ResolveOptions, resolveInsideRoot } from './safe-path.js';
 export { isTempName } from './temp-names.js';

@@ -438,7 +438,8 @@ export async function put(o: ClientOptions, local: string, remote: string): Prom
 
 export interface ListEntry {
   name: string;
-  type: 'file' | 'dir';
+  /** `link`: a symlink the server does not follow (outside its root, dangling); `other`: FIFO, socket, device. */
+  type: 'file' | 'dir' | 'link' | 'other';
   size: number;
 }
 

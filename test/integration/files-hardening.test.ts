@@ -1,8 +1,8 @@
-// The file layer against a live server on 127.0.0.1 (review #5, #6, #9): planted symlinks at the old derived
-// names, concurrent uploads of one name, a FIFO in the root.
+// The file layer against a live server on 127.0.0.1 (review #2, #5, #6, #9, #14): planted symlinks at the old
+// derived names, concurrent uploads of one name, remote requests for temp names, a FIFO in the root.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
@@ -83,6 +83,23 @@ describe('remote PUT and the part file', () => {
     } finally {
       await relay.close();
     }
+  });
+});
+
+describe('remote names of temp files', () => {
+  it('GET and PUT of NAME.part, NAME.part.journal and journal temp names are refused; PUT NAME leaves NAME.part alone', async () => {
+    writeFileSync(join(root, 'x.part'), 'someone else’s partial upload');
+    writeFileSync(join(root, 'x.part.journal'), '{}');
+    writeFileSync(join(root, 'x.part.journal.tmp'), '{}');
+    const src = join(out, 'x-src.bin');
+    randomFile(src, 1000);
+    for (const name of ['x.part', 'x.part.journal', 'x.part.journal.tmp', 'sub/y.0123456789abcdef.part']) {
+      expect(await fail(get(opts(), name, join(out, 'stolen.bin'))), `get ${name}`).toBe('E_PATH_OUTSIDE_ROOT');
+      expect(await fail(put(opts(), src, name)), `put ${name}`).toBe('E_PATH_OUTSIDE_ROOT');
+    }
+    expect(existsSync(join(out, 'stolen.bin'))).toBe(false);
+    await put(opts(), src, 'x');
+    expect(readFileSync(join(root, 'x.part'), 'utf8')).toBe('someone else’s partial upload');
   });
 });
 

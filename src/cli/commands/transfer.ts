@@ -337,10 +337,9 @@ export const register: Register = (program, setExit) => {
       const entries = await withSigint((signal) =>
         ls(clientOptions(target, { ...f, compress: 'off', quiet: true }, signal), dir),
       );
+      const mark = { file: '-', dir: 'd', link: 'l', other: '?' } as const;
       if (f.json) console.log(JSON.stringify(entries));
-      else
-        for (const e of entries)
-          console.log(`${e.type === 'dir' ? 'd' : '-'} ${String(e.size).padStart(12)} ${e.name}`);
+      else for (const e of entries) console.log(`${mark[e.type] ?? '-'} ${String(e.size).padStart(12)} ${e.name}`);
       setExit(0);
     });
 };
