@@ -23,4 +23,5 @@ export {
   removePartial,
 } from './part-file.js';
 export { MAX_NAME_BYTES, type ResolveOptions, resolveInsideRoot } from './safe-path.js';
+export { type SweepOptions, type SweepResult, sweepAbandonedParts } from './sweep.js';
 export { isTempName } from './temp-names.js';
