@@ -11,6 +11,7 @@ import {
   defaultIdentityPath,
   fingerprint,
   generateIdentity,
+  generatePsk,
   get,
   loadIdentity,
   loadPsk,
@@ -167,7 +168,10 @@ function addSecurity(c: Command): Command {
     .option('--server-key <key>', "pin the server's public key (base64), as printed by udplab keygen")
     .option('--accept-new', 'trust and pin a server key seen for the first time (prints its fingerprint)')
     .option('--known-hosts <file>', 'known-hosts file (default ~/.config/udplab/known_hosts)')
-    .option('--psk-file <file>', 'mix a 32-byte pre-shared key into the handshake (Noise NKpsk2)')
+    .option(
+      '--psk-file <file>',
+      'mix a 32-byte pre-shared key into the handshake (Noise NKpsk2): 64 hex digits or base64, mode 0600 (udplab keygen --psk)',
+    )
     .option('--insecure-plaintext', 'TEACHING ONLY: no encryption, no authentication (the server must agree)');
 }
 
@@ -197,9 +201,26 @@ interface ServeFlags {
 export const register: Register = (program, setExit) => {
   program
     .command('keygen')
-    .description("write a server's static key pair (mode 0600) and print its public key and fingerprint")
+    .description(
+      "write a server's static key pair (mode 0600) and print its public key and fingerprint; or, with --psk, a pre-shared key file",
+    )
     .option('--out <file>', 'where to write it', defaultIdentityPath())
-    .action((f: { out: string }) => {
+    .option('--psk <file>', 'instead: write a new pre-shared key (32 random bytes as hex, mode 0600) for --psk-file')
+    .action((f: { out: string; psk?: string }) => {
+      if (f.psk !== undefined) {
+        try {
+          generatePsk(f.psk);
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          if (err.code === 'EEXIST')
+            throw new UsageError(`${f.psk} already exists; remove it first to replace the PSK`);
+          throw new UsageError(`cannot write ${f.psk}: ${err.message}`);
+        }
+        console.log(`wrote ${f.psk} (mode 0600): a 32-byte pre-shared key in hex`);
+        console.log('give the same file to udplab serve --psk-file and to its clients (--psk-file); keep it secret');
+        setExit(0);
+        return;
+      }
       if (existsSync(f.out)) throw new UsageError(`${f.out} already exists; remove it first to replace the key`);
       const kp = generateIdentity(f.out);
       console.log(`wrote ${f.out} (mode 0600)`);
@@ -226,7 +247,10 @@ export const register: Register = (program, setExit) => {
       'fixed datagram size to send data in (1200–65507; default: 1200, raised to 1472 by path-MTU probing)',
     )
     .option('--identity <file>', 'static key pair (default ~/.config/udplab/server.key, generated when missing)')
-    .option('--psk-file <file>', 'require a 32-byte pre-shared key (Noise NKpsk2)')
+    .option(
+      '--psk-file <file>',
+      'require a 32-byte pre-shared key (Noise NKpsk2): 64 hex digits or base64, mode 0600 (udplab keygen --psk)',
+    )
     .option('--insecure-plaintext', 'TEACHING ONLY: serve without encryption or authentication')
     .option('--quiet', 'log nothing')
     .action(async (f: ServeFlags) => {
