@@ -101,18 +101,19 @@ export function loadPsk(path: string): Uint8Array {
 export class KnownHosts {
   constructor(readonly path: string) {}
 
+  /** Pins by `host:port`, the host lowercased (host names are case-insensitive; older files kept the case typed). */
   private entries(): Map<string, string> {
     const m = new Map<string, string>();
     if (!existsSync(this.path)) return m;
     for (const line of readFileSync(this.path, 'utf8').split('\n')) {
       const [host, key] = line.trim().split(/\s+/);
-      if (host && key && !host.startsWith('#')) m.set(host, key);
+      if (host && key && !host.startsWith('#')) m.set(host.toLowerCase(), key);
     }
     return m;
   }
 
   get(hostPort: string): Uint8Array | undefined {
-    const k = this.entries().get(hostPort);
+    const k = this.entries().get(hostPort.toLowerCase());
     return k ? parsePublicKey(k) : undefined;
   }
 

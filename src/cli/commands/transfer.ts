@@ -105,6 +105,8 @@ function clientOptions(target: string, f: CommonFlags, signal: AbortSignal): Cli
     onWarning: (w) => {
       if (!f.quiet && !f.json) process.stderr.write(`udplab: warning: ${w}\n`);
     },
+    // a key pinned by --accept-new is a security decision the user must see, --json or --quiet notwithstanding
+    onSecurityNotice: (line) => process.stderr.write(`udplab: ${line}\n`),
   };
 }
 
@@ -166,7 +168,10 @@ function withSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
 function addSecurity(c: Command): Command {
   return c
     .option('--server-key <key>', "pin the server's public key (base64), as printed by udplab keygen")
-    .option('--accept-new', 'trust and pin a server key seen for the first time (prints its fingerprint)')
+    .option(
+      '--accept-new',
+      'trust and pin a server key seen for the first time, under the host and its address (prints its fingerprint on stderr, always)',
+    )
     .option('--known-hosts <file>', 'known-hosts file (default ~/.config/udplab/known_hosts)')
     .option(
       '--psk-file <file>',
