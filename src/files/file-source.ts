@@ -2,9 +2,13 @@
 // so memory stays constant whatever the file size, and retransmissions re-read from the page cache.
 // An evicted block's buffer is reused for the next block: a fresh 1 MiB buffer per MiB sent left dead
 // buffers waiting for the GC, and glibc kept their memory (server peak RSS sending 1 GiB: 133 → 110 MB).
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+// Opening never blocks: only regular files are served (stat first, then open O_RDONLY|O_NONBLOCK, then fstat
+// again), so a FIFO or device in the root is refused E_NOT_FOUND at once. With `root`, the kernel's path of the
+// opened fd must lie inside the real root (a directory swapped for a symlink after the jail check: refused).
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, statSync } from 'node:fs';
 import type { DataSource } from '../protocol/index.js';
 import { FileError, fromFsError } from './errors.js';
+import { assertFdInside } from './fd-check.js';
 
 const BLOCK = 1 << 20;
 const BLOCKS = 4;
@@ -14,16 +18,23 @@ export class FileSource implements DataSource {
   private readonly fd: number;
   private readonly cache = new Map<number, Uint8Array>();
 
-  constructor(readonly path: string) {
+  /** `root`: the served root; the opened file must lie inside its real path. */
+  constructor(
+    readonly path: string,
+    opts: { root?: string } = {},
+  ) {
+    let fd: number | undefined;
     try {
-      this.fd = openSync(path, 'r');
-      const st = fstatSync(this.fd);
-      if (!st.isFile()) {
-        closeSync(this.fd);
-        throw new FileError('E_NOT_FOUND', `not a regular file: ${path}`);
-      }
+      const notRegular = () => new FileError('E_NOT_FOUND', `not a regular file: ${path}`);
+      if (!statSync(path).isFile()) throw notRegular(); // before open: opening a FIFO or a device has effects
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK); // never waits, should it have changed since
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw notRegular();
+      if (opts.root !== undefined) assertFdInside(fd, realpathSync(opts.root), path);
+      this.fd = fd;
       this.sizeBytes = st.size;
     } catch (e) {
+      if (fd !== undefined) closeSync(fd);
       if (e instanceof FileError) throw e;
       throw fromFsError(e, path);
     }

@@ -1,4 +1,5 @@
-// Public face of files: safe paths, streaming source, .part + journal + atomic promotion, compression.
+// Public face of files: safe paths, streaming source, parts + journal + atomic promotion, listing, sweeping,
+// compression. Nothing here imports from transport.
 export {
   type CompressionName,
   codecFor,
@@ -8,6 +9,19 @@ export {
   zstdAvailable,
 } from './codec.js';
 export { FileError, type FileErrorCode, fromFsError } from './errors.js';
+export { assertFdInside, fdRealPath, isInside } from './fd-check.js';
 export { FileSource } from './file-source.js';
-export { journalPath, PartFile, type PartFileOptions, readJournal, readJournalInfo } from './part-file.js';
-export { MAX_NAME_BYTES, resolveInsideRoot } from './safe-path.js';
+export { type DirEntry, listDirectory } from './list.js';
+export {
+  JOURNAL_VERSION,
+  journalPath,
+  MAX_JOURNAL_RANGES,
+  PartFile,
+  type PartFileOptions,
+  readJournal,
+  readJournalInfo,
+  removePartial,
+} from './part-file.js';
+export { MAX_NAME_BYTES, type ResolveOptions, resolveInsideRoot } from './safe-path.js';
+export { type SweepOptions, type SweepResult, sweepAbandonedParts } from './sweep.js';
+export { isTempName } from './temp-names.js';

@@ -1,7 +1,8 @@
 // `udplab get / put / ls` as functions: resolve the host once, bind an ephemeral UDP socket, run one
 // connection to its end, and return the figures the lab consumes (or throw an error with a stable code).
-// GET writes NAME.part + journal and promotes only after the SHA-256 matches; an interrupted GET keeps the
-// .part and journal for --resume; a mismatch removes them. Nothing is ever half-written under NAME.
+// GET writes a part of its own (NAME.<random>.part, 0600) + journal and promotes only after the SHA-256 matches
+// (the file then gets 0666 & ~umask); an interrupted GET keeps the part and journal for --resume; a mismatch
+// removes them. Nothing is ever half-written under NAME.
 // Rules: the connection ID is 8 bytes from the OS; datagrams from anywhere but the server's address:port are
 // dropped; an exception while handling one ends this transfer with E_INTERNAL, never the process.
 import { createHash, randomBytes } from 'node:crypto';
@@ -52,7 +53,7 @@ export interface ClientOptions {
   insecurePlaintext?: boolean;
   /** The server's public key, pinned explicitly (else known_hosts decides). */
   serverKey?: Uint8Array;
-  /** Trust and pin a server key not yet in known_hosts. */
+  /** Trust and pin a server key not yet in known_hosts (under the host as typed and under its address). */
   acceptNew?: boolean;
   knownHostsPath?: string;
   psk?: Uint8Array;
@@ -65,6 +66,8 @@ export interface ClientOptions {
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
   onProgress?: (p: Progress) => void;
   onWarning?: (w: string) => void;
+  /** Security decisions the user must see whatever the verbosity (a key just pinned); default: onWarning. */
+  onSecurityNotice?: (line: string) => void;
   signal?: AbortSignal;
 }
 
@@ -301,7 +304,12 @@ async function fetchServerKey(
   });
 }
 
-/** The key to pin: --server-key, else known_hosts compared with what the server offers, else --accept-new. */
+/**
+ * The key to pin: --server-key, else known_hosts compared with what the server offers, else --accept-new.
+ * One server has several spellings (`127.1`, `localhost`, `127.0.0.1`): known_hosts is consulted under the host
+ * as typed (lowercased) and under the address it resolved to, both `host:port`; a pin that differs under either
+ * is E_KEY_CHANGED, a pin under one is enough to trust, and --accept-new pins whichever is missing.
+ */
 async function resolveServerKey(
   o: ClientOptions,
   bound: BoundSocket,
@@ -311,25 +319,34 @@ async function resolveServerKey(
   if (o.serverKey) return o.serverKey;
   const kh = new KnownHosts(o.knownHostsPath ?? defaultKnownHostsPath());
   const hostPort = `${o.host}:${o.port}`;
+  const names = [...new Set([`${o.host.toLowerCase()}:${o.port}`, `${address}:${o.port}`])];
   const offered = await fetchServerKey(o, bound, address, clock);
-  const pinned = kh.get(hostPort);
-  if (pinned) {
-    if (Buffer.compare(Buffer.from(pinned), Buffer.from(offered)) !== 0) {
+  const missing: string[] = [];
+  for (const name of names) {
+    const pinned = kh.get(name);
+    if (!pinned) missing.push(name);
+    else if (Buffer.compare(Buffer.from(pinned), Buffer.from(offered)) !== 0) {
+      const via = name === hostPort ? '' : ` (pinned as ${name})`;
       throw new TransportError(
         'E_KEY_CHANGED',
-        `server key changed — possible man-in-the-middle: ${hostPort} now offers ${fingerprint(offered)}, ${kh.path} pins ${fingerprint(pinned)}; nothing was transferred`,
+        `server key changed — possible man-in-the-middle: ${hostPort}${via} now offers ${fingerprint(offered)}, ${kh.path} pins ${fingerprint(pinned)}; nothing was transferred`,
       );
     }
-    return pinned;
   }
-  if (!o.acceptNew) {
+  if (missing.length === names.length && !o.acceptNew) {
+    const at = address === o.host ? '' : ` (${address})`;
     throw new TransportError(
       'E_UNKNOWN_KEY',
-      `${hostPort} offers key ${fingerprint(offered)}, which ${kh.path} does not know: check it, then re-run with --accept-new (or pass --server-key)`,
+      `${hostPort}${at} offers key ${fingerprint(offered)}, which ${kh.path} does not know: check it, then re-run with --accept-new (or pass --server-key)`,
     );
   }
-  kh.add(hostPort, offered);
-  o.onWarning?.(`pinned ${hostPort} ${fingerprint(offered)} in ${kh.path}`);
+  if (o.acceptNew) {
+    const notice = o.onSecurityNotice ?? o.onWarning;
+    for (const name of missing) {
+      kh.add(name, offered);
+      notice?.(`pinned ${name} ${fingerprint(offered)} in ${kh.path}`);
+    }
+  }
   return offered;
 }
 
@@ -402,8 +419,12 @@ export async function get(o: ClientOptions, remote: string, local: string): Prom
     sink,
     onAccepted: (conn, size, ranges) => {
       sizeBytes = size;
-      part = new PartFile(local, { sizeBytes: size, resume: ranges.length > 0, force: o.force ?? false }, () =>
-        conn.receivedRanges(),
+      // downloads get 0666 & ~umask once verified, as curl and cp give (the part itself stays 0600)
+      const finalMode = 0o666 & ~process.umask();
+      part = new PartFile(
+        local,
+        { sizeBytes: size, resume: ranges.length > 0, force: o.force ?? false, finalMode },
+        () => conn.receivedRanges(),
       );
     },
     verify: async (expected) => {
@@ -447,7 +468,8 @@ export async function put(o: ClientOptions, local: string, remote: string): Prom
 
 export interface ListEntry {
   name: string;
-  type: 'file' | 'dir' | 'link';
+  /** `link`: a symlink the server does not follow (outside its root, dangling); `other`: FIFO, socket, device. */
+  type: 'file' | 'dir' | 'link' | 'other';
   size: number;
 }
 

@@ -18,6 +18,7 @@ export {
   defaultKnownHostsPath,
   fingerprint,
   generateIdentity,
+  generatePsk,
   KnownHosts,
   loadIdentity,
   loadPsk,

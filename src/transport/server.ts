@@ -1,7 +1,8 @@
 // `udplab serve`: one UDP port, many concurrent sessions keyed by connection ID (not by address: a client
 // whose address changes keeps its session once the new address is validated).
-// Requests are resolved inside --root (E_PATH_OUTSIDE_ROOT otherwise); uploads land in a .part file with a
-// journal and are promoted only after the SHA-256 matches. Rules (docs/reliability.md, threat model):
+// Requests are resolved inside --root (E_PATH_OUTSIDE_ROOT otherwise; temp names are never served); uploads land
+// in a part of their own (NAME.<random>.part, files/part-file.ts) with a journal and are promoted only after the
+// SHA-256 matches; parts abandoned for partMaxAgeMs are swept (at start, then hourly). Rules (docs/reliability.md, threat model):
 // - The server survives any datagram: the socket handler and every session sit behind a fault boundary; an
 //   exception aborts one session (E_INTERNAL, a log line), never the process.
 // - Admission: no state before a RETRY cookie proves the source address; every session created costs a token
@@ -15,17 +16,18 @@
 //   sending to the validated one. Handshake-typed packets never move or refresh a session.
 // - Peer-controlled text (names, CLOSE reasons) reaches the log through printable().
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { type KeyPair, type ServerSecurity, toHex } from '../crypto/index.js';
 import {
   codecFor,
   FileError,
   FileSource,
+  listDirectory,
   negotiateCompression,
   PartFile,
   readJournal,
   resolveInsideRoot,
+  sweepAbandonedParts,
 } from '../files/index.js';
 import { createRng, type Rng } from '../impair/index.js';
 import {
@@ -63,6 +65,8 @@ export interface ServeOptions {
   /** Active sessions (not closed or lingering) one source address may hold (default 16). */
   maxSessionsPerSource?: number;
   readOnly?: boolean;
+  /** Resumable parts untouched for this long are removed (default 7 days; 0 keeps them forever). */
+  partMaxAgeMs?: number;
   rng?: Rng;
   clock?: Clock;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
@@ -169,7 +173,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           ranges: honoured,
           compression: negotiateCompression(req.compression),
           source: () => {
-            src = new FileSource(path);
+            src = new FileSource(path, { root });
             if (src.sizeBytes !== sizeBytes)
               throw new FileError(
                 'E_IO',
@@ -205,8 +209,10 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           ranges: held,
           compression: negotiateCompression(req.compression),
           sink: () => {
-            part = new PartFile(path, { sizeBytes: req.sizeBytes, resume: held.length > 0, force: req.force }, () =>
-              c.receivedRanges(),
+            part = new PartFile(
+              path,
+              { sizeBytes: req.sizeBytes, resume: held.length > 0, force: req.force, root },
+              () => c.receivedRanges(),
             );
             s.part = part;
             if (!sameRanges(part.initialRanges, held)) {
@@ -223,8 +229,10 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: req.sizeBytes });
         };
       } else {
-        const dir = resolveInsideRoot(root, req.path || '.', { allowRoot: true });
-        const body = new TextEncoder().encode(listing(dir));
+        const dir = resolveInsideRoot(root, req.path || '.', { allowRoot: true, allowTempNames: true });
+        // one JSON line per entry; temp files hidden, symlinks out of the root never followed (files/list.ts)
+        const lines = listDirectory(dir, { root }).map((e) => JSON.stringify(e));
+        const body = new TextEncoder().encode(lines.join('\n'));
         c.accept(now, { sizeBytes: body.length, source: () => new MemorySource(body) });
         s.cleanup = (ok, code) =>
           completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: body.length });
@@ -247,24 +255,6 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     }
     s.driver.pump();
   };
-
-  /** LIST: one JSON line per entry, temp files hidden, symlinks not followed (their target may be outside). */
-  const listing = (dir: string): string =>
-    readdirSync(dir, { withFileTypes: true })
-      .filter((d) => !d.name.endsWith('.part') && !d.name.endsWith('.part.journal'))
-      .map((d) => {
-        let size = 0;
-        if (d.isFile()) {
-          try {
-            size = statSync(join(dir, d.name)).size;
-          } catch {
-            /* vanished */
-          }
-        }
-        const type = d.isDirectory() ? 'dir' : d.isSymbolicLink() ? 'link' : 'file';
-        return JSON.stringify({ name: d.name, type, size });
-      })
-      .join('\n');
 
   const onEvent = (s: Session, e: ConnectionEvent) => {
     const c = s.driver.conn;
@@ -418,6 +408,20 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   });
   socket.on('error', (err) => log(`socket error: ${err.message}`));
 
+  // parts nobody resumed for partMaxAgeMs: removed at start and hourly (a sweep is a bounded walk)
+  const partMaxAgeMs = o.partMaxAgeMs ?? 7 * 24 * 3600_000;
+  const sweep = () => {
+    try {
+      const r = sweepAbandonedParts(root, partMaxAgeMs, Date.now());
+      if (r.removed.length > 0)
+        log(`removed ${r.removed.length} abandoned partial upload file(s) older than ${partMaxAgeMs / 3600_000} h`);
+    } catch (err) {
+      log(`sweeping abandoned parts failed: ${errorMessage(err)}`);
+    }
+  };
+  const sweepTimer = partMaxAgeMs > 0 ? setInterval(sweep, 3600_000).unref() : undefined;
+  if (partMaxAgeMs > 0) sweep();
+
   return {
     port: bound.port,
     address: bound.address,
@@ -425,6 +429,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     sessions: () => sessions.size,
     completed,
     close: async () => {
+      if (sweepTimer) clearInterval(sweepTimer);
       for (const s of sessions.values()) {
         s.driver.stop();
         const cleanup = s.cleanup;

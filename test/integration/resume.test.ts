@@ -1,8 +1,8 @@
 // kill -9 a downloading client mid-transfer, then --resume: the journal carries what was stored.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
@@ -36,6 +36,22 @@ afterAll(async () => {
   dir[Symbol.dispose]();
 });
 
+/** The part a journal records (`NAME.<16 hex>.part`, beside NAME), or undefined. */
+function partOf(journal: string): string | undefined {
+  try {
+    const j = JSON.parse(readFileSync(journal, 'utf8')) as { part?: string };
+    return j.part ? join(dirname(journal), j.part) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parts of NAME left in its directory (any `NAME.*.part`). */
+const partsOf = (final: string) =>
+  readdirSync(dirname(final)).filter(
+    (n) => n.startsWith(`${final.slice(dirname(final).length + 1)}.`) && n.endsWith('.part'),
+  );
+
 function heldBytes(journal: string): number {
   try {
     const j = JSON.parse(readFileSync(journal, 'utf8')) as { ranges: Array<[number, number]> };
@@ -63,7 +79,9 @@ describe('resume after kill -9', () => {
     const held = heldBytes(`${local}.part.journal`);
     expect(held).toBeGreaterThanOrEqual(2 << 20);
     expect(existsSync(local)).toBe(false); // nothing under the final name
-    expect(existsSync(`${local}.part`)).toBe(true);
+    const part = partOf(`${local}.part.journal`);
+    expect(part).toMatch(/f\.bin\.[0-9a-f]{16}\.part$/);
+    expect(existsSync(part!)).toBe(true);
 
     const out = await new Promise<string>((resolve, reject) => {
       const c = spawn(process.execPath, [
@@ -88,7 +106,9 @@ describe('resume after kill -9', () => {
     expect(r.resumed_bytes).toBeLessThanOrEqual(held);
     expect(r.sha256).toBe(sha);
     expect(sha256File(local)).toBe(sha);
-    expect(existsSync(`${local}.part`)).toBe(false);
+    expect(existsSync(part!)).toBe(false);
+    expect(partsOf(local)).toEqual([]);
+    expect(existsSync(`${local}.part.journal`)).toBe(false);
   });
 });
 
@@ -150,6 +170,8 @@ describe('resume after the server was killed -9 during an upload', () => {
       const held = heldBytes(journal);
       expect(held).toBeGreaterThanOrEqual(2 << 20);
       expect(existsSync(join(srvRoot, 'up.bin'))).toBe(false);
+      const upPart = partOf(journal);
+      expect(existsSync(upPart!)).toBe(true);
 
       const srv2 = await startServer();
       try {
@@ -158,6 +180,8 @@ describe('resume after the server was killed -9 during an upload', () => {
         expect(r.sha256).toBe(upSha);
         expect(sha256File(join(srvRoot, 'up.bin'))).toBe(upSha);
         expect(existsSync(journal)).toBe(false);
+        expect(existsSync(upPart!)).toBe(false);
+        expect(partsOf(join(srvRoot, 'up.bin'))).toEqual([]);
       } finally {
         srv2.kill('SIGTERM');
       }

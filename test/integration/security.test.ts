@@ -1,7 +1,8 @@
 // Sessions over real sockets: Noise NK / NKpsk0, known hosts (first contact, pinning, a changed key),
 // wrong PSK, the plaintext teaching mode and its refusals; nothing is written when authentication fails.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
@@ -68,7 +69,7 @@ describe('Noise sessions', () => {
     expect(e.code).toBe('E_AUTH_FAILED');
     expect(e.message).toMatch(/authentication failed/);
     expect(existsSync(out('wrong.bin'))).toBe(false);
-    expect(existsSync(out('wrong.bin.part'))).toBe(false);
+    expect(readdirSync(dir.path).filter((n) => n.startsWith('wrong.bin.'))).toEqual([]); // no part, no journal
   });
 
   it('NKpsk0: the right PSK works; a wrong or missing PSK fails and writes nothing', async () => {
@@ -124,6 +125,82 @@ describe('known hosts', () => {
     } finally {
       await impostor.close();
       secure = await serve({ root, host: '127.0.0.1', port: 0, identity });
+    }
+  });
+
+  it('one server, several spellings: localhost, 127.1 and 127.0.0.1 share their pins; a mismatch on either is E_KEY_CHANGED', async () => {
+    const kh = out('known_hosts_alias');
+    const first = await serve({ root, host: '127.0.0.1', port: 0, identity });
+    const port = first.port;
+    try {
+      const pinned: string[] = [];
+      await get(
+        { host: 'localhost', port, knownHostsPath: kh, acceptNew: true, onWarning: (w) => pinned.push(w) },
+        'f.bin',
+        out('alias0.bin'),
+      );
+      expect(pinned.join('\n')).toMatch(new RegExp(`pinned localhost:${port} SHA256:`));
+      expect(pinned.join('\n')).toMatch(new RegExp(`pinned 127\\.0\\.0\\.1:${port} SHA256:`));
+      // the other spellings are known now: no --accept-new needed, nothing more written
+      const before = readFileSync(kh, 'utf8');
+      await get({ host: '127.1', port, knownHostsPath: kh }, 'f.bin', out('alias1.bin'));
+      await get({ host: 'LOCALHOST', port, knownHostsPath: kh }, 'f.bin', out('alias2.bin'));
+      expect(readFileSync(kh, 'utf8')).toBe(before);
+    } finally {
+      await first.close();
+    }
+    const impostor = await serve({ root, host: '127.0.0.1', port, identity: x25519KeyPair(randomBytes(32)) });
+    try {
+      for (const host of ['127.0.0.1', '127.1', 'localhost']) {
+        const e = await fail(get({ host, port, knownHostsPath: kh, acceptNew: true }, 'f.bin', out('alias3.bin')));
+        expect(e.code, host).toBe('E_KEY_CHANGED');
+      }
+      // pins disagreeing with each other (an old file pinned the name, another key the address): still refused
+      const mixed = out('known_hosts_mixed');
+      const other = Buffer.from(x25519KeyPair(randomBytes(32)).publicKey).toString('base64');
+      const real = readFileSync(kh, 'utf8').split('\n')[0]!.split(' ')[1];
+      writeFileSync(mixed, `localhost:${port} ${real}\n127.0.0.1:${port} ${other}\n`);
+      expect(
+        (await fail(get({ host: 'localhost', port, knownHostsPath: mixed }, 'f.bin', out('alias4.bin')))).code,
+      ).toBe('E_KEY_CHANGED');
+    } finally {
+      await impostor.close();
+    }
+    expect(existsSync(out('alias3.bin')) || existsSync(out('alias4.bin'))).toBe(false);
+  });
+
+  it('--accept-new says what it pinned on stderr even with --json or --quiet (a security decision, not chatter)', async () => {
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+    for (const flag of ['--json', '--quiet']) {
+      const kh = out(`known_hosts_cli${flag}`);
+      const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const c = spawn(process.execPath, [
+          bin,
+          'get',
+          `127.0.0.1:${secure.port}`,
+          'f.bin',
+          out(`cli${flag}.bin`),
+          '--accept-new',
+          '--known-hosts',
+          kh,
+          flag,
+        ]);
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d) => {
+          stdout += d;
+        });
+        c.stderr.on('data', (d) => {
+          stderr += d;
+        });
+        c.on('exit', (code) => resolve({ code, stdout, stderr }));
+      });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(
+        new RegExp(`^udplab: pinned 127\\.0\\.0\\.1:${secure.port} SHA256:\\S+ in .*known_hosts`, 'm'),
+      );
+      if (flag === '--json') expect(JSON.parse(r.stdout).sha256).toBe(sha);
+      else expect(r.stdout).toBe('');
     }
   });
 

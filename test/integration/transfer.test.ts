@@ -47,7 +47,7 @@ describe('udplab get / put / ls over loopback', () => {
     expect(r.packets_received).toBeGreaterThan((8 << 20) / 1428);
     expect(r.rtt_ms_min).toBeGreaterThanOrEqual(0);
     expect(r.security).toMatch(/^Noise_NK_25519_ChaChaPoly_SHA256, server SHA256:/);
-    expect(existsSync(`${local}.part`)).toBe(false);
+    expect(readdirSync(out).filter((n) => n.startsWith('big.bin.') && n.includes('.part'))).toEqual([]);
     expect(existsSync(`${local}.part.journal`)).toBe(false);
   });
 

@@ -11,6 +11,7 @@ import {
   defaultIdentityPath,
   fingerprint,
   generateIdentity,
+  generatePsk,
   get,
   loadIdentity,
   loadPsk,
@@ -38,6 +39,11 @@ function parseCount(flag: string, v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 100_000)
     throw new UsageError(`${flag} expects a whole number from 1 to 100000, got "${v}"`);
   return Number(v);
+}
+
+function parsePartMaxAge(v: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new UsageError(`--part-max-age expects hours (0 keeps parts), got "${v}"`);
+  return Number(v) * 3600_000;
 }
 
 function parseRate(v: string): { burst: number; perSecond: number } {
@@ -110,6 +116,8 @@ function clientOptions(target: string, f: CommonFlags, signal: AbortSignal): Cli
     onWarning: (w) => {
       if (!f.quiet && !f.json) process.stderr.write(`udplab: warning: ${w}\n`);
     },
+    // a key pinned by --accept-new is a security decision the user must see, --json or --quiet notwithstanding
+    onSecurityNotice: (line) => process.stderr.write(`udplab: ${line}\n`),
   };
 }
 
@@ -171,9 +179,15 @@ function withSigint<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
 function addSecurity(c: Command): Command {
   return c
     .option('--server-key <key>', "pin the server's public key (base64), as printed by udplab keygen")
-    .option('--accept-new', 'trust and pin a server key seen for the first time (prints its fingerprint)')
+    .option(
+      '--accept-new',
+      'trust and pin a server key seen for the first time, under the host and its address (prints its fingerprint on stderr, always)',
+    )
     .option('--known-hosts <file>', 'known-hosts file (default ~/.config/udplab/known_hosts)')
-    .option('--psk-file <file>', 'mix a 32-byte pre-shared key into the handshake (Noise NKpsk0)')
+    .option(
+      '--psk-file <file>',
+      'mix a 32-byte pre-shared key into the handshake (Noise NKpsk0): 64 hex digits or base64, mode 0600 (udplab keygen --psk)',
+    )
     .option('--insecure-plaintext', 'TEACHING ONLY: no encryption, no authentication (the server must agree)');
 }
 
@@ -194,6 +208,7 @@ interface ServeFlags {
   readOnly?: boolean;
   handshakeRate: string;
   maxSessionsPerSource: string;
+  partMaxAge: string;
   datagramSize?: string;
   identity?: string;
   pskFile?: string;
@@ -204,9 +219,26 @@ interface ServeFlags {
 export const register: Register = (program, setExit) => {
   program
     .command('keygen')
-    .description("write a server's static key pair (mode 0600) and print its public key and fingerprint")
+    .description(
+      "write a server's static key pair (mode 0600) and print its public key and fingerprint; or, with --psk, a pre-shared key file",
+    )
     .option('--out <file>', 'where to write it', defaultIdentityPath())
-    .action((f: { out: string }) => {
+    .option('--psk <file>', 'instead: write a new pre-shared key (32 random bytes as hex, mode 0600) for --psk-file')
+    .action((f: { out: string; psk?: string }) => {
+      if (f.psk !== undefined) {
+        try {
+          generatePsk(f.psk);
+        } catch (e) {
+          const err = e as NodeJS.ErrnoException;
+          if (err.code === 'EEXIST')
+            throw new UsageError(`${f.psk} already exists; remove it first to replace the PSK`);
+          throw new UsageError(`cannot write ${f.psk}: ${err.message}`);
+        }
+        console.log(`wrote ${f.psk} (mode 0600): a 32-byte pre-shared key in hex`);
+        console.log('give the same file to udplab serve --psk-file and to its clients (--psk-file); keep it secret');
+        setExit(0);
+        return;
+      }
       if (existsSync(f.out)) throw new UsageError(`${f.out} already exists; remove it first to replace the key`);
       const kp = generateIdentity(f.out);
       console.log(`wrote ${f.out} (mode 0600)`);
@@ -224,6 +256,7 @@ export const register: Register = (program, setExit) => {
     .option('--max-sessions <n>', 'concurrent sessions', '64')
     .option('--max-sessions-per-source <n>', 'concurrent sessions one source address may hold', '16')
     .option('--read-only', 'refuse uploads')
+    .option('--part-max-age <hours>', 'remove partial uploads nobody resumed for this long (0: keep)', '168')
     .option(
       '--handshake-rate <burst/per-s>',
       'handshakes allowed per source address (many clients behind one NAT)',
@@ -234,7 +267,10 @@ export const register: Register = (program, setExit) => {
       'fixed datagram size to send data in (1200–65507; default: 1200, raised to 1472 by path-MTU probing)',
     )
     .option('--identity <file>', 'static key pair (default ~/.config/udplab/server.key, generated when missing)')
-    .option('--psk-file <file>', 'require a 32-byte pre-shared key (Noise NKpsk0)')
+    .option(
+      '--psk-file <file>',
+      'require a 32-byte pre-shared key (Noise NKpsk0): 64 hex digits or base64, mode 0600 (udplab keygen --psk)',
+    )
     .option('--insecure-plaintext', 'TEACHING ONLY: serve without encryption or authentication')
     .option('--quiet', 'log nothing')
     .action(async (f: ServeFlags) => {
@@ -259,6 +295,7 @@ export const register: Register = (program, setExit) => {
         port: parsePort(f.port),
         maxSessions: parseCount('--max-sessions', f.maxSessions),
         maxSessionsPerSource: parseCount('--max-sessions-per-source', f.maxSessionsPerSource),
+        partMaxAgeMs: parsePartMaxAge(f.partMaxAge),
         readOnly: f.readOnly ?? false,
         handshakeRate: parseRate(f.handshakeRate),
         ...fixedDatagram(datagram),
@@ -346,10 +383,9 @@ export const register: Register = (program, setExit) => {
       const entries = await withSigint((signal) =>
         ls(clientOptions(target, { ...f, compress: 'off', quiet: true }, signal), dir),
       );
+      const mark = { file: '-', dir: 'd', link: 'l', other: '?' } as const;
       if (f.json) console.log(JSON.stringify(entries));
-      else
-        for (const e of entries)
-          console.log(`${e.type === 'dir' ? 'd' : '-'} ${String(e.size).padStart(12)} ${e.name}`);
+      else for (const e of entries) console.log(`${mark[e.type] ?? '-'} ${String(e.size).padStart(12)} ${e.name}`);
       setExit(0);
     });
 };

@@ -125,7 +125,7 @@ export class DockerRuntime implements LabRuntime {
     const c = this.client!;
     const spec = serverSpec(v);
     const local = '/data/file-0.bin';
-    await run(c, ['sh', '-c', `rm -f ${local} ${local}.part ${local}.part.journal`]);
+    await run(c, ['sh', '-c', `rm -f ${local} ${local}.*.part ${local}.part ${local}.part.journal`]);
     const base = clientArgs(v, this.target, remote, local);
     const deadline = Date.now() + timeoutMs;
     /**

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { readJournalInfo } from '../../files/index.js';
+import { readJournalInfo, removePartial } from '../../files/index.js';
 import { type Netem, printNetem } from '../../impair/index.js';
 import { LabError } from '../errors.js';
 import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
@@ -185,6 +185,7 @@ export class LocalRuntime implements LabRuntime {
   ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
     const spec = serverSpec(v);
     const local = join(this.dir, 'client', 'file-0.bin');
+    removePartial(local); // the journal and the part it names (NAME.<16 hex>.part)
     for (const f of [local, `${local}.part`, `${local}.part.journal`]) rmSync(f, { force: true });
     const args = clientArgs(v, `${this.hosts.clientTarget}:${this.targetPort}`, remote, local);
     const records: FaultRecord[] = [];

@@ -1,7 +1,9 @@
 // FileSource: reads through four cached 1 MiB blocks whose buffers are reused on eviction. Random reads in
 // random order (within a block, across blocks, longer than the cache, re-reads of evicted blocks) must return
-// exactly the file's bytes; a file shorter than a block gets a buffer of its own size.
-import { readFileSync, writeFileSync } from 'node:fs';
+// exactly the file's bytes; a file shorter than a block gets a buffer of its own size. A FIFO is refused without
+// blocking (review #9); with a root, a file whose fd lies outside it is refused (review #11).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileSource } from '../../../src/files/index.js';
@@ -44,5 +46,43 @@ describe('FileSource', () => {
     } finally {
       src.close();
     }
+  });
+
+  it('refuses a FIFO at once instead of blocking in open() (run in a child process, killed after 10 s)', () => {
+    using dir = tempDir();
+    const fifo = join(dir.path, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // the compiled module: a blocked open() would hang this worker beyond any test timeout
+    const mod = join(import.meta.dirname, '..', '..', '..', 'dist', 'src', 'files', 'index.js');
+    const script = `import(${JSON.stringify(mod)}).then(({ FileSource }) => {
+      try { new FileSource(${JSON.stringify(fifo)}); console.log('opened'); }
+      catch (e) { console.log(e.code + ' ' + e.message); }
+    });`;
+    const started = Date.now();
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.signal, 'the child was still blocked after 10 s').toBeNull();
+    expect(r.stdout.trim()).toMatch(/^E_NOT_FOUND not a regular file: .*pipe$/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('with a root, a file whose real path lies outside it is refused E_PATH_OUTSIDE_ROOT', () => {
+    using dir = tempDir();
+    const root = join(dir.path, 'root');
+    mkdirSync(root);
+    writeFileSync(join(dir.path, 'secret'), 'outside');
+    writeFileSync(join(root, 'inside'), 'inside');
+    symlinkSync(join(dir.path, 'secret'), join(root, 'escape'));
+    symlinkSync(join(root, 'inside'), join(root, 'alias'));
+    const code = (f: () => unknown) => {
+      try {
+        (f() as FileSource).close();
+        return 'opened';
+      } catch (e) {
+        return (e as { code?: string }).code;
+      }
+    };
+    expect(code(() => new FileSource(join(root, 'escape'), { root } as never))).toBe('E_PATH_OUTSIDE_ROOT');
+    expect(code(() => new FileSource(join(root, 'alias'), { root } as never))).toBe('opened');
+    expect(code(() => new FileSource(join(root, 'escape')))).toBe('opened'); // no root: the caller's own file
   });
 });
