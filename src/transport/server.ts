@@ -65,6 +65,8 @@ export interface ServeOptions {
   /** Active sessions (not closed or lingering) one source address may hold (default 16). */
   maxSessionsPerSource?: number;
   readOnly?: boolean;
+  /** Refuse `--force` uploads: no client may replace a file (E_PERMISSION). */
+  noOverwrite?: boolean;
   /** Resumable parts untouched for this long are removed (default 7 days; 0 keeps them forever). */
   partMaxAgeMs?: number;
   rng?: Rng;
@@ -188,6 +190,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         };
       } else if (req.op === Op.Put) {
         if (o.readOnly) throw new FileError('E_PERMISSION', 'this server is read-only (--read-only)');
+        if (o.noOverwrite && req.force)
+          throw new FileError('E_PERMISSION', 'this server does not replace files (--no-overwrite)');
         const path = resolveInsideRoot(root, req.path);
         if (writers.has(path)) throw new FileError('E_BUSY', `an upload of ${req.path} is in progress`);
         if (!req.force) {
@@ -245,7 +249,12 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       // tell the client what about its own name, never the server's paths
       const told: Record<string, string> = {
         E_NOT_FOUND: `no such file on the server: ${req.path}`,
-        E_PERMISSION: o.readOnly && req.op === Op.Put ? 'this server is read-only' : `permission denied: ${req.path}`,
+        E_PERMISSION:
+          req.op === Op.Put && o.readOnly
+            ? 'this server is read-only'
+            : req.op === Op.Put && o.noOverwrite && req.force
+              ? 'this server does not replace files (--no-overwrite)'
+              : `permission denied: ${req.path}`,
         E_EXISTS: `${req.path} already exists on the server (use --force to overwrite)`,
         E_DISK_FULL: 'the server’s disk is full',
         E_BUSY: `an upload of ${req.path} is in progress on the server`,

@@ -238,4 +238,19 @@ describe('clear failures, nothing under the final name', () => {
       await ro.close();
     }
   });
+
+  it('a --no-overwrite server takes new names but refuses --force, and the file stays as it was', async () => {
+    const no = await serve({ root, host: '127.0.0.1', port: 0, noOverwrite: true, identity });
+    try {
+      const before = sha256File(join(root, 'text.txt'));
+      expect(await code(put({ ...opts(), port: no.port, force: true }, join(root, 'big.bin'), 'text.txt'))).toBe(
+        'E_PERMISSION',
+      );
+      expect(sha256File(join(root, 'text.txt'))).toBe(before);
+      const r = await put({ ...opts(), port: no.port }, join(root, 'text.txt'), 'no-overwrite-new.txt');
+      expect(r.sha256).toBe(before);
+    } finally {
+      await no.close();
+    }
+  });
 });

@@ -209,6 +209,8 @@ interface ServeFlags {
   handshakeRate: string;
   maxSessionsPerSource: string;
   partMaxAge: string;
+  /** commander's --no-overwrite */
+  overwrite?: boolean;
   datagramSize?: string;
   identity?: string;
   pskFile?: string;
@@ -256,6 +258,7 @@ export const register: Register = (program, setExit) => {
     .option('--max-sessions <n>', 'concurrent sessions', '64')
     .option('--max-sessions-per-source <n>', 'concurrent sessions one source address may hold', '16')
     .option('--read-only', 'refuse uploads')
+    .option('--no-overwrite', 'refuse uploads with --force: no client may replace a file')
     .option('--part-max-age <hours>', 'remove partial uploads nobody resumed for this long (0: keep)', '168')
     .option(
       '--handshake-rate <burst/per-s>',
@@ -297,6 +300,7 @@ export const register: Register = (program, setExit) => {
         maxSessionsPerSource: parseCount('--max-sessions-per-source', f.maxSessionsPerSource),
         partMaxAgeMs: parsePartMaxAge(f.partMaxAge),
         readOnly: f.readOnly ?? false,
+        noOverwrite: f.overwrite === false,
         handshakeRate: parseRate(f.handshakeRate),
         ...fixedDatagram(datagram),
         log,
