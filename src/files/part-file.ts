@@ -58,10 +58,14 @@ interface Journal {
   /** The part's name in NAME's directory. */
   part: string;
   ranges: Array<[number, number]>;
+  /** The sender's tag of the file version being received (hex), for a resume to name; absent: unknown. */
+  sourceTag?: string;
 }
 
 export interface PartFileOptions {
   sizeBytes: number;
+  /** The sender's version tag of the file (hex), kept in the journal for a later resume. */
+  sourceTag?: string;
   resume: boolean;
   force: boolean;
   /** Mode of the promoted file (default 0600). */
@@ -162,13 +166,19 @@ function openPart(path: string, readOnly = false): { fd: number; st: Stats } | u
 }
 
 /** What a resumable part holds: the original's size and the ranges received, clamped to the part's size. */
-export function readJournalInfo(finalPath: string): { sizeBytes: number; ranges: Range[] } | undefined {
+export function readJournalInfo(
+  finalPath: string,
+): { sizeBytes: number; ranges: Range[]; sourceTag?: string } | undefined {
   const j = readJournalFile(finalPath);
   if (!j) return undefined;
   const p = openPart(join(dirname(finalPath), j.part), true);
   if (!p) return undefined;
   closeSync(p.fd);
-  return { sizeBytes: j.sizeBytes, ranges: normalize(j.ranges, Math.min(j.sizeBytes, p.st.size)) };
+  return {
+    sizeBytes: j.sizeBytes,
+    ranges: normalize(j.ranges, Math.min(j.sizeBytes, p.st.size)),
+    ...(typeof j.sourceTag === 'string' && /^[0-9a-f]{16}$/.test(j.sourceTag) && { sourceTag: j.sourceTag }),
+  };
 }
 
 /** Ranges a resumable part holds for a transfer of `sizeBytes` (empty when there is nothing usable). */
@@ -294,6 +304,7 @@ export class PartFile implements DataSink {
       version: JOURNAL_VERSION,
       sizeBytes: this.opts.sizeBytes,
       part: this.partName,
+      ...(this.opts.sourceTag && { sourceTag: this.opts.sourceTag }),
       ranges: this.rangesNow()
         .slice(0, MAX_JOURNAL_RANGES)
         .map((r) => [r[0], r[1]]),

@@ -87,7 +87,7 @@ export type Deferred<T> = T | (() => T);
 
 export type ConnectionEvent =
   | { type: 'request'; request: Initial }
-  | { type: 'accepted'; sizeBytes: number; ranges: Range[]; compression: Compression }
+  | { type: 'accepted'; sizeBytes: number; ranges: Range[]; compression: Compression; sourceTag: Uint8Array }
   | { type: 'verify'; sizeBytes: number; sha256: Uint8Array }
   | { type: 'closed'; ok: boolean; code?: string; message?: string };
 
@@ -352,6 +352,8 @@ export class Connection {
       sink?: Deferred<DataSink>;
       ranges?: Range[];
       compression?: Compression;
+      /** GET: the version of the file (its tag names it in a later resume). */
+      sourceTag?: Uint8Array;
     },
   ): void {
     if (this.role !== 'server' || this.state !== 'requested' || !this.request)
@@ -359,7 +361,13 @@ export class Connection {
     if (this.isDataSender ? !a.source : !a.sink)
       throw new Error(`accept(): a data ${this.isDataSender ? 'source' : 'sink'} is required`);
     const compression = a.compression ?? (0 as Compression);
-    this.acceptMsg = { op: this.request.op, sizeBytes: a.sizeBytes, compression, ranges: a.ranges ?? [] };
+    this.acceptMsg = {
+      op: this.request.op,
+      sizeBytes: a.sizeBytes,
+      compression,
+      ranges: a.ranges ?? [],
+      ...(a.sourceTag && { sourceTag: a.sourceTag }),
+    };
     this.pendingEndpoint = { ...(a.source && { source: a.source }), ...(a.sink && { sink: a.sink }) };
     this.cachedAnswer = this.answer(PacketType.Accept, 1, encodeAccept(this.acceptMsg));
     this.acceptOwed = true;
@@ -583,6 +591,7 @@ export class Connection {
       sizeBytes: a.value.sizeBytes,
       ranges: a.value.ranges,
       compression: a.value.compression,
+      sourceTag: a.value.sourceTag ?? new Uint8Array(8),
     });
     this.checkComplete();
   }

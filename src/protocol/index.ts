@@ -36,4 +36,5 @@ export {
   MAX_RANGES_IN_HANDSHAKE,
   Op,
   PacketType,
+  SOURCE_TAG_BYTES,
 } from './wire.js';

@@ -64,6 +64,16 @@ export interface Initial {
   sizeBytes: number;
   /** GET with resume: ranges the client already holds (and `sizeBytes` the size it expects). */
   ranges: Range[];
+  /** GET with resume: the server's tag of the file version those ranges came from (SOURCE_TAG_BYTES; zeros: none). */
+  sourceTag?: Uint8Array;
+}
+
+/** The size of a source tag: a GET's file version (device, inode, size, mtime), hashed by the server. */
+export const SOURCE_TAG_BYTES = 8;
+const NO_TAG = new Uint8Array(SOURCE_TAG_BYTES);
+
+function writeTag(w: Writer, tag: Uint8Array | undefined): void {
+  w.bytes(tag && tag.length === SOURCE_TAG_BYTES ? tag : NO_TAG);
 }
 
 export interface Accept {
@@ -72,8 +82,10 @@ export interface Accept {
   sizeBytes: number;
   compression: Compression;
   /** Ranges the receiver already holds and the sender will skip: PUT, the server's; GET, the client's
-   * ranges the server honours (none when the file changed size). */
+   * ranges the server honours (none when the file changed). */
   ranges: Range[];
+  /** GET: the version of the file being sent, for a later resume to name (zeros for PUT and LIST). */
+  sourceTag?: Uint8Array;
 }
 
 export interface Reject {
@@ -108,6 +120,7 @@ export function encodeInitial(m: Initial): Uint8Array {
     .str16(m.path)
     .u48(m.sizeBytes);
   writeRanges(w, m.ranges);
+  writeTag(w, m.sourceTag);
   return w.finish();
 }
 
@@ -119,6 +132,7 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
   const path = r.str16();
   const sizeBytes = r.u48();
   const ranges = readRanges(r);
+  const sourceTag = r.bytes(SOURCE_TAG_BYTES).slice();
   if (r.bad || !ranges || r.remaining !== 0) return { ok: false, error: 'truncated or malformed INITIAL' };
   if (op < 1 || op > 3) return { ok: false, error: `unknown operation ${op}` };
   if (compression > 3) return { ok: false, error: `unknown compression ${compression}` };
@@ -133,6 +147,7 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
       path,
       sizeBytes,
       ranges,
+      sourceTag,
     },
   };
 }
@@ -140,6 +155,7 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
 export function encodeAccept(m: Accept): Uint8Array {
   const w = new Writer(256).u8(m.op).u48(m.sizeBytes).u8(m.compression);
   writeRanges(w, m.ranges);
+  writeTag(w, m.sourceTag);
   return w.finish();
 }
 
@@ -149,9 +165,13 @@ export function decodeAccept(buf: Uint8Array): Decoded<Accept> {
   const sizeBytes = r.u48();
   const compression = r.u8();
   const ranges = readRanges(r);
+  const sourceTag = r.bytes(SOURCE_TAG_BYTES).slice();
   if (r.bad || !ranges || r.remaining !== 0 || op < 1 || op > 3 || compression > 3)
     return { ok: false, error: 'malformed ACCEPT' };
-  return { ok: true, value: { op: op as Op, sizeBytes, compression: compression as Compression, ranges } };
+  return {
+    ok: true,
+    value: { op: op as Op, sizeBytes, compression: compression as Compression, ranges, sourceTag },
+  };
 }
 
 export function encodeReject(m: Reject): Uint8Array {

@@ -120,11 +120,13 @@ interface RunSpec {
   /** PUT: the file size; GET with resume: the size of the partial download's original. */
   sizeBytes: number;
   ranges: Range[];
+  /** GET with resume: the server's version tag of the file the ranges came from. */
+  sourceTag?: Uint8Array;
   /** Ask the receiver to continue from what it holds (PUT: the server's journal). */
   resume?: boolean;
   sink?: DataSink;
   source?: FileSource;
-  onAccepted?: (conn: Connection, sizeBytes: number, ranges: Range[]) => void;
+  onAccepted?: (conn: Connection, sizeBytes: number, ranges: Range[], sourceTag: Uint8Array) => void;
   verify?: (expectedHex: string) => Promise<'ok' | 'mismatch' | 'io'>;
   onEnd?: (ok: boolean, code?: string) => void;
 }
@@ -176,6 +178,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
       path: spec.remote,
       sizeBytes: spec.sizeBytes,
       ranges: spec.ranges,
+      ...(spec.sourceTag && { sourceTag: spec.sourceTag }),
     },
     { ...(spec.sink && { sink: spec.sink }), ...(spec.source && { source: spec.source }) },
   );
@@ -201,7 +204,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
         if (e.type === 'accepted') {
           compression = compressionName(e.compression);
           acceptedRanges = e.ranges;
-          spec.onAccepted?.(conn, e.sizeBytes, e.ranges);
+          spec.onAccepted?.(conn, e.sizeBytes, e.ranges, e.sourceTag);
         } else if (e.type === 'verify') {
           const expected = Buffer.from(e.sha256).toString('hex');
           (spec.verify?.(expected) ?? Promise.resolve('io' as const)).then(
@@ -416,14 +419,21 @@ export async function get(o: ClientOptions, remote: string, local: string): Prom
       .sort((a, b) => b[1] - b[0] - (a[1] - a[0]))
       .slice(0, MAX_RANGES_IN_HANDSHAKE)
       .sort((a, b) => a[0] - b[0]),
+    ...(journal?.sourceTag && { sourceTag: new Uint8Array(Buffer.from(journal.sourceTag, 'hex')) }),
     sink,
-    onAccepted: (conn, size, ranges) => {
+    onAccepted: (conn, size, ranges, sourceTag) => {
       sizeBytes = size;
       // downloads get 0666 & ~umask once verified, as curl and cp give (the part itself stays 0600)
       const finalMode = 0o666 & ~process.umask();
       part = new PartFile(
         local,
-        { sizeBytes: size, resume: ranges.length > 0, force: o.force ?? false, finalMode },
+        {
+          sizeBytes: size,
+          resume: ranges.length > 0,
+          force: o.force ?? false,
+          finalMode,
+          sourceTag: Buffer.from(sourceTag).toString('hex'),
+        },
         () => conn.receivedRanges(),
       );
     },

@@ -15,8 +15,8 @@
 //   there; the session follows only on the matching PATH_RESPONSE from that address, and until then keeps
 //   sending to the validated one. Handshake-typed packets never move or refresh a session.
 // - Peer-controlled text (names, CLOSE reasons) reaches the log through printable().
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { type BigIntStats, statSync } from 'node:fs';
 import { type KeyPair, type ServerSecurity, toHex } from '../crypto/index.js';
 import {
   codecFor,
@@ -43,6 +43,7 @@ import {
   openStateless,
   PacketType,
   printable,
+  SOURCE_TAG_BYTES,
   sealStateless,
 } from '../protocol/index.js';
 import { AddressValidator, HandshakeLimiter } from './admission.js';
@@ -168,12 +169,17 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         // the size for the ACCEPT; the file is opened only once the client has confirmed its keys
         const st = statOrThrow(path);
         const sizeBytes = st.size;
-        const honoured = req.resume && req.sizeBytes === sizeBytes ? req.ranges : [];
+        // a resume continues only the very version its ranges came from (same size is not enough: #12)
+        const honoured =
+          req.resume && req.sizeBytes === sizeBytes && req.sourceTag && sameBytes(req.sourceTag, st.tag)
+            ? req.ranges
+            : [];
         let src: FileSource | undefined;
         c.accept(now, {
           sizeBytes,
           ranges: honoured,
           compression: negotiateCompression(req.compression),
+          sourceTag: st.tag,
           source: () => {
             src = new FileSource(path, { root });
             if (src.sizeBytes !== sizeBytes)
@@ -451,16 +457,24 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   };
 }
 
-/** stat for a GET: a regular file, or E_NOT_FOUND (directories, FIFOs, devices are not served). */
-function statOrThrow(path: string): { size: number } {
-  let st: ReturnType<typeof statSync>;
+/**
+ * stat for a GET: a regular file, or E_NOT_FOUND (directories, FIFOs, devices are not served), with its version
+ * tag: SHA-256(device, inode, size, mtime in ns), 8 bytes — what a later resume must name to keep its ranges.
+ */
+function statOrThrow(path: string): { size: number; tag: Uint8Array } {
+  let st: BigIntStats;
   try {
-    st = statSync(path);
+    st = statSync(path, { bigint: true });
   } catch (e) {
     throw new FileError('E_NOT_FOUND', `no such file: ${path}`, { cause: e });
   }
   if (!st.isFile()) throw new FileError('E_NOT_FOUND', `not a regular file: ${path}`);
-  return { size: st.size };
+  const tag = createHash('sha256').update(`${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`).digest();
+  return { size: Number(st.size), tag: new Uint8Array(tag.subarray(0, SOURCE_TAG_BYTES)) };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function sameRanges(a: readonly (readonly [number, number])[], b: readonly (readonly [number, number])[]): boolean {

@@ -1,12 +1,12 @@
 // kill -9 a downloading client mid-transfer, then --resume: the journal carries what was stored.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
-import { type RunningRelay, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
+import { get, type RunningRelay, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
@@ -109,6 +109,40 @@ describe('resume after kill -9', () => {
     expect(existsSync(part!)).toBe(false);
     expect(partsOf(local)).toEqual([]);
     expect(existsSync(`${local}.part.journal`)).toBe(false);
+  });
+});
+
+describe('resume of a file that changed on the server', () => {
+  it('same size, other bytes: the server does not honour the old ranges and the new file arrives whole (E_INTEGRITY at the end before)', async () => {
+    writeFileSync(join(dir.path, 'root', 'g.bin'), randomBytes(4 << 20));
+    const local = join(dir.path, 'g.bin');
+    const ac = new AbortController();
+    const first = get(
+      {
+        host: '127.0.0.1',
+        port: relay.port,
+        serverKey: identity.publicKey,
+        signal: ac.signal,
+        onProgress: (p) => {
+          if (p.bytesDone > 1 << 20) ac.abort();
+        },
+      },
+      'g.bin',
+      local,
+    ).catch((e) => e as { code: string });
+    expect(((await first) as { code: string }).code).toBe('E_ABORTED');
+    expect(heldBytes(`${local}.part.journal`)).toBeGreaterThan(1 << 20);
+    // the file is replaced by another of the same size
+    const newSha = randomFile(join(dir.path, 'root', 'g.bin'), 4 << 20);
+    const r = await get(
+      { host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey, resume: true },
+      'g.bin',
+      local,
+    );
+    expect(r.resumed_bytes).toBe(0);
+    expect(r.sha256).toBe(newSha);
+    expect(sha256File(local)).toBe(newSha);
+    expect(partsOf(local)).toEqual([]);
   });
 });
 

@@ -126,11 +126,17 @@ describe('RUFT codecs (property tests)', () => {
         fc.string({ maxLength: 200 }).filter((p) => Buffer.byteLength(p) <= 1024),
         u48,
         ranges,
-        (op, resume, compression, path, sizeBytes, rs) => {
-          const init = { op, resume, force: !resume, compression, path, sizeBytes, ranges: rs };
+        fc.uint8Array({ minLength: 8, maxLength: 8 }),
+        (op, resume, compression, path, sizeBytes, rs, sourceTag) => {
+          const init = { op, resume, force: !resume, compression, path, sizeBytes, ranges: rs, sourceTag };
           expect(decodeInitial(encodeInitial(init))).toEqual({ ok: true, value: init });
-          const acc = { op, sizeBytes, compression, ranges: rs };
+          const acc = { op, sizeBytes, compression, ranges: rs, sourceTag };
           expect(decodeAccept(encodeAccept(acc))).toEqual({ ok: true, value: acc });
+          // absent, a tag travels as eight zero bytes
+          expect(decodeAccept(encodeAccept({ op, sizeBytes, compression, ranges: rs }))).toEqual({
+            ok: true,
+            value: { op, sizeBytes, compression, ranges: rs, sourceTag: new Uint8Array(8) },
+          });
         },
       ),
       { numRuns: 300 },
