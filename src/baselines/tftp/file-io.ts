@@ -1,7 +1,11 @@
-// Files under TFTP: a sequential block source (octet, or netascii-encoded on the fly) and a sink that writes
-// `<name>.part`, hashes what it wrote, and is promoted to the final name only once the transfer ended well.
-import { createHash, type Hash } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
+// Files under TFTP: a sequential block source (octet, or netascii-encoded on the fly) and a sink that writes a
+// private temporary file, hashes what it wrote, and is promoted to the final name only once the transfer ended
+// well. Sink rules: the temporary file is `<name>.<16 hex>.part`, created with O_CREAT|O_EXCL|O_NOFOLLOW and mode
+// 0600, so it is never an existing file, a symlink, or another session's file; it is promoted with link(), which
+// fails when the final name exists (or, to replace on purpose, renamed); discard unlinks that file only.
+import { createHash, type Hash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { type FileHandle, link, open, rename, unlink } from 'node:fs/promises';
 import { fromFsError } from '../../files/index.js';
 import type { BlockSink, BlockSource } from './blocks.js';
 import { NetasciiDecoder, netasciiEncode } from './netascii.js';
@@ -68,11 +72,12 @@ export class PartFileSink implements BlockSink {
     this.decoder = mode === 'netascii' ? new NetasciiDecoder() : undefined;
   }
 
-  /** Creates `<final>.part` (replacing a stale one of our own). */
+  /** Creates `<final>.<16 hex>.part`: a new file of this session's own, never one that existed. */
   static async create(finalPath: string, mode: TftpMode): Promise<PartFileSink> {
-    const part = `${finalPath}.part`;
+    const part = `${finalPath}.${randomBytes(8).toString('hex')}.part`;
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
     try {
-      return new PartFileSink(await open(part, 'w'), finalPath, part, mode);
+      return new PartFileSink(await open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600), finalPath, part, mode);
     } catch (e) {
       throw fromFsError(e, part);
     }
@@ -94,18 +99,31 @@ export class PartFileSink implements BlockSink {
     this.bytesWritten += b.length;
   }
 
-  /** fsync, rename to the final name, return the SHA-256 of the content. */
-  async commit(): Promise<string> {
+  /**
+   * fsync, then promote: link() to the final name (E_EXISTS when something is there, even a dangling symlink) and
+   * unlink the temporary name; with `replace`, rename() over the final name instead. Returns the SHA-256.
+   */
+  async commit(o: { replace?: boolean } = {}): Promise<string> {
     if (this.decoder) await this.put(this.decoder.end());
-    await this.fh.sync();
-    await this.fh.close();
-    await rename(this.partPath, this.finalPath);
+    try {
+      await this.fh.sync();
+      await this.fh.close();
+      if (o.replace) await rename(this.partPath, this.finalPath);
+      else {
+        await link(this.partPath, this.finalPath);
+        await unlink(this.partPath).catch(() => undefined); // promoted already: a leftover name is harmless
+      }
+    } catch (e) {
+      throw fromFsError(e, this.finalPath);
+    }
     return this.hash.digest('hex');
   }
 
-  /** Removes the .part: a failed transfer leaves nothing under either name. */
+  /** Removes this session's temporary file: a failed transfer leaves nothing under either name. */
   async discard(): Promise<void> {
     await this.fh.close().catch(() => undefined);
-    await rm(this.partPath, { force: true });
+    await unlink(this.partPath).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw fromFsError(e, this.partPath);
+    });
   }
 }

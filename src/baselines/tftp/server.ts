@@ -1,9 +1,12 @@
 // `udplab tftp-serve`: a TFTP server (RFC 1350 + 2347/2348/2349/7440). Each request gets a socket of its own
 // (a new transfer ID); a repeated request from a client that already has a transfer is ignored (that
 // transfer retransmits by itself). Reads are served only inside --root; writes (WRQ) only with --writable,
-// never over an existing file, through `<name>.part` promoted when the last block arrived.
-import { existsSync } from 'node:fs';
-import { FileError, resolveInsideRoot } from '../../files/index.js';
+// never over an existing file, one upload per name at a time (a second WRQ for it gets ERROR 6), through a
+// private temporary file of the session's own (file-io.ts) promoted when the last block arrived.
+import { realpathSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { resolveInsideRoot } from '../../files/index.js';
 import { bindUdp, monotonicMs, type RemoteInfo } from '../../transport/index.js';
 import { BaselineError } from '../errors.js';
 import { type BlockParams, backoffMs, dally, receiveBlocks, sendBlocks } from './blocks.js';
@@ -62,6 +65,8 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
   const active = new Map<string, Promise<void>>();
   const links = new Set<PeerLink>();
   const sessions: TftpSessionLog[] = [];
+  /** Final names with an upload in progress (real parent directory + name): one writer per name. */
+  const writing = new Set<string>();
   const log = o.log ?? (() => {});
   const limits = {
     maxBlksize: Math.min(o.maxBlksize ?? MAX_BLKSIZE, MAX_BLKSIZE),
@@ -185,27 +190,35 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     fail: (code: number, message: string) => void,
   ): Promise<void> {
     if (!o.writable) return fail(ERR.ACCESS, 'Access violation: this server does not accept writes');
-    if (existsSync(path)) return fail(ERR.EXISTS, 'File already exists');
-    const { oack, use } = negotiateServer(req.options, 'WRQ', undefined, limits);
-    const p = params(use, rec);
-    const sink = await PartFileSink.create(path, mode);
-    const first =
-      oack.length > 0 ? () => link.send({ op: 'OACK', options: oack }) : () => link.send({ op: 'ACK', block: 0 });
+    const name = writerKey(path);
+    if (writing.has(name)) return fail(ERR.EXISTS, 'File already exists: an upload of it is in progress');
+    writing.add(name);
+    const release = () => writing.delete(name);
     try {
-      first();
-      const r = await receiveBlocks(link, sink, p, {
-        resend: first,
-        finish: async () => {
-          if (existsSync(path)) throw new FileError('E_EXISTS', 'File already exists');
-          await sink.commit();
-        },
-      });
-      rec.ok = true;
-      rec.bytes = sink.bytesWritten;
-      await dally(link, r.lastAckBlock, Math.min(p.timeoutMs, 1000));
-    } catch (e) {
-      await sink.discard();
-      throw e;
+      const exists = await lstat(path).then(
+        () => true,
+        () => false,
+      );
+      if (exists) return fail(ERR.EXISTS, 'File already exists');
+      const { oack, use } = negotiateServer(req.options, 'WRQ', undefined, limits);
+      const p = params(use, rec);
+      const sink = await PartFileSink.create(path, mode);
+      const first =
+        oack.length > 0 ? () => link.send({ op: 'OACK', options: oack }) : () => link.send({ op: 'ACK', block: 0 });
+      try {
+        first();
+        // link() promotes: it fails when the name appeared meanwhile (another process, a symlink planted)
+        const r = await receiveBlocks(link, sink, p, { resend: first, finish: () => sink.commit().then(() => {}) });
+        release();
+        rec.ok = true;
+        rec.bytes = sink.bytesWritten;
+        await dally(link, r.lastAckBlock, Math.min(p.timeoutMs, 1000));
+      } catch (e) {
+        await sink.discard().catch((d: Error) => log(`tftp: ${rec.client}: ${d.message}`));
+        throw e;
+      }
+    } finally {
+      release();
     }
   }
 
@@ -219,6 +232,15 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
       await Promise.allSettled(active.values());
     },
   };
+}
+
+/** The key of one final name: its real parent directory and the name, so two spellings of one file collide. */
+function writerKey(path: string): string {
+  try {
+    return join(realpathSync(dirname(path)), basename(path));
+  } catch {
+    return path; // no parent directory: the create fails anyway
+  }
 }
 
 async function awaitAck0(link: PeerLink, p: BlockParams, resend: () => void): Promise<void> {
