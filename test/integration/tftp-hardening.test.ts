@@ -1,16 +1,30 @@
 // The TFTP server under attack (security review 2026-12, #10 with #9 and #6): one writer per name and private,
-// never-reused `.part` files. Real UDP on 127.0.0.1; each test starts its own server and waits on its log, not on
-// sleeps.
+// never-reused `.part` files; no symlink or FIFO in the way of a read. Real UDP on 127.0.0.1; each test starts
+// its own server and waits on its log, not on sleeps.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileBlockSource } from '../../src/baselines/tftp/file-io.js';
 import {
   decodeTftp,
   encodeTftp,
   type TftpPacket,
   type TftpServeOptions,
+  tftpGet,
   tftpPut,
   tftpServe,
 } from '../../src/baselines/tftp/index.js';
@@ -21,9 +35,11 @@ const root = join(dir.path, 'root');
 const outside = join(dir.path, 'outside');
 const out = join(dir.path, 'out');
 const local = (n: string) => join(out, n);
+let shaOk = '';
 
 beforeAll(() => {
   for (const d of [root, outside, out]) mkdirSync(d);
+  shaOk = randomFile(join(root, 'ok.bin'), 5000);
 });
 
 afterAll(() => dir[Symbol.dispose]());
@@ -159,6 +175,45 @@ describe('WRQ: one writer per name, private .part files', () => {
       expect(sha256File(join(root, 'sym.bin'))).toBe(sha);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('reads: symlinks and FIFOs', () => {
+  it('a file opened through a symlink out of the root is refused after the open (fd check); inside links work', async () => {
+    writeFileSync(join(outside, 'secret.txt'), 'secret');
+    symlinkSync(join(outside, 'secret.txt'), join(root, 'leak.txt'));
+    symlinkSync(join(root, 'ok.bin'), join(root, 'alias.bin'));
+    // the path jail resolves names first; this is what the fd check catches when the path changed after it
+    await expect(FileBlockSource.open(join(root, 'leak.txt'), 'octet', { root })).rejects.toMatchObject({
+      code: 'E_PATH_OUTSIDE_ROOT',
+    });
+    const src = await FileBlockSource.open(join(root, 'alias.bin'), 'octet', { root });
+    expect(src.sizeBytes).toBe(5000);
+    await src.close();
+  });
+
+  it('RRQs of a FIFO are refused at once and block nothing; a normal RRQ still works', async () => {
+    const { s, at } = await serve();
+    const fifo = join(root, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    let keeper: number | undefined;
+    try {
+      // five at once: more than libuv's four pool threads, which a blocking open() would all hold
+      const tries = await Promise.allSettled(
+        [1, 2, 3, 4, 5].map((i) => tftpGet({ ...at, timeoutMs: 200, retries: 2 }, 'pipe', local(`pipe${i}`))),
+      );
+      const normal = await tftpGet({ ...at, timeoutMs: 200, retries: 3 }, 'ok.bin', local('after-fifo.bin')).then(
+        (r) => r.sha256,
+        (e: { code?: string }) => e.code,
+      );
+      expect(normal).toBe(shaOk);
+      for (const t of tries) expect(t).toMatchObject({ status: 'rejected', reason: { code: 'E_PERMISSION' } });
+    } finally {
+      // a server that blocked in open() is released by a writer (O_RDWR on a FIFO never blocks on Linux)
+      keeper = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+      await s.close();
+      closeSync(keeper);
     }
   });
 });

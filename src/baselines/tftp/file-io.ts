@@ -1,15 +1,33 @@
 // Files under TFTP: a sequential block source (octet, or netascii-encoded on the fly) and a sink that writes a
 // private temporary file, hashes what it wrote, and is promoted to the final name only once the transfer ended
-// well. Sink rules: the temporary file is `<name>.<16 hex>.part`, created with O_CREAT|O_EXCL|O_NOFOLLOW and mode
+// well. Source rules: opened O_RDONLY|O_NONBLOCK (a FIFO never blocks the open), then it must be a regular file
+// (fstat) and, given a root, the opened file itself (/proc/self/fd/N) must lie inside the real root, whatever
+// the path did between the jail check and the open. Sink rules: the temporary file is `<name>.<16 hex>.part`, created with O_CREAT|O_EXCL|O_NOFOLLOW and mode
 // 0600, so it is never an existing file, a symlink, or another session's file; it is promoted with link(), which
-// fails when the final name exists (or, to replace on purpose, renamed); discard unlinks that file only.
+// fails when the final name exists (or, to replace on purpose, renamed); discard unlinks that file only. Given a
+// root, the created file must lie inside it too.
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, link, open, rename, unlink } from 'node:fs/promises';
-import { fromFsError } from '../../files/index.js';
+import { type FileHandle, link, open, realpath, rename, unlink } from 'node:fs/promises';
+import { isAbsolute, relative, sep } from 'node:path';
+import { FileError, fromFsError } from '../../files/index.js';
 import type { BlockSink, BlockSource } from './blocks.js';
 import { NetasciiDecoder, netasciiEncode } from './netascii.js';
 import type { TftpMode } from './packet.js';
+
+/** The open file itself, not its path, must lie inside the real root (E_PATH_OUTSIDE_ROOT otherwise). */
+async function mustLieInside(fh: FileHandle, root: string, what: string): Promise<void> {
+  let real: string;
+  let realRoot: string;
+  try {
+    [real, realRoot] = await Promise.all([realpath(`/proc/self/fd/${fh.fd}`), realpath(root)]);
+  } catch (e) {
+    throw new FileError('E_PATH_OUTSIDE_ROOT', `cannot tell where ${what} lies: ${(e as Error).message}`);
+  }
+  const rel = relative(realRoot, real);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    throw new FileError('E_PATH_OUTSIDE_ROOT', `${what} is ${real}, outside the root ${realRoot}`);
+}
 
 export class FileBlockSource implements BlockSource {
   private pending: Uint8Array[] = [];
@@ -23,14 +41,22 @@ export class FileBlockSource implements BlockSource {
     readonly sizeBytes: number,
   ) {}
 
-  static async open(path: string, mode: TftpMode): Promise<FileBlockSource> {
-    const fh = await open(path, 'r');
-    const st = await fh.stat();
-    if (!st.isFile()) {
-      await fh.close();
-      throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EISDIR' });
+  static async open(path: string, mode: TftpMode, o: { root?: string } = {}): Promise<FileBlockSource> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      throw fromFsError(e, path);
     }
-    return new FileBlockSource(fh, mode, st.size);
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new FileError('E_PERMISSION', `not a regular file: ${path}`);
+      if (o.root !== undefined) await mustLieInside(fh, o.root, path);
+      return new FileBlockSource(fh, mode, st.size);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
   }
 
   async next(blksize: number): Promise<Uint8Array> {
@@ -73,14 +99,22 @@ export class PartFileSink implements BlockSink {
   }
 
   /** Creates `<final>.<16 hex>.part`: a new file of this session's own, never one that existed. */
-  static async create(finalPath: string, mode: TftpMode): Promise<PartFileSink> {
+  static async create(finalPath: string, mode: TftpMode, o: { root?: string } = {}): Promise<PartFileSink> {
     const part = `${finalPath}.${randomBytes(8).toString('hex')}.part`;
     const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+    let fh: FileHandle;
     try {
-      return new PartFileSink(await open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600), finalPath, part, mode);
+      fh = await open(part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     } catch (e) {
       throw fromFsError(e, part);
     }
+    if (o.root !== undefined)
+      await mustLieInside(fh, o.root, part).catch(async (e) => {
+        await fh.close().catch(() => undefined);
+        await unlink(part).catch(() => undefined); // ours (O_EXCL), wherever the directory led
+        throw e;
+      });
+    return new PartFileSink(fh, finalPath, part, mode);
   }
 
   async write(data: Uint8Array): Promise<void> {

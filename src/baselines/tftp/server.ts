@@ -1,8 +1,10 @@
 // `udplab tftp-serve`: a TFTP server (RFC 1350 + 2347/2348/2349/7440). Each request gets a socket of its own
 // (a new transfer ID); a repeated request from a client that already has a transfer is ignored (that
-// transfer retransmits by itself). Reads are served only inside --root; writes (WRQ) only with --writable,
-// never over an existing file, one upload per name at a time (a second WRQ for it gets ERROR 6), through a
-// private temporary file of the session's own (file-io.ts) promoted when the last block arrived.
+// transfer retransmits by itself). Reads are served only inside --root and only regular files: a FIFO is
+// refused without blocking, and so is a file whose open descriptor lies outside the real root. Writes (WRQ)
+// only with --writable, never over an existing file, one upload per name at a time (a second WRQ for it gets
+// ERROR 6), through a private temporary file of the session's own (file-io.ts) promoted when the last block
+// arrived.
 import { realpathSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -51,8 +53,9 @@ function errorFor(e: unknown): { code: number; message: string } {
   const c = (e as { code?: string }).code;
   const msg = (e as Error).message ?? String(e);
   if (c === 'E_NOT_FOUND' || c === 'ENOENT') return { code: ERR.NOT_FOUND, message: 'File not found' };
-  if (c === 'E_PATH_OUTSIDE_ROOT')
-    return { code: ERR.ACCESS, message: `Access violation: E_PATH_OUTSIDE_ROOT: ${msg}` };
+  if (c === 'E_PATH_OUTSIDE_ROOT') return { code: ERR.ACCESS, message: 'Access violation: E_PATH_OUTSIDE_ROOT' };
+  if (c === 'E_PERMISSION' && msg.startsWith('not a regular file'))
+    return { code: ERR.ACCESS, message: 'Access violation: not a regular file' };
   if (c === 'E_PERMISSION' || c === 'EACCES') return { code: ERR.ACCESS, message: 'Access violation' };
   if (c === 'E_DISK_FULL') return { code: ERR.DISK_FULL, message: 'Disk full or allocation exceeded' };
   if (c === 'E_EXISTS') return { code: ERR.EXISTS, message: 'File already exists' };
@@ -159,7 +162,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
   ): Promise<void> {
     let src: FileBlockSource;
     try {
-      src = await FileBlockSource.open(path, mode);
+      src = await FileBlockSource.open(path, mode, { root: o.root });
     } catch (e) {
       const { code, message } = errorFor(e);
       return fail(code, message);
@@ -202,7 +205,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
       if (exists) return fail(ERR.EXISTS, 'File already exists');
       const { oack, use } = negotiateServer(req.options, 'WRQ', undefined, limits);
       const p = params(use, rec);
-      const sink = await PartFileSink.create(path, mode);
+      const sink = await PartFileSink.create(path, mode, { root: o.root });
       const first =
         oack.length > 0 ? () => link.send({ op: 'OACK', options: oack }) : () => link.send({ op: 'ACK', block: 0 });
       try {
