@@ -1,12 +1,14 @@
 // The TFTP server under attack (security review 2026-12, #10 with #9 and #6): one writer per name and private,
-// never-reused `.part` files; no symlink or FIFO in the way of a read. Real UDP on 127.0.0.1; each test starts
-// its own server and waits on its log, not on sleeps.
+// never-reused `.part` files; no symlink or FIFO in the way of a read; nothing reflected to an address that has
+// not answered, silence for junk. Real UDP on 127.0.0.1; each test starts its own server and waits on its log,
+// not on sleeps.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import {
   closeSync,
   constants,
+  existsSync,
   lstatSync,
   mkdirSync,
   openSync,
@@ -36,10 +38,13 @@ const outside = join(dir.path, 'outside');
 const out = join(dir.path, 'out');
 const local = (n: string) => join(out, n);
 let shaOk = '';
+/** IPv4 + UDP headers: what a datagram costs on the wire besides its payload. */
+const HDR = 28;
 
 beforeAll(() => {
   for (const d of [root, outside, out]) mkdirSync(d);
   shaOk = randomFile(join(root, 'ok.bin'), 5000);
+  randomFile(join(root, 'amp.bin'), 3000);
 });
 
 afterAll(() => dir[Symbol.dispose]());
@@ -119,6 +124,14 @@ async function rawPeer(address = '127.0.0.1') {
   };
   return { s, all, next, send, sentBytes: () => sent, close: () => s.close() };
 }
+
+type Request = Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>;
+const rrq = (filename: string, options: Array<[string, string]> = []): Request => ({
+  op: 'RRQ',
+  filename,
+  mode: 'octet',
+  options,
+});
 
 describe('WRQ: one writer per name, private .part files', () => {
   it('a second WRQ for a name being uploaded is refused with ERROR 6; the first upload ends intact', async () => {
@@ -214,6 +227,157 @@ describe('reads: symlinks and FIFOs', () => {
       keeper = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
       await s.close();
       closeSync(keeper);
+    }
+  });
+});
+
+describe('amplification: nothing beyond one retransmission before the address is proven', () => {
+  const factors = (sentBytes: number, sentDatagrams: number, got: Got[]) => {
+    const recv = got.reduce((n, g) => n + g.bytes, 0);
+    return {
+      recv,
+      payload: recv / sentBytes,
+      wire: (recv + HDR * got.length) / (sentBytes + HDR * sentDatagrams),
+    };
+  };
+
+  it('RRQ (RFC 1350, no options) never acknowledged: DATA 1 twice, then nothing', async () => {
+    const { s, logged } = await serve({ timeoutMs: 100, retries: 6 });
+    const v = await rawPeer();
+    try {
+      const req = v.send(rrq('amp.bin'), s.port);
+      await logged(/RRQ amp\.bin: failed/);
+      expect(v.all.map((g) => g.p)).toEqual([
+        expect.objectContaining({ op: 'DATA', block: 1 }),
+        expect.objectContaining({ op: 'DATA', block: 1 }),
+      ]);
+      const f = factors(req, 1, v.all);
+      // the protocol's own floor: RFC 1350 answers a request with a full 512-byte block; twice at most
+      expect(f.recv).toBe(2 * 516);
+      expect(f.wire).toBeCloseTo((2 * (516 + HDR)) / (req + HDR), 6);
+    } finally {
+      v.close();
+      await s.close();
+    }
+  });
+
+  it('RRQ with options never acknowledged: at most 2 OACKs, ≤ 3× on the wire and in payload', async () => {
+    const { s, logged } = await serve({ timeoutMs: 100, retries: 6 });
+    const v = await rawPeer();
+    try {
+      const opts: Array<[string, string]> = [
+        ['blksize', '1428'],
+        ['tsize', '0'],
+        ['windowsize', '16'],
+      ];
+      const req = v.send(rrq('amp.bin', opts), s.port);
+      await logged(/RRQ amp\.bin: failed/);
+      expect(v.all.every((g) => g.p?.op === 'OACK')).toBe(true);
+      expect(v.all.length).toBeLessThanOrEqual(2);
+      const f = factors(req, 1, v.all);
+      expect(f.payload).toBeLessThanOrEqual(3);
+      expect(f.wire).toBeLessThanOrEqual(3);
+    } finally {
+      v.close();
+      await s.close();
+    }
+  });
+
+  it('WRQ never followed by DATA: at most 2 ACK 0', async () => {
+    const { s, logged } = await serve({ writable: true, timeoutMs: 100, retries: 6 });
+    const v = await rawPeer();
+    try {
+      const req = v.send({ op: 'WRQ', filename: 'never.bin', mode: 'octet', options: [] }, s.port);
+      await logged(/WRQ never\.bin: failed/);
+      expect(v.all.map((g) => g.p)).toEqual([
+        { op: 'ACK', block: 0 },
+        { op: 'ACK', block: 0 },
+      ]);
+      expect(factors(req, 1, v.all).wire).toBeLessThanOrEqual(3);
+      expect(existsSync(join(root, 'never.bin'))).toBe(false);
+      expect(readdirSync(root).filter((f) => f.startsWith('never.bin'))).toEqual([]);
+    } finally {
+      v.close();
+      await s.close();
+    }
+  });
+
+  it('a client that lost DATA 1 and repeats its request gets it again (one answer per request)', async () => {
+    const { s, logged } = await serve({ timeoutMs: 5000 });
+    const v = await rawPeer();
+    try {
+      v.send(rrq('ok.bin'), s.port);
+      const d1 = await v.next(2000);
+      expect(d1?.p).toMatchObject({ op: 'DATA', block: 1 });
+      v.send(rrq('ok.bin'), s.port);
+      const again = await v.next(2000);
+      expect(again?.p).toMatchObject({ op: 'DATA', block: 1 });
+      expect(again?.port).toBe(d1?.port);
+      for (let n = 1; n <= 10; n++) {
+        v.send({ op: 'ACK', block: n }, d1!.port);
+        const d = await v.next(2000);
+        if (d?.p?.op === 'DATA' && d.p.data.length < 512) {
+          v.send({ op: 'ACK', block: d.p.block }, d1!.port);
+          break;
+        }
+      }
+      await logged(/RRQ ok\.bin: ok/);
+    } finally {
+      v.close();
+      await s.close();
+    }
+  });
+
+  it('junk and stray packets at the request port get no answer at all', async () => {
+    const { s } = await serve({ writable: true });
+    const v = await rawPeer();
+    try {
+      const junk = [
+        Uint8Array.of(0),
+        Uint8Array.of(0, 1),
+        Uint8Array.of(0, 1, 0x66),
+        Uint8Array.of(0, 9, 1, 2, 3),
+        Uint8Array.of(0xff, 0xff, 0, 0, 0, 0, 0, 0),
+        encodeTftp({ op: 'ACK', block: 1 }),
+        encodeTftp({ op: 'DATA', block: 1, data: Buffer.alloc(100) }),
+        encodeTftp({ op: 'ERROR', code: 0, message: 'x' }),
+        encodeTftp({ op: 'OACK', options: [['blksize', '512']] }),
+        Uint8Array.of(0, 1, 0x61, 0, 0x6f), // RRQ without the mode's NUL
+      ];
+      for (const j of junk) v.send(j, s.port);
+      // datagrams are handled in order: the answer to this request (from a transfer port) comes after any
+      // answer to the junk would have
+      v.send(rrq('missing.bin'), s.port);
+      const e = await v.next(2000);
+      expect(e?.p).toMatchObject({ op: 'ERROR', code: 1 });
+      expect(v.all.filter((g) => g.port === s.port)).toEqual([]);
+      expect(v.all).toHaveLength(1);
+    } finally {
+      v.close();
+      await s.close();
+    }
+  });
+
+  it('ERROR answers to well-formed requests stay within 3× on the wire', async () => {
+    const { s } = await serve();
+    const v = await rawPeer();
+    try {
+      const reqs: Request[] = [
+        rrq('m'),
+        rrq('nul'),
+        rrq('a/../../b'),
+        { op: 'RRQ', filename: 'x', mode: '', options: [] },
+        { op: 'WRQ', filename: 'w', mode: 'octet', options: [] },
+      ];
+      for (const r of reqs) {
+        const n = v.send(r, s.port);
+        const e = await v.next(2000);
+        expect(e?.p?.op, r.filename).toBe('ERROR');
+        expect((e!.bytes + HDR) / (n + HDR), `${r.filename}: ${e!.bytes} B for ${n} B`).toBeLessThanOrEqual(3);
+      }
+    } finally {
+      v.close();
+      await s.close();
     }
   });
 });

@@ -69,6 +69,12 @@ export class PeerLink {
     }
   }
 
+  /** Queues a packet that reached the server's request port for this transfer (a repeated request). */
+  inject(p: TftpPacket): void {
+    this.queue.push(p);
+    this.waiter?.();
+  }
+
   private aborted = false;
 
   /** Ends a transfer in progress: its next wait throws. */

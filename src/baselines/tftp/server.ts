@@ -1,17 +1,18 @@
 // `udplab tftp-serve`: a TFTP server (RFC 1350 + 2347/2348/2349/7440). Each request gets a socket of its own
-// (a new transfer ID); a repeated request from a client that already has a transfer is ignored (that
-// transfer retransmits by itself). Reads are served only inside --root and only regular files: a FIFO is
-// refused without blocking, and so is a file whose open descriptor lies outside the real root. Writes (WRQ)
-// only with --writable, never over an existing file, one upload per name at a time (a second WRQ for it gets
-// ERROR 6), through a private temporary file of the session's own (file-io.ts) promoted when the last block
-// arrived.
+// (a new transfer ID). Amplification: junk and stray packets at the request port get no answer; until the
+// client has answered once, its transfer sends only its first packet (DATA 1, OACK or ACK 0), at most twice,
+// plus once per repeated request (blocks.ts); a repeated request after that is ignored. Reads are served only
+// inside --root and only regular files: a FIFO is refused without blocking, and so is a file whose open
+// descriptor lies outside the real root. Writes (WRQ) only with --writable, never over an existing file, one
+// upload per name at a time (a second WRQ for it gets ERROR 6), through a private temporary file of the
+// session's own (file-io.ts) promoted when the last block arrived.
 import { realpathSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { resolveInsideRoot } from '../../files/index.js';
 import { bindUdp, monotonicMs, type RemoteInfo } from '../../transport/index.js';
 import { BaselineError } from '../errors.js';
-import { type BlockParams, backoffMs, dally, receiveBlocks, sendBlocks } from './blocks.js';
+import { type BlockParams, backoffMs, dally, FirstPacketBudget, receiveBlocks, sendBlocks } from './blocks.js';
 import { FileBlockSource, PartFileSink } from './file-io.js';
 import { PeerLink } from './link.js';
 import { MAX_BLKSIZE, negotiateServer } from './options.js';
@@ -49,6 +50,16 @@ export interface RunningTftpServer {
   close(): Promise<void>;
 }
 
+type Request = Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>;
+
+/** A transfer in progress, by the client's address and port. */
+interface Session {
+  req: Request;
+  /** Set once its transfer ID is bound. */
+  link: PeerLink | undefined;
+  done: Promise<void>;
+}
+
 function errorFor(e: unknown): { code: number; message: string } {
   const c = (e as { code?: string }).code;
   const msg = (e as Error).message ?? String(e);
@@ -65,7 +76,7 @@ function errorFor(e: unknown): { code: number; message: string } {
 export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer> {
   const host = o.host ?? '127.0.0.1';
   const main = await bindUdp(host, o.port ?? 6969);
-  const active = new Map<string, Promise<void>>();
+  const active = new Map<string, Session>();
   const links = new Set<PeerLink>();
   const sessions: TftpSessionLog[] = [];
   /** Final names with an upload in progress (real parent directory + name): one writer per name. */
@@ -79,25 +90,30 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
   const refuse = (to: RemoteInfo, code: number, message: string) =>
     main.socket.send(encodeTftp({ op: 'ERROR', code, message }), to.port, to.address);
 
+  // Only a well-formed RRQ or WRQ gets an answer here: junk and stray DATA/ACK/ERROR/OACK get silence, since
+  // any answer would go to an address nobody has proven (a forged source makes the server a reflector).
   main.socket.on('message', (msg, from) => {
     const d = decodeTftp(msg);
-    if (!d.ok) return refuse(from, ERR.ILLEGAL_OP, `Illegal TFTP operation: ${d.error}`);
+    if (!d.ok) return;
     const p = d.packet;
-    if (p.op !== 'RRQ' && p.op !== 'WRQ') {
-      if (p.op !== 'ERROR') refuse(from, ERR.UNKNOWN_TID, 'Unknown transfer ID');
+    if (p.op !== 'RRQ' && p.op !== 'WRQ') return;
+    const key = `${from.address}:${from.port}`;
+    const running = active.get(key);
+    if (running) {
+      // a repeated request: the transfer answers it (its first packet again) while the client has not answered
+      if (running.req.op === p.op && running.req.filename === p.filename) running.link?.inject(p);
       return;
     }
-    const key = `${from.address}:${from.port}`;
-    if (active.has(key)) return; // a retransmitted request: the transfer answers it
     if (active.size >= (o.maxSessions ?? 256)) return refuse(from, ERR.UNDEFINED, 'Server busy, try again later');
-    const run = session(p, from)
+    const entry: Session = { req: p, link: undefined, done: Promise.resolve() };
+    entry.done = session(p, from, entry)
       .catch((e) => log(`tftp: ${key}: ${(e as Error).message}`))
       .finally(() => active.delete(key));
-    active.set(key, run);
+    active.set(key, entry);
   });
   main.socket.on('error', (e) => log(`tftp: socket error: ${e.message}`));
 
-  async function session(req: Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>, from: RemoteInfo): Promise<void> {
+  async function session(req: Request, from: RemoteInfo, entry: Session): Promise<void> {
     const rec: TftpSessionLog = {
       client: `${from.address}:${from.port}`,
       op: req.op,
@@ -108,6 +124,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     sessions.push(rec);
     const tid = await bindUdp(host, 0);
     const link = new PeerLink(tid.socket, { address: from.address, port: from.port }, true);
+    entry.link = link;
     links.add(link);
     const fail = (code: number, message: string) => {
       rec.error = message;
@@ -115,13 +132,15 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     };
     try {
       if (req.mode !== 'octet' && req.mode !== 'netascii')
-        return fail(ERR.ILLEGAL_OP, `Illegal TFTP operation: mode ${req.mode} is not supported`);
+        return fail(ERR.ILLEGAL_OP, 'Illegal TFTP operation: unsupported mode');
       const mode = req.mode as TftpMode;
       let path: string;
       try {
         path = resolveInsideRoot(o.root, req.filename);
       } catch (e) {
-        return fail(ERR.ACCESS, `Access violation: E_PATH_OUTSIDE_ROOT: ${(e as Error).message}`);
+        rec.error = (e as Error).message; // the reason stays in the log; the answer stays short
+        link.send({ op: 'ERROR', code: ERR.ACCESS, message: 'Access violation: E_PATH_OUTSIDE_ROOT' });
+        return;
       }
       if (req.op === 'RRQ') await serveRead(req, mode, path, link, rec, fail);
       else await serveWrite(req, mode, path, link, rec, fail);
@@ -149,11 +168,11 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
   ): BlockParams => {
     rec.blksize = use.blksize;
     rec.windowsize = use.windowsize;
-    return { ...use, retries: o.retries ?? 6 };
+    return { ...use, retries: o.retries ?? 6, unprovenRetransmits: 1 };
   };
 
   async function serveRead(
-    req: Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>,
+    req: Request,
     mode: TftpMode,
     path: string,
     link: PeerLink,
@@ -176,7 +195,9 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
         sendOack();
         await awaitAck0(link, p, sendOack);
       }
-      await sendBlocks(link, src, p);
+      // ACK 0 proved the client's address: from here the negotiated window applies
+      const { unprovenRetransmits, ...proven } = p;
+      await sendBlocks(link, src, oack.length > 0 ? proven : p);
       rec.ok = true;
       rec.bytes = src.sizeBytes;
     } finally {
@@ -185,7 +206,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
   }
 
   async function serveWrite(
-    req: Extract<TftpPacket, { op: 'RRQ' | 'WRQ' }>,
+    req: Request,
     mode: TftpMode,
     path: string,
     link: PeerLink,
@@ -232,7 +253,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     close: async () => {
       await new Promise<void>((ok) => main.socket.close(() => ok()));
       for (const l of links) l.abort();
-      await Promise.allSettled(active.values());
+      await Promise.allSettled([...active.values()].map((a) => a.done));
     },
   };
 }
@@ -246,17 +267,20 @@ function writerKey(path: string): string {
   }
 }
 
+/** Waits for ACK 0 after our OACK; the OACK goes again within the first-packet budget only. */
 async function awaitAck0(link: PeerLink, p: BlockParams, resend: () => void): Promise<void> {
+  const budget = new FirstPacketBudget(p);
   let deadline = monotonicMs() + p.timeoutMs;
   for (let retries = 0; ; ) {
     const pkt = await link.next(deadline);
     if (pkt === 'timeout') {
       if (++retries > p.retries) throw new BaselineError('E_TIMEOUT', 'no ACK for the OACK');
-      resend();
+      if (budget.onTimeout()) resend();
       deadline = monotonicMs() + backoffMs(p, retries);
       continue;
     }
     if (pkt.op === 'ACK' && pkt.block === 0) return;
     if (pkt.op === 'ERROR') throw new BaselineError('E_PROTOCOL', `the client refused the options: ${pkt.message}`);
+    if (pkt.op === 'RRQ' && budget.onRepeatedRequest()) resend();
   }
 }
