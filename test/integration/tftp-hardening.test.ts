@@ -1,7 +1,7 @@
 // The TFTP server under attack (security review 2026-12, #10 with #9 and #6): one writer per name and private,
 // never-reused `.part` files; no symlink or FIFO in the way of a read; nothing reflected to an address that has
-// not answered, silence for junk. Real UDP on 127.0.0.1; each test starts its own server and waits on its log,
-// not on sleeps.
+// not answered, silence for junk; a per-source cap. Real UDP on 127.0.0.1; each test starts its own server and
+// waits on its log, not on sleeps.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -377,6 +377,39 @@ describe('amplification: nothing beyond one retransmission before the address is
       }
     } finally {
       v.close();
+      await s.close();
+    }
+  });
+});
+
+describe('per-source session cap', () => {
+  it('beyond maxPerSource concurrent transfers from one address: ERROR; other addresses and freed slots work', async () => {
+    const { s, logged } = await serve({ maxPerSource: 2, timeoutMs: 5000 });
+    const peers = await Promise.all([1, 2, 3].map(() => rawPeer()));
+    const other = await rawPeer('127.0.0.2');
+    try {
+      for (const p of peers) p.send(rrq('ok.bin'), s.port);
+      const first = await Promise.all(peers.map((p) => p.next(2000)));
+      expect(first[0]?.p).toMatchObject({ op: 'DATA', block: 1 });
+      expect(first[1]?.p).toMatchObject({ op: 'DATA', block: 1 });
+      expect(first[2]?.p).toMatchObject({ op: 'ERROR', code: 0, message: expect.stringMatching(/too many/i) });
+      other.send(rrq('ok.bin'), s.port);
+      expect((await other.next(2000))?.p).toMatchObject({ op: 'DATA', block: 1 });
+      // peer 0 finishes its transfer: its slot is free again
+      const tid = first[0]!.port;
+      for (let n = 1; n <= 10; n++) {
+        peers[0]!.send({ op: 'ACK', block: n }, tid);
+        const d = await peers[0]!.next(2000);
+        if (d?.p?.op === 'DATA' && d.p.data.length < 512) {
+          peers[0]!.send({ op: 'ACK', block: d.p.block }, tid);
+          break;
+        }
+      }
+      await logged(new RegExp(`${peers[0]!.s.address().port} RRQ ok\\.bin: ok`));
+      peers[2]!.send(rrq('ok.bin'), s.port);
+      expect((await peers[2]!.next(2000))?.p).toMatchObject({ op: 'DATA', block: 1 });
+    } finally {
+      for (const p of [...peers, other]) p.close();
       await s.close();
     }
   });

@@ -5,7 +5,8 @@
 // inside --root and only regular files: a FIFO is refused without blocking, and so is a file whose open
 // descriptor lies outside the real root. Writes (WRQ) only with --writable, never over an existing file, one
 // upload per name at a time (a second WRQ for it gets ERROR 6), through a private temporary file of the
-// session's own (file-io.ts) promoted when the last block arrived.
+// session's own (file-io.ts) promoted when the last block arrived. At most maxPerSource transfers (8) run at
+// once per client IP address and maxSessions (256) in all; a request beyond either gets ERROR 0.
 import { realpathSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -27,7 +28,10 @@ export interface TftpServeOptions {
   maxWindowsize?: number;
   timeoutMs?: number;
   retries?: number;
+  /** Transfers at once, all clients (default 256). */
   maxSessions?: number;
+  /** Transfers at once from one IP address (default 8); beyond it a request gets ERROR 0. */
+  maxPerSource?: number;
   log?: (line: string) => void;
 }
 
@@ -46,6 +50,7 @@ export interface TftpSessionLog {
 export interface RunningTftpServer {
   port: number;
   address: string;
+  /** The most recent transfers (at most 10,000), oldest first. */
   sessions: TftpSessionLog[];
   close(): Promise<void>;
 }
@@ -79,6 +84,9 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
   const active = new Map<string, Session>();
   const links = new Set<PeerLink>();
   const sessions: TftpSessionLog[] = [];
+  /** Transfers in progress per client IP address. */
+  const perSource = new Map<string, number>();
+  const maxPerSource = o.maxPerSource ?? 8;
   /** Final names with an upload in progress (real parent directory + name): one writer per name. */
   const writing = new Set<string>();
   const log = o.log ?? (() => {});
@@ -105,10 +113,18 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
       return;
     }
     if (active.size >= (o.maxSessions ?? 256)) return refuse(from, ERR.UNDEFINED, 'Server busy, try again later');
+    const mine = perSource.get(from.address) ?? 0;
+    if (mine >= maxPerSource) return refuse(from, ERR.UNDEFINED, 'Too many transfers from your address');
+    perSource.set(from.address, mine + 1);
     const entry: Session = { req: p, link: undefined, done: Promise.resolve() };
     entry.done = session(p, from, entry)
       .catch((e) => log(`tftp: ${key}: ${(e as Error).message}`))
-      .finally(() => active.delete(key));
+      .finally(() => {
+        active.delete(key);
+        const left = (perSource.get(from.address) ?? 1) - 1;
+        if (left > 0) perSource.set(from.address, left);
+        else perSource.delete(from.address);
+      });
     active.set(key, entry);
   });
   main.socket.on('error', (e) => log(`tftp: socket error: ${e.message}`));
@@ -122,6 +138,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
       bytes: 0,
     };
     sessions.push(rec);
+    if (sessions.length > 10_000) sessions.shift();
     const tid = await bindUdp(host, 0);
     const link = new PeerLink(tid.socket, { address: from.address, port: from.port }, true);
     entry.link = link;

@@ -132,9 +132,18 @@ export const register: Register = (program: Command, setExit) => {
     .option('--max-blksize <n>', 'largest blksize granted', '65464')
     .option('--max-windowsize <n>', 'largest windowsize granted', '64')
     .option('--timeout <ms>', 'retransmission timeout unless the client sets one', '1000')
+    .option('--max-per-source <n>', 'transfers at once from one IP address (more get ERROR 0)', '8')
     .option('--quiet', 'log nothing')
     .action(
-      async (f: ServeFlags & { writable?: boolean; maxBlksize: string; maxWindowsize: string; timeout: string }) => {
+      async (
+        f: ServeFlags & {
+          writable?: boolean;
+          maxBlksize: string;
+          maxWindowsize: string;
+          timeout: string;
+          maxPerSource: string;
+        },
+      ) => {
         const log = f.quiet ? () => {} : (l: string) => console.error(l);
         const s = await tftpServe({
           root: rootDir(f.root),
@@ -144,6 +153,7 @@ export const register: Register = (program: Command, setExit) => {
           maxBlksize: intFlag('max-blksize', f.maxBlksize, 8, 65464)!,
           maxWindowsize: intFlag('max-windowsize', f.maxWindowsize, 1, 65535)!,
           timeoutMs: intFlag('timeout', f.timeout, 10, 255_000)!,
+          maxPerSource: intFlag('max-per-source', f.maxPerSource, 1, 256)!,
           log,
         }).catch(bindError('UDP', f.port, f.host));
         console.log(
