@@ -1,8 +1,8 @@
 // The TFTP server under attack (security review 2026-12, #10 with #9 and #6): one writer per name and private,
 // never-reused `.part` files; no symlink or FIFO in the way of a read; nothing reflected to an address that has
-// not answered, silence for junk; a per-source cap. Real UDP on 127.0.0.1; each test starts its own server and
-// waits on its log, not on sleeps.
-import { execFileSync } from 'node:child_process';
+// not answered, silence for junk; a per-source cap; one peer's fault ends its transfer, never the process. Real
+// UDP on 127.0.0.1; each test starts its own server and waits on its log, not on sleeps.
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import {
@@ -16,9 +16,11 @@ import {
   readFileSync,
   statSync,
   symlinkSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileBlockSource } from '../../src/baselines/tftp/file-io.js';
 import {
@@ -32,6 +34,7 @@ import {
 } from '../../src/baselines/tftp/index.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
 const dir = tempDir('udplab-tftp-hard-');
 const root = join(dir.path, 'root');
 const outside = join(dir.path, 'outside');
@@ -413,4 +416,95 @@ describe('per-source session cap', () => {
       await s.close();
     }
   });
+});
+
+describe('fault boundary: one peer ends its own transfer, never the server', () => {
+  it('a file truncated during the transfer ends that transfer with an ERROR, not a short "complete" file', async () => {
+    const { s, logged, at } = await serve({ timeoutMs: 5000 });
+    const v = await rawPeer();
+    try {
+      randomFile(join(root, 'shrinks.bin'), 200_000);
+      v.send(rrq('shrinks.bin'), s.port); // RFC 1350: no tsize, the client cannot tell a short file
+      let last: TftpPacket | undefined;
+      for (let n = 1; n <= 500; n++) {
+        const g = await v.next(2000);
+        last = g?.p;
+        if (last?.op !== 'DATA') break;
+        if (n === 2) truncateSync(join(root, 'shrinks.bin'), 1000);
+        v.send({ op: 'ACK', block: last.block }, g!.port);
+        if (last.data.length < 512) break;
+      }
+      expect(last).toMatchObject({ op: 'ERROR', code: 0 });
+      expect(await logged(/RRQ shrinks\.bin: failed/)).toMatch(/shrank during the transfer: 65536 of 200000 bytes/);
+      const r = await tftpGet(at, 'ok.bin', local('after-shrink.bin'));
+      expect(r.sha256).toBe(shaOk);
+    } finally {
+      v.close();
+      await s.close();
+    }
+  });
+
+  const hping = existsSync('/usr/sbin/hping3') && process.getuid?.() === 0;
+  it.skipIf(!hping)(
+    'datagrams from source port 0 (forged with hping3) at the request and transfer ports: the process serves on',
+    async () => {
+      const child = spawn(
+        process.execPath,
+        [BIN, 'tftp-serve', '--root', root, '--host', '127.0.0.1', '--port', '0', '--timeout', '5000'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let err = '';
+      child.stderr!.on('data', (d) => {
+        err += d;
+      });
+      const v = await rawPeer();
+      try {
+        const port = await new Promise<number>((ok, fail) => {
+          let o = '';
+          child.stdout!.on('data', (d) => {
+            o += d;
+            const m = /listening on [\d.]+:(\d+)/.exec(o);
+            if (m) ok(Number(m[1]));
+          });
+          child.once('exit', (c) => fail(new Error(`tftp-serve exited ${c}: ${err}`)));
+        });
+        const forge = async (bytes: Uint8Array, to: number) => {
+          const f = join(dir.path, 'forged.bin');
+          writeFileSync(f, bytes);
+          // hping3 exits 1 when nothing answers its own port: the point here
+          await promisify(execFile)('hping3', [
+            '127.0.0.1',
+            '-2',
+            '-s',
+            '0',
+            '-k',
+            '-p',
+            String(to),
+            '-c',
+            '1',
+            '-d',
+            String(bytes.length),
+            '-E',
+            f,
+          ]).catch(() => undefined);
+        };
+        await forge(Uint8Array.of(0, 1, 0x66), port); // malformed
+        await forge(encodeTftp(rrq('ok.bin')), port); // a real request from port 0
+        v.send(rrq('ok.bin'), port);
+        const d1 = await v.next(3000);
+        expect(d1?.p, err).toMatchObject({ op: 'DATA', block: 1 });
+        await forge(encodeTftp({ op: 'ACK', block: 1 }), d1!.port); // a foreign TID from port 0
+        const r = await tftpGet({ host: '127.0.0.1', port, timeoutMs: 300, retries: 3 }, 'ok.bin', local('p0.bin'));
+        expect(r.sha256).toBe(shaOk);
+        expect(child.exitCode, err).toBe(null);
+      } finally {
+        v.close();
+        if (child.exitCode === null) {
+          const gone = new Promise((ok) => child.once('exit', ok));
+          child.kill('SIGTERM');
+          await gone;
+        }
+      }
+    },
+  );
 });

@@ -2,7 +2,9 @@
 // private temporary file, hashes what it wrote, and is promoted to the final name only once the transfer ended
 // well. Source rules: opened O_RDONLY|O_NONBLOCK (a FIFO never blocks the open), then it must be a regular file
 // (fstat) and, given a root, the opened file itself (/proc/self/fd/N) must lie inside the real root, whatever
-// the path did between the jail check and the open. Sink rules: the temporary file is `<name>.<16 hex>.part`, created with O_CREAT|O_EXCL|O_NOFOLLOW and mode
+// the path did between the jail check and the open; it serves exactly the size the file had at open (what
+// tsize announced) and fails with E_INTEGRITY when the file shrinks meanwhile (bytes it grew by are not sent).
+// Sink rules: the temporary file is `<name>.<16 hex>.part`, created with O_CREAT|O_EXCL|O_NOFOLLOW and mode
 // 0600, so it is never an existing file, a symlink, or another session's file; it is promoted with link(), which
 // fails when the final name exists (or, to replace on purpose, renamed); discard unlinks that file only. Given a
 // root, the created file must lie inside it too.
@@ -34,12 +36,17 @@ export class FileBlockSource implements BlockSource {
   private pendingBytes = 0;
   private eof = false;
   private readonly buf = Buffer.allocUnsafe(64 * 1024);
+  /** Bytes of the file not read yet: the source ends at the size the file had when it was opened. */
+  private unread: number;
 
   private constructor(
     private readonly fh: FileHandle,
     private readonly mode: TftpMode,
     readonly sizeBytes: number,
-  ) {}
+    private readonly path: string,
+  ) {
+    this.unread = sizeBytes;
+  }
 
   static async open(path: string, mode: TftpMode, o: { root?: string } = {}): Promise<FileBlockSource> {
     let fh: FileHandle;
@@ -52,7 +59,7 @@ export class FileBlockSource implements BlockSource {
       const st = await fh.stat();
       if (!st.isFile()) throw new FileError('E_PERMISSION', `not a regular file: ${path}`);
       if (o.root !== undefined) await mustLieInside(fh, o.root, path);
-      return new FileBlockSource(fh, mode, st.size);
+      return new FileBlockSource(fh, mode, st.size, path);
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw e;
@@ -61,14 +68,20 @@ export class FileBlockSource implements BlockSource {
 
   async next(blksize: number): Promise<Uint8Array> {
     while (this.pendingBytes < blksize && !this.eof) {
-      const { bytesRead } = await this.fh.read(this.buf, 0, this.buf.length, null);
-      if (bytesRead === 0) this.eof = true;
-      else {
-        const raw = Buffer.from(this.buf.subarray(0, bytesRead));
-        const chunk = this.mode === 'netascii' ? netasciiEncode(raw) : raw;
-        this.pending.push(chunk);
-        this.pendingBytes += chunk.length;
+      if (this.unread === 0) {
+        this.eof = true;
+        break;
       }
+      const { bytesRead } = await this.fh.read(this.buf, 0, Math.min(this.buf.length, this.unread), null);
+      if (bytesRead === 0) {
+        const at = this.sizeBytes - this.unread;
+        throw new FileError('E_INTEGRITY', `${this.path} shrank during the transfer: ${at} of ${this.sizeBytes} bytes`);
+      }
+      this.unread -= bytesRead;
+      const raw = Buffer.from(this.buf.subarray(0, bytesRead));
+      const chunk = this.mode === 'netascii' ? netasciiEncode(raw) : raw;
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
     }
     const n = Math.min(blksize, this.pendingBytes);
     const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);

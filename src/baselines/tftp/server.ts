@@ -6,7 +6,9 @@
 // descriptor lies outside the real root. Writes (WRQ) only with --writable, never over an existing file, one
 // upload per name at a time (a second WRQ for it gets ERROR 6), through a private temporary file of the
 // session's own (file-io.ts) promoted when the last block arrived. At most maxPerSource transfers (8) run at
-// once per client IP address and maxSessions (256) in all; a request beyond either gets ERROR 0.
+// once per client IP address and maxSessions (256) in all; a request beyond either gets ERROR 0. Faults: what
+// one datagram or one transfer throws (decoding, the file system, the peer, a socket) ends that transfer with
+// an ERROR to its peer and a log line, never the process; datagrams from port 0 are dropped unanswered.
 import { realpathSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -65,9 +67,12 @@ interface Session {
   done: Promise<void>;
 }
 
+const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** What the peer is told: a TFTP code and a short fixed text (the details, with paths, stay in the log). */
 function errorFor(e: unknown): { code: number; message: string } {
-  const c = (e as { code?: string }).code;
-  const msg = (e as Error).message ?? String(e);
+  const c = (e as { code?: unknown } | null | undefined)?.code;
+  const msg = describe(e);
   if (c === 'E_NOT_FOUND' || c === 'ENOENT') return { code: ERR.NOT_FOUND, message: 'File not found' };
   if (c === 'E_PATH_OUTSIDE_ROOT') return { code: ERR.ACCESS, message: 'Access violation: E_PATH_OUTSIDE_ROOT' };
   if (c === 'E_PERMISSION' && msg.startsWith('not a regular file'))
@@ -75,7 +80,9 @@ function errorFor(e: unknown): { code: number; message: string } {
   if (c === 'E_PERMISSION' || c === 'EACCES') return { code: ERR.ACCESS, message: 'Access violation' };
   if (c === 'E_DISK_FULL') return { code: ERR.DISK_FULL, message: 'Disk full or allocation exceeded' };
   if (c === 'E_EXISTS') return { code: ERR.EXISTS, message: 'File already exists' };
-  return { code: ERR.UNDEFINED, message: msg.slice(0, 200) };
+  if (c === 'E_INTEGRITY') return { code: ERR.UNDEFINED, message: 'The file changed during the transfer' };
+  if (e instanceof BaselineError) return { code: ERR.UNDEFINED, message: msg.slice(0, 100) }; // our own texts
+  return { code: ERR.UNDEFINED, message: 'Transfer aborted by a server error' };
 }
 
 export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer> {
@@ -96,11 +103,21 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     defaultTimeoutMs: o.timeoutMs ?? 1000,
   };
   const refuse = (to: RemoteInfo, code: number, message: string) =>
-    main.socket.send(encodeTftp({ op: 'ERROR', code, message }), to.port, to.address);
+    main.socket.send(encodeTftp({ op: 'ERROR', code, message }), to.port, to.address, () => {});
+
+  // The fault boundary: whatever one datagram causes is logged and dropped here, never thrown to the process.
+  main.socket.on('message', (msg, from) => {
+    try {
+      onRequest(msg, from);
+    } catch (e) {
+      log(`tftp: ${from.address}:${from.port}: ${describe(e)}`);
+    }
+  });
 
   // Only a well-formed RRQ or WRQ gets an answer here: junk and stray DATA/ACK/ERROR/OACK get silence, since
   // any answer would go to an address nobody has proven (a forged source makes the server a reflector).
-  main.socket.on('message', (msg, from) => {
+  function onRequest(msg: Buffer, from: RemoteInfo): void {
+    if (from.port === 0) return; // nothing can be sent to port 0 (a forged source)
     const d = decodeTftp(msg);
     if (!d.ok) return;
     const p = d.packet;
@@ -112,13 +129,21 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
       if (running.req.op === p.op && running.req.filename === p.filename) running.link?.inject(p);
       return;
     }
-    if (active.size >= (o.maxSessions ?? 256)) return refuse(from, ERR.UNDEFINED, 'Server busy, try again later');
     const mine = perSource.get(from.address) ?? 0;
-    if (mine >= maxPerSource) return refuse(from, ERR.UNDEFINED, 'Too many transfers from your address');
+    const busy =
+      active.size >= (o.maxSessions ?? 256)
+        ? 'Server busy, try again later'
+        : mine >= maxPerSource
+          ? 'Too many transfers from your address'
+          : undefined;
+    if (busy) {
+      refuse(from, ERR.UNDEFINED, busy);
+      return;
+    }
     perSource.set(from.address, mine + 1);
     const entry: Session = { req: p, link: undefined, done: Promise.resolve() };
     entry.done = session(p, from, entry)
-      .catch((e) => log(`tftp: ${key}: ${(e as Error).message}`))
+      .catch((e) => log(`tftp: ${key}: ${describe(e)}`))
       .finally(() => {
         active.delete(key);
         const left = (perSource.get(from.address) ?? 1) - 1;
@@ -126,7 +151,7 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
         else perSource.delete(from.address);
       });
     active.set(key, entry);
-  });
+  }
   main.socket.on('error', (e) => log(`tftp: socket error: ${e.message}`));
 
   async function session(req: Request, from: RemoteInfo, entry: Session): Promise<void> {
@@ -139,15 +164,18 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
     };
     sessions.push(rec);
     if (sessions.length > 10_000) sessions.shift();
-    const tid = await bindUdp(host, 0);
-    const link = new PeerLink(tid.socket, { address: from.address, port: from.port }, true);
-    entry.link = link;
-    links.add(link);
-    const fail = (code: number, message: string) => {
-      rec.error = message;
-      link.send({ op: 'ERROR', code, message });
-    };
+    let tid: Awaited<ReturnType<typeof bindUdp>> | undefined;
+    let link: PeerLink | undefined;
     try {
+      tid = await bindUdp(host, 0);
+      const l = new PeerLink(tid.socket, { address: from.address, port: from.port }, true);
+      link = l;
+      entry.link = l;
+      links.add(l);
+      const fail = (code: number, message: string) => {
+        rec.error = message;
+        l.send({ op: 'ERROR', code, message });
+      };
       if (req.mode !== 'octet' && req.mode !== 'netascii')
         return fail(ERR.ILLEGAL_OP, 'Illegal TFTP operation: unsupported mode');
       const mode = req.mode as TftpMode;
@@ -155,23 +183,30 @@ export async function tftpServe(o: TftpServeOptions): Promise<RunningTftpServer>
       try {
         path = resolveInsideRoot(o.root, req.filename);
       } catch (e) {
-        rec.error = (e as Error).message; // the reason stays in the log; the answer stays short
-        link.send({ op: 'ERROR', code: ERR.ACCESS, message: 'Access violation: E_PATH_OUTSIDE_ROOT' });
+        rec.error = describe(e); // the reason stays in the log; the answer stays short
+        l.send({ op: 'ERROR', code: ERR.ACCESS, message: 'Access violation: E_PATH_OUTSIDE_ROOT' });
         return;
       }
-      if (req.op === 'RRQ') await serveRead(req, mode, path, link, rec, fail);
-      else await serveWrite(req, mode, path, link, rec, fail);
+      if (req.op === 'RRQ') await serveRead(req, mode, path, l, rec, fail);
+      else await serveWrite(req, mode, path, l, rec, fail);
     } catch (e) {
-      rec.error = (e as Error).message;
-      if (!(e instanceof BaselineError && e.code === 'E_TIMEOUT')) {
+      // anything this transfer threw (file system, the peer, a socket) ends this transfer only
+      rec.error = describe(e);
+      if (link && !(e instanceof BaselineError && e.code === 'E_TIMEOUT')) {
         const { code, message } = errorFor(e);
         link.send({ op: 'ERROR', code, message });
       }
     } finally {
-      await link.flush();
-      link.close();
-      links.delete(link);
-      tid.socket.close();
+      if (link) {
+        await link.flush();
+        link.close();
+        links.delete(link);
+      }
+      try {
+        tid?.socket.close();
+      } catch {
+        /* closed already */
+      }
       log(
         `tftp: ${rec.client} ${rec.op} ${rec.filename}: ${rec.ok ? `ok, ${rec.bytes} bytes` : `failed: ${rec.error}`}`,
       );
