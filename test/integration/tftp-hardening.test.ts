@@ -1,7 +1,8 @@
 // The TFTP server under attack (security review 2026-12, #10 with #9 and #6): one writer per name and private,
 // never-reused `.part` files; no symlink or FIFO in the way of a read; nothing reflected to an address that has
-// not answered, silence for junk; a per-source cap; one peer's fault ends its transfer, never the process. Real
-// UDP on 127.0.0.1; each test starts its own server and waits on its log, not on sleeps.
+// not answered, silence for junk; a per-source cap; one peer's fault ends its transfer, never the process;
+// tftp-serve and tcp-serve bind 127.0.0.1 by default. Real UDP on 127.0.0.1; each test starts its own server and
+// waits on its log, not on sleeps.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -507,4 +508,27 @@ describe('fault boundary: one peer ends its own transfer, never the server', () 
       }
     },
   );
+});
+
+describe('CLI defaults', () => {
+  it.each(['tftp-serve', 'tcp-serve'])('%s binds 127.0.0.1 unless --host says otherwise', async (cmd) => {
+    const child = spawn(process.execPath, [BIN, cmd, '--root', root, '--port', '0', '--quiet'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const line = await new Promise<string>((ok, fail) => {
+        let o = '';
+        child.stdout!.on('data', (d) => {
+          o += d;
+          if (o.includes('\n')) ok(o.split('\n')[0]!);
+        });
+        child.once('exit', (c) => fail(new Error(`${cmd} exited ${c}`)));
+      });
+      expect(line).toMatch(/listening on 127\.0\.0\.1:\d+/);
+    } finally {
+      const gone = new Promise((ok) => child.once('exit', ok));
+      child.kill('SIGTERM');
+      await gone;
+    }
+  });
 });
