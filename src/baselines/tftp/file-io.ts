@@ -1,16 +1,17 @@
 // Files under TFTP: a sequential block source (octet, or netascii-encoded on the fly) and a sink that writes a
 // private temporary file, hashes what it wrote, and is promoted to the final name only once the transfer ended
-// well. Source rules: opened O_RDONLY|O_NONBLOCK (a FIFO never blocks the open), then it must be a regular file
-// (fstat) and, given a root, the opened file itself (/proc/self/fd/N) must lie inside the real root, whatever
-// the path did between the jail check and the open; it serves exactly the size the file had at open (what
-// tsize announced) and fails with E_INTEGRITY when the file shrinks meanwhile (bytes it grew by are not sent).
-// Sink rules: the temporary file is `<name>.<16 hex>.part`, created with O_CREAT|O_EXCL|O_NOFOLLOW and mode
-// 0600, so it is never an existing file, a symlink, or another session's file; it is promoted with link(), which
-// fails when the final name exists (or, to replace on purpose, renamed); discard unlinks that file only. Given a
-// root, the created file must lie inside it too.
+// well. Source rules: only a regular file is opened (stat), with O_RDONLY|O_NONBLOCK (a FIFO swapped in never
+// blocks the open), then it must still be a regular file (fstat) and, given a root, the opened file itself
+// (/proc/self/fd/N) must lie inside the real root, whatever the path did between the jail check and the open;
+// it serves exactly the size the file had at open (what tsize announced) and fails with E_INTEGRITY when the
+// file shrinks meanwhile (bytes it grew by are not sent). Sink rules: the temporary file is
+// `<name>.<16 hex>.part`, created with O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600, so it is never an existing file,
+// a symlink, or another session's file; it is promoted with link(), which fails when the final name exists (or,
+// to replace on purpose, renamed); discard unlinks that file only. Given a root, the created file must lie
+// inside it too.
 import { createHash, type Hash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, link, open, realpath, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, open, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { isAbsolute, relative, sep } from 'node:path';
 import { FileError, fromFsError } from '../../files/index.js';
 import type { BlockSink, BlockSource } from './blocks.js';
@@ -51,9 +52,11 @@ export class FileBlockSource implements BlockSource {
   static async open(path: string, mode: TftpMode, o: { root?: string } = {}): Promise<FileBlockSource> {
     let fh: FileHandle;
     try {
+      // a device or FIFO is not even opened (opening one can have effects); the fstat below settles any race
+      if (!(await stat(path)).isFile()) throw new FileError('E_PERMISSION', `not a regular file: ${path}`);
       fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
-      throw fromFsError(e, path);
+      throw e instanceof FileError ? e : fromFsError(e, path);
     }
     try {
       const st = await fh.stat();
