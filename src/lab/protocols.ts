@@ -91,7 +91,8 @@ export function serverSpec(v: Variant): ServerSpec {
       };
     }
     case 'tftp':
-      return { key: 'tftp', transport: 'udp', args: ['tftp-serve', '--quiet'], ready };
+      // a run's clients (up to 200) all come from one address: the per-source cap must not refuse them
+      return { key: 'tftp', transport: 'udp', args: ['tftp-serve', '--quiet', '--max-per-source', '256'], ready };
     case 'tcp':
       return { key: 'tcp', transport: 'tcp', args: ['tcp-serve', '--quiet'], ready };
   }

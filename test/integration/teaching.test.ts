@@ -105,6 +105,8 @@ describe('teaching set (scenarios/teaching)', () => {
     const factor = (id: string) => (byId(res, id).shaper_counters as { amplification: number }).amplification;
     expect(factor('naive')).toBeGreaterThan(1000);
     expect(factor('tftp')).toBeGreaterThan(10);
+    // but no more than DATA 1 twice before an ACK: RFC 1350's own floor (512 bytes for a request)
+    expect((byId(res, 'tftp').shaper_counters as { victim_bytes: number }).victim_bytes).toBeLessThanOrEqual(2 * 516);
     expect(factor('ruft')).toBeLessThanOrEqual(3);
   });
 

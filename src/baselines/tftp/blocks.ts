@@ -2,6 +2,10 @@
 // (in-order delivery, an ACK per window or at a gap). Rules: block numbers are 16 bits on the wire and roll
 // over to 0; the sender never answers a duplicate ACK with data (no Sorcerer's Apprentice), only its own
 // timeout retransmits; an ACK that leaves part of the window unacknowledged restarts the window after it.
+// Until the peer has answered once (its address proven: it got our first packet from this transfer ID), a
+// server sends only its first packet (DATA 1, or ACK 0/OACK for a write): once, again after one timeout
+// (`unprovenRetransmits`), and once per repeated request the peer sends (one answer per request, at most
+// `retries`), never a window; it waits for the usual retry count before it gives up.
 import { monotonicMs } from '../../transport/index.js';
 import { BaselineError, type BaselineErrorCode } from '../errors.js';
 import type { PeerLink } from './link.js';
@@ -13,7 +17,32 @@ export interface BlockParams {
   timeoutMs: number;
   /** Consecutive timeouts before giving up. */
   retries: number;
+  /**
+   * Server side: timeout retransmissions of the first packet while the peer's address is unproven (then only
+   * its repeated requests are answered). Undefined: no such limit (the client, which sent the request itself).
+   */
+  unprovenRetransmits?: number;
 }
+
+/** Sends of the first packet before the peer has answered: a budget for timeouts and one for repeated requests. */
+export class FirstPacketBudget {
+  private timeouts: number;
+  private repeats: number;
+  constructor(p: BlockParams) {
+    this.timeouts = p.unprovenRetransmits ?? Number.POSITIVE_INFINITY;
+    this.repeats = p.unprovenRetransmits === undefined ? 0 : p.retries;
+  }
+  /** A timeout passed: may the first packet go again? */
+  onTimeout(): boolean {
+    return this.timeouts-- > 0;
+  }
+  /** The peer repeated its request (it lost our answer): one answer per request. */
+  onRepeatedRequest(): boolean {
+    return this.repeats-- > 0;
+  }
+}
+
+const isRequest = (p: TftpPacket) => p.op === 'RRQ' || p.op === 'WRQ';
 
 export interface BlockStats {
   blocks: number;
@@ -68,8 +97,11 @@ export async function sendBlocks(link: PeerLink, src: BlockSource, p: BlockParam
   let last: number | undefined; // the final block's number, once read
   let sentUpTo = 0; // highest block sent at least once
   let retries = 0;
+  const budget = new FirstPacketBudget(p);
+  let proven = p.unprovenRetransmits === undefined; // set by the first ACK of a block we sent
   const sendFrom = (from: number) => {
-    for (let n = from; n < base + window.length; n++) {
+    const end = proven ? base + window.length : Math.min(base + window.length, 2); // unproven: DATA 1 only
+    for (let n = from; n < end; n++) {
       link.send({ op: 'DATA', block: n, data: window[n - base]! });
       st.dataPackets++;
       if (n <= sentUpTo) st.retransmittedPackets++;
@@ -92,11 +124,15 @@ export async function sendBlocks(link: PeerLink, src: BlockSource, p: BlockParam
     if (pkt === 'timeout') {
       st.timeouts++;
       if (++retries > p.retries) throw timedOut('sending', p);
-      sendFrom(base);
+      if (proven || budget.onTimeout()) sendFrom(base);
       deadline = monotonicMs() + backoffMs(p, retries);
       continue;
     }
     if (pkt.op === 'ERROR') throw peerError(pkt);
+    if (isRequest(pkt)) {
+      if (!proven && budget.onRepeatedRequest()) sendFrom(base);
+      continue;
+    }
     if (pkt.op !== 'ACK') continue;
     const n = unwrapBlock(pkt.block, base);
     if (n < base || n >= base + window.length) {
@@ -104,6 +140,7 @@ export async function sendBlocks(link: PeerLink, src: BlockSource, p: BlockParam
       continue; // a duplicate or stale ACK: wait for our own timeout
     }
     retries = 0;
+    proven = true;
     window.splice(0, n - base + 1);
     base = n + 1;
     if (last !== undefined && n === last) return st;
@@ -144,6 +181,7 @@ export async function receiveBlocks(
   let retries = 0;
   let nudged = false; // one ACK per burst of duplicates or gaps
   const ack = (n: number) => link.send({ op: 'ACK', block: n });
+  const budget = new FirstPacketBudget(p); // the peer is proven once DATA 1 arrived (expected > 1)
   let deadline = monotonicMs() + p.timeoutMs;
   let pending: TftpPacket | undefined = start.first;
   for (;;) {
@@ -152,14 +190,18 @@ export async function receiveBlocks(
     if (pkt === 'timeout') {
       st.timeouts++;
       if (++retries > p.retries) throw timedOut('receiving', p);
-      if (expected === 1) start.resend();
-      else ack(expected - 1);
+      if (expected > 1) ack(expected - 1);
+      else if (budget.onTimeout()) start.resend();
       nudged = false;
       sinceAck = 0;
       deadline = monotonicMs() + backoffMs(p, retries);
       continue;
     }
     if (pkt.op === 'ERROR') throw peerError(pkt);
+    if (isRequest(pkt)) {
+      if (expected === 1 && budget.onRepeatedRequest()) start.resend();
+      continue;
+    }
     if (pkt.op === 'OACK' && expected === 1) {
       start.onOack?.();
       continue;

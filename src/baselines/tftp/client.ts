@@ -1,7 +1,8 @@
 // `udplab tftp-get` / `tftp-put`: a TFTP client. It asks for blksize, windowsize, timeout and tsize, takes what
 // the server's OACK grants (refusing an OACK that raises a value, with ERROR 8), falls back to plain RFC 1350
 // when the server answers the request with DATA 1, and locks onto the server's transfer ID. A download is
-// written to `<local>.part`, checked against tsize, and renamed only when complete.
+// written to a private `<local>.<16 hex>.part`, checked against tsize, and promoted only when complete (over an
+// existing LOCAL only with --force).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { TransferResult } from '../../transport/index.js';
@@ -157,7 +158,7 @@ export async function tftpGet(o: TftpClientOptions, remote: string, local: strin
             `received ${out.bytesWritten} bytes but the server announced tsize ${tsize}: file not written`,
           );
         }
-        sha = await out.commit();
+        sha = await out.commit({ replace: o.force ?? false });
         sink = undefined;
       },
     });

@@ -1,6 +1,7 @@
 // The baselines as commands: `naive-serve/-get` (the seminar report's protocol), `tftp-serve/-get/-put`
 // (RFC 1350 + options) and `tcp-serve/-get` (a plain TCP copy). Servers print one "listening on HOST:PORT,"
-// line on stdout (the lab waits for it); clients print a summary, or the same JSON as `udplab get --json`.
+// line on stdout (the lab waits for it) and bind 127.0.0.1 unless --host says otherwise (none of them has any
+// security); clients print a summary, or the same JSON as `udplab get --json`.
 import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
@@ -126,15 +127,24 @@ export const register: Register = (program: Command, setExit) => {
     .command('tftp-serve')
     .description('serve a directory over TFTP (RFC 1350 with blksize, timeout, tsize and windowsize options)')
     .requiredOption('--root <dir>', 'directory to serve (nothing outside it is read or written)')
-    .option('--host <addr>', 'address to bind', '0.0.0.0')
+    .option('--host <addr>', 'address to bind (0.0.0.0: every interface)', '127.0.0.1')
     .option('--port <n>', 'UDP port', '6969')
     .option('--writable', 'accept write requests (new files only)')
     .option('--max-blksize <n>', 'largest blksize granted', '65464')
     .option('--max-windowsize <n>', 'largest windowsize granted', '64')
     .option('--timeout <ms>', 'retransmission timeout unless the client sets one', '1000')
+    .option('--max-per-source <n>', 'transfers at once from one IP address (more get ERROR 0)', '8')
     .option('--quiet', 'log nothing')
     .action(
-      async (f: ServeFlags & { writable?: boolean; maxBlksize: string; maxWindowsize: string; timeout: string }) => {
+      async (
+        f: ServeFlags & {
+          writable?: boolean;
+          maxBlksize: string;
+          maxWindowsize: string;
+          timeout: string;
+          maxPerSource: string;
+        },
+      ) => {
         const log = f.quiet ? () => {} : (l: string) => console.error(l);
         const s = await tftpServe({
           root: rootDir(f.root),
@@ -144,6 +154,7 @@ export const register: Register = (program: Command, setExit) => {
           maxBlksize: intFlag('max-blksize', f.maxBlksize, 8, 65464)!,
           maxWindowsize: intFlag('max-windowsize', f.maxWindowsize, 1, 65535)!,
           timeoutMs: intFlag('timeout', f.timeout, 10, 255_000)!,
+          maxPerSource: intFlag('max-per-source', f.maxPerSource, 1, 256)!,
           log,
         }).catch(bindError('UDP', f.port, f.host));
         console.log(
@@ -221,7 +232,7 @@ export const register: Register = (program: Command, setExit) => {
     .command('tcp-serve')
     .description('serve a directory over plain TCP (the reference to compare with)')
     .requiredOption('--root <dir>', 'directory to serve')
-    .option('--host <addr>', 'address to bind', '0.0.0.0')
+    .option('--host <addr>', 'address to bind (0.0.0.0: every interface)', '127.0.0.1')
     .option('--port <n>', 'TCP port', '4457')
     .option('--quiet', 'log nothing')
     .action(async (f: ServeFlags) => {

@@ -41,6 +41,15 @@ describe('scenario files', () => {
     expect(err(text.replace('1472', '1000'))).toMatch(/datagram_size/);
   });
 
+  it("a tftp server lifts tftp-serve's per-source cap: a run's clients share one address", () => {
+    const s = parseScenario(
+      ['name: t', 'file: { size: 1MiB }', 'network: { netem: "" }', 'protocols: [tftp]', 'clients: 20'].join('\n'),
+      't.yaml',
+    );
+    const args = serverSpec(s.variants[0]!).args;
+    expect(Number(args[args.indexOf('--max-per-source') + 1])).toBeGreaterThanOrEqual(200);
+  });
+
   it('a tcp variant with timeout waits that long for data (tcp-get --timeout); without, the default', () => {
     const text = [
       'name: t',
