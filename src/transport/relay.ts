@@ -212,6 +212,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
 
   let dropped = 0;
   front.socket.on('message', (msg, rinfo) => {
+    if (rinfo.port === 0) return; // forged: nothing can be sent back to port 0
     if (upstreams.size >= MAX_UPSTREAMS && !upstreams.has(`${rinfo.address}:${rinfo.port}`)) {
       dropped++;
       return;

@@ -336,6 +336,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   };
 
   const onDatagram = (msg: Buffer, rinfo: RemoteInfo) => {
+    // source port 0 cannot be answered (a forged datagram; Node's send() throws for it): drop unread
+    if (rinfo.port === 0) return;
     const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
     const h = decodeHeader(data);
     if (!h.ok) return;

@@ -2,9 +2,11 @@
 // against a live server on 127.0.0.1 by an attacker that holds what a real one would — a RETRY cookie for its own
 // address, the server's public key, or a whole session with its own keys — and each failed on the code before
 // the fix (named per test). Files in the root are compared byte for byte before and after.
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientHandshake, x25519KeyPair } from '../../src/crypto/index.js';
 import {
@@ -589,6 +591,77 @@ describe('#13 a client is not ended by forged answers', () => {
       await srv.close();
     }
   });
+});
+
+describe('forged source port 0', () => {
+  const hping = existsSync('/usr/sbin/hping3') && process.getuid?.() === 0;
+  it.skipIf(!hping)(
+    'an INITIAL from port 0 (forged with hping3) neither stops udplab serve nor gets an answer',
+    async () => {
+      const root = join(dir.path, 'r0');
+      mkdirSync(root);
+      const sha = randomFile(join(root, 'f.bin'), 30_000);
+      const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+      const idFile = join(dir.path, 'p0.key');
+      writeFileSync(
+        idFile,
+        `${JSON.stringify({ type: 'udplab-x25519', private: Buffer.from(identity.privateKey).toString('base64'), public: Buffer.from(identity.publicKey).toString('base64') })}\n`,
+        { mode: 0o600 },
+      );
+      const child = spawn(
+        process.execPath,
+        [BIN, 'serve', '--root', root, '--host', '127.0.0.1', '--port', '0', '--identity', idFile],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let err = '';
+      child.stderr!.on('data', (d) => {
+        err += d;
+      });
+      try {
+        const port = await new Promise<number>((ok, fail) => {
+          let o = '';
+          child.stdout!.on('data', (d) => {
+            o += d;
+            const m = /listening on [\d.]+:(\d+)/.exec(o);
+            if (m) ok(Number(m[1]));
+          });
+          child.once('exit', (c) => fail(new Error(`serve exited ${c}: ${err}`)));
+        });
+        const f = join(dir.path, 'forged-initial.bin');
+        writeFileSync(f, initialDatagram(randomBytes(8), 1, new Uint8Array(0), new Uint8Array(48)));
+        // hping3 exits 1 when nothing answers: the point here
+        await promisify(execFile)('hping3', [
+          '127.0.0.1',
+          '-2',
+          '-s',
+          '0',
+          '-k',
+          '-p',
+          String(port),
+          '-c',
+          '2',
+          '-d',
+          String(statSync(f).size),
+          '-E',
+          f,
+        ]).catch(() => undefined);
+        const r = await get(
+          { host: '127.0.0.1', port, serverKey: identity.publicKey },
+          'f.bin',
+          join(dir.path, 'p0.bin'),
+        );
+        expect(r.sha256).toBe(sha);
+        expect(child.exitCode, err).toBe(null);
+        expect(err).not.toMatch(/internal error/);
+      } finally {
+        if (child.exitCode === null) {
+          const gone = new Promise((ok) => child.once('exit', ok));
+          child.kill('SIGTERM');
+          await gone;
+        }
+      }
+    },
+  );
 });
 
 afterAll(() => dir[Symbol.dispose]());
