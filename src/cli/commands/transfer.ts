@@ -6,6 +6,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import type { KeyPair } from '../../crypto/index.js';
 import type { CompressionName } from '../../files/index.js';
+import { printable } from '../../protocol/index.js';
 import {
   type ClientOptions,
   defaultIdentityPath,
@@ -389,7 +390,9 @@ export const register: Register = (program, setExit) => {
       );
       const mark = { file: '-', dir: 'd', link: 'l', other: '?' } as const;
       if (f.json) console.log(JSON.stringify(entries));
-      else for (const e of entries) console.log(`${mark[e.type] ?? '-'} ${String(e.size).padStart(12)} ${e.name}`);
+      else
+        for (const e of entries)
+          console.log(`${mark[e.type] ?? '-'} ${printable(String(e.size)).padStart(12)} ${printable(e.name, 1024)}`);
       setExit(0);
     });
 };

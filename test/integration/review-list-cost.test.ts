@@ -1,0 +1,89 @@
+// Independent review (after the fixes for security-review-2026-12): LIST does its whole directory walk before the
+// client's keys are confirmed, synchronously, on the server's only thread. handleRequest (transport/server.ts)
+// calls listDirectory (readdirSync + one lstatSync per entry, up to 100,000 entries) and JSON-encodes the body at
+// request time, so a replayed LIST INITIAL — no key, no PSK, just the captured bytes and the replayer's own cookie —
+// blocks every session of the server for the whole walk and holds the body (24 MB for 100,000 names of 200 bytes)
+// until the unconfirmed session times out. Measured here: 0.84–1.16 s of blocked event loop per INITIAL for
+// 100,000 entries; any client of an open server (or PSK holder) gets 20 such INITIALs per second per address.
+// Expected: one datagram never blocks the server for long (e.g. bound LIST to a few thousand entries, list
+// asynchronously, and/or cache a directory's listing by its mtime so that repeats are cheap).
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClientHandshake, x25519KeyPair } from '../../src/crypto/index.js';
+import { encodeInitial, Op, PacketType } from '../../src/protocol/index.js';
+import { type RunningServer, serve } from '../../src/transport/index.js';
+import { cookieFor, EvilSocket, initialDatagram, typeOf } from '../helpers/evil-client.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const dir = tempDir();
+const identity = x25519KeyPair(randomBytes(32));
+const psk = new Uint8Array(randomBytes(32));
+const ENTRIES = 100_000;
+
+describe('review: a LIST INITIAL that is never confirmed', () => {
+  let srv: RunningServer;
+  const root = join(dir.path, 'root');
+  beforeAll(async () => {
+    const big = join(root, 'big');
+    mkdirSync(big, { recursive: true });
+    for (let i = 0; i < ENTRIES; i++) closeSync(openSync(join(big, `${'f'.repeat(200)}${i}`), 'w'));
+    srv = await serve({
+      root,
+      host: '127.0.0.1',
+      port: 0,
+      identity,
+      psk,
+      handshakeRate: { burst: 1000, perSecond: 1000 },
+      config: { handshakeTimeoutMs: 2000 },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await srv.close();
+    dir[Symbol.dispose]();
+  });
+
+  it('a replayed LIST of a 100,000-entry directory does not block the server for long (~1 s per datagram now)', async () => {
+    const replayer = await EvilSocket.open();
+    // the server runs in this process: the longest gap between 5 ms ticks is the longest time it was blocked
+    let last = performance.now();
+    let worst = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      worst = Math.max(worst, now - last);
+      last = now;
+    }, 5);
+    try {
+      for (let k = 0; k < 3; k++) {
+        // a LIST the PSK holder once sent (captured on the path); the replayer has neither key nor PSK
+        const cid = randomBytes(8);
+        const hs = new ClientHandshake(
+          { mode: 'noise', serverPublicKey: identity.publicKey, ephemeral: randomBytes(32), psk },
+          { connectionId: cid },
+        );
+        const captured = hs.firstMessage(
+          encodeInitial({
+            op: Op.List,
+            resume: false,
+            force: false,
+            compression: 0,
+            path: 'big',
+            sizeBytes: 0,
+            ranges: [],
+          }),
+        );
+        const token = await cookieFor(replayer, srv.port, cid);
+        const from = replayer.inbox.length;
+        last = performance.now();
+        replayer.send(initialDatagram(cid, hs.suite, token, captured), srv.port);
+        const ans = await replayer.waitFor((m) => typeOf(m.bytes) === PacketType.Accept, 10_000, from);
+        expect(ans).toBeDefined();
+      }
+    } finally {
+      clearInterval(ticker);
+      replayer.close();
+    }
+    expect(worst, `the server was blocked ${worst.toFixed(0)} ms by one unconfirmed LIST INITIAL`).toBeLessThan(250);
+  });
+});
