@@ -11,7 +11,14 @@ export {
 export { FileError, type FileErrorCode, fromFsError } from './errors.js';
 export { assertFdInside, fdRealPath, isInside } from './fd-check.js';
 export { FileSource } from './file-source.js';
-export { type DirEntry, listDirectory } from './list.js';
+export {
+  type DirEntry,
+  type ListingPlan,
+  listDirectory,
+  MAX_LIST_ENTRIES,
+  planListing,
+  renderListing,
+} from './list.js';
 export {
   JOURNAL_VERSION,
   journalPath,

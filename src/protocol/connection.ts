@@ -17,7 +17,8 @@
 //   (a DATA for PUT; a PING the client sends right after ACCEPT for GET/LIST): `accept()` takes the source or
 //   sink as a factory called at that moment, so a replayed INITIAL executes nothing.
 // - A forged or unauthenticated answer never ends a client's handshake early: failures are remembered and
-//   reported at the handshake deadline; an unauthenticated REJECT closes only when it answers two attempts.
+//   reported at the handshake deadline; an unauthenticated REJECT closes only when it has answered three
+//   attempts over at least 400 ms (forgeries sent back to back do not).
 // - An exception from the data source while sending aborts this connection (E_IO), never its caller.
 // Deadlines are compared exactly as pollTimeout() computes them (`now >= start + span`), never as a
 // difference, so that floating-point rounding cannot make a due timer look not yet due (a livelock).
@@ -174,7 +175,7 @@ export class Connection {
   private lastPingMs = Number.NEGATIVE_INFINITY;
   /** Client: answers that did not authenticate, and an unauthenticated REJECT, kept for the deadline. */
   private authFailures = 0;
-  private unauthReject: { code: string; message: string; attempt: number } | undefined;
+  private unauthReject: { code: string; message: string; firstMs: number; attempts: Set<number> } | undefined;
   private readonly pathResponses: Uint8Array[] = [];
   sender: Sender | undefined;
   receiver: Receiver | undefined;
@@ -552,15 +553,18 @@ export class Connection {
         return;
       }
       // a secure client told "no" without authentication (the server could not read us, or a forgery):
-      // believe it when it answers a second attempt too; ask again now
+      // believe it only when it has answered three attempts over at least UNAUTH_REJECT_MIN_MS with no genuine
+      // answer between (a forger must then keep it up like one who drops every packet); ask again soon
       const code = /^E_[A-Z_]+$/.test(r.value.code) ? r.value.code : 'E_AUTH_FAILED';
       const message = `${printable(r.value.message)} (unauthenticated answer)`;
-      if (this.unauthReject && this.initialAttempts > this.unauthReject.attempt) {
-        this.close(code, message);
+      const u = (this.unauthReject ??= { code, message, firstMs: nowMs, attempts: new Set<number>() });
+      u.attempts.add(this.initialAttempts);
+      if (u.attempts.size >= 3 && nowMs >= u.firstMs + UNAUTH_REJECT_MIN_MS) {
+        this.close(u.code, u.message);
         return;
       }
-      this.unauthReject ??= { code, message, attempt: this.initialAttempts };
-      if (this.initialDueMs !== undefined && this.initialDueMs > nowMs) this.initialDueMs = nowMs;
+      const again = nowMs + UNAUTH_REJECT_MIN_MS / 2;
+      if (this.initialDueMs !== undefined && this.initialDueMs > again) this.initialDueMs = again;
       return;
     }
     const a = decodeAccept(ans.body);
@@ -901,6 +905,8 @@ export class Connection {
 const STATS_EVERY_MS = 100;
 /** A repeated INITIAL gets the cached ACCEPT again at most this often (a forged one cannot make it a flood). */
 const ACCEPT_REPEAT_MIN_MS = 100;
+/** An unauthenticated REJECT is believed once it has answered 3 INITIALs over at least this long. */
+const UNAUTH_REJECT_MIN_MS = 400;
 /** Unprompted ACCEPT repeats before confirmation: after 50 ms, then doubling, at most 4 (ACCEPT ≈ 100 bytes). */
 const ACCEPT_REPEAT_FIRST_MS = 50;
 const ACCEPT_REPEATS_MAX = 4;

@@ -479,7 +479,7 @@ export async function put(o: ClientOptions, local: string, remote: string): Prom
 export interface ListEntry {
   name: string;
   /** `link`: a symlink the server does not follow (outside its root, dangling); `other`: FIFO, socket, device. */
-  type: 'file' | 'dir' | 'link' | 'other';
+  type: 'file' | 'dir' | 'link' | 'other' | 'more';
   size: number;
 }
 

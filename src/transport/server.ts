@@ -22,10 +22,11 @@ import {
   codecFor,
   FileError,
   FileSource,
-  listDirectory,
   negotiateCompression,
   PartFile,
+  planListing,
   readJournal,
+  renderListing,
   resolveInsideRoot,
   sweepAbandonedParts,
 } from '../files/index.js';
@@ -212,13 +213,17 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         }
         // what a resumed upload already holds, read without touching anything
         const held = req.resume ? readJournal(path, req.sizeBytes) : [];
-        writers.add(path);
         let part: PartFile | undefined;
+        // the name is taken when the client is confirmed, not at ACCEPT: a replayed INITIAL must not lock it
+        let owner = false;
         c.accept(now, {
           sizeBytes: req.sizeBytes,
           ranges: held,
           compression: negotiateCompression(req.compression),
           sink: () => {
+            if (writers.has(path)) throw new FileError('E_BUSY', `an upload of ${req.path} is in progress`);
+            writers.add(path);
+            owner = true;
             part = new PartFile(
               path,
               { sizeBytes: req.sizeBytes, resume: held.length > 0, force: req.force, root },
@@ -233,19 +238,18 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           },
         });
         s.cleanup = (ok, code) => {
-          writers.delete(path);
+          if (owner) writers.delete(path);
           if (part && !ok && code === 'E_INTEGRITY') part.discard();
           else if (part && !ok) part.suspend();
           completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: req.sizeBytes });
         };
       } else {
         const dir = resolveInsideRoot(root, req.path || '.', { allowRoot: true, allowTempNames: true });
-        // one JSON line per entry; temp files hidden, symlinks out of the root never followed (files/list.ts)
-        const lines = listDirectory(dir, { root }).map((e) => JSON.stringify(e));
-        const body = new TextEncoder().encode(lines.join('\n'));
-        c.accept(now, { sizeBytes: body.length, source: () => new MemorySource(body) });
+        // names only now (bounded, no stat); each is stat()ed once the client is confirmed (files/list.ts)
+        const plan = planListing(dir);
+        c.accept(now, { sizeBytes: plan.sizeBytes, source: () => new MemorySource(renderListing(plan, root)) });
         s.cleanup = (ok, code) =>
-          completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: body.length });
+          completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: plan.sizeBytes });
       }
       log(`${what} ${name} from ${who(s.peer)}: accepted`);
     } catch (err) {

@@ -388,11 +388,13 @@ export const register: Register = (program, setExit) => {
       const entries = await withSigint((signal) =>
         ls(clientOptions(target, { ...f, compress: 'off', quiet: true }, signal), dir),
       );
-      const mark = { file: '-', dir: 'd', link: 'l', other: '?' } as const;
+      const mark = { file: '-', dir: 'd', link: 'l', other: '?', more: '…' } as const;
       if (f.json) console.log(JSON.stringify(entries));
       else
         for (const e of entries)
-          console.log(`${mark[e.type] ?? '-'} ${printable(String(e.size)).padStart(12)} ${printable(e.name, 1024)}`);
+          if (e.type === 'more') console.log('… more entries than a listing shows (10,000 at most)');
+          else
+            console.log(`${mark[e.type] ?? '-'} ${printable(String(e.size)).padStart(12)} ${printable(e.name, 1024)}`);
       setExit(0);
     });
 };

@@ -66,3 +66,37 @@ describe('listDirectory', () => {
     expect(listDirectory(root).find((e) => e.name === 'alias')).toEqual({ name: 'alias', type: 'link', size: 0 });
   });
 });
+
+describe('planListing / renderListing (LIST in two steps)', () => {
+  it('the planned size is the rendered size; lines are JSON padded with spaces; a capped listing ends with `more`', async () => {
+    const { planListing, renderListing } = await import('../../../src/files/index.js');
+    const { mkdtempSync, writeFileSync, mkdirSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const root = mkdtempSync(join(tmpdir(), 'udplab-list-'));
+    try {
+      for (let i = 0; i < 12; i++) writeFileSync(join(root, `f${i}\u00e9.txt`), 'x'.repeat(i * 1000));
+      mkdirSync(join(root, 'sub'));
+      writeFileSync(join(root, 'f1.bin.0123456789abcdef.part'), 'hidden');
+      const plan = planListing(root);
+      expect(plan.names).toHaveLength(13);
+      expect(plan.more).toBe(false);
+      const body = renderListing(plan, root);
+      expect(body.length).toBe(plan.sizeBytes);
+      const entries = new TextDecoder()
+        .decode(body)
+        .split('\n')
+        .map((l) => JSON.parse(l) as { name: string; type: string; size: number });
+      expect(entries.find((e) => e.name === 'f11é.txt')).toEqual({ name: 'f11é.txt', type: 'file', size: 11_000 });
+      expect(entries.find((e) => e.name === 'sub')?.type).toBe('dir');
+      // a name that vanishes between plan and render keeps the planned size
+      rmSync(join(root, 'f3é.txt'));
+      expect(renderListing(plan, root).length).toBe(plan.sizeBytes);
+      const capped = planListing(root, 5);
+      const last = new TextDecoder().decode(renderListing(capped, root)).split('\n').at(-1)!;
+      expect(JSON.parse(last)).toEqual({ name: '', type: 'more', size: 0 });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
