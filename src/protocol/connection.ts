@@ -557,7 +557,8 @@ export class Connection {
       // answer between (a forger must then keep it up like one who drops every packet); ask again soon
       const code = /^E_[A-Z_]+$/.test(r.value.code) ? r.value.code : 'E_AUTH_FAILED';
       const message = `${printable(r.value.message)} (unauthenticated answer)`;
-      const u = (this.unauthReject ??= { code, message, firstMs: nowMs, attempts: new Set<number>() });
+      this.unauthReject ??= { code, message, firstMs: nowMs, attempts: new Set<number>() };
+      const u = this.unauthReject;
       u.attempts.add(this.initialAttempts);
       if (u.attempts.size >= 3 && nowMs >= u.firstMs + UNAUTH_REJECT_MIN_MS) {
         this.close(u.code, u.message);
