@@ -43,6 +43,7 @@ async function commands(): Promise<Register[]> {
     import('./commands/relay.js'),
     import('./commands/sim.js'),
     import('./commands/baselines.js'),
+    import('./commands/shape.js'),
   ]);
   return mods.map((m) => m.register);
 }

@@ -74,6 +74,30 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  /** Light entry points besides index.ts: what they import must not load the heavy rest (testcontainers, zx). */
+  const LIGHT_ENTRIES = ['lab/shape.js'];
+
+  it('dynamic imports go through index.ts or a declared light entry (lab/shape.ts: `udplab shape` in 0.2 s, not 2 s)', () => {
+    const offenders: string[] = [];
+    for (const f of all) {
+      const from = relative(SRC, f).split('/')[0]!;
+      for (const m of readFileSync(f, 'utf8').matchAll(/import\('(\.\.?\/[^']+)'\)/g)) {
+        const target = relative(SRC, join(f, '..', m[1]!));
+        const [to, ...rest] = target.split('/');
+        if (!to || to === from || to.startsWith('..')) continue;
+        if (!(ALLOWED[from] ?? []).includes(to!)) offenders.push(`${relative(SRC, f)} imports ${target}`);
+        else if (rest.join('/') !== 'index.js' && !LIGHT_ENTRIES.includes(target))
+          offenders.push(`${relative(SRC, f)} reaches into ${target}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+    // a light entry imports only pure folders and its own folder's modules that do not touch Docker libraries
+    for (const entry of LIGHT_ENTRIES) {
+      const text = readFileSync(join(SRC, entry.replace(/\.js$/, '.ts')), 'utf8');
+      expect(text).not.toMatch(/from '(testcontainers|zx)'|from '\.\/(index|runner|runtimes\/[^']+)\.js'/);
+    }
+  });
+
   it('the CLI imports the lab and the report only when a lab command runs (serve/get start fast)', () => {
     const offenders: string[] = [];
     for (const f of all.filter((x) => relative(SRC, x).startsWith('cli/'))) {

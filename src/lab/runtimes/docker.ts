@@ -61,11 +61,16 @@ function ownerAlive(owner: string | undefined): boolean {
   }
 }
 
-/** Removes containers and networks labelled udplab=1 whose owner process is gone. Returns what it removed. */
+/**
+ * Removes containers and networks labelled udplab=1 whose owner process is gone. Returns what it removed.
+ * Only objects carrying `udplab.owner` are the lab's: the compose set-up (docker-compose.yml) and `docker run` of
+ * the image (whose LABEL is udplab=1) have none and are left alone, running or not.
+ */
 export async function sweepLeftovers(): Promise<{ containers: number; networks: number }> {
   const removed = { containers: 0, networks: 0 };
   const fmt = '{{.ID}} {{.Label "udplab.owner"}}';
-  const cs = (await docker(['ps', '-a', '--filter', `label=${LABEL}=1`, '--format', fmt])).trim();
+  const owned = ['--filter', `label=${LABEL}=1`, '--filter', 'label=udplab.owner'];
+  const cs = (await docker(['ps', '-a', ...owned, '--format', fmt])).trim();
   for (const line of cs ? cs.split('\n') : []) {
     const [id, owner] = line.split(' ');
     if (id && !ownerAlive(owner)) {
@@ -73,7 +78,7 @@ export async function sweepLeftovers(): Promise<{ containers: number; networks: 
       removed.containers++;
     }
   }
-  const ns = (await docker(['network', 'ls', '--filter', `label=${LABEL}=1`, '--format', fmt])).trim();
+  const ns = (await docker(['network', 'ls', ...owned, '--format', fmt])).trim();
   for (const line of ns ? ns.split('\n') : []) {
     const [id, owner] = line.split(' ');
     if (id && !ownerAlive(owner)) {
