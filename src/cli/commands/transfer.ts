@@ -10,6 +10,7 @@ import {
   type ClientOptions,
   defaultIdentityPath,
   fingerprint,
+  formatHostPort,
   generateIdentity,
   generatePsk,
   get,
@@ -20,6 +21,7 @@ import {
   parsePublicKey,
   put,
   serve,
+  splitHostPort,
   type TransferResult,
 } from '../../transport/index.js';
 import type { Register } from '../index.js';
@@ -27,12 +29,21 @@ import { UsageError } from '../usage-error.js';
 
 const DEFAULT_PORT = 4455;
 
-export function parseHostPort(s: string, allowZero = false): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s);
-  if (!m) throw new UsageError(`"${s}" is not HOST or HOST:PORT`);
-  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
-  if (port < (allowZero ? 0 : 1) || port > 65535) throw new UsageError(`port ${port} is out of range 1–65535`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+/** The target argument's help: an IPv6 address takes its port in brackets. */
+export const TARGET_HELP = 'server: HOST, HOST:PORT or [IPV6]:PORT (default port 4455), e.g. 10.0.0.2, [::1]:4455';
+
+/**
+ * A target as users write it: `HOST`, `HOST:PORT`, `[IPV6]:PORT`, `[IPV6]` or a bare IPV6 (`::1`), the port
+ * `defaultPort` when not given. A bare `::1:4455` is refused: it is an IPv6 address too (write `[::1]:4455`).
+ */
+export function parseHostPort(
+  s: string,
+  allowZero = false,
+  defaultPort = DEFAULT_PORT,
+): { host: string; port: number } {
+  const r = splitHostPort(s, defaultPort, allowZero);
+  if ('error' in r) throw new UsageError(r.error);
+  return r;
 }
 
 function parseCount(flag: string, v: string): number {
@@ -314,7 +325,7 @@ export const register: Register = (program, setExit) => {
         ? `Noise_${f.pskFile ? 'NKpsk0' : 'NK'}, key ${fingerprint(identity.publicKey)} (${Buffer.from(identity.publicKey).toString('base64')})`
         : 'PLAINTEXT teaching mode (--insecure-plaintext): no secrecy, no authentication';
       console.log(
-        `udplab serve: listening on ${s.address}:${s.port}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: ${security}`,
+        `udplab serve: listening on ${formatHostPort(s.address, s.port)}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: ${security}`,
       );
       await new Promise<void>((ok) => {
         const stop = () => ok();
@@ -329,7 +340,7 @@ export const register: Register = (program, setExit) => {
     program
       .command('get')
       .description('download REMOTE from a udplab server')
-      .argument('<host[:port]>', 'server')
+      .argument('<host[:port]>', TARGET_HELP)
       .argument('<remote>', 'path under the server root')
       .argument('[local]', 'where to write (default: the remote name)'),
   ).action(async (target: string, remote: string, local: string | undefined, f: CommonFlags) => {
@@ -350,7 +361,7 @@ export const register: Register = (program, setExit) => {
       .command('put')
       .description('upload LOCAL to a udplab server')
       .argument('<local>', 'file to send')
-      .argument('<host[:port]>', 'server')
+      .argument('<host[:port]>', TARGET_HELP)
       .argument('[remote]', 'path under the server root (default: the local name)'),
   )
     .option(
@@ -379,7 +390,7 @@ export const register: Register = (program, setExit) => {
     program
       .command('ls')
       .description('list a directory on a udplab server')
-      .argument('<host[:port]>', 'server')
+      .argument('<host[:port]>', TARGET_HELP)
       .argument('[dir]', 'directory under the server root', ''),
   )
     .option('--json', 'print JSON')
