@@ -12,7 +12,7 @@ import { tcpGet, tcpServe, tftpGet, tftpPut, tftpServe } from '../../src/baselin
 import { x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
 import { decodeHeader, type Initial, Op, PacketType } from '../../src/protocol/index.js';
-import { get, ls, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
+import { generateIdentity, get, ls, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
 import { EvilSession, EvilSocket } from '../helpers/evil-client.js';
 import { IPV6 } from '../helpers/ipv6.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
@@ -175,6 +175,47 @@ describe.skipIf(!IPV6)('a dual-stack server (--host ::)', () => {
     } finally {
       first.close();
       moved.close();
+    }
+  });
+});
+
+describe.skipIf(!IPV6)('udplab serve without --host', () => {
+  it('listens on [::]: dual-stack, so 127.0.0.1, [::1] and localhost (whatever it resolves to first) all reach it', async () => {
+    const { spawn } = await import('node:child_process');
+    const idFile = join(dir.path, 'cli-id.key');
+    generateIdentity(idFile);
+    const env = { ...process.env, UDPLAB_HOME: join(dir.path, 'home-default') };
+    const child = spawn(
+      process.execPath,
+      [BIN, 'serve', '--root', root, '--port', '0', '--quiet', '--identity', idFile],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env,
+      },
+    );
+    try {
+      const port = await new Promise<number>((ok, fail) => {
+        let o = '';
+        const t = setTimeout(() => fail(new Error('serve did not start')), 20_000);
+        child.stdout!.on('data', (d) => {
+          o += d;
+          const m = /listening on \[::\]:(\d+),/.exec(o);
+          if (m) {
+            clearTimeout(t);
+            ok(Number(m[1]));
+          }
+        });
+        child.once('exit', (c) => fail(new Error(`serve exited ${c}: ${o}`)));
+      });
+      for (const target of [`127.0.0.1:${port}`, `[::1]:${port}`, `localhost:${port}`]) {
+        const r = await run(process.execPath, [BIN, 'ls', target, '--accept-new', '--json'], { env, timeout: 30_000 });
+        expect(
+          JSON.parse(r.stdout).map((e: { name: string }) => e.name),
+          target,
+        ).toContain('f.bin');
+      }
+    } finally {
+      child.kill('SIGTERM');
     }
   });
 });

@@ -213,7 +213,7 @@ function addCommon(c: Command): Command {
 
 interface ServeFlags {
   root: string;
-  host: string;
+  host?: string;
   port: string;
   maxSessions: string;
   readOnly?: boolean;
@@ -264,7 +264,10 @@ export const register: Register = (program, setExit) => {
     .command('serve')
     .description('serve files from a directory over RUFT')
     .requiredOption('--root <dir>', 'directory to serve (nothing outside it is read or written)')
-    .option('--host <addr>', 'address to bind', '0.0.0.0')
+    .option(
+      '--host <addr>',
+      'address to bind (default ::, every interface, IPv6 and IPv4 (dual-stack); 0.0.0.0 where the kernel has no IPv6; 0.0.0.0 for IPv4 only)',
+    )
     .option('--port <n>', 'UDP port', String(DEFAULT_PORT))
     .option('--max-sessions <n>', 'concurrent sessions', '64')
     .option('--max-sessions-per-source <n>', 'concurrent sessions one source address may hold', '16')
@@ -300,12 +303,11 @@ export const register: Register = (program, setExit) => {
         identity = generateIdentity(defaultIdentityPath());
         log(`generated a new identity in ${defaultIdentityPath()}`);
       }
-      const s = await serve({
-        ...(identity && { identity }),
+      const options = (host: string) => ({
         ...(f.pskFile && { psk: loadPsk(f.pskFile) }),
         ...(f.insecurePlaintext && { insecurePlaintext: true }),
         root: f.root,
-        host: f.host,
+        host,
         port: parsePort(f.port),
         maxSessions: parseCount('--max-sessions', f.maxSessions),
         maxSessionsPerSource: parseCount('--max-sessions-per-source', f.maxSessionsPerSource),
@@ -315,11 +317,20 @@ export const register: Register = (program, setExit) => {
         handshakeRate: parseRate(f.handshakeRate),
         ...fixedDatagram(datagram),
         log,
-      }).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
-        if (e.code === 'EADDRINUSE') throw new UsageError(`UDP port ${f.port} on ${f.host} is already in use`);
-        throw e;
       });
+      // the default, ::, is dual-stack; a kernel without IPv6 cannot bind it: IPv4's every interface then
+      const host = f.host ?? '::';
+      const s = await serve({ ...(identity && { identity }), ...options(host) })
+        .catch((e: NodeJS.ErrnoException) => {
+          if (f.host !== undefined || (e.code !== 'EAFNOSUPPORT' && e.code !== 'EADDRNOTAVAIL')) throw e;
+          log(`no IPv6 here (${e.code}): listening on IPv4 only (0.0.0.0)`);
+          return serve({ ...(identity && { identity }), ...options('0.0.0.0') });
+        })
+        .catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
+          if (e.code === 'EADDRINUSE') throw new UsageError(`UDP port ${f.port} on ${host} is already in use`);
+          throw e;
+        });
       for (const w of s.warnings) log(`warning: ${w}`);
       const security = identity
         ? `Noise_${f.pskFile ? 'NKpsk0' : 'NK'}, key ${fingerprint(identity.publicKey)} (${Buffer.from(identity.publicKey).toString('base64')})`
