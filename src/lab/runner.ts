@@ -53,10 +53,23 @@ async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
     notices.push(`ATTACK on loopback only: ${s.attack} — forged requests go to 127.0.0.1, nowhere else.`);
     return started(new LocalRuntime(notices));
   }
-  if (o.runtime === 'netns') return started(new NetnsRuntime(notices, o.shaper));
+  if (s.ip === 6) {
+    if (o.runtime === 'docker')
+      throw new LabError(
+        'E_SCENARIO_INVALID',
+        `${s.source}: ip: 6 runs on the local and netns runtimes (the docker runtime's network is IPv4 only)`,
+      );
+    notices.push(
+      o.runtime === 'netns'
+        ? 'IPv6 path: client, relay and server talk over the veth pair (fd77:0:0:<k>::/64).'
+        : 'IPv6 path: client, relay and server talk over ::1 (local runtime; the docker runtime is IPv4 only).',
+    );
+  }
+  if (o.runtime === 'netns') return started(new NetnsRuntime(notices, o.shaper, s.ip));
   let kind = o.runtime;
   if (kind === 'auto') {
-    if (await dockerAvailable()) kind = 'docker';
+    if (s.ip === 4 && (await dockerAvailable())) kind = 'docker';
+    else if (s.ip === 6) kind = 'local';
     else {
       kind = 'local';
       notices.push('FALLBACK: no Docker engine answers; running on loopback (local runtime) with the userspace relay.');
@@ -70,7 +83,7 @@ async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
         'E_SHAPER',
         '--shaper netem needs the docker runtime (the local runtime shapes in user space)',
       );
-    return started(new LocalRuntime(notices));
+    return started(new LocalRuntime(notices, s.ip));
   }
   return started(new DockerRuntime(notices, o.shaper));
 }

@@ -97,6 +97,8 @@ export const scenarioSchema = z
     clients: z.number().int().min(1).max(200).default(1),
     capture: z.boolean().default(false),
     mtu: z.number().int().min(576).max(65535).optional(),
+    /** The IP version of the path between client and server (local: 127.0.0.1 or ::1; netns: a veth pair). */
+    ip: z.union([z.literal(4), z.literal(6)]).default(4),
     attack: z.enum(['amplification']).optional(),
     faults: z
       .array(z.object({ at: pct, kill: z.enum(['server', 'client']), restart: z.boolean().default(true) }).strict())
@@ -133,6 +135,8 @@ export interface Scenario {
   capture: boolean;
   /** Userspace relay: emulate IP fragmentation at this MTU (kernel paths fragment by themselves). */
   mtu: number | undefined;
+  /** The IP version client, relay and server talk over. */
+  ip: 4 | 6;
   /** Instead of transfers: forge one request from a victim's address and measure what the server sends it. */
   attack: 'amplification' | undefined;
   /** Crash faults in each RUFT run, in order of progress: SIGKILL at a fraction of the file, restart, resume. */
@@ -223,6 +227,15 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
         `${file}: network.${dir}: reorder needs a delay (netem reorders by sending some packets before the delayed ones)`,
       );
   }
+  if (s.ip === 6) {
+    const why =
+      s.attack !== undefined
+        ? 'attack scenarios forge IPv4 sources with hping3, which has no IPv6'
+        : s.protocols.some((v) => (typeof v === 'string' ? v : v.protocol) === 'naive')
+          ? "the naive protocol is the seminar's IPv4-only program"
+          : undefined;
+    if (why) throw new LabError('E_SCENARIO_INVALID', `${file}: ip: 6: ${why}`);
+  }
   const e = s.expect;
   return {
     name: s.name,
@@ -242,6 +255,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     clients: s.clients,
     capture: s.capture,
     mtu: s.mtu,
+    ip: s.ip,
     attack: s.attack,
     faults: (s.faults ?? [])
       .map((f) => ({ atPct: pctOf(f.at), kill: f.kill, restart: f.restart }))

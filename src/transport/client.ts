@@ -33,6 +33,7 @@ import {
   type Range,
   sealStateless,
 } from '../protocol/index.js';
+import { canonicalAddress, formatHostPort, wildcardFor } from './address.js';
 import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
 import { TransportError } from './errors.js';
@@ -106,12 +107,33 @@ export interface TransferResult {
   }>;
 }
 
-export async function resolveHost(host: string): Promise<string> {
+/**
+ * The address to send to: IPv4 or IPv6, the first the OS lists (getaddrinfo's order, as Node ≥ 17 keeps it),
+ * resolved once; no other address is tried. Returned in canonical form (`0:0::1` → `::1`), the form a reply's
+ * source address has, so the source check compares like with like.
+ */
+export async function resolveHost(host: string, family?: 4 | 6): Promise<string> {
+  return (await resolveAll(host, family))[0]!;
+}
+
+/** Every address `host` resolves to (of `family` alone if given), the OS's order, canonical; E_UNKNOWN_HOST when none. */
+async function resolveAll(host: string, family?: 4 | 6): Promise<string[]> {
+  let found: Array<{ address: string }>;
   try {
-    return (await lookup(host, { family: 4 })).address;
+    found = await lookup(host, { all: true, ...(family && { family }) });
   } catch (err) {
     throw new TransportError('E_UNKNOWN_HOST', `unknown host "${host}" (DNS lookup failed)`, { cause: err });
   }
+  if (found.length === 0) throw new TransportError('E_UNKNOWN_HOST', `unknown host "${host}" (no address)`);
+  return [...new Set(found.map((a) => canonicalAddress(a.address)))];
+}
+
+/** `host:port (address)` for messages, with a hint when the name has addresses of the other family. */
+function where(o: ClientOptions, address: string, others: string[]): string {
+  const at = formatHostPort(o.host, o.port);
+  const other = others.find((a) => a.includes(':') !== address.includes(':'));
+  const hint = other ? `; ${o.host} also resolves to ${other}: try ${formatHostPort(other, o.port)}` : '';
+  return `${at} (${address}${hint})`;
 }
 
 interface RunSpec {
@@ -145,8 +167,9 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
       `remote name too long: ${Buffer.byteLength(spec.remote)} bytes (at most ${MAX_PATH_BYTES})`,
     );
   }
-  const address = await resolveHost(o.host);
-  const bound = await bindUdp('0.0.0.0', 0);
+  const addresses = await resolveAll(o.host);
+  const address = addresses[0]!;
+  const bound = await bindUdp(wildcardFor(address), 0);
   for (const w of bound.warnings) o.onWarning?.(w);
   const clock = o.clock ?? monotonicMs;
   let clientSecurity: ClientSecurity;
@@ -155,7 +178,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
       ? { mode: 'plaintext' }
       : {
           mode: 'noise',
-          serverPublicKey: await resolveServerKey(o, bound, address, clock),
+          serverPublicKey: await resolveServerKey(o, bound, address, addresses, clock),
           ephemeral: randomBytes(32),
           ...(o.psk && { psk: o.psk }),
           ...(o.cipher && { cipher: o.cipher }),
@@ -221,7 +244,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
           spec.onEnd?.(e.ok, e.code);
           if (e.ok) return finish();
           let message = e.message ?? 'transfer failed';
-          if (e.code === 'E_UNREACHABLE') message = `${o.host}:${o.port} (${address}): ${message}`;
+          if (e.code === 'E_UNREACHABLE') message = `${where(o, address, addresses)}: ${message}`;
           finish(new TransportError(e.code ?? 'E_PROTOCOL', message));
         }
       },
@@ -263,6 +286,7 @@ async function fetchServerKey(
   o: ClientOptions,
   bound: BoundSocket,
   address: string,
+  addresses: string[],
   clock: Clock,
 ): Promise<Uint8Array> {
   const cid = randomBytes(8);
@@ -293,7 +317,7 @@ async function fetchServerKey(
         reject(
           new TransportError(
             'E_UNREACHABLE',
-            `${o.host}:${o.port} (${address}): no answer from the server after ${attempts} attempts over ${((clock() - started) / 1000).toFixed(1)} s`,
+            `${where(o, address, addresses)}: no answer from the server after ${attempts} attempts over ${((clock() - started) / 1000).toFixed(1)} s`,
           ),
         );
         return;
@@ -317,13 +341,14 @@ async function resolveServerKey(
   o: ClientOptions,
   bound: BoundSocket,
   address: string,
+  addresses: string[],
   clock: Clock,
 ): Promise<Uint8Array> {
   if (o.serverKey) return o.serverKey;
   const kh = new KnownHosts(o.knownHostsPath ?? defaultKnownHostsPath());
-  const hostPort = `${o.host}:${o.port}`;
-  const names = [...new Set([`${o.host.toLowerCase()}:${o.port}`, `${address}:${o.port}`])];
-  const offered = await fetchServerKey(o, bound, address, clock);
+  const hostPort = formatHostPort(o.host, o.port);
+  const names = [...new Set([formatHostPort(o.host.toLowerCase(), o.port), formatHostPort(address, o.port)])];
+  const offered = await fetchServerKey(o, bound, address, addresses, clock);
   const missing: string[] = [];
   for (const name of names) {
     const pinned = kh.get(name);

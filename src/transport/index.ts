@@ -1,5 +1,6 @@
 // Public face of the transport: real sockets and timers driving the protocol core.
 
+export { canonicalAddress, formatHostPort, type HostPort, splitHostPort, wildcardFor } from './address.js';
 export {
   type ClientOptions,
   get,

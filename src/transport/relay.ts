@@ -7,9 +7,10 @@
 // Fault boundary: a datagram whose handling throws (a send on a closing socket, a failed upstream bind) is
 // counted and dropped, never the relay; at most MAX_UPSTREAMS client addresses get an upstream socket.
 import type { Socket } from 'node:dgram';
-import { isIP } from 'node:net';
 import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem, printNetem } from '../impair/index.js';
 import { EventQueue } from '../sim/index.js';
+import { wildcardFor } from './address.js';
+import { resolveHost } from './client.js';
 import { type Clock, monotonicMs } from './clock.js';
 import { Tamper, type TamperOptions, type TamperStats } from './tamper.js';
 import { bindUdp, type RemoteInfo } from './udp-socket.js';
@@ -184,9 +185,10 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const tamper = (label: string) => (o.tamper ? new Tamper(o.tamper, root.fork(`tamper-${label}`)) : undefined);
   const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'), o.mtu);
   const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'), o.mtu);
+  // the target resolved once (IPv4 or IPv6, the OS's first), in the form the server's replies come from
+  const target = await resolveHost(o.targetHost);
   const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
   const upstreams = new Map<string, Promise<Upstream>>();
-  const targetIsIp = isIP(o.targetHost) !== 0;
 
   // Per client: its upstream socket, and where the server answers from. A server that answers from another
   // port (a TFTP transfer ID) gets the client's next datagrams there, as the client itself would send them.
@@ -194,11 +196,11 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     const key = `${client.address}:${client.port}`;
     let s = upstreams.get(key);
     if (!s) {
-      s = bindUdp('0.0.0.0', 0).then((b) => {
+      s = bindUdp(wildcardFor(target), 0).then((b) => {
         const u: Upstream = { socket: b.socket, port: o.targetPort };
         b.socket.on('message', (msg, from) => {
           // only the server's host may move the client's traffic to another port (a TFTP transfer ID)
-          if (targetIsIp && from.address !== o.targetHost) return;
+          if (from.address !== target) return;
           u.port = from.port;
           down.push(new Uint8Array(msg), (bytes) => front.socket.send(bytes, client.port, client.address));
         });
@@ -218,7 +220,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       return;
     }
     upstreamFor(rinfo).then(
-      (u) => up.push(new Uint8Array(msg), (bytes) => u.socket.send(bytes, u.port, o.targetHost)),
+      (u) => up.push(new Uint8Array(msg), (bytes) => u.socket.send(bytes, u.port, target)),
       () => {
         dropped++;
       },

@@ -47,6 +47,7 @@ import {
   SOURCE_TAG_BYTES,
   sealStateless,
 } from '../protocol/index.js';
+import { formatHostPort } from './address.js';
 import { AddressValidator, HandshakeLimiter } from './admission.js';
 import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
@@ -118,6 +119,10 @@ const OP_NAMES: Record<number, string> = { [Op.Get]: 'get', [Op.Put]: 'put', [Op
 const PATH_PROBE_EVERY_MS = 250;
 const PATH_PROBE_TRIES = 5;
 
+// Every address compared here (cookies, per-source counts and limits, migration) is a `rinfo.address` of this
+// one socket, so each peer has one spelling: on a dual-stack socket (`--host ::`) an IPv4 peer is always
+// `::ffff:a.b.c.d`, on a udp4 socket always `a.b.c.d`. Replies go to rinfo as given (a udp6 socket needs the
+// mapped form).
 function sameAddress(a: RemoteInfo, b: RemoteInfo): boolean {
   return a.port === b.port && a.address === b.address;
 }
@@ -157,7 +162,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       };
   const cookies = new AddressValidator();
   const limiter = new HandshakeLimiter(o.handshakeRate?.burst ?? 50, o.handshakeRate?.perSecond ?? 20);
-  const who = (r: RemoteInfo) => `${r.address}:${r.port}`;
+  const who = (r: RemoteInfo) => formatHostPort(r.address, r.port);
 
   const handleRequest = (s: Session, req: Initial) => {
     const c = s.driver.conn;

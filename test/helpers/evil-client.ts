@@ -93,9 +93,14 @@ export function initialDatagram(cid: Uint8Array, suite: number, token: Uint8Arra
 }
 
 /** Asks the server for a RETRY cookie for (this socket, cid): what any off-path host can get for itself. */
-export async function cookieFor(sock: EvilSocket, serverPort: number, cid: Uint8Array): Promise<Uint8Array> {
+export async function cookieFor(
+  sock: EvilSocket,
+  serverPort: number,
+  cid: Uint8Array,
+  serverHost = '127.0.0.1',
+): Promise<Uint8Array> {
   const from = sock.inbox.length;
-  sock.send(initialDatagram(cid, 1, new Uint8Array(0), new Uint8Array(48)), serverPort);
+  sock.send(initialDatagram(cid, 1, new Uint8Array(0), new Uint8Array(48)), serverPort, serverHost);
   const r = await sock.waitFor((m) => typeOf(m.bytes) === PacketType.Retry, 2000, from);
   if (!r) throw new Error('no RETRY from the server');
   return openStateless(r.bytes)!.payload.slice();
@@ -103,6 +108,8 @@ export async function cookieFor(sock: EvilSocket, serverPort: number, cid: Uint8
 
 export interface EvilSessionOptions {
   serverPort: number;
+  /** Where the server is (default 127.0.0.1). */
+  serverHost?: string;
   serverKey: Uint8Array;
   psk?: Uint8Array;
   request: Initial;
@@ -139,14 +146,14 @@ export class EvilSession {
     | { kind: 'silent' }
   > {
     const cid = o.cid ?? randomBytes(8);
-    const token = await cookieFor(sock, o.serverPort, cid);
+    const token = await cookieFor(sock, o.serverPort, cid, o.serverHost);
     const hs = new ClientHandshake(
       { mode: 'noise', serverPublicKey: o.serverKey, ephemeral: randomBytes(32), ...(o.psk && { psk: o.psk }) },
       { connectionId: cid },
     );
     const initial = initialDatagram(cid, hs.suite, token, hs.firstMessage(encodeInitial(o.request)));
     const from = sock.inbox.length;
-    sock.send(initial, o.serverPort);
+    sock.send(initial, o.serverPort, o.serverHost);
     const ans = await sock.waitFor(
       (m) => typeOf(m.bytes) === PacketType.Accept || typeOf(m.bytes) === PacketType.Reject,
       2000,

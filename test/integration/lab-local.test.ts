@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseScenario, runScenario } from '../../src/lab/index.js';
 import { writeReports } from '../../src/report/index.js';
+import { IPV6 } from '../helpers/ipv6.js';
 import { tempDir } from '../helpers/tmp.js';
 
 describe('lab on the local runtime', () => {
@@ -30,6 +31,23 @@ describe('lab on the local runtime', () => {
     expect(json.schema_version).toBe(1);
     expect(readFileSync(join(dir.path, 'junit.xml'), 'utf8')).toMatch(/<testsuite name="tiny" tests="2" failures="0"/);
     expect(existsSync(join(dir.path, 'report.md'))).toBe(true);
+  });
+
+  it.skipIf(!IPV6)('ip: 6 runs server, relay and client on ::1: RUFT, TFTP and TCP, with integrity', async () => {
+    const s = parseScenario(
+      'name: v6\nfile: { size: 1MiB }\nnetwork: { netem: "delay 1ms loss 5%" }\nip: 6\n' +
+        'protocols: [ruft, { protocol: tftp, blksize: 1428, windowsize: 8, timeout: 100ms }, tcp]\n',
+      'v6.yaml',
+    );
+    const res = await runScenario(s, { runtime: 'local', shaper: 'auto' });
+    expect(res.summary).toEqual({ runs: 3, passed: 3, failed: 0 });
+    expect(res.environment.notices).toContain(
+      'IPv6 path: client, relay and server talk over ::1 (local runtime; the docker runtime is IPv4 only).',
+    );
+    for (const r of res.runs) expect(r.sha256_actual, r.id).toBe(r.sha256_expected);
+    // the relay listened on ::1 and forwarded to a server on ::1 (a udp6 socket on ::1 hears IPv6 alone)
+    for (const r of res.runs.filter((x) => x.protocol !== 'tcp'))
+      expect(r.shaping_readback, r.id).toMatch(/, \[::1\]:\d+ → \[::1\]:\d+$/);
   });
 
   it('an unmet expectation fails the run with a reason, and the exit code says so', async () => {

@@ -20,4 +20,20 @@ describe.skipIf(!root)('lab on the netns runtime', () => {
     for (const r of res.runs) expect(r.sha256_actual).toBe(r.sha256_expected);
     expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
   });
+
+  it('ip: 6 runs RUFT, TFTP and TCP over the veth pair on fd77:0:0:<k>::/64 (nodad), and deletes the namespaces', async () => {
+    const s = parseScenario(
+      'name: ns-v6\nfile: { size: 1MiB }\nnetwork: { netem: "delay 2ms loss 5%" }\nip: 6\n' +
+        'protocols: [ruft, { protocol: tftp, blksize: 1428, windowsize: 8, timeout: 100ms }, tcp]\n',
+      'ns6.yaml',
+    );
+    const res = await runScenario(s, { runtime: 'netns', shaper: 'auto' });
+    expect(res.summary).toEqual({ runs: 3, passed: 3, failed: 0 });
+    expect(res.environment.notices.join('\n')).toMatch(/IPv6 path: .* veth pair \(fd77:0:0:<k>::\/64\)/);
+    for (const r of res.runs) expect(r.sha256_actual, r.id).toBe(r.sha256_expected);
+    if (res.environment.shaper === 'userspace')
+      for (const r of res.runs.filter((x) => x.protocol !== 'tcp'))
+        expect(r.shaping_readback, r.id).toMatch(/, \[fd77:0:0:[0-9a-f]+::2\]:\d+ → \[fd77:0:0:[0-9a-f]+::2\]:\d+$/);
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+  });
 });

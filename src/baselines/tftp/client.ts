@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { TransferResult } from '../../transport/index.js';
-import { bindUdp, monotonicMs } from '../../transport/index.js';
+import { bindUdp, canonicalAddress, monotonicMs, wildcardFor } from '../../transport/index.js';
 import { BaselineError } from '../errors.js';
 import { baselineResult } from '../result.js';
 import { type BlockParams, backoffMs, dally, peerError, receiveBlocks, sendBlocks } from './blocks.js';
@@ -48,8 +48,10 @@ function request(o: TftpClientOptions, tsize: number | undefined): ClientRequest
 }
 
 async function openLink(o: TftpClientOptions) {
-  const b = await bindUdp(o.host.includes(':') ? '::' : '0.0.0.0', 0);
-  const link = new PeerLink(b.socket, { address: o.host, port: o.port }, false);
+  // an IP address in the form replies come from (`0:0::1` → `::1`): the link takes only its peer's datagrams
+  const address = canonicalAddress(o.host);
+  const b = await bindUdp(wildcardFor(address), 0);
+  const link = new PeerLink(b.socket, { address, port: o.port }, false);
   return {
     link,
     close: async () => {

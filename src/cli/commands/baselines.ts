@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { naiveGet, naiveServe, tcpGet, tcpServe, tftpGet, tftpPut, tftpServe } from '../../baselines/index.js';
-import { resolveHost, type TransferResult } from '../../transport/index.js';
+import { formatHostPort, resolveHost, type TransferResult } from '../../transport/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
 import { parseHostPort } from './transfer.js';
@@ -30,9 +30,12 @@ function rootDir(root: string): string {
   return root;
 }
 
-function target(s: string, defaultPort: number): Promise<{ host: string; port: number }> {
-  const t = parseHostPort(s.includes(':') ? s : `${s}:${defaultPort}`);
-  return resolveHost(t.host).then((host) => ({ host, port: t.port }));
+/** HOST[:PORT] or [IPV6]:PORT resolved once (the OS's first address; only IPv4 ones for the naive program). */
+async function target(s: string, defaultPort: number, family?: 4): Promise<{ host: string; port: number }> {
+  const t = parseHostPort(s, false, defaultPort);
+  if (family === 4 && t.host.includes(':'))
+    throw new UsageError(`naive-get is the seminar's IPv4-only program: "${s}" is an IPv6 address`);
+  return { host: await resolveHost(t.host, family), port: t.port };
 }
 
 function print(r: TransferResult, json: boolean | undefined, extra = ''): void {
@@ -70,12 +73,14 @@ export const register: Register = (program: Command, setExit) => {
     .command('naive-serve')
     .description("TEACHING: the seminar report's UDP server (no acknowledgements; answers the last address it heard)")
     .requiredOption('--root <dir>', 'directory to serve')
-    .option('--host <addr>', 'address to bind', '127.0.0.1')
+    .option('--host <addr>', 'IPv4 address to bind (the seminar program is IPv4 only)', '127.0.0.1')
     .option('--port <n>', 'UDP port', '4455')
     .option('--chunk <bytes>', 'datagram payload (the seminar: 1024)', '1024')
     .option('--quiet', 'log nothing')
     .action(async (f: ServeFlags & { chunk: string }) => {
       const log = f.quiet ? () => {} : (l: string) => console.error(l);
+      if (f.host.includes(':'))
+        throw new UsageError(`naive-serve is the seminar's IPv4-only program: --host ${f.host} is an IPv6 address`);
       const s = await naiveServe({
         root: rootDir(f.root),
         host: f.host,
@@ -83,7 +88,9 @@ export const register: Register = (program: Command, setExit) => {
         chunkBytes: intFlag('chunk', f.chunk, 1, 65507)!,
         log,
       }).catch(bindError('UDP', f.port, f.host));
-      console.log(`udplab naive-serve: listening on ${s.address}:${s.port}, root ${f.root}, security: NONE (teaching)`);
+      console.log(
+        `udplab naive-serve: listening on ${formatHostPort(s.address, s.port)}, root ${f.root}, security: NONE (teaching)`,
+      );
       await Promise.race([untilSignal(), s.closed]);
       await s.close();
       setExit(0);
@@ -92,7 +99,7 @@ export const register: Register = (program: Command, setExit) => {
   program
     .command('naive-get')
     .description("TEACHING: the seminar report's client — writes whatever arrives, in arrival order, under LOCAL")
-    .argument('<host[:port]>', 'server')
+    .argument('<host[:port]>', 'server: HOST or HOST:PORT, IPv4 only (the seminar program)')
     .argument('<remote>', 'file name')
     .argument('[local]', 'where to write (default: the remote name)')
     .option('--bufsize <bytes>', 'receive buffer; longer datagrams are cut (the seminar: 1024)', '1024')
@@ -109,7 +116,7 @@ export const register: Register = (program: Command, setExit) => {
       ) => {
         const r = await naiveGet(
           {
-            ...(await target(t, 4455)),
+            ...(await target(t, 4455, 4)),
             bufsizeBytes: intFlag('bufsize', f.bufsize, 1, 65535)!,
             ...(f.rcvbuf !== undefined && { rcvbufBytes: intFlag('rcvbuf', f.rcvbuf, 1024, 1 << 30)! }),
             stallMs: intFlag('stall', f.stall, 1, 3_600_000)!,
@@ -127,7 +134,11 @@ export const register: Register = (program: Command, setExit) => {
     .command('tftp-serve')
     .description('serve a directory over TFTP (RFC 1350 with blksize, timeout, tsize and windowsize options)')
     .requiredOption('--root <dir>', 'directory to serve (nothing outside it is read or written)')
-    .option('--host <addr>', 'address to bind (0.0.0.0: every interface)', '127.0.0.1')
+    .option(
+      '--host <addr>',
+      'address to bind (::1 for IPv6 loopback; :: every interface, IPv6 and IPv4; 0.0.0.0 every IPv4 one)',
+      '127.0.0.1',
+    )
     .option('--port <n>', 'UDP port', '6969')
     .option('--writable', 'accept write requests (new files only)')
     .option('--max-blksize <n>', 'largest blksize granted', '65464')
@@ -158,7 +169,7 @@ export const register: Register = (program: Command, setExit) => {
           log,
         }).catch(bindError('UDP', f.port, f.host));
         console.log(
-          `udplab tftp-serve: listening on ${s.address}:${s.port}, root ${f.root}${f.writable ? ' (writable)' : ''}, security: NONE (TFTP)`,
+          `udplab tftp-serve: listening on ${formatHostPort(s.address, s.port)}, root ${f.root}${f.writable ? ' (writable)' : ''}, security: NONE (TFTP)`,
         );
         await untilSignal();
         await s.close();
@@ -205,7 +216,7 @@ export const register: Register = (program: Command, setExit) => {
     program
       .command('tftp-get')
       .description('download REMOTE from a TFTP server')
-      .argument('<host[:port]>', 'server (default port 69)')
+      .argument('<host[:port]>', 'server: HOST, HOST:PORT or [IPV6]:PORT (default port 69)')
       .argument('<remote>', 'file name on the server')
       .argument('[local]', 'where to write (default: the remote name)')
       .option('--force', 'replace LOCAL if it exists'),
@@ -220,7 +231,7 @@ export const register: Register = (program: Command, setExit) => {
       .command('tftp-put')
       .description('upload LOCAL to a TFTP server')
       .argument('<local>', 'file to send')
-      .argument('<host[:port]>', 'server (default port 69)')
+      .argument('<host[:port]>', 'server: HOST, HOST:PORT or [IPV6]:PORT (default port 69)')
       .argument('[remote]', 'file name on the server (default: the local name)'),
   ).action(async (local: string, t: string, remote: string | undefined, f: TftpFlags) => {
     const r = await tftpPut(await tftpOpts(t, f), local, remote ?? basename(local));
@@ -232,7 +243,11 @@ export const register: Register = (program: Command, setExit) => {
     .command('tcp-serve')
     .description('serve a directory over plain TCP (the reference to compare with)')
     .requiredOption('--root <dir>', 'directory to serve')
-    .option('--host <addr>', 'address to bind (0.0.0.0: every interface)', '127.0.0.1')
+    .option(
+      '--host <addr>',
+      'address to bind (::1 for IPv6 loopback; :: every interface, IPv6 and IPv4; 0.0.0.0 every IPv4 one)',
+      '127.0.0.1',
+    )
     .option('--port <n>', 'TCP port', '4457')
     .option('--quiet', 'log nothing')
     .action(async (f: ServeFlags) => {
@@ -243,7 +258,9 @@ export const register: Register = (program: Command, setExit) => {
         port: intFlag('port', f.port, 0, 65535)!,
         log,
       }).catch(bindError('TCP', f.port, f.host));
-      console.log(`udplab tcp-serve: listening on ${s.address}:${s.port}, root ${f.root}, security: NONE (TCP)`);
+      console.log(
+        `udplab tcp-serve: listening on ${formatHostPort(s.address, s.port)}, root ${f.root}, security: NONE (TCP)`,
+      );
       await untilSignal();
       await s.close();
       setExit(0);
@@ -252,7 +269,7 @@ export const register: Register = (program: Command, setExit) => {
   program
     .command('tcp-get')
     .description('download REMOTE from `udplab tcp-serve`')
-    .argument('<host[:port]>', 'server')
+    .argument('<host[:port]>', 'server: HOST, HOST:PORT or [IPV6]:PORT (default port 4457)')
     .argument('<remote>', 'file name')
     .argument('[local]', 'where to write (default: the remote name)')
     .option('--force', 'replace LOCAL if it exists')

@@ -22,8 +22,8 @@ export const register: Register = (program: Command, setExit) => {
   program
     .command('relay')
     .description('forward UDP to a server through netem-style impairments applied in user space')
-    .requiredOption('--to <host:port>', 'where to forward (the server)')
-    .option('--listen <[host:]port>', 'where clients send', '127.0.0.1:4456')
+    .requiredOption('--to <host:port>', 'where to forward (the server): HOST:PORT or [IPV6]:PORT')
+    .option('--listen <[host:]port>', 'where clients send: PORT, HOST:PORT or [IPV6]:PORT', '127.0.0.1:4456')
     .option('--up <netem>', 'impairment client → server', '')
     .option('--down <netem>', 'impairment server → client', '')
     .option('--netem <netem>', 'the same impairment both ways')
@@ -40,9 +40,10 @@ export const register: Register = (program: Command, setExit) => {
         }
       };
       const to = parseHostPort(f.to);
-      const listen = f.listen.includes(':')
-        ? parseHostPort(f.listen, true)
-        : { host: '127.0.0.1', port: Number(f.listen) };
+      // a bare number is a port on 127.0.0.1; else HOST:PORT or [IPV6]:PORT (port 0: any free one)
+      const listen = /^\d+$/.test(f.listen)
+        ? parseHostPort(`127.0.0.1:${f.listen}`, true)
+        : parseHostPort(f.listen, true, 4456);
       const up = parse(f.netem ? 'netem' : 'up', f.netem ?? f.up);
       const down = parse(f.netem ? 'netem' : 'down', f.netem ?? f.down);
       const relay = await startRelay({

@@ -11,6 +11,7 @@ import {
   type ClientOptions,
   defaultIdentityPath,
   fingerprint,
+  formatHostPort,
   generateIdentity,
   generatePsk,
   get,
@@ -21,6 +22,7 @@ import {
   parsePublicKey,
   put,
   serve,
+  splitHostPort,
   type TransferResult,
 } from '../../transport/index.js';
 import type { Register } from '../index.js';
@@ -28,12 +30,21 @@ import { UsageError } from '../usage-error.js';
 
 const DEFAULT_PORT = 4455;
 
-export function parseHostPort(s: string, allowZero = false): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s);
-  if (!m) throw new UsageError(`"${s}" is not HOST or HOST:PORT`);
-  const port = m[2] === undefined ? DEFAULT_PORT : Number(m[2]);
-  if (port < (allowZero ? 0 : 1) || port > 65535) throw new UsageError(`port ${port} is out of range 1–65535`);
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+/** The target argument's help: an IPv6 address takes its port in brackets. */
+export const TARGET_HELP = 'server: HOST, HOST:PORT or [IPV6]:PORT (default port 4455), e.g. 10.0.0.2, [::1]:4455';
+
+/**
+ * A target as users write it: `HOST`, `HOST:PORT`, `[IPV6]:PORT`, `[IPV6]` or a bare IPV6 (`::1`), the port
+ * `defaultPort` when not given. A bare `::1:4455` is refused: it is an IPv6 address too (write `[::1]:4455`).
+ */
+export function parseHostPort(
+  s: string,
+  allowZero = false,
+  defaultPort = DEFAULT_PORT,
+): { host: string; port: number } {
+  const r = splitHostPort(s, defaultPort, allowZero);
+  if ('error' in r) throw new UsageError(r.error);
+  return r;
 }
 
 function parseCount(flag: string, v: string): number {
@@ -203,7 +214,7 @@ function addCommon(c: Command): Command {
 
 interface ServeFlags {
   root: string;
-  host: string;
+  host?: string;
   port: string;
   maxSessions: string;
   readOnly?: boolean;
@@ -254,7 +265,10 @@ export const register: Register = (program, setExit) => {
     .command('serve')
     .description('serve files from a directory over RUFT')
     .requiredOption('--root <dir>', 'directory to serve (nothing outside it is read or written)')
-    .option('--host <addr>', 'address to bind', '0.0.0.0')
+    .option(
+      '--host <addr>',
+      'address to bind (default ::, every interface, IPv6 and IPv4 (dual-stack); 0.0.0.0 where the kernel has no IPv6; 0.0.0.0 for IPv4 only)',
+    )
     .option('--port <n>', 'UDP port', String(DEFAULT_PORT))
     .option('--max-sessions <n>', 'concurrent sessions', '64')
     .option('--max-sessions-per-source <n>', 'concurrent sessions one source address may hold', '16')
@@ -290,12 +304,11 @@ export const register: Register = (program, setExit) => {
         identity = generateIdentity(defaultIdentityPath());
         log(`generated a new identity in ${defaultIdentityPath()}`);
       }
-      const s = await serve({
-        ...(identity && { identity }),
+      const options = (host: string) => ({
         ...(f.pskFile && { psk: loadPsk(f.pskFile) }),
         ...(f.insecurePlaintext && { insecurePlaintext: true }),
         root: f.root,
-        host: f.host,
+        host,
         port: parsePort(f.port),
         maxSessions: parseCount('--max-sessions', f.maxSessions),
         maxSessionsPerSource: parseCount('--max-sessions-per-source', f.maxSessionsPerSource),
@@ -305,17 +318,26 @@ export const register: Register = (program, setExit) => {
         handshakeRate: parseRate(f.handshakeRate),
         ...fixedDatagram(datagram),
         log,
-      }).catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
-        if (e.code === 'EADDRINUSE') throw new UsageError(`UDP port ${f.port} on ${f.host} is already in use`);
-        throw e;
       });
+      // the default, ::, is dual-stack; a kernel without IPv6 cannot bind it: IPv4's every interface then
+      const host = f.host ?? '::';
+      const s = await serve({ ...(identity && { identity }), ...options(host) })
+        .catch((e: NodeJS.ErrnoException) => {
+          if (f.host !== undefined || (e.code !== 'EAFNOSUPPORT' && e.code !== 'EADDRNOTAVAIL')) throw e;
+          log(`no IPv6 here (${e.code}): listening on IPv4 only (0.0.0.0)`);
+          return serve({ ...(identity && { identity }), ...options('0.0.0.0') });
+        })
+        .catch((e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
+          if (e.code === 'EADDRINUSE') throw new UsageError(`UDP port ${f.port} on ${host} is already in use`);
+          throw e;
+        });
       for (const w of s.warnings) log(`warning: ${w}`);
       const security = identity
         ? `Noise_${f.pskFile ? 'NKpsk0' : 'NK'}, key ${fingerprint(identity.publicKey)} (${Buffer.from(identity.publicKey).toString('base64')})`
         : 'PLAINTEXT teaching mode (--insecure-plaintext): no secrecy, no authentication';
       console.log(
-        `udplab serve: listening on ${s.address}:${s.port}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: ${security}`,
+        `udplab serve: listening on ${formatHostPort(s.address, s.port)}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: ${security}`,
       );
       await new Promise<void>((ok) => {
         const stop = () => ok();
@@ -330,7 +352,7 @@ export const register: Register = (program, setExit) => {
     program
       .command('get')
       .description('download REMOTE from a udplab server')
-      .argument('<host[:port]>', 'server')
+      .argument('<host[:port]>', TARGET_HELP)
       .argument('<remote>', 'path under the server root')
       .argument('[local]', 'where to write (default: the remote name)'),
   ).action(async (target: string, remote: string, local: string | undefined, f: CommonFlags) => {
@@ -351,7 +373,7 @@ export const register: Register = (program, setExit) => {
       .command('put')
       .description('upload LOCAL to a udplab server')
       .argument('<local>', 'file to send')
-      .argument('<host[:port]>', 'server')
+      .argument('<host[:port]>', TARGET_HELP)
       .argument('[remote]', 'path under the server root (default: the local name)'),
   )
     .option(
@@ -380,7 +402,7 @@ export const register: Register = (program, setExit) => {
     program
       .command('ls')
       .description('list a directory on a udplab server')
-      .argument('<host[:port]>', 'server')
+      .argument('<host[:port]>', TARGET_HELP)
       .argument('[dir]', 'directory under the server root', ''),
   )
     .option('--json', 'print JSON')

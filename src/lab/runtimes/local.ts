@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { readJournalInfo, removePartial } from '../../files/index.js';
 import { type Netem, printNetem } from '../../impair/index.js';
+import { formatHostPort } from '../../transport/index.js';
 import { LabError } from '../errors.js';
 import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
 import { repoRoot } from './docker.js';
@@ -139,7 +140,13 @@ export class LocalRuntime implements LabRuntime {
   private capture: ChildProcess | undefined;
   private capturePath = '';
 
-  constructor(readonly notices: string[]) {}
+  constructor(
+    readonly notices: string[],
+    /** The IP version of the path: 6 puts server, relay and client on ::1. */
+    protected readonly ip: 4 | 6 = 4,
+  ) {
+    if (ip === 6) this.hosts = { serverBind: '::1', relayListen: '::1', relayTo: '::1', clientTarget: '::1' };
+  }
 
   async start(): Promise<void> {
     mkdirSync(join(this.dir, 'root'));
@@ -187,7 +194,7 @@ export class LocalRuntime implements LabRuntime {
     const local = join(this.dir, 'client', 'file-0.bin');
     removePartial(local); // the journal and the part it names (NAME.<16 hex>.part)
     for (const f of [local, `${local}.part`, `${local}.part.journal`]) rmSync(f, { force: true });
-    const args = clientArgs(v, `${this.hosts.clientTarget}:${this.targetPort}`, remote, local);
+    const args = clientArgs(v, formatHostPort(this.hosts.clientTarget, this.targetPort), remote, local);
     const records: FaultRecord[] = [];
     const deadline = Date.now() + timeoutMs;
     const pending = [...faults];
@@ -273,9 +280,9 @@ export class LocalRuntime implements LabRuntime {
       [
         'relay',
         '--to',
-        `${this.hosts.relayTo}:${server.port}`,
+        formatHostPort(this.hosts.relayTo, server.port),
         '--listen',
-        `${this.hosts.relayListen}:0`,
+        formatHostPort(this.hosts.relayListen, 0),
         '--up',
         printNetem(r.up),
         '--down',
@@ -289,9 +296,10 @@ export class LocalRuntime implements LabRuntime {
     );
     const line = await firstLine(this.relay, /"listening"/, 'udplab relay');
     createInterface({ input: this.relay.stdout! }).on('line', (l) => this.relayLines.push(l));
-    const j = JSON.parse(line) as { port: number; up: string; down: string; seed: number };
+    const j = JSON.parse(line) as { address: string; port: number; up: string; down: string; seed: number };
     this.targetPort = j.port;
-    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}`;
+    const path = `${formatHostPort(j.address, j.port)} → ${formatHostPort(this.hosts.relayTo, server.port)}`;
+    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}, ${path}`;
   }
 
   async clearShaping(): Promise<unknown> {
@@ -304,7 +312,7 @@ export class LocalRuntime implements LabRuntime {
   }
 
   async runClients(v: Variant, remote: string, timeoutMs: number, count: number): Promise<ClientOutcome[]> {
-    const target = `${this.hosts.clientTarget}:${this.targetPort}`;
+    const target = formatHostPort(this.hosts.clientTarget, this.targetPort);
     return Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const local = join(this.dir, 'client', `file-${i}.bin`);

@@ -1,6 +1,6 @@
 // The `netns` runtime: root on Linux, no Docker. Two network namespaces joined by a veth pair
-// (client 10.77.<k>.1 ⟷ server 10.77.<k>.2); server, relay and client are udplab processes started with
-// `ip netns exec`. Shaper `netem`: tc on each veth end (client egress = up, server egress = down), always
+// (client 10.77.<k>.1 ⟷ server 10.77.<k>.2; with `ip: 6` also fd77:0:0:<k>::1 ⟷ fd77:0:0:<k>::2, which the
+// run then uses); server, relay and client are udplab processes started with `ip netns exec`. Shaper `netem`: tc on each veth end (client egress = up, server egress = down), always
 // `del` then `add`; where the kernel has no sch_netem, the relay runs in the server's namespace instead, loudly.
 // Namespaces are named udplab-<pid>-{c,s}; a start-up sweep deletes those whose owner process is gone.
 import { execFile } from 'node:child_process';
@@ -58,10 +58,16 @@ export class NetnsRuntime extends LocalRuntime {
   constructor(
     notices: string[],
     private readonly shaperWanted: ShaperName | 'auto',
+    ip: 4 | 6 = 4,
   ) {
-    super(notices);
-    const net = `10.77.${this.k}`;
-    this.hosts = { serverBind: `${net}.2`, relayListen: `${net}.2`, relayTo: `${net}.2`, clientTarget: `${net}.2` };
+    super(notices, ip);
+    const server = ip === 6 ? `${this.net6()}2` : `10.77.${this.k}.2`;
+    this.hosts = { serverBind: server, relayListen: server, relayTo: server, clientTarget: server };
+  }
+
+  /** The veth pair's IPv6 prefix (unique local, fd77:0:0:<k>::/64), ending in `::`. */
+  private net6(): string {
+    return `fd77:0:0:${this.k.toString(16)}::`;
   }
 
   protected override captureInterface(): string {
@@ -94,11 +100,13 @@ export class NetnsRuntime extends LocalRuntime {
         'netns',
         this.sns,
       );
-      for (const [ns, dev, addr] of [
-        [this.cns, `ul${this.k}c`, `${net}.1/24`],
-        [this.sns, `ul${this.k}s`, `${net}.2/24`],
+      for (const [ns, dev, addr, addr6] of [
+        [this.cns, `ul${this.k}c`, `${net}.1/24`, `${this.net6()}1/64`],
+        [this.sns, `ul${this.k}s`, `${net}.2/24`, `${this.net6()}2/64`],
       ] as const) {
         await ip('-n', ns, 'addr', 'add', addr, 'dev', dev);
+        // nodad: usable at once, no duplicate address detection to wait for (nothing else is on this link)
+        if (this.ip === 6) await ip('-n', ns, '-6', 'addr', 'add', addr6, 'dev', dev, 'nodad');
         await ip('-n', ns, 'link', 'set', dev, 'up');
         await ip('-n', ns, 'link', 'set', 'lo', 'up');
       }

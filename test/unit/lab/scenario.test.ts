@@ -67,6 +67,7 @@ describe('scenario files', () => {
   it('every shipped scenario validates', () => {
     const files = [
       join(ROOT, 'scenarios', 'lossy-10pct.yaml'),
+      join(ROOT, 'scenarios', 'ipv6-path.yaml'),
       ...['regression', 'vm'].flatMap((d) =>
         readdirSync(join(ROOT, 'scenarios', d)).map((f) => join(ROOT, 'scenarios', d, f)),
       ),
@@ -77,6 +78,18 @@ describe('scenario files', () => {
     expect(main.repeat).toBeGreaterThanOrEqual(3);
     expect(main.file).toEqual({ sizeBytes: 16 << 20, content: 'random' });
     expect(main.expect).toEqual({ integrity: true, goodputMinBps: 2e6, durationMaxMs: 120_000 });
+  });
+
+  it('ip: 4 by default; ip: 6 refused with naive (IPv4-only) and with attacks (hping3 has no IPv6)', () => {
+    const base = 'name: x\nfile: { size: 1MiB }\nnetwork: { netem: "" }\n';
+    expect(parseScenario(base).ip).toBe(4);
+    expect(parseScenario(`${base}ip: 6\nprotocols: [ruft, tftp, tcp]\n`).ip).toBe(6);
+    expect(loadScenario(join(ROOT, 'scenarios', 'ipv6-path.yaml')).ip).toBe(6);
+    expect(err(`${base}ip: 6\nprotocols: [ruft, naive]\n`)).toBe(
+      "bad.yaml: ip: 6: the naive protocol is the seminar's IPv4-only program",
+    );
+    expect(err(`${base}ip: 6\nattack: amplification\n`)).toMatch(/ip: 6: attack scenarios .* hping3/);
+    expect(err(`${base}ip: 5\n`)).toMatch(/^bad\.yaml:4:5: ip: /);
   });
 
   it('scenarios/schema.json is generated from the zod schema and is current', () => {
