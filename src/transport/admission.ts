@@ -1,5 +1,7 @@
 // Admission control for the server: stateless address-validation cookies (a RETRY round trip before any
-// per-client state) and a per-source handshake rate limit (token bucket, bounded table).
+// per-client state) and a per-source handshake rate limit (token bucket, bounded table). A "source" is an IPv4
+// address (IPv4-mapped IPv6 included) or an IPv6 /64: one host usually holds a whole /64, so counting single IPv6
+// addresses would let it pass any per-source limit.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { RemoteInfo } from './udp-socket.js';
 
@@ -49,4 +51,20 @@ export class HandshakeLimiter {
     e.tokens -= 1;
     return true;
   }
+}
+
+/** The unit that per-source limits count: the IPv4 address, or the /64 of an IPv6 address. */
+export function sourceKey(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  if (!address.includes(':')) return address;
+  const bare = address.split('%')[0]!.toLowerCase();
+  const [head, tail] = bare.includes('::') ? bare.split('::') : [bare, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g || '0', 16).toString(16))
+    .join(':')}::/64`;
 }

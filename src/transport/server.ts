@@ -48,7 +48,7 @@ import {
   sealStateless,
 } from '../protocol/index.js';
 import { formatHostPort } from './address.js';
-import { AddressValidator, HandshakeLimiter } from './admission.js';
+import { AddressValidator, HandshakeLimiter, sourceKey } from './admission.js';
 import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
 import { bindUdp, type RemoteInfo } from './udp-socket.js';
@@ -122,7 +122,7 @@ const PATH_PROBE_TRIES = 5;
 // Every address compared here (cookies, per-source counts and limits, migration) is a `rinfo.address` of this
 // one socket, so each peer has one spelling: on a dual-stack socket (`--host ::`) an IPv4 peer is always
 // `::ffff:a.b.c.d`, on a udp4 socket always `a.b.c.d`. Replies go to rinfo as given (a udp6 socket needs the
-// mapped form).
+// mapped form). Per-source limits count `sourceKey()` units: an IPv4 address or an IPv6 /64 (admission.ts).
 function sameAddress(a: RemoteInfo, b: RemoteInfo): boolean {
   return a.port === b.port && a.address === b.address;
 }
@@ -358,7 +358,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     }
     if (h.value.type === PacketType.KeyRequest) {
       // trust on first use: the public key, no state; the request is padded to be larger than this answer
-      if (o.identity && data.length >= 64 && limiter.allow(rinfo.address, clock())) {
+      if (o.identity && data.length >= 64 && limiter.allow(sourceKey(rinfo.address), clock())) {
         socket.send(
           sealStateless(PacketType.KeyResponse, h.value.connectionId, o.identity.publicKey),
           rinfo.port,
@@ -374,7 +374,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     if (!env?.ok) return;
     // no state before the client proves its address: a stateless cookie round trip (RETRY) first
     if (!cookies.valid(env.value.token, rinfo, h.value.connectionId, clock())) {
-      if (limiter.allow(rinfo.address, clock())) {
+      if (limiter.allow(sourceKey(rinfo.address), clock())) {
         socket.send(
           sealStateless(PacketType.Retry, h.value.connectionId, cookies.token(rinfo, h.value.connectionId, clock())),
           rinfo.port,
@@ -384,16 +384,17 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       return;
     }
     if (sessions.size >= maxSessions * 4) return;
-    const fromCount = activeFrom(rinfo.address);
+    const source = sourceKey(rinfo.address);
+    const fromCount = activeFrom(source);
     if (fromCount >= maxPerSource * 2) return; // far past the cap: not even a REJECT
     // each session created (a full Noise read, then state) costs a token: a cookie buys no free handshakes
-    if (!limiter.allow(rinfo.address, clock())) return;
+    if (!limiter.allow(sourceKey(rinfo.address), clock())) return;
     const conn = Connection.server({ codecFor, ...o.config, rng, serverSecurity }, clock(), data);
     if (!conn) return;
     const s: Session = {
       key,
       peer: rinfo,
-      source: rinfo.address,
+      source,
       cleanup: () => {},
       driver: undefined as unknown as ConnectionDriver,
     };
@@ -406,7 +407,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           return;
         }
         if (e.type === 'request' && fromCount >= maxPerSource) {
-          conn.reject(clock(), 'E_BUSY', `server busy: ${maxPerSource} sessions from ${rinfo.address} already`);
+          conn.reject(clock(), 'E_BUSY', `server busy: ${maxPerSource} sessions from ${source} already`);
           return;
         }
         onEvent(s, e);

@@ -142,3 +142,17 @@ describe('relay', () => {
     }
   });
 });
+
+describe('per-source keys', () => {
+  it('an IPv4 address (mapped or not) is one source; an IPv6 host is counted by its /64', async () => {
+    const { sourceKey } = await import('../../../src/transport/admission.js');
+    expect(sourceKey('192.0.2.7')).toBe('192.0.2.7');
+    expect(sourceKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(sourceKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:DB8:0001:0002::9')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(sourceKey('::1')).toBe('0:0:0:0::/64');
+    expect(sourceKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
+  });
+});
