@@ -67,6 +67,7 @@ export class ConnectionDriver {
     const now = this.clock();
     for (let d = this.conn.pollTransmit(now); d; d = this.conn.pollTransmit(now)) this.send(d);
     for (let e = this.conn.pollEvent(); e; e = this.conn.pollEvent()) this.onEvent(e);
+    if (this.stopped) return; // the owner stopped us from an event: arm nothing (a timer would keep Node alive)
     if (this.conn.finished) {
       this.stop();
       this.onFinished?.();

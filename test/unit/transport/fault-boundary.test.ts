@@ -70,6 +70,23 @@ describe('ConnectionDriver', () => {
   });
 });
 
+describe('ConnectionDriver stopped by its owner', () => {
+  it('arms no timer after an event handler stopped it (a lingering timer kept `udplab get` alive 3 s after the transfer)', () => {
+    const conn = clientConnection();
+    let events = 1;
+    conn.pollEvent = () => (events-- > 0 ? { type: 'closed', ok: true } : undefined);
+    conn.pollTimeout = () => 1000;
+    const driver: ConnectionDriver = new ConnectionDriver(
+      conn,
+      () => {},
+      () => driver.stop(),
+      () => 0,
+    );
+    driver.pump();
+    expect((driver as unknown as { timer: unknown }).timer).toBeUndefined();
+  });
+});
+
 describe('server socket handler', () => {
   it('an exception while admitting a datagram is logged and the server goes on serving', async () => {
     using dir = tempDir();
