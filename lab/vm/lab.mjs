@@ -37,7 +37,8 @@ for (let i = 0; i < args.length; i++) {
   else if (a.startsWith('--runtime')) runtime = val();
   else if (a === '--netns') runtime = 'netns';
   else if (a.startsWith('--shaper')) shaper = val();
-  else if (a.startsWith('--out')) val(); // reports always go to the VM's output share
+  else if (a.startsWith('--out'))
+    val(); // reports always go to the VM's output share
   else if (a.startsWith('-')) labArgs.push(a);
   else if (/\.ya?ml$/.test(a)) scenarios.push(path.resolve(a));
   else labArgs.push(a); // the value of a lab option (e.g. --shard 1/2)
@@ -120,14 +121,18 @@ until docker info > /dev/null 2>&1; do
 done
 echo "phase dockerd: answers at $(up) s, started at $t s ($(docker info --format '{{.ServerVersion}}, {{.Driver}}, cgroup v{{.CgroupVersion}}'))"
 t=$(up)
+cat ${q(tar)} > /dev/null
+echo "phase read: the image tar read over 9p at $(up) s, started at $t s"
+t=$(up)
 if ! timeout 600 docker load -q -i ${q(tar)}; then echo "lab:vm: docker load failed; dockerd's log:"; tail -40 /tmp/dockerd.log; exit 3; fi
 echo "phase load: ${TAG} loaded at $(up) s, started at $t s"
 export UDPLAB_IMAGE=${TAG}
 `
     : 'modprobe -a sch_netem veth\n'
 }t=$(up)
-${lab}
-rc=$?
+# each line of the lab's output stamped with the guest's uptime, to see where the time goes
+{ ${lab}; echo "rc=$?" > /tmp/lab.rc; } 2>&1 | while IFS= read -r l; do echo "[$(up)] $l"; done
+rc=$(cut -d= -f2 /tmp/lab.rc)
 echo "phase lab: finished at $(up) s, started at $t s, exit $rc"
 ${runtime === 'docker' ? 'echo "guest containers labelled udplab=1 left: $(docker ps -aq --filter label=udplab=1 | wc -l)"\n' : ''}exit $rc
 `;
@@ -171,7 +176,11 @@ const labEnd = num(/phase lab: finished at ([\d.]+) s/);
 const labStart = num(/phase lab: finished at [\d.]+ s, started at ([\d.]+) s/);
 if (boot !== undefined) timings.push(['VM boot to guest userspace (guest uptime)', boot * 1000]);
 if (dUp !== undefined && dStart !== undefined) timings.push(['dockerd ready', (dUp - dStart) * 1000]);
-if (lUp !== undefined && lStart !== undefined) timings.push(['docker load', (lUp - lStart) * 1000]);
+const rUp = num(/phase read: .* at ([\d.]+) s, started/);
+const rStart = num(/phase read: .* started at ([\d.]+) s/);
+if (rUp !== undefined && rStart !== undefined) timings.push(['reading the image tar over 9p', (rUp - rStart) * 1000]);
+if (lUp !== undefined && lStart !== undefined)
+  timings.push([`docker load${rUp !== undefined ? ' (tar in the page cache by then)' : ''}`, (lUp - lStart) * 1000]);
 if (labEnd !== undefined && labStart !== undefined) timings.push(['lab run', (labEnd - labStart) * 1000]);
 timings.push(['VM, boot to power-off (host clock)', vmMs]);
 
@@ -187,7 +196,9 @@ for (const d of dirs) {
   for (const n of env.notices) if (/FALLBACK/.test(n)) console.log(`  NOTICE: ${n}`);
   for (const r of res.runs) {
     const sha = r.sha256_actual.split(' ').every((x) => x === r.sha256_expected);
-    console.log(`  run ${r.id}: ${r.verdict}, SHA-256 ${sha ? 'matches' : 'DIFFERS'} (${r.sha256_expected.slice(0, 16)}…)`);
+    console.log(
+      `  run ${r.id}: ${r.verdict}, SHA-256 ${sha ? 'matches' : 'DIFFERS'} (${r.sha256_expected.slice(0, 16)}…)`,
+    );
     const readback = r.shaping_readback.split(/; (?=down )/);
     for (const [dir, configured] of [
       ['up', r.netem_up],
