@@ -83,6 +83,9 @@ if (runtime === 'docker') {
     imageNote = `reused ${path.relative(repo, tar)} (${id.slice(7, 19)})`;
   } else {
     const ts = Date.now();
+    // the image the tar held before (an older checkout) is dangling now: remove it (fails harmlessly if still tagged)
+    const old = fs.existsSync(idFile) ? fs.readFileSync(idFile, 'utf8').trim() : '';
+    if (old && old !== id) await $`docker rmi ${old}`.nothrow();
     await fs.remove(idFile);
     await $`docker save -o ${`${tar}.tmp`} ${TAG}`;
     await fs.move(`${tar}.tmp`, tar, { overwrite: true });
