@@ -2,7 +2,7 @@
 // The real-kernel lane: boots Debian's own 6.1 kernel under qemu (TCG; KVM is unreliable on these hosts) with
 // this machine's root shared read-only over 9p, so the checkout and Node are simply there, and runs one command
 // in the guest, where sch_netem exists. Results come back through a second, writable 9p share.
-//   node lab/vm/run.mjs [--timeout 900] -- <command run in the checkout inside the guest>
+//   node lab/vm/run.mjs [--timeout 900] [--mem 3072] -- <command run in the checkout inside the guest>
 // e.g. node lab/vm/run.mjs -- node bin/udplab.js lab --runtime netns --shaper netem scenarios/vm/netem-smoke.yaml
 // Needs: qemu-system-x86, busybox-static, kmod (apt-get install -y qemu-system-x86 busybox-static kmod).
 import { $, argv, fs, path, which } from 'zx';
@@ -11,6 +11,7 @@ $.verbose = false;
 const repo = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 const cache = path.join(repo, '.cache', 'vm');
 const timeoutS = Number(argv.timeout ?? 900);
+const memMiB = Number(argv.mem ?? 3072);
 const dash = process.argv.indexOf('--');
 const cmd = dash >= 0 ? process.argv.slice(dash + 1).join(' ') : 'uname -a; modprobe sch_netem && echo netem: ok';
 
@@ -112,7 +113,7 @@ echo o > /proc/sysrq-trigger
 `,
 );
 const started = Date.now();
-await $`timeout ${timeoutS} qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 3072 -nographic -no-reboot -kernel ${path.join(kdir, 'boot', `vmlinuz-${version}`)} -initrd ${initrd} -append ${'console=ttyS0 panic=-1 quiet'} -virtfs ${'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'} -virtfs ${`local,path=${out},mount_tag=out,security_model=none`} -nic none`.nothrow();
+await $`timeout ${timeoutS} qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m ${memMiB} -nographic -no-reboot -kernel ${path.join(kdir, 'boot', `vmlinuz-${version}`)} -initrd ${initrd} -append ${'console=ttyS0 panic=-1 quiet'} -virtfs ${'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'} -virtfs ${`local,path=${out},mount_tag=out,security_model=none`} -nic none`.nothrow();
 const log = fs.existsSync(path.join(out, 'log.txt')) ? fs.readFileSync(path.join(out, 'log.txt'), 'utf8') : '';
 process.stdout.write(log);
 console.log(`lab/vm: ${((Date.now() - started) / 1000).toFixed(0)} s; guest output in ${out}`);

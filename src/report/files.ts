@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import asciichart from 'asciichart';
-import { type LabResults, type RunRecord, runNotes, shaMatches } from './results.js';
+import { type LabResults, netemCounters, type RunRecord, runNotes, shaMatches } from './results.js';
 
 export function groupByPoint(runs: RunRecord[]): Map<string, Map<number, RunRecord[]>> {
   const out = new Map<string, Map<number, RunRecord[]>>();
@@ -88,6 +88,18 @@ function markdown(res: LabResults): string {
     l.push(
       `| ${r.id} | ${r.verdict} | ${mbit(r.goodput_bps)} | ${(r.duration_ms / 1000).toFixed(2)} | ${r.retransmit_pct.toFixed(1)} | ${shaMatches(r) ? 'yes' : 'NO'} | ${runNotes(r).replace(/\|/g, '\\|')} |`,
     );
+  }
+  const shaped = res.runs.filter((r) => netemCounters(r));
+  if (shaped.length > 0) {
+    l.push(
+      '',
+      '## Kernel netem: read back, counters after',
+      '',
+      '| run | read back | counters after |',
+      '|---|---|---|',
+    );
+    for (const r of shaped)
+      l.push(`| ${r.id} | ${r.shaping_readback.replace(/\|/g, '\\|')} | ${netemCounters(r).replace(/\|/g, '\\|')} |`);
   }
   l.push('');
   return l.join('\n');

@@ -3,4 +3,11 @@
 export { comparisonRows, groupByPoint, terminalSummary, writeReports } from './files.js';
 export { linkRateBps, renderHtml } from './html.js';
 export { MergeError, mergeResults, readResults } from './merge.js';
-export { type LabResults, RESULTS_SCHEMA_VERSION, type RunRecord, runNotes, shaMatches } from './results.js';
+export {
+  type LabResults,
+  netemCounters,
+  RESULTS_SCHEMA_VERSION,
+  type RunRecord,
+  runNotes,
+  shaMatches,
+} from './results.js';

@@ -11,7 +11,11 @@ export interface RunRecord {
   netem_down: string;
   /** What the shaper said it applied (tc qdisc show, or the relay's own report). */
   shaping_readback: string;
-  /** The shaper's counters after the run (relay: packets, lost, duplicated, …). */
+  /**
+   * The shaper's counters after the run (relay: packets, lost, duplicated, …; kernel netem: `{ up, down }`, each
+   * from `tc -s qdisc show` inside its endpoint: sent bytes/packets, dropped, overlimits, requeues, backlog,
+   * loss_pct = dropped ÷ (sent + dropped)).
+   */
   shaper_counters: unknown;
   bytes: number;
   duration_ms: number;
@@ -97,4 +101,17 @@ export function runNotes(r: RunRecord): string {
   ]
     .filter(Boolean)
     .join('; ');
+}
+
+/** Kernel netem's counters of a run, for people ('' when the run has none): "up (client eth0): 1031 sent, 52 dropped (4.8%); …". */
+export function netemCounters(r: RunRecord): string {
+  const c = r.shaper_counters as Record<string, unknown> | null;
+  if (!c || typeof c !== 'object') return '';
+  const dirs = (['up', 'down'] as const).flatMap((d) => {
+    const x = c[d] as { where?: string; sent_packets?: number; dropped?: number; loss_pct?: number } | undefined;
+    return x && typeof x.sent_packets === 'number'
+      ? [`${d} (${x.where}): ${x.sent_packets} sent, ${x.dropped} dropped (${x.loss_pct}%)`]
+      : [];
+  });
+  return dirs.join('; ');
 }

@@ -9,8 +9,9 @@ import type { StartedTestContainer } from 'testcontainers';
 import { printNetem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
 import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
+import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
 import { createInternalNetwork, type LabNetwork, startNode, sweepLeftovers, teardown } from './docker.js';
-import { writeContent } from './local.js';
+import { startTimeoutMs, writeContent } from './local.js';
 import {
   type ClientOutcome,
   clientOutcome,
@@ -190,8 +191,10 @@ export class DockerRuntime implements LabRuntime {
     return c.getIpAddress(this.net!.name);
   }
 
+  /** Waits (up to UDPLAB_START_TIMEOUT, default 30 s) for `needle` in a log inside the container. */
   private async waitFor(c: StartedTestContainer, log: string, needle: string, what: string): Promise<void> {
-    for (let i = 0; i < 100; i++) {
+    const end = Date.now() + startTimeoutMs();
+    while (Date.now() < end) {
       const r = await run(c, ['cat', log]);
       if (r.stdout.includes(needle)) return;
       await new Promise((ok) => setTimeout(ok, 100));
@@ -261,10 +264,20 @@ export class DockerRuntime implements LabRuntime {
     return `userspace relay container: up "${j.up}" down "${j.down}" seed ${j.seed}${req.mtu ? `, IP fragmentation emulated at MTU ${req.mtu}` : ''}`;
   }
 
+  /** netem: the counters each endpoint's qdisc kept (`tc -s qdisc show`), read before it is deleted. */
   async clearShaping(): Promise<unknown> {
     if (this.shaper === 'netem') {
-      for (const c of [this.client, this.server]) if (c) await run(c, ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
-      return undefined;
+      const counters: Record<string, NetemCounters> = {};
+      for (const [c, dir, who] of [
+        [this.client, 'up', 'client'],
+        [this.server, 'down', 'server'],
+      ] as const) {
+        if (!c) continue;
+        const stats = parseTcStats((await run(c, ['tc', '-s', 'qdisc', 'show', 'dev', 'eth0'])).stdout, `${who} eth0`);
+        if (stats?.qdisc.startsWith('qdisc netem')) counters[dir] = stats;
+        await run(c, ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
+      }
+      return Object.keys(counters).length > 0 ? counters : undefined;
     }
     if (!this.relayPid || !this.relay) return undefined;
     const pid = this.relayPid;

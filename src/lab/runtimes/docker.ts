@@ -91,9 +91,23 @@ export async function sweepLeftovers(): Promise<{ containers: number; networks: 
 
 let imagePromise: Promise<string> | undefined;
 
-/** Builds the udplab image from lab/Dockerfile on the offline base when present, else on the registry base. */
+/**
+ * Builds the udplab image from lab/Dockerfile on the offline base when present, else on the registry base.
+ * With UDPLAB_IMAGE set, uses that image as it is and builds nothing (the VM lane loads a pre-built one: a build
+ * under TCG takes minutes); it must exist.
+ */
 export function buildImage(): Promise<string> {
   imagePromise ??= (async () => {
+    const given = process.env.UDPLAB_IMAGE;
+    if (given) {
+      await docker(['image', 'inspect', given]).catch((err: unknown) => {
+        imagePromise = undefined;
+        throw new LabError('E_IMAGE_BUILD', `UDPLAB_IMAGE=${given}: no such image in this Docker engine`, {
+          cause: err,
+        });
+      });
+      return given;
+    }
     const hasOffline = await docker(['image', 'inspect', OFFLINE_BASE]).then(
       () => true,
       () => false,

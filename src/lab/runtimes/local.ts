@@ -56,7 +56,7 @@ function spawnUdplab(args: string[], home: string, prefix: string[] = []): Child
  * How long a server or relay may take to print its first line: 30 s, or UDPLAB_START_TIMEOUT seconds (the VM lane
  * sets 300: under TCG emulation Node alone needs several seconds to load).
  */
-function startTimeoutMs(): number {
+export function startTimeoutMs(): number {
   const s = Number(process.env.UDPLAB_START_TIMEOUT);
   return Number.isFinite(s) && s > 0 ? s * 1000 : 30_000;
 }

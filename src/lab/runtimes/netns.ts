@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { type Netem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
+import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
 import { LocalRuntime } from './local.js';
 import type { RuntimeName, ShaperName } from './types.js';
 
@@ -163,9 +164,16 @@ export class NetnsRuntime extends LocalRuntime {
 
   override async clearShaping(): Promise<unknown> {
     if (this.shaper === 'netem' && this.created) {
-      await inNs(this.cns, ['tc', 'qdisc', 'del', 'dev', `ul${this.k}c`, 'root']);
-      await inNs(this.sns, ['tc', 'qdisc', 'del', 'dev', `ul${this.k}s`, 'root']);
-      return undefined;
+      const counters: Record<string, NetemCounters> = {};
+      for (const [ns, dev, dir] of [
+        [this.cns, `ul${this.k}c`, 'up'],
+        [this.sns, `ul${this.k}s`, 'down'],
+      ] as const) {
+        const stats = parseTcStats((await inNs(ns, ['tc', '-s', 'qdisc', 'show', 'dev', dev])).out, dev);
+        if (stats?.qdisc.startsWith('qdisc netem')) counters[dir] = stats;
+        await inNs(ns, ['tc', 'qdisc', 'del', 'dev', dev, 'root']);
+      }
+      return Object.keys(counters).length > 0 ? counters : undefined;
     }
     return super.clearShaping();
   }
