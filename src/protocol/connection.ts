@@ -19,6 +19,10 @@
 // - A forged or unauthenticated answer never ends a client's handshake early: failures are remembered and
 //   reported at the handshake deadline; an unauthenticated REJECT closes only when it answers two attempts.
 // - An exception from the data source while sending aborts this connection (E_IO), never its caller.
+// - A data receiver that has heard no new data (nor the FIN) for the idle timeout gives up (E_TIMEOUT), even
+//   while the sender keeps talking: a sender that counts bytes as acknowledged which never arrived (a packet
+//   number answered for another packet under that number, sealed by a third party with the keys) would
+//   otherwise probe for DONE forever, each probe acknowledged.
 // Deadlines are compared exactly as pollTimeout() computes them (`now >= start + span`), never as a
 // difference, so that floating-point rounding cannot make a due timer look not yet due (a livelock).
 import {
@@ -185,6 +189,8 @@ export class Connection {
   private closeFrame: Frame | undefined;
   private badPackets = 0;
   private packetsReceived = 0;
+  /** Data receiver: when new data (or the FIN) last arrived, or the receiver was created. */
+  private lastProgressMs = 0;
   private ackPacketsSent = 0;
 
   /** Integrity tag on handshake packets (corruption on the path), whatever the security mode. */
@@ -384,6 +390,7 @@ export class Connection {
       } else {
         const sink = typeof p.sink === 'function' ? p.sink() : p.sink!;
         this.receiver = new Receiver(sink, this.request!.sizeBytes, this.windowBytes, a.ranges, codec);
+        this.lastProgressMs = nowMs;
       }
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -574,6 +581,7 @@ export class Connection {
     } else {
       if (!this.endpoint.sink) throw new Error('client GET needs a sink');
       this.receiver = new Receiver(this.endpoint.sink, a.value.sizeBytes, this.windowBytes, a.value.ranges, codec);
+      this.lastProgressMs = nowMs;
     }
     this.events.push({
       type: 'accepted',
@@ -606,7 +614,11 @@ export class Connection {
       if (this.state !== 'established') return;
       let result: string;
       try {
+        const bytesBefore = this.receiver.stats.bytesReceived;
+        const finBefore = this.receiver.fin;
         result = this.receiver.onPacket(nowMs, pn, frames);
+        if (this.receiver.stats.bytesReceived > bytesBefore || (!finBefore && this.receiver.fin))
+          this.lastProgressMs = nowMs;
       } catch (err) {
         const code = (err as { code?: string }).code;
         this.abort(
@@ -690,6 +702,10 @@ export class Connection {
     }
     if (this.state !== 'handshake' && nowMs >= this.lastRecvMs + this.idleTimeoutMs) {
       this.close('E_TIMEOUT', `nothing heard from the peer for ${(this.idleTimeoutMs / 1000).toFixed(1)} s`);
+      return;
+    }
+    if (this.receiver && this.state === 'established' && nowMs >= this.lastProgressMs + this.idleTimeoutMs) {
+      this.abort(nowMs, 'E_TIMEOUT', `no new data from the sender for ${(this.idleTimeoutMs / 1000).toFixed(1)} s`);
       return;
     }
     const s = this.sender;
@@ -784,6 +800,7 @@ export class Connection {
       return t;
     }
     min(this.lastRecvMs + this.idleTimeoutMs);
+    if (this.receiver && this.state === 'established') min(this.lastProgressMs + this.idleTimeoutMs);
     if (this.role === 'server' && !this.confirmed && this.state === 'established') {
       min(this.acceptedMs + this.handshakeTimeoutMs);
       min(this.acceptRepeatDueMs);
