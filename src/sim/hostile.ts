@@ -152,7 +152,9 @@ function benignFrame(rng: Rng, t: HostileTarget, ackAllowed: boolean, small = fa
       case 4:
         return { type: 'pad', length: rng.int(small ? 8 : rng.next() < 0.8 ? 64 : 1000) };
       case 5:
-        return { type: 'path_challenge', data: rng.bytes(8) };
+        // each PATH_CHALLENGE is answered in a packet of its own: one in three draws (a list of 64 is a burst)
+        if (rng.int(3) === 0) return { type: 'path_challenge', data: rng.bytes(8) };
+        return { type: 'ping' };
       case 6:
         return { type: 'path_response', data: rng.bytes(8) };
       case 7:
