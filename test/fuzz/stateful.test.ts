@@ -1380,20 +1380,25 @@ describe('stateful fuzzing past the front door', () => {
       const hs = CATS.reduce((n, c) => n + t.handshake[c], 0);
       const dp = CATS.reduce((n, c) => n + t.dataPath[c], 0);
       expect(sent).toBeGreaterThanOrEqual(share);
-      // the handshake: most cookie-bearing INITIALs are Noise reads (answered ACCEPT or REJECT)
-      expect(hs).toBeGreaterThan(0);
-      expect(t.handshake.initial).toBeGreaterThan(0.8 * t.sent.initial);
-      expect(t.handshakeBy.noiseFailed).toBeGreaterThan(0);
-      expect(t.handshakeBy.accept).toBeGreaterThan(0);
-      // the data path: the greater part of the datagrams were authenticated DATA of a live session
-      expect(dp).toBeGreaterThan(0.5 * sent);
-      expect(t.dataPath.data).toBeGreaterThan(0.85 * t.sent.data);
-      expect(t.dataPath.foreign).toBeGreaterThan(0);
-      expect(t.ackedPns).toBeGreaterThan(0);
-      expect(t.pathChallengesToForeign).toBeGreaterThan(0);
       expect(r.drops).toBe(0);
       expect(r.honest.gets).toBeGreaterThan(0);
       expect(r.honest.puts).toBeGreaterThan(0);
+      // the data path: the greater part of the datagrams were authenticated DATA of a live session
+      expect(dp).toBeGreaterThan(0.5 * sent);
+      expect(t.dataPath.data).toBeGreaterThan(0.85 * t.sent.data);
+      // the handshake: most cookie-bearing INITIALs are Noise reads (answered ACCEPT or REJECT)
+      expect(hs).toBeGreaterThan(0);
+      expect(t.handshake.initial).toBeGreaterThan(0.8 * t.sent.initial);
+      // with fewer datagrams (UDPLAB_FUZZ_DATAGRAMS) the rarer outcomes may not occur
+      if (share >= 30_000) {
+        expect(t.handshakeBy.noiseFailed).toBeGreaterThan(0);
+        expect(t.handshakeBy.suiteRefused).toBeGreaterThan(0);
+        expect(t.handshakeBy.accept).toBeGreaterThan(0);
+        expect(t.dataPath.foreign).toBeGreaterThan(0);
+        expect(t.ackedPns).toBeGreaterThan(0);
+        expect(t.pathChallengesToForeign).toBeGreaterThan(0);
+        expect(t.migrations).toBeGreaterThan(0);
+      }
     }, 330_000);
   }
 });
