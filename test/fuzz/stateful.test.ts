@@ -86,7 +86,7 @@ const POOL = 24;
  */
 const TAGGED = 0.1;
 /** Share of data packets whose frames may end the session (CLOSE, DONE, FIN of another size, …). */
-const FATAL = 0.004;
+const FATAL = 0.01;
 /**
  * Shares of the datagrams. A Noise read costs the server ~2–3 ms here (any other datagram ~30–60 µs): 0.6% of
  * a million is ~6,000 of them (with replayed INITIALs and the fuzzer's own handshakes ~7,500), a third of the
