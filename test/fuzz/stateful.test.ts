@@ -255,6 +255,8 @@ interface Tally {
   migrations: number;
   violations: { replayAnswered: number; unvalidatedSend: number };
   violationDetail: string[];
+  /** Why the fuzzer's own session openings failed. */
+  openFailures: Record<string, number>;
   sendErrors: number;
   batches: number;
   /** KEY REQUESTs of the barrier sent again (the answer, or the request, was lost). */
@@ -282,6 +284,7 @@ function newTally(): Tally {
     migrations: 0,
     violations: { replayAnswered: 0, unvalidatedSend: 0 },
     violationDetail: [],
+    openFailures: {},
     sendErrors: 0,
     batches: 0,
     barrierRetries: 0,
@@ -678,7 +681,7 @@ class Fuzzer {
       cid,
       initialDatagram(cid, 1, new Uint8Array(0), new Uint8Array(48)),
     );
-    if (!retry) return void this.t.control.openFailed++;
+    if (!retry) return this.openFailed('no RETRY');
     const token = openStateless(retry.bytes)!.payload.slice();
     const req = this.requestFor(kind);
     const hs = new ClientHandshake(this.security(), { connectionId: cid });
@@ -687,7 +690,11 @@ class Fuzzer {
     const env = ans && openStateless(ans.bytes);
     const read = env && hs.readAnswer(env.payload[0]!, env.payload.subarray(1));
     const acc = read?.kind === 1 ? decodeAccept(read.body) : undefined;
-    if (!ans || !acc?.ok || !hs.protection) return void this.t.control.openFailed++;
+    if (!ans) return this.openFailed('no answer');
+    if (!acc?.ok || !hs.protection) {
+      const rej = read?.kind === 2 ? decodeReject(read.body) : undefined;
+      return this.openFailed(rej?.ok ? `${rej.value.code} (${rej.value.message.slice(0, 40)})` : 'not accepted');
+    }
     this.seenAccepts.add(hex(ans.bytes));
     const c = acc.value.compression;
     const s: Live = {
@@ -716,6 +723,11 @@ class Fuzzer {
     this.t.control.sessionsOpened++;
     const pn = s.pn++;
     this.sendAuth(s, home, pn, s.ev.seal([{ type: 'ping' }], pn), 'control');
+  }
+
+  private openFailed(why: string): void {
+    this.t.control.openFailed++;
+    bump(this.t.openFailures, why);
   }
 
   private async newSlot(sock: EvilSocket): Promise<void> {
@@ -1343,7 +1355,7 @@ function print(r: Report): void {
       `  server: CLOSEs ${JSON.stringify(t.serverCloses)}, DONEs ${JSON.stringify(t.serverDone)}, PUT packet numbers ACKed ${t.ackedPns}, PATH_CHALLENGEs to foreign ports ${t.pathChallengesToForeign}, sessions moved ${t.migrations}, ` +
         `RSS max ${r.rssMaxKiB} KiB, kernel drops ${r.drops} (at the fuzzer's sockets ${r.fuzzerDrops}, barrier retries ${t.barrierRetries}), log lines ${r.logLines}, .part/journal files left ${r.tempLeft}, ` +
         `CPU server ${r.serverCpu.toFixed(1)} s / test process ${r.fuzzerCpu.toFixed(1)} s`,
-      `  control (not counted above): ${JSON.stringify(t.control)}; send errors ${t.sendErrors}`,
+      `  control (not counted above): ${JSON.stringify(t.control)}, failed openings ${JSON.stringify(t.openFailures)}; send errors ${t.sendErrors}`,
       `  received from the server: ${t.received.datagrams} datagrams, ${t.received.bytes} bytes; small DATA by frames ${JSON.stringify(t.received.frames)}`,
       `  honest: ${r.honest.gets} GETs and ${r.honest.puts} PUTs verified, errors ${r.honest.errors.length}`,
     ].join('\n'),
