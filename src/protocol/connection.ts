@@ -20,6 +20,10 @@
 //   reported at the handshake deadline; an unauthenticated REJECT closes only when it has answered three
 //   attempts over at least 400 ms (forgeries sent back to back do not).
 // - An exception from the data source while sending aborts this connection (E_IO), never its caller.
+// - A data receiver that has heard no new data (nor the FIN) for the idle timeout gives up (E_TIMEOUT), even
+//   while the sender keeps talking: a sender that counts bytes as acknowledged which never arrived (a packet
+//   number answered for another packet under that number, sealed by a third party with the keys) would
+//   otherwise probe for DONE forever, each probe acknowledged.
 // Deadlines are compared exactly as pollTimeout() computes them (`now >= start + span`), never as a
 // difference, so that floating-point rounding cannot make a due timer look not yet due (a livelock).
 import {
@@ -186,6 +190,8 @@ export class Connection {
   private closeFrame: Frame | undefined;
   private badPackets = 0;
   private packetsReceived = 0;
+  /** Data receiver: when new data (or the FIN) last arrived, or the receiver was created. */
+  private lastProgressMs = 0;
   private ackPacketsSent = 0;
 
   /** Integrity tag on handshake packets (corruption on the path), whatever the security mode. */
@@ -393,6 +399,7 @@ export class Connection {
       } else {
         const sink = typeof p.sink === 'function' ? p.sink() : p.sink!;
         this.receiver = new Receiver(sink, this.request!.sizeBytes, this.windowBytes, a.ranges, codec);
+        this.lastProgressMs = nowMs;
       }
     } catch (err) {
       const code = (err as { code?: string }).code;
@@ -590,6 +597,7 @@ export class Connection {
     } else {
       if (!this.endpoint.sink) throw new Error('client GET needs a sink');
       this.receiver = new Receiver(this.endpoint.sink, a.value.sizeBytes, this.windowBytes, a.value.ranges, codec);
+      this.lastProgressMs = nowMs;
     }
     this.events.push({
       type: 'accepted',
@@ -623,7 +631,11 @@ export class Connection {
       if (this.state !== 'established') return;
       let result: string;
       try {
+        const bytesBefore = this.receiver.stats.bytesReceived;
+        const finBefore = this.receiver.fin;
         result = this.receiver.onPacket(nowMs, pn, frames);
+        if (this.receiver.stats.bytesReceived > bytesBefore || (!finBefore && this.receiver.fin))
+          this.lastProgressMs = nowMs;
       } catch (err) {
         const code = (err as { code?: string }).code;
         this.abort(
@@ -707,6 +719,10 @@ export class Connection {
     }
     if (this.state !== 'handshake' && nowMs >= this.lastRecvMs + this.idleTimeoutMs) {
       this.close('E_TIMEOUT', `nothing heard from the peer for ${(this.idleTimeoutMs / 1000).toFixed(1)} s`);
+      return;
+    }
+    if (this.receiver && this.state === 'established' && nowMs >= this.lastProgressMs + this.idleTimeoutMs) {
+      this.abort(nowMs, 'E_TIMEOUT', `no new data from the sender for ${(this.idleTimeoutMs / 1000).toFixed(1)} s`);
       return;
     }
     const s = this.sender;
@@ -801,6 +817,7 @@ export class Connection {
       return t;
     }
     min(this.lastRecvMs + this.idleTimeoutMs);
+    if (this.receiver && this.state === 'established') min(this.lastProgressMs + this.idleTimeoutMs);
     if (this.role === 'server' && !this.confirmed && this.state === 'established') {
       min(this.acceptedMs + this.handshakeTimeoutMs);
       min(this.acceptRepeatDueMs);

@@ -3,18 +3,31 @@
 // so `rate` + `limit` make the bottleneck and its drop-tail queue). Every choice comes from one seed.
 // Time jumps from event to event; a step limit and a virtual-time limit turn a hang into a reported
 // liveness failure. The same (seed, up, down, size, op) always gives the same run.
-import { sha256Of, x25519KeyPair } from '../crypto/index.js';
+// A hostile peer (hostilePeer option, hostile.ts) may join: it watches the handshake on the wire, derives the
+// session keys of one side as that side holds them (its own ephemeral and the answer it saw) and injects
+// authenticated DATA packets as that side; without the option nothing here changes (same draws, same events).
+import { ClientHandshake, type PacketProtection, serverRead, sha256Of, x25519KeyPair } from '../crypto/index.js';
 import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem } from '../impair/index.js';
 import {
   type Compression,
   Connection,
   type ConnectionConfig,
   type ConnectionStats,
+  decodeFrames,
+  decodeHeader,
+  decodeInitialEnvelope,
+  encodeHeader,
+  encodeInitial,
+  HEADER_BYTES,
+  type Initial,
   MemorySink,
   MemorySource,
   Op,
+  openStateless,
+  PacketType,
 } from '../protocol/index.js';
 import { EventQueue } from './event-queue.js';
+import { HostilePeer, type HostilePeerOptions, type HostileStats } from './hostile.js';
 
 export interface SimOptions {
   seed: number;
@@ -31,6 +44,8 @@ export interface SimOptions {
   maxVirtualMs?: number;
   maxSteps?: number;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
+  /** A third party holding one side's session keys that injects mutated authenticated packets (hostile.ts). */
+  hostilePeer?: HostilePeerOptions;
 }
 
 export type SimOutcome = 'completed' | 'failed' | 'wrong' | 'hung';
@@ -49,6 +64,8 @@ export interface SimResult {
   link: { up: ImpairmentStats; down: ImpairmentStats };
   /** Datagrams dropped for exceeding the path MTU. */
   mtuDropped: number;
+  /** What the hostile peer did (only with the hostilePeer option). */
+  hostile?: HostileStats;
 }
 
 type Ev = { kind: 'deliver'; to: 'client' | 'server'; bytes: Uint8Array } | { kind: 'timer'; who: 'client' | 'server' };
@@ -73,26 +90,33 @@ export function simulateTransfer(o: SimOptions): SimResult {
   const keyRng = root.fork('keys');
   const serverKey = x25519KeyPair(keyRng.bytes(32));
   const clientRng = root.fork('client');
+  const clientEphemeral = keyRng.bytes(32);
+  const request: Initial = {
+    op: op === 'get' ? Op.Get : Op.Put,
+    resume: false,
+    force: false,
+    compression: 0 as Compression,
+    path: 'file.bin',
+    sizeBytes: op === 'put' ? o.sizeBytes : 0,
+    ranges: [],
+  };
   const client = Connection.client(
     {
       ...base,
       rng: clientRng,
-      clientSecurity: { mode: 'noise', serverPublicKey: serverKey.publicKey, ephemeral: keyRng.bytes(32) },
+      clientSecurity: { mode: 'noise', serverPublicKey: serverKey.publicKey, ephemeral: clientEphemeral },
     },
     0,
-    {
-      op: op === 'get' ? Op.Get : Op.Put,
-      resume: false,
-      force: false,
-      compression: 0 as Compression,
-      path: 'file.bin',
-      sizeBytes: op === 'put' ? o.sizeBytes : 0,
-      ranges: [],
-    },
+    request,
     op === 'get' ? { sink: clientSink } : { source: new MemorySource(file) },
   );
   let server: Connection | undefined;
   const serverRng = root.fork('server');
+  let serverEphemeral: Uint8Array | undefined;
+  const hostile = o.hostilePeer ? new HostilePeer(o.hostilePeer, root.fork('hostile'), o.sizeBytes) : undefined;
+  /** The client's Noise message 1 and, once the server's ACCEPT went by, each side's packet protection. */
+  let initialMessage: Uint8Array | undefined;
+  let keys: Record<'client' | 'server', PacketProtection> | undefined;
   const armed = { client: Number.NaN, server: Number.NaN };
   let receiverVerifiedMs: number | undefined;
   let receiverResult: { ok: boolean; code?: string } | undefined;
@@ -102,11 +126,62 @@ export function simulateTransfer(o: SimOptions): SimResult {
 
   const linkOf = (from: 'client' | 'server') => (from === 'client' ? upLink : downLink);
   const connOf = (who: 'client' | 'server') => (who === 'client' ? client : server);
+  const otherSide = (who: 'client' | 'server') => (who === 'client' ? 'server' : 'client');
+
+  /** The session keys of both sides, as each holds them, from the handshake seen on the wire. */
+  const deriveKeys = (answer: Uint8Array): typeof keys => {
+    if (!initialMessage || !serverEphemeral || answer.length < 1) return undefined;
+    const hs = new ClientHandshake(
+      { mode: 'noise', serverPublicKey: serverKey.publicKey, ephemeral: clientEphemeral },
+      { connectionId: client.connectionId },
+    );
+    hs.firstMessage(encodeInitial(request));
+    const read = hs.readAnswer(answer[0]!, answer.subarray(1));
+    const ephemeral = serverEphemeral;
+    const sr = serverRead(
+      { staticPrivateKey: serverKey.privateKey, allowPlaintext: false, ephemeral: () => ephemeral },
+      answer[0]!,
+      initialMessage,
+      client.connectionId,
+    );
+    if (!read?.authenticated || !hs.protection || !sr.ok) return undefined;
+    sr.answer(1, new Uint8Array(0)); // Split() depends on the keys, not on the answer's payload
+    const sp = sr.protection();
+    return sp ? { client: hs.protection, server: sp } : undefined;
+  };
+
+  /** The hostile peer watches `who`'s datagram as sent and may inject packets sealed as its side. */
+  const watch = (p: HostilePeer, who: 'client' | 'server', d: Uint8Array) => {
+    const h = decodeHeader(d);
+    if (!h.ok) return;
+    const type = h.value.type;
+    if (type === PacketType.Initial && who === 'client' && !initialMessage) {
+      const env = decodeInitialEnvelope(openStateless(d)?.payload ?? new Uint8Array(0));
+      if (env.ok) initialMessage = env.value.message.slice();
+    } else if (type === PacketType.Accept && who === 'server' && !keys) {
+      const opened = openStateless(d);
+      keys = opened && deriveKeys(opened.payload);
+      p.stats.keyed = keys !== undefined;
+    } else if (type === PacketType.Data && keys) {
+      // what `who` sealed opens with the other side's protection (its receiving key)
+      const pn = h.value.packetNumber;
+      const payload = keys[otherSide(who)].open(d.subarray(0, HEADER_BYTES), pn, d.subarray(HEADER_BYTES));
+      const frames = payload && decodeFrames(payload);
+      if (!frames?.ok) return;
+      const as = p.opts.side;
+      for (const inj of p.observe(who, pn, frames.value)) {
+        const header = encodeHeader({ type: PacketType.Data, connectionId: client.connectionId, packetNumber: inj.pn });
+        const bytes = keys[as].seal(header, inj.pn, inj.payload);
+        q.push(now + inj.delayMs, { kind: 'deliver', to: otherSide(as), bytes });
+      }
+    }
+  };
 
   const drain = (who: 'client' | 'server') => {
     const c = connOf(who);
     if (!c) return;
     for (let d = c.pollTransmit(now); d; d = c.pollTransmit(now)) {
+      if (hostile) watch(hostile, who, d);
       if (o.pathMtu && d.length + 28 > o.pathMtu.bytes && now >= (o.pathMtu.fromMs ?? 0)) {
         mtuDropped++;
         continue;
@@ -189,7 +264,10 @@ export function simulateTransfer(o: SimOptions): SimResult {
             serverSecurity: {
               staticPrivateKey: serverKey.privateKey,
               allowPlaintext: false,
-              ephemeral: () => keyRng.bytes(32),
+              ephemeral: () => {
+                serverEphemeral = keyRng.bytes(32);
+                return serverEphemeral;
+              },
             },
           },
           now,
@@ -234,5 +312,6 @@ export function simulateTransfer(o: SimOptions): SimResult {
     stats,
     link: { up: { ...upLink.stats }, down: { ...downLink.stats } },
     mtuDropped,
+    ...(hostile && { hostile: hostile.stats }),
   };
 }

@@ -2,7 +2,7 @@
 // random hostile profiles with a summary and, for any bad seed, the command that replays it.
 import type { Command } from 'commander';
 import { type Blackout, type Netem, parseNetem, parseSizeBytes, printNetem } from '../../impair/index.js';
-import { runSeeds, simulateTransfer } from '../../sim/index.js';
+import { type HostilePeerOptions, runSeeds, simulateTransfer } from '../../sim/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
 
@@ -15,6 +15,7 @@ interface SimFlags {
   size?: string;
   op?: string;
   blackout?: string[];
+  hostile?: string;
   json?: boolean;
 }
 
@@ -22,6 +23,16 @@ function int(name: string, v: string | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   if (!/^\d+$/.test(v)) throw new UsageError(`--${name} expects a whole number, got "${v}"`);
   return Number(v);
+}
+
+/** `--hostile SIDE[:RATE]`: a third party with SIDE's session keys injecting at RATE per packet (default 0.1). */
+function hostileFlag(v: string | undefined): HostilePeerOptions | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(client|server)(?::(\d*\.?\d+))?$/.exec(v);
+  const rate = Number(m?.[2] ?? 0.1);
+  if (!m || !(rate > 0 && rate <= 1))
+    throw new UsageError(`--hostile expects client or server, optionally :RATE in (0, 1], got "${v}"`);
+  return { side: m[1] as 'client' | 'server', rate };
 }
 
 function netemFlag(name: string, v: string | undefined): Netem | undefined {
@@ -45,6 +56,10 @@ export const register: Register = (program: Command, setExit) => {
     .option('--size <bytes>', 'transfer size (units allowed: 16MiB)')
     .option('--op <op>', 'get (server sends) or put (client sends)', 'get')
     .option('--blackout <start:duration>', 'a blackout window in ms, e.g. 2000:3000 (repeatable)', collect, [])
+    .option(
+      '--hostile <side[:rate]>',
+      'a third party holding the client or server session keys injects mutated packets (rate per packet, default 0.1)',
+    )
     .option('--json', 'print one JSON object')
     .action((flags: SimFlags) => {
       const seed = int('seed', flags.seed, 1);
@@ -83,15 +98,31 @@ export const register: Register = (program: Command, setExit) => {
         return { startMs: Number(m[1]), durationMs: Number(m[2]) };
       });
       const sizeBytes = size ?? 1 << 20;
-      const r = simulateTransfer({ seed, up, down, blackouts, sizeBytes, op: flags.op });
+      const hostilePeer = hostileFlag(flags.hostile);
+      const r = simulateTransfer({
+        seed,
+        up,
+        down,
+        blackouts,
+        sizeBytes,
+        op: flags.op,
+        ...(hostilePeer && { hostilePeer }),
+      });
       if (flags.json) console.log(JSON.stringify({ ...r, up: printNetem(up), down: printNetem(down), sizeBytes }));
       else {
-        console.log(`SEED=${seed} up "${printNetem(up)}" down "${printNetem(down)}" size ${sizeBytes} op ${flags.op}`);
+        const hostile = hostilePeer ? ` hostile ${hostilePeer.side}:${hostilePeer.rate}` : '';
+        console.log(
+          `SEED=${seed} up "${printNetem(up)}" down "${printNetem(down)}" size ${sizeBytes} op ${flags.op}${hostile}`,
+        );
         console.log(
           `${r.outcome}${r.reason ? ` (${r.reason})` : ''}: ${(r.durationMs / 1000).toFixed(3)} s virtual, ` +
             `goodput ${(r.goodputBps / 1e6).toFixed(2)} Mbit/s, sent ${r.stats.packetsSent}, retransmitted ${r.stats.packetsRetransmitted}, ` +
             `rtt min/avg/p99 ${r.stats.rttMsMin.toFixed(1)}/${r.stats.rttMsAvg.toFixed(1)}/${r.stats.rttMsP99.toFixed(1)} ms`,
         );
+        if (r.hostile)
+          console.log(
+            `hostile peer: ${r.hostile.keyed ? 'held the keys' : 'never got the keys'}, injected ${r.hostile.injected} packets`,
+          );
       }
       setExit(r.outcome === 'completed' ? 0 : 1);
     });
