@@ -35,6 +35,8 @@ export function fromFsError(err: unknown, what: string): FileError {
     case 'ENOSPC':
     case 'EDQUOT':
       return new FileError('E_DISK_FULL', `disk full while writing ${what}`, { cause: err });
+    case 'ENOTDIR':
+      return new FileError('E_NOT_FOUND', `not a directory: ${what}`, { cause: err });
     case 'EISDIR':
       return new FileError('E_NOT_FOUND', `is a directory, not a file: ${what}`, { cause: err });
     default:

@@ -616,13 +616,15 @@ export class Connection {
       return;
     }
     const frames = decoded.value;
+    let challenge: Uint8Array | undefined;
     for (const f of frames) {
       if (f.type === 'close') {
         this.close(/^E_[A-Z_]+$/.test(f.code) ? f.code : 'E_PROTOCOL', `peer closed: ${printable(f.reason)}`);
         return;
-      } else if (f.type === 'path_challenge') this.answerPathChallenge(f.data);
+      } else if (f.type === 'path_challenge') challenge = f.data; // one answer per packet: the last challenge
       else if (f.type === 'path_response' && this.pathResponses.length < 8) this.pathResponses.push(f.data);
     }
+    if (challenge) this.answerPathChallenge(challenge);
     if (this.receiver) {
       if (this.state === 'lingering') {
         this.sendAckPacket(nowMs, true);
