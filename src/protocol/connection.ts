@@ -621,7 +621,8 @@ export class Connection {
       if (f.type === 'close') {
         this.close(/^E_[A-Z_]+$/.test(f.code) ? f.code : 'E_PROTOCOL', `peer closed: ${printable(f.reason)}`);
         return;
-      } else if (f.type === 'path_challenge') challenge = f.data; // one answer per packet: the last challenge
+      } else if (f.type === 'path_challenge')
+        challenge = f.data; // one answer per packet: the last challenge
       else if (f.type === 'path_response' && this.pathResponses.length < 8) this.pathResponses.push(f.data);
     }
     if (challenge) this.answerPathChallenge(challenge);

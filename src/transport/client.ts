@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { type CipherName, type ClientSecurity, fingerprint } from '../crypto/index.js';
 import {
   type CompressionName,
@@ -425,6 +426,9 @@ function toResult(
 export async function get(o: ClientOptions, remote: string, local: string): Promise<TransferResult> {
   if (!o.force && existsSync(local))
     throw new FileError('E_EXISTS', `${local} already exists (use --force to overwrite)`);
+  // before any packet: the download's directory must exist (else the part file fails after the handshake)
+  if (!existsSync(dirname(resolvePath(local))))
+    throw new FileError('E_NOT_FOUND', `no such directory for ${local}: ${dirname(resolvePath(local))}`);
   const journal = o.resume ? readJournalInfo(local) : undefined;
   let part: PartFile | undefined;
   let sizeBytes = 0;

@@ -2,7 +2,7 @@
 // Rules: one timer per connection, re-armed only when the new deadline is earlier than the armed one (a
 // late wake-up just re-arms); events are handed to the owner in order; nothing here decides protocol matters.
 // Fault boundary: an exception from the connection, its data source or sink, or the owner's event handler
-// aborts this one connection (E_INTERNAL, CLOSE to the peer when possible, `onError` for the log, a closed
+// aborts this one connection (the error's own E_ code, else E_INTERNAL, CLOSE to the peer when possible, `onError` for the log, a closed
 // event, then onFinished) and never reaches the socket handler or timer that called in.
 import type { Connection, ConnectionEvent } from '../protocol/index.js';
 import type { Clock } from './clock.js';
@@ -53,7 +53,11 @@ export class ConnectionDriver {
     }
     try {
       const now = this.clock();
-      this.conn.abort(now, 'E_INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`);
+      // an error that says what it is (a FileError's E_NOT_FOUND, E_DISK_FULL…) keeps its code
+      const code = (err as { code?: unknown })?.code;
+      const stable = typeof code === 'string' && /^E_[A-Z_]+$/.test(code);
+      const message = (err as Error)?.message ?? String(err);
+      this.conn.abort(now, stable ? code : 'E_INTERNAL', stable ? message : `internal error: ${message}`);
       for (let d = this.conn.pollTransmit(now); d; d = this.conn.pollTransmit(now)) this.send(d);
       for (let e = this.conn.pollEvent(); e; e = this.conn.pollEvent()) this.onEvent(e);
     } catch {

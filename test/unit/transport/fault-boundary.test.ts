@@ -138,6 +138,45 @@ describe('server socket handler', () => {
   });
 });
 
+describe('client', () => {
+  it('an exception inside the client’s session ends that transfer with a code, nothing thrown out of the socket', async () => {
+    using dir = tempDir();
+    const root = join(dir.path, 'root');
+    mkdirSync(root);
+    randomFile(join(root, 'f.bin'), 20_000);
+    const identity = x25519KeyPair(randomBytes(32));
+    const srv = await serve({ root, host: '127.0.0.1', port: 0, identity });
+    try {
+      const err = await get(
+        {
+          host: '127.0.0.1',
+          port: srv.port,
+          serverKey: identity.publicKey,
+          // called while the ACCEPT is handled, inside the socket's message handler
+          config: {
+            codecFor: () => {
+              throw new Error('codec broke');
+            },
+          },
+        },
+        'f.bin',
+        join(dir.path, 'out.bin'),
+      ).catch((e) => e as { code: string; message: string });
+      expect(err).toMatchObject({ code: 'E_INTERNAL' });
+      expect((err as { message: string }).message).toMatch(/codec broke/);
+      // a coded error keeps its code: a download into a missing directory is refused before any packet
+      const nodir = await get(
+        { host: '127.0.0.1', port: srv.port, serverKey: identity.publicKey },
+        'f.bin',
+        join(dir.path, 'missing', 'out.bin'),
+      ).catch((e) => e as { code: string });
+      expect(nodir).toMatchObject({ code: 'E_NOT_FOUND' });
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe('relay', () => {
   it('a datagram whose forwarding throws is dropped and counted; the relay goes on', async () => {
     // port 0 cannot be sent to: every forward throws synchronously (ERR_SOCKET_BAD_PORT)
