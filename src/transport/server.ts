@@ -16,7 +16,7 @@
 //   sending to the validated one. Handshake-typed packets never move or refresh a session.
 // - Peer-controlled text (names, CLOSE reasons) reaches the log through printable().
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { type BigIntStats, statSync } from 'node:fs';
+import { type BigIntStats, lstatSync, statSync } from 'node:fs';
 import { type KeyPair, type ServerSecurity, toHex } from '../crypto/index.js';
 import {
   codecFor,
@@ -117,6 +117,7 @@ interface Session {
 
 const OP_NAMES: Record<number, string> = { [Op.Get]: 'get', [Op.Put]: 'put', [Op.List]: 'ls' };
 const PATH_PROBE_EVERY_MS = 250;
+const MAX_SESSION_LOG = 10_000;
 const PATH_PROBE_TRIES = 5;
 
 // Every address compared here (cookies, per-source counts and limits, migration) is a `rinfo.address` of this
@@ -141,7 +142,12 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const sessions = new Map<string, Session>();
   /** Final paths with an upload in progress: one writer per name. */
   const writers = new Set<string>();
+  /** The last MAX_SESSION_LOG sessions' outcomes (a long-running server must not grow without bound). */
   const completed: SessionLog[] = [];
+  const record = (l: SessionLog) => {
+    completed.push(l);
+    if (completed.length > MAX_SESSION_LOG) completed.splice(0, completed.length - MAX_SESSION_LOG);
+  };
   const maxSessions = o.maxSessions ?? 64;
   const maxPerSource = o.maxSessionsPerSource ?? 16;
   const activeFrom = (address: string) => {
@@ -198,7 +204,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         });
         s.cleanup = (ok, code) => {
           src?.close();
-          completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: sizeBytes });
+          record({ op: what, path: req.path, ok, ...(code && { code }), bytes: sizeBytes });
         };
       } else if (req.op === Op.Put) {
         if (o.readOnly) throw new FileError('E_PERMISSION', 'this server is read-only (--read-only)');
@@ -209,7 +215,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         if (!req.force) {
           let exists = false;
           try {
-            statSync(path);
+            lstatSync(path); // a dangling symlink at NAME is there too
             exists = true;
           } catch {
             /* absent: the usual case */
@@ -246,7 +252,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           if (owner) writers.delete(path);
           if (part && !ok && code === 'E_INTEGRITY') part.discard();
           else if (part && !ok) part.suspend();
-          completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: req.sizeBytes });
+          record({ op: what, path: req.path, ok, ...(code && { code }), bytes: req.sizeBytes });
         };
       } else {
         const dir = resolveInsideRoot(root, req.path || '.', { allowRoot: true, allowTempNames: true });
@@ -254,7 +260,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         const plan = planListing(dir);
         c.accept(now, { sizeBytes: plan.sizeBytes, source: () => new MemorySource(renderListing(plan, root)) });
         s.cleanup = (ok, code) =>
-          completed.push({ op: what, path: req.path, ok, ...(code && { code }), bytes: plan.sizeBytes });
+          record({ op: what, path: req.path, ok, ...(code && { code }), bytes: plan.sizeBytes });
       }
       log(`${what} ${name} from ${who(s.peer)}: accepted`);
     } catch (err) {
