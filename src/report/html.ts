@@ -24,8 +24,8 @@ export function timelineRun(res: LabResults): RunRecord | undefined {
 type TimelineEntry = RunRecord['timeline'][number];
 type SenderEntry = Required<TimelineEntry>;
 
-/** Sender samples further apart than this are not joined by a line (the ones between were lost). */
-const SAMPLE_GAP_MS = 250;
+/** Sender samples further apart than this (1.5 × the 100 ms STATS interval) are not joined: the ones between were lost. */
+const SAMPLE_GAP_MS = 150;
 
 /** What the timeline of a run is drawn from: the complete series of bytes, and the sender samples that exist. */
 export function timelineParts(run: RunRecord): { bytes: TimelineEntry[]; sender: SenderEntry[]; ownBytes: boolean } {
@@ -63,7 +63,9 @@ function timelineSpec(run: RunRecord): vl.TopLevelSpec {
     if (a && b.t_ms - a.t_ms > SAMPLE_GAP_MS) segment++;
     const t = b.t_ms / 1000;
     rows.push({ t, series: 'pacing (sender)', value: b.pacing_mbit, panel: 'rate (Mbit/s)', segment: segment + 1 });
-    rows.push({ t, series: 'smoothed RTT (sender)', value: b.rtt_ms, panel: 'RTT (ms)', segment: segment + 1 });
+    // srtt 0: no RTT sample yet when this was sent (before the first ACK), nothing to draw
+    if (b.rtt_ms > 0)
+      rows.push({ t, series: 'smoothed RTT (sender)', value: b.rtt_ms, panel: 'RTT (ms)', segment: segment + 1 });
     if (!a) continue;
     const dt = Math.max(b.t_ms - a.t_ms, 1) / 1000;
     const t0 = a.t_ms / 1000;
@@ -75,7 +77,7 @@ function timelineSpec(run: RunRecord): vl.TopLevelSpec {
   }
   const x = { field: 't', type: 'quantitative', title: 'time (s)' } as const;
   const base = (name: string) => ({ transform: [{ filter: { field: 'panel', equal: name } }] });
-  const y = (name: string) => ({ field: 'value', type: 'quantitative' as const, title: name });
+  const y = (name: string) => ({ field: 'value', type: 'quantitative' as const, title: name, scale: { zero: true } });
   const color = { field: 'series', type: 'nominal' as const };
   const linesAndPoints = (name: string) => ({
     width: 560,
@@ -88,7 +90,7 @@ function timelineSpec(run: RunRecord): vl.TopLevelSpec {
       },
       {
         transform: [{ filter: "datum.series !== 'goodput'" }],
-        mark: { type: 'point' as const, filled: true, size: 16 },
+        mark: { type: 'point' as const, filled: true, size: 36 },
         encoding: { x, y: y(name), color },
       },
     ],
@@ -96,6 +98,7 @@ function timelineSpec(run: RunRecord): vl.TopLevelSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     data: { values: rows },
+    resolve: { scale: { x: 'shared' } },
     vconcat: [
       linesAndPoints('rate (Mbit/s)'),
       linesAndPoints('RTT (ms)'),
