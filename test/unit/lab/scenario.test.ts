@@ -81,7 +81,7 @@ describe('scenario files', () => {
     expect(main.down.rate?.rateBit).toBe(20e6);
     expect(main.variants.map((v) => v.protocol)).toEqual(['ruft', 'tftp', 'tcp']);
     expect(main.variants[1]!.options.windowsize).toBe(16);
-    expect(main.file).toEqual({ sizeBytes: 2 << 20, content: 'random' });
+    expect(main.file).toEqual({ sizeBytes: 1536 << 10, content: 'random' });
     expect(main.expect).toEqual({ integrity: true, goodputMinBps: 256e3, durationMaxMs: 60_000 });
   });
 
