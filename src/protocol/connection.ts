@@ -142,6 +142,7 @@ export class Connection {
   private nextPn = 0;
   private lastRecvMs: number;
   private readonly createdMs: number;
+  private readonly senderTimeline: TimelinePoint[] = [];
   private readonly idleTimeoutMs: number;
   private readonly handshakeTimeoutMs: number;
   private readonly windowBytes: number;
@@ -781,7 +782,11 @@ export class Connection {
       this.nextStatsMs = nowMs + STATS_EVERY_MS;
       const pn = this.nextPn++;
       this.sender.skipPacketNumber(pn);
-      return this.sealFrames(pn, [{ type: 'stats', stats: this.sender.sample() }]);
+      const stats = this.sender.sample();
+      // the sender's own record of what it sends: complete, whatever the path loses
+      if (this.senderTimeline.length < 20_000)
+        this.senderTimeline.push({ tMs: nowMs, bytesReceived: this.sender.acked.size, ...stats });
+      return this.sealFrames(pn, [{ type: 'stats', stats }]);
     }
     if (this.sender && this.state === 'established') {
       const pn = this.nextPn;
@@ -912,9 +917,16 @@ export class Connection {
     };
   }
 
-  /** The sender's state over time, as the receiver saw it (times relative to this connection's start). */
-  timeline(): Array<SenderSample & { tMs: number; bytesReceived: number }> {
-    return (this.receiver?.timeline ?? []).map((t) => ({ ...t, tMs: t.tMs - this.createdMs }));
+  /**
+   * This side's record of the transfer over time (times relative to this connection's start), by tMs.
+   * Data receiver: its own bytes held about every 100 ms (complete), and the sender's STATS samples where they
+   * arrived (those carry the sender fields; STATS travel with the data and are lost with it).
+   * Data sender: its own sample at each STATS it sent, `bytesReceived` being the bytes the peer acknowledged.
+   */
+  timeline(): TimelinePoint[] {
+    const rel = <T extends { tMs: number }>(t: T): T => ({ ...t, tMs: t.tMs - this.createdMs });
+    if (!this.receiver) return this.senderTimeline.map(rel);
+    return [...this.receiver.own.map(rel), ...this.receiver.timeline.map(rel)].sort((a, b) => a.tMs - b.tMs);
   }
 
   /** Data the receiver holds (the journal's content). */
@@ -924,6 +936,9 @@ export class Connection {
 }
 
 const STATS_EVERY_MS = 100;
+
+/** One point of a connection's timeline: bytes at tMs, and the sender's state when a sample of it exists. */
+export type TimelinePoint = { tMs: number; bytesReceived: number } & Partial<SenderSample>;
 /** A repeated INITIAL gets the cached ACCEPT again at most this often (a forged one cannot make it a flood). */
 const ACCEPT_REPEAT_MIN_MS = 100;
 /** An unauthenticated REJECT is believed once it has answered 3 INITIALs over at least this long. */

@@ -13,7 +13,7 @@ export type { TransferErrorCode } from './errors.js';
 export { DoneStatus, decodeFrames, encodeFrames, type Frame, type SenderSample } from './frames.js';
 export { printable } from './printable.js';
 export { type Range, RangeSet } from './range-set.js';
-export { INITIAL_RTO_MS, RttEstimator } from './rtt.js';
+export { INITIAL_RTO_MS, RTT_PERCENTILE_PRECISION, RttEstimator } from './rtt.js';
 export { type ChunkCodec, type DataSink, type DataSource, MemorySink, MemorySource } from './source-sink.js';
 export { openStateless, sealStateless } from './stateless.js';
 export {

@@ -28,6 +28,10 @@ export interface ReceiverStats {
   fragmentingPackets: number;
 }
 
+/** How often the receiver records the bytes it holds (its own clock), and how many records it keeps at most. */
+const OWN_SAMPLE_MS = 100;
+const OWN_SAMPLES_MAX = 10_000;
+
 export class Receiver {
   readonly data: RangeSet;
   readonly stats: ReceiverStats = {
@@ -46,6 +50,13 @@ export class Receiver {
   fin: { sizeBytes: number; sha256: Uint8Array; rtt: RttSummaryUs } | undefined;
   /** The sender's samples as they arrived, with the bytes held at that moment (at most 20,000). */
   readonly timeline: Array<SenderSample & { tMs: number; bytesReceived: number }> = [];
+  /**
+   * The receiver's own record: bytes held about every OWN_SAMPLE_MS of its clock while data arrives, and when the
+   * file is complete. Never lost with the data (the sender's STATS can be). Bounded: at OWN_SAMPLES_MAX entries,
+   * every other one is dropped and the interval doubles, so a long run keeps its whole span at a coarser step.
+   */
+  readonly own: Array<{ tMs: number; bytesReceived: number }> = [];
+  private ownEveryMs = OWN_SAMPLE_MS;
 
   constructor(
     private readonly sink: DataSink,
@@ -118,6 +129,7 @@ export class Receiver {
       }
     }
     this.stats.packetsReceived++;
+    this.recordOwn(nowMs);
     const reordered = pn < this.largestPn || (this.largestPn >= 0 && pn > this.largestPn + 1);
     this.pns.add(pn, pn + 1);
     this.pns.trimLowest(4 * MAX_ACK_RANGES);
@@ -130,6 +142,21 @@ export class Receiver {
       this.scheduleAck(nowMs, reordered || this.unacked >= ACK_EVERY || this.complete);
     }
     return 'accepted';
+  }
+
+  private recordOwn(nowMs: number): void {
+    const last = this.own.at(-1);
+    const due = !last || nowMs - last.tMs >= this.ownEveryMs;
+    // the moment the file is complete is always recorded, whatever the step
+    const completed = last?.bytesReceived !== this.stats.bytesReceived && this.data.covers(0, this.sizeBytes);
+    if (!due && !completed) return;
+    if (this.own.length >= OWN_SAMPLES_MAX) {
+      const kept = this.own.filter((_, i) => i % 2 === 0);
+      this.own.length = 0;
+      this.own.push(...kept);
+      this.ownEveryMs *= 2;
+    }
+    this.own.push({ tMs: nowMs, bytesReceived: this.stats.bytesReceived });
   }
 
   private scheduleAck(nowMs: number, immediate: boolean): void {

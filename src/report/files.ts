@@ -3,7 +3,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import asciichart from 'asciichart';
-import { type LabResults, netemCounters, type RunRecord, runNotes, shaMatches } from './results.js';
+import {
+  type LabResults,
+  netemCounters,
+  type RunRecord,
+  runNotes,
+  shaMatches,
+  unshaped,
+  unshapedNote,
+} from './results.js';
 
 export function groupByPoint(runs: RunRecord[]): Map<string, Map<number, RunRecord[]>> {
   const out = new Map<string, Map<number, RunRecord[]>>();
@@ -35,9 +43,14 @@ export function comparisonRows(
 ): Array<{ protocol: string; loss: number; ofRuft: string; ofLimit: string }> {
   const groups = groupByPoint(res.runs);
   const ruft = groups.get('ruft');
+  const notShaped = new Set(res.runs.filter(unshaped).map((r) => r.protocol));
   const out: Array<{ protocol: string; loss: number; ofRuft: string; ofLimit: string }> = [];
   for (const [protocol, byLoss] of groups) {
     for (const [loss, rs] of [...byLoss].sort((a, b) => a[0] - b[0])) {
+      if (notShaped.has(protocol)) {
+        out.push({ protocol, loss: Math.max(loss, 0), ofRuft: 'not shaped', ofLimit: 'not shaped' });
+        continue;
+      }
       const g = mean(rs.map((r) => r.goodput_bps));
       const base = ruft?.get(loss);
       const ruftMean = base ? mean(base.map((r) => r.goodput_bps)) : 0;
@@ -61,6 +74,7 @@ function markdown(res: LabResults): string {
     `- runtime: ${res.environment.runtime}, shaper: **${res.environment.shaper}**, kernel: ${res.environment.kernel}, node ${res.environment.node}`,
   );
   for (const n of res.environment.notices) l.push(`- **NOTICE**: ${n}`);
+  if (unshapedNote(res)) l.push(`- **NOTICE**: ${unshapedNote(res)}`);
   l.push(`- file: ${res.file.size_bytes} bytes, sha256 \`${res.file.sha256}\``);
   l.push(`- result: ${res.summary.passed} of ${res.summary.runs} runs met every expectation`, '');
   l.push(
@@ -73,7 +87,7 @@ function markdown(res: LabResults): string {
     for (const [loss, rs] of [...byLoss].sort((a, b) => a[0] - b[0])) {
       const g = rs.map((r) => r.goodput_bps);
       l.push(
-        `| ${proto} | ${loss < 0 ? '—' : `${loss}%`} | ${rs.length} | ${mbit(mean(g))} | ${mbit(Math.min(...g))} | ${mbit(Math.max(...g))} | ${rs.filter((r) => r.verdict === 'pass').length}/${rs.length} |`,
+        `| ${proto}${rs.some(unshaped) ? ' (not shaped)' : ''} | ${loss < 0 ? '—' : `${loss}%`} | ${rs.length} | ${mbit(mean(g))} | ${mbit(Math.min(...g))} | ${mbit(Math.max(...g))} | ${rs.filter((r) => r.verdict === 'pass').length}/${rs.length} |`,
       );
     }
   }
@@ -138,7 +152,7 @@ ${cases.join('\n')}
 /** The terminal summary: an asciichart of mean goodput vs loss per protocol, then one line per point. */
 export function terminalSummary(res: LabResults): string {
   const out: string[] = [];
-  const groups = groupByPoint(res.runs);
+  const groups = groupByPoint(res.runs.filter((r) => !unshaped(r)));
   const series: number[][] = [];
   const labels: string[] = [];
   for (const [proto, byLoss] of groups) {
@@ -161,6 +175,7 @@ export function terminalSummary(res: LabResults): string {
     out.push(...labels.map((l) => `  ${l}`));
   }
   for (const n of res.environment.notices) out.push(`NOTICE: ${n}`);
+  if (unshapedNote(res)) out.push(`NOTICE: ${unshapedNote(res)}`);
   out.push(
     `${res.scenario}: ${res.summary.passed}/${res.summary.runs} runs passed on ${res.environment.runtime} with the ${res.environment.shaper} shaper`,
   );

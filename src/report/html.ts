@@ -5,7 +5,7 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { parseNetem } from '../impair/index.js';
 import { comparisonRows, groupByPoint } from './files.js';
-import { type LabResults, type RunRecord, runNotes, shaMatches } from './results.js';
+import { type LabResults, type RunRecord, runNotes, shaMatches, unshaped, unshapedNote } from './results.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -21,34 +21,95 @@ export function timelineRun(res: LabResults): RunRecord | undefined {
   return (passing.length ? passing : withTl).sort((a, b) => (b.loss_pct ?? 0) - (a.loss_pct ?? 0))[0];
 }
 
+type TimelineEntry = RunRecord['timeline'][number];
+type SenderEntry = Required<TimelineEntry>;
+
+/** Sender samples further apart than this (1.5 × the 100 ms STATS interval) are not joined: the ones between were lost. */
+const SAMPLE_GAP_MS = 150;
+
+/** What the timeline of a run is drawn from: the complete series of bytes, and the sender samples that exist. */
+export function timelineParts(run: RunRecord): { bytes: TimelineEntry[]; sender: SenderEntry[]; ownBytes: boolean } {
+  const sender = run.timeline.filter((e): e is SenderEntry => e.rtt_ms !== undefined);
+  const own = run.timeline.filter((e) => e.rtt_ms === undefined);
+  // a get has the receiver's own record; a put (or an older results.json) only the sender's samples
+  return { bytes: own.length > 1 ? own : run.timeline, sender, ownBytes: own.length > 1 };
+}
+
+/** One line of the report: what the timeline shows and how many of the sender's samples it has. */
+export function timelineCaption(run: RunRecord): string {
+  const { sender, ownBytes } = timelineParts(run);
+  const expected = Math.max(1, Math.round(run.duration_ms / 100));
+  return ownBytes
+    ? `goodput from the receiving client's own record (bytes held about every 100 ms, complete); the sender's pacing rate, smoothed RTT and lost / retransmitted packets per second from its STATS samples, drawn where they arrived: ${sender.length} of about ${expected} sent arrived (STATS travel with the data and are lost with it; lines join samples at most ${SAMPLE_GAP_MS} ms apart, rates are taken over the actual interval between two samples)`
+    : `the sender's own record (${sender.length} samples, about one per 100 ms): bytes acknowledged, pacing rate, smoothed RTT, and lost / retransmitted packets per second over the interval between samples`;
+}
+
 function timelineSpec(run: RunRecord): vl.TopLevelSpec {
-  const rows: Array<{ t: number; series: string; value: number; panel: string }> = [];
-  for (let i = 1; i < run.timeline.length; i++) {
-    const a = run.timeline[i - 1]!;
-    const b = run.timeline[i]!;
+  const { bytes, sender } = timelineParts(run);
+  type Row = { t: number; t2?: number; series: string; value: number; panel: string; segment: number };
+  const rows: Row[] = [];
+  for (let i = 1; i < bytes.length; i++) {
+    const a = bytes[i - 1]!;
+    const b = bytes[i]!;
     const dt = Math.max(b.t_ms - a.t_ms, 1);
+    const value = ((b.bytes - a.bytes) * 8) / dt / 1000;
+    rows.push({ t: a.t_ms / 1000, series: 'goodput', value, panel: 'rate (Mbit/s)', segment: 0 });
+    rows.push({ t: b.t_ms / 1000, series: 'goodput', value, panel: 'rate (Mbit/s)', segment: 0 });
+  }
+  let segment = 0;
+  for (let i = 0; i < sender.length; i++) {
+    const b = sender[i]!;
+    const a = sender[i - 1];
+    if (a && b.t_ms - a.t_ms > SAMPLE_GAP_MS) segment++;
     const t = b.t_ms / 1000;
-    rows.push({ t, series: 'pacing', value: b.pacing_mbit, panel: 'rate (Mbit/s)' });
-    rows.push({ t, series: 'delivered', value: ((b.bytes - a.bytes) * 8) / dt / 1000, panel: 'rate (Mbit/s)' });
-    rows.push({ t, series: 'smoothed RTT', value: b.rtt_ms, panel: 'RTT (ms)' });
-    rows.push({ t, series: 'lost', value: b.lost - a.lost, panel: 'lost packets' });
+    rows.push({ t, series: 'pacing (sender)', value: b.pacing_mbit, panel: 'rate (Mbit/s)', segment: segment + 1 });
+    // srtt 0: no RTT sample yet when this was sent (before the first ACK), nothing to draw
+    if (b.rtt_ms > 0)
+      rows.push({ t, series: 'smoothed RTT (sender)', value: b.rtt_ms, panel: 'RTT (ms)', segment: segment + 1 });
+    if (!a) continue;
+    const dt = Math.max(b.t_ms - a.t_ms, 1) / 1000;
+    const t0 = a.t_ms / 1000;
+    for (const [series, d] of [
+      ['lost', b.lost - a.lost],
+      ['retransmitted', b.retransmitted - a.retransmitted],
+    ] as const)
+      rows.push({ t: t0, t2: t, series, value: Math.max(d, 0) / dt, panel: 'packets/s', segment: 0 });
   }
   const x = { field: 't', type: 'quantitative', title: 'time (s)' } as const;
-  const panel = (name: string, mark: 'line' | 'bar') => ({
+  const base = (name: string) => ({ transform: [{ filter: { field: 'panel', equal: name } }] });
+  const y = (name: string) => ({ field: 'value', type: 'quantitative' as const, title: name, scale: { zero: true } });
+  const color = { field: 'series', type: 'nominal' as const };
+  const linesAndPoints = (name: string) => ({
     width: 560,
     height: 120,
-    transform: [{ filter: { field: 'panel', equal: name } }],
-    mark: { type: mark, ...(mark === 'line' && { interpolate: 'step-after' as const }) },
-    encoding: {
-      x,
-      y: { field: 'value', type: 'quantitative' as const, title: name },
-      color: { field: 'series', type: 'nominal' as const },
-    },
+    ...base(name),
+    layer: [
+      {
+        mark: { type: 'line' as const },
+        encoding: { x, y: y(name), color, detail: { field: 'segment', type: 'nominal' as const } },
+      },
+      {
+        transform: [{ filter: "datum.series !== 'goodput'" }],
+        mark: { type: 'point' as const, filled: true, size: 36 },
+        encoding: { x, y: y(name), color },
+      },
+    ],
   });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     data: { values: rows },
-    vconcat: [panel('rate (Mbit/s)', 'line'), panel('RTT (ms)', 'line'), panel('lost packets', 'bar')],
+    resolve: { scale: { x: 'shared' } },
+    vconcat: [
+      linesAndPoints('rate (Mbit/s)'),
+      linesAndPoints('RTT (ms)'),
+      {
+        width: 560,
+        height: 100,
+        ...base('packets/s'),
+        mark: { type: 'bar', opacity: 0.6 },
+        encoding: { x, x2: { field: 't2' }, y: y('packets/s'), color },
+      },
+    ],
   };
 }
 
@@ -65,7 +126,7 @@ export function linkRateBps(res: LabResults): number | undefined {
 
 export async function renderHtml(res: LabResults): Promise<string> {
   const points: Array<{ protocol: string; loss: number; mean: number; min: number; max: number; retx: number }> = [];
-  for (const [protocol, byLoss] of groupByPoint(res.runs)) {
+  for (const [protocol, byLoss] of groupByPoint(res.runs.filter((r) => !unshaped(r)))) {
     for (const [loss, rs] of byLoss) {
       const g = rs.map((r) => r.goodput_bps / 1e6);
       points.push({
@@ -160,9 +221,10 @@ ${env.notices.map((n) => `<div class="notice">NOTICE: ${esc(n)}</div>`).join('\n
 <h2>Goodput</h2>
 <figure id="goodput">${goodputSvg}</figure>
 ${rate ? `<p>dashed: the link limit rate × (1 − p) for rate ${(rate / 1e6).toFixed(1)} Mbit/s</p>` : '<p>(no rate in the scenario: no link-limit line)</p>'}
+${unshapedNote(res) ? `<div class="notice" id="unshaped">NOTICE: ${esc(unshapedNote(res))}</div>` : ''}
 <figure id="retransmissions">${retxSvg}</figure>
 <h2>Timeline of one run</h2>
-${chosen ? `<p>run <code>${esc(chosen.id)}</code> (${esc(chosen.netem_down)}): the sender's pacing rate and delivered rate, smoothed RTT, and packets declared lost per 100 ms</p><figure id="timeline">${timelineSvg}</figure>` : '<p>(no run recorded a timeline)</p>'}
+${chosen ? `<p>run <code>${esc(chosen.id)}</code> (${esc(chosen.netem_down)}): ${esc(timelineCaption(chosen))}</p><figure id="timeline">${timelineSvg}</figure>` : '<p>(no run recorded a timeline)</p>'}
 <h2>Comparison</h2>
 <table><tr><th>protocol</th><th>loss</th><th>goodput ÷ ruft</th><th>goodput ÷ link limit</th></tr>
 ${comparison}

@@ -1,7 +1,7 @@
 // Public face of reports: the result model, results.json / report.md / junit.xml / report.html, the terminal
 // summary, and merging shards.
 export { comparisonRows, groupByPoint, terminalSummary, writeReports } from './files.js';
-export { linkRateBps, renderHtml } from './html.js';
+export { linkRateBps, renderHtml, timelineCaption, timelineParts } from './html.js';
 export { MergeError, mergeResults, readResults } from './merge.js';
 export {
   type LabResults,
@@ -10,4 +10,6 @@ export {
   type RunRecord,
   runNotes,
   shaMatches,
+  unshaped,
+  unshapedNote,
 } from './results.js';

@@ -29,15 +29,19 @@ export interface RunRecord {
   sha256_expected: string;
   sha256_actual: string;
   security: string;
-  /** The sender's state over the run (from the client's --json), for the timeline chart. */
+  /**
+   * The run over time (from the client's --json), for the timeline chart. A get: the client's own record of the
+   * bytes it holds about every 100 ms (complete), with the sender's STATS samples where they arrived (the entries
+   * with rtt_ms, pacing_mbit and the cumulative sent / lost / retransmitted; STATS are lost with the data).
+   */
   timeline: Array<{
     t_ms: number;
     bytes: number;
-    rtt_ms: number;
-    pacing_mbit: number;
-    sent: number;
-    lost: number;
-    retransmitted: number;
+    rtt_ms?: number;
+    pacing_mbit?: number;
+    sent?: number;
+    lost?: number;
+    retransmitted?: number;
   }>;
   verdict: 'pass' | 'fail';
   failures: string[];
@@ -80,6 +84,21 @@ export interface LabResults {
   file: { size_bytes: number; sha256: string };
   runs: RunRecord[];
   summary: { runs: number; passed: number; failed: number };
+}
+
+/**
+ * A run the scenario meant to impair that ran on the clean path instead: TCP under the userspace relay (it
+ * carries UDP only; kernel netem shapes TCP). Its goodput compares nothing, so charts leave it out and say so.
+ */
+export function unshaped(r: RunRecord): boolean {
+  return r.shaping_readback.startsWith('NOT SHAPED') && (r.netem_down !== '' || r.netem_up !== '');
+}
+
+/** One sentence naming the protocols whose runs were not shaped ('' when every run was). */
+export function unshapedNote(res: LabResults): string {
+  const protos = [...new Set(res.runs.filter(unshaped).map((r) => r.protocol))];
+  if (!protos.length) return '';
+  return `${protos.join(', ')} not drawn and not compared: the ${res.environment.shaper} shaper does not shape ${protos.join(', ')} (the userspace relay carries UDP only), so those runs went over the clean path and their goodput (in the runs table) says nothing about this network; kernel netem shapes TCP (the docker runtime on a kernel with sch_netem, --runtime netns, or npm run lab:vm).`;
 }
 
 /** Did every client write the original file? */

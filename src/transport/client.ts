@@ -96,16 +96,23 @@ export interface TransferResult {
   compression_ratio: number;
   resumed_bytes: number;
   security: string;
-  /** The data sender's state about every 100 ms, as the receiving side saw it (get; empty for put/ls). */
-  timeline: Array<{
-    t_ms: number;
-    bytes: number;
-    rtt_ms: number;
-    pacing_mbit: number;
-    sent: number;
-    lost: number;
-    retransmitted: number;
-  }>;
+  /**
+   * This side's record over time (empty for ls). get: the bytes held about every 100 ms of the client's own
+   * clock (complete), plus the server's STATS samples where they arrived (the entries with rtt_ms …). put: the
+   * client's own sample at each STATS it sent (every entry has the sender fields; bytes = bytes acknowledged).
+   */
+  timeline: TimelineEntry[];
+}
+
+/** A point of a transfer's timeline; the sender fields are present where a sample of the sender exists. */
+export interface TimelineEntry {
+  t_ms: number;
+  bytes: number;
+  rtt_ms?: number;
+  pacing_mbit?: number;
+  sent?: number;
+  lost?: number;
+  retransmitted?: number;
 }
 
 /**
@@ -410,15 +417,19 @@ function toResult(
     compression_ratio: r3(s.compressionRatio),
     resumed_bytes: resumed,
     security: end.conn.security,
-    timeline: end.conn.timeline().map((t) => ({
-      t_ms: Math.round(t.tMs),
-      bytes: t.bytesReceived,
-      rtt_ms: r3(t.rttUs / 1000),
-      pacing_mbit: r3(t.pacingKbit / 1000),
-      sent: t.packetsSent,
-      lost: t.packetsLost,
-      retransmitted: t.packetsRetransmitted,
-    })),
+    timeline: end.conn.timeline().map(
+      (t): TimelineEntry => ({
+        t_ms: Math.round(t.tMs),
+        bytes: t.bytesReceived,
+        ...(t.rttUs !== undefined && {
+          rtt_ms: r3(t.rttUs / 1000),
+          pacing_mbit: r3((t.pacingKbit ?? 0) / 1000),
+          sent: t.packetsSent ?? 0,
+          lost: t.packetsLost ?? 0,
+          retransmitted: t.packetsRetransmitted ?? 0,
+        }),
+      }),
+    ),
   };
 }
 

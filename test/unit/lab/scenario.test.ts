@@ -74,10 +74,15 @@ describe('scenario files', () => {
     ];
     for (const f of files) expect(loadScenario(f).name).toBeTruthy();
     const main = loadScenario(files[0]!);
-    expect(main.sweepLossPct).toEqual([0, 1, 2, 5, 10, 20]);
-    expect(main.repeat).toBeGreaterThanOrEqual(3);
-    expect(main.file).toEqual({ sizeBytes: 16 << 20, content: 'random' });
-    expect(main.expect).toEqual({ integrity: true, goodputMinBps: 2e6, durationMaxMs: 120_000 });
+    // the main chart tells the story (#12): a link rate (the rate·(1−p) line), RUFT against TFTP with windowsize
+    // and TCP on the same axes, the curve from 0 to 20% loss, sized to run in under ~3 minutes on the docker runtime
+    expect(main.sweepLossPct).toEqual([0, 5, 10, 20]);
+    expect(main.repeat).toBeGreaterThanOrEqual(2);
+    expect(main.down.rate?.rateBit).toBe(20e6);
+    expect(main.variants.map((v) => v.protocol)).toEqual(['ruft', 'tftp', 'tcp']);
+    expect(main.variants[1]!.options.windowsize).toBe(16);
+    expect(main.file).toEqual({ sizeBytes: 1536 << 10, content: 'random' });
+    expect(main.expect).toEqual({ integrity: true, goodputMinBps: 256e3, durationMaxMs: 60_000 });
   });
 
   it('ip: 4 by default; ip: 6 refused with naive (IPv4-only) and with attacks (hping3 has no IPv6)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RttEstimator } from '../../../src/protocol/index.js';
+import { RTT_PERCENTILE_PRECISION, RttEstimator } from '../../../src/protocol/index.js';
 
 describe('RTT estimator (RFC 6298)', () => {
   it('starts at 1 s, then follows SRTT + 4·RTTVAR, clamped', () => {
@@ -16,12 +16,38 @@ describe('RTT estimator (RFC 6298)', () => {
     expect(r.minMs).toBe(10);
   });
 
-  it('reports min, avg and an upper-bound p99', () => {
+  it('reports min, avg and p99 within the precision it claims', () => {
     const r = new RttEstimator();
     for (let i = 1; i <= 100; i++) r.update(i, i);
     expect(r.minMs).toBe(1);
     expect(r.avgMs).toBeCloseTo(50.5);
-    expect(r.p99Ms).toBeGreaterThanOrEqual(99);
-    expect(r.p99Ms).toBeLessThan(150);
+    expect(RTT_PERCENTILE_PRECISION).toBeLessThan(0.022);
+    expect(Math.abs(r.p99Ms / 99 - 1)).toBeLessThanOrEqual(RTT_PERCENTILE_PRECISION);
+  });
+
+  it('p99 of a known distribution (uniform 20–60 ms, 100,000 samples) is within the bucket precision', () => {
+    const r = new RttEstimator();
+    let x = 12345;
+    const all: number[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0; // a fixed LCG: the same samples every run
+      const v = 20 + (x / 2 ** 32) * 40;
+      all.push(v);
+      r.update(i, v);
+    }
+    all.sort((a, b) => a - b);
+    const exact = all[Math.ceil(all.length * 0.99) - 1]!;
+    expect(Math.abs(r.p99Ms / exact - 1)).toBeLessThanOrEqual(RTT_PERCENTILE_PRECISION);
+    expect(Math.abs(r.percentileMs(0.5) / all[49_999]! - 1)).toBeLessThanOrEqual(RTT_PERCENTILE_PRECISION);
+    // no longer a few fixed values: neither the old √2 edges 65.536 nor 92.682
+    expect(r.p99Ms).toBeGreaterThan(58);
+    expect(r.p99Ms).toBeLessThan(61);
+  });
+
+  it('keeps samples beyond the histogram range in its last bucket (memory stays bounded)', () => {
+    const r = new RttEstimator();
+    r.update(0, 1e9);
+    expect(r.p99Ms).toBeGreaterThan(200_000);
+    expect(Number.isFinite(r.p99Ms)).toBe(true);
   });
 });
