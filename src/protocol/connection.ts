@@ -303,8 +303,9 @@ export class Connection {
   }
 
   /** PATH_RESPONSE payloads received since the last call (the transport matches them to its challenges). */
-  takePathResponses(): Uint8Array[] {
-    return this.pathResponses.splice(0);
+  takePathResponses(): readonly Uint8Array[] {
+    // called for every datagram: no allocation when (as nearly always) there is none
+    return this.pathResponses.length === 0 ? NO_PATH_RESPONSES : this.pathResponses.splice(0);
   }
 
   /**
@@ -936,6 +937,7 @@ export class Connection {
 }
 
 const STATS_EVERY_MS = 100;
+const NO_PATH_RESPONSES: readonly Uint8Array[] = Object.freeze([]);
 
 /** One point of a connection's timeline: bytes at tMs, and the sender's state when a sample of it exists. */
 export type TimelinePoint = { tMs: number; bytesReceived: number } & Partial<SenderSample>;
