@@ -44,6 +44,7 @@ async function commands(): Promise<Register[]> {
     import('./commands/sim.js'),
     import('./commands/baselines.js'),
     import('./commands/shape.js'),
+    import('./commands/fidelity.js'),
   ]);
   return mods.map((m) => m.register);
 }
