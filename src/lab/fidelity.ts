@@ -4,9 +4,14 @@
 // share one monotonic clock), round-trip time per probe, and the achieved rate. `measureRelay` runs the
 // userspace relay on loopback in this process; the statistics are shaper-agnostic, so kernel netem runs feed
 // the same `directionStats`.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { type Netem, parseNetem, printNetem } from '../impair/index.js';
+import { release } from 'node:os';
+import { promisify } from 'node:util';
+import { type Netem, parseNetem, printNetem, tcNetemArgs } from '../impair/index.js';
 import { startRelay } from '../transport/index.js';
+import { LabError } from './errors.js';
+import { planShaping } from './shapers/plan.js';
 
 export interface Arrival {
   /** The direction's own sequence number (probe seq up, echo seq down). */
@@ -125,7 +130,14 @@ export function checkProbe(p: ProbeOptions): void {
   if (!Number.isInteger(p.bytes) || p.bytes < 40 || p.bytes > 1400) bad(`size ${p.bytes} bytes (40..1400)`);
 }
 
-function encode(bytes: number, kind: 0 | 1, seq: number, echoSeq: number, sentAt: number, reflAt: number): Buffer {
+function encode(
+  bytes: number,
+  kind: 0 | 1 | 2 | 3,
+  seq: number,
+  echoSeq: number,
+  sentAt: number,
+  reflAt: number,
+): Buffer {
   const b = Buffer.alloc(bytes);
   b.writeUInt32BE(MAGIC, 0);
   b.writeUInt8(kind, 4);
@@ -147,11 +159,11 @@ function decode(b: Buffer): { kind: number; seq: number; echoSeq: number; sentAt
   };
 }
 
-function bind(): Promise<Socket> {
+function bind(host = '127.0.0.1'): Promise<Socket> {
   return new Promise((ok, fail) => {
     const s = createSocket('udp4');
     s.once('error', fail);
-    s.bind(0, '127.0.0.1', () => {
+    s.bind(0, host, () => {
       s.off('error', fail);
       s.on('error', () => {});
       ok(s);
@@ -166,50 +178,80 @@ function worstDelayMs(n: Netem): number {
   return (n.delay?.delayMs ?? 0) + 2 * (n.delay?.jitterMs ?? 0);
 }
 
-/**
- * The probe stream through the userspace relay, all on loopback in this process: sender → relay (up) →
- * reflector → relay (down) → sender. Bounded: `count` probes at `pps`, then a drain of twice the worst
- * delay plus the rate's queueing and one second.
- */
-export async function measureRelay(
-  upText: string,
-  downText: string,
-  probe = DEFAULT_PROBE,
-  seed = 1,
-): Promise<ProbeResult> {
-  checkProbe(probe);
-  const up = parseNetem(upText);
-  const down = parseNetem(downText);
-  const reflector = await bind();
-  const sender = await bind();
-  const relay = await startRelay({
-    listenHost: '127.0.0.1',
-    targetHost: '127.0.0.1',
-    targetPort: reflector.address().port,
-    up,
-    down,
-    seed,
-  });
-  const upArrivals: Arrival[] = [];
-  const downArrivals: Arrival[] = [];
-  const probeSentAt = new Float64Array(probe.count);
-  const rttFirst = new Map<number, number>();
+/** How long to wait after the last probe: twice the worst delay each way, the rate's queueing, and one second. */
+export function drainMs(up: Netem, down: Netem, probe: ProbeOptions): number {
+  const sendSpan = (probe.count / probe.pps) * 1000;
+  const bits = probe.count * (probe.bytes + 28) * 8;
+  const queueMs = (r?: { rateBit: number }) => (r ? Math.max(0, (bits / r.rateBit) * 1000 - sendSpan) : 0);
+  return Math.min(120_000, 2 * (worstDelayMs(up) + worstDelayMs(down)) + queueMs(up.rate) + queueMs(down.rate) + 1000);
+}
+
+export interface Reflector {
+  port: number;
+  /** Probes as they arrived (the up direction). */
+  arrivals: Arrival[];
+  /** Echoes sent, numbered 0..echoes-1 (the down direction's `sent`). */
+  echoes(): number;
+  close(): void;
+}
+
+/** Echoes every probe copy it receives, numbered in its own sequence and stamped with its receive time. */
+export async function startReflector(host = '127.0.0.1'): Promise<Reflector> {
+  const socket = await bind(host);
+  const arrivals: Arrival[] = [];
   let echoes = 0;
-  reflector.on('message', (msg, from) => {
+  socket.on('message', (msg, from) => {
     const at = nowMs();
     const d = decode(msg);
-    if (!d || d.kind !== 0) return;
-    upArrivals.push({ seq: d.seq, sentAt: d.sentAt, at, bytes: msg.length });
-    reflector.send(encode(msg.length, 1, d.seq, echoes++, d.sentAt, at), from.port, from.address);
+    if (!d) return;
+    // a warm-up probe (kind 2) is echoed (kind 3) and not counted: it resolves ARP and wakes the path first
+    if (d.kind === 2) socket.send(encode(msg.length, 3, d.seq, 0, d.sentAt, at), from.port, from.address);
+    if (d.kind !== 0) return;
+    arrivals.push({ seq: d.seq, sentAt: d.sentAt, at, bytes: msg.length });
+    socket.send(encode(msg.length, 1, d.seq, echoes++, d.sentAt, at), from.port, from.address);
   });
+  return { port: socket.address().port, arrivals, echoes: () => echoes, close: () => socket.close() };
+}
+
+export interface SenderRecord {
+  /** Echoes as they arrived (the down direction), numbered by the reflector. */
+  arrivals: Arrival[];
+  /** Round-trip time of each probe's first echo. */
+  rtts: number[];
+  sentPps: number;
+}
+
+/** Sends `count` probes at `pps` to host:port from `bindHost`, then waits `drain` ms for the echoes. Bounded. */
+export async function sendProbes(
+  host: string,
+  port: number,
+  probe: ProbeOptions,
+  drain: number,
+  bindHost = '127.0.0.1',
+): Promise<SenderRecord> {
+  checkProbe(probe);
+  const sender = await bind(bindHost);
+  const arrivals: Arrival[] = [];
+  const probeSentAt = new Float64Array(probe.count);
+  const rttFirst = new Map<number, number>();
+  let warm = false;
   sender.on('message', (msg) => {
     const at = nowMs();
     const d = decode(msg);
+    if (d?.kind === 3) warm = true;
     if (!d || d.kind !== 1) return;
-    downArrivals.push({ seq: d.echoSeq, sentAt: d.reflAt, at, bytes: msg.length });
+    arrivals.push({ seq: d.echoSeq, sentAt: d.reflAt, at, bytes: msg.length });
     if (d.seq < probe.count && !rttFirst.has(d.seq)) rttFirst.set(d.seq, at - probeSentAt[d.seq]!);
   });
   try {
+    // warm-up: uncounted probes every 50 ms until one comes back (ARP, a relay's upstream socket, a cold JIT),
+    // for at most 10 s; then a quiet 200 ms plus the path's delay so no warm-up probe is still in flight
+    const warmStart = nowMs();
+    for (let i = 0; !warm && i < 200; i++) {
+      sender.send(encode(probe.bytes, 2, i, 0, nowMs(), 0), port, host);
+      await sleep(50);
+    }
+    await sleep(200 + Math.min(10_000, nowMs() - warmStart));
     const interval = 1000 / probe.pps;
     const start = nowMs();
     let seq = 0;
@@ -219,34 +261,71 @@ export async function measureRelay(
       for (; seq < due; seq++) {
         const t = nowMs();
         probeSentAt[seq] = t;
-        sender.send(encode(probe.bytes, 0, seq, 0, t, 0), relay.port, '127.0.0.1');
+        sender.send(encode(probe.bytes, 0, seq, 0, t, 0), port, host);
       }
       if (seq < probe.count) await sleep(2);
     }
     const sendSpan = nowMs() - start;
-    const wireBitsPerProbe = (probe.bytes + 28) * 8;
-    const queueMs = (r?: { rateBit: number }) =>
-      r ? ((probe.count * wireBitsPerProbe) / r.rateBit) * 1000 - sendSpan : 0;
-    const drain =
-      2 * (worstDelayMs(up) + worstDelayMs(down)) + Math.max(0, queueMs(up.rate)) + Math.max(0, queueMs(down.rate));
-    await sleep(Math.min(120_000, drain + 1000));
-    const rtts = [...rttFirst.values()].sort((x, y) => x - y);
-    return {
-      shaper: 'userspace',
-      where: `host relay on loopback (${process.platform} ${process.arch}, Node ${process.version})`,
-      up: printNetem(up),
-      down: printNetem(down),
-      probe,
-      upStats: directionStats(probe.count, upArrivals),
-      downStats: directionStats(echoes, downArrivals),
-      rttMedianMs: percentile(rtts, 50),
-      rttP99Ms: percentile(rtts, 99),
-      sentPps: probe.count / (sendSpan / 1000),
-    };
+    await sleep(Math.min(120_000, drain));
+    return { arrivals, rtts: [...rttFirst.values()], sentPps: probe.count / (sendSpan / 1000) };
   } finally {
-    await relay.close();
-    reflector.close();
     sender.close();
+  }
+}
+
+/** The result from both ends' records (counted, never inferred). */
+export function probeResult(
+  shaper: ProbeResult['shaper'],
+  where: string,
+  up: Netem,
+  down: Netem,
+  probe: ProbeOptions,
+  upArrivals: readonly Arrival[],
+  echoes: number,
+  s: SenderRecord,
+): ProbeResult {
+  const rtts = [...s.rtts].sort((x, y) => x - y);
+  return {
+    shaper,
+    where,
+    up: printNetem(up),
+    down: printNetem(down),
+    probe,
+    upStats: directionStats(probe.count, upArrivals),
+    downStats: directionStats(echoes, s.arrivals),
+    rttMedianMs: percentile(rtts, 50),
+    rttP99Ms: percentile(rtts, 99),
+    sentPps: s.sentPps,
+  };
+}
+
+const host = () => `${process.platform} ${process.arch}, kernel ${release()}, Node ${process.version}`;
+
+/**
+ * The probe stream through the userspace relay, all on loopback in this process: sender → relay (up) →
+ * reflector → relay (down) → sender. The netem goes through the lab's shaping plan, as for the kernel.
+ */
+export async function measureRelay(
+  upText: string,
+  downText: string,
+  probe = DEFAULT_PROBE,
+  seed = 1,
+): Promise<ProbeResult> {
+  checkProbe(probe);
+  const up = planShaping('up', parseNetem(upText)).netem;
+  const down = planShaping('down', parseNetem(downText)).netem;
+  const reflector = await startReflector();
+  try {
+    const relay = await startRelay({ targetHost: '127.0.0.1', targetPort: reflector.port, up, down, seed });
+    try {
+      const s = await sendProbes('127.0.0.1', relay.port, probe, drainMs(up, down, probe));
+      const where = `userspace relay on loopback (${host()})`;
+      return probeResult('userspace', where, up, down, probe, reflector.arrivals, reflector.echoes(), s);
+    } finally {
+      await relay.close();
+    }
+  } finally {
+    reflector.close();
   }
 }
 
@@ -307,4 +386,137 @@ export function checkTargets(r: ProbeResult): TargetCheck[] {
     }
   }
   return out;
+}
+
+const execP = promisify(execFile);
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  return (await execP(cmd, args, { timeout: 15_000 })).stdout;
+}
+
+/** Reads one JSON line from a child's stdout (bounded by `ms`), or fails with what it printed. */
+function jsonLine(child: ChildProcess, ms: number): Promise<unknown> {
+  return new Promise((ok, fail) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => fail(new Error(`probe endpoint: no answer in ${ms} ms: ${err.trim()}`)), ms);
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        try {
+          ok(JSON.parse(out.slice(0, nl)));
+        } catch (e) {
+          fail(e);
+        }
+        out = out.slice(nl + 1);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`probe endpoint exited (${code}): ${err.trim()}`));
+    });
+  });
+}
+
+/**
+ * The same probe stream through kernel netem: two network namespaces joined by a veth pair (10.78.<k>.1 sender ⟷
+ * 10.78.<k>.2 reflector), `tc qdisc add … netem` on the sender's end (up) and the reflector's end (down), the
+ * endpoints started with `ip netns exec` as `udplab fidelity-endpoint` (`cli`: how to run udplab). Root, Linux
+ * with sch_netem. The namespaces (udplab-<pid>-{c,s}, which the lab's sweep also recognises) are deleted and the
+ * endpoints ended even on failure. Send and receive times come from CLOCK_MONOTONIC, shared by both namespaces.
+ */
+export async function measureKernelNetem(
+  upText: string,
+  downText: string,
+  cli: string[],
+  probe = DEFAULT_PROBE,
+): Promise<ProbeResult> {
+  checkProbe(probe);
+  const up = planShaping('up', parseNetem(upText)).netem;
+  const down = planShaping('down', parseNetem(downText)).netem;
+  const k = process.pid % 250;
+  const cns = `udplab-${process.pid}-c`;
+  const sns = `udplab-${process.pid}-s`;
+  const cdev = `ulf${k}c`;
+  const sdev = `ulf${k}s`;
+  const [caddr, saddr] = [`10.78.${k}.1`, `10.78.${k}.2`];
+  const children: ChildProcess[] = [];
+  try {
+    await run('ip', ['netns', 'add', cns]);
+    await run('ip', ['netns', 'add', sns]);
+    await run('ip', ['link', 'add', cdev, 'netns', cns, 'type', 'veth', 'peer', 'name', sdev, 'netns', sns]);
+    for (const [ns, dev, addr, n] of [
+      [cns, cdev, caddr, up],
+      [sns, sdev, saddr, down],
+    ] as const) {
+      await run('ip', ['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev]);
+      await run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+      await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      if (Object.keys(n).length > 0)
+        await run('ip', ['netns', 'exec', ns, 'tc', ...tcNetemArgs(dev, n)]).catch((e: { stderr?: string }) => {
+          throw new LabError('E_SHAPER', `tc ${tcNetemArgs(dev, n).join(' ')}: ${(e.stderr ?? String(e)).trim()}`);
+        });
+    }
+    const spawnIn = (ns: string, args: string[]) => {
+      const c = spawn('ip', ['netns', 'exec', ns, ...cli, 'fidelity-endpoint', ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      children.push(c);
+      return c;
+    };
+    const refl = spawnIn(sns, ['reflect', saddr]);
+    const reflOut = jsonLine(refl, 300_000);
+    const ready = (await reflOut) as { port: number };
+    const reflDone = jsonLine(refl, 600_000);
+    const drain = drainMs(up, down, probe);
+    const send = spawnIn(cns, [
+      'send',
+      `${saddr}:${ready.port}`,
+      caddr,
+      String(probe.count),
+      String(probe.pps),
+      String(probe.bytes),
+      String(Math.round(drain)),
+    ]);
+    const s = (await jsonLine(send, 300_000 + (probe.count / probe.pps) * 1000 + drain)) as SenderRecord;
+    refl.stdin?.end(); // the reflector prints what it received and exits
+    const r = (await reflDone) as { arrivals: Arrival[]; echoes: number };
+    const readback = (await run('ip', ['netns', 'exec', cns, 'tc', 'qdisc', 'show', 'dev', cdev])).split('\n')[0];
+    const where = `kernel netem on a veth pair between namespaces (${host()}; up qdisc: ${readback?.trim()})`;
+    return probeResult('netem', where, up, down, probe, r.arrivals, r.echoes, s);
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    await run('ip', ['netns', 'del', cns]).catch(() => undefined);
+    await run('ip', ['netns', 'del', sns]).catch(() => undefined);
+  }
+}
+
+/** `udplab fidelity-endpoint reflect HOST` | `send HOST:PORT BIND COUNT PPS BYTES DRAIN`: one JSON line each. */
+export async function runEndpoint(args: string[]): Promise<void> {
+  if (args[0] === 'reflect') {
+    const r = await startReflector(args[1]);
+    process.stdout.write(`${JSON.stringify({ port: r.port })}\n`);
+    await new Promise<void>((ok) => {
+      process.stdin.on('end', ok);
+      process.stdin.on('close', ok);
+      process.stdin.resume();
+    });
+    r.close();
+    process.stdout.write(`${JSON.stringify({ arrivals: r.arrivals, echoes: r.echoes() })}\n`);
+    return;
+  }
+  if (args[0] === 'send') {
+    const [hostPort, bindHost, count, pps, bytes, drain] = args.slice(1);
+    const [h, p] = hostPort!.split(':');
+    const probe = { count: Number(count), pps: Number(pps), bytes: Number(bytes) };
+    const s = await sendProbes(h!, Number(p), probe, Number(drain), bindHost);
+    process.stdout.write(`${JSON.stringify(s)}\n`);
+    return;
+  }
+  throw new RangeError(`fidelity-endpoint: reflect HOST | send HOST:PORT BIND COUNT PPS BYTES DRAIN`);
 }

@@ -1,6 +1,8 @@
 // Shaper fidelity on the host: the probe stream through the userspace relay on loopback, counted per direction.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkTargets, fidelityTable, measureRelay } from '../../src/lab/fidelity.js';
+import { checkTargets, fidelityTable, measureKernelNetem, measureRelay } from '../../src/lab/fidelity.js';
 
 describe('fidelity: the userspace relay, measured with a probe stream', () => {
   it('loss within ±1 pp and median delay within ±1 ms of the configured netem, duplicates counted', async () => {
@@ -32,4 +34,22 @@ describe('fidelity: the userspace relay, measured with a probe stream', () => {
     expect(payloadRate / 1e6).toBeGreaterThan(0.97);
     expect(payloadRate / 1e6).toBeLessThan(1.03);
   }, 30_000);
+});
+
+const root = process.getuid?.() === 0;
+describe.skipIf(!root)('fidelity: kernel netem between namespaces (root)', () => {
+  it('measures kernel netem where the kernel has it, fails with E_SHAPER where not; no namespace is left', async () => {
+    const cli = [process.execPath, join(import.meta.dirname, '..', '..', 'bin', 'udplab.js')];
+    const r = await measureKernelNetem('delay 10ms loss 5%', '', cli, { count: 500, pps: 250, bytes: 100 }).catch(
+      (e: unknown) => e as Error & { code?: string },
+    );
+    if (r instanceof Error)
+      expect(r.message, 'only a kernel without sch_netem may refuse').toMatch(/qdisc kind is unknown/);
+    else {
+      expect(r.shaper).toBe('netem');
+      expect(r.upStats.sent).toBe(500);
+      expect(Math.abs(r.upStats.delayMedianMs! - 10)).toBeLessThan(1);
+    }
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+  }, 60_000);
 });

@@ -12,6 +12,7 @@ interface Flags {
   pps: string;
   bytes: string;
   seed: string;
+  shaper: string;
   json?: boolean;
 }
 
@@ -25,30 +26,54 @@ export const register: Register = (program: Command, setExit) => {
     .option('--pps <n>', 'probes per second', '500')
     .option('--bytes <n>', 'UDP payload bytes per probe', '200')
     .option('--seed <n>', "the relay's seed", '1')
+    .option(
+      '--shaper <s>',
+      'userspace (the relay on loopback) | netem (kernel netem on a veth pair between namespaces: root, sch_netem) | both',
+      'userspace',
+    )
     .option('--json', 'print the result as JSON')
     .action(async (upText: string, downText: string, f: Flags) => {
       parseNetem(upText); // E_NETEM_SYNTAX before anything is bound
       parseNetem(downText);
       const probe = { count: Number(f.count), pps: Number(f.pps), bytes: Number(f.bytes) };
-      const { checkProbe, checkTargets, fidelityTable, measureRelay } = await import('../../lab/fidelity.js');
+      if (!['userspace', 'netem', 'both'].includes(f.shaper))
+        throw new UsageError(`--shaper must be userspace, netem or both, got "${f.shaper}"`);
+      const { checkProbe, checkTargets, fidelityTable, measureKernelNetem, measureRelay } = await import(
+        '../../lab/fidelity.js'
+      );
       try {
         checkProbe(probe);
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
-      const r = await measureRelay(upText, downText, probe, Number(f.seed));
-      const targets = checkTargets(r);
-      if (f.json) console.log(JSON.stringify({ ...r, targets }, null, 2));
+      const results = [];
+      if (f.shaper !== 'netem') results.push(await measureRelay(upText, downText, probe, Number(f.seed)));
+      if (f.shaper !== 'userspace')
+        results.push(await measureKernelNetem(upText, downText, [process.execPath, process.argv[1]!], probe));
+      const checked = results.map((r) => ({ ...r, targets: checkTargets(r) }));
+      if (f.json) console.log(JSON.stringify(checked, null, 2));
       else {
-        console.log(fidelityTable([r]));
-        console.log(
-          `\nRTT median ${r.rttMedianMs?.toFixed(2) ?? '–'} ms, p99 ${r.rttP99Ms?.toFixed(2) ?? '–'} ms; sent ${r.sentPps.toFixed(0)} probes/s`,
-        );
-        for (const t of targets)
+        console.log(fidelityTable(results));
+        for (const r of checked) {
           console.log(
-            `${t.ok ? 'ok  ' : 'MISS'} ${t.what}: configured ${t.configured}, measured ${t.measured.toFixed(2)} (±${t.tolerance})`,
+            `\n${r.shaper}: RTT median ${r.rttMedianMs?.toFixed(2) ?? '–'} ms, p99 ${r.rttP99Ms?.toFixed(2) ?? '–'} ms; sent ${r.sentPps.toFixed(0)} probes/s`,
           );
+          for (const t of r.targets)
+            console.log(
+              `${t.ok ? 'ok  ' : 'MISS'} ${r.shaper} ${t.what}: configured ${t.configured}, measured ${t.measured.toFixed(2)} (±${t.tolerance})`,
+            );
+        }
       }
-      setExit(targets.every((t) => t.ok) ? 0 : 1);
+      setExit(checked.every((r) => r.targets.every((t) => t.ok)) ? 0 : 1);
+    });
+
+  program
+    .command('fidelity-endpoint', { hidden: true })
+    .description('a probe endpoint for `udplab fidelity --shaper netem` (run inside a namespace)')
+    .argument('<args...>')
+    .action(async (args: string[]) => {
+      const { runEndpoint } = await import('../../lab/fidelity.js');
+      await runEndpoint(args);
+      setExit(0);
     });
 };
