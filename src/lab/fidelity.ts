@@ -239,7 +239,7 @@ export async function sendProbes(
     const at = nowMs();
     const d = decode(msg);
     if (d?.kind === 3) warm = true;
-    if (!d || d.kind !== 1) return;
+    if (d?.kind !== 1) return;
     arrivals.push({ seq: d.echoSeq, sentAt: d.reflAt, at, bytes: msg.length });
     if (d.seq < probe.count && !rttFirst.has(d.seq)) rttFirst.set(d.seq, at - probeSentAt[d.seq]!);
   });
