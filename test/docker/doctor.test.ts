@@ -1,6 +1,6 @@
 // An image without tcpdump (the old Dockerfile on node:24-bookworm-slim): `udplab doctor` FAILs a capturing
 // scenario against it and `udplab lab` refuses to start rather than skip the captures. The image is built here
-// FROM udplab/base:local with tcpdump removed, labelled udplab=1, and removed afterwards.
+// FROM udplab/base:local with the tcpdump package purged, labelled udplab=1, and removed afterwards.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +31,7 @@ describe.skipIf(!runDocker)('an image without tcpdump', () => {
       join(d.path, 'Dockerfile'),
       [
         `FROM ${OFFLINE_BASE}`,
-        'RUN rm -f "$(command -v tcpdump)" && ! command -v tcpdump',
+        'RUN dpkg --purge tcpdump && ! command -v tcpdump', // a Debian base without the package, as node:*-slim
         'LABEL udplab=1',
         `CMD ["node", "-e", "process.on('SIGTERM',()=>process.exit(0));setInterval(()=>{},1<<30)"]`,
       ].join('\n'),
