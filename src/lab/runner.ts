@@ -119,7 +119,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   } else if (capturing) {
     const why = await captureToolMissing(runtime.name, realProbes(), buildImage).catch((e: unknown) => String(e));
     if (why) {
-      await runtime.stop();
+      await runtime.stop().catch(() => undefined);
       throw new LabError(
         'E_PREFLIGHT',
         `${s.source}: capture: true, but ${why}; or run with --no-capture to go on without captures`,
