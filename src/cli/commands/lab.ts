@@ -15,6 +15,8 @@ interface LabFlags {
   shard?: string;
   json?: boolean;
   printSchema?: boolean;
+  allowCapped?: boolean;
+  capture: boolean;
 }
 
 function stamp(d: Date): string {
@@ -35,6 +37,8 @@ export const register: Register = (program: Command, setExit) => {
     .option('--shard <i/n>', 'run only shard i of n (deterministic split)')
     .option('--json', 'print the results as JSON')
     .option('--print-schema', 'print the JSON Schema of scenario files and exit')
+    .option('--allow-capped', 'run a scenario whose rcvbuf is above net.core.rmem_max anyway (a CAPPED notice)')
+    .option('--no-capture', 'take no packet captures, even where the scenario says capture: true (a notice)')
     .action(async (files: string[], f: LabFlags) => {
       const { loadScenario, runScenario, scenarioJsonSchema } = await import('../../lab/index.js');
       const { terminalSummary, writeReports } = await import('../../report/index.js');
@@ -76,6 +80,8 @@ export const register: Register = (program: Command, setExit) => {
             onProgress: say,
             signal: ac.signal,
             outDir: dir,
+            ...(f.allowCapped && { allowCapped: true }),
+            ...(!f.capture && { noCapture: true }),
           });
           await writeReports(dir, res);
           all.push(res);
