@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { IPV6 } from '../helpers/ipv6.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -106,9 +107,9 @@ interface Server {
   child: ChildProcess;
 }
 
-async function startServer(example: string, root: string): Promise<Server> {
+async function startServer(example: string, root: string, bind = '127.0.0.1'): Promise<Server> {
   const port = await freePort();
-  const values = { bind: '127.0.0.1', port: String(port), root, seed: '1' };
+  const values = { bind, port: String(port), root, seed: '1' };
   const child = start(template(manifest(example).server, values), join(EXAMPLES, example), envOf(values));
   let err = '';
   child.stderr!.on('data', (d) => {
@@ -169,8 +170,15 @@ interface Run {
 }
 
 /** One client run, judged as the lab judges it: by the file on disk, and a kill after the timeout. */
-async function runClient(example: string, port: number, remote: string, local: string, sha: string): Promise<Run> {
-  const values = { host: '127.0.0.1', port: String(port), remote, local, seed: '1' };
+async function runClient(
+  example: string,
+  port: number,
+  remote: string,
+  local: string,
+  sha: string,
+  host = '127.0.0.1',
+): Promise<Run> {
+  const values = { host, port: String(port), remote, local, seed: '1' };
   const t0 = Date.now();
   const child = start(template(manifest(example).client, values), join(EXAMPLES, example), envOf(values));
   let stderr = '';
@@ -232,6 +240,25 @@ describe.each(['seminar-2021', 'stop-and-wait'])('examples/%s follows the endpoi
       killGroup(server.child);
     }
   }, 60_000);
+
+  it.skipIf(!IPV6)(
+    'binds {bind} = :: and serves an IPv4 and an IPv6 client',
+    async () => {
+      using dir = tempDir();
+      const sha = fixture(dir.path, { 'file.bin': SIZE });
+      const server = await startServer(example, join(dir.path, 'root'), '::');
+      try {
+        for (const host of ['127.0.0.1', '::1']) {
+          const local = join(dir.path, 'out', `v${host.length}.bin`);
+          const r = await runClient(example, server.port, 'file.bin', local, sha['file.bin']!, host);
+          expect(r, `${example} from ${host}: ${r.stderr}`).toMatchObject({ verdict: 'pass', exit: 0 });
+        }
+      } finally {
+        killGroup(server.child);
+      }
+    },
+    60_000,
+  );
 });
 
 describe('examples/seminar-2021 fails where the seminar report says it must', () => {
@@ -291,7 +318,7 @@ describe('examples/stop-and-wait passes what the seminar program fails', () => {
     60_000,
   );
 
-  it('a 4 s blackout right after the request: it retries with backoff and completes; the seminar program stalls', async () => {
+  it('a 4 s blackout from 20 ms after the request (100 ms RTT): it retries with backoff and completes; the seminar program stalls', async () => {
     using dir = tempDir();
     const sha = fixture(dir.path, { 'file.bin': SIZE });
     const blackout = ['--blackout', '20:4000', '--blackout-from', 'first-datagram'];
@@ -300,7 +327,8 @@ describe('examples/stop-and-wait passes what the seminar program fails', () => {
       ['seminar-2021', 'no file'],
     ] as const) {
       const server = await startServer(example, join(dir.path, 'root'));
-      const relay = await startRelay(server.port, 'delay 5ms', blackout);
+      // the request passes at 0 ms; any answer enters the relay after 50 ms, inside the window
+      const relay = await startRelay(server.port, 'delay 50ms', blackout);
       try {
         const r = await runClient(
           example,
