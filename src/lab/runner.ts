@@ -111,7 +111,21 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   const plan = planRuns(s, o.shard);
   // preflight (the part of `udplab doctor` that changes a lesson): refuse rather than teach the wrong one
   notices.push(...bufferPreflight(s, (name) => readSysctl(name), o.allowCapped === true));
+  const noNetemBlackouts = () =>
+    new LabError(
+      'E_SHAPER',
+      `${s.source}: blackouts: only the userspace relay applies them so far (switching kernel netem to loss 100% and back is not implemented); run with --shaper userspace or --runtime local`,
+    );
+  if (s.blackouts.length > 0 && o.shaper === 'netem') throw noNetemBlackouts();
   const runtime = await createRuntime(o, notices, s);
+  if (s.blackouts.length > 0 && runtime.shaper === 'netem') {
+    await runtime.stop();
+    throw noNetemBlackouts();
+  }
+  if (s.blackouts.length > 0) {
+    const n = `blackouts: ${s.blackouts.map((b) => `${b.startMs / 1000} s for ${b.durationMs / 1000} s`).join(', ')} after each run's first datagram, both ways (userspace relay)`;
+    notices.push(n);
+  }
   let capturing = s.capture && o.outDir !== undefined;
   if (capturing && o.noCapture) {
     capturing = false;
@@ -149,6 +163,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         seed,
         variant: p.variant,
         ...(s.mtu !== undefined && { mtu: s.mtu }),
+        ...(s.blackouts.length > 0 && { blackouts: s.blackouts }),
       });
       if (readback.startsWith('NOT SHAPED')) {
         const n = `${p.variant.id}: ${readback}`;

@@ -24,6 +24,7 @@ import { LabError } from '../errors.js';
 import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
 import { repoRoot } from './docker.js';
 import {
+  blackoutReadback,
   type ClientOutcome,
   clientOutcome,
   faultRecord,
@@ -31,6 +32,7 @@ import {
   notRestarted,
   type PreparedFile,
   type RuntimeName,
+  relayBlackoutArgs,
   type ShaperName,
   type ShapingRequest,
   withLocalSha,
@@ -290,6 +292,7 @@ export class LocalRuntime implements LabRuntime {
         '--seed',
         String(r.seed),
         ...(r.mtu ? ['--mtu', String(r.mtu)] : []),
+        ...relayBlackoutArgs(r.blackouts),
       ],
       join(this.dir, 'relay-home'),
       this.prefix('relay'),
@@ -299,7 +302,7 @@ export class LocalRuntime implements LabRuntime {
     const j = JSON.parse(line) as { address: string; port: number; up: string; down: string; seed: number };
     this.targetPort = j.port;
     const path = `${formatHostPort(j.address, j.port)} → ${formatHostPort(this.hosts.relayTo, server.port)}`;
-    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}, ${path}`;
+    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}${blackoutReadback(r.blackouts)}, ${path}`;
   }
 
   async clearShaping(): Promise<unknown> {
