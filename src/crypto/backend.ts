@@ -284,6 +284,11 @@ export function loadSodium(): SodiumApi | { why: string } {
   }
 }
 
+/** A UDPLAB_CRYPTO that cannot be honoured: the CLI prints it as one line `udplab: E_USAGE: …` (exit 2). */
+export class CryptoConfigError extends Error {
+  readonly code = 'E_USAGE';
+}
+
 /**
  * The backend that UDPLAB_CRYPTO (`mode`) asks for: node, sodium, or auto/unset (libsodium when it loads,
  * else node:crypto with the reason in its note). Throws one line for an unknown mode or an unloadable libsodium
@@ -296,10 +301,10 @@ export function selectBackend(
   const m = mode === undefined || mode === '' ? 'auto' : mode;
   if (m === 'node') return nodeBackend;
   if (m !== 'auto' && m !== 'sodium')
-    throw new Error(`UDPLAB_CRYPTO=${mode}: expected node, sodium or auto (the default)`);
+    throw new CryptoConfigError(`UDPLAB_CRYPTO=${mode}: expected node, sodium or auto (the default)`);
   const s = load();
   if ('why' in s) {
-    if (m === 'sodium') throw new Error(`UDPLAB_CRYPTO=sodium: ${s.why}`);
+    if (m === 'sodium') throw new CryptoConfigError(`UDPLAB_CRYPTO=sodium: ${s.why}`);
     return nodeBackendWith(`fallback: ${s.why}`);
   }
   return sodiumBackend(s);

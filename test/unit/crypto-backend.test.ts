@@ -227,6 +227,8 @@ describe('UDPLAB_CRYPTO picks the backend', () => {
       /^UDPLAB_CRYPTO=sodium: sodium-native did not load: no prebuild for this platform$/,
     );
     expect(() => selectBackend('openssl')).toThrow(/^UDPLAB_CRYPTO=openssl: expected node, sodium or auto/);
+    // with the code the CLI prints as one line (`udplab: E_USAGE: …`, exit 2), not an internal error
+    expect(() => selectBackend('openssl')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
   });
 
   describe('the environment variable itself', () => {
