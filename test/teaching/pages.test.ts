@@ -26,9 +26,12 @@ const pages: Page[] = readdirSync(DOCS)
 const root = process.getuid?.() === 0;
 const has = (tool: string) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(join(d, tool)));
 const strict = process.env.UDPLAB_REQUIRE_PEERS === '1';
-/** Says why something is not checked here; under UDPLAB_REQUIRE_PEERS=1 (CI) that is a failure. */
+/**
+ * Says why something is not checked here; under UDPLAB_REQUIRE_PEERS=1 (CI) a missing tool or root is a failure.
+ * A field the lab does not write yet (LESSON_FIELDS, before feat/lesson-reports is merged) is only reported.
+ */
 function skipped(what: string): void {
-  if (strict) throw new Error(`not checked: ${what}`);
+  if (strict && !what.includes('feat/lesson-reports')) throw new Error(`not checked: ${what}`);
   console.warn(`SKIPPED: ${what}`);
 }
 
@@ -46,14 +49,20 @@ async function shell(b: Block, cwd: string, env: NodeJS.ProcessEnv): Promise<{ o
   }
 }
 
+/** results.json fields feat/lesson-reports adds (the naive client's kept file, its socket's drops). */
+const LESSON_FIELDS = ['received', 'socket_drops'];
+
 /** Tools a block needs that this machine lacks, or a reason it cannot run here (captures need root). */
-function cannotRun(b: Block, reportDir: string): string | undefined {
+function cannotRun(b: Block, reportDir: string, results?: unknown): string | undefined {
   for (const tool of ['tshark', 'jq', 'nstat', 'python3'])
     if (new RegExp(`(^|[|;(\\s])${tool}\\b`, 'm').test(b.script) && !has(tool)) return `${tool} is not installed`;
   const pcap = /(\S+\.pcap)\b/.exec(b.script)?.[1];
   if (pcap && !existsSync(join(reportDir, pcap))) return root ? undefined : `${pcap}: captures need root`;
-  if (/\bruns\/[\w-]+\/received\.bin\b/.test(b.script) && !existsSync(join(reportDir, 'runs')))
-    return "the report keeps no runs/<run>/received.bin (the naive client's file; feat/lesson-reports)";
+  // skipped only while the lab writes no such field at all; once it does, a missing file or value fails
+  const json = JSON.stringify(results ?? {});
+  for (const f of LESSON_FIELDS)
+    if (new RegExp(`\\b${f}\\b`).test(b.script) && !json.includes(`"${f}":`))
+      return `results.json has no "${f}" yet (feat/lesson-reports adds it)`;
   return undefined;
 }
 
@@ -151,7 +160,7 @@ describe('teaching pages (docs/teaching)', () => {
       for (const f of pages.flatMap((p) => p.figures).filter((x) => x.scenario === s))
         problems.push(checkFigure(f, results));
       for (const b of blocks.filter((x) => x.when === 'after')) {
-        const why = cannotRun(b, reportDir);
+        const why = cannotRun(b, reportDir, results);
         if (why) {
           skipped(`${b.page}:${b.line}: ${why}`);
           continue;
