@@ -165,7 +165,7 @@ describe('teaching pages (docs/teaching)', () => {
           skipped(`${b.page}:${b.line}: ${why}`);
           continue;
         }
-        const r = await shell(b, reportDir, env);
+        const r = await shell(b, b.fromRoot ? d.path : reportDir, env);
         problems.push(r.err || checkOutput(b, r.out, results));
       }
       expect(problems.filter(Boolean)).toEqual([]);

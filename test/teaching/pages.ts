@@ -4,7 +4,8 @@
 //   and must lie in [LO, HI], and the number (or range "a–b") written just before the comment must lie in it too;
 // - a command a student types is in a fenced block ```sh title="student"``` (run in the report folder after the
 //   scenario; `report="NN"` names the scenario on pages that are not its own) or ```sh title="student-before"```
-//   (run from the repository's root before the scenario), optionally followed by `<!-- output: /regex/ -->`,
+//   (run from the repository's root before the scenario); `from="root"` runs a block where `npm run lab` was typed
+//   (the folder holding reports/) instead of in the report folder. A block may be followed by `<!-- output: /regex/ -->`,
 //   `<!-- output = EXPR -->` or `<!-- output in LO..HI -->` (the first number of the output's last line).
 // EXPR: numbers and paths into results.json joined by + - * / and parentheses. A path is dotted, an array element
 // is picked by `name[key=value]`, and `~/regex/` takes the regex's first group (as a number) from a string.
@@ -25,6 +26,8 @@ export interface Block {
   line: number;
   scenario: string | undefined;
   when: 'before' | 'after';
+  /** `from="root"`: run where `npm run lab` was typed (the folder holding reports/), not in the report folder. */
+  fromRoot: boolean;
   script: string;
   output?: { regex: RegExp } | { equals: string } | { lo: string; hi: string };
 }
@@ -82,7 +85,7 @@ export function parsePage(path: string, text: string, scenarios: string[]): Page
   }
   const blocks: Block[] = [];
   const fence =
-    /^```sh title="(student|student-before)"(?: report="(\d\d)")?\n([\s\S]*?)^```\n(?:<!--\s*output\s*([\s\S]*?)\s*-->)?/gm;
+    /^```sh title="(student|student-before)"(?: report="(\d\d)")?( from="root")?\n([\s\S]*?)^```\n(?:<!--\s*output\s*([\s\S]*?)\s*-->)?/gm;
   for (const m of text.matchAll(fence)) {
     const where = `${path}:${lineOf(text, m.index)}`;
     const b: Block = {
@@ -90,9 +93,10 @@ export function parsePage(path: string, text: string, scenarios: string[]): Page
       line: lineOf(text, m.index),
       scenario: m[2] ? scenarioByNumber(m[2], scenarios, where) : scenario,
       when: m[1] === 'student-before' ? 'before' : 'after',
-      script: m[3]!,
+      fromRoot: m[3] !== undefined,
+      script: m[4]!,
     };
-    const out = m[4];
+    const out = m[5];
     if (out !== undefined) {
       if (out.startsWith(':')) {
         const r = /^:\s*\/([\s\S]*)\/([a-z]*)$/.exec(out);
