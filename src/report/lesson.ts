@@ -82,13 +82,14 @@ const amp = (r: RunRecord, k: string): Value => {
 
 const LESSONS: Record<LessonKind, LessonDef> = {
   stall: {
-    title: 'what each client held of the file when it ended',
-    figure: ['held_pct'],
-    unit: '% of the file',
+    title: 'datagrams of the file the client never got',
+    figure: ['missing'],
+    unit: 'datagrams',
     chart: 'bars',
     columns: () => [
-      { key: 'held_pct', title: 'held (% of the file)', value: (r, res) => pctOf(held(r, res), res.file.size_bytes) },
+      { key: 'missing', title: 'datagrams of the file never written', value: (r) => arrival(r, 'missing') },
       { key: 'stalled_at', title: 'stalled at (bytes)', value: (r) => stalledAt(r) ?? '—' },
+      { key: 'held_pct', title: 'held (% of the file)', value: (r, res) => pctOf(held(r, res), res.file.size_bytes) },
       { key: 'path_lost', title: 'datagrams lost on the path', value: (r) => path(r).lost ?? null },
       { key: 'retransmitted', title: 'retransmitted', value: (r) => r.packets_retransmitted },
       { key: 'file_ok', title: 'file correct', value: fileOk },
@@ -156,10 +157,12 @@ const LESSONS: Record<LessonKind, LessonDef> = {
     unit: 'datagrams',
     chart: 'bars',
     columns: () => [
-      { key: 'socket_drops', title: 'dropped at the socket', value: (r) => socketDrops(r) ?? (r.error ? null : 0) },
+      // measured at the naive client's socket only (—: not measured)
+      { key: 'socket_drops', title: 'dropped at the socket', value: (r) => socketDrops(r) },
       { key: 'path_lost', title: 'lost on the path', value: (r) => path(r).lost ?? null },
       { key: 'stalled_at', title: 'stalled at (bytes)', value: (r) => stalledAt(r) ?? '—' },
       { key: 'held_pct', title: 'held (% of the file)', value: (r, res) => pctOf(held(r, res), res.file.size_bytes) },
+      { key: 'file_ok', title: 'file correct', value: fileOk },
     ],
   },
   clients: {
