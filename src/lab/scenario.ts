@@ -292,7 +292,9 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
   const figure = typeof s.lesson?.figure === 'string' ? [s.lesson.figure] : s.lesson?.figure;
   if (s.lesson && figure) {
     const keys = lessonFigureKeys(s.lesson.kind);
-    const bad = figure.find((k) => !keys.includes(k) && !(s.lesson!.kind === 'clients' && /^client\d+_bytes$/.test(k)));
+    const bad = figure.find(
+      (k) => !keys.includes(k) && !(s.lesson!.kind === 'clients' && /^client\d+_(bytes|part)$/.test(k)),
+    );
     if (bad !== undefined)
       throw new LabError(
         'E_SCENARIO_INVALID',

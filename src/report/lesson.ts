@@ -181,6 +181,22 @@ const LESSONS: Record<LessonKind, LessonDef> = {
             value: (r) => r.received?.[i]?.bytes ?? null,
           }),
         ),
+        // which part of the file, where the written file was kept and compared with the original
+        ...Array.from(
+          { length: n },
+          (_, i): Column => ({
+            key: `client${i + 1}_part`,
+            title: `client ${i + 1}: datagrams of the file`,
+            value: (r) => {
+              const f = r.received?.[i];
+              const seq = f?.arrival?.sequence.filter((x) => x >= 0);
+              if (f?.intact) return 'all, in order';
+              if (!seq) return f && f.bytes === 0 ? 'none' : null;
+              if (!seq.length) return 'none';
+              return `${seq.length} of ${f!.arrival!.original_chunks}: #${Math.min(...seq)}–#${Math.max(...seq)}`;
+            },
+          }),
+        ),
         {
           key: 'clients_ok',
           title: 'correct files',
@@ -254,7 +270,7 @@ const LESSONS: Record<LessonKind, LessonDef> = {
 
 /** The figure keys a lesson of this kind can name (`client<N>_bytes` for clients). */
 export function lessonFigureKeys(kind: LessonKind): string[] {
-  if (kind === 'clients') return ['client<N>_bytes', 'clients_ok'];
+  if (kind === 'clients') return ['client<N>_bytes', 'client<N>_part', 'clients_ok'];
   return LESSONS[kind]
     .columns({ runs: [], file: { size_bytes: 0, sha256: '' } } as unknown as LabResults)
     .map((c) => c.key);
@@ -399,8 +415,8 @@ export function lessonChartSpec(res: LabResults): vl.TopLevelSpec | undefined {
   }
   if (chart === 'inout') {
     const values = t.rows.flatMap((r) => [
-      { protocol: r.protocol, what: '1 forged request in', bytes: Number(r.values.request_bytes ?? 0) },
-      { protocol: r.protocol, what: '2 sent to the victim', bytes: Number(r.values.victim_bytes ?? 0) },
+      { protocol: r.protocol, what: 'in: forged request', bytes: Number(r.values.request_bytes ?? 0) },
+      { protocol: r.protocol, what: 'out: to the victim', bytes: Number(r.values.victim_bytes ?? 0) },
     ]);
     return {
       $schema: SCHEMA,
@@ -412,8 +428,10 @@ export function lessonChartSpec(res: LabResults): vl.TopLevelSpec | undefined {
       encoding: {
         x: protocol,
         xOffset: { field: 'what', type: 'nominal' },
-        y: { field: 'bytes', type: 'quantitative', title: 'bytes', scale: { type: 'log' } },
-        color: { field: 'what', type: 'nominal', title: '' },
+        // a log axis has no zero: bars stand on 1 byte
+        y: { field: 'bytes', type: 'quantitative', title: 'bytes', scale: { type: 'log', domainMin: 1 } },
+        y2: { datum: 1 },
+        color: { field: 'what', type: 'nominal', title: '', sort: 'ascending' },
       },
     };
   }

@@ -118,6 +118,10 @@ const CASES: Array<{
       expect(f.ruft!.client1_bytes).toBe(res.file.size_bytes);
       expect(f.ruft!.client2_bytes).toBe(res.file.size_bytes);
       expect(f.ruft!.clients_ok).toBe('2 of 2');
+      expect(f.ruft!.client1_part).toBe('all, in order');
+      // the naive client that got data holds a stretch of the file, named by datagram
+      const parts = [f.naive!.client1_part, f.naive!.client2_part].join(' ');
+      expect(parts).toMatch(/\d+ of 2048: #\d+–#\d+/);
     },
   },
   {
@@ -160,11 +164,25 @@ const CASES: Array<{
   },
 ];
 
+/** The bars of the lesson chart in report.html: each bar's aria label and drawn height in pixels. */
+function drawnBars(html: string): Array<{ label: string; h: number }> {
+  const fig = html.slice(html.indexOf('<figure id="lesson-chart">'));
+  const svg = fig.slice(0, fig.indexOf('</figure>'));
+  return [
+    ...svg.matchAll(
+      /aria-label="([^"]*)" role="graphics-symbol" aria-roledescription="bar" d="M[^h]*h[^v]*v([0-9.e+-]+)/g,
+    ),
+  ].map((m) => ({ label: m[1]!, h: Number(m[2]) }));
+}
+
 function bars(s: Record<string, unknown>): void {
   expect(s.mark).toMatchObject({ type: 'bar' });
   expect(s.encoding).toMatchObject({ x: { field: 'protocol' } });
   expect(JSON.stringify(s)).not.toMatch(/"loss"/);
 }
+
+const lessonChartKind = (kind: string) =>
+  ({ reorder: 'sequence', lockstep: 'progress', amplification: 'inout' })[kind] ?? 'bars';
 
 describe('reports lead with the lesson (recorded teaching runs)', () => {
   it.each(CASES)(
@@ -190,6 +208,14 @@ describe('reports lead with the lesson (recorded teaching runs)', () => {
       expect(html).toContain(`Lesson: ${res.lesson!.title}`);
       // nothing is swept: the goodput chart is bars per protocol, no loss axis anywhere
       expect(html).not.toContain('loss (%)');
+      // a bar chart draws every non-zero figure (a log scale must not lose its bars)
+      if (['bars', 'inout'].includes(lessonChartKind(c.kind)))
+        for (const r of t.rows)
+          if (t.figure.some((k) => Number(r.values[k]) > 0))
+            expect(
+              drawnBars(html).some((b) => b.label.includes(`protocol: ${r.protocol};`) && b.h > 0.5),
+              `${r.protocol} has a visible bar`,
+            ).toBe(true);
 
       const md = readFileSync(join(d.path, 'report.md'), 'utf8');
       const firstTable = md.split('\n').find((l) => l.startsWith('|'))!;
