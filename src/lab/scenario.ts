@@ -182,7 +182,8 @@ export interface Scenario {
 
 /**
  * The lesson of a scenario that declares none, from what it does: an attack, a loss sweep, several clients, an
- * MTU, reordering, duplication, the toy key, a small receive buffer, loss, TFTP on a long path — else goodput.
+ * MTU, the naive protocol under reordering, duplication, with the toy key, a small receive buffer or loss, TFTP on
+ * a long path — else goodput.
  */
 export function inferLesson(s: Omit<Scenario, 'lesson'>): LessonKind {
   const naive = s.variants.filter((v) => v.protocol === 'naive');
@@ -191,8 +192,9 @@ export function inferLesson(s: Omit<Scenario, 'lesson'>): LessonKind {
   if (s.sweepLossPct) return 'goodput';
   if (s.clients > 1) return 'clients';
   if (s.mtu !== undefined) return 'fragmentation';
-  if (n.some((x) => x.reorder)) return 'reorder';
-  if (n.some((x) => x.duplicate)) return 'duplicate';
+  // reordering and duplication are lessons about a client that writes in arrival order (RUFT-only runs: goodput)
+  if (n.some((x) => x.reorder) && naive.length > 0) return 'reorder';
+  if (n.some((x) => x.duplicate) && naive.length > 0) return 'duplicate';
   if (naive.some((v) => v.options.key)) return 'plaintext';
   if (n.every((x) => !x.loss) && naive.some((v) => (v.options.rcvbufBytes ?? Infinity) < 1 << 20)) return 'overrun';
   if (n.some((x) => x.loss) && naive.length > 0) return 'stall';

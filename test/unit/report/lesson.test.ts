@@ -274,6 +274,12 @@ describe('the lesson of a scenario', () => {
   it('a loss sweep is the goodput template; a declared figure must be one of the kind’s', () => {
     const base = 'name: x\nfile: { size: 1KiB }\nnetwork: { netem: "delay 5ms" }\n';
     expect(parseScenario(`${base}sweep: { loss: [0%, 5%] }\n`).lesson.kind).toBe('goodput');
+    // reordering without the naive protocol: RUFT's regression runs measure goodput
+    const reorder = 'name: x\nfile: { size: 1KiB }\nnetwork: { netem: "delay 10ms reorder 25% 50%" }\n';
+    expect(parseScenario(reorder).lesson.kind).toBe('goodput');
+    expect(parseScenario(`${reorder}protocols: [ruft, { protocol: naive, expect_failure: true }]\n`).lesson.kind).toBe(
+      'reorder',
+    );
     expect(parseScenario(`${base}lesson: { kind: duplicate, title: copies, unit: copies }\n`).lesson).toEqual({
       kind: 'duplicate',
       title: 'copies',
