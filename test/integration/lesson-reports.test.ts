@@ -10,10 +10,12 @@ import { type LabResults, lessonTable, writeReports } from '../../src/report/ind
 import { tempDir } from '../helpers/tmp.js';
 
 async function run(name: string, out: string): Promise<LabResults> {
+  // a host whose net.core.rmem_max is below 02's 8 MiB runs it anyway (1 MiB fits): the lesson is the order
   const res = await runScenario(loadScenario(join('scenarios/teaching', name)), {
     runtime: 'local',
     shaper: 'auto',
     outDir: out,
+    allowCapped: true,
   });
   for (const r of res.runs) expect(r.verdict, `${r.id}: ${r.failures.join('; ')}`).toBe('pass');
   await writeReports(out, res);
