@@ -1,4 +1,6 @@
 // Public face of the deterministic simulator.
+
+export { type Admission, DropTailQueue, type DropTailStats } from './droptail.js';
 export { EventQueue } from './event-queue.js';
 export {
   type HostilePayload,
@@ -11,4 +13,20 @@ export {
 } from './hostile.js';
 export { describeProfile, hostileProfile, type LinkProfile } from './profiles.js';
 export { reproduceCommand, runCase, runSeeds, type SeedCase, type SeedSummary, seedCase } from './seeds.js';
+export {
+  type BottleneckOptions,
+  type BottleneckResult,
+  type FlowKind,
+  type FlowResult,
+  type FlowSpec,
+  jainIndex,
+  simulateBottleneck,
+} from './shared-bottleneck.js';
 export { type SimOptions, type SimOutcome, type SimResult, simulateTransfer } from './simulator.js';
+export {
+  TCP_MODEL_MSS,
+  TCP_MODEL_WIRE_BYTES,
+  TcpModelReceiver,
+  TcpModelSender,
+  type TcpModelStats,
+} from './tcp-model.js';
