@@ -1,5 +1,6 @@
 // Public face of the deterministic simulator.
 
+export { formatBottleneck, parseFlows } from './bottleneck-report.js';
 export { type Admission, DropTailQueue, type DropTailStats } from './droptail.js';
 export { EventQueue } from './event-queue.js';
 export {
