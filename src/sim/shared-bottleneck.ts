@@ -80,6 +80,8 @@ export interface FlowResult {
     pacingBitMean: number;
     /** Mean of the bottleneck-rate estimate over the window's bins, bit/s. */
     btlBwBitMean: number;
+    /** The random-loss estimate at the end of each second of the run (null before the flow sent data). */
+    randomLossPerSecond: Array<number | null>;
   };
   tcp?: TcpModelStats & { cwndMean: number };
 }
@@ -354,6 +356,16 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
     }
     return k > 0 ? s / k : 0;
   };
+  const perSecond = Math.max(1, Math.round(1000 / binMs));
+  const lastPerSecond = (a: Float64Array) => {
+    const out: Array<number | null> = [];
+    let last = Number.NaN;
+    for (let b = 0; b < nBins; b++) {
+      if (!Number.isNaN(a[b]!)) last = a[b]!;
+      if ((b + 1) % perSecond === 0 || b === nBins - 1) out.push(Number.isNaN(last) ? null : Number(last.toFixed(3)));
+    }
+    return out;
+  };
   const flowResults: FlowResult[] = o.flows.map((spec, f) => {
     let winBytes = 0;
     for (let b = fromBin; b < toBin; b++) winBytes += bins[f]![b]!;
@@ -377,6 +389,7 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
         randomLossMean: Number(meanOver(ccP[f]!).toFixed(4)),
         pacingBitMean: Math.round(meanOver(ccPacing[f]!)),
         btlBwBitMean: Math.round(meanOver(ccBw[f]!)),
+        randomLossPerSecond: lastPerSecond(ccP[f]!),
       };
     } else r.tcp = { ...fl.sender.stats, cwndMean: Number(meanOver(cwndBins[f]!).toFixed(1)) };
     return r;
