@@ -51,6 +51,8 @@ export function formatBottleneck(r: BottleneckResult): string[] {
     `queueing delay p50 ${r.queueDelayMs.p50.toFixed(1)} ms, p99 ${r.queueDelayMs.p99.toFixed(1)} ms ` +
       `(${(r.queueDelayMs.p99 / r.rttMs).toFixed(2)} × base RTT); queue dropped ${r.queue.droppedPackets} of ${r.queue.offeredPackets} packets`,
   );
+  if (r.stepLimitHit)
+    lines.push(`stopped by the step limit after ${r.steps} events: the figures cover less than the run`);
   const kinds = new Set(r.flows.map((f) => f.kind));
   if (kinds.size === 2) {
     const sum = (k: FlowKind) => r.flows.filter((f) => f.kind === k).reduce((s, f) => s + f.goodputBit, 0);

@@ -8,15 +8,7 @@
 // Measured: per-flow goodput (bytes the receiver took, in bins), Jain's index over the window after convergence,
 // the time after the last start until the flows' shares stay fair, and the queueing delay packets met.
 import { createRng, Impairment, type Netem } from '../impair/index.js';
-import {
-  type Compression,
-  Connection,
-  type ConnectionConfig,
-  type DataSink,
-  type DataSource,
-  type Initial,
-  Op,
-} from '../protocol/index.js';
+import { type Compression, Connection, type DataSink, type DataSource, type Initial, Op } from '../protocol/index.js';
 import { DropTailQueue, type DropTailStats } from './droptail.js';
 import { EventQueue } from './event-queue.js';
 import {
@@ -111,6 +103,8 @@ export interface BottleneckResult {
   queueDelayMs: { p50: number; p99: number; max: number; samples: number };
   queue: DropTailStats & { queuedPackets: number; queuedBytes: number };
   steps: number;
+  /** True when maxSteps ended the run before durationMs (the figures then cover less than the run). */
+  stepLimitHit: boolean;
 }
 
 const CONVERGENCE_WINDOW_MS = 1000;
@@ -200,6 +194,7 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
   const waits: number[] = [];
   let now = 0;
   let steps = 0;
+  let stepLimitHit = false;
   const maxSteps = o.maxSteps ?? 50_000_000;
   const binOf = (t: number) => Math.min(nBins - 1, Math.floor(t / binMs));
   const sizeBytes = Math.ceil((o.rateBit / 8) * (o.durationMs / 1000) * 2) + (1 << 20);
@@ -281,11 +276,13 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
     } else fl.armed = Number.NaN;
   };
 
-  const base: Partial<ConnectionConfig> = {};
   while (true) {
     const ev = q.pop();
     if (!ev || ev.atMs >= o.durationMs) break;
-    if (++steps > maxSteps) break;
+    if (++steps > maxSteps) {
+      stepLimitHit = true;
+      break;
+    }
     now = ev.atMs;
     const v = ev.value;
     const fl = flows[v.f]!;
@@ -300,7 +297,7 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
           sizeBytes: 0,
           ranges: [],
         };
-        fl.client = Connection.client({ ...base, rng: rngs[v.f]!.client }, now, request, { sink: countingSink(v.f) });
+        fl.client = Connection.client({ rng: rngs[v.f]!.client }, now, request, { sink: countingSink(v.f) });
         drainRuft(v.f, 'client');
       } else drainTcp(v.f);
     } else if (v.k === 'timer') {
@@ -319,7 +316,7 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
     } else if (v.k === 'ruft' && fl.kind === 'ruft') {
       if (v.to === 'server') {
         if (!fl.server) {
-          const server = Connection.server({ ...base, rng: rngs[v.f]!.server }, now, v.bytes);
+          const server = Connection.server({ rng: rngs[v.f]!.server }, now, v.bytes);
           if (server) fl.server = server;
         } else fl.server.handleDatagram(now, v.bytes);
         drainRuft(v.f, 'server');
@@ -435,5 +432,6 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
     },
     queue: { ...queue.stats, queuedPackets: queue.queuedPackets, queuedBytes: queue.queuedBytes },
     steps,
+    stepLimitHit,
   };
 }

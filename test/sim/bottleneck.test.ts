@@ -105,6 +105,12 @@ describe('shared bottleneck', () => {
     expect(a).toBe(b);
     expect(JSON.stringify(simulateBottleneck({ ...o, seed: 2 }))).not.toBe(a);
   });
+
+  it('says when the step limit cut the run short', () => {
+    const flows = parseFlows('ruft', 0)!;
+    expect(simulateBottleneck({ ...base, durationMs: 2000, flows, maxSteps: 200 }).stepLimitHit).toBe(true);
+    expect(simulateBottleneck({ ...base, durationMs: 500, flows }).stepLimitHit).toBe(false);
+  });
 });
 
 // Recorded figures (5 Mbit/s, 40 ms, 1 BDP, seed 1, 20 s; docs/protocol.md "Sharing a bottleneck"). They are
