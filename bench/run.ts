@@ -9,6 +9,9 @@
 //   clients  — one server, 100 concurrent clients: aggregate goodput ÷ one client's
 //   flood    — a client's transfer time during a handshake flood ÷ its time without one (target ≤ 2)
 //   tcp50    — RUFT ÷ TCP at 5% loss on a 50 ms path (target ≥ 30); TCP on kernel netem (here: the VM lane)
+//   fairness — the shared-bottleneck simulator (10 Mbit/s, 40 ms, drop-tail, 30 s, seed 1): Jain's index of
+//              2/4/8 RUFT flows staggered by 2 s (target ≥ 0.95), convergence (≤ 5 s), RUFT ÷ the reference TCP
+//              model at 1 BDP without random loss (≤ 2), p99 queueing delay ÷ base RTT (≤ 1); issue 22
 //   crypto   — µs per seal and per open of one 1,160-byte packet (16-byte header as associated data), per AEAD
 //              backend (libsodium through sodium-native, node:crypto) and cipher; X25519 and a whole NK handshake
 import { spawn, spawnSync } from 'node:child_process';
@@ -40,7 +43,7 @@ import {
   x25519KeyPair,
 } from '../src/crypto/index.js';
 import { parseNetem } from '../src/impair/index.js';
-import { simulateTransfer } from '../src/sim/index.js';
+import { parseFlows, simulateBottleneck, simulateTransfer } from '../src/sim/index.js';
 import {
   relayOnLoopback,
   runUdplabClient,
@@ -82,6 +85,71 @@ function simSuite(): Row[] {
       met: ratio >= target,
     });
   }
+  return rows;
+}
+
+function fairnessSuite(): Row[] {
+  const rows: Row[] = [];
+  const run = (flows: string, queueBdp: number, lossPct = 0) =>
+    simulateBottleneck({
+      seed: 1,
+      rateBit: 10e6,
+      queueBdp,
+      rttMs: 40,
+      lossPct,
+      durationMs: 30_000,
+      flows: parseFlows(flows, flows.startsWith('ruft*') ? 2000 : 0)!,
+    });
+  for (const n of [2, 4, 8]) {
+    const r = run(`ruft*${n}`, 1);
+    rows.push({
+      suite: 'fairness',
+      case: `jain ruft*${n}`,
+      value: r.jain,
+      unit: 'Jain, 1 BDP',
+      target: 0.95,
+      met: r.jain >= 0.95,
+    });
+    const conv = r.convergenceMs === null ? -1 : Number((r.convergenceMs / 1000).toFixed(1));
+    rows.push({
+      suite: 'fairness',
+      case: `converge ruft*${n}`,
+      value: conv,
+      unit: 's after the last start (-1: never)',
+      target: 5,
+      met: conv >= 0 && conv <= 5,
+    });
+    if (n === 2) {
+      const d = Number((r.queueDelayMs.p99 / r.rttMs).toFixed(3));
+      rows.push({
+        suite: 'fairness',
+        case: 'qdelay ruft*2',
+        value: d,
+        unit: 'p99 ÷ base RTT, 1 BDP',
+        target: 1,
+        met: d <= 1,
+      });
+    }
+  }
+  for (const [q, loss] of [
+    [0.5, 0],
+    [1, 0],
+    [4, 0],
+    [1, 1],
+  ] as const) {
+    const r = run('ruft,tcp', q, loss);
+    const ratio = Number((r.flows[0]!.goodputBit / Math.max(r.flows[1]!.goodputBit, 1)).toFixed(2));
+    const scored = q === 1 && loss === 0;
+    rows.push({
+      suite: 'fairness',
+      case: `ruft÷tcp ${q} BDP${loss ? ` ${loss}%` : ''}`,
+      value: ratio,
+      unit: 'goodput ratio (TCP model)',
+      ...(scored && { target: 2, met: ratio <= 2 }),
+    });
+  }
+  const t = run('tcp*2', 1);
+  rows.push({ suite: 'fairness', case: 'jain tcp*2', value: t.jain, unit: 'Jain, the TCP model with itself' });
   return rows;
 }
 
@@ -764,6 +832,7 @@ const SUITES: Record<string, () => Row[] | Promise<Row[]>> = {
   clients: clientsSuite,
   flood: floodSuite,
   tcp50: tcp50Suite,
+  fairness: fairnessSuite,
   crypto: cryptoSuite,
 };
 

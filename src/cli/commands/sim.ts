@@ -1,8 +1,24 @@
 // `udplab sim`: deterministic simulated transfers. One seed with a given network, or N seeds over
 // random hostile profiles with a summary and, for any bad seed, the command that replays it.
 import type { Command } from 'commander';
-import { type Blackout, type Netem, parseNetem, parseSizeBytes, printNetem } from '../../impair/index.js';
-import { type HostilePeerOptions, runSeeds, simulateTransfer } from '../../sim/index.js';
+import {
+  type Blackout,
+  type Netem,
+  parseNetem,
+  parsePercent,
+  parseRateBit,
+  parseSizeBytes,
+  parseTimeMs,
+  printNetem,
+} from '../../impair/index.js';
+import {
+  formatBottleneck,
+  type HostilePeerOptions,
+  parseFlows,
+  runSeeds,
+  simulateBottleneck,
+  simulateTransfer,
+} from '../../sim/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
 
@@ -17,6 +33,46 @@ interface SimFlags {
   blackout?: string[];
   hostile?: string;
   json?: boolean;
+  bottleneck?: string;
+  queue?: string;
+  flows?: string;
+  stagger?: string;
+  loss?: string;
+  rtt?: string;
+  duration?: string;
+}
+
+function timeFlag(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const ms = parseTimeMs(v);
+  if (ms === undefined) throw new UsageError(`--${name} expects a time such as 40ms or 2s, got "${v}"`);
+  return ms;
+}
+
+/** `--bottleneck RATE`: N flows through one shared drop-tail queue (shared-bottleneck.ts). */
+function runBottleneck(flags: SimFlags, seed: number): number {
+  const rateBit = parseRateBit(flags.bottleneck ?? '');
+  if (rateBit === undefined || !(rateBit > 0))
+    throw new UsageError(`--bottleneck expects a rate such as 10mbit, got "${flags.bottleneck}"`);
+  const queueBdp = Number(flags.queue ?? '1');
+  if (!/^\d*\.?\d+$/.test(flags.queue ?? '1') || !(queueBdp > 0) || queueBdp > 100)
+    throw new UsageError(`--queue expects a size in BDPs in (0, 100], got "${flags.queue}"`);
+  const staggerMs = timeFlag('stagger', flags.stagger, 0);
+  const rttMs = timeFlag('rtt', flags.rtt, 40);
+  if (!(rttMs > 0)) throw new UsageError(`--rtt must be positive, got "${flags.rtt}"`);
+  const durationMs = timeFlag('duration', flags.duration, 30_000);
+  const flows = parseFlows(flags.flows ?? 'ruft*2', staggerMs);
+  if (!flows) throw new UsageError(`--flows expects e.g. ruft*4,tcp*1 (1–64 flows), got "${flags.flows}"`);
+  const lastStart = flows[flows.length - 1]!.startMs;
+  if (!(durationMs > lastStart && durationMs <= 600_000))
+    throw new UsageError(`--duration must be after the last flow's start (${lastStart} ms) and at most 600s`);
+  const lossPct = flags.loss === undefined ? 0 : parsePercent(flags.loss);
+  if (lossPct === undefined || lossPct >= 100)
+    throw new UsageError(`--loss expects a percentage below 100 such as 1%, got "${flags.loss}"`);
+  const r = simulateBottleneck({ seed, rateBit, queueBdp, rttMs, lossPct, flows, durationMs });
+  if (flags.json) console.log(JSON.stringify(r));
+  else for (const line of formatBottleneck(r)) console.log(line);
+  return 0;
 }
 
 function int(name: string, v: string | undefined, dflt: number): number {
@@ -61,8 +117,19 @@ export const register: Register = (program: Command, setExit) => {
       'a third party holding the client or server session keys injects mutated packets (rate per packet, default 0.1)',
     )
     .option('--json', 'print one JSON object')
+    .option('--bottleneck <rate>', 'N flows share one drop-tail bottleneck of this rate, e.g. 10mbit (see --flows)')
+    .option('--queue <bdps>', 'with --bottleneck: queue size in bandwidth-delay products', '1')
+    .option('--flows <list>', 'with --bottleneck: the flows, e.g. ruft*4,tcp*1 (tcp = the reference TCP model)')
+    .option('--stagger <time>', 'with --bottleneck: flow i starts at i × this, e.g. 2s', '0s')
+    .option('--loss <pct>', 'with --bottleneck: random loss on the data direction, e.g. 1%')
+    .option('--rtt <time>', 'with --bottleneck: base RTT', '40ms')
+    .option('--duration <time>', 'with --bottleneck: virtual time to run', '30s')
     .action((flags: SimFlags) => {
       const seed = int('seed', flags.seed, 1);
+      if (flags.bottleneck !== undefined) {
+        setExit(runBottleneck(flags, seed));
+        return;
+      }
       const size = flags.size === undefined ? undefined : parseSizeBytes(flags.size);
       if (flags.size !== undefined && size === undefined) throw new UsageError(`--size: "${flags.size}" is not a size`);
       if (flags.seeds !== undefined) {
