@@ -17,7 +17,7 @@ function yamls(dir: string): string[] {
 }
 
 /** What the runner and the runtimes take from a scenario's protocols. */
-export function planOf(file: string): unknown {
+function planOf(file: string): unknown {
   const s = loadScenario(file);
   return {
     variants: s.variants,
