@@ -8,7 +8,7 @@ import { printNetem } from '../impair/index.js';
 import { type LabResults, type RunRecord, runNotes } from '../report/index.js';
 import type { TransferResult } from '../transport/index.js';
 import { LabError } from './errors.js';
-import type { FaultRecord, Variant } from './protocols.js';
+import { type FaultRecord, resumable, type Variant } from './protocols/index.js';
 import { dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
 import { LocalRuntime } from './runtimes/local.js';
@@ -146,7 +146,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       let outcomes: ClientOutcome[];
       let faults: FaultRecord[] | undefined;
       try {
-        if (s.faults.length > 0 && p.variant.protocol === 'ruft') {
+        if (s.faults.length > 0 && resumable(p.variant)) {
           const r = await (runtime as LocalRuntime | DockerRuntime).runWithFaults(
             p.variant,
             file.remote,
@@ -157,7 +157,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
           faults = r.faults;
         } else {
           if (s.faults.length > 0) {
-            const n = `faults apply to RUFT runs only: ${p.variant.id} cannot resume, so it ran without them`;
+            const n = `faults apply to resumable protocols only: ${p.variant.id} cannot resume, so it ran without them`;
             if (!notices.includes(n)) notices.push(n);
           }
           outcomes = await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients);

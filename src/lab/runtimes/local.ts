@@ -21,7 +21,7 @@ import { readJournalInfo, removePartial } from '../../files/index.js';
 import { type Netem, printNetem } from '../../impair/index.js';
 import { formatHostPort } from '../../transport/index.js';
 import { LabError } from '../errors.js';
-import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
+import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols/index.js';
 import { repoRoot } from './docker.js';
 import {
   type ClientOutcome,

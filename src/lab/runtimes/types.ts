@@ -1,7 +1,7 @@
 // What a runtime provides to the runner: servers with the test file, a shaped path, clients to drive.
 import type { Netem } from '../../impair/index.js';
 import type { TransferResult } from '../../transport/index.js';
-import type { Fault, FaultRecord, Variant } from '../protocols.js';
+import type { Fault, FaultRecord, Variant } from '../protocols/index.js';
 
 export type RuntimeName = 'docker' | 'local' | 'netns';
 export type ShaperName = 'netem' | 'userspace';

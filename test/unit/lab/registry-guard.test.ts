@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { clientArgs, serverSpec } from '../../../src/lab/protocols.js';
+import { clientArgs, serverSpec } from '../../../src/lab/protocols/index.js';
 import { planRuns } from '../../../src/lab/runner.js';
 import { loadScenario } from '../../../src/lab/scenario.js';
 
