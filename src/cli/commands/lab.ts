@@ -4,7 +4,6 @@
 // `serve`, `get` and the other commands start in a tenth of that.
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { LabError } from '../../lab/errors.js';
 import type { LabResults } from '../../report/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
@@ -42,7 +41,9 @@ export const register: Register = (program: Command, setExit) => {
       "grade implementations: each sub-folder of DIR with a udplab.yaml replaces the scenarios' protocols, and a matrix (implementations × scenarios) is written",
     )
     .action(async (files: string[], f: LabFlags) => {
-      const { loadImplementations, loadScenario, runScenario, scenarioJsonSchema } = await import('../../lab/index.js');
+      const { LabError, loadImplementations, loadScenario, runScenario, scenarioJsonSchema } = await import(
+        '../../lab/index.js'
+      );
       const { gradingMatrix, matrixTable, terminalSummary, writeMatrix, writeReports } = await import(
         '../../report/index.js'
       );
