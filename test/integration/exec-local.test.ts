@@ -88,3 +88,35 @@ describe('exec protocol on the local runtime', () => {
     expect(alive(started)).toEqual([]);
   }, 90_000);
 });
+
+describe('exec protocol with faults', () => {
+  const scenario = (resumable: boolean) =>
+    `name: faults\nfile: { size: 96KiB }\nnetwork: { netem: "" }\ntimeout: 20s\nfaults: [{ at: 30%, kill: server, restart: true }]\nprotocols:
+  - { protocol: exec, label: impl, cwd: ${FIXTURES}, resumable: ${resumable},
+      server: [python3, server.py, ok, "{bind}", "{port}", "{root}"],
+      client: [python3, client.py, stream, "{host}", "{port}", "{remote}", "{local}"] }\n`;
+
+  it('resumable: false — the kill is the run’s failure', async () => {
+    using dir = tempDir();
+    writeFileSync(join(dir.path, 'f.yaml'), scenario(false));
+    const res = await runScenario(loadScenario(join(dir.path, 'f.yaml')), { runtime: 'local', shaper: 'auto' });
+    const r = res.runs[0]!;
+    expect(r.verdict).toBe('fail');
+    expect(r.failures[0]).toMatch(
+      /^transfer failed: E_FAULT: the server was killed at \d+\.\d%; impl is not resumable \(resumable: false\), so the kill ends the run$/,
+    );
+    expect(r.faults).toEqual([expect.objectContaining({ kill: 'server', restarted: false })]);
+    expect(r.faults![0]!.killed_at_pct).toBeGreaterThanOrEqual(30);
+  }, 60_000);
+
+  it('resumable: true — the server is restarted on its port and the transfer completes', async () => {
+    using dir = tempDir();
+    writeFileSync(join(dir.path, 'f.yaml'), scenario(true));
+    const res = await runScenario(loadScenario(join(dir.path, 'f.yaml')), { runtime: 'local', shaper: 'auto' });
+    const r = res.runs[0]!;
+    expect(r.verdict, r.failures.join()).toBe('pass');
+    expect(r.sha256_actual).toBe(res.file.sha256);
+    expect(r.faults).toEqual([expect.objectContaining({ kill: 'server', restarted: true, promoted_early: false })]);
+    expect(r.faults![0]!.killed_at_pct).toBeLessThan(100);
+  }, 60_000);
+});
