@@ -1,7 +1,7 @@
 // Protocol `exec` (docs/endpoints.md) on the local runtime: tiny Python implementations in
 // test/fixtures/endpoints/ — a correct one, and ones that never write, write wrong bytes, hang, crash, never bind,
 // or exit after one request — each gets its verdict with the reason, and nothing they started is left running.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
@@ -118,5 +118,35 @@ describe('exec protocol with faults', () => {
     expect(r.sha256_actual).toBe(res.file.sha256);
     expect(r.faults).toEqual([expect.objectContaining({ kill: 'server', restarted: true, promoted_early: false })]);
     expect(r.faults![0]!.killed_at_pct).toBeLessThan(100);
+  }, 60_000);
+});
+
+describe('exec protocol: what built-ins get', () => {
+  it('expect_failure: a program that goes wrong passes as the lesson; capture: records the clients’ port', async () => {
+    using dir = tempDir();
+    const f = join(dir.path, 'lesson.yaml');
+    writeFileSync(
+      f,
+      `name: lesson\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\ncapture: true\nprotocols:
+  - { protocol: exec, label: lazy, cwd: ${FIXTURES}, expect_failure: true,
+      server: [python3, server.py, ok, "{bind}", "{port}", "{root}"],
+      client: [python3, client.py, nowrite, "{host}", "{port}", "{remote}", "{local}"] }
+  - { protocol: exec, label: good, cwd: ${FIXTURES},
+      server: [python3, server.py, ok, "{bind}", "{port}", "{root}"],
+      client: [python3, client.py, ok, "{host}", "{port}", "{remote}", "{local}"] }\n`,
+    );
+    const out = join(dir.path, 'out');
+    const res = await runScenario(loadScenario(f), { runtime: 'local', shaper: 'auto', outDir: out });
+    const lazy = res.runs.find((r) => r.protocol === 'lazy')!;
+    expect(lazy.verdict).toBe('pass');
+    expect(lazy.expected_failure).toBe(true);
+    expect(lazy.observed?.[0]).toMatch(/^transfer failed: no file: /);
+    const good = res.runs.find((r) => r.protocol === 'good')!;
+    expect(good.verdict).toBe('pass');
+    if (process.getuid?.() === 0 && existsSync('/usr/bin/tcpdump')) {
+      expect(good.capture).toBe('good-r1.pcap');
+      // a pcap header and more: the fixture's 16 requests and 17 replies went through the relay's port
+      expect(statSync(join(out, 'good-r1.pcap')).size).toBeGreaterThan(24 + 16 * 40);
+    }
   }, 60_000);
 });

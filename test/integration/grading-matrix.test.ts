@@ -114,4 +114,26 @@ describe('grading matrix', () => {
       `udplab: E_SCENARIO_INVALID: ${join(dir.path, 'alice', 'udplab.yaml')}:2:25: client.2: unknown placeholder {hots} (the client's are {host} {port} {remote} {local})`,
     );
   });
+
+  it('--runtime docker: one clear line, image protocols are not on this branch; nothing runs', () => {
+    using dir = tempDir();
+    implementation(dir.path, 'good', 'ok');
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'udplab.js'),
+        'lab',
+        join(ROOT, 'scenarios', 'regression', 'clean.yaml'),
+        '--protocols-from',
+        dir.path,
+        '--runtime',
+        'docker',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toMatch(
+      /^udplab: E_SCENARIO_INVALID: --protocols-from .* --runtime docker: implementations run as exec protocols on the local and netns runtimes; image protocols: not yet on this branch$/,
+    );
+  });
 });
