@@ -1,12 +1,13 @@
 // The scenario runner: sweep × protocols × repeat. For each run it applies the shaping and reads it back,
 // drives the client with --json, compares SHA-256 on both sides, judges every expectation, records the run,
 // and always tears down (also on Ctrl-C and on errors).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { basename, join } from 'node:path';
 import { printNetem } from '../impair/index.js';
-import { type LabResults, type RunRecord, runNotes } from '../report/index.js';
+import { type LabResults, type ReceivedFile, type RunRecord, runNotes } from '../report/index.js';
 import type { TransferResult } from '../transport/index.js';
+import { analyseArrival } from './arrival.js';
 import { bufferPreflight, captureToolMissing, readSysctl, realProbes } from './doctor.js';
 import { LabError } from './errors.js';
 import { type FaultRecord, isExec, protocolEntry, resumable, type Variant } from './protocols/index.js';
@@ -18,6 +19,7 @@ import { NetnsRuntime } from './runtimes/netns.js';
 import type { ClientOutcome, LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
 import { planShaping, withLoss } from './shapers/plan.js';
+import { analyseWire } from './wire.js';
 
 export interface RunOptions {
   runtime: RuntimeName | 'auto';
@@ -269,6 +271,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         capture && basename(capture),
         faults,
       );
+      Object.assign(rec, await measureLesson(s, p.variant, rec, outcomes, runtime, o.outDir, capture));
       runs.push(rec);
       const done = k + 1;
       const eta = ((Date.now() - t0) / done) * (plan.length - done);
@@ -304,8 +307,69 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       ...(s.expect.durationMaxMs !== undefined && { duration_max_ms: s.expect.durationMaxMs }),
     },
     file: { size_bytes: file.sizeBytes, sha256: file.sha256 },
+    lesson: s.lesson,
     runs,
     summary: { runs: runs.length, passed, failed: runs.length - passed },
+  };
+}
+
+/** Lessons whose figure is the content of the naive client's file: that file is kept in the report folder. */
+const KEEP_FILE_LESSONS = new Set(['stall', 'reorder', 'duplicate', 'clients']);
+
+/**
+ * The lesson's own measurements of a run: what each client wrote (kept as runs/<run>/received.bin where the
+ * lesson is the file's content, with where its datagrams sit in the original), the drops at the naive client's
+ * socket, and what the capture shows an eavesdropper.
+ */
+async function measureLesson(
+  s: Scenario,
+  v: Variant,
+  rec: RunRecord,
+  outcomes: ClientOutcome[],
+  runtime: LabRuntime,
+  outDir: string | undefined,
+  capture: string | undefined,
+): Promise<Pick<RunRecord, 'received' | 'socket_drops' | 'wire'>> {
+  const originalPath = runtime.originalPath();
+  let original: Buffer | undefined;
+  const readOriginal = () => (original ??= originalPath ? readFileSync(originalPath) : undefined);
+  const keep = outDir !== undefined && v.protocol === 'naive' && KEEP_FILE_LESSONS.has(s.lesson.kind);
+  const chunk = Math.min(v.options.chunkBytes ?? 1024, v.options.bufsizeBytes ?? 1024);
+  const received: ReceivedFile[] = [];
+  for (const [i, o] of outcomes.entries()) {
+    const sha = o.sha256Local ?? '';
+    const f: ReceivedFile = {
+      client: i + 1,
+      bytes: o.ok ? o.result.bytes : Number(/stalled at (\d+) of/.exec(o.message)?.[1] ?? 0),
+      sha256: sha,
+      intact: sha === rec.sha256_expected,
+    };
+    if (keep && sha) {
+      const rel = join('runs', rec.id, outcomes.length > 1 ? `received-client${i + 1}.bin` : 'received.bin');
+      const dest = join(outDir, rel);
+      mkdirSync(join(outDir, 'runs', rec.id), { recursive: true });
+      if (await runtime.keepClientFile(i, dest)) {
+        f.file = rel;
+        f.bytes = statSync(dest).size;
+        const orig = readOriginal();
+        const a = orig && analyseArrival(orig, readFileSync(dest), chunk);
+        if (a) f.arrival = a;
+      }
+    }
+    received.push(f);
+  }
+  const drops = outcomes
+    .map((o) =>
+      o.ok
+        ? (o.result as { socket_drops?: number }).socket_drops
+        : Number(/its socket dropped (\d+) datagrams/.exec(o.message)?.[1] ?? Number.NaN),
+    )
+    .filter((x): x is number => typeof x === 'number' && !Number.isNaN(x));
+  const orig = s.lesson.kind === 'plaintext' && capture ? readOriginal() : undefined;
+  return {
+    received,
+    ...(v.protocol === 'naive' && drops.length > 0 && { socket_drops: drops.reduce((a, b) => a + b, 0) }),
+    ...(orig && capture && { wire: analyseWire(capture, orig) }),
   };
 }
 

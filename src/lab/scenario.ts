@@ -3,7 +3,16 @@
 // from the same zod schema (`udplab lab --print-schema`), and a test keeps the two in step.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { type Blackout, type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes } from '../impair/index.js';
+import {
+  type Blackout,
+  type Netem,
+  parseNetem,
+  parsePercent,
+  parseRateBit,
+  parseSizeBytes,
+  parseTimeMs,
+} from '../impair/index.js';
+import { LESSON_KINDS, type LessonKind, type LessonRecord, lessonFigureKeys, lessonRecord } from '../report/index.js';
 import { LabError } from './errors.js';
 import { PROFILES } from './profiles.js';
 import {
@@ -66,6 +75,19 @@ export const scenarioSchema = z
       .strict()
       .default({ integrity: true }),
     timeout: duration.default('300s'),
+    /**
+     * What the scenario teaches: the report leads with this figure per protocol (table and chart first, the same in
+     * report.md, the terminal summary and JUnit properties). Inferred from the impairments and protocols when absent.
+     */
+    lesson: z
+      .object({
+        kind: z.enum(LESSON_KINDS),
+        title: z.string().min(1).optional(),
+        figure: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+        unit: z.string().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -100,6 +122,30 @@ export interface Scenario {
   sweepLossPct: number[] | undefined;
   expect: { integrity: boolean; goodputMinBps?: number; durationMaxMs?: number };
   timeoutMs: number;
+  /** What it teaches (declared, or inferred): the figure its report leads with. */
+  lesson: LessonRecord;
+}
+
+/**
+ * The lesson of a scenario that declares none, from what it does: an attack, a loss sweep, several clients, an
+ * MTU, the naive protocol under reordering, duplication, with the toy key, a small receive buffer or loss, TFTP on
+ * a long path — else goodput.
+ */
+export function inferLesson(s: Omit<Scenario, 'lesson'>): LessonKind {
+  const naive = s.variants.filter((v) => v.protocol === 'naive');
+  const n = [s.up, s.down];
+  if (s.attack === 'amplification') return 'amplification';
+  if (s.sweepLossPct) return 'goodput';
+  if (s.clients > 1) return 'clients';
+  if (s.mtu !== undefined) return 'fragmentation';
+  // reordering and duplication are lessons about a client that writes in arrival order (RUFT-only runs: goodput)
+  if (n.some((x) => x.reorder) && naive.length > 0) return 'reorder';
+  if (n.some((x) => x.duplicate) && naive.length > 0) return 'duplicate';
+  if (naive.some((v) => v.options.key)) return 'plaintext';
+  if (n.every((x) => !x.loss) && naive.some((v) => (v.options.rcvbufBytes ?? Infinity) < 1 << 20)) return 'overrun';
+  if (n.some((x) => x.loss) && naive.length > 0) return 'stall';
+  if (s.variants.some((v) => v.protocol === 'tftp') && n.some((x) => (x.delay?.delayMs ?? 0) >= 20)) return 'lockstep';
+  return 'goodput';
 }
 
 function rateBps(v: string): number {
@@ -162,7 +208,19 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     if (why) throw new LabError('E_SCENARIO_INVALID', `${file}: ip: 6: ${why}`);
   }
   const e = s.expect;
-  return {
+  const figure = typeof s.lesson?.figure === 'string' ? [s.lesson.figure] : s.lesson?.figure;
+  if (s.lesson && figure) {
+    const keys = lessonFigureKeys(s.lesson.kind);
+    const bad = figure.find(
+      (k) => !keys.includes(k) && !(s.lesson!.kind === 'clients' && /^client\d+_(bytes|part)$/.test(k)),
+    );
+    if (bad !== undefined)
+      throw new LabError(
+        'E_SCENARIO_INVALID',
+        `${file}: lesson.figure: "${bad}" is not a figure of a ${s.lesson.kind} lesson (expected ${keys.join(', ')})`,
+      );
+  }
+  const out: Omit<Scenario, 'lesson'> = {
     name: s.name,
     description: s.description ?? '',
     source: file,
@@ -195,6 +253,16 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
       ...(e.duration_max !== undefined && { durationMaxMs: ms(e.duration_max) }),
     },
     timeoutMs: ms(s.timeout),
+  };
+  return {
+    ...out,
+    lesson: s.lesson
+      ? lessonRecord(s.lesson.kind, {
+          ...(s.lesson.title !== undefined && { title: s.lesson.title }),
+          ...(figure && { figure }),
+          ...(s.lesson.unit !== undefined && { unit: s.lesson.unit }),
+        })
+      : lessonRecord(inferLesson(out)),
   };
 }
 

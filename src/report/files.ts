@@ -3,6 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import asciichart from 'asciichart';
+import { lessonMarkdown, lessonProperties, lessonTerminal } from './lesson.js';
 import {
   type LabResults,
   netemCounters,
@@ -77,6 +78,7 @@ function markdown(res: LabResults): string {
   if (unshapedNote(res)) l.push(`- **NOTICE**: ${unshapedNote(res)}`);
   l.push(`- file: ${res.file.size_bytes} bytes, sha256 \`${res.file.sha256}\``);
   l.push(`- result: ${res.summary.passed} of ${res.summary.runs} runs met every expectation`, '');
+  l.push(...lessonMarkdown(res));
   l.push(
     '## Goodput by loss',
     '',
@@ -182,6 +184,7 @@ function junit(res: LabResults): string {
         ['shaper', res.environment.shaper],
         ['kernel', res.environment.kernel],
         ...res.environment.notices.map((n): [string, string] => ['notice', n]),
+        ...lessonProperties(res).map((p): [string, string] => [p.name, p.value]),
       ],
       cases: res.runs.map((r) => ({
         classname: `udplab.${res.scenario}`,
@@ -196,7 +199,14 @@ function junit(res: LabResults): string {
 
 /** The terminal summary: an asciichart of mean goodput vs loss per protocol, then one line per point. */
 export function terminalSummary(res: LabResults): string {
-  const out: string[] = [];
+  const colors = [asciichart.green, asciichart.blue, asciichart.magenta, asciichart.yellow];
+  const out: string[] = lessonTerminal(res, (series) =>
+    asciichart.plot(series, {
+      height: 10,
+      colors: colors.slice(0, series.length),
+      format: (x: number) => x.toFixed(1).padStart(9),
+    }),
+  );
   const groups = groupByPoint(res.runs.filter((r) => !unshaped(r)));
   const series: number[][] = [];
   const labels: string[] = [];
@@ -208,7 +218,6 @@ export function terminalSummary(res: LabResults): string {
     }
   }
   if (series.length > 0) {
-    const colors = [asciichart.green, asciichart.blue, asciichart.magenta, asciichart.yellow];
     out.push('goodput (Mbit/s) against loss, left to right:');
     out.push(
       asciichart.plot(series, {

@@ -5,6 +5,7 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { parseNetem } from '../impair/index.js';
 import { comparisonRows, groupByPoint } from './files.js';
+import { fmt, lessonChartSpec, lessonTable } from './lesson.js';
 import { type LabResults, type RunRecord, runNotes, shaMatches, unshaped, unshapedNote } from './results.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -143,6 +144,39 @@ export async function renderHtml(res: LabResults): Promise<string> {
   const losses = [...new Set(points.map((p) => p.loss))].sort((a, b) => a - b);
   const limit = rate ? losses.map((loss) => ({ loss, limit: (rate * (1 - loss / 100)) / 1e6 })) : [];
   const x = { field: 'loss', type: 'quantitative', title: 'loss (%)' } as const;
+  // nothing swept: one bar per protocol, not a "loss 0%" axis
+  const swept = losses.length > 1;
+  const protocol = { field: 'protocol', type: 'nominal', title: 'protocol', sort: null } as const;
+  const goodputBars: vl.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    width: 560,
+    height: 240,
+    title: 'goodput per protocol (mean; a file that arrived wrong counts 0)',
+    data: { values: points },
+    layer: [
+      {
+        mark: { type: 'bar' },
+        encoding: {
+          x: protocol,
+          y: { field: 'mean', type: 'quantitative', title: 'goodput (Mbit/s)' },
+          color: protocol,
+        },
+      },
+      {
+        mark: { type: 'rule' },
+        encoding: { x: protocol, y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } },
+      },
+    ],
+  };
+  const retxBars: vl.TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    width: 560,
+    height: 200,
+    title: 'retransmitted packets (%) per protocol',
+    data: { values: points },
+    mark: { type: 'bar' },
+    encoding: { x: protocol, y: { field: 'retx', type: 'quantitative', title: 'retransmitted (%)' }, color: protocol },
+  };
   const goodputSpec: vl.TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     width: 560,
@@ -189,11 +223,32 @@ export async function renderHtml(res: LabResults): Promise<string> {
     },
   };
   const chosen = timelineRun(res);
-  const [goodputSvg, retxSvg, timelineSvg] = await Promise.all([
-    svg(goodputSpec),
-    svg(retxSpec),
+  const lesson = lessonTable(res);
+  const lessonSpec = lessonChartSpec(res);
+  const [goodputSvg, retxSvg, timelineSvg, lessonSvg] = await Promise.all([
+    svg(swept ? goodputSpec : goodputBars),
+    svg(swept ? retxSpec : retxBars),
     chosen ? svg(timelineSpec(chosen)) : Promise.resolve(''),
+    lessonSpec ? svg(lessonSpec) : Promise.resolve(''),
   ]);
+  const lessonHtml = lesson
+    ? `<h2 id="lesson">Lesson: ${esc(lesson.lesson.title)}</h2>
+<table id="lesson-table"><tr><th>protocol</th>${lesson.columns.map((c) => `<th>${esc(c.title)}</th>`).join('')}</tr>
+${lesson.rows.map((r) => `<tr><td>${esc(r.protocol)}</td>${lesson.columns.map((c) => `<td${lesson.figure.includes(c.key) ? ' class="figure"' : ''}>${esc(fmt(r.values[c.key] ?? null))}</td>`).join('')}</tr>`).join('\n')}
+</table>
+${lessonSvg ? `<figure id="lesson-chart">${lessonSvg}</figure>` : '<p>(nothing to draw: the figure was not measured in these runs)</p>'}
+${res.runs
+  .flatMap((r) =>
+    (r.received ?? [])
+      .filter((f) => f.file)
+      .map(
+        (f) =>
+          `<li><a href="${esc(f.file!)}">${esc(f.file!)}</a>: what ${esc(r.id)}${(r.received?.length ?? 0) > 1 ? ` client ${f.client}` : ''} wrote, ${f.bytes} bytes, SHA-256 <code>${f.sha256}</code> (${f.intact ? 'the original' : 'not the original'})</li>`,
+      ),
+  )
+  .join('\n')
+  .replace(/^(.+)$/s, '<ul id="received">$1</ul>')}`
+    : '';
   const env = res.environment;
   const rows = res.runs
     .map(
@@ -209,12 +264,13 @@ export async function renderHtml(res: LabResults): Promise<string> {
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:1100px}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left}
-tr.fail{background:#fdd}.notice{background:#fff3cd;border:1px solid #e0c36c;padding:.5em;margin:.5em 0}
+tr.fail{background:#fdd}td.figure{font-weight:bold}.notice{background:#fff3cd;border:1px solid #e0c36c;padding:.5em;margin:.5em 0}
 figure{margin:1em 0}
 </style></head><body>
 <h1>${esc(res.scenario)}</h1>
 <p>${esc(res.description)}</p>
-<p>network: <code>${esc(res.network)}</code> · file ${res.file.size_bytes} bytes · ${res.summary.passed}/${res.summary.runs} runs met every expectation</p>
+<p>network: <code>${esc(res.network)}</code> · file ${res.file.size_bytes} bytes, SHA-256 <code>${res.file.sha256}</code> · ${res.summary.passed}/${res.summary.runs} runs met every expectation</p>
+${lessonHtml}
 <h2>Environment</h2>
 <p>runtime <b>${esc(env.runtime)}</b>, shaper <b>${esc(env.shaper)}</b>, kernel ${esc(env.kernel)}, node ${esc(env.node)}, started ${esc(res.started_at)}</p>
 ${env.notices.map((n) => `<div class="notice">NOTICE: ${esc(n)}</div>`).join('\n')}

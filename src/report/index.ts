@@ -3,6 +3,16 @@
 export { comparisonRows, groupByPoint, terminalSummary, writeReports } from './files.js';
 export { linkRateBps, renderHtml, timelineCaption, timelineParts } from './html.js';
 export {
+  LESSON_KINDS,
+  type LessonKind,
+  type LessonTable,
+  lessonChartSpec,
+  lessonFigureKeys,
+  lessonOf,
+  lessonRecord,
+  lessonTable,
+} from './lesson.js';
+export {
   type GradingMatrix,
   gradingMatrix,
   type MatrixCell,
@@ -15,8 +25,10 @@ export {
 export { MergeError, mergeResults, readResults } from './merge.js';
 export {
   type LabResults,
+  type LessonRecord,
   netemCounters,
   RESULTS_SCHEMA_VERSION,
+  type ReceivedFile,
   type RunRecord,
   runNotes,
   shaMatches,

@@ -62,6 +62,46 @@ export interface RunRecord {
     restarted: boolean;
   }>;
   error?: { code: string; message: string };
+  /**
+   * What each client wrote, kept in the report folder where the lesson is the file's content (the naive client):
+   * `file` relative to the report folder, its size and SHA-256, and where the datagrams it holds sit in the original.
+   */
+  received?: ReceivedFile[];
+  /** Datagrams the client's kernel dropped at its socket, its receive buffer full (naive client, Linux). */
+  socket_drops?: number;
+  /** What the run's capture shows an eavesdropper (from the .pcap): datagrams, those carrying the file in the clear, the toy key exchange. */
+  wire?: { datagrams: number; plaintext_file_datagrams: number; key_exchange?: string };
+}
+
+/** A client's written file, compared chunk by chunk with the original (see src/lab/arrival.ts). */
+export interface ReceivedFile {
+  client: number;
+  file?: string;
+  bytes: number;
+  sha256: string;
+  intact: boolean;
+  arrival?: {
+    chunk_bytes: number;
+    original_chunks: number;
+    written_chunks: number;
+    in_place: number;
+    late: number;
+    ahead: number;
+    duplicates: number;
+    missing: number;
+    foreign: number;
+    sequence: number[];
+  };
+}
+
+/** What a scenario teaches (its `lesson:`, or inferred from its impairments and protocols): which figure leads the report. */
+export interface LessonRecord {
+  kind: string;
+  title: string;
+  /** The keys of the lesson table's figures that lead (bars, terminal, JUnit properties). */
+  figure: string[];
+  unit: string;
+  source: 'scenario' | 'inferred';
 }
 
 export interface LabResults {
@@ -82,6 +122,8 @@ export interface LabResults {
   };
   expect: { integrity: boolean; goodput_min_bps?: number; duration_max_ms?: number };
   file: { size_bytes: number; sha256: string };
+  /** The lesson the report leads with (absent in results written before lessons: inferred when read). */
+  lesson?: LessonRecord;
   runs: RunRecord[];
   summary: { runs: number; passed: number; failed: number };
 }

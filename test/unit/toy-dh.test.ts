@@ -31,6 +31,17 @@ describe('the seminar toy Diffie-Hellman', () => {
     }
   });
 
+  it("with the seminar's own numbers the shared key is 1, and the client's public key needs no sending", () => {
+    const serverSecret = 89n;
+    const clientSecret = 96n; // a multiple of 16, the order of 3 modulo 17
+    expect(modpow(G, serverSecret, P)).toBe(14n); // the server's public key, the "14" on the wire
+    expect(modpow(G, clientSecret, P)).toBe(1n); // the client's, written into both programs as 1
+    expect(modpow(1n, serverSecret, P)).toBe(1n); // the server's shared key
+    expect(modpow(14n, clientSecret, P)).toBe(1n); // the client's (a commented-out line in the seminar's client)
+    // any secret that is a multiple of 16 gives the key 1, whatever the other side sends
+    for (let b = 1n; b < P; b++) expect(modpow(b, 16n * 3n, P)).toBe(1n);
+  });
+
   it('states the work factor of X25519 next to it', () => {
     // the best known attack on X25519 (Pollard rho on a ~2^252 group) costs about 2^126 group operations
     const x25519Ops = 2 ** 126;

@@ -6,7 +6,7 @@
 // original hangs forever.
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { monotonicMs, type TransferResult } from '../../transport/index.js';
 import { BaselineError } from '../errors.js';
 import { baselineResult } from '../result.js';
@@ -27,6 +27,27 @@ export interface NaiveResult extends TransferResult {
   expected_bytes: number;
   datagrams: number;
   truncated_datagrams: number;
+  /** Datagrams the kernel dropped at this socket because its receive buffer was full (Linux; else absent). */
+  socket_drops?: number;
+}
+
+/**
+ * The kernel's drop counter of the UDP socket bound to `port` (the last column of /proc/net/udp: datagrams
+ * dropped because the receive buffer was full, the per-socket share of UdpRcvbufErrors); undefined off Linux.
+ */
+export function socketDrops(port: number, table = '/proc/net/udp'): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(table, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 13 && f[1]?.endsWith(`:${hexPort}`)) return Number(f.at(-1));
+  }
+  return undefined;
 }
 
 export async function naiveGet(o: NaiveClientOptions, remote: string, local: string): Promise<NaiveResult> {
@@ -59,6 +80,7 @@ export async function naiveGet(o: NaiveClientOptions, remote: string, local: str
   };
   const sendto = (s: string) => sock.send(Buffer.from(s, 'utf8'), o.port, o.host);
   let fd: number | undefined;
+  const drops = () => socketDrops(sock.address().port);
   try {
     if (o.key) {
       sendto('KEY');
@@ -84,7 +106,13 @@ export async function naiveGet(o: NaiveClientOptions, remote: string, local: str
     let truncated = 0;
     while (totalRecv < filesize) {
       const d = await recvfrom();
-      if (!d) throw new BaselineError('E_STALLED', `stalled at ${totalRecv} of ${filesize} bytes`);
+      if (!d) {
+        const n = drops();
+        throw new BaselineError(
+          'E_STALLED',
+          `stalled at ${totalRecv} of ${filesize} bytes${n ? `; its socket dropped ${n} datagrams (receive buffer full)` : ''}`,
+        );
+      }
       const data = d.subarray(0, bufsize);
       if (d.length > bufsize) truncated++;
       datagrams++;
@@ -93,6 +121,7 @@ export async function naiveGet(o: NaiveClientOptions, remote: string, local: str
       hash.update(data);
     }
     const elapsed = monotonicMs() - t0;
+    const n = drops();
     return {
       ...baselineResult({
         op: 'get',
@@ -108,6 +137,7 @@ export async function naiveGet(o: NaiveClientOptions, remote: string, local: str
       expected_bytes: filesize,
       datagrams,
       truncated_datagrams: truncated,
+      ...(n !== undefined && { socket_drops: n }),
     };
   } finally {
     if (fd !== undefined) closeSync(fd);

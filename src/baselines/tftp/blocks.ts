@@ -167,6 +167,8 @@ export interface ReceiveStart {
   onOack?: () => void;
   /** Runs before the final ACK: make the file durable first, so an acknowledged transfer is a stored one. */
   finish?: () => Promise<void>;
+  /** Called after each new block is written, with the bytes held so far (the client's timeline). */
+  onBlock?: (bytes: number) => void;
 }
 
 export async function receiveBlocks(
@@ -226,6 +228,7 @@ export async function receiveBlocks(
     await sink.write(pkt.data);
     st.blocks++;
     st.bytes += pkt.data.length;
+    start.onBlock?.(st.bytes);
     expected++;
     sinceAck++;
     retries = 0;

@@ -150,8 +150,11 @@ export async function tftpGet(o: TftpClientOptions, remote: string, local: strin
     const out = await PartFileSink.create(local, mode);
     sink = out;
     let sha = '';
+    // the bytes held after every block, in ms since the request: block number against time (lockstep shows steps)
+    const timeline: TftpResult['timeline'] = [{ t_ms: 0, bytes: 0 }];
     const r = await receiveBlocks(link, out, p, {
       ...start,
+      onBlock: (bytes) => timeline.push({ t_ms: Math.round((monotonicMs() - t0) * 1000) / 1000, bytes }),
       finish: async () => {
         if (mode === 'octet' && tsize !== undefined && tsize !== out.bytesWritten) {
           link.send({ op: 'ERROR', code: ERR.UNDEFINED, message: 'size differs from tsize' });
@@ -167,13 +170,16 @@ export async function tftpGet(o: TftpClientOptions, remote: string, local: strin
     const elapsed = monotonicMs() - t0;
     const bytes = out.bytesWritten;
     await dally(link, r.lastAckBlock, Math.min(p.timeoutMs, 500));
-    return result('get', remote, local, bytes, elapsed, sha, r.dataPackets, r.retransmittedPackets, {
-      blksize: p.blksize,
-      windowsize: p.windowsize,
-      timeout_ms: p.timeoutMs,
-      tsize: tsize ?? null,
-      oack,
-    });
+    return {
+      ...result('get', remote, local, bytes, elapsed, sha, r.dataPackets, r.retransmittedPackets, {
+        blksize: p.blksize,
+        windowsize: p.windowsize,
+        timeout_ms: p.timeoutMs,
+        tsize: tsize ?? null,
+        oack,
+      }),
+      timeline,
+    };
   } finally {
     await sink?.discard();
     await close();

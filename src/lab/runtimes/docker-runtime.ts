@@ -66,6 +66,7 @@ export class DockerRuntime implements LabRuntime {
   private target = '';
   private capturePath = '';
   private capturePid = '';
+  private fileDir: string | undefined;
 
   constructor(
     readonly notices: string[],
@@ -209,15 +210,13 @@ export class DockerRuntime implements LabRuntime {
     spec: { sizeBytes: number; content: 'random' | 'zeros' | 'text' } | { path: string },
   ): Promise<PreparedFile> {
     const s = this.server!;
+    // the host copy stays until stop(): what clients wrote is compared with it
     const tmp = mkdtempSync(join(tmpdir(), 'udplab-file-'));
-    try {
-      const host = join(tmp, 'file.bin');
-      if ('path' in spec) copyFileSync(spec.path, host);
-      else writeContent(host, spec.sizeBytes, spec.content);
-      await s.copyFilesToContainer([{ source: host, target: '/srv/udplab/file.bin' }]);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    this.fileDir = tmp;
+    const host = join(tmp, 'file.bin');
+    if ('path' in spec) copyFileSync(spec.path, host);
+    else writeContent(host, spec.sizeBytes, spec.content);
+    await s.copyFilesToContainer([{ source: host, target: '/srv/udplab/file.bin' }]);
     const r = await run(s, ['sh', '-c', 'sha256sum /srv/udplab/file.bin && stat -c %s /srv/udplab/file.bin']);
     const [shaLine, sizeLine] = r.stdout.trim().split('\n');
     return { remote: 'file.bin', sha256: shaLine!.split(' ')[0]!, sizeBytes: Number(sizeLine) };
@@ -351,7 +350,20 @@ export class DockerRuntime implements LabRuntime {
     return bytes.length;
   }
 
+  originalPath(): string | undefined {
+    return this.fileDir ? join(this.fileDir, 'file.bin') : undefined;
+  }
+
+  async keepClientFile(index: number, dest: string): Promise<boolean> {
+    const r = await run(this.client!, ['base64', '-w0', `/data/file-${index}.bin`]);
+    if (r.exitCode !== 0) return false;
+    writeFileSync(dest, Buffer.from(r.stdout.trim(), 'base64'));
+    return true;
+  }
+
   async stop(): Promise<void> {
+    if (this.fileDir) rmSync(this.fileDir, { recursive: true, force: true });
+    this.fileDir = undefined;
     await teardown([this.client, this.server, this.relay], this.net);
     this.client = this.server = this.relay = undefined;
     this.net = undefined;

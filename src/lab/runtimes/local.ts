@@ -346,6 +346,18 @@ export class LocalRuntime implements LabRuntime {
     return { remote: 'file.bin', sizeBytes: statSync(dest).size, sha256 };
   }
 
+  originalPath(): string | undefined {
+    const p = join(this.dir, 'root', 'file.bin');
+    return existsSync(p) ? p : undefined;
+  }
+
+  async keepClientFile(index: number, dest: string): Promise<boolean> {
+    const p = join(this.dir, 'client', `file-${index}.bin`);
+    if (!existsSync(p)) return false;
+    copyFileSync(p, dest);
+    return true;
+  }
+
   async applyShaping(r: ShapingRequest): Promise<string> {
     await this.clearShaping();
     const server = await this.ensureServer(r.variant, r.seed);

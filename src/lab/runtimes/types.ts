@@ -72,6 +72,10 @@ export interface LabRuntime {
   startCapture(pcapPath: string): Promise<string | undefined>;
   /** Stops the capture and returns the number of bytes written. */
   stopCapture(): Promise<number>;
+  /** The test file as served, on this machine (for comparing what a client wrote with it). */
+  originalPath(): string | undefined;
+  /** Copies what client `index` of the last run left under its local name to `dest`; false when it left nothing. */
+  keepClientFile(index: number, dest: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 
