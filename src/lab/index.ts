@@ -14,6 +14,7 @@ export {
   realProbes,
 } from './doctor.js';
 export { LabError, type LabErrorCode } from './errors.js';
+export { type Implementation, loadImplementation, loadImplementations, MANIFEST } from './manifest.js';
 export { PROFILES } from './profiles.js';
 export { planRuns, type RunOptions, runScenario } from './runner.js';
 export {

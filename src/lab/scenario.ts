@@ -2,7 +2,6 @@
 // was expected. Sizes, rates and durations take units. The JSON Schema in scenarios/schema.json is generated
 // from the same zod schema (`udplab lab --print-schema`), and a test keeps the two in step.
 import { readFileSync } from 'node:fs';
-import { isMap, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import {
   type Blackout,
@@ -16,26 +15,17 @@ import {
 import { LESSON_KINDS, type LessonKind, type LessonRecord, lessonFigureKeys, lessonRecord } from '../report/index.js';
 import { LabError } from './errors.js';
 import { PROFILES } from './profiles.js';
-import { type Fault, PROTOCOLS, type Variant, type VariantOptions } from './protocols.js';
+import {
+  type Fault,
+  protocolEntry,
+  toVariant,
+  type Variant,
+  type VariantInput,
+  variantSchema,
+} from './protocols/index.js';
+import { duration, ms, pct, rate, size } from './units.js';
+import { parseYamlFile } from './yaml.js';
 
-const size = z
-  .union([z.number().int().nonnegative(), z.string()])
-  .refine((v) => typeof v === 'number' || parseSizeBytes(v) !== undefined, {
-    message: 'expected a size like 16MiB, 500KB or a number of bytes',
-  });
-const pct = z
-  .union([z.number().min(0).max(100), z.string()])
-  .refine((v) => typeof v === 'number' || parsePercent(v.replace(/\s/g, '')) !== undefined, {
-    message: 'expected a percentage like 10%',
-  });
-const rate = z.string().refine((v) => /^\d+(\.\d+)?\s*[kMG]?bit\/s$/i.test(v) || parseRateBit(v) !== undefined, {
-  message: 'expected a rate like 2Mbit/s',
-});
-const duration = z
-  .union([z.number().nonnegative(), z.string()])
-  .refine((v) => typeof v === 'number' || parseTimeMs(v) !== undefined, {
-    message: 'expected a duration like 120s or 500ms',
-  });
 const netemString = z.string().superRefine((v, ctx) => {
   try {
     parseNetem(v);
@@ -43,50 +33,6 @@ const netemString = z.string().superRefine((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: (e as Error).message });
   }
 });
-
-const common = {
-  label: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9._-]*$/i)
-    .optional(),
-  expect_failure: z.boolean().optional(),
-};
-const intIn = (min: number, max: number) => z.number().int().min(min).max(max);
-const variantSchema = z.union([
-  z.enum(PROTOCOLS),
-  z.discriminatedUnion('protocol', [
-    z
-      .object({
-        protocol: z.literal('ruft'),
-        ...common,
-        plaintext: z.boolean().optional(),
-        datagram_size: intIn(1200, 65507).optional(),
-      })
-      .strict(),
-    z
-      .object({
-        protocol: z.literal('naive'),
-        ...common,
-        chunk: intIn(1, 65507).optional(),
-        bufsize: intIn(1, 65535).optional(),
-        rcvbuf: size.optional(),
-        stall: duration.optional(),
-        key: z.boolean().optional(),
-      })
-      .strict(),
-    z
-      .object({
-        protocol: z.literal('tftp'),
-        ...common,
-        blksize: intIn(8, 65464).optional(),
-        windowsize: intIn(1, 65535).optional(),
-        timeout: duration.optional(),
-        no_options: z.boolean().optional(),
-      })
-      .strict(),
-    z.object({ protocol: z.literal('tcp'), ...common, timeout: duration.optional() }).strict(),
-  ]),
-]);
 
 export const scenarioSchema = z
   .object({
@@ -207,7 +153,6 @@ function rateBps(v: string): number {
   if (m) return Number(m[1]) * ({ '': 1, k: 1e3, m: 1e6, g: 1e9 }[m[2]!.toLowerCase()] ?? 1);
   return parseRateBit(v)!;
 }
-const ms = (v: number | string) => (typeof v === 'number' ? v * 1000 : parseTimeMs(v)!);
 const pctOf = (v: number | string) => (typeof v === 'number' ? v : parsePercent(v.replace(/\s/g, ''))!);
 
 /** Reads and validates a scenario file; throws LabError E_SCENARIO_INVALID with file:line:col. */
@@ -222,41 +167,13 @@ export function loadScenario(file: string): Scenario {
 }
 
 export function parseScenario(text: string, file = '<scenario>'): Scenario {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const p = lc.linePos(e.pos[0]);
-    throw new LabError('E_SCENARIO_INVALID', `${file}:${p.line}:${p.col}: YAML: ${e.message.split('\n')[0]}`);
-  }
-  if (!isMap(doc.contents))
-    throw new LabError('E_SCENARIO_INVALID', `${file}:1:1: expected a mapping of scenario fields`);
-  let js: unknown;
-  try {
-    js = doc.toJS(); // resolves aliases: an alias to no anchor throws here
-  } catch (e) {
-    throw new LabError('E_SCENARIO_INVALID', `${file}: YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  const parsed = scenarioSchema.safeParse(js);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    // the deepest node that exists along the issue's path gives the position
-    let node: unknown;
-    for (let n = issue.path.length; n >= 0 && !node; n--)
-      node = doc.getIn(issue.path.slice(0, n) as Array<string | number>, true);
-    const range = (node as { range?: [number, number] } | undefined)?.range;
-    const p = lc.linePos(range?.[0] ?? 0);
-    const where = issue.path.length ? issue.path.join('.') : '(top level)';
-    let msg = issue.message;
-    if (issue.code === 'unrecognized_keys') msg = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  const s = parseYamlFile(text, file, scenarioSchema, 'scenario', (where, issue) => {
     if (issue.code === 'invalid_union' && where === 'network')
-      msg =
-        'expected { netem: "…" }, { up: "…", down: "…" } or { profile: 3g|dsl-poor|wifi|lte|satellite|intercontinental }';
+      return 'expected { netem: "…" }, { up: "…", down: "…" } or { profile: 3g|dsl-poor|wifi|lte|satellite|intercontinental }';
     if (issue.code === 'invalid_union' && where === 'file')
-      msg = 'expected { size: 16MiB, content: random|zeros|text } or { path: ./file }';
-    throw new LabError('E_SCENARIO_INVALID', `${file}:${p.line}:${p.col}: ${where}: ${msg}`);
-  }
-  const s = parsed.data;
+      return 'expected { size: 16MiB, content: random|zeros|text } or { path: ./file }';
+    return undefined;
+  });
   let up: Netem;
   let down: Netem;
   let networkLabel: string;
@@ -285,9 +202,9 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     const why =
       s.attack !== undefined
         ? 'attack scenarios forge IPv4 sources with hping3, which has no IPv6'
-        : s.protocols.some((v) => (typeof v === 'string' ? v : v.protocol) === 'naive')
-          ? "the naive protocol is the seminar's IPv4-only program"
-          : undefined;
+        : s.protocols
+            .map((v) => protocolEntry(typeof v === 'string' ? v : v.protocol).ipv4Only)
+            .find((w) => w !== undefined);
     if (why) throw new LabError('E_SCENARIO_INVALID', `${file}: ip: 6: ${why}`);
   }
   const e = s.expect;
@@ -350,27 +267,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
 }
 
 function variants(list: Array<z.infer<typeof variantSchema>>, file: string): Variant[] {
-  const out = list.map((v): Variant => {
-    if (typeof v === 'string') return { id: v, protocol: v, options: {}, expectFailure: false };
-    const o: VariantOptions = {};
-    if (v.protocol === 'ruft' && v.plaintext) o.plaintext = true;
-    if (v.protocol === 'ruft' && v.datagram_size !== undefined) o.datagramBytes = v.datagram_size;
-    if (v.protocol === 'naive') {
-      if (v.chunk !== undefined) o.chunkBytes = v.chunk;
-      if (v.bufsize !== undefined) o.bufsizeBytes = v.bufsize;
-      if (v.rcvbuf !== undefined) o.rcvbufBytes = typeof v.rcvbuf === 'number' ? v.rcvbuf : parseSizeBytes(v.rcvbuf)!;
-      if (v.stall !== undefined) o.stallMs = ms(v.stall);
-      if (v.key) o.key = true;
-    }
-    if (v.protocol === 'tcp' && v.timeout !== undefined) o.timeoutMs = ms(v.timeout);
-    if (v.protocol === 'tftp') {
-      if (v.blksize !== undefined) o.blksize = v.blksize;
-      if (v.windowsize !== undefined) o.windowsize = v.windowsize;
-      if (v.timeout !== undefined) o.timeoutMs = ms(v.timeout);
-      if (v.no_options) o.noOptions = true;
-    }
-    return { id: v.label ?? v.protocol, protocol: v.protocol, options: o, expectFailure: v.expect_failure ?? false };
-  });
+  const out = list.map((v) => toVariant(v as VariantInput, { file, ms }));
   const seen = new Set<string>();
   for (const v of out) {
     if (seen.has(v.id))

@@ -12,6 +12,16 @@ export {
   lessonRecord,
   lessonTable,
 } from './lesson.js';
+export {
+  type GradingMatrix,
+  gradingMatrix,
+  type MatrixCell,
+  matrixHtml,
+  matrixJunit,
+  matrixMarkdown,
+  matrixTable,
+  writeMatrix,
+} from './matrix.js';
 export { MergeError, mergeResults, readResults } from './merge.js';
 export {
   type LabResults,
