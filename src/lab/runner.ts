@@ -8,9 +8,10 @@ import { printNetem } from '../impair/index.js';
 import { type LabResults, type RunRecord, runNotes } from '../report/index.js';
 import type { TransferResult } from '../transport/index.js';
 import { LabError } from './errors.js';
-import type { FaultRecord, Variant } from './protocols.js';
+import { type FaultRecord, isExec, protocolEntry, resumable, type Variant } from './protocols/index.js';
 import { dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
+import { ExecServerError } from './runtimes/exec.js';
 import { LocalRuntime } from './runtimes/local.js';
 import { NetnsRuntime } from './runtimes/netns.js';
 import type { ClientOutcome, LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
@@ -47,6 +48,22 @@ export function planRuns(s: Scenario, shard?: { index: number; count: number }):
 }
 
 async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Promise<LabRuntime> {
+  // protocols that only some runtimes can place (exec: local and netns)
+  const placeable = s.variants.map((v) => protocolEntry(v.protocol).runtimes).filter((r) => r !== undefined);
+  const onlyOn = (['local', 'netns', 'docker'] as const).filter((r) => placeable.every((p) => p.includes(r)));
+  if (placeable.length > 0) {
+    if (s.attack)
+      throw new LabError('E_SCENARIO_INVALID', `${s.source}: attack scenarios run the built-in protocols only`);
+    if (o.runtime === 'docker' || (o.runtime !== 'auto' && !onlyOn.includes(o.runtime)))
+      throw new LabError(
+        'E_SCENARIO_INVALID',
+        `${s.source}: exec protocols run on the local and netns runtimes (--runtime local|netns); on docker a user's program comes as an image (protocol image): not yet on this branch`,
+      );
+    if (o.runtime === 'auto') {
+      notices.push('exec protocols run on the local or netns runtime: --runtime auto chose local.');
+      return started(new LocalRuntime(notices, s.ip));
+    }
+  }
   if (s.attack) {
     if (o.runtime !== 'auto' && o.runtime !== 'local')
       throw new LabError('E_SCENARIO_INVALID', `${s.source}: attack scenarios run on loopback only (--runtime local)`);
@@ -122,13 +139,39 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         say(`[${k + 1}/${plan.length}] ${runs.at(-1)!.id}: ${runs.at(-1)!.verdict} (${runNotes(runs.at(-1)!)})`);
         continue;
       }
-      const readback = await runtime.applyShaping({
-        up: up.netem,
-        down: down.netem,
-        seed,
-        variant: p.variant,
-        ...(s.mtu !== undefined && { mtu: s.mtu }),
-      });
+      let readback: string;
+      try {
+        readback = await runtime.applyShaping({
+          up: up.netem,
+          down: down.netem,
+          seed,
+          variant: p.variant,
+          ...(s.mtu !== undefined && { mtu: s.mtu }),
+        });
+      } catch (e) {
+        if (!(e instanceof ExecServerError)) throw e;
+        // an implementation whose server is not serving: every client of this run fails with the reason
+        const outcomes: ClientOutcome[] = Array.from({ length: s.clients }, () => ({
+          ok: false,
+          code: e.verdict,
+          message: e.message,
+        }));
+        const rec = record(
+          s,
+          p,
+          seed,
+          printNetem(up.netem),
+          printNetem(down.netem),
+          `NOT RUN: ${e.verdict}`,
+          undefined,
+          file.sha256,
+          outcomes,
+          undefined,
+        );
+        runs.push(rec);
+        say(`[${k + 1}/${plan.length}] ${rec.id}: ${rec.verdict} (${rec.failures.join('; ')})`);
+        continue;
+      }
       if (readback.startsWith('NOT SHAPED')) {
         const n = `${p.variant.id}: ${readback}`;
         if (!notices.includes(n)) notices.push(n);
@@ -146,7 +189,18 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       let outcomes: ClientOutcome[];
       let faults: FaultRecord[] | undefined;
       try {
-        if (s.faults.length > 0 && p.variant.protocol === 'ruft') {
+        if (s.faults.length > 0 && isExec(p.variant)) {
+          // an implementation: restarted only when its manifest says resumable; otherwise the kill fails the run
+          const r = await (runtime as LocalRuntime).runExecWithFaults(
+            p.variant,
+            file.remote,
+            s.timeoutMs,
+            s.faults,
+            seed,
+          );
+          outcomes = [r.outcome];
+          faults = r.faults;
+        } else if (s.faults.length > 0 && resumable(p.variant)) {
           const r = await (runtime as LocalRuntime | DockerRuntime).runWithFaults(
             p.variant,
             file.remote,
@@ -157,10 +211,10 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
           faults = r.faults;
         } else {
           if (s.faults.length > 0) {
-            const n = `faults apply to RUFT runs only: ${p.variant.id} cannot resume, so it ran without them`;
+            const n = `faults apply to resumable protocols only: ${p.variant.id} cannot resume, so it ran without them`;
             if (!notices.includes(n)) notices.push(n);
           }
-          outcomes = await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients);
+          outcomes = await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients, seed);
         }
       } finally {
         if (capture) await runtime.stopCapture();

@@ -4,29 +4,19 @@
 import { readFileSync } from 'node:fs';
 import { isMap, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes, parseTimeMs } from '../impair/index.js';
+import { type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes } from '../impair/index.js';
 import { LabError } from './errors.js';
 import { PROFILES } from './profiles.js';
-import { type Fault, PROTOCOLS, type Variant, type VariantOptions } from './protocols.js';
+import {
+  type Fault,
+  protocolEntry,
+  toVariant,
+  type Variant,
+  type VariantInput,
+  variantSchema,
+} from './protocols/index.js';
+import { duration, ms, pct, rate, size } from './units.js';
 
-const size = z
-  .union([z.number().int().nonnegative(), z.string()])
-  .refine((v) => typeof v === 'number' || parseSizeBytes(v) !== undefined, {
-    message: 'expected a size like 16MiB, 500KB or a number of bytes',
-  });
-const pct = z
-  .union([z.number().min(0).max(100), z.string()])
-  .refine((v) => typeof v === 'number' || parsePercent(v.replace(/\s/g, '')) !== undefined, {
-    message: 'expected a percentage like 10%',
-  });
-const rate = z.string().refine((v) => /^\d+(\.\d+)?\s*[kMG]?bit\/s$/i.test(v) || parseRateBit(v) !== undefined, {
-  message: 'expected a rate like 2Mbit/s',
-});
-const duration = z
-  .union([z.number().nonnegative(), z.string()])
-  .refine((v) => typeof v === 'number' || parseTimeMs(v) !== undefined, {
-    message: 'expected a duration like 120s or 500ms',
-  });
 const netemString = z.string().superRefine((v, ctx) => {
   try {
     parseNetem(v);
@@ -34,50 +24,6 @@ const netemString = z.string().superRefine((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: (e as Error).message });
   }
 });
-
-const common = {
-  label: z
-    .string()
-    .regex(/^[a-z0-9][a-z0-9._-]*$/i)
-    .optional(),
-  expect_failure: z.boolean().optional(),
-};
-const intIn = (min: number, max: number) => z.number().int().min(min).max(max);
-const variantSchema = z.union([
-  z.enum(PROTOCOLS),
-  z.discriminatedUnion('protocol', [
-    z
-      .object({
-        protocol: z.literal('ruft'),
-        ...common,
-        plaintext: z.boolean().optional(),
-        datagram_size: intIn(1200, 65507).optional(),
-      })
-      .strict(),
-    z
-      .object({
-        protocol: z.literal('naive'),
-        ...common,
-        chunk: intIn(1, 65507).optional(),
-        bufsize: intIn(1, 65535).optional(),
-        rcvbuf: size.optional(),
-        stall: duration.optional(),
-        key: z.boolean().optional(),
-      })
-      .strict(),
-    z
-      .object({
-        protocol: z.literal('tftp'),
-        ...common,
-        blksize: intIn(8, 65464).optional(),
-        windowsize: intIn(1, 65535).optional(),
-        timeout: duration.optional(),
-        no_options: z.boolean().optional(),
-      })
-      .strict(),
-    z.object({ protocol: z.literal('tcp'), ...common, timeout: duration.optional() }).strict(),
-  ]),
-]);
 
 export const scenarioSchema = z
   .object({
@@ -153,7 +99,6 @@ function rateBps(v: string): number {
   if (m) return Number(m[1]) * ({ '': 1, k: 1e3, m: 1e6, g: 1e9 }[m[2]!.toLowerCase()] ?? 1);
   return parseRateBit(v)!;
 }
-const ms = (v: number | string) => (typeof v === 'number' ? v * 1000 : parseTimeMs(v)!);
 const pctOf = (v: number | string) => (typeof v === 'number' ? v : parsePercent(v.replace(/\s/g, ''))!);
 
 /** Reads and validates a scenario file; throws LabError E_SCENARIO_INVALID with file:line:col. */
@@ -231,9 +176,9 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     const why =
       s.attack !== undefined
         ? 'attack scenarios forge IPv4 sources with hping3, which has no IPv6'
-        : s.protocols.some((v) => (typeof v === 'string' ? v : v.protocol) === 'naive')
-          ? "the naive protocol is the seminar's IPv4-only program"
-          : undefined;
+        : s.protocols
+            .map((v) => protocolEntry(typeof v === 'string' ? v : v.protocol).ipv4Only)
+            .find((w) => w !== undefined);
     if (why) throw new LabError('E_SCENARIO_INVALID', `${file}: ip: 6: ${why}`);
   }
   const e = s.expect;
@@ -273,27 +218,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
 }
 
 function variants(list: Array<z.infer<typeof variantSchema>>, file: string): Variant[] {
-  const out = list.map((v): Variant => {
-    if (typeof v === 'string') return { id: v, protocol: v, options: {}, expectFailure: false };
-    const o: VariantOptions = {};
-    if (v.protocol === 'ruft' && v.plaintext) o.plaintext = true;
-    if (v.protocol === 'ruft' && v.datagram_size !== undefined) o.datagramBytes = v.datagram_size;
-    if (v.protocol === 'naive') {
-      if (v.chunk !== undefined) o.chunkBytes = v.chunk;
-      if (v.bufsize !== undefined) o.bufsizeBytes = v.bufsize;
-      if (v.rcvbuf !== undefined) o.rcvbufBytes = typeof v.rcvbuf === 'number' ? v.rcvbuf : parseSizeBytes(v.rcvbuf)!;
-      if (v.stall !== undefined) o.stallMs = ms(v.stall);
-      if (v.key) o.key = true;
-    }
-    if (v.protocol === 'tcp' && v.timeout !== undefined) o.timeoutMs = ms(v.timeout);
-    if (v.protocol === 'tftp') {
-      if (v.blksize !== undefined) o.blksize = v.blksize;
-      if (v.windowsize !== undefined) o.windowsize = v.windowsize;
-      if (v.timeout !== undefined) o.timeoutMs = ms(v.timeout);
-      if (v.no_options) o.noOptions = true;
-    }
-    return { id: v.label ?? v.protocol, protocol: v.protocol, options: o, expectFailure: v.expect_failure ?? false };
-  });
+  const out = list.map((v) => toVariant(v as VariantInput, { file, ms }));
   const seen = new Set<string>();
   for (const v of out) {
     if (seen.has(v.id))

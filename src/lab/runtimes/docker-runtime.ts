@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { printNetem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
-import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
+import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols/index.js';
 import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
 import { createInternalNetwork, type LabNetwork, startNode, sweepLeftovers, teardown } from './docker.js';
 import { startTimeoutMs, writeContent } from './local.js';

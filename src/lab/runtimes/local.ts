@@ -13,6 +13,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,8 +22,24 @@ import { readJournalInfo, removePartial } from '../../files/index.js';
 import { type Netem, printNetem } from '../../impair/index.js';
 import { formatHostPort } from '../../transport/index.js';
 import { LabError } from '../errors.js';
-import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols.js';
+import {
+  clientArgs,
+  type Fault,
+  type FaultRecord,
+  isExec,
+  resumable,
+  serverSpec,
+  type Variant,
+} from '../protocols/index.js';
 import { repoRoot } from './docker.js';
+import {
+  type ExecServer,
+  ExecServerError,
+  finishExecClient,
+  killGroup,
+  startExecClient,
+  startExecServer,
+} from './exec.js';
 import {
   type ClientOutcome,
   clientOutcome,
@@ -132,13 +149,22 @@ export class LocalRuntime implements LabRuntime {
   protected async applyKernelShaping(_up: Netem, _down: Netem): Promise<string> {
     throw new LabError('E_SHAPER', 'the local runtime shapes in user space only');
   }
-  private readonly servers = new Map<string, { child: ChildProcess; port: number; args: string[] }>();
+  private readonly servers = new Map<
+    string,
+    { child: ChildProcess; port: number; args: string[]; exec?: ExecServer }
+  >();
+  /** exec servers that never became ready: every run of theirs fails with this, without trying again. */
+  private readonly serverFailures = new Map<string, ExecServerError>();
+  /** Ports for exec servers in a namespace of our own (netns): nothing else binds there below 32768. */
+  private nextPort = 20_000;
   private relay: ChildProcess | undefined;
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
   private targetPort = 0;
   private relayLines: string[] = [];
   private capture: ChildProcess | undefined;
   private capturePath = '';
+  /** SHA-256 of the test file (exec outcomes are judged against it). */
+  private fileSha = '';
 
   constructor(
     readonly notices: string[],
@@ -153,14 +179,62 @@ export class LocalRuntime implements LabRuntime {
     mkdirSync(join(this.dir, 'client'));
   }
 
-  private async ensureServer(v: Variant): Promise<{ port: number; transport: 'udp' | 'tcp' }> {
+  private async ensureServer(v: Variant, seed = 1): Promise<{ port: number; transport: 'udp' | 'tcp' }> {
     const spec = serverSpec(v);
     const running = this.servers.get(spec.key);
-    if (running) return { port: running.port, transport: spec.transport };
+    if (running?.exec?.exit() !== undefined)
+      this.servers.delete(spec.key); // it died: start it again
+    else if (running) return { port: running.port, transport: spec.transport };
+    if (spec.exec) {
+      const failed = this.serverFailures.get(spec.key);
+      if (failed) throw failed;
+      try {
+        const exec = await this.startExec(v, await this.freePort(spec.transport), seed);
+        this.servers.set(spec.key, { child: exec.proc.child, port: exec.port, args: [], exec });
+        return { port: exec.port, transport: spec.transport };
+      } catch (e) {
+        if (e instanceof ExecServerError) this.serverFailures.set(spec.key, e);
+        throw e;
+      }
+    }
     const args = [...spec.args, '--root', join(this.dir, 'root'), '--host', this.hosts.serverBind, '--port', '0'];
     const { child, port } = await this.startServer(spec.args[0]!, args, spec.ready);
     this.servers.set(spec.key, { child, port, args });
     return { port, transport: spec.transport };
+  }
+
+  private async startExec(v: Variant, port: number, seed: number): Promise<ExecServer> {
+    const exec = await startExecServer({
+      spec: serverSpec(v).exec!,
+      prefix: this.prefix('server'),
+      bind: this.hosts.serverBind,
+      port,
+      root: join(this.dir, 'root'),
+      seed,
+    });
+    const n = `${v.id}: server ready by ${exec.readiness}`;
+    if (!this.notices.includes(n)) this.notices.push(n);
+    return exec;
+  }
+
+  /** A port for an exec server: one the OS hands out on loopback (the netns runtime: one of its own range). */
+  protected async freePort(transport: 'udp' | 'tcp'): Promise<number> {
+    if (transport === 'tcp') {
+      const srv = createServer();
+      await new Promise<void>((ok) => srv.listen(0, this.hosts.serverBind, ok));
+      const { port } = srv.address() as AddressInfo;
+      await new Promise((ok) => srv.close(ok));
+      return port;
+    }
+    const sock = createSocket(this.ip === 6 ? 'udp6' : 'udp4');
+    await new Promise<void>((ok) => sock.bind(0, this.hosts.serverBind, ok));
+    const { port } = sock.address();
+    sock.close();
+    return port;
+  }
+
+  protected nsPort(): number {
+    return this.nextPort++;
   }
 
   private async startServer(
@@ -265,12 +339,13 @@ export class LocalRuntime implements LabRuntime {
     if ('path' in spec) copyFileSync(spec.path, dest);
     else writeContent(dest, spec.sizeBytes, spec.content);
     const sha256 = await sha256OfFile(dest);
+    this.fileSha = sha256;
     return { remote: 'file.bin', sizeBytes: statSync(dest).size, sha256 };
   }
 
   async applyShaping(r: ShapingRequest): Promise<string> {
     await this.clearShaping();
-    const server = await this.ensureServer(r.variant);
+    const server = await this.ensureServer(r.variant, r.seed);
     this.targetPort = server.port;
     if (this.shaper === 'netem') return this.applyKernelShaping(r.up, r.down);
     if (server.transport === 'tcp')
@@ -311,7 +386,8 @@ export class LocalRuntime implements LabRuntime {
     return last ? JSON.parse(last) : undefined;
   }
 
-  async runClients(v: Variant, remote: string, timeoutMs: number, count: number): Promise<ClientOutcome[]> {
+  async runClients(v: Variant, remote: string, timeoutMs: number, count: number, seed = 1): Promise<ClientOutcome[]> {
+    if (isExec(v)) return this.runExecClients(v, remote, timeoutMs, count, seed);
     const target = formatHostPort(this.hosts.clientTarget, this.targetPort);
     return Promise.all(
       Array.from({ length: count }, async (_, i) => {
@@ -326,6 +402,103 @@ export class LocalRuntime implements LabRuntime {
         return withLocalSha(o, sha);
       }),
     );
+  }
+
+  /** Runs `count` clients of an implementation at once; each outcome is read from the file it left (docs/endpoints.md). */
+  private async runExecClients(
+    v: Variant,
+    remote: string,
+    timeoutMs: number,
+    count: number,
+    seed: number,
+  ): Promise<ClientOutcome[]> {
+    const outcomes = await Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const local = join(this.dir, 'client', `file-${i}.bin`);
+        rmSync(local, { force: true });
+        const c = this.startExecClientOf(v, remote, local, seed, timeoutMs);
+        return this.judgeExec(c, local, remote, timeoutMs);
+      }),
+    );
+    return this.withServerExit(v, outcomes);
+  }
+
+  private startExecClientOf(v: Variant, remote: string, local: string, seed: number, timeoutMs: number) {
+    const target = formatHostPort(this.hosts.clientTarget, this.targetPort);
+    return startExecClient({
+      argv: clientArgs(v, target, remote, local),
+      spec: serverSpec(v).exec!,
+      prefix: this.prefix('client'),
+      values: { host: this.hosts.clientTarget, port: String(this.targetPort), remote, local },
+      seed,
+      timeoutMs,
+    });
+  }
+
+  private judgeExec(c: ReturnType<typeof startExecClient>, local: string, remote: string, timeoutMs: number) {
+    return finishExecClient(
+      c,
+      { local, remote, original: join(this.dir, 'root', remote), sha256: this.fileSha, timeoutMs },
+      sha256OfFile,
+    );
+  }
+
+  /** A server that exited during the run fails the run: the contract says it serves every run. */
+  private withServerExit(v: Variant, outcomes: ClientOutcome[]): ClientOutcome[] {
+    const srv = this.servers.get(serverSpec(v).key);
+    const exit = srv?.exec?.exit();
+    if (exit === undefined) return outcomes;
+    return outcomes.map((o) => ({
+      ok: false,
+      code: 'server exited',
+      message: exit,
+      ...(o.sha256Local !== undefined && { sha256Local: o.sha256Local }),
+    }));
+  }
+
+  /**
+   * Crash faults for an implementation: progress is the size of {local} against the file's; the kill takes the
+   * whole process group. Restart only when the manifest says `resumable: true`; otherwise the kill is the run's
+   * failure.
+   */
+  async runExecWithFaults(
+    v: Variant,
+    remote: string,
+    timeoutMs: number,
+    faults: Fault[],
+    seed = 1,
+  ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
+    const local = join(this.dir, 'client', 'file-0.bin');
+    rmSync(local, { force: true });
+    const size = statSync(join(this.dir, 'root', remote)).size;
+    const deadline = Date.now() + timeoutMs;
+    const records: FaultRecord[] = [];
+    let client = this.startExecClientOf(v, remote, local, seed, timeoutMs);
+    for (const f of faults) {
+      const held = await waitForSize(local, size, f.atPct, client.proc.exited, deadline);
+      if (held === undefined) break;
+      const canResume = f.restart && resumable(v);
+      if (f.kill === 'client') {
+        await killGroup(client.proc);
+        records.push(faultRecord({ ...f, restart: canResume }, held, false));
+        if (!canResume) return { outcome: notResumable(v, f, held), faults: records };
+        client = this.startExecClientOf(v, remote, local, seed, Math.max(1000, deadline - Date.now()));
+      } else {
+        const key = serverSpec(v).key;
+        const srv = this.servers.get(key)!;
+        await killGroup(srv.exec!.proc);
+        this.servers.delete(key);
+        records.push(faultRecord({ ...f, restart: canResume }, held, false));
+        if (!canResume) {
+          await killGroup(client.proc);
+          return { outcome: notResumable(v, f, held), faults: records };
+        }
+        const exec = await this.startExec(v, srv.port, seed);
+        this.servers.set(key, { child: exec.proc.child, port: srv.port, args: [], exec });
+      }
+    }
+    const outcome = await this.judgeExec(client, local, remote, timeoutMs);
+    return { outcome: this.withServerExit(v, [outcome])[0]!, faults: records };
   }
 
   /**
@@ -449,7 +622,7 @@ export class LocalRuntime implements LabRuntime {
   async stop(): Promise<void> {
     await this.stopCapture();
     await this.clearShaping();
-    await Promise.all([...this.servers.values()].map((s) => stopChild(s.child)));
+    await Promise.all([...this.servers.values()].map((s) => (s.exec ? killGroup(s.exec.proc) : stopChild(s.child))));
     this.servers.clear();
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -475,6 +648,36 @@ async function waitForProgress(
     await new Promise((ok) => setTimeout(ok, 10));
   }
   return undefined;
+}
+
+/** Polls the size of an implementation's {local} until it holds `pct` of `size`; undefined if the client ends first. */
+async function waitForSize(
+  local: string,
+  size: number,
+  pct: number,
+  exited: Promise<unknown>,
+  deadline: number,
+): Promise<number | undefined> {
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  while (!done && Date.now() < deadline) {
+    const held = existsSync(local) ? (100 * statSync(local).size) / Math.max(1, size) : 0;
+    if (held >= pct) return held;
+    await new Promise((ok) => setTimeout(ok, 10));
+  }
+  return undefined;
+}
+
+function notResumable(v: Variant, f: Fault, heldPct: number): ClientOutcome {
+  return resumable(v)
+    ? notRestarted(f, heldPct)
+    : {
+        ok: false,
+        code: 'E_FAULT',
+        message: `the ${f.kill} was killed at ${heldPct.toFixed(1)}%; ${v.id} is not resumable (resumable: false), so the kill ends the run`,
+      };
 }
 
 /** SIGTERM (or `signal`), then SIGKILL after 3 s. */

@@ -71,6 +71,11 @@ export class NetnsRuntime extends LocalRuntime {
     return `fd77:0:0:${this.k.toString(16)}::`;
   }
 
+  /** exec servers bind in the server's namespace, where nothing else binds below 32768. */
+  protected override async freePort(): Promise<number> {
+    return this.nsPort();
+  }
+
   protected override captureInterface(): string {
     return `ul${this.k}c`;
   }

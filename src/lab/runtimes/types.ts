@@ -1,7 +1,7 @@
 // What a runtime provides to the runner: servers with the test file, a shaped path, clients to drive.
 import type { Netem } from '../../impair/index.js';
 import type { TransferResult } from '../../transport/index.js';
-import type { Fault, FaultRecord, Variant } from '../protocols.js';
+import type { Fault, FaultRecord, Variant } from '../protocols/index.js';
 
 export type RuntimeName = 'docker' | 'local' | 'netns';
 export type ShaperName = 'netem' | 'userspace';
@@ -43,7 +43,13 @@ export interface LabRuntime {
   /** Removes the impairment; returns the shaper's counters when it has them (the relay's JSON report). */
   clearShaping(): Promise<unknown>;
   /** Runs `count` clients of the variant at once, each into a file of its own. */
-  runClients(variant: Variant, remote: string, timeoutMs: number, count: number): Promise<ClientOutcome[]>;
+  runClients(
+    variant: Variant,
+    remote: string,
+    timeoutMs: number,
+    count: number,
+    seed?: number,
+  ): Promise<ClientOutcome[]>;
   /** Starts a packet capture on the client's side of the path; returns why not when it cannot. */
   startCapture(pcapPath: string): Promise<string | undefined>;
   /** Stops the capture and returns the number of bytes written. */

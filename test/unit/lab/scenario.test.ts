@@ -11,7 +11,7 @@ import {
   scenarioJsonSchema,
   withLoss,
 } from '../../../src/lab/index.js';
-import { clientArgs, serverSpec } from '../../../src/lab/protocols.js';
+import { clientArgs, serverSpec } from '../../../src/lab/protocols/index.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 

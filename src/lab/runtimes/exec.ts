@@ -1,0 +1,305 @@
+// Placing a user's program (protocol `exec`, docs/endpoints.md) on the local and netns runtimes: argv filled
+// from templates (no shell), the contract's environment, the implementation's cwd, each program in a process
+// group of its own (killed whole after every client run and at teardown), readiness watched in the server's own
+// network namespace, and the outcome read from the file on disk — never from the program's word.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { execEnv, fill } from '../protocols/exec.js';
+import type { ExecSpec } from '../protocols/index.js';
+import type { ClientOutcome } from './types.js';
+
+/** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
+export const READY_TIMEOUT_MS = 10_000;
+
+/** A program started in a process group of its own, with its output drained (a full pipe would block it). */
+export interface Proc {
+  child: ChildProcess;
+  /** The process group (= the leader's PID). */
+  pgid: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  lastStderr: () => string;
+  onLine: (f: (line: string) => void) => void;
+}
+
+export function startProc(argv: string[], cwd: string, env: Record<string, string>, prefix: string[] = []): Proc {
+  const [cmd, ...rest] = [...prefix, ...argv];
+  // detached: setsid, so the program and everything it starts share a process group the lab can kill whole
+  const child = spawn(cmd!, rest, {
+    cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const stderrLines: string[] = [];
+  const listeners: Array<(l: string) => void> = [];
+  createInterface({ input: child.stderr! }).on('line', (l) => {
+    if (l.trim()) stderrLines.push(l);
+    if (stderrLines.length > 20) stderrLines.shift();
+  });
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    for (const f of listeners) f(l);
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => {
+    child.once('exit', (code, signal) => ok({ code, signal }));
+    child.once('error', (e) => {
+      stderrLines.push(`${cmd}: ${e.message}`);
+      ok({ code: 127, signal: null });
+    });
+  });
+  return {
+    child,
+    pgid: child.pid ?? -1,
+    exited,
+    lastStderr: () => stderrLines.at(-1) ?? '',
+    onLine: (f) => listeners.push(f),
+  };
+}
+
+/** PIDs of live (not zombie) processes in a process group. */
+export function groupMembers(pgid: number): number[] {
+  if (pgid <= 0) return [];
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // state ppid pgrp …
+      if (Number(f[2]) === pgid && f[0] !== 'Z') out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** SIGKILLs a whole process group and waits (at most 3 s) until none of it is left. */
+export async function killGroup(p: Proc): Promise<void> {
+  if (p.pgid <= 0) return;
+  const deadline = Date.now() + 3000;
+  do {
+    try {
+      process.kill(-p.pgid, 'SIGKILL');
+    } catch {
+      // ESRCH: nothing left in the group
+    }
+    if (groupMembers(p.pgid).length === 0) break;
+    await new Promise((ok) => setTimeout(ok, 20));
+  } while (Date.now() < deadline);
+  if (p.child.exitCode === null && p.child.signalCode === null) await Promise.race([p.exited, sleep(1000)]);
+}
+
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+/** Is `port` bound (UDP) or listening (TCP) in the network namespace of `pid`? Reads /proc/PID/net/{udp,tcp}{,6}. */
+export function portBound(pid: number, transport: 'udp' | 'tcp', port: number): boolean {
+  for (const f of [transport, `${transport}6`]) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${f}`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 4) continue;
+      const p = Number.parseInt(cols[1]!.split(':')[1] ?? '', 16);
+      if (p === port && (transport === 'udp' || cols[3] === '0A')) return true;
+    }
+  }
+  return false;
+}
+
+/** Why a server is not serving: the verdict and its reason. */
+export class ExecServerError extends Error {
+  constructor(
+    readonly verdict: 'server never ready' | 'server exited',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ExecServer {
+  proc: Proc;
+  port: number;
+  /** How readiness was decided (the report says so). */
+  readiness: string;
+  /** Set once the server exited: code or signal, and its last stderr line. */
+  exit: () => string | undefined;
+}
+
+const exitText = (e: { code: number | null; signal: NodeJS.Signals | null }, stderr: string) =>
+  `${e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`}${stderr ? `: ${stderr}` : ''}`;
+
+/** Starts an implementation's server and waits until it is ready, or throws ExecServerError. */
+export async function startExecServer(o: {
+  spec: ExecSpec;
+  prefix: string[];
+  bind: string;
+  port: number;
+  root: string;
+  seed: number;
+}): Promise<ExecServer> {
+  const values = { bind: o.bind, port: String(o.port), root: o.root };
+  const proc = startProc(
+    fill(o.spec.server, values),
+    o.spec.cwd,
+    execEnv({ ...values, seed: String(o.seed) }),
+    o.prefix,
+  );
+  let exit: string | undefined;
+  void proc.exited.then((e) => {
+    exit = exitText(e, proc.lastStderr());
+  });
+  const r = o.spec.ready;
+  let readiness: string;
+  let matched = false;
+  if ('stdout' in r) {
+    const re = new RegExp(r.stdout);
+    proc.onLine((l) => {
+      if (re.test(l)) matched = true;
+    });
+  }
+  const deadline = Date.now() + ('delayMs' in r ? r.delayMs : READY_TIMEOUT_MS);
+  for (;;) {
+    await sleep(20);
+    if (exit !== undefined) {
+      await sleep(50); // let the last stderr line arrive
+      throw new ExecServerError(
+        'server exited',
+        `the server exited before it was ready: ${exitText(await proc.exited, proc.lastStderr())}`,
+      );
+    }
+    if ('port' in r && portBound(proc.pgid, o.spec.transport, o.port)) {
+      readiness = `${o.spec.transport.toUpperCase()} port ${o.port} bound (/proc/net/${o.spec.transport})`;
+      break;
+    }
+    if ('stdout' in r && matched) {
+      readiness = `stdout matched /${r.stdout}/`;
+      break;
+    }
+    if (Date.now() >= deadline) {
+      if ('delayMs' in r) {
+        readiness = `a delay of ${r.delayMs} ms (last resort: the lab did not check that the server listens)`;
+        break;
+      }
+      await killGroup(proc);
+      throw new ExecServerError(
+        'server never ready',
+        'port' in r
+          ? `${o.spec.transport.toUpperCase()} port ${o.port} not bound within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`
+          : `no stdout line matched /${r.stdout}/ within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`,
+      );
+    }
+  }
+  return { proc, port: o.port, readiness, exit: () => exit };
+}
+
+/** A running client of an implementation: its process, when it started, and whether the lab killed it. */
+export interface ExecClient {
+  proc: Proc;
+  startedMs: number;
+  timedOut: () => boolean;
+}
+
+export function startExecClient(o: {
+  argv: string[];
+  spec: ExecSpec;
+  prefix: string[];
+  values: { host: string; port: string; remote: string; local: string };
+  seed: number;
+  timeoutMs: number;
+}): ExecClient {
+  const startedMs = performance.now();
+  const proc = startProc(o.argv, o.spec.cwd, execEnv({ ...o.values, seed: String(o.seed) }), o.prefix);
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    void killGroup(proc);
+  }, o.timeoutMs);
+  void proc.exited.then(() => clearTimeout(timer));
+  return { proc, startedMs, timedOut: () => killed };
+}
+
+/** Waits for a client, kills what is left of its process group, and judges the file it left (docs/endpoints.md). */
+export async function finishExecClient(
+  c: ExecClient,
+  o: { local: string; remote: string; original: string; sha256: string; timeoutMs: number },
+  sha256OfFile: (p: string) => Promise<string>,
+): Promise<ClientOutcome> {
+  const e = await c.proc.exited;
+  const durationMs = Math.max(1, Math.round(performance.now() - c.startedMs));
+  await killGroup(c.proc); // whatever it started is not left running
+  await sleep(20); // the last stderr line
+  const has = existsSync(o.local) && statSync(o.local).isFile();
+  const sha = has ? await sha256OfFile(o.local) : undefined;
+  if (c.timedOut()) return fail('hung', `killed after the scenario's timeout of ${o.timeoutMs / 1000} s`, sha);
+  if (sha === o.sha256) {
+    const bytes = statSync(o.local).size;
+    return {
+      ok: true,
+      sha256Local: sha,
+      result: {
+        op: 'get',
+        remote: o.remote,
+        local: o.local,
+        bytes,
+        duration_ms: durationMs,
+        goodput_bps: Math.round((bytes * 8 * 1000) / durationMs),
+        packets_sent: 0,
+        packets_retransmitted: 0,
+        packets_received: 0,
+        packets_lost: 0,
+        datagram_bytes: 0,
+        rtt_ms_min: 0,
+        rtt_ms_avg: 0,
+        rtt_ms_p99: 0,
+        sha256: sha,
+        compression: 'none',
+        compression_ratio: 1,
+        resumed_bytes: 0,
+        security: '',
+        timeline: [],
+      },
+    };
+  }
+  const onDisk = sha === undefined ? 'no file' : `wrong bytes: ${difference(o.original, o.local)}`;
+  if (e.signal !== null || e.code !== 0) return fail('crashed', `${exitText(e, c.proc.lastStderr())} (${onDisk})`, sha);
+  return sha === undefined
+    ? fail('no file', `exit code 0 but nothing written to ${o.local}`, sha)
+    : fail('wrong bytes', difference(o.original, o.local), sha);
+}
+
+function fail(code: string, message: string, sha: string | undefined): ClientOutcome {
+  return { ok: false, code, message, ...(sha !== undefined && { sha256Local: sha }) };
+}
+
+/** "N bytes written of M, first difference at byte K". */
+export function difference(original: string, written: string): string {
+  const a = statSync(original).size;
+  const b = statSync(written).size;
+  const fa = openSync(original, 'r');
+  const fb = openSync(written, 'r');
+  const ba = Buffer.alloc(1 << 16);
+  const bb = Buffer.alloc(1 << 16);
+  let first = Math.min(a, b);
+  try {
+    for (let off = 0; off < Math.min(a, b); ) {
+      const na = readSync(fa, ba, 0, ba.length, off);
+      const nb = readSync(fb, bb, 0, bb.length, off);
+      const n = Math.min(na, nb);
+      if (n <= 0) break;
+      const i = ba.subarray(0, n).findIndex((x, k) => x !== bb[k]);
+      if (i >= 0) {
+        first = off + i;
+        break;
+      }
+      off += n;
+    }
+  } finally {
+    closeSync(fa);
+    closeSync(fb);
+  }
+  return `${b} bytes written of ${a}, first difference at byte ${first}`;
+}

@@ -1,0 +1,90 @@
+// Protocol `exec` (docs/endpoints.md) on the local runtime: tiny Python implementations in
+// test/fixtures/endpoints/ — a correct one, and ones that never write, write wrong bytes, hang, crash, never bind,
+// or exit after one request — each gets its verdict with the reason, and nothing they started is left running.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadScenario, runScenario } from '../../src/lab/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'endpoints');
+
+/** One exec entry of the fixtures: the server's and the client's mode. */
+function entry(label: string, server: string, client: string, ready = '{ port: true }'): string {
+  return `  - { protocol: exec, label: ${label}, cwd: ${FIXTURES}, ready: ${ready},
+      server: [python3, server.py, ${server}, "{bind}", "{port}", "{root}"],
+      client: [python3, client.py, ${client}, "{host}", "{port}", "{remote}", "{local}"] }\n`;
+}
+
+/** Live (not zombie) processes among `pids`. */
+function alive(pids: number[]): number[] {
+  return pids.filter((p) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe('exec protocol on the local runtime', () => {
+  it('judges each implementation from the file on disk, with the reason, and leaves nothing running', async () => {
+    using dir = tempDir();
+    const pids = join(dir.path, 'pids');
+    writeFileSync(pids, '');
+    process.env.FIXTURE_PIDS = pids;
+    const file = join(dir.path, 'grading.yaml');
+    writeFileSync(
+      file,
+      `name: endpoints\nfile: { size: 48KiB }\nnetwork: { netem: "delay 1ms" }\ntimeout: 4s\nprotocols:\n${[
+        entry('good', 'ok', 'ok'),
+        entry('good-stdout', 'ok', 'ok', '{ stdout: "^ready on" }'),
+        entry('nowrite', 'ok', 'nowrite'),
+        entry('wrong', 'ok', 'wrong'),
+        entry('hang', 'ok', 'hang'),
+        entry('crash', 'ok', 'crash'),
+        entry('nobind', 'nobind', 'ok'),
+        entry('dies', 'exit-after-one', 'ok'),
+      ].join('')}`,
+    );
+    try {
+      const res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+      const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+      expect(run('good').verdict).toBe('pass');
+      expect(run('good').sha256_actual).toBe(res.file.sha256);
+      expect(run('good').bytes).toBe(48 * 1024);
+      expect(run('good').goodput_bps).toBeGreaterThan(0);
+      expect(run('good').shaping_readback).toMatch(/^userspace relay: /); // the relay forwarded to its port
+      expect(run('good-stdout').verdict).toBe('pass');
+      expect(
+        res.environment.notices.filter((n) =>
+          /^good: server ready by UDP port \d+ bound \(\/proc\/net\/udp\)$/.test(n),
+        ),
+      ).toHaveLength(1);
+      expect(res.environment.notices).toContain('good-stdout: server ready by stdout matched /^ready on/');
+      const reason = (id: string) => run(id).failures.join('; ');
+      expect(reason('nowrite')).toMatch(/transfer failed: no file: exit code 0 but nothing written to \/.*file-0\.bin/);
+      expect(reason('wrong')).toBe(
+        'transfer failed: wrong bytes: 49152 bytes written of 49152, first difference at byte 1000',
+      );
+      expect(reason('hang')).toBe("transfer failed: hung: killed after the scenario's timeout of 4 s");
+      expect(reason('crash')).toBe(
+        'transfer failed: crashed: exit code 3: fixture client: something went badly wrong (no file)',
+      );
+      expect(reason('nobind')).toMatch(
+        /^transfer failed: server never ready: UDP port \d+ not bound within 10 s \(last stderr: starting, but never binding\)$/,
+      );
+      expect(reason('dies')).toBe(
+        'transfer failed: server exited: exit code 4: fixture server: giving up after one request',
+      );
+      expect(res.summary).toEqual({ runs: 8, passed: 2, failed: 6 });
+    } finally {
+      delete process.env.FIXTURE_PIDS;
+    }
+    const started = readFileSync(pids, 'utf8').split('\n').filter(Boolean).map(Number);
+    // servers of 7 implementations (nobind's too), clients, and the hanging client's own child
+    expect(started.length).toBeGreaterThanOrEqual(14);
+    expect(alive(started)).toEqual([]);
+  }, 90_000);
+});

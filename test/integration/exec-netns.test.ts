@@ -1,0 +1,61 @@
+// Protocol `exec` on the netns runtime: the implementation's server in the server's namespace (readiness read
+// from that namespace's /proc/PID/net/udp), its clients in the client's, through the relay; repeated and
+// concurrent clients; verdicts with reasons; nothing left running and the namespaces deleted.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadScenario, runScenario } from '../../src/lab/index.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'endpoints');
+const root = process.getuid?.() === 0;
+
+const entry = (label: string, server: string, client: string) =>
+  `  - { protocol: exec, label: ${label}, cwd: ${FIXTURES},
+      server: [python3, server.py, ${server}, "{bind}", "{port}", "{root}"],
+      client: [python3, client.py, ${client}, "{host}", "{port}", "{remote}", "{local}"] }\n`;
+
+describe.skipIf(!root)('exec protocol on the netns runtime', () => {
+  it('runs implementations across two namespaces under loss, with verdicts, and leaves nothing behind', async () => {
+    using dir = tempDir();
+    const pids = join(dir.path, 'pids');
+    writeFileSync(pids, '');
+    process.env.FIXTURE_PIDS = pids;
+    const file = join(dir.path, 'ns.yaml');
+    writeFileSync(
+      file,
+      `name: ns-exec\nfile: { size: 32KiB }\nnetwork: { netem: "delay 1ms loss 5%" }\ntimeout: 4s\nrepeat: 2\nclients: 2\nprotocols:\n${entry('good', 'ok', 'ok')}${entry('hang', 'ok', 'hang')}${entry('nobind', 'nobind', 'ok')}`,
+    );
+    try {
+      const res = await runScenario(loadScenario(file), { runtime: 'netns', shaper: 'auto' });
+      const runs = (id: string) => res.runs.filter((r) => r.protocol === id);
+      expect(res.environment.runtime).toBe('netns');
+      for (const r of runs('good')) {
+        expect(r.verdict, r.failures.join()).toBe('pass');
+        expect(r.clients).toBe(2);
+        expect(r.sha256_actual).toBe(`${res.file.sha256} ${res.file.sha256}`);
+        if (res.environment.shaper === 'userspace') expect(r.shaping_readback).toMatch(/→ 10\.77\.\d+\.2:20000$/);
+      }
+      expect(res.environment.notices.join('\n')).toMatch(/good: server ready by UDP port 20000 bound/);
+      for (const r of runs('hang')) expect(r.failures[0]).toMatch(/^client 1: transfer failed: hung: /);
+      for (const r of runs('nobind'))
+        expect(r.failures[0]).toMatch(/server never ready: UDP port \d+ not bound within 10 s/);
+      expect(res.summary).toEqual({ runs: 6, passed: 2, failed: 4 });
+    } finally {
+      delete process.env.FIXTURE_PIDS;
+    }
+    const started = readFileSync(pids, 'utf8').split('\n').filter(Boolean).map(Number);
+    expect(started.length).toBeGreaterThanOrEqual(10);
+    const alive = started.filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    });
+    expect(alive).toEqual([]);
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+  }, 120_000);
+});
