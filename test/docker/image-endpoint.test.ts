@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetem } from '../../src/impair/index.js';
 import { execDocker } from '../../src/lab/index.js';
 import { IMPL_BASE, ImageEndpointLab, type ImageEndpointSpec, implTag } from '../../src/lab/runtimes/docker-image.js';
+import { ExecServerError } from '../../src/lab/runtimes/exec.js';
 import { runDocker } from '../helpers/docker.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -28,6 +29,7 @@ const good: ImageEndpointSpec = {
   server: ['python3', '/impl/server.py', '{bind}', '{port}', '{root}'],
   client: ['python3', '/impl/client.py', '{host}', '{port}', '{remote}', '{local}'],
   ready: { port: true },
+  resumable: false,
 };
 const py = (code: string, ...rest: string[]) => ['python3', '-c', code, ...rest];
 const variant = (label: string, over: Partial<ImageEndpointSpec>): ImageEndpointSpec => {
@@ -91,10 +93,20 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       'crashes',
       { client: py("import sys; print('boom at block 3', file=sys.stderr); sys.exit(3)") },
       'crashed',
-      /^exit 3: boom at block 3$/,
+      /^exit code 3: boom at block 3 \(no file\)$/,
     ],
-    ['hangs', { client: py('import time; time.sleep(600)') }, 'hung', /^killed after the run timeout of 1\.5 s$/],
-    ['writes nothing', { client: py('pass') }, 'no file', /^exit 0 but \{local\} was never written$/],
+    [
+      'hangs',
+      { client: py('import time; time.sleep(600)') },
+      'hung',
+      /^killed after the scenario's timeout of 1\.5 s$/,
+    ],
+    [
+      'writes nothing',
+      { client: py('pass') },
+      'no file',
+      /^exit code 0 but nothing written to \/udplab\/out\/file-0\.bin$/,
+    ],
     [
       'flips a byte',
       {
@@ -107,19 +119,7 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
         ),
       },
       'wrong bytes',
-      /^65536 bytes of 65536, first difference at offset 5000$/,
-    ],
-    [
-      'never binds',
-      { server: py('import time; time.sleep(600)') },
-      'server never ready',
-      /^udp port 447\d not bound within 3 s$/,
-    ],
-    [
-      'exits',
-      { server: py("import sys; print('cannot bind: nope', file=sys.stderr); sys.exit(4)") },
-      'server exited',
-      /^exit 4: cannot bind: nope$/,
+      /^65536 bytes written of 65536, first difference at byte 5000$/,
     ],
     ['is ready by stdout', { ready: { stdout: '^serving ' } }, 'pass', /^$/],
   ];
@@ -132,6 +132,33 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       await lab.clearShaping();
       expect(r!.verdict, JSON.stringify(r)).toBe(verdict);
       expect(r!.reason).toMatch(reason);
+      expect(owned().filter((n) => /-cli-|-ready-|-relay-/.test(n))).toEqual([]);
+    },
+    120_000,
+  );
+
+  const servers: Array<[string, Partial<ImageEndpointSpec>, string, RegExp]> = [
+    [
+      'never binds',
+      { server: py('import time; time.sleep(600)') },
+      'server never ready',
+      /^udp port 447\d not bound within 3 s$/,
+    ],
+    [
+      'exits',
+      { server: py("import sys; print('cannot bind: nope', file=sys.stderr); sys.exit(4)") },
+      'server exited',
+      /^the server exited before it was ready: exit code 4: cannot bind: nope$/,
+    ],
+  ];
+  it.each(servers)(
+    'a server that %s: %s, said when shaping',
+    async (label, over, verdict, reason) => {
+      const spec = variant(label.replace(/ /g, '-'), over);
+      const err = await lab.applyShaping({ spec, up: {}, down: {}, seed: 1 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ExecServerError);
+      expect((err as ExecServerError).verdict).toBe(verdict);
+      expect((err as Error).message).toMatch(reason);
       expect(owned().filter((n) => /-cli-|-ready-|-relay-/.test(n))).toEqual([]);
     },
     120_000,

@@ -18,8 +18,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Netem, parseNetem, printNetem } from '../../impair/index.js';
 import { LabError } from '../errors.js';
+import type { ImageSpec } from '../protocols/types.js';
 import { type DockerExec, execDocker, readBack, type ShapeTarget, shapeResolved } from '../shape.js';
 import { buildImage, createInternalNetwork, type LabNetwork, labels } from './docker.js';
+import { ExecServerError } from './exec.js';
 import { writeContent } from './local.js';
 import type { PreparedFile } from './types.js';
 
@@ -30,20 +32,8 @@ const RELAY_PORT = 4456;
 const ROOT_IN = '/udplab/root';
 const OUT_IN = '/udplab/out';
 
-export type ReadySpec = { port: true } | { stdout: string } | { delayMs: number };
-
-/** One implementation, as the docker runtime runs it: argv templates and where its image comes from. */
-export interface ImageEndpointSpec {
-  label: string;
-  /** the image to run (NAME[:TAG]); with `build`, the tag the build gets */
-  image: string;
-  /** a folder with a Dockerfile: built with --build-arg BASE=<IMPL_BASE> before the first run */
-  build?: string;
-  transport: 'udp' | 'tcp';
-  server: string[];
-  client: string[];
-  ready: ReadySpec;
-}
+/** One implementation, as the docker runtime runs it: its label, and the image protocol's spec (image, build, argv). */
+export type ImageEndpointSpec = ImageSpec & { label: string };
 
 export type ImageVerdict =
   | 'pass'
@@ -67,10 +57,7 @@ export interface ImageRunOutcome {
   sizeLocal?: number;
 }
 
-/** The image tag an implementation folder gets when its manifest says `build: .` and no `image:`. */
-export function implTag(label: string): string {
-  return `udplab-impl/${label}:local`;
-}
+export { implTag } from '../protocols/image.js';
 
 /** `docker build` argv of an implementation folder (legacy builder: no BuildKit here; labelled udplab=1). */
 export function buildArgv(dir: string, tag: string, base = process.env.UDPLAB_IMPL_BASE ?? IMPL_BASE): string[] {
@@ -205,36 +192,40 @@ const SIGNALS: Record<number, string> = {
   15: 'SIGTERM',
 };
 
-/** "exit 3" or "killed by SIGSEGV (exit 139)": Docker reports a signal as 128 + its number. */
+/** "exit code 3" or "killed by SIGSEGV (exit code 139)": Docker reports a signal as 128 + its number. */
 export function describeExit(code: number): string {
-  if (code > 128 && code < 160) return `killed by ${SIGNALS[code - 128] ?? `signal ${code - 128}`} (exit ${code})`;
-  return `exit ${code}`;
+  if (code > 128 && code < 160) return `killed by ${SIGNALS[code - 128] ?? `signal ${code - 128}`} (exit code ${code})`;
+  return `exit code ${code}`;
 }
 
-/** Judges one run from what is on disk, compared with the file that was served. */
+/** "N bytes written of M, first difference at byte K" (the exec runtime's wording). */
+export function difference(expected: Buffer, got: Buffer): string {
+  const n = Math.min(got.length, expected.length);
+  let i = 0;
+  while (i < n && got[i] === expected[i]) i++;
+  return `${got.length} bytes written of ${expected.length}, first difference at byte ${i}`;
+}
+
+/**
+ * Judges one run from what is on disk, compared with the file that was served (the contract: the exit code is not
+ * trusted; the right bytes pass whatever the program said; a non-zero exit without them is a crash).
+ */
 export function judge(
   expected: Buffer,
   got: Buffer | undefined,
-  run: { exitCode: number | null; timedOut: boolean; stderrLast: string; timeoutMs: number },
+  run: { exitCode: number | null; timedOut: boolean; stderrLast: string; timeoutMs: number; local: string },
 ): Pick<ImageRunOutcome, 'verdict' | 'reason'> {
   if (run.timedOut)
-    return { verdict: 'hung', reason: `killed after the run timeout of ${(run.timeoutMs / 1000).toFixed(1)} s` };
-  const said = run.stderrLast ? `: ${run.stderrLast}` : '';
-  if (run.exitCode !== 0 && got === undefined)
-    return { verdict: 'crashed', reason: `${describeExit(run.exitCode ?? -1)}${said}` };
-  if (got === undefined) return { verdict: 'no file', reason: 'exit 0 but {local} was never written' };
-  if (!got.equals(expected)) {
-    let i = 0;
-    const n = Math.min(got.length, expected.length);
-    while (i < n && got[i] === expected[i]) i++;
-    const exit = run.exitCode === 0 ? '' : ` (${describeExit(run.exitCode ?? -1)}${said})`;
+    return { verdict: 'hung', reason: `killed after the scenario's timeout of ${run.timeoutMs / 1000} s` };
+  if (got?.equals(expected)) return { verdict: 'pass', reason: '' };
+  const onDisk = got === undefined ? 'no file' : `wrong bytes: ${difference(expected, got)}`;
+  if (run.exitCode !== 0)
     return {
-      verdict: 'wrong bytes',
-      reason: `${got.length} bytes of ${expected.length}, first difference at offset ${i}${exit}`,
+      verdict: 'crashed',
+      reason: `${describeExit(run.exitCode ?? -1)}${run.stderrLast ? `: ${run.stderrLast}` : ''} (${onDisk})`,
     };
-  }
-  if (run.exitCode !== 0) return { verdict: 'crashed', reason: `${describeExit(run.exitCode ?? -1)}${said}` };
-  return { verdict: 'pass', reason: '' };
+  if (got === undefined) return { verdict: 'no file', reason: `exit code 0 but nothing written to ${run.local}` };
+  return { verdict: 'wrong bytes', reason: difference(expected, got) };
 }
 
 interface Server {
@@ -411,7 +402,10 @@ export class ImageEndpointLab {
     if (running === 'true') return undefined;
     const logs = await this.docker(['logs', '--tail', '20', s.name]);
     const said = lastLine(logs.stderr) || lastLine(logs.stdout);
-    return { verdict: 'server exited', reason: `${describeExit(Number(code))}${said ? `: ${said}` : ''}` };
+    return {
+      verdict: 'server exited',
+      reason: `the server exited${s.ip ? '' : ' before it was ready'}: ${describeExit(Number(code))}${said ? `: ${said}` : ''}`,
+    };
   }
 
   private async waitReady(s: Server): Promise<Server['failed']> {
@@ -477,10 +471,7 @@ export class ImageEndpointLab {
     await this.clearShaping();
     this.seed = req.seed;
     const s = await this.ensureServer(req.spec, req.seed);
-    if (s.failed) {
-      this.target = undefined;
-      return `NOT SHAPED: ${s.spec.label}'s server: ${s.failed.verdict}`;
-    }
+    if (s.failed) throw new ExecServerError(s.failed.verdict, s.failed.reason);
     this.target = { host: s.ip, port: s.port };
     if (this.shaper === 'netem') {
       const out: string[] = [];
@@ -649,7 +640,13 @@ export class ImageEndpointLab {
       const path = join(outDir, local);
       const got = existsSync(path) ? readFileSync(path) : undefined;
       const exitCode = timedOut ? null : Number(code);
-      const j = judge(this.file, got, { exitCode, timedOut, stderrLast: lastLine(logs.stderr), timeoutMs });
+      const j = judge(this.file, got, {
+        exitCode,
+        timedOut,
+        stderrLast: lastLine(logs.stderr),
+        timeoutMs,
+        local: `${OUT_IN}/${local}`,
+      });
       return {
         ...j,
         ms: timedOut ? timeoutMs : ms,

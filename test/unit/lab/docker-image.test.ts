@@ -21,6 +21,7 @@ const spec: ImageEndpointSpec = {
   server: ['python3', 'server.py', '{bind}', '{port}', '{root}'],
   client: ['python3', 'client.py', '{host}:{port}', '{remote}', '{local}'],
   ready: { port: true },
+  resumable: false,
 };
 const labels = ['--label', 'udplab=1', '--label', `udplab.owner=${process.pid}`, '--label'];
 
@@ -100,27 +101,27 @@ describe('image protocol: docker argv', () => {
 
 describe('image protocol: verdicts from the file on disk', () => {
   const want = Buffer.from('0123456789');
-  const run = { exitCode: 0, timedOut: false, stderrLast: '', timeoutMs: 2_000 };
+  const run = { exitCode: 0, timedOut: false, stderrLast: '', timeoutMs: 2_000, local: '/udplab/out/f' };
   it.each([
     [want, run, 'pass', ''],
-    [Buffer.from('0123X56789'), run, 'wrong bytes', '10 bytes of 10, first difference at offset 4'],
+    [want, { ...run, exitCode: 2 }, 'pass', ''], // the right bytes pass whatever the program said
+    [Buffer.from('0123X56789'), run, 'wrong bytes', '10 bytes written of 10, first difference at byte 4'],
     [
       Buffer.from('0123'),
       { ...run, exitCode: 1, stderrLast: 'gave up' },
-      'wrong bytes',
-      '4 bytes of 10, first difference at offset 4 (exit 1: gave up)',
+      'crashed',
+      'exit code 1: gave up (wrong bytes: 4 bytes written of 10, first difference at byte 4)',
     ],
-    [undefined, run, 'no file', 'exit 0 but {local} was never written'],
-    [undefined, { ...run, exitCode: 3, stderrLast: 'boom' }, 'crashed', 'exit 3: boom'],
-    [undefined, { ...run, exitCode: 139 }, 'crashed', 'killed by SIGSEGV (exit 139)'],
-    [want, { ...run, exitCode: 2 }, 'crashed', 'exit 2'],
-    [want, { ...run, exitCode: null, timedOut: true }, 'hung', 'killed after the run timeout of 2.0 s'],
+    [undefined, run, 'no file', 'exit code 0 but nothing written to /udplab/out/f'],
+    [undefined, { ...run, exitCode: 3, stderrLast: 'boom' }, 'crashed', 'exit code 3: boom (no file)'],
+    [undefined, { ...run, exitCode: 139 }, 'crashed', 'killed by SIGSEGV (exit code 139) (no file)'],
+    [want, { ...run, exitCode: null, timedOut: true }, 'hung', "killed after the scenario's timeout of 2 s"],
   ] as const)('%s %j → %s', (got, r, verdict, reason) => {
     expect(judge(want, got, r)).toEqual({ verdict, reason });
   });
   it('exit codes and last lines', () => {
-    expect(describeExit(137)).toBe('killed by SIGKILL (exit 137)');
-    expect(describeExit(4)).toBe('exit 4');
+    expect(describeExit(137)).toBe('killed by SIGKILL (exit code 137)');
+    expect(describeExit(4)).toBe('exit code 4');
     expect(lastLine('a\nb\n\n  \n')).toBe('b');
   });
 });
