@@ -64,6 +64,7 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       expect(notices.join('\n')).toMatch(/FALLBACK: image endpoints: .*no sch_netem/);
       expect(shaped).toBe('userspace relay container: up "loss 10%" down "loss 10%" seed 7');
     } else expect(shaped).toMatch(/^up \(client eth0, from a sidecar\): qdisc netem .*loss 10%/);
+    expect(notices).toContain('fixture: server ready by UDP port 4470 bound (/proc/net/udp, read from a sidecar)');
     const runs = await lab.runClients(good, 'file.bin', 60_000, 2);
     for (const r of runs) {
       expect(r, JSON.stringify(r)).toMatchObject({ verdict: 'pass', reason: '', exitCode: 0, sha256Local: sha });
@@ -142,7 +143,7 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       'never binds',
       { server: py('import time; time.sleep(600)') },
       'server never ready',
-      /^udp port 447\d not bound within 3 s$/,
+      /^UDP port 447\d not bound within 3 s$/,
     ],
     [
       'exits',

@@ -23,7 +23,7 @@ import { type DockerExec, execDocker, readBack, type ShapeTarget, shapeResolved 
 import { buildImage, createInternalNetwork, type LabNetwork, labels } from './docker.js';
 import { ExecServerError } from './exec.js';
 import { writeContent } from './local.js';
-import type { PreparedFile } from './types.js';
+import type { ClientOutcome, PreparedFile } from './types.js';
 
 /** The offline Python base (node lab/base/build.mjs --python) that implementations' Dockerfiles get as BASE. */
 export const IMPL_BASE = 'udplab/python:local';
@@ -228,6 +228,45 @@ export function judge(
   return { verdict: 'wrong bytes', reason: difference(expected, got) };
 }
 
+/** A run's outcome as the runner reads it: a pass carries a TransferResult timed by Docker; else verdict + reason. */
+export function toClientOutcome(o: ImageRunOutcome, remote: string, local: string): ClientOutcome {
+  if (o.verdict !== 'pass')
+    return {
+      ok: false,
+      code: o.verdict,
+      message: o.reason,
+      ...(o.sha256Local !== undefined && { sha256Local: o.sha256Local }),
+    };
+  const bytes = o.sizeLocal ?? 0;
+  const durationMs = Math.max(1, o.ms);
+  return {
+    ok: true,
+    sha256Local: o.sha256Local ?? '',
+    result: {
+      op: 'get',
+      remote,
+      local,
+      bytes,
+      duration_ms: durationMs,
+      goodput_bps: Math.round((bytes * 8 * 1000) / durationMs),
+      packets_sent: 0,
+      packets_retransmitted: 0,
+      packets_received: 0,
+      packets_lost: 0,
+      datagram_bytes: 0,
+      rtt_ms_min: 0,
+      rtt_ms_avg: 0,
+      rtt_ms_p99: 0,
+      sha256: o.sha256Local ?? '',
+      compression: 'none',
+      compression_ratio: 1,
+      resumed_bytes: 0,
+      security: '',
+      timeline: [],
+    },
+  };
+}
+
 interface Server {
   spec: ImageEndpointSpec;
   name: string;
@@ -381,17 +420,22 @@ export class ImageEndpointLab {
       serverRunArgv({ spec, name, network: this.net!.name, port, rootDir: this.rootDir, seed }),
       `${spec.label}: starting its server container`,
     );
+    const T = spec.transport.toUpperCase();
     const readyBy =
       'port' in spec.ready
-        ? `${spec.transport} port ${port} bound`
+        ? `${T} port ${port} bound (/proc/net/${spec.transport}, read from a sidecar)`
         : 'stdout' in spec.ready
-          ? `stdout /${spec.ready.stdout}/`
-          : `a delay of ${spec.ready.delayMs} ms (no readiness signal)`;
+          ? `stdout matched /${spec.ready.stdout}/`
+          : `a delay of ${spec.ready.delayMs} ms (last resort: the lab did not check that the server listens)`;
     const server: Server = { spec, name, id, ip: '', port, readyBy };
     this.servers.set(spec.label, server);
     const failed = await this.waitReady(server);
     if (failed) server.failed = failed;
-    else server.ip = await this.ipOf(name);
+    else {
+      server.ip = await this.ipOf(name);
+      const n = `${spec.label}: server ready by ${readyBy}`;
+      if (!this.notices.includes(n)) this.notices.push(n);
+    }
     return server;
   }
 
@@ -455,7 +499,7 @@ export class ImageEndpointLab {
     return (
       (await this.exited(s)) ?? {
         verdict: 'server never ready',
-        reason: `${s.spec.transport} port ${s.port} not bound within ${ms / 1000} s${res.code !== 1 ? ` (sidecar: ${lastLine(res.stderr)})` : ''}`,
+        reason: `${s.spec.transport.toUpperCase()} port ${s.port} not bound within ${ms / 1000} s${res.code !== 1 ? ` (sidecar: ${lastLine(res.stderr)})` : ''}`,
       }
     );
   }
