@@ -1,5 +1,6 @@
 // Public face of the lab: runtimes, shapers, scenarios and the runner.
 export { LabError, type LabErrorCode } from './errors.js';
+export { type Implementation, loadImplementation, loadImplementations, MANIFEST } from './manifest.js';
 export { PROFILES } from './profiles.js';
 export { planRuns, type RunOptions, runScenario } from './runner.js';
 export {

@@ -2,7 +2,6 @@
 // was expected. Sizes, rates and durations take units. The JSON Schema in scenarios/schema.json is generated
 // from the same zod schema (`udplab lab --print-schema`), and a test keeps the two in step.
 import { readFileSync } from 'node:fs';
-import { isMap, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes } from '../impair/index.js';
 import { LabError } from './errors.js';
@@ -16,6 +15,7 @@ import {
   variantSchema,
 } from './protocols/index.js';
 import { duration, ms, pct, rate, size } from './units.js';
+import { parseYamlFile } from './yaml.js';
 
 const netemString = z.string().superRefine((v, ctx) => {
   try {
@@ -113,41 +113,13 @@ export function loadScenario(file: string): Scenario {
 }
 
 export function parseScenario(text: string, file = '<scenario>'): Scenario {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const p = lc.linePos(e.pos[0]);
-    throw new LabError('E_SCENARIO_INVALID', `${file}:${p.line}:${p.col}: YAML: ${e.message.split('\n')[0]}`);
-  }
-  if (!isMap(doc.contents))
-    throw new LabError('E_SCENARIO_INVALID', `${file}:1:1: expected a mapping of scenario fields`);
-  let js: unknown;
-  try {
-    js = doc.toJS(); // resolves aliases: an alias to no anchor throws here
-  } catch (e) {
-    throw new LabError('E_SCENARIO_INVALID', `${file}: YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  const parsed = scenarioSchema.safeParse(js);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    // the deepest node that exists along the issue's path gives the position
-    let node: unknown;
-    for (let n = issue.path.length; n >= 0 && !node; n--)
-      node = doc.getIn(issue.path.slice(0, n) as Array<string | number>, true);
-    const range = (node as { range?: [number, number] } | undefined)?.range;
-    const p = lc.linePos(range?.[0] ?? 0);
-    const where = issue.path.length ? issue.path.join('.') : '(top level)';
-    let msg = issue.message;
-    if (issue.code === 'unrecognized_keys') msg = `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  const s = parseYamlFile(text, file, scenarioSchema, 'scenario', (where, issue) => {
     if (issue.code === 'invalid_union' && where === 'network')
-      msg =
-        'expected { netem: "…" }, { up: "…", down: "…" } or { profile: 3g|dsl-poor|wifi|lte|satellite|intercontinental }';
+      return 'expected { netem: "…" }, { up: "…", down: "…" } or { profile: 3g|dsl-poor|wifi|lte|satellite|intercontinental }';
     if (issue.code === 'invalid_union' && where === 'file')
-      msg = 'expected { size: 16MiB, content: random|zeros|text } or { path: ./file }';
-    throw new LabError('E_SCENARIO_INVALID', `${file}:${p.line}:${p.col}: ${where}: ${msg}`);
-  }
-  const s = parsed.data;
+      return 'expected { size: 16MiB, content: random|zeros|text } or { path: ./file }';
+    return undefined;
+  });
   let up: Netem;
   let down: Netem;
   let networkLabel: string;

@@ -119,34 +119,79 @@ function markdown(res: LabResults): string {
   return l.join('\n');
 }
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function junit(res: LabResults): string {
-  const cases = res.runs.map((r) => {
-    const name = `${r.protocol} loss=${r.loss_pct ?? 'scenario'} #${r.repeat}`;
-    const body =
-      r.verdict === 'pass'
-        ? ''
-        : `<failure message="${esc(r.failures.join('; '))}">${esc(JSON.stringify(r, null, 2))}</failure>`;
-    return `    <testcase classname="udplab.${esc(res.scenario)}" name="${esc(name)}" time="${(r.duration_ms / 1000).toFixed(3)}">${body}<system-out>${esc(`${runNotes(r)}\n${r.shaping_readback}\n${res.environment.notices.join('\n')}`)}</system-out></testcase>`;
+export interface JunitSuite {
+  name: string;
+  timestamp: string;
+  properties: Array<[string, string]>;
+  cases: Array<{
+    classname: string;
+    name: string;
+    timeS: number;
+    failure?: { message: string; body: string };
+    out: string;
+  }>;
+}
+
+/** A JUnit XML document (the lab's junit.xml, the grading matrix's junit.xml). */
+export function junitXml(name: string, suites: JunitSuite[]): string {
+  const count = (x: JunitSuite) => ({
+    tests: x.cases.length,
+    failures: x.cases.filter((c) => c.failure).length,
+    time: x.cases.reduce((a, c) => a + c.timeS, 0),
   });
-  const failures = res.runs.filter((r) => r.verdict === 'fail').length;
-  const time = res.runs.reduce((a, r) => a + r.duration_ms, 0) / 1000;
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="udplab lab" tests="${res.runs.length}" failures="${failures}" time="${time.toFixed(3)}">
-  <testsuite name="${esc(res.scenario)}" tests="${res.runs.length}" failures="${failures}" errors="0" skipped="0" time="${time.toFixed(3)}" timestamp="${res.started_at}">
+  const all = suites.map(count);
+  const body = suites.map((x, k) => {
+    const n = all[k]!;
+    const cases = x.cases.map((c) => {
+      const fail = c.failure ? `<failure message="${esc(c.failure.message)}">${esc(c.failure.body)}</failure>` : '';
+      return `    <testcase classname="${esc(c.classname)}" name="${esc(c.name)}" time="${c.timeS.toFixed(3)}">${fail}<system-out>${esc(c.out)}</system-out></testcase>`;
+    });
+    return `  <testsuite name="${esc(x.name)}" tests="${n.tests}" failures="${n.failures}" errors="0" skipped="0" time="${n.time.toFixed(3)}" timestamp="${x.timestamp}">
     <properties>
-      <property name="runtime" value="${esc(res.environment.runtime)}"/>
-      <property name="shaper" value="${esc(res.environment.shaper)}"/>
-      <property name="kernel" value="${esc(res.environment.kernel)}"/>
-${res.environment.notices.map((n) => `      <property name="notice" value="${esc(n)}"/>`).join('\n')}
+${x.properties.map(([k, v]) => `      <property name="${esc(k)}" value="${esc(v)}"/>`).join('\n')}
     </properties>
 ${cases.join('\n')}
-  </testsuite>
+  </testsuite>`;
+  });
+  const total = all.reduce(
+    (a, n) => ({ tests: a.tests + n.tests, failures: a.failures + n.failures, time: a.time + n.time }),
+    {
+      tests: 0,
+      failures: 0,
+      time: 0,
+    },
+  );
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="${esc(name)}" tests="${total.tests}" failures="${total.failures}" time="${total.time.toFixed(3)}">
+${body.join('\n')}
 </testsuites>
 `;
+}
+
+function junit(res: LabResults): string {
+  return junitXml('udplab lab', [
+    {
+      name: res.scenario,
+      timestamp: res.started_at,
+      properties: [
+        ['runtime', res.environment.runtime],
+        ['shaper', res.environment.shaper],
+        ['kernel', res.environment.kernel],
+        ...res.environment.notices.map((n): [string, string] => ['notice', n]),
+      ],
+      cases: res.runs.map((r) => ({
+        classname: `udplab.${res.scenario}`,
+        name: `${r.protocol} loss=${r.loss_pct ?? 'scenario'} #${r.repeat}`,
+        timeS: r.duration_ms / 1000,
+        ...(r.verdict !== 'pass' && { failure: { message: r.failures.join('; '), body: JSON.stringify(r, null, 2) } }),
+        out: `${runNotes(r)}\n${r.shaping_readback}\n${res.environment.notices.join('\n')}`,
+      })),
+    },
+  ]);
 }
 
 /** The terminal summary: an asciichart of mean goodput vs loss per protocol, then one line per point. */

@@ -2,6 +2,16 @@
 // summary, and merging shards.
 export { comparisonRows, groupByPoint, terminalSummary, writeReports } from './files.js';
 export { linkRateBps, renderHtml, timelineCaption, timelineParts } from './html.js';
+export {
+  type GradingMatrix,
+  gradingMatrix,
+  type MatrixCell,
+  matrixHtml,
+  matrixJunit,
+  matrixMarkdown,
+  matrixTable,
+  writeMatrix,
+} from './matrix.js';
 export { MergeError, mergeResults, readResults } from './merge.js';
 export {
   type LabResults,

@@ -1,7 +1,7 @@
 // Protocol `exec` (docs/endpoints.md) on the local runtime: tiny Python implementations in
 // test/fixtures/endpoints/ — a correct one, and ones that never write, write wrong bytes, hang, crash, never bind,
 // or exit after one request — each gets its verdict with the reason, and nothing they started is left running.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
@@ -87,4 +87,66 @@ describe('exec protocol on the local runtime', () => {
     expect(started.length).toBeGreaterThanOrEqual(14);
     expect(alive(started)).toEqual([]);
   }, 90_000);
+});
+
+describe('exec protocol with faults', () => {
+  const scenario = (resumable: boolean) =>
+    `name: faults\nfile: { size: 96KiB }\nnetwork: { netem: "" }\ntimeout: 20s\nfaults: [{ at: 30%, kill: server, restart: true }]\nprotocols:
+  - { protocol: exec, label: impl, cwd: ${FIXTURES}, resumable: ${resumable},
+      server: [python3, server.py, ok, "{bind}", "{port}", "{root}"],
+      client: [python3, client.py, stream, "{host}", "{port}", "{remote}", "{local}"] }\n`;
+
+  it('resumable: false — the kill is the run’s failure', async () => {
+    using dir = tempDir();
+    writeFileSync(join(dir.path, 'f.yaml'), scenario(false));
+    const res = await runScenario(loadScenario(join(dir.path, 'f.yaml')), { runtime: 'local', shaper: 'auto' });
+    const r = res.runs[0]!;
+    expect(r.verdict).toBe('fail');
+    expect(r.failures[0]).toMatch(
+      /^transfer failed: E_FAULT: the server was killed at \d+\.\d%; impl is not resumable \(resumable: false\), so the kill ends the run$/,
+    );
+    expect(r.faults).toEqual([expect.objectContaining({ kill: 'server', restarted: false })]);
+    expect(r.faults![0]!.killed_at_pct).toBeGreaterThanOrEqual(30);
+  }, 60_000);
+
+  it('resumable: true — the server is restarted on its port and the transfer completes', async () => {
+    using dir = tempDir();
+    writeFileSync(join(dir.path, 'f.yaml'), scenario(true));
+    const res = await runScenario(loadScenario(join(dir.path, 'f.yaml')), { runtime: 'local', shaper: 'auto' });
+    const r = res.runs[0]!;
+    expect(r.verdict, r.failures.join()).toBe('pass');
+    expect(r.sha256_actual).toBe(res.file.sha256);
+    expect(r.faults).toEqual([expect.objectContaining({ kill: 'server', restarted: true, promoted_early: false })]);
+    expect(r.faults![0]!.killed_at_pct).toBeLessThan(100);
+  }, 60_000);
+});
+
+describe('exec protocol: what built-ins get', () => {
+  it('expect_failure: a program that goes wrong passes as the lesson; capture: records the clients’ port', async () => {
+    using dir = tempDir();
+    const f = join(dir.path, 'lesson.yaml');
+    writeFileSync(
+      f,
+      `name: lesson\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\ncapture: true\nprotocols:
+  - { protocol: exec, label: lazy, cwd: ${FIXTURES}, expect_failure: true,
+      server: [python3, server.py, ok, "{bind}", "{port}", "{root}"],
+      client: [python3, client.py, nowrite, "{host}", "{port}", "{remote}", "{local}"] }
+  - { protocol: exec, label: good, cwd: ${FIXTURES},
+      server: [python3, server.py, ok, "{bind}", "{port}", "{root}"],
+      client: [python3, client.py, ok, "{host}", "{port}", "{remote}", "{local}"] }\n`,
+    );
+    const out = join(dir.path, 'out');
+    const res = await runScenario(loadScenario(f), { runtime: 'local', shaper: 'auto', outDir: out });
+    const lazy = res.runs.find((r) => r.protocol === 'lazy')!;
+    expect(lazy.verdict).toBe('pass');
+    expect(lazy.expected_failure).toBe(true);
+    expect(lazy.observed?.[0]).toMatch(/^transfer failed: no file: /);
+    const good = res.runs.find((r) => r.protocol === 'good')!;
+    expect(good.verdict).toBe('pass');
+    if (process.getuid?.() === 0 && existsSync('/usr/bin/tcpdump')) {
+      expect(good.capture).toBe('good-r1.pcap');
+      // a pcap header and more: the fixture's 16 requests and 17 replies went through the relay's port
+      expect(statSync(join(out, 'good-r1.pcap')).size).toBeGreaterThan(24 + 16 * 40);
+    }
+  }, 60_000);
 });

@@ -15,6 +15,7 @@ interface LabFlags {
   shard?: string;
   json?: boolean;
   printSchema?: boolean;
+  protocolsFrom?: string;
 }
 
 function stamp(d: Date): string {
@@ -35,9 +36,17 @@ export const register: Register = (program: Command, setExit) => {
     .option('--shard <i/n>', 'run only shard i of n (deterministic split)')
     .option('--json', 'print the results as JSON')
     .option('--print-schema', 'print the JSON Schema of scenario files and exit')
+    .option(
+      '--protocols-from <dir>',
+      "grade implementations: each sub-folder of DIR with a udplab.yaml replaces the scenarios' protocols, and a matrix (implementations × scenarios) is written",
+    )
     .action(async (files: string[], f: LabFlags) => {
-      const { loadScenario, runScenario, scenarioJsonSchema } = await import('../../lab/index.js');
-      const { terminalSummary, writeReports } = await import('../../report/index.js');
+      const { LabError, loadImplementations, loadScenario, runScenario, scenarioJsonSchema } = await import(
+        '../../lab/index.js'
+      );
+      const { gradingMatrix, matrixTable, terminalSummary, writeMatrix, writeReports } = await import(
+        '../../report/index.js'
+      );
       if (f.printSchema) {
         console.log(JSON.stringify(scenarioJsonSchema(), null, 2));
         return;
@@ -54,7 +63,18 @@ export const register: Register = (program: Command, setExit) => {
           throw new UsageError(`--shard expects i/n with 1 ≤ i ≤ n, got "${f.shard}"`);
         shard = { index: Number(m[1]), count: Number(m[2]) };
       }
-      const scenarios = files.map((file) => loadScenario(file)); // all validated before anything runs
+      let scenarios = files.map((file) => loadScenario(file)); // all validated before anything runs
+      // grading: every implementation of DIR on every scenario (manifests checked before anything runs)
+      const impls = f.protocolsFrom !== undefined ? loadImplementations(f.protocolsFrom) : undefined;
+      const gradingDir = impls && join(f.out, `grading-${stamp(new Date())}`);
+      if (impls) {
+        if (f.runtime === 'docker')
+          throw new LabError(
+            'E_SCENARIO_INVALID',
+            `--protocols-from ${f.protocolsFrom} --runtime docker: implementations run as exec protocols on the local and netns runtimes; image protocols: not yet on this branch`,
+          );
+        scenarios = scenarios.map((s) => ({ ...s, variants: impls.map((i) => i.variant) }));
+      }
       const ac = new AbortController();
       const onInt = () => ac.abort();
       process.once('SIGINT', onInt);
@@ -65,10 +85,9 @@ export const register: Register = (program: Command, setExit) => {
             if (!f.json) console.error(l);
           };
           say(`== ${s.name}: ${s.description} (${s.networkLabel})`);
-          const dir = join(
-            f.out,
-            `${s.name}-${stamp(new Date())}${shard ? `-shard${shard.index}of${shard.count}` : ''}`,
-          );
+          const dir = gradingDir
+            ? join(gradingDir, s.name)
+            : join(f.out, `${s.name}-${stamp(new Date())}${shard ? `-shard${shard.index}of${shard.count}` : ''}`);
           const res = await runScenario(s, {
             runtime: f.runtime as 'auto',
             shaper: f.shaper as 'auto',
@@ -86,6 +105,20 @@ export const register: Register = (program: Command, setExit) => {
         }
       } finally {
         process.off('SIGINT', onInt);
+      }
+      if (impls && gradingDir) {
+        const m = gradingMatrix(
+          all.map((res) => ({ res, report: res.scenario })),
+          impls.map((i) => ({ label: i.label, description: i.description })),
+        );
+        writeMatrix(gradingDir, m);
+        if (f.json) console.log(JSON.stringify(m));
+        else {
+          console.log(matrixTable(m));
+          console.log(`matrix: ${gradingDir}/ (matrix.html, matrix.md, matrix.json, junit.xml; a report per scenario)`);
+        }
+        setExit(m.summary.failed === 0 ? 0 : 1);
+        return;
       }
       if (f.json) console.log(JSON.stringify(all.length === 1 ? all[0] : all));
       setExit(all.every((r) => r.summary.failed === 0) ? 0 : 1);

@@ -493,8 +493,17 @@ export class LocalRuntime implements LabRuntime {
           await killGroup(client.proc);
           return { outcome: notResumable(v, f, held), faults: records };
         }
-        const exec = await this.startExec(v, srv.port, seed);
-        this.servers.set(key, { child: exec.proc.child, port: srv.port, args: [], exec });
+        try {
+          const exec = await this.startExec(v, srv.port, seed);
+          this.servers.set(key, { child: exec.proc.child, port: srv.port, args: [], exec });
+        } catch (e) {
+          if (!(e instanceof ExecServerError)) throw e;
+          await killGroup(client.proc);
+          return {
+            outcome: { ok: false, code: e.verdict, message: `after the restart: ${e.message}` },
+            faults: records,
+          };
+        }
       }
     }
     const outcome = await this.judgeExec(client, local, remote, timeoutMs);

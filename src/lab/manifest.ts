@@ -1,0 +1,114 @@
+// Implementation folders (docs/endpoints.md): a folder with a manifest `udplab.yaml` describing how the lab starts
+// its server and its client. `udplab lab … --protocols-from DIR` turns each sub-folder of DIR that has one into an
+// exec protocol (local and netns runtimes). A malformed manifest is ONE error: file:line:col: field: what.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { LabError } from './errors.js';
+import { implementationFields, READY_HINT } from './protocols/exec.js';
+import { toVariant, type Variant } from './protocols/index.js';
+import { ms } from './units.js';
+import { parseYamlFile } from './yaml.js';
+
+export const MANIFEST = 'udplab.yaml';
+const LABEL = /^[a-z0-9][a-z0-9._-]*$/;
+
+export const manifestSchema = z
+  .object({
+    label: z.string().regex(LABEL, 'expected a label of lower-case letters, digits, dot, dash, underscore').optional(),
+    description: z.string().optional(),
+    ...implementationFields,
+    /** docker runtime (protocol image): the image, and whether the lab builds it from the folder's Dockerfile. */
+    image: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/, 'expected an image NAME[:TAG]')
+      .optional(),
+    build: z.literal('.').optional(),
+  })
+  .strict();
+
+export interface Implementation {
+  label: string;
+  description: string;
+  dir: string;
+  manifest: string;
+  /** The exec protocol that runs it on the local and netns runtimes. */
+  variant: Variant;
+  image?: string;
+  build: boolean;
+}
+
+const HINTS: Record<string, string> = {
+  server: 'expected the server\'s argv, e.g. [python3, server.py, "{bind}", "{port}", "{root}"]',
+  client: 'expected the client\'s argv, e.g. [python3, client.py, "{host}", "{port}", "{remote}", "{local}"]',
+  ready: READY_HINT,
+};
+
+/** Reads DIR/udplab.yaml; throws LabError with file:line:col on the first problem. */
+export function loadImplementation(dir: string): Implementation {
+  const file = join(dir, MANIFEST);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new LabError('E_SCENARIO_INVALID', `${file}: cannot read: ${(e as Error).message}`);
+  }
+  const m = parseYamlFile(text, file, manifestSchema, 'manifest', (where, issue) => {
+    const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
+    if (missing && HINTS[where]) return `missing: ${HINTS[where]}`;
+    if (issue.code === 'invalid_union' && where === 'ready') return HINTS.ready;
+    return undefined;
+  });
+  const label = m.label ?? basename(resolve(dir));
+  if (!LABEL.test(label))
+    throw new LabError(
+      'E_SCENARIO_INVALID',
+      `${file}:1:1: label: the folder's name "${label}" is not a label ([a-z0-9][a-z0-9._-]*); give one with label:`,
+    );
+  const variant = toVariant(
+    {
+      protocol: 'exec',
+      label,
+      cwd: resolve(dir),
+      transport: m.transport,
+      server: m.server,
+      client: m.client,
+      ...(m.ready && { ready: m.ready }),
+      resumable: m.resumable,
+    },
+    { file, ms },
+  );
+  return {
+    label,
+    description: m.description ?? '',
+    dir: resolve(dir),
+    manifest: file,
+    variant,
+    ...(m.image !== undefined && { image: m.image }),
+    build: m.build === '.',
+  };
+}
+
+/** Every sub-folder of DIR with a udplab.yaml, by name; all manifests are checked before anything runs. */
+export function loadImplementations(dir: string): Implementation[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, MANIFEST)))
+      .map((e) => e.name)
+      .sort();
+  } catch (e) {
+    throw new LabError('E_SCENARIO_INVALID', `--protocols-from ${dir}: cannot read: ${(e as Error).message}`);
+  }
+  if (entries.length === 0)
+    throw new LabError('E_SCENARIO_INVALID', `--protocols-from ${dir}: no sub-folder has a ${MANIFEST}`);
+  const out = entries.map((e) => loadImplementation(join(dir, e)));
+  const seen = new Map<string, string>();
+  for (const i of out) {
+    const other = seen.get(i.label);
+    if (other)
+      throw new LabError('E_SCENARIO_INVALID', `${i.manifest}:1:1: label "${i.label}" is also ${other}'s label`);
+    seen.set(i.label, i.manifest);
+  }
+  return out;
+}

@@ -1,0 +1,139 @@
+// `udplab lab SCENARIO… --protocols-from DIR` end to end on the local runtime: every implementation folder on
+// every scenario, the matrix in matrix.json / .md / .html / junit.xml and on the terminal, exit 1 when a cell fails.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/tmp.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const FIXTURES = join(ROOT, 'test', 'fixtures', 'endpoints');
+
+function implementation(dir: string, name: string, clientMode: string): void {
+  mkdirSync(join(dir, name));
+  writeFileSync(
+    join(dir, name, 'udplab.yaml'),
+    `description: fixture (${clientMode})\nserver: [python3, ${FIXTURES}/server.py, ok, "{bind}", "{port}", "{root}"]\nclient: [python3, ${FIXTURES}/client.py, ${clientMode}, "{host}", "{port}", "{remote}", "{local}"]\n`,
+  );
+}
+
+describe('grading matrix', () => {
+  it('runs every implementation on every scenario and writes the matrix; exit 1 when a cell fails', () => {
+    using dir = tempDir();
+    const impls = join(dir.path, 'impls');
+    mkdirSync(impls);
+    implementation(impls, 'good', 'ok');
+    implementation(impls, 'lazy', 'nowrite');
+    mkdirSync(join(impls, 'not-an-implementation'));
+    // the scenarios' own protocols (ruft) are replaced by the implementations
+    writeFileSync(
+      join(dir.path, 'clean.yaml'),
+      'name: clean\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\n',
+    );
+    writeFileSync(
+      join(dir.path, 'lossy.yaml'),
+      'name: lossy\nfile: { size: 16KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 10s\nrepeat: 2\n',
+    );
+    const out = join(dir.path, 'reports');
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'udplab.js'),
+        'lab',
+        join(dir.path, 'clean.yaml'),
+        join(dir.path, 'lossy.yaml'),
+        '--protocols-from',
+        impls,
+        '--runtime',
+        'local',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(r.status, r.stderr).toBe(1);
+    const [grading] = readdirSync(out);
+    expect(grading).toMatch(/^grading-\d{8}T\d{6}Z$/);
+    const g = join(out, grading!);
+    for (const f of ['matrix.html', 'matrix.md', 'matrix.json', 'junit.xml', 'clean/report.html', 'lossy/results.json'])
+      expect(existsSync(join(g, f)), f).toBe(true);
+    const m = JSON.parse(readFileSync(join(g, 'matrix.json'), 'utf8'));
+    expect(m.implementations).toEqual([
+      { label: 'good', description: 'fixture (ok)' },
+      { label: 'lazy', description: 'fixture (nowrite)' },
+    ]);
+    expect(
+      m.cells.map((c: { implementation: string; scenario: string; verdict: string; runs: number }) => [
+        c.implementation,
+        c.scenario,
+        c.verdict,
+        c.runs,
+      ]),
+    ).toEqual([
+      ['good', 'clean', 'pass', 1],
+      ['good', 'lossy', 'pass', 2],
+      ['lazy', 'clean', 'fail', 1],
+      ['lazy', 'lossy', 'fail', 2],
+    ]);
+    expect(m.cells[1].goodput_bps).toBeGreaterThan(0);
+    expect(m.cells[2].reason).toMatch(/^transfer failed: no file: exit code 0 but nothing written to /);
+    expect(m.summary).toEqual({ cells: 4, passed: 2, failed: 2 });
+    const junit = readFileSync(join(g, 'junit.xml'), 'utf8');
+    expect(junit.match(/<testcase /g)).toHaveLength(4);
+    expect(junit).toMatch(/<testsuites name="udplab grading" tests="4" failures="2"/);
+    expect(readFileSync(join(g, 'matrix.md'), 'utf8')).toMatch(/\| lazy \| FAIL \| FAIL \|/);
+    expect(readFileSync(join(g, 'matrix.html'), 'utf8')).toMatch(/<td class="fail" title="transfer failed: no file/);
+    // the terminal table: a row per implementation, the reasons under it
+    expect(r.stdout).toMatch(/^good\s+pass \d+\.\d\d\s+pass \d+\.\d\d\s*$/m);
+    expect(r.stdout).toMatch(/^lazy\s+FAIL\s+FAIL\s*$/m);
+    expect(r.stdout).toMatch(/lazy × clean: transfer failed: no file/);
+  }, 150_000);
+
+  it('a malformed manifest stops everything with one file:line:col line and exit 2', () => {
+    using dir = tempDir();
+    mkdirSync(join(dir.path, 'alice'));
+    writeFileSync(
+      join(dir.path, 'alice', 'udplab.yaml'),
+      'server: [python3, s.py]\nclient: [python3, c.py, "{hots}"]\n',
+    );
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'udplab.js'),
+        'lab',
+        join(ROOT, 'scenarios', 'regression', 'clean.yaml'),
+        '--protocols-from',
+        dir.path,
+        '--runtime',
+        'local',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      `udplab: E_SCENARIO_INVALID: ${join(dir.path, 'alice', 'udplab.yaml')}:2:25: client.2: unknown placeholder {hots} (the client's are {host} {port} {remote} {local})`,
+    );
+  });
+
+  it('--runtime docker: one clear line, image protocols are not on this branch; nothing runs', () => {
+    using dir = tempDir();
+    implementation(dir.path, 'good', 'ok');
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'udplab.js'),
+        'lab',
+        join(ROOT, 'scenarios', 'regression', 'clean.yaml'),
+        '--protocols-from',
+        dir.path,
+        '--runtime',
+        'docker',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toMatch(
+      /^udplab: E_SCENARIO_INVALID: --protocols-from .* --runtime docker: implementations run as exec protocols on the local and netns runtimes; image protocols: not yet on this branch$/,
+    );
+  });
+});
