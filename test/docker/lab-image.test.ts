@@ -3,7 +3,7 @@
 // client that writes nothing gets "no file", and every container the lab started is gone when the command ends.
 // Needs a current dist/ (`npm test` builds it first) and udplab/python:local (node lab/base/build.mjs --python).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IMPL_BASE } from '../../src/lab/runtimes/docker-image.js';
@@ -70,5 +70,50 @@ describe.skipIf(!runDocker)('udplab lab --runtime docker with protocols: [{ prot
       .toString()
       .trim();
     expect(left).toBe('');
+  }, 600_000);
+
+  it('--protocols-from DIR --runtime docker: build: . in the manifest makes the image; the matrix has the cells', () => {
+    using d = tempDir();
+    const impls = join(d.path, 'impls');
+    mkdirSync(impls);
+    cpSync(FIXTURE, join(impls, 'stopwait'), { recursive: true }); // its udplab.yaml says label: image-endpoint
+    writeFileSync(
+      join(d.path, 'lossy.yaml'),
+      'name: lossy\nfile: { size: 32KiB }\nnetwork: { netem: "loss 5%" }\ntimeout: 30s\n',
+    );
+    const out = join(d.path, 'reports');
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'udplab.js'),
+        'lab',
+        join(d.path, 'lossy.yaml'),
+        '--protocols-from',
+        impls,
+        '--runtime',
+        'docker',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8', timeout: 600_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const [grading] = readdirSync(out);
+    const m = JSON.parse(readFileSync(join(out, grading!, 'matrix.json'), 'utf8'));
+    expect(m.cells).toMatchObject([{ implementation: 'image-endpoint', scenario: 'lossy', verdict: 'pass', runs: 1 }]);
+    expect(m.cells[0].goodput_bps).toBeGreaterThan(0);
+    const img = execFileSync('docker', [
+      'image',
+      'inspect',
+      '--format',
+      '{{index .Config.Labels "udplab"}}',
+      'udplab-impl/image-endpoint:local',
+    ]);
+    expect(img.toString().trim()).toBe('1');
+    expect(
+      execFileSync('docker', ['ps', '-aq', '--filter', `label=udplab.owner=${r.pid}`])
+        .toString()
+        .trim(),
+    ).toBe('');
   }, 600_000);
 });
