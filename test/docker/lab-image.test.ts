@@ -25,7 +25,7 @@ describe.skipIf(!runDocker)('udplab lab --runtime docker with protocols: [{ prot
       `      client: ${client} }\n`;
     writeFileSync(
       scenario,
-      'name: image-lossy\nfile: { size: 64KiB }\nnetwork: { netem: "loss 10%" }\nrepeat: 2\ntimeout: 30s\nprotocols:\n' +
+      'name: image-lossy\nfile: { size: 64KiB }\nnetwork: { netem: "loss 10%" }\nrepeat: 2\ntimeout: 30s\ncapture: true\nprotocols:\n' +
         entry('fixture', '[python3, /impl/client.py, "{host}", "{port}", "{remote}", "{local}"]') +
         entry('nofile', '[python3, -c, pass]'),
     );
@@ -40,6 +40,7 @@ describe.skipIf(!runDocker)('udplab lab --runtime docker with protocols: [{ prot
       file: { sha256: string };
       runs: Array<{
         protocol: string;
+        capture?: string;
         verdict: string;
         failures: string[];
         sha256_actual: string;
@@ -54,6 +55,11 @@ describe.skipIf(!runDocker)('udplab lab --runtime docker with protocols: [{ prot
       expect(run.verdict, run.failures.join('; ')).toBe('pass');
       expect(run.sha256_actual).toBe(res.file.sha256);
       expect(run.bytes).toBe(65_536);
+      // capture: a pcap of the clients' side (a tcpdump sidecar in their network namespace), header and packets
+      const [reportDir] = readdirSync(d.path).filter((n) => n.startsWith('image-lossy-'));
+      const pcap = readFileSync(join(d.path, reportDir!, run.capture!));
+      expect(pcap.readUInt32LE(0)).toBe(0xa1b2c3d4);
+      expect(pcap.length).toBeGreaterThan(64 * 300); // ≥ 64 requests of ~40 B and 64 answers cut at 256 B
       if (res.environment.shaper === 'userspace')
         expect(run.shaping_readback).toMatch(/^userspace relay container: up "loss 10%" down "loss 10%" seed \d+$/);
     }

@@ -703,6 +703,64 @@ export class ImageEndpointLab {
     }
   }
 
+  private capture: { name: string; path: string } | undefined;
+
+  /**
+   * Starts tcpdump in a sidecar in the client holder's network namespace (every client of a run sends from there),
+   * filtered on the port the clients send to; returns why not when it cannot.
+   */
+  async startCapture(pcapPath: string): Promise<string | undefined> {
+    const name = `udplab-img-${this.tag}-capture-${this.runs++}`;
+    this.containers.add(name);
+    const port = this.target?.port;
+    const r = await this.docker([
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      `container:${this.holder}`,
+      ...labelArgs('capture'),
+      this.udplabImage,
+      'tcpdump',
+      '-i',
+      'eth0',
+      '-p',
+      '-U',
+      '--immediate-mode',
+      '-s',
+      '256',
+      '-w',
+      '/tmp/capture.pcap',
+      ...(port ? ['port', String(port)] : []),
+    ]);
+    let why: string | undefined = r.code === 0 ? undefined : `tcpdump sidecar: ${lastLine(r.stderr)}`;
+    for (let i = 0; !why && i < 50; i++) {
+      const logs = await this.docker(['logs', name]);
+      if (/listening on/.test(logs.stderr + logs.stdout)) {
+        this.capture = { name, path: pcapPath };
+        return undefined;
+      }
+      if ((await this.inspect(name, '{{.State.Running}}')) !== 'true') why = `tcpdump: ${lastLine(logs.stderr)}`;
+      else await new Promise((ok) => setTimeout(ok, 100));
+    }
+    await this.docker(['rm', '-f', name]);
+    this.containers.delete(name);
+    return why ?? 'tcpdump did not start within 5 s in its sidecar';
+  }
+
+  /** Stops the capture (tcpdump flushes on SIGTERM), copies the pcap out, returns its size in bytes. */
+  async stopCapture(): Promise<number> {
+    const c = this.capture;
+    if (!c) return 0;
+    this.capture = undefined;
+    await this.docker(['stop', '-t', '3', c.name]);
+    const cp = await this.docker(['cp', `${c.name}:/tmp/capture.pcap`, c.path]);
+    await this.docker(['rm', '-f', c.name]);
+    this.containers.delete(c.name);
+    return cp.code === 0 && existsSync(c.path) ? readFileSync(c.path).length : 0;
+  }
+
   /** Removes every container this lab started (servers, holder, relay, sidecars, clients), its network and folders. */
   async stop(): Promise<void> {
     const names = [...this.containers];

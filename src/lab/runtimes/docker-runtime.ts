@@ -72,6 +72,8 @@ export class DockerRuntime implements LabRuntime {
   private hostFile: { dir: string; path: string } | undefined;
   /** the shaping in place is an image protocol's */
   private imageShaped = false;
+  /** the capture running is an image protocol's (a tcpdump sidecar in their clients' network namespace) */
+  private imageCapture = false;
 
   constructor(
     readonly notices: string[],
@@ -363,8 +365,11 @@ export class DockerRuntime implements LabRuntime {
   }
 
   async startCapture(pcapPath: string): Promise<string | undefined> {
-    if (this.imageShaped)
-      return 'capture is not yet done for image protocols (their clients run in containers of their own)';
+    if (this.imageShaped) {
+      const why = await this.images!.startCapture(pcapPath);
+      this.imageCapture = why === undefined;
+      return why;
+    }
     const r = await run(this.client!, [
       'sh',
       '-c',
@@ -384,6 +389,10 @@ export class DockerRuntime implements LabRuntime {
   }
 
   async stopCapture(): Promise<number> {
+    if (this.imageCapture) {
+      this.imageCapture = false;
+      return this.images!.stopCapture();
+    }
     if (!this.capturePid) return 0;
     const pid = this.capturePid;
     this.capturePid = '';
