@@ -320,9 +320,12 @@ export class ImageEndpointLab {
     return (await this.docker(['inspect', '--type', 'container', '--format', format, name])).stdout.trim();
   }
 
-  /** Creates the network (unless given one), the client holder, and decides the shaper (netem probed from a sidecar). */
-  async start(network?: LabNetwork): Promise<void> {
-    this.udplabImage = await buildImage();
+  /**
+   * Creates the network (unless given one), the client holder, and decides the shaper (netem probed from a sidecar).
+   * The udplab image (holder, relay, sidecars) is built unless given.
+   */
+  async start(network?: LabNetwork, udplabImage?: string): Promise<void> {
+    this.udplabImage = udplabImage ?? (await buildImage());
     this.ownNet = network === undefined;
     this.net = network ?? (await createInternalNetwork('udplab-img'));
     this.rootDir = this.tmp('root');

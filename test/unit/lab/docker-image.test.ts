@@ -1,10 +1,13 @@
 // The image protocol's docker argv (golden), placeholder templating, and the verdicts judged from the file on disk.
 import { describe, expect, it } from 'vitest';
+import { parseNetem } from '../../../src/impair/index.js';
+import type { DockerExec } from '../../../src/lab/index.js';
 import {
   buildArgv,
   clientRunArgv,
   describeExit,
   envArgs,
+  ImageEndpointLab,
   type ImageEndpointSpec,
   implTag,
   judge,
@@ -123,5 +126,61 @@ describe('image protocol: verdicts from the file on disk', () => {
     expect(describeExit(137)).toBe('killed by SIGKILL (exit code 137)');
     expect(describeExit(4)).toBe('exit code 4');
     expect(lastLine('a\nb\n\n  \n')).toBe('b');
+  });
+});
+
+describe('image protocol: kernel netem from sidecars (a fake docker that has netem)', () => {
+  it('probes netem on the holder, then shapes up on the holder and down on the server, each from a sidecar', async () => {
+    const calls: string[][] = [];
+    const docker: DockerExec = async (args) => {
+      calls.push(args);
+      const ok = (stdout = '') => ({ code: 0, stdout, stderr: '' });
+      if (args[0] === 'run' && args[1] === '-d') return ok(args[3] === undefined ? '' : `id-${args[3]}\n`);
+      if (args[0] === 'inspect') {
+        const f = args.at(-2)!;
+        if (f.includes('IPAddress')) return ok('10.1.0.9\n');
+        if (f.includes('State.Running')) return ok('true 0\n');
+      }
+      if (args[0] === 'exec') return ok('Linux 6.1.0\n');
+      if (args[0] === 'run' && args.includes('show'))
+        return ok('qdisc netem 8001: root refcnt 2 limit 1000 loss 10%\n');
+      return ok(); // tc add/del, port check: the kernel has netem, the port is bound
+    };
+    const notices: string[] = [];
+    const lab = new ImageEndpointLab(notices, 'auto', docker, 1_000);
+    await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
+    expect(lab.shaper).toBe('netem');
+    expect(notices).toEqual([]);
+    const shaped = await lab.applyShaping({
+      spec: { ...spec, image: 'img:1' },
+      up: parseNetem('loss 10%'),
+      down: parseNetem('delay 5ms'),
+      seed: 3,
+    });
+    expect(shaped).toMatch(
+      /^up \(client eth0, from a sidecar\): qdisc netem .*; down \(server eth0, from a sidecar\): qdisc netem /,
+    );
+    const sidecar = (id: string) => ['run', '--rm', '--network', `container:${id}`, '--cap-add', 'NET_ADMIN'];
+    const tc = calls
+      .filter((a) => a[0] === 'run' && a[1] === '--rm' && a.includes('NET_ADMIN'))
+      .map((a) => a.join(' '));
+    const holder = calls.find((a) => a.includes('udplab.role=client-holder'))![3]!;
+    const server = calls.find((a) => a.includes('udplab.role=server'))![3]!;
+    // the probe: netem accepted on the holder's eth0, from a sidecar, before anything is shaped
+    const probe = tc.findIndex((l) => / tc qdisc add dev eth0 root netem delay 0ms/.test(l));
+    expect(probe).toBe(1); // after its del (which may fail), before the shaping
+    expect(tc[probe]!.startsWith(`${sidecar(`id-${holder}`).join(' ')} `)).toBe(true);
+    expect(tc.filter((l) => l.endsWith('tc qdisc add dev eth0 root netem loss 10%'))).toEqual([
+      `${sidecar(`id-${holder}`).join(' ')} --label udplab=1 --label udplab.owner=${process.pid} --label udplab.role=sidecar udplab/udplab:test tc qdisc add dev eth0 root netem loss 10%`,
+    ]);
+    expect(tc.filter((l) => / tc qdisc add dev eth0 root netem delay 5ms limit \d+$/.test(l))[0]).toMatch(
+      new RegExp(`^${sidecar(`id-${server}`).join(' ')} `),
+    );
+    // the user's image never runs tc: no exec into the server, no NET_ADMIN on it
+    expect(calls.some((a) => a[0] === 'exec' && a[1] === `id-${server}`)).toBe(false);
+    expect(calls.find((a) => a.includes('udplab.role=server'))).not.toContain('NET_ADMIN');
+    await lab.stop();
+    expect(calls.at(-1)!.slice(0, 3)).toEqual(['rm', '-f', '-v']);
+    expect(calls.at(-1)).toEqual(expect.arrayContaining([holder, server]));
   });
 });
