@@ -215,10 +215,14 @@ export async function tftpHpaGet(
   const t0 = performance.now();
   const child = spawn('/usr/bin/tftp', ['127.0.0.1', String(port)], { stdio: ['pipe', 'ignore', 'ignore'] });
   child.stdin!.end(`mode binary\nrexmt ${rexmtS}\ntimeout 600\nget ${name} ${dest}\nquit\n`);
+  let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([
     new Promise<number | null>((ok) => child.once('exit', ok)),
-    new Promise<'timeout'>((ok) => setTimeout(() => ok('timeout'), 660_000)),
+    new Promise<'timeout'>((ok) => {
+      timer = setTimeout(() => ok('timeout'), 660_000);
+    }),
   ]);
+  clearTimeout(timer); // a pending 11-minute timer kept `npm run bench` alive that long after its last row
   if (code === 'timeout') await stop(child);
   const ms = performance.now() - t0;
   // the interactive client exits 0 even when a transfer timed out: only an intact copy counts

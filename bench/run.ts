@@ -9,6 +9,8 @@
 //   clients  — one server, 100 concurrent clients: aggregate goodput ÷ one client's
 //   flood    — a client's transfer time during a handshake flood ÷ its time without one (target ≤ 2)
 //   tcp50    — RUFT ÷ TCP at 5% loss on a 50 ms path (target ≥ 30); TCP on kernel netem (here: the VM lane)
+//   crypto   — µs per seal and per open of one 1,160-byte packet (16-byte header as associated data), per AEAD
+//              backend (libsodium through sodium-native, node:crypto) and cipher; X25519 and a whole NK handshake
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -26,6 +28,17 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import {
+  type CipherName,
+  ClientHandshake,
+  type CryptoBackend,
+  loadSodium,
+  nodeBackend,
+  serverRead,
+  sodiumBackend,
+  x25519,
+  x25519KeyPair,
+} from '../src/crypto/index.js';
 import { parseNetem } from '../src/impair/index.js';
 import { simulateTransfer } from '../src/sim/index.js';
 import {
@@ -630,6 +643,119 @@ const t=setInterval(()=>{for(let k=0;k<200;k++){require('crypto').randomFillSync
   }
 }
 
+/**
+ * µs per call of `f`: the median of ROUNDS rounds, each at most `n` calls and at most 300 ms (the machine is
+ * shared: a round that another process interrupts is an outlier the median drops), after a warm-up round.
+ */
+function microseconds(f: () => void, n: number): { us: number; rounds: number[] } {
+  const ROUNDS = 7;
+  const round = () => {
+    const t0 = performance.now();
+    let i = 0;
+    while (i < n && (i & 63 || performance.now() - t0 < 300)) {
+      f();
+      i++;
+    }
+    return ((performance.now() - t0) * 1000) / i;
+  };
+  round();
+  const rounds = Array.from({ length: ROUNDS }, round);
+  return { us: median(rounds), rounds };
+}
+
+function cryptoSuite(): Row[] {
+  const s = loadSodium();
+  const backends: Array<[string, CryptoBackend]> = [
+    ...('why' in s ? [] : [['libsodium', sodiumBackend(s)] as [string, CryptoBackend]]),
+    ['node:crypto', nodeBackend],
+  ];
+  const rows: Row[] = [];
+  const fmt = (m: { us: number; rounds: number[] }) =>
+    `µs (median of ${m.rounds.length} rounds, ${Math.min(...m.rounds).toFixed(2)}–${Math.max(...m.rounds).toFixed(2)})`;
+  if ('why' in s) rows.push({ suite: 'crypto', case: 'libsodium', value: 0, unit: `not measured: ${s.why}` });
+  const header = new Uint8Array(randomBytes(16));
+  const payload = new Uint8Array(randomBytes(1160));
+  const key = new Uint8Array(randomBytes(32));
+  const per: Record<string, number> = {};
+  for (const cipher of ['ChaChaPoly', 'AESGCM'] as CipherName[]) {
+    for (const [name, be] of backends) {
+      const aead = be.packetAead(cipher, key);
+      let pn = 0;
+      const seal = microseconds(() => aead.seal(header, pn++, payload), 20000);
+      const sealed = aead.seal(header, 1, payload).subarray(header.length);
+      const open = microseconds(() => {
+        if (!aead.open(header, 1, sealed)) throw new Error('bench: a packet did not open');
+      }, 20000);
+      per[`${cipher} ${name} seal`] = seal.us;
+      per[`${cipher} ${name} open`] = open.us;
+      const runs = be.note(cipher);
+      rows.push(
+        {
+          suite: 'crypto',
+          case: `seal ${cipher} ${name}`,
+          value: Number(seal.us.toFixed(2)),
+          unit: `${fmt(seal)}; ${runs}`,
+        },
+        {
+          suite: 'crypto',
+          case: `open ${cipher} ${name}`,
+          value: Number(open.us.toFixed(2)),
+          unit: `${fmt(open)}; ${runs}`,
+        },
+      );
+    }
+  }
+  if (!('why' in s))
+    for (const op of ['seal', 'open'])
+      rows.push({
+        suite: 'crypto',
+        case: `${op} ChaChaPoly node÷sodium`,
+        value: Number((per[`ChaChaPoly node:crypto ${op}`]! / per[`ChaChaPoly libsodium ${op}`]!).toFixed(2)),
+        unit: 'ratio (µs per packet through node:crypto ÷ through libsodium)',
+      });
+  for (const [name, be] of backends) {
+    const a = x25519KeyPair(new Uint8Array(randomBytes(32)), be);
+    const b = x25519KeyPair(new Uint8Array(randomBytes(32)), be);
+    const dh = microseconds(() => x25519(a.privateKey, b.publicKey, be), 2000);
+    const connectionId = new Uint8Array(8);
+    const hs = microseconds(() => {
+      const c = new ClientHandshake(
+        { mode: 'noise', serverPublicKey: b.publicKey, ephemeral: new Uint8Array(randomBytes(32)), backend: be },
+        { connectionId },
+      );
+      const r = serverRead(
+        {
+          staticPrivateKey: b.privateKey,
+          staticPublicKey: b.publicKey,
+          allowPlaintext: false,
+          ephemeral: () => new Uint8Array(randomBytes(32)),
+          backend: be,
+        },
+        1,
+        c.firstMessage(new Uint8Array(64)),
+        connectionId,
+      );
+      if (!r.ok || !c.readAnswer(1, r.answer(1, new Uint8Array(16)))?.authenticated)
+        throw new Error('bench: a handshake failed');
+    }, 500);
+    rows.push(
+      {
+        suite: 'crypto',
+        case: `x25519 ${name}`,
+        value: Number(dh.us.toFixed(1)),
+        unit: `${fmt(dh)} per shared secret`,
+      },
+      {
+        suite: 'crypto',
+        case: `NK handshake ${name}`,
+        value: Number(hs.us.toFixed(1)),
+        unit: `${fmt(hs)}: both sides, 4 DH + key derivations + 2 messages`,
+      },
+    );
+  }
+  return rows;
+}
+
 const SUITES: Record<string, () => Row[] | Promise<Row[]>> = {
   sim: simSuite,
   loopback: loopbackSuite,
@@ -638,6 +764,7 @@ const SUITES: Record<string, () => Row[] | Promise<Row[]>> = {
   clients: clientsSuite,
   flood: floodSuite,
   tcp50: tcp50Suite,
+  crypto: cryptoSuite,
 };
 
 const args = process.argv.slice(2);

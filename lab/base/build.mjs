@@ -38,4 +38,13 @@ await $`mmdebstrap --quiet --variant=minbase --include=${packages} ${hooks} book
 );
 const check = python ? ['python3', '--version'] : ['node', '--version'];
 const version = (await $`docker run --rm --label udplab=1 ${tag} ${check}`).stdout.trim();
+// lab/Dockerfile installs nothing on this base when these are present: make sure they are (tcpdump: captures)
+for (const tool of python ? [] : ['tc', 'ip', 'iptables', 'tcpdump']) {
+  const r =
+    await $`docker run --rm --label udplab=1 --network none ${tag} sh -c ${'command -v "$0"'} ${tool}`.nothrow();
+  if (r.exitCode !== 0) {
+    console.error(`lab/base: ${tool} is missing from ${tag}: check the package list in lab/base/build.mjs`);
+    process.exit(1);
+  }
+}
 console.log(`built ${tag} in ${((Date.now() - started) / 1000).toFixed(1)} s; in image: ${version}`);

@@ -95,14 +95,15 @@ exec switch_root /newroot /bin/sh ${path.join(cache, 'stage2.sh')}
   await $({ cwd: root })`sh -c ${'find . | busybox cpio -o -H newc 2>/dev/null | gzip -1'} > ${initrd}`;
 }
 
-// 3. the guest's second stage: the command, its output and exit code to the shared folder, then power off
+// 3. the guest's second stage: the command, its output and exit code to the shared folder, then power off.
+//    The guest runs the Node that runs this script (the host's root is the guest's, so its path is there too).
 const out = path.join(cache, 'out');
 await fs.remove(out);
 await fs.mkdirp(out);
 await fs.writeFile(path.join(cache, 'cmd.sh'), `${cmd}\n`);
 await fs.writeFile(
   path.join(cache, 'stage2.sh'),
-  `export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root UDPLAB_START_TIMEOUT=300
+  `export PATH=${path.dirname(process.execPath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root UDPLAB_START_TIMEOUT=300
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mount -t tmpfs tmpfs /run; mkdir -p /run/netns
 echo "guest kernel $(uname -r)" > /udplab-out/log.txt

@@ -10,6 +10,7 @@ const CODES: Record<string, number> = {
   E_IMAGE_BUILD: 2,
   E_SHAPER: 2,
   E_RUNTIME: 2,
+  E_PREFLIGHT: 2,
   E_UNKNOWN_HOST: 10,
   E_UNREACHABLE: 11,
   E_TIMEOUT: 11,

@@ -45,6 +45,7 @@ async function commands(): Promise<Register[]> {
     import('./commands/baselines.js'),
     import('./commands/shape.js'),
     import('./commands/fidelity.js'),
+    import('./commands/doctor.js'),
   ]);
   return mods.map((m) => m.register);
 }

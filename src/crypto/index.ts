@@ -1,4 +1,14 @@
-// Public face of crypto: hashing, Noise handshakes, packet protection.
+// Public face of crypto: hashing, Noise handshakes, packet protection, and the backend they run on.
+export {
+  type CryptoBackend,
+  cryptoBackend,
+  loadSodium,
+  nodeBackend,
+  type PacketAead,
+  type SodiumApi,
+  selectBackend,
+  sodiumBackend,
+} from './backend.js';
 export { type Hasher, sha256, sha256Of, toHex } from './hash.js';
 export { CipherState, type HandshakeOptions, HandshakeState, parsePattern } from './noise.js';
 export { aeadDecrypt, aeadEncrypt, type CipherName, type KeyPair, x25519, x25519KeyPair } from './primitives.js';

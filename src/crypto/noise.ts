@@ -5,6 +5,7 @@
 // that does not authenticate, or whose public key is unusable (a low-order X25519 point), makes readMessage
 // return undefined and leaves the state exactly as it was before the call, so a forged message cannot end
 // a handshake that a genuine one would complete.
+import { type CryptoBackend, cryptoBackend } from './backend.js';
 import {
   aeadDecrypt,
   aeadEncrypt,
@@ -60,17 +61,18 @@ export class CipherState {
   constructor(
     readonly cipher: CipherName,
     readonly key: Uint8Array | undefined,
+    readonly backend: CryptoBackend = cryptoBackend(),
   ) {}
   get hasKey(): boolean {
     return this.key !== undefined;
   }
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     if (!this.key) return plaintext;
-    return aeadEncrypt(this.cipher, this.key, this.n++, ad, plaintext);
+    return aeadEncrypt(this.cipher, this.key, this.n++, ad, plaintext, this.backend);
   }
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array | undefined {
     if (!this.key) return ciphertext;
-    const p = aeadDecrypt(this.cipher, this.key, this.n, ad, ciphertext);
+    const p = aeadDecrypt(this.cipher, this.key, this.n, ad, ciphertext, this.backend);
     if (p) this.n++;
     return p;
   }
@@ -83,6 +85,7 @@ class SymmetricState {
   constructor(
     readonly cipher: CipherName,
     protocolName: string,
+    readonly backend: CryptoBackend,
   ) {
     const name = new TextEncoder().encode(protocolName);
     if (name.length <= 32) {
@@ -90,12 +93,12 @@ class SymmetricState {
       this.h.set(name);
     } else this.h = hash(name);
     this.ck = this.h;
-    this.cs = new CipherState(cipher, undefined);
+    this.cs = new CipherState(cipher, undefined, backend);
   }
   mixKey(ikm: Uint8Array): void {
     const [ck, k] = hkdf(this.ck, ikm, 2);
     this.ck = ck!;
-    this.cs = new CipherState(this.cipher, k!);
+    this.cs = new CipherState(this.cipher, k!, this.backend);
   }
   mixHash(data: Uint8Array): void {
     this.h = hash(this.h, data);
@@ -104,7 +107,7 @@ class SymmetricState {
     const [ck, th, k] = hkdf(this.ck, ikm, 3);
     this.ck = ck!;
     this.mixHash(th!);
-    this.cs = new CipherState(this.cipher, k!);
+    this.cs = new CipherState(this.cipher, k!, this.backend);
   }
   encryptAndHash(p: Uint8Array): Uint8Array {
     const c = this.cs.encryptWithAd(this.h, p);
@@ -118,7 +121,7 @@ class SymmetricState {
   }
   split(): [CipherState, CipherState] {
     const [k1, k2] = hkdf(this.ck, new Uint8Array(0), 2);
-    return [new CipherState(this.cipher, k1!), new CipherState(this.cipher, k2!)];
+    return [new CipherState(this.cipher, k1!, this.backend), new CipherState(this.cipher, k2!, this.backend)];
   }
 }
 
@@ -134,6 +137,8 @@ export interface HandshakeOptions {
   /** Local ephemeral private key (from the caller's randomness). */
   e: Uint8Array;
   psk?: Uint8Array;
+  /** Where X25519 and the AEAD run (default: the process's, from UDPLAB_CRYPTO). */
+  backend?: CryptoBackend;
 }
 
 export class HandshakeState {
@@ -145,6 +150,7 @@ export class HandshakeState {
   private re: Uint8Array | undefined;
   private msg = 0;
   private readonly hasPsk: boolean;
+  private readonly backend: CryptoBackend;
   readonly protocolName: string;
 
   constructor(private readonly o: HandshakeOptions) {
@@ -152,10 +158,11 @@ export class HandshakeState {
     this.pattern = parsePattern(o.pattern);
     this.hasPsk = o.pattern.includes('psk');
     if (this.hasPsk && o.psk?.length !== 32) throw new Error('a psk pattern needs a 32-byte psk');
-    this.ss = new SymmetricState(o.cipher, this.protocolName);
+    this.backend = o.backend ?? cryptoBackend();
+    this.ss = new SymmetricState(o.cipher, this.protocolName, this.backend);
     this.ss.mixHash(o.prologue ?? new Uint8Array(0));
-    this.s = o.s ? x25519KeyPair(o.s) : undefined;
-    this.e = x25519KeyPair(o.e);
+    this.s = o.s ? x25519KeyPair(o.s, this.backend) : undefined;
+    this.e = x25519KeyPair(o.e, this.backend);
     this.rs = o.rs;
     for (const side of ['initiator', 'responder'] as const) {
       for (const t of this.pattern.pre[side]) {
@@ -275,7 +282,7 @@ export class HandshakeState {
     const remote =
       t === 'ee' ? this.re : t === 'ss' ? this.rs : t === 'es' ? (i ? this.rs : this.re) : i ? this.re : this.rs;
     if (!local || !remote) throw new Error(`Noise ${t}: a key is missing`);
-    return x25519(local.privateKey, remote);
+    return x25519(local.privateKey, remote, this.backend);
   }
 
   /** Transport keys: [initiator → responder, responder → initiator]. */

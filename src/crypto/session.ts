@@ -9,9 +9,11 @@
 // - The prologue binds the suite and the connection ID: message 1 cannot be replayed under another
 //   connection ID or downgraded to another suite.
 // - A peer's unusable public key (low-order point) is a failed read, never an exception.
+// - The label says which backend runs the per-packet AEAD (libsodium or node:crypto, and why: backend.ts).
 
+import { type CryptoBackend, cryptoBackend, nodeBackend } from './backend.js';
 import { HandshakeState } from './noise.js';
-import { type CipherName, hash, packetAead, x25519KeyPair } from './primitives.js';
+import { type CipherName, hash, x25519KeyPair } from './primitives.js';
 import type { PacketProtection } from './protection.js';
 
 export const PLAINTEXT_LABEL = 'PLAINTEXT teaching mode (--insecure-plaintext): no secrecy, no authentication';
@@ -34,6 +36,8 @@ export interface ClientSecurity {
   psk?: Uint8Array;
   /** 32 fresh random bytes for the ephemeral key. */
   ephemeral?: Uint8Array;
+  /** Where X25519 and the AEAD run (default: the process's, from UDPLAB_CRYPTO). */
+  backend?: CryptoBackend;
 }
 
 /** What a client handshake is bound to besides its security settings. */
@@ -50,6 +54,8 @@ export interface ServerSecurity {
   allowPlaintext: boolean;
   /** Source of fresh ephemeral keys. */
   ephemeral: () => Uint8Array;
+  /** Where X25519 and the AEAD run (default: the process's, from UDPLAB_CRYPTO). */
+  backend?: CryptoBackend;
 }
 
 function suiteOf(cipher: CipherName, psk: boolean): number {
@@ -59,6 +65,11 @@ function suiteOf(cipher: CipherName, psk: boolean): number {
 function suiteParams(suite: number): { cipher: CipherName; psk: boolean } | undefined {
   if (suite < 1 || suite > 4) return undefined;
   return { cipher: suite <= 2 ? 'ChaChaPoly' : 'AESGCM', psk: suite % 2 === 0 };
+}
+
+/** The security label of a Noise session: protocol, the server's key, and what runs the per-packet AEAD. */
+function noiseLabel(pattern: string, cipher: CipherName, serverKey: Uint8Array, backend: CryptoBackend): string {
+  return `Noise_${pattern}_25519_${cipher}_SHA256, server ${fingerprint(serverKey)}, AEAD ${backend.note(cipher)}`;
 }
 
 export function fingerprint(publicKey: Uint8Array): string {
@@ -71,12 +82,13 @@ export function aeadProtection(
   sendKey: Uint8Array,
   recvKey: Uint8Array,
   label: string,
+  backend: CryptoBackend = cryptoBackend(),
 ): PacketProtection {
   const WINDOW = 2048;
   let highest = -1;
   const seen = new Uint8Array(WINDOW);
-  const send = packetAead(cipher, sendKey);
-  const recv = packetAead(cipher, recvKey);
+  const send = backend.packetAead(cipher, sendKey);
+  const recv = backend.packetAead(cipher, recvKey);
   return {
     security: label,
     overheadBytes: 16,
@@ -100,6 +112,7 @@ export class ClientHandshake {
   readonly suite: number;
   private readonly hs: HandshakeState | undefined;
   private readonly cipher: CipherName;
+  private readonly backend: CryptoBackend;
   private protectionValue: PacketProtection | undefined;
   readonly label: string;
 
@@ -107,11 +120,13 @@ export class ClientHandshake {
     if (cfg.mode === 'plaintext') {
       this.suite = 0;
       this.cipher = 'ChaChaPoly';
+      this.backend = nodeBackend; // unused: no AEAD in the teaching mode
       this.label = PLAINTEXT_LABEL;
       return;
     }
     if (!cfg.serverPublicKey || !cfg.ephemeral) throw new Error('noise client needs the server key and an ephemeral');
     this.cipher = cfg.cipher ?? 'ChaChaPoly';
+    this.backend = cfg.backend ?? cryptoBackend();
     const pattern = cfg.psk ? 'NKpsk0' : 'NK';
     this.suite = suiteOf(this.cipher, !!cfg.psk);
     this.hs = new HandshakeState({
@@ -122,8 +137,9 @@ export class ClientHandshake {
       rs: cfg.serverPublicKey,
       e: cfg.ephemeral,
       ...(cfg.psk && { psk: cfg.psk }),
+      backend: this.backend,
     });
-    this.label = `Noise_${pattern}_25519_${this.cipher}_SHA256, server ${fingerprint(cfg.serverPublicKey)}`;
+    this.label = noiseLabel(pattern, this.cipher, cfg.serverPublicKey, this.backend);
   }
 
   /** The first message, carrying the encoded request (encrypted to the server's static key). */
@@ -149,7 +165,7 @@ export class ClientHandshake {
     const p = this.hs.readMessage(body);
     if (!p || p.length < 1) return undefined;
     const [c1, c2] = this.hs.split();
-    this.protectionValue = aeadProtection(this.cipher, c1.key!, c2.key!, this.label);
+    this.protectionValue = aeadProtection(this.cipher, c1.key!, c2.key!, this.label, this.backend);
     return { kind: p[0]!, body: p.subarray(1), authenticated: true };
   }
 
@@ -208,6 +224,7 @@ export function serverRead(cfg: ServerSecurity, suite: number, body: Uint8Array,
       message: 'authentication failed: this server requires a PSK (--psk-file)',
     };
   const pattern = params.psk ? 'NKpsk0' : 'NK';
+  const backend = cfg.backend ?? cryptoBackend();
   const hs = new HandshakeState({
     pattern,
     cipher: params.cipher,
@@ -216,6 +233,7 @@ export function serverRead(cfg: ServerSecurity, suite: number, body: Uint8Array,
     s: cfg.staticPrivateKey,
     e: cfg.ephemeral(),
     ...(params.psk && cfg.psk && { psk: cfg.psk }),
+    backend,
   });
   const request = hs.readMessage(body);
   if (!request)
@@ -227,8 +245,8 @@ export function serverRead(cfg: ServerSecurity, suite: number, body: Uint8Array,
         : 'authentication failed: the client does not hold this server’s key',
     };
   let prot: PacketProtection | undefined;
-  const publicKey = cfg.staticPublicKey ?? x25519KeyPair(cfg.staticPrivateKey).publicKey;
-  const label = `Noise_${pattern}_25519_${params.cipher}_SHA256, server ${fingerprint(publicKey)}`;
+  const publicKey = cfg.staticPublicKey ?? x25519KeyPair(cfg.staticPrivateKey, backend).publicKey;
+  const label = noiseLabel(pattern, params.cipher, publicKey, backend);
   return {
     ok: true,
     suite,
@@ -236,7 +254,7 @@ export function serverRead(cfg: ServerSecurity, suite: number, body: Uint8Array,
     answer: (kind, b) => {
       const m = hs.writeMessage(concat(Uint8Array.of(kind), b));
       const [c1, c2] = hs.split();
-      prot = aeadProtection(params.cipher, c2.key!, c1.key!, label);
+      prot = aeadProtection(params.cipher, c2.key!, c1.key!, label, backend);
       return m;
     },
     protection: () => prot,

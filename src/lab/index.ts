@@ -1,4 +1,18 @@
 // Public face of the lab: runtimes, shapers, scenarios and the runner.
+export {
+  type BufferDemand,
+  bufferDemands,
+  bufferPreflight,
+  type Check,
+  captureToolMissing,
+  checkBuffer,
+  type DoctorProbes,
+  doctor,
+  formatChecks,
+  labImage,
+  readSysctl,
+  realProbes,
+} from './doctor.js';
 export { LabError, type LabErrorCode } from './errors.js';
 export { type Implementation, loadImplementation, loadImplementations, MANIFEST } from './manifest.js';
 export { PROFILES } from './profiles.js';

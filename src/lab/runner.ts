@@ -7,9 +7,10 @@ import { basename, join } from 'node:path';
 import { printNetem } from '../impair/index.js';
 import { type LabResults, type RunRecord, runNotes } from '../report/index.js';
 import type { TransferResult } from '../transport/index.js';
+import { bufferPreflight, captureToolMissing, readSysctl, realProbes } from './doctor.js';
 import { LabError } from './errors.js';
 import { type FaultRecord, isExec, protocolEntry, resumable, type Variant } from './protocols/index.js';
-import { dockerAvailable } from './runtimes/docker.js';
+import { buildImage, dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
 import { ExecServerError } from './runtimes/exec.js';
 import { LocalRuntime } from './runtimes/local.js';
@@ -26,6 +27,10 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** The report folder: packet captures (`capture: true`) are written there. */
   outDir?: string;
+  /** Run a scenario whose buffer (`rcvbuf:`) is above net.core.rmem_max anyway, with a CAPPED notice. */
+  allowCapped?: boolean;
+  /** Take no packet captures even where the scenario says `capture: true` (a notice says so). */
+  noCapture?: boolean;
 }
 
 interface PlannedRun {
@@ -135,7 +140,37 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   const notices: string[] = [];
   const say = o.onProgress ?? (() => {});
   const plan = planRuns(s, o.shard);
+  // preflight (the part of `udplab doctor` that changes a lesson): refuse rather than teach the wrong one
+  notices.push(...bufferPreflight(s, (name) => readSysctl(name), o.allowCapped === true));
+  const noNetemBlackouts = () =>
+    new LabError(
+      'E_SHAPER',
+      `${s.source}: blackouts: only the userspace relay applies them so far (switching kernel netem to loss 100% and back is not implemented); run with --shaper userspace or --runtime local`,
+    );
+  if (s.blackouts.length > 0 && o.shaper === 'netem') throw noNetemBlackouts();
   const runtime = await createRuntime(o, notices, s);
+  if (s.blackouts.length > 0 && runtime.shaper === 'netem') {
+    await runtime.stop();
+    throw noNetemBlackouts();
+  }
+  if (s.blackouts.length > 0) {
+    const n = `blackouts: ${s.blackouts.map((b) => `${b.startMs / 1000} s for ${b.durationMs / 1000} s`).join(', ')} after each run's first datagram, both ways (userspace relay)`;
+    notices.push(n);
+  }
+  let capturing = s.capture && o.outDir !== undefined;
+  if (capturing && o.noCapture) {
+    capturing = false;
+    notices.push('NO CAPTURE (--no-capture): the scenario asks for packet captures; this report has none.');
+  } else if (capturing) {
+    const why = await captureToolMissing(runtime.name, realProbes(), buildImage).catch((e: unknown) => String(e));
+    if (why) {
+      await runtime.stop().catch(() => undefined);
+      throw new LabError(
+        'E_PREFLIGHT',
+        `${s.source}: capture: true, but ${why}; or run with --no-capture to go on without captures`,
+      );
+    }
+  }
   for (const n of notices) say(`NOTICE: ${n}`);
   const runs: RunRecord[] = [];
   let file = { sizeBytes: 0, sha256: '', remote: '' };
@@ -161,6 +196,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
           seed,
           variant: p.variant,
           ...(s.mtu !== undefined && { mtu: s.mtu }),
+          ...(s.blackouts.length > 0 && { blackouts: s.blackouts }),
         });
       } catch (e) {
         if (!(e instanceof ExecServerError)) throw e;
@@ -191,7 +227,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         if (!notices.includes(n)) notices.push(n);
       }
       let capture: string | undefined;
-      if (s.capture && o.outDir) {
+      if (capturing && o.outDir) {
         mkdirSync(o.outDir, { recursive: true });
         const path = join(o.outDir, `${runId(p)}.pcap`);
         const why = await runtime.startCapture(path);

@@ -3,7 +3,7 @@
 // from the same zod schema (`udplab lab --print-schema`), and a test keeps the two in step.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes } from '../impair/index.js';
+import { type Blackout, type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes } from '../impair/index.js';
 import { LabError } from './errors.js';
 import { PROFILES } from './profiles.js';
 import {
@@ -46,6 +46,12 @@ export const scenarioSchema = z
     /** The IP version of the path between client and server (local: 127.0.0.1 or ::1; netns: a veth pair). */
     ip: z.union([z.literal(4), z.literal(6)]).default(4),
     attack: z.enum(['amplification']).optional(),
+    blackouts: z
+      .array(z.object({ at: duration, duration: duration }).strict())
+      .optional()
+      .describe(
+        "windows in which the path drops every datagram both ways, measured from each run's first datagram (the client's first packet)",
+      ),
     faults: z
       .array(z.object({ at: pct, kill: z.enum(['server', 'client']), restart: z.boolean().default(true) }).strict())
       .optional(),
@@ -85,6 +91,8 @@ export interface Scenario {
   ip: 4 | 6;
   /** Instead of transfers: forge one request from a victim's address and measure what the server sends it. */
   attack: 'amplification' | undefined;
+  /** Windows in which the path drops everything both ways, from each run's first datagram (userspace relay). */
+  blackouts: Blackout[];
   /** Crash faults in each RUFT run, in order of progress: SIGKILL at a fraction of the file, restart, resume. */
   faults: Fault[];
   repeat: number;
@@ -174,6 +182,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     mtu: s.mtu,
     ip: s.ip,
     attack: s.attack,
+    blackouts: (s.blackouts ?? []).map((b) => ({ startMs: ms(b.at), durationMs: ms(b.duration) })),
     faults: (s.faults ?? [])
       .map((f) => ({ atPct: pctOf(f.at), kill: f.kill, restart: f.restart }))
       .sort((a, b) => a.atPct - b.atPct),

@@ -163,7 +163,11 @@ export function matrixTable(m: GradingMatrix): string {
   const cols = ['implementation', ...m.scenarios.map((s) => s.name)];
   const rows = m.implementations.map((i) => [i.label, ...m.scenarios.map((s) => short(cellOf(m, i.label, s.name)))]);
   const width = cols.map((c, k) => Math.max(c.length, ...rows.map((r) => r[k]!.length)));
-  const line = (r: string[]) => r.map((x, k) => x.padEnd(width[k]!)).join('  ');
+  const line = (r: string[]) =>
+    r
+      .map((x, k) => x.padEnd(width[k]!))
+      .join('  ')
+      .trimEnd();
   const out = [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map(line)];
   for (const c of m.cells.filter((x) => x.verdict === 'fail'))
     out.push(`  ${c.implementation} × ${c.scenario}: ${c.reason}`);

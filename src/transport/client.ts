@@ -198,21 +198,28 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   // the connection ID names the session to the server and is bound into the handshake: 64 bits from the OS
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
   const started = clock();
-  const conn = Connection.client(
-    { codecFor, connectionId: o.rng ? o.rng.bytes(8) : randomBytes(8), ...o.config, rng, clientSecurity },
-    started,
-    {
-      op: spec.op,
-      resume: spec.resume ?? spec.ranges.length > 0,
-      force: o.force ?? false,
-      compression: compressionFromName(o.compress ?? 'off'),
-      path: spec.remote,
-      sizeBytes: spec.sizeBytes,
-      ranges: spec.ranges,
-      ...(spec.sourceTag && { sourceTag: spec.sourceTag }),
-    },
-    { ...(spec.sink && { sink: spec.sink }), ...(spec.source && { source: spec.source }) },
-  );
+  // the socket is open: anything that throws before the driver owns it (a bad UDPLAB_CRYPTO, a codec) closes it
+  let conn: Connection;
+  try {
+    conn = Connection.client(
+      { codecFor, connectionId: o.rng ? o.rng.bytes(8) : randomBytes(8), ...o.config, rng, clientSecurity },
+      started,
+      {
+        op: spec.op,
+        resume: spec.resume ?? spec.ranges.length > 0,
+        force: o.force ?? false,
+        compression: compressionFromName(o.compress ?? 'off'),
+        path: spec.remote,
+        sizeBytes: spec.sizeBytes,
+        ranges: spec.ranges,
+        ...(spec.sourceTag && { sourceTag: spec.sourceTag }),
+      },
+      { ...(spec.sink && { sink: spec.sink }), ...(spec.source && { source: spec.source }) },
+    );
+  } catch (e) {
+    bound.socket.close();
+    throw e;
+  }
   let compression = 'off';
   let acceptedRanges: Range[] = [];
   return new Promise((resolve, reject) => {

@@ -29,4 +29,4 @@ export {
 export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
 export { type RunningServer, type ServeOptions, type SessionLog, serve } from './server.js';
 export { parseTamper, Tamper, type TamperOptions, type TamperStats } from './tamper.js';
-export { type BoundSocket, bindUdp, type RemoteInfo } from './udp-socket.js';
+export { type BoundSocket, bindUdp, type RemoteInfo, WANT_BUFFER_BYTES } from './udp-socket.js';

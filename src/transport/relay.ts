@@ -23,7 +23,10 @@ export interface RelayOptions {
   up: Netem;
   down: Netem;
   seed?: number;
+  /** Windows in which both directions drop everything. */
   blackouts?: Blackout[];
+  /** Where the blackouts' clock starts: the relay's start (default) or the first datagram a client sends. */
+  blackoutsFrom?: 'start' | 'first-datagram';
   /** A hostile stage after the impairment (security tests): flips, truncation, replay, reordering. */
   tamper?: TamperOptions;
   /** Emulate IPv4 fragmentation at this MTU: each fragment meets the impairment on its own. */
@@ -36,6 +39,8 @@ export interface RelayReport {
   up: string;
   down: string;
   seed: number;
+  /** The blackout windows, as `START_MS+DURATION_MS from start|first-datagram`. */
+  blackouts?: string[];
   upStats: ImpairmentStats;
   downStats: ImpairmentStats;
   tamper?: { up: TamperStats; down: TamperStats };
@@ -181,7 +186,12 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const seed = o.seed ?? 1;
   const root = createRng(seed);
   const t0 = clock();
-  const opts = { blackouts: o.blackouts ?? [] };
+  // Both directions read this one array at every datagram; with `first-datagram` it stays empty until a client's
+  // first datagram arrives and then receives the windows shifted to that moment.
+  const blackouts: Blackout[] = [];
+  const opts = { blackouts };
+  let blackoutClock = o.blackoutsFrom === 'first-datagram' ? undefined : 0;
+  if (blackoutClock === 0) blackouts.push(...(o.blackouts ?? []));
   const tamper = (label: string) => (o.tamper ? new Tamper(o.tamper, root.fork(`tamper-${label}`)) : undefined);
   const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'), o.mtu);
   const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'), o.mtu);
@@ -215,6 +225,11 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   let dropped = 0;
   front.socket.on('message', (msg, rinfo) => {
     if (rinfo.port === 0) return; // forged: nothing can be sent back to port 0
+    if (blackoutClock === undefined) {
+      blackoutClock = clock() - t0;
+      for (const b of o.blackouts ?? [])
+        blackouts.push({ startMs: blackoutClock + b.startMs, durationMs: b.durationMs });
+    }
     if (upstreams.size >= MAX_UPSTREAMS && !upstreams.has(`${rinfo.address}:${rinfo.port}`)) {
       dropped++;
       return;
@@ -236,6 +251,12 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       up: printNetem(o.up),
       down: printNetem(o.down),
       seed,
+      ...((o.blackouts?.length ?? 0) > 0 && {
+        blackouts: (o.blackouts ?? []).map(
+          (b) =>
+            `${b.startMs}ms+${b.durationMs}ms from ${o.blackoutsFrom === 'first-datagram' ? 'first datagram' : 'start'}`,
+        ),
+      }),
       upStats: { ...up.imp.stats },
       downStats: { ...down.imp.stats },
       ...(up.tamper && down.tamper && { tamper: { up: { ...up.tamper.stats }, down: { ...down.tamper.stats } } }),

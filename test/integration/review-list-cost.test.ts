@@ -46,14 +46,10 @@ describe('review: a LIST INITIAL that is never confirmed', () => {
 
   it('a replayed LIST of a 30,000-entry directory does not block the server for long (~1 s per datagram now)', async () => {
     const replayer = await EvilSocket.open();
-    // the server runs in this process: the longest gap between 5 ms ticks is the longest time it was blocked
-    let last = performance.now();
+    // the server runs in this process: the CPU time this process spends between sending the INITIAL and reading
+    // the ACCEPT bounds the work one unconfirmed datagram costs the server. CPU time, not wall time, so a busy
+    // machine (the scheduler taking the core away) does not count as the server being blocked.
     let worst = 0;
-    const ticker = setInterval(() => {
-      const now = performance.now();
-      worst = Math.max(worst, now - last);
-      last = now;
-    }, 5);
     try {
       for (let k = 0; k < 3; k++) {
         // a LIST the PSK holder once sent (captured on the path); the replayer has neither key nor PSK
@@ -75,15 +71,16 @@ describe('review: a LIST INITIAL that is never confirmed', () => {
         );
         const token = await cookieFor(replayer, srv.port, cid);
         const from = replayer.inbox.length;
-        last = performance.now();
+        const cpu = process.cpuUsage();
         replayer.send(initialDatagram(cid, hs.suite, token, captured), srv.port);
         const ans = await replayer.waitFor((m) => typeOf(m.bytes) === PacketType.Accept, 10_000, from);
+        const used = process.cpuUsage(cpu);
+        worst = Math.max(worst, (used.user + used.system) / 1000);
         expect(ans).toBeDefined();
       }
     } finally {
-      clearInterval(ticker);
       replayer.close();
     }
-    expect(worst, `the server was blocked ${worst.toFixed(0)} ms by one unconfirmed LIST INITIAL`).toBeLessThan(250);
+    expect(worst, `one unconfirmed LIST INITIAL cost the server ${worst.toFixed(0)} ms of CPU`).toBeLessThan(250);
   });
 });

@@ -1,9 +1,11 @@
 // Byte-exact agreement with the published Noise test vectors (cacophony, public domain) for every pattern
-// and cipher in the fixture: handshake messages, handshake hash, then transport messages both ways.
+// and cipher in the fixture: handshake messages, handshake hash, then transport messages both ways; on each
+// crypto backend (libsodium, node:crypto), and with the initiator on one backend and the responder on the other.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CipherName, HandshakeState } from '../../src/crypto/index.js';
+import { type CipherName, type CryptoBackend, HandshakeState } from '../../src/crypto/index.js';
+import { BACKENDS } from '../helpers/backends.js';
 
 interface Vector {
   protocol_name: string;
@@ -29,7 +31,15 @@ const fixture = JSON.parse(
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-describe('Noise handshake against the published test vectors', () => {
+const [[, sodium], [, node]] = BACKENDS as [[string, CryptoBackend], [string, CryptoBackend]];
+const PAIRS: Array<[string, CryptoBackend, CryptoBackend]> = [
+  ['libsodium', sodium, sodium],
+  ['node:crypto', node, node],
+  ['initiator libsodium, responder node:crypto', sodium, node],
+  ['initiator node:crypto, responder libsodium', node, sodium],
+];
+
+describe.each(PAIRS)('Noise handshake against the published test vectors (%s)', (_b, initBackend, respBackend) => {
   it.each(fixture.vectors.map((v) => [v.protocol_name, v] as const))('%s', (_name, v) => {
     const m = /^Noise_([A-Za-z0-9]+)_25519_(ChaChaPoly|AESGCM)_SHA256$/.exec(v.protocol_name)!;
     const [pattern, cipher] = [m[1]!, m[2] as CipherName];
@@ -42,6 +52,7 @@ describe('Noise handshake against the published test vectors', () => {
       ...(v.init_static && { s: hex(v.init_static) }),
       ...(v.init_remote_static && { rs: hex(v.init_remote_static) }),
       ...(v.init_psks && { psk: hex(v.init_psks[0]!) }),
+      backend: initBackend,
     });
     const resp = new HandshakeState({
       pattern,
@@ -52,6 +63,7 @@ describe('Noise handshake against the published test vectors', () => {
       ...(v.resp_static && { s: hex(v.resp_static) }),
       ...(v.resp_remote_static && { rs: hex(v.resp_remote_static) }),
       ...(v.resp_psks && { psk: hex(v.resp_psks[0]!) }),
+      backend: respBackend,
     });
     let i = 0;
     for (; !init.finished; i++) {
@@ -90,6 +102,7 @@ describe('Noise handshake against the published test vectors', () => {
           e: hex(initiator ? v.init_ephemeral : v.resp_ephemeral),
           ...(initiator ? { rs: hex(v.init_remote_static!) } : { s: hex(v.resp_static!) }),
           psk: hex(psk),
+          backend: initiator ? initBackend : respBackend,
         });
       const init = mk(true, v.init_psks![0]!);
       const resp = mk(false, 'ff'.repeat(32));

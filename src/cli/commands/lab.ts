@@ -16,6 +16,8 @@ interface LabFlags {
   json?: boolean;
   printSchema?: boolean;
   protocolsFrom?: string;
+  allowCapped?: boolean;
+  capture: boolean;
 }
 
 function stamp(d: Date): string {
@@ -40,6 +42,8 @@ export const register: Register = (program: Command, setExit) => {
       '--protocols-from <dir>',
       "grade implementations: each sub-folder of DIR with a udplab.yaml replaces the scenarios' protocols, and a matrix (implementations × scenarios) is written",
     )
+    .option('--allow-capped', 'run a scenario whose rcvbuf is above net.core.rmem_max anyway (a CAPPED notice)')
+    .option('--no-capture', 'take no packet captures, even where the scenario says capture: true (a notice)')
     .action(async (files: string[], f: LabFlags) => {
       const { LabError, loadImplementations, loadScenario, runScenario, scenarioJsonSchema } = await import(
         '../../lab/index.js'
@@ -99,6 +103,8 @@ export const register: Register = (program: Command, setExit) => {
             onProgress: say,
             signal: ac.signal,
             outDir: dir,
+            ...(f.allowCapped && { allowCapped: true }),
+            ...(!f.capture && { noCapture: true }),
           });
           await writeReports(dir, res);
           all.push(res);

@@ -1,6 +1,6 @@
 // `udplab relay`: the userspace impairment relay as a process (the lab's fallback shaper).
 import type { Command } from 'commander';
-import { parseNetem } from '../../impair/index.js';
+import { type Blackout, parseNetem } from '../../impair/index.js';
 import { parseTamper, startRelay } from '../../transport/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
@@ -16,6 +16,8 @@ interface RelayFlags {
   tamper?: string;
   mtu?: string;
   reportEvery: string;
+  blackout: string[];
+  blackoutFrom: string;
 }
 
 export const register: Register = (program: Command, setExit) => {
@@ -30,6 +32,17 @@ export const register: Register = (program: Command, setExit) => {
     .option('--seed <n>', 'PRNG seed', '1')
     .option('--mtu <bytes>', 'emulate IPv4 fragmentation at this MTU (each fragment lost on its own)')
     .option('--tamper <spec>', 'hostile stage, e.g. "after 10 flip 5% truncate 2% replay 5% reorder 5%"')
+    .option(
+      '--blackout <start:duration>',
+      'drop everything both ways for DURATION ms from START ms, e.g. 1000:3000 (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option(
+      '--blackout-from <origin>',
+      "blackouts' clock: start (the relay's) or first-datagram (a client's first)",
+      'start',
+    )
     .option('--report-every <ms>', 'print a JSON report line every N ms (0: only at exit)', '0')
     .action(async (f: RelayFlags) => {
       const parse = (name: string, v: string) => {
@@ -54,6 +67,8 @@ export const register: Register = (program: Command, setExit) => {
         up,
         down,
         seed: Number(f.seed),
+        blackouts: f.blackout.map(blackoutFlag),
+        blackoutsFrom: blackoutFromFlag(f.blackoutFrom),
         ...(f.tamper !== undefined && { tamper: tamperFlag(f.tamper) }),
         ...(f.mtu !== undefined && { mtu: mtuFlag(f.mtu) }),
       });
@@ -70,6 +85,18 @@ export const register: Register = (program: Command, setExit) => {
       setExit(0);
     });
 };
+
+function blackoutFlag(v: string): Blackout {
+  const m = /^(\d+):(\d+)$/.exec(v);
+  if (!m) throw new UsageError(`--blackout expects START_MS:DURATION_MS, e.g. 1000:3000, got "${v}"`);
+  return { startMs: Number(m[1]), durationMs: Number(m[2]) };
+}
+
+function blackoutFromFlag(v: string): 'start' | 'first-datagram' {
+  if (v !== 'start' && v !== 'first-datagram')
+    throw new UsageError(`--blackout-from expects start or first-datagram, got "${v}"`);
+  return v;
+}
 
 function mtuFlag(v: string): number {
   const n = Number(v);

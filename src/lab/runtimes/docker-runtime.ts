@@ -15,12 +15,14 @@ import { createInternalNetwork, type LabNetwork, startNode, sweepLeftovers, tear
 import { ImageEndpointLab, type ImageEndpointSpec, toClientOutcome } from './docker-image.js';
 import { startTimeoutMs, writeContent } from './local.js';
 import {
+  blackoutReadback,
   type ClientOutcome,
   clientOutcome,
   faultRecord,
   type LabRuntime,
   notRestarted,
   type PreparedFile,
+  relayBlackoutArgs,
   type ShaperName,
   type ShapingRequest,
   withLocalSha,
@@ -296,13 +298,14 @@ export class DockerRuntime implements LabRuntime {
       `--down '${printNetem(down)}'`,
       `--seed ${seed}`,
       ...(req.mtu ? [`--mtu ${req.mtu}`] : []),
+      ...relayBlackoutArgs(req.blackouts), // digits and fixed words only: safe in this shell line
     ].join(' ');
     const started = await run(r, ['sh', '-c', `${cmd} > /tmp/relay.log 2>&1 & echo $!`]);
     this.relayPid = started.stdout.trim();
     await this.waitFor(r, '/tmp/relay.log', '"listening"', 'udplab relay');
     const line = (await run(r, ['head', '-1', '/tmp/relay.log'])).stdout.trim();
     const j = JSON.parse(line) as { up: string; down: string; seed: number };
-    return `userspace relay container: up "${j.up}" down "${j.down}" seed ${j.seed}${req.mtu ? `, IP fragmentation emulated at MTU ${req.mtu}` : ''}`;
+    return `userspace relay container: up "${j.up}" down "${j.down}" seed ${j.seed}${req.mtu ? `, IP fragmentation emulated at MTU ${req.mtu}` : ''}${blackoutReadback(req.blackouts)}`;
   }
 
   /** netem: the counters each endpoint's qdisc kept (`tc -s qdisc show`), read before it is deleted. */

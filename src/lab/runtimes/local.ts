@@ -41,6 +41,7 @@ import {
   startExecServer,
 } from './exec.js';
 import {
+  blackoutReadback,
   type ClientOutcome,
   clientOutcome,
   faultRecord,
@@ -48,6 +49,7 @@ import {
   notRestarted,
   type PreparedFile,
   type RuntimeName,
+  relayBlackoutArgs,
   type ShaperName,
   type ShapingRequest,
   withLocalSha,
@@ -365,6 +367,7 @@ export class LocalRuntime implements LabRuntime {
         '--seed',
         String(r.seed),
         ...(r.mtu ? ['--mtu', String(r.mtu)] : []),
+        ...relayBlackoutArgs(r.blackouts),
       ],
       join(this.dir, 'relay-home'),
       this.prefix('relay'),
@@ -374,7 +377,7 @@ export class LocalRuntime implements LabRuntime {
     const j = JSON.parse(line) as { address: string; port: number; up: string; down: string; seed: number };
     this.targetPort = j.port;
     const path = `${formatHostPort(j.address, j.port)} → ${formatHostPort(this.hosts.relayTo, server.port)}`;
-    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}, ${path}`;
+    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}${blackoutReadback(r.blackouts)}, ${path}`;
   }
 
   async clearShaping(): Promise<unknown> {

@@ -68,7 +68,7 @@ describe('scenario files', () => {
     const files = [
       join(ROOT, 'scenarios', 'lossy-10pct.yaml'),
       join(ROOT, 'scenarios', 'ipv6-path.yaml'),
-      ...['regression', 'vm'].flatMap((d) =>
+      ...['regression', 'vm', 'grading'].flatMap((d) =>
         readdirSync(join(ROOT, 'scenarios', d)).map((f) => join(ROOT, 'scenarios', d, f)),
       ),
     ];

@@ -1,0 +1,68 @@
+// Blackouts in scenarios (#18's grading set): windows in which the userspace relay drops everything both ways,
+// timed from each run's first datagram. A protocol that retries with backoff comes through, later by about
+// the blackout; the seminar's protocol (no retransmission) does not.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseScenario, runScenario } from '../../src/lab/index.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+type Counters = { upStats: { blackedOut: number }; downStats: { blackedOut: number }; blackouts?: string[] };
+
+describe('lab blackouts (userspace relay)', () => {
+  it('a 3 s blackout from the first datagram: RUFT passes, at least 3 s later than without', async () => {
+    // plaintext RUFT has no key fetch before its clock starts, so nothing it does before the blackout counts
+    const base =
+      'name: bo\nfile: { size: 256KiB, content: random }\nnetwork: { netem: "delay 50ms" }\nprotocols: [{ protocol: ruft, plaintext: true }]\nseed: 3\ntimeout: 60s\n';
+    const clean = await runScenario(parseScenario(base, 'bo.yaml'), { runtime: 'local', shaper: 'auto' });
+    const dark = await runScenario(parseScenario(`${base}blackouts: [{ at: 0ms, duration: 3s }]\n`, 'bo.yaml'), {
+      runtime: 'local',
+      shaper: 'auto',
+    });
+    expect(clean.summary.passed).toBe(1);
+    expect(dark.summary.passed).toBe(1);
+    const [c, d] = [clean.runs[0]!, dark.runs[0]!];
+    expect(d.sha256_actual).toBe(d.sha256_expected);
+    expect(d.duration_ms - c.duration_ms).toBeGreaterThanOrEqual(3000);
+    const k = d.shaper_counters as Counters;
+    expect(k.upStats.blackedOut).toBeGreaterThan(0); // the first Initial at least
+    expect(k.blackouts).toEqual(['0ms+3000ms from first datagram']);
+    expect(d.shaping_readback).toContain('blackouts 0ms+3000ms from the first datagram');
+    expect((c.shaper_counters as Counters).upStats.blackedOut).toBe(0);
+    expect(dark.environment.notices).toContain(
+      "blackouts: 0 s for 3 s after each run's first datagram, both ways (userspace relay)",
+    );
+  }, 60_000);
+
+  it('scenarios/grading/blackout.yaml: RUFT passes, the seminar protocol (naive) fails', async () => {
+    const file = join(ROOT, 'scenarios', 'grading', 'blackout.yaml');
+    const text = readFileSync(file, 'utf8').replace(
+      /^protocols: \[ruft\].*$/m,
+      'protocols: [ruft, { protocol: naive, stall: 2s }]',
+    );
+    const res = await runScenario(parseScenario(text, file), { runtime: 'local', shaper: 'auto' });
+    const [ruft, naive] = res.runs;
+    expect(ruft!.verdict, ruft!.failures.join('; ')).toBe('pass');
+    expect(naive!.verdict).toBe('fail');
+    expect(naive!.error?.code).toBe('E_STALLED');
+    expect(naive!.failures.join('; ')).toMatch(/stalled at 0 bytes/);
+    expect((naive!.shaper_counters as Counters).downStats.blackedOut).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('is refused on kernel netem with one line, and validated with file:line:col', async () => {
+    const s = parseScenario(
+      'name: bo\nfile: { size: 1KiB }\nnetwork: { netem: "" }\nblackouts: [{ at: 1s, duration: 2s }]\n',
+      'bo.yaml',
+    );
+    expect(s.blackouts).toEqual([{ startMs: 1000, durationMs: 2000 }]);
+    await expect(runScenario(s, { runtime: 'local', shaper: 'netem' })).rejects.toThrow(
+      /^bo\.yaml: blackouts: only the userspace relay applies them so far/,
+    );
+    expect(() =>
+      parseScenario(
+        'name: bo\nfile: { size: 1KiB }\nnetwork: { netem: "" }\nblackouts: [{ at: soon, duration: 2s }]\n',
+        'bo.yaml',
+      ),
+    ).toThrow(/^bo\.yaml:4:19: blackouts\.0\.at: expected a duration/);
+  });
+});
