@@ -149,38 +149,42 @@ describe('image protocol: kernel netem from sidecars (a fake docker that has net
     const notices: string[] = [];
     const lab = new ImageEndpointLab(notices, 'auto', docker, 1_000);
     await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
-    expect(lab.shaper).toBe('netem');
-    expect(notices).toEqual([]);
-    const shaped = await lab.applyShaping({
-      spec: { ...spec, image: 'img:1' },
-      up: parseNetem('loss 10%'),
-      down: parseNetem('delay 5ms'),
-      seed: 3,
-    });
-    expect(shaped).toMatch(
-      /^up \(client eth0, from a sidecar\): qdisc netem .*; down \(server eth0, from a sidecar\): qdisc netem /,
-    );
-    const sidecar = (id: string) => ['run', '--rm', '--network', `container:${id}`, '--cap-add', 'NET_ADMIN'];
-    const tc = calls
-      .filter((a) => a[0] === 'run' && a[1] === '--rm' && a.includes('NET_ADMIN'))
-      .map((a) => a.join(' '));
-    const holder = calls.find((a) => a.includes('udplab.role=client-holder'))![3]!;
-    const server = calls.find((a) => a.includes('udplab.role=server'))![3]!;
-    // the probe: netem accepted on the holder's eth0, from a sidecar, before anything is shaped
-    const probe = tc.findIndex((l) => / tc qdisc add dev eth0 root netem delay 0ms/.test(l));
-    expect(probe).toBe(1); // after its del (which may fail), before the shaping
-    expect(tc[probe]!.startsWith(`${sidecar(`id-${holder}`).join(' ')} `)).toBe(true);
-    expect(tc.filter((l) => l.endsWith('tc qdisc add dev eth0 root netem loss 10%'))).toEqual([
-      `${sidecar(`id-${holder}`).join(' ')} --label udplab=1 --label udplab.owner=${process.pid} --label udplab.role=sidecar udplab/udplab:test tc qdisc add dev eth0 root netem loss 10%`,
-    ]);
-    expect(tc.filter((l) => / tc qdisc add dev eth0 root netem delay 5ms limit \d+$/.test(l))[0]).toMatch(
-      new RegExp(`^${sidecar(`id-${server}`).join(' ')} `),
-    );
-    // the user's image never runs tc: no exec into the server, no NET_ADMIN on it
-    expect(calls.some((a) => a[0] === 'exec' && a[1] === `id-${server}`)).toBe(false);
-    expect(calls.find((a) => a.includes('udplab.role=server'))).not.toContain('NET_ADMIN');
-    await lab.stop();
+    try {
+      expect(lab.shaper).toBe('netem');
+      expect(notices).toEqual([]);
+      const shaped = await lab.applyShaping({
+        spec: { ...spec, image: 'img:1' },
+        up: parseNetem('loss 10%'),
+        down: parseNetem('delay 5ms'),
+        seed: 3,
+      });
+      expect(shaped).toMatch(
+        /^up \(client eth0, from a sidecar\): qdisc netem .*; down \(server eth0, from a sidecar\): qdisc netem /,
+      );
+      const sidecar = (id: string) => ['run', '--rm', '--network', `container:${id}`, '--cap-add', 'NET_ADMIN'];
+      const tc = calls
+        .filter((a) => a[0] === 'run' && a[1] === '--rm' && a.includes('NET_ADMIN'))
+        .map((a) => a.join(' '));
+      const holder = calls.find((a) => a.includes('udplab.role=client-holder'))![3]!;
+      const server = calls.find((a) => a.includes('udplab.role=server'))![3]!;
+      // the probe: netem accepted on the holder's eth0, from a sidecar, before anything is shaped
+      const probe = tc.findIndex((l) => / tc qdisc add dev eth0 root netem delay 0ms/.test(l));
+      expect(probe).toBe(1); // after its del (which may fail), before the shaping
+      expect(tc[probe]!.startsWith(`${sidecar(`id-${holder}`).join(' ')} `)).toBe(true);
+      expect(tc.filter((l) => l.endsWith('tc qdisc add dev eth0 root netem loss 10%'))).toEqual([
+        `${sidecar(`id-${holder}`).join(' ')} --label udplab=1 --label udplab.owner=${process.pid} --label udplab.role=sidecar udplab/udplab:test tc qdisc add dev eth0 root netem loss 10%`,
+      ]);
+      expect(tc.filter((l) => / tc qdisc add dev eth0 root netem delay 5ms limit \d+$/.test(l))[0]).toMatch(
+        new RegExp(`^${sidecar(`id-${server}`).join(' ')} `),
+      );
+      // the user's image never runs tc: no exec into the server, no NET_ADMIN on it
+      expect(calls.some((a) => a[0] === 'exec' && a[1] === `id-${server}`)).toBe(false);
+      expect(calls.find((a) => a.includes('udplab.role=server'))).not.toContain('NET_ADMIN');
+    } finally {
+      await lab.stop(); // its folders too, even when an expectation fails
+    }
     expect(calls.at(-1)!.slice(0, 3)).toEqual(['rm', '-f', '-v']);
-    expect(calls.at(-1)).toEqual(expect.arrayContaining([holder, server]));
+    const named = (role: string) => calls.find((a) => a.includes(`udplab.role=${role}`))![3]!;
+    expect(calls.at(-1)).toEqual(expect.arrayContaining([named('client-holder'), named('server')]));
   });
 });
