@@ -2,11 +2,13 @@
 // from templates (no shell), the contract's environment, the implementation's cwd, each program in a process
 // group of its own (killed whole after every client run and at teardown), readiness watched in the server's own
 // network namespace, and the outcome read from the file on disk — never from the program's word.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
+import type { Host } from './host.js';
 import type { ClientOutcome } from './types.js';
 
 /** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
@@ -15,6 +17,8 @@ export const READY_TIMEOUT_MS = 10_000;
 /** A program started in a process group of its own, with its output drained (a full pipe would block it). */
 export interface Proc {
   child: ChildProcess;
+  /** Where it runs. */
+  host: Host;
   /** The process group (= the leader's PID). */
   pgid: number;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -22,15 +26,10 @@ export interface Proc {
   onLine: (f: (line: string) => void) => void;
 }
 
-export function startProc(argv: string[], cwd: string, env: Record<string, string>, prefix: string[] = []): Proc {
-  const [cmd, ...rest] = [...prefix, ...argv];
-  // detached: setsid, so the program and everything it starts share a process group the lab can kill whole
-  const child = spawn(cmd!, rest, {
-    cwd,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
+export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host): Proc {
+  const cmd = argv[0];
+  // group: setsid, so the program and everything it starts share a process group the lab can kill whole
+  const child = host.spawn(argv, { cwd, env, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
@@ -49,6 +48,7 @@ export function startProc(argv: string[], cwd: string, env: Record<string, strin
   });
   return {
     child,
+    host,
     pgid: child.pid ?? -1,
     exited,
     lastStderr: () => stderrLines.at(-1) ?? '',
@@ -78,11 +78,7 @@ export async function killGroup(p: Proc): Promise<void> {
   if (p.pgid <= 0) return;
   const deadline = Date.now() + 3000;
   do {
-    try {
-      process.kill(-p.pgid, 'SIGKILL');
-    } catch {
-      // ESRCH: nothing left in the group
-    }
+    p.host.kill(p.pgid, 'SIGKILL', { group: true }); // ESRCH when nothing is left: ignored
     if (groupMembers(p.pgid).length === 0) break;
     await new Promise((ok) => setTimeout(ok, 20));
   } while (Date.now() < deadline);
@@ -135,19 +131,14 @@ const exitText = (e: { code: number | null; signal: NodeJS.Signals | null }, std
 /** Starts an implementation's server and waits until it is ready, or throws ExecServerError. */
 export async function startExecServer(o: {
   spec: ExecSpec;
-  prefix: string[];
+  host: Host;
   bind: string;
   port: number;
   root: string;
   seed: number;
 }): Promise<ExecServer> {
   const values = { bind: o.bind, port: String(o.port), root: o.root };
-  const proc = startProc(
-    fill(o.spec.server, values),
-    o.spec.cwd,
-    execEnv({ ...values, seed: String(o.seed) }),
-    o.prefix,
-  );
+  const proc = startProc(fill(o.spec.server, values), o.spec.cwd, execEnv({ ...values, seed: String(o.seed) }), o.host);
   let exit: string | undefined;
   void proc.exited.then((e) => {
     exit = exitText(e, proc.lastStderr());
@@ -206,13 +197,13 @@ export interface ExecClient {
 export function startExecClient(o: {
   argv: string[];
   spec: ExecSpec;
-  prefix: string[];
+  host: Host;
   values: { host: string; port: string; remote: string; local: string };
   seed: number;
   timeoutMs: number;
 }): ExecClient {
   const startedMs = performance.now();
-  const proc = startProc(o.argv, o.spec.cwd, execEnv({ ...o.values, seed: String(o.seed) }), o.prefix);
+  const proc = startProc(o.argv, o.spec.cwd, execEnv({ ...o.values, seed: String(o.seed) }), o.host);
   let killed = false;
   const timer = setTimeout(() => {
     killed = true;
@@ -226,14 +217,18 @@ export function startExecClient(o: {
 export async function finishExecClient(
   c: ExecClient,
   o: { local: string; remote: string; original: string; sha256: string; timeoutMs: number },
-  sha256OfFile: (p: string) => Promise<string>,
 ): Promise<ClientOutcome> {
   const e = await c.proc.exited;
   const durationMs = Math.max(1, Math.round(performance.now() - c.startedMs));
   await killGroup(c.proc); // whatever it started is not left running
   await sleep(20); // the last stderr line
   const has = existsSync(o.local) && statSync(o.local).isFile();
-  const sha = has ? await sha256OfFile(o.local) : undefined;
+  // read where the client ran (the Host seam): the file it wrote, not its word
+  const sha = has
+    ? createHash('sha256')
+        .update(await c.proc.host.readFile(o.local))
+        .digest('hex')
+    : undefined;
   if (c.timedOut()) return fail('hung', `killed after the scenario's timeout of ${o.timeoutMs / 1000} s`, sha);
   if (sha === o.sha256) {
     const bytes = statSync(o.local).size;

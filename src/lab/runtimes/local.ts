@@ -40,6 +40,7 @@ import {
   startExecClient,
   startExecServer,
 } from './exec.js';
+import { type Host, ProcessHost, type Role } from './host.js';
 import {
   blackoutReadback,
   type ClientOutcome,
@@ -65,10 +66,9 @@ export interface AmplificationOutcome {
 
 const BIN = () => join(repoRoot(), 'bin', 'udplab.js');
 
-/** Starts `udplab ARGS`, optionally behind a prefix such as `ip netns exec NS` (which execs, keeping the PID). */
-function spawnUdplab(args: string[], home: string, prefix: string[] = []): ChildProcess {
-  const [cmd, ...rest] = [...prefix, process.execPath, BIN(), ...args];
-  return spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UDPLAB_HOME: home } });
+/** Starts `udplab ARGS` on a host (loopback, or a namespace through `ip netns exec NS`, which keeps the PID). */
+function spawnUdplab(args: string[], home: string, host: Host): ChildProcess {
+  return host.spawn([process.execPath, BIN(), ...args], { env: { UDPLAB_HOME: home } });
 }
 
 /**
@@ -126,7 +126,7 @@ export function writeContent(path: string, sizeBytes: number, content: 'random' 
  * Servers, relay and clients as separate udplab processes, each with a home of its own (the RUFT server makes
  * its identity there; a client pins it on first contact). Servers start on first use, one per protocol
  * variant key. The `local` runtime runs them on loopback; a subclass places them elsewhere (network
- * namespaces) through `prefix`, `hosts` and `captureInterface`.
+ * namespaces) through `host(role)` (the Host seam, ./host.ts), `hosts` and `captureInterface`.
  */
 export class LocalRuntime implements LabRuntime {
   readonly name: RuntimeName = 'local';
@@ -140,8 +140,9 @@ export class LocalRuntime implements LabRuntime {
     relayTo: '127.0.0.1',
     clientTarget: '127.0.0.1',
   };
-  protected prefix(_role: 'server' | 'relay' | 'client'): string[] {
-    return [];
+  /** Where a role's processes run: this machine's loopback. */
+  protected host(_role: Role): Host {
+    return new ProcessHost('loopback', this.hosts.serverBind);
   }
   /** Where the client's packets can be captured. */
   protected captureInterface(): string {
@@ -208,7 +209,7 @@ export class LocalRuntime implements LabRuntime {
   private async startExec(v: Variant, port: number, seed: number): Promise<ExecServer> {
     const exec = await startExecServer({
       spec: serverSpec(v).exec!,
-      prefix: this.prefix('server'),
+      host: this.host('server'),
       bind: this.hosts.serverBind,
       port,
       root: join(this.dir, 'root'),
@@ -244,7 +245,7 @@ export class LocalRuntime implements LabRuntime {
     args: string[],
     ready: RegExp,
   ): Promise<{ child: ChildProcess; port: number }> {
-    const child = spawnUdplab(args, join(this.dir, 'server-home'), this.prefix('server'));
+    const child = spawnUdplab(args, join(this.dir, 'server-home'), this.host('server'));
     try {
       const line = await firstLine(child, ready, `udplab ${what}`);
       return { child, port: Number(/:(\d+),/.exec(line)?.[1]) };
@@ -321,7 +322,7 @@ export class LocalRuntime implements LabRuntime {
     out: () => string;
     err: () => string;
   } {
-    const child = spawnUdplab(args, join(this.dir, 'client-home'), this.prefix('client'));
+    const child = spawnUdplab(args, join(this.dir, 'client-home'), this.host('client'));
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => {
@@ -370,7 +371,7 @@ export class LocalRuntime implements LabRuntime {
         ...relayBlackoutArgs(r.blackouts),
       ],
       join(this.dir, 'relay-home'),
-      this.prefix('relay'),
+      this.host('relay'),
     );
     const line = await firstLine(this.relay, /"listening"/, 'udplab relay');
     createInterface({ input: this.relay.stdout! }).on('line', (l) => this.relayLines.push(l));
@@ -431,7 +432,7 @@ export class LocalRuntime implements LabRuntime {
     return startExecClient({
       argv: clientArgs(v, target, remote, local),
       spec: serverSpec(v).exec!,
-      prefix: this.prefix('client'),
+      host: this.host('client'),
       values: { host: this.hosts.clientTarget, port: String(this.targetPort), remote, local },
       seed,
       timeoutMs,
@@ -439,11 +440,13 @@ export class LocalRuntime implements LabRuntime {
   }
 
   private judgeExec(c: ReturnType<typeof startExecClient>, local: string, remote: string, timeoutMs: number) {
-    return finishExecClient(
-      c,
-      { local, remote, original: join(this.dir, 'root', remote), sha256: this.fileSha, timeoutMs },
-      sha256OfFile,
-    );
+    return finishExecClient(c, {
+      local,
+      remote,
+      original: join(this.dir, 'root', remote),
+      sha256: this.fileSha,
+      timeoutMs,
+    });
   }
 
   /** A server that exited during the run fails the run: the contract says it serves every run. */
@@ -536,6 +539,7 @@ export class LocalRuntime implements LabRuntime {
         const client = spawnUdplab(
           clientArgs(v, `127.0.0.1:${sink.address().port}`, remote, join(this.dir, 'client', 'never.bin')),
           join(this.dir, 'client-home'),
+          this.host('client'),
         );
         const t = setTimeout(() => {
           client.kill('SIGKILL');
@@ -590,23 +594,19 @@ export class LocalRuntime implements LabRuntime {
   async startCapture(pcapPath: string): Promise<string | undefined> {
     if (process.getuid?.() !== 0) return 'packet capture needs root';
     const filter = `port ${this.targetPort}`;
-    const child = spawn(
-      this.prefix('client')[0] ?? 'tcpdump',
-      [
-        ...this.prefix('client').slice(1),
-        ...(this.prefix('client').length ? ['tcpdump'] : []),
-        '-i',
-        this.captureInterface(),
-        '-U',
-        '--immediate-mode',
-        '-s',
-        '256',
-        '-w',
-        pcapPath,
-        filter,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const [exe, ...args] = this.host('client').argv([
+      'tcpdump',
+      '-i',
+      this.captureInterface(),
+      '-U',
+      '--immediate-mode',
+      '-s',
+      '256',
+      '-w',
+      pcapPath,
+      filter,
+    ]);
+    const child = spawn(exe!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const ready = await new Promise<string | undefined>((ok) => {
       let err = '';
       child.stderr!.on('data', (d) => {

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { type Netem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
 import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
+import { type Host, ProcessHost, type Role } from './host.js';
 import { LocalRuntime } from './local.js';
 import type { RuntimeName, ShaperName } from './types.js';
 
@@ -80,8 +81,12 @@ export class NetnsRuntime extends LocalRuntime {
     return `ul${this.k}c`;
   }
 
-  protected override prefix(role: 'server' | 'relay' | 'client'): string[] {
-    return ['ip', 'netns', 'exec', role === 'client' ? this.cns : this.sns];
+  /** The client's namespace for clients, the server's for the server and the relay. */
+  protected override host(role: Role): Host {
+    const ns = role === 'client' ? this.cns : this.sns;
+    const address =
+      role === 'client' ? (this.ip === 6 ? `${this.net6()}1` : `10.77.${this.k}.1`) : this.hosts.serverBind;
+    return new ProcessHost(`netns ${ns}`, address, ['ip', 'netns', 'exec', ns]);
   }
 
   override async start(): Promise<void> {
