@@ -1,6 +1,7 @@
 // Implementation folders (docs/endpoints.md): a folder with a manifest `udplab.yaml` describing how the lab starts
 // its server and its client. `udplab lab … --protocols-from DIR` turns each sub-folder of DIR that has one into an
-// exec protocol (local and netns runtimes). A malformed manifest is ONE error: file:line:col: field: what.
+// exec protocol (local and netns runtimes), or with --runtime docker an image protocol (its image:, or the image
+// the lab builds from the folder's Dockerfile with build: .). A malformed manifest is ONE error: file:line:col: field: what.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -34,6 +35,8 @@ export interface Implementation {
   manifest: string;
   /** The exec protocol that runs it on the local and netns runtimes. */
   variant: Variant;
+  /** The image protocol that runs it on the docker runtime, when the manifest says image: and/or build: . */
+  imageVariant?: Variant;
   image?: string;
   build: boolean;
 }
@@ -78,12 +81,30 @@ export function loadImplementation(dir: string): Implementation {
     },
     { file, ms },
   );
+  const imageVariant =
+    m.image !== undefined || m.build !== undefined
+      ? toVariant(
+          {
+            protocol: 'image',
+            label,
+            ...(m.image !== undefined && { image: m.image }),
+            ...(m.build !== undefined && { build: '.' }), // relative to the manifest: its folder
+            transport: m.transport,
+            server: m.server,
+            client: m.client,
+            ...(m.ready && { ready: m.ready }),
+            resumable: m.resumable,
+          },
+          { file, ms },
+        )
+      : undefined;
   return {
     label,
     description: m.description ?? '',
     dir: resolve(dir),
     manifest: file,
     variant,
+    ...(imageVariant && { imageVariant }),
     ...(m.image !== undefined && { image: m.image }),
     build: m.build === '.',
   };

@@ -55,20 +55,34 @@ export function planRuns(s: Scenario, shard?: { index: number; count: number }):
 }
 
 async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Promise<LabRuntime> {
-  // protocols that only some runtimes can place (exec: local and netns)
+  // protocols that only some runtimes can place (exec: local and netns; image: docker)
   const placeable = s.variants.map((v) => protocolEntry(v.protocol).runtimes).filter((r) => r !== undefined);
   const onlyOn = (['local', 'netns', 'docker'] as const).filter((r) => placeable.every((p) => p.includes(r)));
   if (placeable.length > 0) {
     if (s.attack)
       throw new LabError('E_SCENARIO_INVALID', `${s.source}: attack scenarios run the built-in protocols only`);
-    if (o.runtime === 'docker' || (o.runtime !== 'auto' && !onlyOn.includes(o.runtime)))
-      throw new LabError(
-        'E_SCENARIO_INVALID',
-        `${s.source}: exec protocols run on the local and netns runtimes (--runtime local|netns); on docker a user's program comes as an image (protocol image): not yet on this branch`,
-      );
-    if (o.runtime === 'auto') {
+    const where =
+      'exec protocols run on the local and netns runtimes (--runtime local|netns), image protocols on the docker runtime (--runtime docker)';
+    if (onlyOn.length === 0) throw new LabError('E_SCENARIO_INVALID', `${s.source}: ${where}: not in one scenario`);
+    if (o.runtime !== 'auto' && !onlyOn.includes(o.runtime))
+      throw new LabError('E_SCENARIO_INVALID', `${s.source}: ${where}; --runtime ${o.runtime} cannot run them`);
+    if (o.runtime === 'auto' && !onlyOn.includes('docker')) {
       notices.push('exec protocols run on the local or netns runtime: --runtime auto chose local.');
       return started(new LocalRuntime(notices, s.ip));
+    }
+    if (onlyOn.length === 1 && onlyOn[0] === 'docker') {
+      if (s.ip === 6)
+        throw new LabError(
+          'E_SCENARIO_INVALID',
+          `${s.source}: ip: 6: image protocols run on the docker runtime, IPv4 only`,
+        );
+      if (!(await dockerAvailable()))
+        throw new LabError(
+          'E_DOCKER_UNAVAILABLE',
+          `${s.source}: image protocols need the docker runtime: no Docker engine answers`,
+        );
+      if (o.runtime === 'auto') notices.push('image protocols run on the docker runtime: --runtime auto chose docker.');
+      return started(new DockerRuntime(notices, o.shaper));
     }
   }
   if (s.attack) {
@@ -227,7 +241,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       let outcomes: ClientOutcome[];
       let faults: FaultRecord[] | undefined;
       try {
-        if (s.faults.length > 0 && isExec(p.variant)) {
+        if (s.faults.length > 0 && isExec(p.variant) && runtime.name !== 'docker') {
           // an implementation: restarted only when its manifest says resumable; otherwise the kill fails the run
           const r = await (runtime as LocalRuntime).runExecWithFaults(
             p.variant,

@@ -1,6 +1,9 @@
 // `udplab shape TARGET "<netem>"`: kernel netem on a running container's interface, from outside.
 // How: `docker exec <container> tc …` (the udplab image has tc; the container needs NET_ADMIN, as the compose
-// services and the lab's containers have). Every command is an argv array, never a shell string.
+// services and the lab's containers have); a container whose image has no `tc` (a user's image) is shaped from a
+// short-lived sidecar, as Pumba does: `docker run --rm --network container:<id> --cap-add NET_ADMIN <udplab image>
+// tc …`, one per step, sharing the target's network namespace (so NET_ADMIN is the sidecar's, not the target's).
+// Every command is an argv array, never a shell string.
 // Rules: the netem value is parsed by the scenarios' grammar before Docker is asked anything; applying is
 // `del` + `add` (kernel 6.1 keeps old attributes on `replace`/`change`), then the qdisc is read back and printed;
 // ingress goes through an ifb device (eth0's ingress redirected to its egress); a kernel without sch_netem gets
@@ -112,6 +115,53 @@ export function dockerExecArgv(target: ShapeTarget, step: TcStep): string[] {
   return ['exec', target.id, ...step.argv];
 }
 
+/** The image sidecars run in when none is given: the lab's own (src/lab/runtimes/docker.ts IMAGE_TAG), it has tc. */
+export const SIDECAR_IMAGE = 'udplab/udplab:local';
+
+/**
+ * `docker run` argv of a short-lived sidecar that runs one step in the target's network namespace with NET_ADMIN,
+ * labelled as the lab's (udplab=1, owner = this process, so a crash leaves nothing the next sweep keeps).
+ */
+export function sidecarArgv(target: Pick<ShapeTarget, 'id'>, step: TcStep, image = SIDECAR_IMAGE): string[] {
+  return [
+    'run',
+    '--rm',
+    '--network',
+    `container:${target.id}`,
+    '--cap-add',
+    'NET_ADMIN',
+    '--label',
+    'udplab=1',
+    '--label',
+    `udplab.owner=${process.pid}`,
+    '--label',
+    'udplab.role=sidecar',
+    image,
+    ...step.argv,
+  ];
+}
+
+/** How steps reach the target: `docker exec` into it, or a sidecar in its network namespace. */
+export type ShapeVia = { kind: 'exec' } | { kind: 'sidecar'; image: string };
+
+/** The `docker` argv that runs STEP on TARGET the way VIA says. */
+export function stepArgv(target: ShapeTarget, step: TcStep, via: ShapeVia): string[] {
+  return via.kind === 'exec' ? dockerExecArgv(target, step) : sidecarArgv(target, step, via.image);
+}
+
+/** Does the target's image have `tc`? `docker exec TARGET tc -V`: 126/127 or "executable file not found" is no. */
+export async function hasTc(docker: DockerExec, target: ShapeTarget): Promise<boolean> {
+  const r = await docker(['exec', target.id, 'tc', '-V']);
+  if (r.code === 0) return true;
+  if (
+    r.code === 126 ||
+    r.code === 127 ||
+    /executable file not found|no such file or directory/i.test(r.stderr + r.stdout)
+  )
+    return false;
+  return true; // something else is wrong: let the real step say what
+}
+
 const COMPOSE_SERVICE = 'com.docker.compose.service';
 const COMPOSE_PROJECT = 'com.docker.compose.project';
 
@@ -184,17 +234,31 @@ export const RELAY_ALTERNATIVE =
   'shape with the userspace relay instead: docker compose --profile relay up -d, then transfer via relay:4456 (docs/compose.md; without compose: udplab relay)';
 
 /** One clear line for a failed step, from what tc, ip or docker said. */
-export function explainFailure(step: TcStep, r: ExecResult, target: ShapeTarget, kernel: string): string {
+export function explainFailure(
+  step: TcStep,
+  r: ExecResult,
+  target: ShapeTarget,
+  kernel: string,
+  via: ShapeVia = { kind: 'exec' },
+): string {
   const said = firstLine(r.stderr) || firstLine(r.stdout) || `exit ${r.code}`;
-  const where = `container ${target.name}`;
-  if (/qdisc kind is unknown|Unknown qdisc "?netem/i.test(said))
+  const where =
+    via.kind === 'sidecar'
+      ? `a sidecar (${via.image}) in container ${target.name}'s network namespace`
+      : `container ${target.name}`;
+  if (via.kind === 'sidecar' && /Unable to find image|No such image|pull access denied/i.test(said))
+    return `the sidecar image ${via.image} is not in this Docker engine (${said}): build the udplab image (docker build -f lab/Dockerfile --build-arg BASE_IMAGE=udplab/base:local -t ${SIDECAR_IMAGE} .) or pass --sidecar-image`;
+  if (/qdisc kind is unknown|Unknown qdisc "?netem/i.test(said) && step.argv.includes('netem'))
     return `this kernel${kernel ? ` (${kernel})` : ''} has no sch_netem (tc: "${said}"); ${RELAY_ALTERNATIVE}`;
+  const kind = step.argv[0] === 'tc' && step.argv.includes('root') ? step.argv[step.argv.indexOf('root') + 1] : '';
+  if (/qdisc kind is unknown/i.test(said) && kind)
+    return `this kernel${kernel ? ` (${kernel})` : ''} has no sch_${kind} (tc: "${said}"), in ${where}`;
   if (step.argv[0] === 'ip' && /Unknown device type|not supported/i.test(said))
     return `this kernel${kernel ? ` (${kernel})` : ''} has no ifb, so no ingress shaping (ip: "${said}"): shape the other end's egress (--dir egress), or ${RELAY_ALTERNATIVE}`;
   if (/Operation not permitted/i.test(said))
-    return `${where} lacks NET_ADMIN (tc: "${said}"): start it with --cap-add NET_ADMIN (compose: cap_add: [NET_ADMIN])`;
+    return `${where} lacks NET_ADMIN (tc: "${said}"): start it with --cap-add NET_ADMIN (compose: cap_add: [NET_ADMIN]), or shape it from a sidecar: --sidecar`;
   if (r.code === 126 || r.code === 127 || /executable file not found|no such file or directory/i.test(said))
-    return `${where} has no ${step.argv[0]} (${said}): its image needs iproute2, as the udplab image has (lab/Dockerfile)`;
+    return `${where} has no ${step.argv[0]} (${said}): its image needs iproute2, as the udplab image has (lab/Dockerfile), or shape it from a sidecar: --sidecar`;
   return `${step.argv.join(' ')} in ${where}: ${said}`;
 }
 
@@ -205,6 +269,17 @@ export interface ShapeOutcome {
   notices: string[];
   /** `tc qdisc show` output (DEV, and the ifb device when there is one) */
   readback: string;
+  /** how the steps reached the container */
+  via: ShapeVia;
+}
+
+export interface ShapeOptions {
+  project?: string;
+  docker?: DockerExec;
+  /** true: always from a sidecar; false: always docker exec; undefined: a sidecar when the image has no tc */
+  sidecar?: boolean;
+  /** the sidecar's image (default SIDECAR_IMAGE) */
+  sidecarImage?: string;
 }
 
 /** Notices for a netem value on this path: the plan's (limit from the BDP, jitter reorders) and kernel quirks. */
@@ -219,14 +294,30 @@ export function shapeNotices(n: Netem, dir: ShapeDirection): { netem: Netem; not
 }
 
 /** Resolves TARGET, applies or clears, reads back. Throws LabError('E_SHAPER' | 'E_RUNTIME') with one line. */
-export async function shape(
-  target: string,
-  req: ShapeRequest,
-  opts: { project?: string; docker?: DockerExec } = {},
-): Promise<ShapeOutcome> {
+export async function shape(target: string, req: ShapeRequest, opts: ShapeOptions = {}): Promise<ShapeOutcome> {
   const docker = opts.docker ?? execDocker;
   const t = await resolveTarget(docker, target, opts.project);
+  return shapeResolved(docker, t, req, opts);
+}
+
+/**
+ * Applies, clears or shows on a container already found (the lab's own containers, by ID). The steps go through
+ * `docker exec` when the image has tc, else (or with `sidecar: true`) through a sidecar per step.
+ */
+export async function shapeResolved(
+  docker: DockerExec,
+  t: ShapeTarget,
+  req: ShapeRequest,
+  opts: Pick<ShapeOptions, 'sidecar' | 'sidecarImage'> = {},
+): Promise<ShapeOutcome> {
+  const image = opts.sidecarImage ?? SIDECAR_IMAGE;
   const notices: string[] = [];
+  let via: ShapeVia = { kind: 'exec' };
+  if (opts.sidecar === true) via = { kind: 'sidecar', image };
+  else if (opts.sidecar === undefined && !(await hasTc(docker, t))) {
+    via = { kind: 'sidecar', image };
+    notices.push(`container ${t.name} has no tc: shaping from a sidecar (${image}) in its network namespace`);
+  }
   let applied: string | undefined;
   let steps: TcStep[] = [];
   if (req.action === 'clear') steps = clearSteps(req.dev, req.dir);
@@ -237,20 +328,40 @@ export async function shape(
     applied = printNetem(planned.netem);
     steps = applySteps(req.dev, req.dir, planned.netem);
   }
+  await runSteps(docker, t, steps, via, () => (req.dir === 'ingress' ? clearSteps(req.dev, 'ingress') : []));
+  const readback = await readBack(docker, t, req.dev, via);
+  return { target: t, ...(applied !== undefined && { applied }), notices, readback, via };
+}
+
+/**
+ * Runs STEPS in order on T; the first failure (not marked mayFail) runs UNDO's steps, then throws one line
+ * saying what the kernel, tc, ip or docker said and where.
+ */
+export async function runSteps(
+  docker: DockerExec,
+  t: ShapeTarget,
+  steps: TcStep[],
+  via: ShapeVia,
+  undo: () => TcStep[] = () => [],
+): Promise<void> {
   for (const step of steps) {
-    const r = await docker(dockerExecArgv(t, step));
+    const r = await docker(stepArgv(t, step, via));
     if (r.code === 0 || step.mayFail) continue;
-    if (req.dir === 'ingress') for (const s of clearSteps(req.dev, 'ingress')) await docker(dockerExecArgv(t, s));
-    const uname = await docker(['exec', t.id, 'uname', '-r']);
-    throw new LabError('E_SHAPER', explainFailure(step, r, t, uname.code === 0 ? uname.stdout.trim() : ''));
+    for (const s of undo()) await docker(stepArgv(t, s, via));
+    const uname = await docker(stepArgv(t, { argv: ['uname', '-r'] }, via));
+    throw new LabError('E_SHAPER', explainFailure(step, r, t, uname.code === 0 ? uname.stdout.trim() : '', via));
   }
+}
+
+/** `tc qdisc show` of DEV (and of its ifb device when there is one), as one text. */
+export async function readBack(docker: DockerExec, t: ShapeTarget, dev: string, via: ShapeVia): Promise<string> {
   const out: string[] = [];
-  for (const step of showSteps(req.dev)) {
-    const r = await docker(dockerExecArgv(t, step));
+  for (const step of showSteps(dev)) {
+    const r = await docker(stepArgv(t, step, via));
     if (r.code === 0) out.push(r.stdout.trimEnd());
-    else if (!step.mayFail) throw new LabError('E_SHAPER', explainFailure(step, r, t, ''));
+    else if (!step.mayFail) throw new LabError('E_SHAPER', explainFailure(step, r, t, '', via));
   }
-  return { target: t, ...(applied !== undefined && { applied }), notices, readback: out.filter(Boolean).join('\n') };
+  return out.filter(Boolean).join('\n');
 }
 
 /** `docker ARGS` through execFile (no shell), bounded at 30 s. */

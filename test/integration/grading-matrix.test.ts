@@ -115,7 +115,7 @@ describe('grading matrix', () => {
     );
   });
 
-  it('--runtime docker: one clear line, image protocols are not on this branch; nothing runs', () => {
+  it('--runtime docker and a manifest without image: or build: . — one clear line naming it; nothing runs', () => {
     using dir = tempDir();
     implementation(dir.path, 'good', 'ok');
     const r = spawnSync(
@@ -132,8 +132,8 @@ describe('grading matrix', () => {
       { encoding: 'utf8', timeout: 30_000 },
     );
     expect(r.status).toBe(2);
-    expect(r.stderr.trim()).toMatch(
-      /^udplab: E_SCENARIO_INVALID: --protocols-from .* --runtime docker: implementations run as exec protocols on the local and netns runtimes; image protocols: not yet on this branch$/,
+    expect(r.stderr.trim()).toBe(
+      `udplab: E_SCENARIO_INVALID: ${join(dir.path, 'good', 'udplab.yaml')}:1:1: --runtime docker runs implementations as images: give image: NAME[:TAG], or build: . with a Dockerfile in ${join(dir.path, 'good')}`,
     );
   });
 });

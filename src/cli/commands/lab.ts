@@ -72,12 +72,16 @@ export const register: Register = (program: Command, setExit) => {
       const impls = f.protocolsFrom !== undefined ? loadImplementations(f.protocolsFrom) : undefined;
       const gradingDir = impls && join(f.out, `grading-${stamp(new Date())}`);
       if (impls) {
-        if (f.runtime === 'docker')
+        // exec on the local and netns runtimes (and auto); image on docker, from the manifest's image: / build: .
+        const variants = impls.map((i) => {
+          if (f.runtime !== 'docker') return i.variant;
+          if (i.imageVariant) return i.imageVariant;
           throw new LabError(
             'E_SCENARIO_INVALID',
-            `--protocols-from ${f.protocolsFrom} --runtime docker: implementations run as exec protocols on the local and netns runtimes; image protocols: not yet on this branch`,
+            `${i.manifest}:1:1: --runtime docker runs implementations as images: give image: NAME[:TAG], or build: . with a Dockerfile in ${i.dir}`,
           );
-        scenarios = scenarios.map((s) => ({ ...s, variants: impls.map((i) => i.variant) }));
+        });
+        scenarios = scenarios.map((s) => ({ ...s, variants }));
       }
       const ac = new AbortController();
       const onInt = () => ac.abort();

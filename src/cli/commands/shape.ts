@@ -1,5 +1,6 @@
 // `udplab shape TARGET "<netem>"`: kernel netem on a running container (a compose service or a `docker run`
-// container), through `docker exec … tc`. The netem value is checked by the scenarios' grammar before Docker is
+// container), through `docker exec … tc`, or from a sidecar in its network namespace when its image has no tc
+// (or with --sidecar). The netem value is checked by the scenarios' grammar before Docker is
 // asked anything; the lab's shape module is loaded only when the command runs (its light entry, not lab/index.ts,
 // which loads testcontainers).
 import type { Command } from 'commander';
@@ -13,6 +14,8 @@ interface ShapeFlags {
   project?: string;
   clear?: boolean;
   show?: boolean;
+  sidecar?: boolean;
+  sidecarImage?: string;
 }
 
 export const register: Register = (program: Command, setExit) => {
@@ -28,6 +31,11 @@ export const register: Register = (program: Command, setExit) => {
     .option('--project <name>', 'the compose project, when several run the service')
     .option('--clear', 'remove the netem that shape applied in this direction')
     .option('--show', 'print the qdiscs only (after --clear, when both are given)')
+    .option(
+      '--sidecar',
+      "run tc from a sidecar in the container's network namespace (docker run --network container:ID --cap-add NET_ADMIN); default: only when the image has no tc",
+    )
+    .option('--sidecar-image <image>', "the sidecar's image (it needs tc)", 'udplab/udplab:local')
     .action(async (target: string, netemText: string | undefined, f: ShapeFlags) => {
       if (f.dir !== 'egress' && f.dir !== 'ingress')
         throw new UsageError(`--dir must be egress or ingress, got "${f.dir}"`);
@@ -48,14 +56,19 @@ export const register: Register = (program: Command, setExit) => {
       const r = await shape(
         target,
         { action, dev: f.dev, dir: f.dir, ...(netem && { netem }) },
-        f.project ? { project: f.project } : {},
+        {
+          ...(f.project && { project: f.project }),
+          ...(f.sidecar && { sidecar: true }),
+          ...(f.sidecarImage && { sidecarImage: f.sidecarImage }),
+        },
       );
       for (const n of r.notices) process.stderr.write(`udplab shape: notice: ${n}\n`);
       const who = r.target.service
         ? `${r.target.name} (service ${r.target.service}${r.target.project ? `, project ${r.target.project}` : ''})`
         : r.target.name;
       const what = action === 'apply' ? `netem ${r.applied}` : action === 'clear' ? 'cleared' : 'current qdiscs';
-      console.log(`udplab shape: ${who} ${f.dev} ${f.dir}: ${what}`);
+      const via = r.via.kind === 'sidecar' ? ` (from a sidecar, ${r.via.image})` : '';
+      console.log(`udplab shape: ${who} ${f.dev} ${f.dir}: ${what}${via}`);
       console.log(r.readback);
       setExit(0);
     });

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { LabError } from '../errors.js';
 import { exec } from './exec.js';
+import { image } from './image.js';
 import { naive } from './naive.js';
 import { ruft } from './ruft.js';
 import { tcp } from './tcp.js';
@@ -12,7 +13,7 @@ import type { OptionsContext, ProtocolEntry, ServerSpec, Variant } from './types
 
 export * from './types.js';
 
-export const REGISTRY: readonly ProtocolEntry[] = [ruft, naive, tftp, tcp, exec];
+export const REGISTRY: readonly ProtocolEntry[] = [ruft, naive, tftp, tcp, exec, image];
 
 /** Names that may be written bare in `protocols:`. */
 export const PROTOCOLS = REGISTRY.filter((p) => p.bare).map((p) => p.name) as [string, ...string[]];

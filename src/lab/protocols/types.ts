@@ -28,6 +28,21 @@ export interface VariantOptions {
   noOptions?: boolean;
   /** exec: a user's program, started from argv templates (docs/endpoints.md). */
   exec?: ExecSpec;
+  /** image: a user's program in a container image of its own (the docker runtime). */
+  image?: ImageSpec;
+}
+
+/** A user's implementation as a container image (protocol `image`, docker runtime; docs/endpoints.md). */
+export interface ImageSpec {
+  /** NAME[:TAG] to run; with `build`, the tag the lab's build gets */
+  image: string;
+  /** absolute folder with a Dockerfile, built with --build-arg BASE=udplab/python:local (`build: .` in a manifest) */
+  build?: string;
+  transport: 'udp' | 'tcp';
+  server: string[];
+  client: string[];
+  ready: ReadySpec;
+  resumable: boolean;
 }
 
 /** How the lab knows an exec server is ready (docs/endpoints.md). */

@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { printNetem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
+import { imageOf } from '../protocols/image.js';
 import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols/index.js';
 import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
 import { createInternalNetwork, type LabNetwork, startNode, sweepLeftovers, teardown } from './docker.js';
+import { ImageEndpointLab, type ImageEndpointSpec, toClientOutcome } from './docker-image.js';
 import { startTimeoutMs, writeContent } from './local.js';
 import {
   blackoutReadback,
@@ -66,7 +68,14 @@ export class DockerRuntime implements LabRuntime {
   private target = '';
   private capturePath = '';
   private capturePid = '';
-  private fileDir: string | undefined;
+  /** image protocols: their containers (docker-image.ts), started on first use on this lab's network */
+  private images: ImageEndpointLab | undefined;
+  /** the test file on the host, kept for the image protocols' {root} */
+  private hostFile: { dir: string; path: string } | undefined;
+  /** the shaping in place is an image protocol's */
+  private imageShaped = false;
+  /** the capture running is an image protocol's (a tcpdump sidecar in their clients' network namespace) */
+  private imageCapture = false;
 
   constructor(
     readonly notices: string[],
@@ -212,19 +221,53 @@ export class DockerRuntime implements LabRuntime {
     const s = this.server!;
     // the host copy stays until stop(): what clients wrote is compared with it
     const tmp = mkdtempSync(join(tmpdir(), 'udplab-file-'));
-    this.fileDir = tmp;
     const host = join(tmp, 'file.bin');
-    if ('path' in spec) copyFileSync(spec.path, host);
-    else writeContent(host, spec.sizeBytes, spec.content);
-    await s.copyFilesToContainer([{ source: host, target: '/srv/udplab/file.bin' }]);
+    try {
+      if ('path' in spec) copyFileSync(spec.path, host);
+      else writeContent(host, spec.sizeBytes, spec.content);
+      await s.copyFilesToContainer([{ source: host, target: '/srv/udplab/file.bin' }]);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    // kept until stop(): the image protocols serve the same bytes from a folder of the host
+    if (this.hostFile) rmSync(this.hostFile.dir, { recursive: true, force: true });
+    this.hostFile = { dir: tmp, path: host };
+    this.images?.prepareFile({ path: host });
     const r = await run(s, ['sh', '-c', 'sha256sum /srv/udplab/file.bin && stat -c %s /srv/udplab/file.bin']);
     const [shaLine, sizeLine] = r.stdout.trim().split('\n');
     return { remote: 'file.bin', sha256: shaLine!.split(' ')[0]!, sizeBytes: Number(sizeLine) };
   }
 
+  /** The image protocols' containers, started on first use (sharing this lab's network and test file). */
+  private async imageLab(): Promise<ImageEndpointLab> {
+    if (!this.images) {
+      const lab = new ImageEndpointLab(this.notices, this.shaper);
+      this.images = lab;
+      await lab.start(this.net);
+      if (this.hostFile) lab.prepareFile({ path: this.hostFile.path });
+    }
+    return this.images;
+  }
+
+  private static imageSpec(v: Variant): ImageEndpointSpec {
+    return { ...imageOf(v), label: v.id };
+  }
+
   async applyShaping(req: ShapingRequest): Promise<string> {
     const { up, down, seed } = req;
     await this.clearShaping();
+    if (req.variant.protocol === 'image') {
+      const lab = await this.imageLab();
+      this.imageShaped = true;
+      return lab.applyShaping({
+        spec: DockerRuntime.imageSpec(req.variant),
+        up,
+        down,
+        seed,
+        ...(req.mtu !== undefined && { mtu: req.mtu }),
+      });
+    }
     const server = await this.ensureServer(req.variant);
     this.target = `${this.ip(this.server!)}:${server.port}`;
     if (this.shaper === 'netem') {
@@ -268,6 +311,10 @@ export class DockerRuntime implements LabRuntime {
 
   /** netem: the counters each endpoint's qdisc kept (`tc -s qdisc show`), read before it is deleted. */
   async clearShaping(): Promise<unknown> {
+    if (this.imageShaped) {
+      this.imageShaped = false;
+      return this.images?.clearShaping();
+    }
     if (this.shaper === 'netem') {
       const counters: Record<string, NetemCounters> = {};
       for (const [c, dir, who] of [
@@ -295,6 +342,11 @@ export class DockerRuntime implements LabRuntime {
   }
 
   async runClients(v: Variant, remote: string, timeoutMs: number, count: number): Promise<ClientOutcome[]> {
+    if (v.protocol === 'image') {
+      const lab = await this.imageLab();
+      const runs = await lab.runClients(DockerRuntime.imageSpec(v), remote, timeoutMs, count);
+      return runs.map((o, i) => toClientOutcome(o, remote, `/udplab/out/file-${i}.bin`));
+    }
     const c = this.client!;
     await run(c, ['sh', '-c', 'rm -f /data/file-*.bin*']);
     return Promise.all(
@@ -317,6 +369,11 @@ export class DockerRuntime implements LabRuntime {
   }
 
   async startCapture(pcapPath: string): Promise<string | undefined> {
+    if (this.imageShaped) {
+      const why = await this.images!.startCapture(pcapPath);
+      this.imageCapture = why === undefined;
+      return why;
+    }
     const r = await run(this.client!, [
       'sh',
       '-c',
@@ -336,6 +393,10 @@ export class DockerRuntime implements LabRuntime {
   }
 
   async stopCapture(): Promise<number> {
+    if (this.imageCapture) {
+      this.imageCapture = false;
+      return this.images!.stopCapture();
+    }
     if (!this.capturePid) return 0;
     const pid = this.capturePid;
     this.capturePid = '';
@@ -351,7 +412,7 @@ export class DockerRuntime implements LabRuntime {
   }
 
   originalPath(): string | undefined {
-    return this.fileDir ? join(this.fileDir, 'file.bin') : undefined;
+    return this.hostFile?.path;
   }
 
   async keepClientFile(index: number, dest: string): Promise<boolean> {
@@ -362,8 +423,10 @@ export class DockerRuntime implements LabRuntime {
   }
 
   async stop(): Promise<void> {
-    if (this.fileDir) rmSync(this.fileDir, { recursive: true, force: true });
-    this.fileDir = undefined;
+    await this.images?.stop().catch(() => undefined); // before the network they share is removed
+    this.images = undefined;
+    if (this.hostFile) rmSync(this.hostFile.dir, { recursive: true, force: true });
+    this.hostFile = undefined;
     await teardown([this.client, this.server, this.relay], this.net);
     this.client = this.server = this.relay = undefined;
     this.net = undefined;

@@ -11,11 +11,14 @@ import {
   ifbFor,
   inspectArgv,
   resolveTarget,
+  SIDECAR_IMAGE,
   servicePsArgv,
   shape,
   shapeNotices,
   showSteps,
+  sidecarArgv,
 } from '../../../src/lab/index.js';
+import { IMAGE_TAG } from '../../../src/lab/runtimes/docker.js';
 
 const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });
 const failed = (stderr: string, code = 2): ExecResult => ({ code, stdout: '', stderr });
@@ -182,7 +185,9 @@ describe('shape: running it against a fake docker', () => {
     expect(r.applied).toBe('delay 10ms limit 2084'); // the lab's plan: 2 × BDP at an assumed 1 Gbit/s
     expect(r.notices).toEqual([expect.stringMatching(/^egress: set netem limit 2084/)]);
     expect(r.readback).toBe('qdisc netem 8001: root refcnt 2 limit 1000 delay 10ms');
+    expect(r.via).toEqual({ kind: 'exec' });
     expect(d.calls.slice(1).map((a) => a.join(' '))).toEqual([
+      'exec c1 tc -V', // the image has tc: no sidecar
       'exec c1 tc qdisc del dev eth0 root',
       'exec c1 tc qdisc add dev eth0 root netem delay 10ms limit 2084',
       'exec c1 tc qdisc show dev eth0',
@@ -217,6 +222,84 @@ describe('shape: running it against a fake docker', () => {
   });
 });
 
+describe("shape: from a sidecar in the target's network namespace", () => {
+  const target = [isPs, ok('c1\tlab_server_1\tlab\n')] as [(a: string[]) => boolean, ExecResult];
+  const noTc = failed(
+    'OCI runtime exec failed: exec failed: unable to start container process: exec: "tc": executable file not found in $PATH: unknown',
+    126,
+  );
+  const owner = `udplab.owner=${process.pid}`;
+  const side = ['run', '--rm', '--network', 'container:c1', '--cap-add', 'NET_ADMIN'];
+  const labels = ['--label', 'udplab=1', '--label', owner, '--label', 'udplab.role=sidecar'];
+
+  it('argv (golden): docker run --rm in container:ID with NET_ADMIN, labelled, the step as argv', () => {
+    expect(sidecarArgv({ id: 'c1' }, { argv: ['tc', 'qdisc', 'show', 'dev', 'eth0'] })).toEqual([
+      ...side,
+      ...labels,
+      'udplab/udplab:local',
+      'tc',
+      'qdisc',
+      'show',
+      'dev',
+      'eth0',
+    ]);
+    expect(sidecarArgv({ id: 'c1' }, { argv: ['tc', '-V'] }, 'img:x').slice(-3)).toEqual(['img:x', 'tc', '-V']);
+    expect(SIDECAR_IMAGE).toBe(IMAGE_TAG); // the image the docker runtime builds
+  });
+
+  it('an image without tc: every step runs in a sidecar, said in a notice; the read-back is the same', async () => {
+    const d = fakeDocker([
+      target,
+      [(a) => a[0] === 'exec', noTc],
+      [(a) => a.includes('show') && a.includes('eth0'), ok('qdisc tbf 8001: root refcnt 2 rate 1Mbit\n')],
+      [(a) => a.includes('show'), failed('Cannot find device "ifb4eth0"', 1)],
+    ]);
+    const r = await shape(
+      'server',
+      { action: 'apply', dev: 'eth0', dir: 'egress', netem: parseNetem('delay 10ms') },
+      { docker: d },
+    );
+    expect(r.via).toEqual({ kind: 'sidecar', image: 'udplab/udplab:local' });
+    expect(r.notices[0]).toBe(
+      'container lab_server_1 has no tc: shaping from a sidecar (udplab/udplab:local) in its network namespace',
+    );
+    expect(r.readback).toBe('qdisc tbf 8001: root refcnt 2 rate 1Mbit');
+    expect(d.calls.slice(1).map((a) => a.join(' '))).toEqual([
+      'exec c1 tc -V',
+      ...[
+        'tc qdisc del dev eth0 root',
+        'tc qdisc add dev eth0 root netem delay 10ms limit 2084',
+        'tc qdisc show dev eth0',
+        'tc qdisc show dev ifb4eth0',
+      ].map((step) => [...side, ...labels, 'udplab/udplab:local', step].join(' ')),
+    ]);
+  });
+
+  it('sidecar: true skips the probe; no sch_netem through a sidecar is the same one line; a missing image is said', async () => {
+    const d = fakeDocker([
+      target,
+      [(a) => a.includes('add'), failed('Error: Specified qdisc kind is unknown.\n')],
+      [(a) => a.includes('uname'), ok('6.18.0\n')],
+    ]);
+    const err = await shape(
+      'server',
+      { action: 'apply', dev: 'eth0', dir: 'egress', netem: parseNetem('delay 10ms') },
+      { docker: d, sidecar: true, sidecarImage: 'side:1' },
+    ).catch((e: Error) => e);
+    expect((err as Error).message).toMatch(/^this kernel \(6\.18\.0\) has no sch_netem /);
+    expect(d.calls.some((a) => a[0] === 'exec')).toBe(false);
+    expect(d.calls.filter((a) => a[0] === 'run').every((a) => a.includes('side:1'))).toBe(true);
+    const gone = fakeDocker([target, [(a) => a[0] === 'run', failed("Unable to find image 'side:1' locally", 125)]]);
+    await expect(
+      shape(
+        'server',
+        { action: 'show', dev: 'eth0', dir: 'egress' },
+        { docker: gone, sidecar: true, sidecarImage: 'side:1' },
+      ),
+    ).rejects.toThrow(/^the sidecar image side:1 is not in this Docker engine/);
+  });
+});
+
 describe('shape: one line per failure', () => {
   const t = { id: 'c', name: 'box' };
   const add = { argv: ['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '1ms'] };
@@ -236,6 +319,15 @@ describe('shape: one line per failure', () => {
     const line = explainFailure(add, { code, stdout: '', stderr }, t, '');
     expect(line).toMatch(want);
     expect(line).not.toContain('\n');
+  });
+
+  it('an unknown qdisc other than netem is named as itself, not as netem', () => {
+    const tbf = { argv: ['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'prio', 'bands', '3'] };
+    const said = failed('Error: Specified qdisc kind is unknown.');
+    expect(explainFailure(tbf, said, t, '6.1.0')).toBe(
+      'this kernel (6.1.0) has no sch_prio (tc: "Error: Specified qdisc kind is unknown."), in container box',
+    );
+    expect(explainFailure(add, said, t, '6.1.0')).toMatch(/^this kernel \(6\.1\.0\) has no sch_netem /);
   });
 
   it('no ifb: names --dir egress and the relay', () => {
