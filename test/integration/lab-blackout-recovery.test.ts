@@ -46,4 +46,20 @@ describe('recovery from a blackout (local runtime, userspace relay)', () => {
     // halvings at ≤ 0.17 × the rate before, ≤ 0.23 × a sample in PROBE_BW's slowest phase (gain 0.75)
     expect(after!.pacing_mbit!).toBeGreaterThanOrEqual(0.4 * before!.pacing_mbit!);
   }, 90_000);
+
+  it("times what the user waits for: a blackout over RUFT's key fetch counts in the run's duration", async () => {
+    // Noise RUFT with --accept-new: a KEY_REQUEST (retried after 250, 500, 1000, 2000 ms) before the handshake. RUFT's
+    // own duration_ms starts at the handshake (measured before the fix: 627 ms for a 4.9 s wait); the lab adds
+    // key_fetch_ms. The blackout covers only the key fetch, so the run lasts at least the blackout.
+    const text =
+      'name: bo-key\nfile: { size: 64KiB, content: random }\nnetwork: { netem: "delay 20ms" }\nprotocols: [ruft]\n' +
+      'seed: 7\ntimeout: 60s\nblackouts: [{ at: 0ms, duration: 2500ms }]\n';
+    const res = await runScenario(parseScenario(text, 'bo-key.yaml'), { runtime: 'local', shaper: 'auto' });
+    const r = res.runs[0]!;
+    expect(r.verdict, r.failures.join('; ')).toBe('pass');
+    console.log(`key fetch under a 2.5 s blackout: run duration ${r.duration_ms.toFixed(0)} ms`);
+    expect(r.duration_ms).toBeGreaterThanOrEqual(2500);
+    // the key fetch's first answer comes after the blackout (the retry at 3750 ms), the transfer is short after it
+    expect(r.goodput_bps).toBeLessThan((64 * 1024 * 8 * 1000) / 2500);
+  }, 90_000);
 });
