@@ -8,7 +8,11 @@
 // judged by the round's mean, 117 rounds of one 64 MiB transfer at 10% loss through the relay read as
 // congestion, 66 by the minimum) and that lost packets, or a round that lost more than 60% of what it sent and
 // twice the usual share, cuts the estimate by 15%. A retransmission timeout halves the estimate and starts over
-// in STARTUP (the path may have changed).
+// in STARTUP (the path may have changed) — once per silence: the further expiries of one silence (RTO backoff)
+// learn nothing new, and halving at each of them left 1/16 of the rate after a 3 s blackout, which PROBE_BW's
+// 1.25 gain, one round in eight, took 10 s and more to regrow. The sender does not report the losses of packets
+// sent before a timeout (the timeout was the response to them), and marks the probes sent during a silence
+// app-limited: their delivery-rate samples only count when they raise the estimate (BBR's rule).
 // Modes: STARTUP (gain 2.77 until the estimate stops growing 25% per round for 3 rounds, or a round's RTT
 // inflates: the queue is filling) → DRAIN
 // (gain 1/2.77 until in flight ≤ BDP) → PROBE_BW (gain cycle 1.25, 0.75, 1 × 6, one phase per min RTT).
@@ -28,6 +32,8 @@ export interface AckSample {
   bytesInFlight: number;
   /** True when this ACK ended a round trip. */
   roundEnded: boolean;
+  /** The rate sample comes from a packet sent while the sender had too little to send (a probe during a silence). */
+  appLimited?: boolean;
   /** Bytes newly acknowledged / declared lost since the previous ACK. */
   ackedBytes: number;
   lostBytes: number;
@@ -86,7 +92,8 @@ export class CongestionController {
     this.roundAcked += s.ackedBytes;
     this.roundLost += s.lostBytes;
     if (s.rttMs > 0 && s.rttMs < this.roundRttMinMs) this.roundRttMinMs = s.rttMs;
-    if (s.deliveryRateBps > 0) this.addSample(s.deliveryRateBps);
+    if (s.deliveryRateBps > 0 && (!s.appLimited || s.deliveryRateBps > this.btlBwBps))
+      this.addSample(s.deliveryRateBps);
     if (s.roundEnded) this.endRound(s);
     if (this.mode === 'drain' && s.bytesInFlight <= (this.btlBwBps * this.compensation * this.minRttMs) / 1000) {
       this.enterProbeBw(s.nowMs);
@@ -97,11 +104,14 @@ export class CongestionController {
     }
   }
 
-  /** A retransmission timeout: the path may have changed; start over from a conservative estimate. */
-  onTimeout(): void {
+  /**
+   * A retransmission timeout: the path may have changed; start over from a conservative estimate. `first` is false
+   * for the further expiries of the same silence (no ACK in between): those keep the estimate.
+   */
+  onTimeout(first = true): void {
     const bw = this.btlBwBps;
     this.bwSamples.length = 0;
-    if (bw > 0) this.bwSamples.push({ round: this.round, bps: bw / 2 });
+    if (bw > 0) this.bwSamples.push({ round: this.round, bps: first ? bw / 2 : bw });
     this.mode = 'startup';
     this.fullBw = 0;
     this.fullBwRounds = 0;

@@ -79,7 +79,13 @@ export interface TransferResult {
   remote: string;
   local: string;
   bytes: number;
+  /** From the first handshake packet to the end (the key fetch before it is key_fetch_ms). */
   duration_ms: number;
+  /**
+   * Getting the server's key before the handshake: a KEY_REQUEST round trip (retried) when the key is not pinned,
+   * about 0 when it is or in plaintext. The user waits for it too: the lab times duration_ms + key_fetch_ms.
+   */
+  key_fetch_ms?: number;
   goodput_bps: number;
   /** Data packets of the data sender (the server for get), and how many carried retransmitted data. */
   packets_sent: number;
@@ -164,6 +170,8 @@ interface RunSpec {
 interface RunEnd {
   conn: Connection;
   elapsedMs: number;
+  /** Getting the server's key before the handshake (not in elapsedMs). */
+  keyFetchMs: number;
   compression: string;
   acceptedRanges: Range[];
 }
@@ -180,6 +188,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   const bound = await bindUdp(wildcardFor(address), 0);
   for (const w of bound.warnings) o.onWarning?.(w);
   const clock = o.clock ?? monotonicMs;
+  const keyStarted = clock();
   let clientSecurity: ClientSecurity;
   try {
     clientSecurity = o.insecurePlaintext
@@ -198,6 +207,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   // the connection ID names the session to the server and is bound into the handshake: 64 bits from the OS
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
   const started = clock();
+  const keyFetchMs = started - keyStarted;
   // the socket is open: anything that throws before the driver owns it (a bad UDPLAB_CRYPTO, a codec) closes it
   let conn: Connection;
   try {
@@ -233,7 +243,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
       o.signal?.removeEventListener('abort', onAbort);
       bound.socket.close();
       if (err) reject(err);
-      else resolve({ conn, elapsedMs: clock() - started, compression, acceptedRanges });
+      else resolve({ conn, elapsedMs: clock() - started, keyFetchMs, compression, acceptedRanges });
     };
     const driver = new ConnectionDriver(
       conn,
@@ -410,6 +420,7 @@ function toResult(
     local,
     bytes,
     duration_ms: r3(end.elapsedMs),
+    key_fetch_ms: r3(end.keyFetchMs),
     goodput_bps: end.elapsedMs > 0 ? Math.round(((bytes - resumed) * 8 * 1000) / end.elapsedMs) : 0,
     packets_sent: end.conn.isDataSender ? s.packetsSent : s.peerPacketsSent,
     packets_retransmitted: s.packetsRetransmitted,
