@@ -8,7 +8,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { release } from 'node:os';
 import { promisify } from 'node:util';
-import { type Netem, parseNetem, printNetem, tcNetemArgs } from '../impair/index.js';
+import { ipUdpHeaderBytes, type Netem, parseNetem, printNetem, tcNetemArgs, udpFrameBytes } from '../impair/index.js';
 import { startRelay } from '../transport/index.js';
 import { LabError } from './errors.js';
 import { planShaping } from './shapers/plan.js';
@@ -35,7 +35,7 @@ export interface DirectionStats {
   reorderPct: number;
   delayMedianMs: number | null;
   delayP99Ms: number | null;
-  /** Wire rate of the delivered datagrams (payload + 28 bytes of IPv4/UDP headers) between first and last arrival. */
+  /** Wire rate of the delivered datagrams (payload + IPv4/UDP headers, src/impair/wire.ts) between first and last arrival. */
   rateBit: number | null;
 }
 
@@ -72,7 +72,7 @@ export function directionStats(sent: number, arrivals: readonly Arrival[]): Dire
   if (firsts.length >= 2) {
     const span = firsts[firsts.length - 1]!.at - firsts[0]!.at;
     // the first arrival opens the span: its bits are not counted
-    const bits = firsts.slice(1).reduce((s, a) => s + (a.bytes + 28) * 8, 0);
+    const bits = firsts.slice(1).reduce((s, a) => s + (a.bytes + ipUdpHeaderBytes(4)) * 8, 0);
     if (span > 0) rateBit = bits / (span / 1000);
   }
   const pct = (n: number, of: number) => (of > 0 ? (100 * n) / of : 0);
@@ -181,7 +181,7 @@ function worstDelayMs(n: Netem): number {
 /** How long to wait after the last probe: twice the worst delay each way, the rate's queueing, and one second. */
 export function drainMs(up: Netem, down: Netem, probe: ProbeOptions): number {
   const sendSpan = (probe.count / probe.pps) * 1000;
-  const bits = probe.count * (probe.bytes + 28) * 8;
+  const bits = probe.count * udpFrameBytes(probe.bytes, 4) * 8;
   const queueMs = (r?: { rateBit: number }) => (r ? Math.max(0, (bits / r.rateBit) * 1000 - sendSpan) : 0);
   return Math.min(120_000, 2 * (worstDelayMs(up) + worstDelayMs(down)) + queueMs(up.rate) + queueMs(down.rate) + 1000);
 }
