@@ -1,4 +1,5 @@
 // Public face of the lab: runtimes, shapers, scenarios and the runner.
+export { compareRuntime, noNetemRefusal, runShaperComparison } from './compare.js';
 export { LabError, type LabErrorCode } from './errors.js';
 export { PROFILES } from './profiles.js';
 export { planRuns, type RunOptions, runScenario } from './runner.js';

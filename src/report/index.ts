@@ -9,7 +9,13 @@ export {
   RESULTS_SCHEMA_VERSION,
   type RunRecord,
   runNotes,
+  type ShaperComparison,
+  type ShaperComparisonRow,
+  type ShaperDirection,
+  type ShaperSide,
   shaMatches,
+  shaperComparisonLine,
+  shaperComparisonTable,
   unshaped,
   unshapedNote,
 } from './results.js';
