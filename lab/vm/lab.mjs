@@ -55,19 +55,27 @@ for (let i = 0; i < args.length; i++) {
   else labArgs.push(a); // the value of a lab option (e.g. --shard 1/2)
 }
 if (scenarios.length === 0) scenarios.push(path.join(repo, 'scenarios', 'vm', 'docker-netem.yaml'));
+if (!fs.existsSync(path.join(repo, 'dist', 'src', 'cli', 'index.js'))) {
+  console.error('lab:vm: no compiled CLI in dist/: run `npm run build` first');
+  process.exit(2);
+}
+// the scenarios as udplab reads them: their netem per direction (for the probe stream after the lab), and whether
+// one asks for both shapers (`compare_shapers: true`)
+const { loadScenario } = await import(path.join(repo, 'dist', 'src', 'lab', 'index.js'));
+const { printNetem } = await import(path.join(repo, 'dist', 'src', 'impair', 'index.js'));
+const loaded = [];
+for (const file of scenarios) {
+  if (!fs.existsSync(file)) {
+    console.error(`lab:vm: no scenario file ${file}`);
+    process.exit(2);
+  }
+  loaded.push(loadScenario(file));
+}
+if (loaded.some((s) => s.compareShapers)) compare = true;
 // comparing the shapers needs no engine: the netns runtime, unless docker is asked for
 runtime ??= compare ? 'netns' : 'docker';
 if (!['docker', 'netns'].includes(runtime)) {
   console.error(`lab:vm: --runtime is docker (default) or netns in the VM, got "${runtime}"`);
-  process.exit(2);
-}
-for (const s of scenarios)
-  if (!fs.existsSync(s)) {
-    console.error(`lab:vm: no scenario file ${s}`);
-    process.exit(2);
-  }
-if (!fs.existsSync(path.join(repo, 'dist', 'src', 'cli', 'index.js'))) {
-  console.error('lab:vm: no compiled CLI in dist/: run `npm run build` first');
   process.exit(2);
 }
 await fs.mkdirp(cache);
@@ -113,14 +121,7 @@ if (runtime === 'docker') {
 // 2. what runs in the guest: (docker) cgroup2, a tmpfs for the engine, modules, dockerd, docker load; the lab
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
 // each scenario's netem per direction, for the probe stream after the lab (as the scenario states it)
-const { loadScenario } = await import(path.join(repo, 'dist', 'src', 'lab', 'index.js'));
-const { printNetem } = await import(path.join(repo, 'dist', 'src', 'impair', 'index.js'));
-const probes = probe
-  ? scenarios.map((file, i) => {
-      const s = loadScenario(file);
-      return { i, name: s.name, up: printNetem(s.up), down: printNetem(s.down) };
-    })
-  : [];
+const probes = probe ? loaded.map((s, i) => ({ i, name: s.name, up: printNetem(s.up), down: printNetem(s.down) })) : [];
 const probeCmds = probes
   .map(
     (p) =>
