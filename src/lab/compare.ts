@@ -55,7 +55,6 @@ export async function runShaperComparison(s: Scenario, o: RunOptions): Promise<L
   const comparison = compareShaperRuns(userspace, netem);
   return {
     ...netem,
-    started_at: netem.started_at,
     finished_at: userspace.finished_at,
     environment: {
       ...netem.environment,
