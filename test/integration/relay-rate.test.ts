@@ -29,7 +29,7 @@ async function burstSpanMs(ip: 4 | 6, count: number, payload: number): Promise<n
   try {
     const arrivals: number[] = [];
     const done = new Promise<void>((ok, fail) => {
-      const t = setTimeout(() => fail(new Error(`only ${arrivals.length} of ${count} arrived in 10 s`)), 10_000);
+      const t = setTimeout(() => fail(new Error(`only ${arrivals.length} of ${count} arrived in 20 s`)), 20_000);
       sink.on('message', () => {
         arrivals.push(performance.now());
         if (arrivals.length === count) {
@@ -53,12 +53,12 @@ describe('relay rate accounting', () => {
     it.skipIf(ip === 6 && !IPV6)(
       `IPv${ip}: 100-byte datagrams at 256 kbit/s take their frame's time each`,
       async () => {
-        const count = 80;
+        const count = 200; // ~0.9–1 s of frames: event-loop stalls on a loaded machine stay small against it
         const span = await burstSpanMs(ip, count, 100);
         // the first arrival opens the span: count − 1 frames of 100 + 28|48 + 14 bytes
         const expected = ((count - 1) * udpFrameBytes(100, ip) * 8 * 1000) / 256_000;
         const payloadOnly = ((count - 1) * 100 * 8 * 1000) / 256_000;
-        expect(Math.abs(span - expected) / expected).toBeLessThan(0.04);
+        expect(Math.abs(span - expected) / expected).toBeLessThan(0.05); // 28 instead of 48 header bytes on IPv6 would be 12% off, payload only 30%+
         expect(span).toBeGreaterThan(payloadOnly * 1.3);
       },
     );
