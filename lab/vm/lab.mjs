@@ -4,10 +4,15 @@
 // on the docker runtime with kernel netem: a Docker engine started inside the guest, the udplab image built on
 // this host from this checkout (`udplab/udplab:vm`), saved once to .cache/vm/udplab-image.tar (reused while the
 // image is unchanged) and `docker load`ed in the guest, so nothing is built under TCG. `--runtime netns` runs
-// the netns runtime instead (no engine, no image). Then it prints, from each report's results.json: runtime,
-// shaper, the qdiscs read back inside the endpoints, netem's counters after each run (the loss it really
-// applied each way), the RTT the client measured, SHA-256, and how long each phase took.
-//   node lab/vm/lab.mjs [SCENARIO…] [--timeout 1200] [--runtime docker|netns] [other `udplab lab` options]
+// the netns runtime instead (no engine, no image); `--compare-shapers` runs every run under kernel netem and under
+// the userspace relay (netns unless --runtime docker is given). After the lab, a probe stream measures each
+// scenario's netem per direction on the guest's kernel (`udplab fidelity --shaper netem`: counted loss, one-way
+// delay; `--no-probe` skips it). Then it prints, from each report's results.json: runtime, shaper, the qdiscs read
+// back inside the endpoints and, per direction, netem's counters after each run (the loss it really applied) and
+// the probe's loss and one-way delay; the round-trip time the client measured, SHA-256, the shapers side by side
+// when compared, and how long each phase took.
+//   node lab/vm/lab.mjs [SCENARIO…] [--timeout 1200] [--runtime docker|netns] [--compare-shapers] [--no-probe]
+//                       [other `udplab lab` options]
 // Default scenario: scenarios/vm/docker-netem.yaml (loss, delay and reorder, each way its own).
 import { spawn } from 'node:child_process';
 import { $, fs, path } from 'zx';
@@ -23,9 +28,11 @@ const tar = path.join(cache, 'udplab-image.tar');
 const args = process.argv.slice(2).filter((a) => a !== '--');
 const scenarios = [];
 const labArgs = [];
-let runtime = 'docker';
+let runtime;
 let shaper = 'netem';
 let timeoutS = 1200;
+let compare = false;
+let probe = true;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   const val = () => {
@@ -37,6 +44,10 @@ for (let i = 0; i < args.length; i++) {
   else if (a.startsWith('--runtime')) runtime = val();
   else if (a === '--netns') runtime = 'netns';
   else if (a.startsWith('--shaper')) shaper = val();
+  else if (a === '--compare-shapers') {
+    compare = true;
+    labArgs.push(a);
+  } else if (a === '--no-probe') probe = false;
   else if (a.startsWith('--out'))
     val(); // reports always go to the VM's output share
   else if (a.startsWith('-')) labArgs.push(a);
@@ -44,17 +55,27 @@ for (let i = 0; i < args.length; i++) {
   else labArgs.push(a); // the value of a lab option (e.g. --shard 1/2)
 }
 if (scenarios.length === 0) scenarios.push(path.join(repo, 'scenarios', 'vm', 'docker-netem.yaml'));
-if (!['docker', 'netns'].includes(runtime)) {
-  console.error(`lab:vm: --runtime is docker (default) or netns in the VM, got "${runtime}"`);
-  process.exit(2);
-}
-for (const s of scenarios)
-  if (!fs.existsSync(s)) {
-    console.error(`lab:vm: no scenario file ${s}`);
-    process.exit(2);
-  }
 if (!fs.existsSync(path.join(repo, 'dist', 'src', 'cli', 'index.js'))) {
   console.error('lab:vm: no compiled CLI in dist/: run `npm run build` first');
+  process.exit(2);
+}
+// the scenarios as udplab reads them: their netem per direction (for the probe stream after the lab), and whether
+// one asks for both shapers (`compare_shapers: true`)
+const { loadScenario } = await import(path.join(repo, 'dist', 'src', 'lab', 'index.js'));
+const { printNetem } = await import(path.join(repo, 'dist', 'src', 'impair', 'index.js'));
+const loaded = [];
+for (const file of scenarios) {
+  if (!fs.existsSync(file)) {
+    console.error(`lab:vm: no scenario file ${file}`);
+    process.exit(2);
+  }
+  loaded.push(loadScenario(file));
+}
+if (loaded.some((s) => s.compareShapers)) compare = true;
+// comparing the shapers needs no engine: the netns runtime, unless docker is asked for
+runtime ??= compare ? 'netns' : 'docker';
+if (!['docker', 'netns'].includes(runtime)) {
+  console.error(`lab:vm: --runtime is docker (default) or netns in the VM, got "${runtime}"`);
   process.exit(2);
 }
 await fs.mkdirp(cache);
@@ -99,9 +120,17 @@ if (runtime === 'docker') {
 
 // 2. what runs in the guest: (docker) cgroup2, a tmpfs for the engine, modules, dockerd, docker load; the lab
 const q = (s) => `'${s.replace(/'/g, `'\\''`)}'`;
+// each scenario's netem per direction, for the probe stream after the lab (as the scenario states it)
+const probes = probe ? loaded.map((s, i) => ({ i, name: s.name, up: printNetem(s.up), down: printNetem(s.down) })) : [];
+const probeCmds = probes
+  .map(
+    (p) =>
+      `echo "phase probe ${p.i}: $(up) s"; node bin/udplab.js fidelity ${q(p.up)} ${q(p.down)} --shaper netem --pps 50 --count 400 --json > /udplab-out/probe-${p.i}.json 2> /udplab-out/probe-${p.i}.err || true`,
+  )
+  .join('\n');
 const lab = [
   'node bin/udplab.js lab',
-  `--runtime ${runtime} --shaper ${q(shaper)}`,
+  `--runtime ${runtime}${compare ? '' : ` --shaper ${q(shaper)}`}`,
   ...labArgs.map(q),
   ...scenarios.map(q),
   '--out /udplab-out/reports',
@@ -137,6 +166,7 @@ export UDPLAB_IMAGE=${TAG}
 { ${lab}; echo "rc=$?" > /tmp/lab.rc; } 2>&1 | while IFS= read -r l; do echo "[$(up)] $l"; done
 rc=$(cut -d= -f2 /tmp/lab.rc)
 echo "phase lab: finished at $(up) s, started at $t s, exit $rc"
+${probeCmds}
 ${runtime === 'docker' ? 'echo "guest containers labelled udplab=1 left: $(docker ps -aq --filter label=udplab=1 | wc -l)"\n' : ''}exit $rc
 `;
 const script = path.join(cache, 'guest-lab.sh');
@@ -190,13 +220,25 @@ timings.push(['VM, boot to power-off (host clock)', vmMs]);
 const reports = path.join(cache, 'out', 'reports');
 const dirs = fs.existsSync(reports) ? fs.readdirSync(reports).sort() : [];
 console.log('\n== lab:vm summary');
+const probeOf = (name) => {
+  const p = probes.find((x) => x.name === name);
+  if (!p) return undefined;
+  const file = path.join(cache, 'out', `probe-${p.i}.json`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'))[0];
+  } catch {
+    const err = path.join(cache, 'out', `probe-${p.i}.err`);
+    return { error: fs.existsSync(err) ? fs.readFileSync(err, 'utf8').trim().split('\n').pop() : 'no output' };
+  }
+};
+const ms = (x) => (typeof x === 'number' ? `${x.toFixed(1)} ms` : '–');
 for (const d of dirs) {
   const file = path.join(reports, d, 'results.json');
   if (!fs.existsSync(file)) continue;
   const res = JSON.parse(fs.readFileSync(file, 'utf8'));
   const env = res.environment;
   console.log(`${res.scenario}: runtime ${env.runtime}, shaper ${env.shaper}, kernel ${env.kernel}`);
-  for (const n of env.notices) if (/FALLBACK/.test(n)) console.log(`  NOTICE: ${n}`);
+  for (const n of env.notices) if (/FALLBACK|SHAPERS COMPARED/.test(n)) console.log(`  NOTICE: ${n}`);
   for (const r of res.runs) {
     const sha = r.sha256_actual.split(' ').every((x) => x === r.sha256_expected);
     console.log(
@@ -213,12 +255,45 @@ for (const d of dirs) {
       if (rb) console.log(`         read back: ${rb}`);
       if (c && typeof c.sent_packets === 'number')
         console.log(
-          `         counters after (${c.where}): Sent ${c.sent_bytes} bytes ${c.sent_packets} pkt, dropped ${c.dropped}, overlimits ${c.overlimits}, requeues ${c.requeues}, backlog ${c.backlog_packets}p → measured loss ${c.loss_pct}%`,
+          `         counters after (${c.where}): Sent ${c.sent_bytes} bytes ${c.sent_packets} pkt, dropped ${c.dropped}, overlimits ${c.overlimits}, requeues ${c.requeues}, backlog ${c.backlog_packets}p → measured ${dir} loss ${c.loss_pct}%`,
         );
       else console.log('         counters after: none recorded');
     }
     console.log(
       `    RTT measured by the client (round trip, both directions): min ${r.rtt_ms_min.toFixed(1)} ms, avg ${r.rtt_ms_avg.toFixed(1)} ms, p99 ${r.rtt_ms_p99.toFixed(1)} ms; ${r.packets_sent} packets sent, ${r.retransmit_pct.toFixed(1)}% retransmitted`,
+    );
+  }
+  const p = probeOf(res.scenario);
+  if (p?.error) console.log(`  probe stream: failed: ${p.error}`);
+  else if (p) {
+    console.log(
+      `  probe stream through kernel netem on this kernel (${p.probe.count} probes of ${p.probe.bytes} bytes at ${p.probe.pps}/s each way, veth between namespaces; counted, one-way on one clock):`,
+    );
+    for (const [dir, st, n] of [
+      ['up', p.upStats, p.up],
+      ['down', p.downStats, p.down],
+    ])
+      console.log(
+        `    ${dir.padEnd(4)} \`${n || '(none)'}\`: loss ${st.lossPct.toFixed(2)}% (${st.lost} of ${st.sent}), duplicates ${st.duplicatePct.toFixed(2)}%, reordered ${st.reorderPct.toFixed(2)}%, one-way delay p50 ${ms(st.delayMedianMs)}, p99 ${ms(st.delayP99Ms)}`,
+      );
+    console.log(
+      `    RTT p50 ${ms(p.rttMedianMs)}, p99 ${ms(p.rttP99Ms)} (the emulated CPU adds to every figure under TCG)`,
+    );
+  }
+  const c = res.shaper_comparison;
+  if (c) {
+    console.log('  shapers compared (userspace relay | kernel netem):');
+    for (const row of c.rows) {
+      const one = (x) =>
+        x
+          ? `${x.verdict} ${(x.goodput_bps / 1e6).toFixed(2)} Mbit/s retx ${x.retransmit_pct.toFixed(1)}% loss up ${x.up.loss_pct ?? '–'}% down ${x.down.loss_pct ?? '–'}%`
+          : 'not run';
+      console.log(
+        `    ${row.id}: ${one(row.userspace)} | ${one(row.netem)}${row.same_verdict ? '' : `  DIFFERENT: ${row.difference}`}`,
+      );
+    }
+    console.log(
+      `  relay: ${c.userspace.summary.passed}/${c.userspace.summary.runs} passed; same verdict in ${c.same_verdicts} of ${c.rows.length} runs`,
     );
   }
   console.log(`  ${res.summary.passed}/${res.summary.runs} runs passed; report: ${path.join(reports, d)}/report.md`);

@@ -96,8 +96,12 @@ export class Impairment {
     this.lossState = netem.loss?.kind === 'gemodel' ? GOOD : 1;
   }
 
-  /** Decides the fate of one packet of `sizeBytes` entering the link at `nowMs`: [] = dropped. */
-  decide(nowMs: number, sizeBytes: number): Delivery[] {
+  /**
+   * Decides the fate of one packet of `sizeBytes` entering the link at `nowMs`: [] = dropped. `frameBytes` is
+   * what `rate` and a slot's byte budget count (kernel netem: the whole frame, see wire.ts); the simulator's
+   * links leave it at the packet's size.
+   */
+  decide(nowMs: number, sizeBytes: number, frameBytes = sizeBytes): Delivery[] {
     this.stats.packets++;
     this.release(nowMs);
     if (this.inBlackout(nowMs)) {
@@ -113,20 +117,20 @@ export class Impairment {
     }
     if (count === 0) return [];
     const out: Delivery[] = [];
-    const first = this.enqueue(nowMs, sizeBytes, false);
+    const first = this.enqueue(nowMs, sizeBytes, frameBytes, false);
     if (first) out.push(first);
     if (count > 1) {
       this.stats.duplicated++;
       if (this.lossEvent()) this.stats.lost++;
       else {
-        const copy = this.enqueue(nowMs, sizeBytes, true);
+        const copy = this.enqueue(nowMs, sizeBytes, frameBytes, true);
         if (copy) out.push(copy);
       }
     }
     return out;
   }
 
-  private enqueue(nowMs: number, sizeBytes: number, duplicate: boolean): Delivery | undefined {
+  private enqueue(nowMs: number, sizeBytes: number, frameBytes: number, duplicate: boolean): Delivery | undefined {
     const n = this.netem;
     let corrupt: Delivery['corrupt'];
     if (n.corrupt && this.corruptRand.next() < n.corrupt.pct / 100) {
@@ -147,9 +151,9 @@ export class Impairment {
           delayMs = Math.max(0, delayMs - (this.lastDepartureMs - nowMs));
           base = this.lastDepartureMs;
         }
-        delayMs += ((sizeBytes + (n.rate.packetOverheadBytes ?? 0)) * 8 * 1000) / n.rate.rateBit;
+        delayMs += ((frameBytes + (n.rate.packetOverheadBytes ?? 0)) * 8 * 1000) / n.rate.rateBit;
       }
-      atMs = this.applySlot(base + delayMs, sizeBytes);
+      atMs = this.applySlot(base + delayMs, frameBytes);
       if (n.rate) this.lastDepartureMs = atMs;
       this.reorderCounter++;
     } else {

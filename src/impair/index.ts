@@ -27,3 +27,4 @@ export {
   parseSizeBytes,
   parseTimeMs,
 } from './units.js';
+export { ETHERNET_HEADER_BYTES, ipUdpHeaderBytes, udpFrameBytes } from './wire.js';

@@ -8,9 +8,19 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { release } from 'node:os';
 import { promisify } from 'node:util';
-import { type Netem, parseNetem, printNetem, tcNetemArgs } from '../impair/index.js';
+import { ipUdpHeaderBytes, type Netem, parseNetem, printNetem, tcNetemArgs, udpFrameBytes } from '../impair/index.js';
+import {
+  type LabResults,
+  type RunRecord,
+  type ShaperComparison,
+  type ShaperComparisonRow,
+  type ShaperDirection,
+  type ShaperSide,
+  unshaped,
+} from '../report/index.js';
 import { startRelay } from '../transport/index.js';
 import { LabError } from './errors.js';
+import type { NetemCounters } from './shapers/counters.js';
 import { planShaping } from './shapers/plan.js';
 
 export interface Arrival {
@@ -35,7 +45,7 @@ export interface DirectionStats {
   reorderPct: number;
   delayMedianMs: number | null;
   delayP99Ms: number | null;
-  /** Wire rate of the delivered datagrams (payload + 28 bytes of IPv4/UDP headers) between first and last arrival. */
+  /** Wire rate of the delivered datagrams (payload + IPv4/UDP headers, src/impair/wire.ts) between first and last arrival. */
   rateBit: number | null;
 }
 
@@ -72,7 +82,7 @@ export function directionStats(sent: number, arrivals: readonly Arrival[]): Dire
   if (firsts.length >= 2) {
     const span = firsts[firsts.length - 1]!.at - firsts[0]!.at;
     // the first arrival opens the span: its bits are not counted
-    const bits = firsts.slice(1).reduce((s, a) => s + (a.bytes + 28) * 8, 0);
+    const bits = firsts.slice(1).reduce((s, a) => s + (a.bytes + ipUdpHeaderBytes(4)) * 8, 0);
     if (span > 0) rateBit = bits / (span / 1000);
   }
   const pct = (n: number, of: number) => (of > 0 ? (100 * n) / of : 0);
@@ -181,7 +191,7 @@ function worstDelayMs(n: Netem): number {
 /** How long to wait after the last probe: twice the worst delay each way, the rate's queueing, and one second. */
 export function drainMs(up: Netem, down: Netem, probe: ProbeOptions): number {
   const sendSpan = (probe.count / probe.pps) * 1000;
-  const bits = probe.count * (probe.bytes + 28) * 8;
+  const bits = probe.count * udpFrameBytes(probe.bytes, 4) * 8;
   const queueMs = (r?: { rateBit: number }) => (r ? Math.max(0, (bits / r.rateBit) * 1000 - sendSpan) : 0);
   return Math.min(120_000, 2 * (worstDelayMs(up) + worstDelayMs(down)) + queueMs(up.rate) + queueMs(down.rate) + 1000);
 }
@@ -519,4 +529,123 @@ export async function runEndpoint(args: string[]): Promise<void> {
     return;
   }
   throw new RangeError(`fidelity-endpoint: reflect HOST | send HOST:PORT BIND COUNT PPS BYTES DRAIN`);
+}
+
+// ---- lab runs under both shapers (`udplab lab --compare-shapers`): the shapers' own counters, side by side ----
+
+interface RelayCounters {
+  upStats?: {
+    packets: number;
+    lost: number;
+    tailDropped: number;
+    blackedOut: number;
+    duplicated: number;
+    reordered: number;
+  };
+  downStats?: RelayCounters['upStats'];
+}
+
+const pctOf = (n: number, of: number) => (of > 0 ? Math.round((10000 * n) / of) / 100 : 0);
+const NONE: ShaperDirection = {
+  packets_in: null,
+  packets_out: null,
+  dropped: null,
+  loss_pct: null,
+  duplicated: null,
+  reordered: null,
+};
+
+/**
+ * One direction as the shaper counted it. The relay's report (`upStats`/`downStats` of the Impairment): in =
+ * datagrams (or IP fragments) met, out = in + duplicated − lost − tail-dropped − blacked out. Kernel netem's (`{ up,
+ * down }` from `tc -s qdisc`): out = `Sent … pkt`, dropped = `dropped`, in = both (a duplicate netem makes is
+ * enqueued again, so it is in both); netem does not count duplicates or reordering.
+ */
+export function shaperDirection(counters: unknown, dir: 'up' | 'down'): ShaperDirection {
+  if (!counters || typeof counters !== 'object') return NONE;
+  const relay = (counters as RelayCounters)[dir === 'up' ? 'upStats' : 'downStats'];
+  if (relay && typeof relay.packets === 'number') {
+    const dropped = relay.lost + relay.tailDropped + relay.blackedOut;
+    const handled = relay.packets + relay.duplicated;
+    return {
+      packets_in: relay.packets,
+      packets_out: handled - dropped,
+      dropped,
+      loss_pct: pctOf(dropped, handled),
+      duplicated: relay.duplicated,
+      reordered: relay.reordered,
+    };
+  }
+  const k = (counters as Record<string, NetemCounters | undefined>)[dir];
+  if (k && typeof k.sent_packets === 'number')
+    return {
+      packets_in: k.sent_packets + k.dropped,
+      packets_out: k.sent_packets,
+      dropped: k.dropped,
+      loss_pct: k.loss_pct,
+      duplicated: null,
+      reordered: null,
+    };
+  return NONE;
+}
+
+function side(r: RunRecord): ShaperSide {
+  return {
+    verdict: r.verdict,
+    failures: r.failures,
+    goodput_bps: r.goodput_bps,
+    retransmit_pct: r.retransmit_pct,
+    duration_ms: r.duration_ms,
+    rtt_ms_avg: r.rtt_ms_avg,
+    rtt_ms_p99: r.rtt_ms_p99,
+    not_shaped: unshaped(r),
+    up: shaperDirection(r.shaper_counters, 'up'),
+    down: shaperDirection(r.shaper_counters, 'down'),
+  };
+}
+
+const lossText = (d: ShaperDirection) => (d.loss_pct === null ? 'not counted' : `${f(d.loss_pct)}%`);
+
+/** Why two verdicts differ, for people: who failed on what, and what each shaper counted. */
+export function verdictDifference(u: ShaperSide, n: ShaperSide): string {
+  const who = (name: string, s: ShaperSide) =>
+    `${name} ${s.verdict}${s.failures.length ? ` (${s.failures.join('; ')})` : ''}`;
+  const loss = (['up', 'down'] as const)
+    .map((d) => `${d} ${lossText(u[d])} (relay) vs ${lossText(n[d])} (netem)`)
+    .join(', ');
+  const why = u.not_shaped
+    ? 'the relay carries UDP only, so under it this run went over the clean path while netem shaped it'
+    : `counted loss ${loss}; goodput ${(u.goodput_bps / 1e6).toFixed(2)} vs ${(n.goodput_bps / 1e6).toFixed(2)} Mbit/s, retransmitted ${u.retransmit_pct.toFixed(1)}% vs ${n.retransmit_pct.toFixed(1)}%`;
+  return `${who('userspace relay', u)}, ${who('kernel netem', n)}: ${why}`;
+}
+
+/** The runs of one scenario under the relay and under kernel netem (same plan, same kernel), matched by run id. */
+export function compareShaperRuns(userspace: LabResults, netem: LabResults): ShaperComparison {
+  const ids = [...new Set([...netem.runs.map((r) => r.id), ...userspace.runs.map((r) => r.id)])];
+  const rows: ShaperComparisonRow[] = ids.map((id) => {
+    const u = userspace.runs.find((r) => r.id === id);
+    const n = netem.runs.find((r) => r.id === id);
+    const us = u ? side(u) : null;
+    const ns = n ? side(n) : null;
+    const same = us !== null && ns !== null && us.verdict === ns.verdict;
+    return {
+      id,
+      protocol: (u ?? n)!.protocol,
+      userspace: us,
+      netem: ns,
+      same_verdict: same,
+      ...(!same && {
+        difference: us && ns ? verdictDifference(us, ns) : `only the ${us ? 'userspace relay' : 'kernel netem'} ran it`,
+      }),
+    };
+  });
+  const different = rows.filter((r) => !r.same_verdict).length;
+  return {
+    runtime: netem.environment.runtime,
+    kernel: netem.environment.kernel,
+    rows,
+    same_verdicts: rows.length - different,
+    different_verdicts: different,
+    userspace: { notices: userspace.environment.notices, summary: userspace.summary, runs: userspace.runs },
+  };
 }

@@ -1,4 +1,6 @@
 // Public face of the lab: runtimes, shapers, scenarios and the runner.
+
+export { compareRuntime, noNetemRefusal, runShaperComparison } from './compare.js';
 export {
   type BufferDemand,
   bufferDemands,

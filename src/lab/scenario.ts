@@ -51,6 +51,8 @@ export const scenarioSchema = z
     protocols: z.array(variantSchema).min(1).default(['ruft']),
     clients: z.number().int().min(1).max(200).default(1),
     capture: z.boolean().default(false),
+    /** Run every run under kernel netem and under the userspace relay, and compare them (as --compare-shapers). */
+    compare_shapers: z.boolean().default(false),
     mtu: z.number().int().min(576).max(65535).optional(),
     /** The IP version of the path between client and server (local: 127.0.0.1 or ::1; netns: a veth pair). */
     ip: z.union([z.literal(4), z.literal(6)]).default(4),
@@ -107,6 +109,8 @@ export interface Scenario {
   clients: number;
   /** Record a packet capture of every run. */
   capture: boolean;
+  /** Run every run under both shapers on one kernel and compare them (`udplab lab --compare-shapers`). */
+  compareShapers: boolean;
   /** Userspace relay: emulate IP fragmentation at this MTU (kernel paths fragment by themselves). */
   mtu: number | undefined;
   /** The IP version client, relay and server talk over. */
@@ -237,6 +241,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     variants: variants(s.protocols, file),
     clients: s.clients,
     capture: s.capture,
+    compareShapers: s.compare_shapers,
     mtu: s.mtu,
     ip: s.ip,
     attack: s.attack,

@@ -10,6 +10,8 @@ import {
   type RunRecord,
   runNotes,
   shaMatches,
+  shaperComparisonLine,
+  shaperComparisonTable,
   unshaped,
   unshapedNote,
 } from './results.js';
@@ -116,6 +118,23 @@ function markdown(res: LabResults): string {
     );
     for (const r of shaped)
       l.push(`| ${r.id} | ${r.shaping_readback.replace(/\|/g, '\\|')} | ${netemCounters(r).replace(/\|/g, '\\|')} |`);
+  }
+  if (res.shaper_comparison) {
+    const c = res.shaper_comparison;
+    const t = shaperComparisonTable(c);
+    l.push(
+      '',
+      '## Shapers compared: userspace relay and kernel netem',
+      '',
+      `${shaperComparisonLine(c)}. Every run ran twice on one kernel: the runs above under kernel netem, and again under the userspace relay (${c.userspace.summary.passed}/${c.userspace.summary.runs} passed). Loss is counted by each shaper (the relay's own counters; netem's \`tc -s qdisc\` per endpoint: sent + dropped → sent); duplicates and reordering only the relay counts.`,
+      '',
+      `| ${t.header.join(' | ')} |`,
+      `|${t.header.map(() => '---').join('|')}|`,
+      ...t.rows.map((r) => `| ${r.cells.map((x) => x.replace(/\|/g, '\\|')).join(' | ')} |`),
+    );
+    if (t.differences.length) l.push('', ...t.differences.map((d) => `- **DIFFERENT VERDICT** ${d}`));
+    for (const n of c.userspace.notices)
+      if (!res.environment.notices.includes(n)) l.push(`- **NOTICE** (relay runs): ${n}`);
   }
   l.push('');
   return l.join('\n');
@@ -233,5 +252,20 @@ export function terminalSummary(res: LabResults): string {
   out.push(
     `${res.scenario}: ${res.summary.passed}/${res.summary.runs} runs passed on ${res.environment.runtime} with the ${res.environment.shaper} shaper`,
   );
+  if (res.shaper_comparison) {
+    const c = res.shaper_comparison;
+    const t = shaperComparisonTable(c);
+    const widths = t.header.map((h, i) => Math.max(h.length, ...t.rows.map((r) => r.cells[i]!.length)));
+    const line = (cells: string[]) =>
+      cells
+        .map((x, i) => x.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd();
+    out.push(line(t.header), ...t.rows.map((r) => line(r.cells)));
+    out.push(...t.differences.map((d) => `DIFFERENT VERDICT ${d}`));
+    out.push(
+      `${res.scenario}: ${c.userspace.summary.passed}/${c.userspace.summary.runs} runs passed with the userspace relay; ${shaperComparisonLine(c)}`,
+    );
+  }
   return out.join('\n');
 }

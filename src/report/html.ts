@@ -6,7 +6,16 @@ import * as vl from 'vega-lite';
 import { parseNetem } from '../impair/index.js';
 import { comparisonRows, groupByPoint } from './files.js';
 import { fmt, lessonChartSpec, lessonTable } from './lesson.js';
-import { type LabResults, type RunRecord, runNotes, shaMatches, unshaped, unshapedNote } from './results.js';
+import {
+  type LabResults,
+  type RunRecord,
+  runNotes,
+  shaMatches,
+  shaperComparisonLine,
+  shaperComparisonTable,
+  unshaped,
+  unshapedNote,
+} from './results.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -285,10 +294,23 @@ ${chosen ? `<p>run <code>${esc(chosen.id)}</code> (${esc(chosen.netem_down)}): $
 <table><tr><th>protocol</th><th>loss</th><th>goodput ÷ ruft</th><th>goodput ÷ link limit</th></tr>
 ${comparison}
 </table>
-<h2>Runs</h2>
+${res.shaper_comparison ? compareHtml(res) : ''}<h2>Runs</h2>
 <table><tr><th>run</th><th>verdict</th><th>Mbit/s</th><th>s</th><th>retransmitted %</th><th>SHA-256</th><th>security</th><th>notes</th></tr>
 ${rows}
 </table>
 </body></html>
+`;
+}
+
+/** The shapers side by side (`--compare-shapers`): the same table as report.md's. */
+function compareHtml(res: LabResults): string {
+  const c = res.shaper_comparison!;
+  const t = shaperComparisonTable(c);
+  return `<h2>Shapers compared: userspace relay and kernel netem</h2>
+<p>${esc(shaperComparisonLine(c))}. Runs below: kernel netem; the relay's: ${c.userspace.summary.passed}/${c.userspace.summary.runs} passed. Loss as each shaper counted it; duplicates and reordering only the relay counts.</p>
+<table id="shaper-comparison"><tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>
+${t.rows.map((r) => `<tr${r.differ ? ' class="fail"' : ''}>${r.cells.map((x) => `<td>${esc(x)}</td>`).join('')}</tr>`).join('\n')}
+</table>
+${t.differences.map((d) => `<div class="notice">DIFFERENT VERDICT ${esc(d)}</div>`).join('\n')}
 `;
 }

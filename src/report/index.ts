@@ -31,7 +31,13 @@ export {
   type ReceivedFile,
   type RunRecord,
   runNotes,
+  type ShaperComparison,
+  type ShaperComparisonRow,
+  type ShaperDirection,
+  type ShaperSide,
   shaMatches,
+  shaperComparisonLine,
+  shaperComparisonTable,
   unshaped,
   unshapedNote,
 } from './results.js';

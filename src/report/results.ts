@@ -126,6 +126,129 @@ export interface LabResults {
   lesson?: LessonRecord;
   runs: RunRecord[];
   summary: { runs: number; passed: number; failed: number };
+  /**
+   * `udplab lab --compare-shapers` (or `compare_shapers: true`): every run ran twice on the same kernel and
+   * runtime, under kernel netem (`runs` above, the reference) and under the userspace relay (here), side by side.
+   */
+  shaper_comparison?: ShaperComparison;
+}
+
+/** One direction of one run as its shaper counted it; null where that shaper does not count it. */
+export interface ShaperDirection {
+  /** Packets that met the shaper (relay: datagrams in; netem: sent + dropped by the qdisc). */
+  packets_in: number | null;
+  /** Packets it let through (relay: in − dropped + duplicated; netem: `Sent … pkt`). */
+  packets_out: number | null;
+  /** Dropped by loss, queue limit or blackout. */
+  dropped: number | null;
+  /** dropped ÷ (packets the shaper handled), in percent. */
+  loss_pct: number | null;
+  /** Extra copies made (relay only: netem's counters do not say). */
+  duplicated: number | null;
+  /** Packets sent ahead of the delayed ones (relay only). */
+  reordered: number | null;
+}
+
+/** One run under one shaper, as the comparison shows it. */
+export interface ShaperSide {
+  verdict: 'pass' | 'fail';
+  failures: string[];
+  goodput_bps: number;
+  retransmit_pct: number;
+  duration_ms: number;
+  /** The client's RTT (it records min, mean and p99; no median). */
+  rtt_ms_avg: number;
+  rtt_ms_p99: number;
+  /** The run was meant to be impaired but went over the clean path (TCP under the relay). */
+  not_shaped: boolean;
+  up: ShaperDirection;
+  down: ShaperDirection;
+}
+
+export interface ShaperComparisonRow {
+  id: string;
+  protocol: string;
+  userspace: ShaperSide | null;
+  netem: ShaperSide | null;
+  same_verdict: boolean;
+  /** Why the verdicts differ, for people (absent when they agree). */
+  difference?: string;
+}
+
+export interface ShaperComparison {
+  runtime: string;
+  kernel: string;
+  rows: ShaperComparisonRow[];
+  same_verdicts: number;
+  different_verdicts: number;
+  /** The relay's own results: its notices, summary and run records. */
+  userspace: { notices: string[]; summary: { runs: number; passed: number; failed: number }; runs: RunRecord[] };
+}
+
+const num = (x: number | null, digits = 2) => (x === null ? '–' : x.toFixed(digits));
+const dirCell = (d: ShaperDirection) =>
+  d.packets_in === null ? 'not counted' : `${d.packets_in}→${d.packets_out} (${num(d.loss_pct)}% lost)`;
+const pair = (a: number | null, b: number | null) => (a === null && b === null ? '–' : `${a ?? '–'}/${b ?? '–'}`);
+
+/**
+ * The shaper comparison as a table, for report.md, report.html and the terminal alike: one row per run and
+ * shaper, then one line per run whose verdicts differ (with why).
+ */
+export function shaperComparisonTable(c: ShaperComparison): {
+  header: string[];
+  rows: Array<{ cells: string[]; differ: boolean }>;
+  differences: string[];
+} {
+  const header = [
+    'run',
+    'shaper',
+    'verdict',
+    'Mbit/s',
+    'retransmit %',
+    'RTT avg ms',
+    'RTT p99 ms',
+    'up: in→out (loss)',
+    'down: in→out (loss)',
+    'dup up/down',
+    'reorder up/down',
+  ];
+  const rows: Array<{ cells: string[]; differ: boolean }> = [];
+  for (const r of c.rows)
+    for (const [name, side] of [
+      ['userspace', r.userspace],
+      ['netem', r.netem],
+    ] as const) {
+      if (!side) {
+        rows.push({ cells: [r.id, name, 'not run', '', '', '', '', '', '', '', ''], differ: !r.same_verdict });
+        continue;
+      }
+      rows.push({
+        differ: !r.same_verdict,
+        cells: [
+          r.id,
+          name,
+          `${side.verdict}${r.same_verdict ? '' : ' (DIFFERENT)'}`,
+          `${(side.goodput_bps / 1e6).toFixed(2)}${side.not_shaped ? ' (not shaped)' : ''}`,
+          side.retransmit_pct.toFixed(1),
+          side.rtt_ms_avg.toFixed(1),
+          side.rtt_ms_p99.toFixed(1),
+          dirCell(side.up),
+          dirCell(side.down),
+          pair(side.up.duplicated, side.down.duplicated),
+          pair(side.up.reordered, side.down.reordered),
+        ],
+      });
+    }
+  const differences = c.rows.filter((r) => !r.same_verdict).map((r) => `${r.id}: ${r.difference ?? 'verdicts differ'}`);
+  return { header, rows, differences };
+}
+
+/** One line: how many runs got the same verdict under both shapers. */
+export function shaperComparisonLine(c: ShaperComparison): string {
+  const n = c.rows.length;
+  return c.different_verdicts === 0
+    ? `shaper comparison (${c.runtime}, kernel ${c.kernel}): the same verdict under the userspace relay and kernel netem in all ${n} runs`
+    : `shaper comparison (${c.runtime}, kernel ${c.kernel}): DIFFERENT VERDICTS in ${c.different_verdicts} of ${n} runs between the userspace relay and kernel netem`;
 }
 
 /**

@@ -7,7 +7,16 @@
 // Fault boundary: a datagram whose handling throws (a send on a closing socket, a failed upstream bind) is
 // counted and dropped, never the relay; at most MAX_UPSTREAMS client addresses get an upstream socket.
 import type { Socket } from 'node:dgram';
-import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem, printNetem } from '../impair/index.js';
+import {
+  type Blackout,
+  createRng,
+  ETHERNET_HEADER_BYTES,
+  Impairment,
+  type ImpairmentStats,
+  type Netem,
+  printNetem,
+  udpFrameBytes,
+} from '../impair/index.js';
 import { EventQueue } from '../sim/index.js';
 import { wildcardFor } from './address.js';
 import { resolveHost } from './client.js';
@@ -86,6 +95,8 @@ class Direction {
     private readonly t0: number,
     readonly tamper?: Tamper,
     private readonly mtu?: number,
+    /** The IP version on the wire: `rate` counts the frame kernel netem would (src/impair/wire.ts). */
+    private readonly ip: 4 | 6 = 4,
   ) {}
 
   /** Datagrams whose forwarding threw (dropped, counted). */
@@ -105,7 +116,7 @@ class Direction {
       this.pushFragmented(bytes, fragmentSizes(bytes.length, this.mtu), now, out);
       return;
     }
-    for (const d of this.imp.decide(now, bytes.length)) {
+    for (const d of this.imp.decide(now, bytes.length, udpFrameBytes(bytes.length, this.ip))) {
       let b = bytes;
       if (d.corrupt) {
         b = bytes.slice();
@@ -129,7 +140,7 @@ class Direction {
     let offset = 0;
     let lost = false;
     for (const size of sizes) {
-      const d = this.imp.decide(now, size)[0];
+      const d = this.imp.decide(now, size, size + ETHERNET_HEADER_BYTES)[0]; // size: the IP fragment
       if (!d) lost = true;
       else {
         at = Math.max(at, d.atMs);
@@ -193,10 +204,11 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   let blackoutClock = o.blackoutsFrom === 'first-datagram' ? undefined : 0;
   if (blackoutClock === 0) blackouts.push(...(o.blackouts ?? []));
   const tamper = (label: string) => (o.tamper ? new Tamper(o.tamper, root.fork(`tamper-${label}`)) : undefined);
-  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'), o.mtu);
-  const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'), o.mtu);
   // the target resolved once (IPv4 or IPv6, the OS's first), in the form the server's replies come from
   const target = await resolveHost(o.targetHost);
+  const ip = target.includes(':') ? 6 : 4;
+  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'), o.mtu, ip);
+  const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'), o.mtu, ip);
   const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
   const upstreams = new Map<string, Promise<Upstream>>();
 

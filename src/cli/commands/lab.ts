@@ -18,6 +18,7 @@ interface LabFlags {
   protocolsFrom?: string;
   allowCapped?: boolean;
   capture: boolean;
+  compareShapers?: boolean;
 }
 
 function stamp(d: Date): string {
@@ -37,6 +38,10 @@ export const register: Register = (program: Command, setExit) => {
     .option('--out <dir>', 'report root', 'reports')
     .option('--shard <i/n>', 'run only shard i of n (deterministic split)')
     .option('--json', 'print the results as JSON')
+    .option(
+      '--compare-shapers',
+      'run every run under kernel netem and under the userspace relay on this kernel, and compare them in the report',
+    )
     .option('--print-schema', 'print the JSON Schema of scenario files and exit')
     .option(
       '--protocols-from <dir>',
@@ -45,9 +50,8 @@ export const register: Register = (program: Command, setExit) => {
     .option('--allow-capped', 'run a scenario whose rcvbuf is above net.core.rmem_max anyway (a CAPPED notice)')
     .option('--no-capture', 'take no packet captures, even where the scenario says capture: true (a notice)')
     .action(async (files: string[], f: LabFlags) => {
-      const { LabError, loadImplementations, loadScenario, runScenario, scenarioJsonSchema } = await import(
-        '../../lab/index.js'
-      );
+      const { LabError, loadImplementations, loadScenario, runScenario, runShaperComparison, scenarioJsonSchema } =
+        await import('../../lab/index.js');
       const { gradingMatrix, matrixTable, terminalSummary, writeMatrix, writeReports } = await import(
         '../../report/index.js'
       );
@@ -57,7 +61,7 @@ export const register: Register = (program: Command, setExit) => {
       }
       if (files.length === 0) throw new UsageError('lab: name at least one scenario file');
       if (!['docker', 'local', 'auto', 'netns'].includes(f.runtime))
-        throw new UsageError(`--runtime must be docker, local or auto, got "${f.runtime}"`);
+        throw new UsageError(`--runtime must be docker, netns, local or auto, got "${f.runtime}"`);
       if (!['netem', 'userspace', 'auto'].includes(f.shaper))
         throw new UsageError(`--shaper must be netem, userspace or auto, got "${f.shaper}"`);
       let shard: { index: number; count: number } | undefined;
@@ -83,6 +87,11 @@ export const register: Register = (program: Command, setExit) => {
         });
         scenarios = scenarios.map((s) => ({ ...s, variants }));
       }
+      const compare = (s: { compareShapers: boolean }) => f.compareShapers === true || s.compareShapers;
+      if (scenarios.some(compare) && f.shaper !== 'auto')
+        throw new UsageError(`--compare-shapers runs both shapers: leave out --shaper ${f.shaper}`);
+      if (scenarios.some(compare) && shard)
+        throw new UsageError('--compare-shapers does not combine with --shard (run the whole scenario)');
       const ac = new AbortController();
       const onInt = () => ac.abort();
       process.once('SIGINT', onInt);
@@ -96,7 +105,7 @@ export const register: Register = (program: Command, setExit) => {
           const dir = gradingDir
             ? join(gradingDir, s.name)
             : join(f.out, `${s.name}-${stamp(new Date())}${shard ? `-shard${shard.index}of${shard.count}` : ''}`);
-          const res = await runScenario(s, {
+          const res = await (compare(s) ? runShaperComparison : runScenario)(s, {
             runtime: f.runtime as 'auto',
             shaper: f.shaper as 'auto',
             ...(shard && { shard }),
@@ -131,7 +140,8 @@ export const register: Register = (program: Command, setExit) => {
         return;
       }
       if (f.json) console.log(JSON.stringify(all.length === 1 ? all[0] : all));
-      setExit(all.every((r) => r.summary.failed === 0) ? 0 : 1);
+      const relayFailed = (r: LabResults) => r.shaper_comparison?.userspace.summary.failed ?? 0;
+      setExit(all.every((r) => r.summary.failed === 0 && relayFailed(r) === 0) ? 0 : 1);
     });
 };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng, Impairment, parseNetem } from '../../../src/impair/index.js';
+import { createRng, ETHERNET_HEADER_BYTES, Impairment, parseNetem, udpFrameBytes } from '../../../src/impair/index.js';
 
 function run(netem: string, packets: number, seed = 1, gapMs = 1) {
   const imp = new Impairment(parseNetem(netem), createRng(seed));
@@ -82,6 +82,18 @@ describe('impairment decisions (fixed seeds)', () => {
     expect(dropped).toBe(10);
     expect(times[0]).toBeCloseTo(0.96, 6);
     expect(times[9]).toBeCloseTo(9.6, 6);
+  });
+
+  it('rate paces the frame it is given (payload + IP/UDP + Ethernet headers), not the payload', () => {
+    const imp = new Impairment(parseNetem('rate 1mbit'), createRng(1));
+    // 472-byte UDP payloads in IPv4 on a veth: 514-byte frames, 4.112 ms each at 1 Mbit/s
+    const times = [0, 1, 2].map(() => imp.decide(0, 472, udpFrameBytes(472, 4))[0]!.atMs);
+    expect(times[0]).toBeCloseTo(4.112, 6);
+    expect(times[2]).toBeCloseTo(3 * 4.112, 6);
+    expect(udpFrameBytes(472, 6)).toBe(472 + 48 + ETHERNET_HEADER_BYTES);
+    // without a frame size (the simulator's links) the packet's own size is paced, as before
+    const sim = new Impairment(parseNetem('rate 1mbit'), createRng(1));
+    expect(sim.decide(0, 472)[0]!.atMs).toBeCloseTo(3.776, 6);
   });
 
   it('delay with uniform jitter stays within delay ± jitter', () => {
