@@ -16,6 +16,7 @@ import {
   createPublicKey,
   createSecretKey,
   diffieHellman,
+  type KeyObject,
 } from 'node:crypto';
 import { createRequire } from 'node:module';
 
@@ -132,8 +133,23 @@ function nodeDecrypt(cipher: CipherName, key: Uint8Array, n: bigint, ad: Uint8Ar
   }
 }
 
+/**
+ * A private key as PKCS#8 DER, in an ArrayBuffer of its own that is zeroed once OpenSSL holds the key
+ * (Buffer.concat would leave a copy of the server's static key in Node's shared pool at every handshake).
+ */
+function privateKeyObject(privateKey: Uint8Array): KeyObject {
+  const der = Buffer.allocUnsafeSlow(PKCS8_X25519.length + privateKey.length);
+  der.set(PKCS8_X25519);
+  der.set(privateKey, PKCS8_X25519.length);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
 function nodeX25519Public(privateKey: Uint8Array): Uint8Array {
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+  const key = privateKeyObject(privateKey);
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   return new Uint8Array(spki.subarray(spki.length - 32));
 }
@@ -145,7 +161,7 @@ function nodeX25519Public(privateKey: Uint8Array): Uint8Array {
  */
 function nodeX25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | undefined {
   if (publicKey.length !== 32) return undefined;
-  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+  const priv = privateKeyObject(privateKey);
   let shared: Buffer;
   try {
     const pub = createPublicKey({ key: Buffer.concat([SPKI_X25519, publicKey]), format: 'der', type: 'spki' });

@@ -66,3 +66,20 @@ describe.each(CIPHERS)('%s: what seal and open return reaches no key and no othe
     }
   });
 });
+
+describe.each(BACKENDS)('%s: X25519 leaves no copy of the private key where datagrams are', (_n, be) => {
+  it('the static key used in a handshake is not behind the datagrams sealed afterwards', () => {
+    for (let round = 0; round < 4; round++) {
+      const staticKey = fresh(32);
+      const peer = be.x25519Public(fresh(32));
+      expect(be.x25519Public(staticKey).length).toBe(32);
+      expect(be.x25519(staticKey, peer)?.length).toBe(32);
+      // pooled allocations, as the node:crypto packet AEAD's seal makes for every datagram
+      const aead = be.packetAead('AESGCM', fresh(32));
+      for (let pn = 0; pn < 4; pn++) {
+        const sealed = aead.seal(fresh(14), pn, fresh(200));
+        expect(reaches(sealed, staticKey), `round ${round} pn ${pn}`).toBe(false);
+      }
+    }
+  });
+});
