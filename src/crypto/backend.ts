@@ -325,6 +325,13 @@ export function loadSodium(): SodiumApi | { why: string } {
   }
 }
 
+const SODIUM_FUNCTIONS: Array<keyof SodiumApi> = [
+  'crypto_aead_chacha20poly1305_ietf_encrypt',
+  'crypto_aead_chacha20poly1305_ietf_decrypt',
+  'crypto_scalarmult',
+  'crypto_scalarmult_base',
+];
+
 /** A UDPLAB_CRYPTO that cannot be honoured: the CLI prints it as one line `udplab: E_USAGE: …` (exit 2). */
 export class CryptoConfigError extends Error {
   readonly code = 'E_USAGE';
@@ -343,7 +350,11 @@ export function selectBackend(
   if (m === 'node') return nodeBackend;
   if (m !== 'auto' && m !== 'sodium')
     throw new CryptoConfigError(`UDPLAB_CRYPTO=${mode}: expected node, sodium or auto (the default)`);
-  const s = load();
+  let s = load();
+  // a module that loads but lacks a function (another sodium-native major, a stub on NODE_PATH) would throw a
+  // TypeError at every packet instead of falling back: check the API once, here
+  const missing = 'why' in s ? [] : SODIUM_FUNCTIONS.filter((f) => typeof s[f as keyof typeof s] !== 'function');
+  if (missing.length > 0) s = { why: `sodium-native lacks ${missing.join(', ')}` };
   if ('why' in s) {
     if (m === 'sodium') throw new CryptoConfigError(`UDPLAB_CRYPTO=sodium: ${s.why}`);
     return nodeBackendWith(`fallback: ${s.why}`);
