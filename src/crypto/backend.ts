@@ -16,6 +16,7 @@ import {
   createPublicKey,
   createSecretKey,
   diffieHellman,
+  type KeyObject,
 } from 'node:crypto';
 import { createRequire } from 'node:module';
 
@@ -123,15 +124,32 @@ function nodeDecrypt(cipher: CipherName, key: Uint8Array, n: bigint, ad: Uint8Ar
     });
     d.setAAD(ad, { plaintextLength: sealed.length - TAG });
     d.setAuthTag(sealed.subarray(sealed.length - TAG));
-    const out = Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);
+    // update's output owns its memory; Buffer.concat would copy the plaintext into Node's shared pool
+    const out = d.update(sealed.subarray(0, sealed.length - TAG));
+    d.final();
     return new Uint8Array(out.buffer, out.byteOffset, out.length);
   } catch {
     return undefined;
   }
 }
 
+/**
+ * A private key as PKCS#8 DER, in an ArrayBuffer of its own that is zeroed once OpenSSL holds the key
+ * (Buffer.concat would leave a copy of the server's static key in Node's shared pool at every handshake).
+ */
+function privateKeyObject(privateKey: Uint8Array): KeyObject {
+  const der = Buffer.allocUnsafeSlow(PKCS8_X25519.length + privateKey.length);
+  der.set(PKCS8_X25519);
+  der.set(privateKey, PKCS8_X25519.length);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
 function nodeX25519Public(privateKey: Uint8Array): Uint8Array {
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+  const key = privateKeyObject(privateKey);
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
   return new Uint8Array(spki.subarray(spki.length - 32));
 }
@@ -143,7 +161,7 @@ function nodeX25519Public(privateKey: Uint8Array): Uint8Array {
  */
 function nodeX25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array | undefined {
   if (publicKey.length !== 32) return undefined;
-  const priv = createPrivateKey({ key: Buffer.concat([PKCS8_X25519, privateKey]), format: 'der', type: 'pkcs8' });
+  const priv = privateKeyObject(privateKey);
   let shared: Buffer;
   try {
     const pub = createPublicKey({ key: Buffer.concat([SPKI_X25519, publicKey]), format: 'der', type: 'spki' });
@@ -203,8 +221,30 @@ export interface SodiumApi {
   crypto_scalarmult_base(q: Uint8Array, n: Uint8Array): void;
 }
 
+/** Bytes of plaintext one direction's slab holds before the next is allocated. */
+const SLAB = 16 * 1024;
+
+/**
+ * The key and the plaintexts never go to Node's shared 8 KiB pool, where Buffer.from and allocUnsafe put
+ * anything under 4 KiB: there the key would sit in the ArrayBuffer behind the datagrams and plaintexts of every
+ * session (test/unit/crypto-backend-memory.test.ts). The key has an ArrayBuffer of its own; plaintexts are cut
+ * from a 16 KiB slab of this direction's own (a fresh ArrayBuffer per packet costs ~1.5 µs of the ~3.5 µs an open
+ * takes), so what is behind a plaintext is only this session's earlier plaintexts.
+ */
 function sodiumPacketAead(s: SodiumApi, key: Uint8Array): PacketAead {
-  const k = Buffer.from(key); // a copy: the caller's array may change
+  const k = Buffer.allocUnsafeSlow(key.length); // a copy: the caller's array may change
+  k.set(key);
+  let slab: Buffer | undefined; // allocated on the first open: a sending direction never needs one
+  let used = 0;
+  const take = (n: number): Buffer => {
+    if (n > SLAB / 4) return Buffer.allocUnsafeSlow(n);
+    if (!slab || used + n > SLAB) {
+      slab = Buffer.allocUnsafeSlow(SLAB);
+      used = 0;
+    }
+    used += n;
+    return slab.subarray(used - n, used);
+  };
   const iv = Buffer.alloc(12);
   const setNonce = nonceWriter('ChaChaPoly', iv);
   return {
@@ -218,10 +258,11 @@ function sodiumPacketAead(s: SodiumApi, key: Uint8Array): PacketAead {
     open(header, n, sealed) {
       if (sealed.length < TAG) return undefined;
       setNonce(n);
-      const out = Buffer.allocUnsafe(sealed.length - TAG);
+      const out = take(sealed.length - TAG);
       try {
         s.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, sealed, header, iv, k);
       } catch {
+        if (out.buffer === slab?.buffer && out.byteOffset + out.length === used) used -= out.length; // forgeries use no slab
         return undefined;
       }
       return out;
@@ -284,6 +325,13 @@ export function loadSodium(): SodiumApi | { why: string } {
   }
 }
 
+const SODIUM_FUNCTIONS: Array<keyof SodiumApi> = [
+  'crypto_aead_chacha20poly1305_ietf_encrypt',
+  'crypto_aead_chacha20poly1305_ietf_decrypt',
+  'crypto_scalarmult',
+  'crypto_scalarmult_base',
+];
+
 /** A UDPLAB_CRYPTO that cannot be honoured: the CLI prints it as one line `udplab: E_USAGE: …` (exit 2). */
 export class CryptoConfigError extends Error {
   readonly code = 'E_USAGE';
@@ -302,7 +350,11 @@ export function selectBackend(
   if (m === 'node') return nodeBackend;
   if (m !== 'auto' && m !== 'sodium')
     throw new CryptoConfigError(`UDPLAB_CRYPTO=${mode}: expected node, sodium or auto (the default)`);
-  const s = load();
+  let s = load();
+  // a module that loads but lacks a function (another sodium-native major, a stub on NODE_PATH) would throw a
+  // TypeError at every packet instead of falling back: check the API once, here
+  const missing = 'why' in s ? [] : SODIUM_FUNCTIONS.filter((f) => typeof s[f as keyof typeof s] !== 'function');
+  if (missing.length > 0) s = { why: `sodium-native lacks ${missing.join(', ')}` };
   if ('why' in s) {
     if (m === 'sodium') throw new CryptoConfigError(`UDPLAB_CRYPTO=sodium: ${s.why}`);
     return nodeBackendWith(`fallback: ${s.why}`);
