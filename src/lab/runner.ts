@@ -91,16 +91,12 @@ async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
     notices.push(`ATTACK on loopback only: ${s.attack} — forged requests go to 127.0.0.1, nowhere else.`);
     return started(new LocalRuntime(notices));
   }
-  if (s.ip === 6) {
-    if (o.runtime === 'docker')
-      throw new LabError(
-        'E_SCENARIO_INVALID',
-        `${s.source}: ip: 6 runs on the local and netns runtimes (the docker runtime's network is IPv4 only)`,
-      );
+  if (s.ip === 6 && o.runtime !== 'docker') {
+    // the docker runtime says so itself, with the addresses the engine gave its containers
     notices.push(
       o.runtime === 'netns'
         ? 'IPv6 path: client, relay and server talk over the veth pair (fd77:0:0:<k>::/64).'
-        : 'IPv6 path: client, relay and server talk over ::1 (local runtime; the docker runtime is IPv4 only).',
+        : 'IPv6 path: client, relay and server talk over ::1 (local runtime; --runtime docker for containers).',
     );
   }
   if (o.runtime === 'netns') return started(new NetnsRuntime(notices, o.shaper, s.ip));
@@ -123,7 +119,7 @@ async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
       );
     return started(new LocalRuntime(notices, s.ip));
   }
-  return started(new DockerRuntime(notices, o.shaper));
+  return started(new DockerRuntime(notices, o.shaper, s.ip));
 }
 
 /** Starts a runtime; if that fails half-way, stops what did start (processes, namespaces, containers). */

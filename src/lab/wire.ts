@@ -1,5 +1,5 @@
 // What a packet capture shows an eavesdropper: the lab reads the run's own .pcap (the classic libpcap format
-// tcpdump writes), takes the UDP payloads of IPv4 datagrams, and counts those that carry bytes of the file in
+// tcpdump writes), takes the UDP payloads of IPv4 and IPv6 datagrams, and counts those that carry bytes of the file in
 // the clear, and the seminar's toy key exchange ("KEY", then the public key) when it crossed the wire.
 import { readFileSync } from 'node:fs';
 
@@ -10,7 +10,10 @@ export interface UdpPayload {
   payload: Buffer;
 }
 
-/** The UDP payloads of the IPv4 packets in a pcap (Ethernet, Linux cooked or raw IP); fragments after the first skipped. */
+/**
+ * The UDP payloads of the IPv4 and IPv6 packets in a pcap (Ethernet, Linux cooked or raw IP); fragments after the
+ * first skipped. IPv6: UDP right after the fixed header, or after one fragment header (the first fragment).
+ */
 export function udpPayloads(pcap: Buffer): UdpPayload[] {
   if (pcap.length < 24) return [];
   const magic = pcap.readUInt32LE(0);
@@ -32,15 +35,26 @@ export function udpPayloads(pcap: Buffer): UdpPayload[] {
         type = pkt.readUInt16BE(16);
         ip = 18;
       }
-      if (type !== 0x0800) continue;
+      if (type !== 0x0800 && type !== 0x86dd) continue;
     } else if (link === 113) {
-      if (pkt.length < 16 || pkt.readUInt16BE(14) !== 0x0800) continue;
+      if (pkt.length < 16 || (pkt.readUInt16BE(14) !== 0x0800 && pkt.readUInt16BE(14) !== 0x86dd)) continue;
       ip = 16;
     } else if (link === 101 || link === 12) ip = 0;
     else continue;
-    if (pkt.length < ip + 20 || pkt[ip]! >> 4 !== 4 || pkt[ip + 9] !== 17) continue;
-    if ((pkt.readUInt16BE(ip + 6) & 0x1fff) !== 0) continue; // a later fragment: no UDP header
-    const udp = ip + (pkt[ip]! & 0x0f) * 4;
+    let udp: number;
+    if (pkt.length > ip && pkt[ip]! >> 4 === 6) {
+      if (pkt.length < ip + 40) continue;
+      udp = ip + 40;
+      if (pkt[ip + 6] === 44) {
+        // a fragment header: only the first fragment (offset 0) holds the UDP header
+        if (pkt.length < udp + 8 || pkt[udp] !== 17 || pkt.readUInt16BE(udp + 2) >> 3 !== 0) continue;
+        udp += 8;
+      } else if (pkt[ip + 6] !== 17) continue;
+    } else {
+      if (pkt.length < ip + 20 || pkt[ip]! >> 4 !== 4 || pkt[ip + 9] !== 17) continue;
+      if ((pkt.readUInt16BE(ip + 6) & 0x1fff) !== 0) continue; // a later fragment: no UDP header
+      udp = ip + (pkt[ip]! & 0x0f) * 4;
+    }
     if (pkt.length < udp + 8) continue;
     out.push({
       srcPort: pkt.readUInt16BE(udp),

@@ -42,7 +42,7 @@ describe('lab on the local runtime', () => {
     const res = await runScenario(s, { runtime: 'local', shaper: 'auto' });
     expect(res.summary).toEqual({ runs: 3, passed: 3, failed: 0 });
     expect(res.environment.notices).toContain(
-      'IPv6 path: client, relay and server talk over ::1 (local runtime; the docker runtime is IPv4 only).',
+      'IPv6 path: client, relay and server talk over ::1 (local runtime; --runtime docker for containers).',
     );
     for (const r of res.runs) expect(r.sha256_actual, r.id).toBe(r.sha256_expected);
     // the relay listened on ::1 and forwarded to a server on ::1 (a udp6 socket on ::1 hears IPv6 alone)

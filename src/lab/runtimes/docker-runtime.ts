@@ -7,11 +7,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
 import { printNetem, tcNetemArgs } from '../../impair/index.js';
+import { formatHostPort } from '../../transport/index.js';
 import { LabError } from '../errors.js';
 import { imageOf } from '../protocols/image.js';
 import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols/index.js';
 import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
-import { createInternalNetwork, type LabNetwork, startNode, sweepLeftovers, teardown } from './docker.js';
+import {
+  containerIPv6,
+  createInternalNetwork,
+  type LabNetwork,
+  startNode,
+  sweepLeftovers,
+  teardown,
+} from './docker.js';
 import { ImageEndpointLab, type ImageEndpointSpec, toClientOutcome } from './docker-image.js';
 import { startTimeoutMs, writeContent } from './local.js';
 import {
@@ -77,14 +85,19 @@ export class DockerRuntime implements LabRuntime {
   /** the capture running is an image protocol's (a tcpdump sidecar in their clients' network namespace) */
   private imageCapture = false;
 
+  /** `ip: 6`: each container's IPv6 address on the lab network, read back from the engine */
+  private readonly addr6 = new Map<StartedTestContainer, string>();
+
   constructor(
     readonly notices: string[],
     private readonly shaperWanted: ShaperName | 'auto',
+    /** The IP version of the path: 6 makes the network dual-stack and puts every hop on IPv6. */
+    private readonly ipVersion: 4 | 6 = 4,
   ) {}
 
   async start(): Promise<void> {
     await sweepLeftovers();
-    this.net = await createInternalNetwork('udplab-lab');
+    this.net = await createInternalNetwork('udplab-lab', { ip: this.ipVersion });
     [this.server, this.client] = await Promise.all([
       startNode({ network: this.net, name: 'server' }),
       startNode({ network: this.net, name: 'client' }),
@@ -103,6 +116,28 @@ export class DockerRuntime implements LabRuntime {
       }
     } else this.shaper = 'userspace';
     if (this.shaper === 'userspace') this.relay = await startNode({ network: this.net, name: 'relay' });
+    if (this.ipVersion === 6) {
+      const hops: Array<[string, StartedTestContainer | undefined]> = [
+        ['client', this.client],
+        ['relay', this.relay],
+        ['server', this.server],
+      ];
+      const shown: string[] = [];
+      for (const [role, c] of hops) {
+        if (!c) continue;
+        const a = await containerIPv6(c.getId(), this.net, role);
+        this.addr6.set(c, a);
+        shown.push(`${role} ${a}`);
+      }
+      this.notices.push(
+        `IPv6 path: client, ${this.relay ? 'relay and ' : ''}server talk over docker network ${this.net.name} (${this.net.subnet6}): ${shown.join(', ')}.`,
+      );
+    }
+  }
+
+  /** The wildcard a listener binds: `::` on an IPv6 path. */
+  private get any(): string {
+    return this.ipVersion === 6 ? '::' : '0.0.0.0';
   }
 
   /** Starts the variant's server in the server container on first use (one port per server key). */
@@ -119,7 +154,7 @@ export class DockerRuntime implements LabRuntime {
   /** Starts `udplab ARGS` in the server container on `port`; returns its PID there. */
   private async startServer(key: string, args: string[], port: number): Promise<string> {
     const log = `/tmp/${key}.log`;
-    const cmd = [...args, '--root', '/srv/udplab', '--host', '0.0.0.0', '--port', String(port)]
+    const cmd = [...args, '--root', '/srv/udplab', '--host', this.any, '--port', String(port)]
       .map((a) => `'${a}'`)
       .join(' ');
     const srv = await run(this.server!, ['sh', '-c', `udplab ${cmd} > ${log} 2>&1 & echo $!`]);
@@ -199,8 +234,9 @@ export class DockerRuntime implements LabRuntime {
     };
   }
 
+  /** The container's address on the lab network: its IPv6 one on an IPv6 path. */
   private ip(c: StartedTestContainer): string {
-    return c.getIpAddress(this.net!.name);
+    return this.addr6.get(c) ?? c.getIpAddress(this.net!.name);
   }
 
   /** Waits (up to UDPLAB_START_TIMEOUT, default 30 s) for `needle` in a log inside the container. */
@@ -269,7 +305,7 @@ export class DockerRuntime implements LabRuntime {
       });
     }
     const server = await this.ensureServer(req.variant);
-    this.target = `${this.ip(this.server!)}:${server.port}`;
+    this.target = formatHostPort(this.ip(this.server!), server.port);
     if (this.shaper === 'netem') {
       const out: string[] = [];
       for (const [c, n, dir] of [
@@ -289,12 +325,12 @@ export class DockerRuntime implements LabRuntime {
     }
     if (server.transport === 'tcp')
       return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
-    this.target = `${this.ip(this.relay!)}:${RELAY_PORT}`;
+    this.target = formatHostPort(this.ip(this.relay!), RELAY_PORT);
     const r = this.relay!;
     const cmd = [
       'udplab relay',
-      `--to ${this.ip(this.server!)}:${server.port}`,
-      `--listen 0.0.0.0:${RELAY_PORT}`,
+      `--to '${formatHostPort(this.ip(this.server!), server.port)}'`, // quoted: `[v6]:port` is a glob to sh
+      `--listen '${formatHostPort(this.any, RELAY_PORT)}'`,
       `--up '${printNetem(up)}'`,
       `--down '${printNetem(down)}'`,
       `--seed ${seed}`,
@@ -429,6 +465,7 @@ export class DockerRuntime implements LabRuntime {
     this.hostFile = undefined;
     await teardown([this.client, this.server, this.relay], this.net);
     this.client = this.server = this.relay = undefined;
+    this.addr6.clear();
     this.net = undefined;
   }
 }

@@ -3,6 +3,7 @@
 // Rules: every object carries `udplab=1` plus `udplab.owner=<pid>`; the sweep removes
 // only objects whose owner process is gone, so concurrent runs never tear down each other.
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,26 +138,68 @@ export function buildImage(): Promise<string> {
 
 export interface LabNetwork {
   readonly name: string;
+  /** `ip: 6`: the network's IPv6 subnet (a ULA /64); undefined on an IPv4-only network */
+  readonly subnet6?: string;
   remove(): Promise<void>;
 }
 
-/** Creates an `internal` (no route out) bridge network labelled udplab=1. */
-export async function createInternalNetwork(prefix = 'udplab'): Promise<LabNetwork> {
+/**
+ * A unique local /64 (RFC 4193: fd00::/8, a 40-bit global ID, subnet 0) from 5 random bytes:
+ * `fd12:3456:789a::/64`. One per lab, so concurrent labs' IPv6 networks never overlap.
+ */
+export function ulaSubnet(id: Uint8Array = randomBytes(5)): string {
+  if (id.length !== 5) throw new RangeError(`a ULA global ID is 5 bytes, not ${id.length}`);
+  const h = (a: number, b: number) => ((a << 8) | b).toString(16);
+  return `fd${id[0]!.toString(16).padStart(2, '0')}:${h(id[1]!, id[2]!)}:${h(id[3]!, id[4]!)}::/64`;
+}
+
+export interface NetworkOptions {
+  /** 6: also an IPv6 subnet (`--ipv6 --subnet`); the engine picks the IPv4 one as for any network */
+  ip?: 4 | 6;
+  /** the IPv6 subnet; a fresh ULA /64 unless given */
+  subnet6?: string;
+}
+
+/** Creates an `internal` (no route out) bridge network labelled udplab=1; with `ip: 6` dual-stack. */
+export async function createInternalNetwork(prefix = 'udplab', opts: NetworkOptions = {}): Promise<LabNetwork> {
   const client = await getContainerRuntimeClient();
   const name = `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-  const net = await client.network.create({
-    Name: name,
-    Driver: 'bridge',
-    Internal: true,
-    CheckDuplicate: true,
-    Labels: labels(),
-  });
+  const subnet6 = opts.ip === 6 ? (opts.subnet6 ?? ulaSubnet()) : undefined;
+  let net: Awaited<ReturnType<typeof client.network.create>>;
+  try {
+    net = await client.network.create({
+      Name: name,
+      Driver: 'bridge',
+      Internal: true,
+      CheckDuplicate: true,
+      Labels: labels(),
+      ...(subnet6 !== undefined && { EnableIPv6: true, IPAM: { Driver: 'default', Config: [{ Subnet: subnet6 }] } }),
+    });
+  } catch (err) {
+    if (subnet6 === undefined) throw err;
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    throw new LabError(
+      'E_RUNTIME',
+      `ip: 6: the Docker engine cannot create an IPv6 network (docker network create --ipv6 --subnet ${subnet6} ${name}): ${why}`,
+      { cause: err },
+    );
+  }
   return {
     name,
+    ...(subnet6 !== undefined && { subnet6 }),
     remove: async () => {
       await client.network.remove(net).catch(() => undefined);
     },
   };
+}
+
+/** A container's IPv6 address on `network`, as the engine reports it (`docker inspect`); one line if none. */
+export async function containerIPv6(id: string, network: LabNetwork, role: string): Promise<string> {
+  const fmt = `{{with index .NetworkSettings.Networks ${JSON.stringify(network.name)}}}{{.GlobalIPv6Address}}{{end}}`;
+  const addr = (await docker(['inspect', '--format', fmt, id])).trim();
+  if (!addr)
+    throw new LabError('E_RUNTIME', `ip: 6: the ${role} container has no IPv6 address on network ${network.name}`);
+  return addr;
 }
 
 export interface StartOptions {
