@@ -6,7 +6,8 @@
 //   shaped   — 100 Mbit/s, 20 ms RTT, loss 0–20%: goodput ÷ (rate × (1 − p)) for RUFT (the median of three
 //              downloads), our TFTP and tftp-hpa through the userspace relay, and TCP on kernel netem (here: the VM lane; BENCH_KERNEL_LANE=0 skips)
 //   cost     — CPU seconds per GiB on each side; peak RSS of each side while moving BENCH_RSS_GIB (default 4) GiB
-//   clients  — one server, 100 concurrent clients: aggregate goodput ÷ one client's
+//   clients  — one server (--workers 1 and 2), 1, 2 and 100 clients held by one load-generator process:
+//              aggregate goodput ÷ one client's, median of 3 rounds
 //   flood    — a client's transfer time during a handshake flood ÷ its time without one (target ≤ 2)
 //   tcp50    — RUFT ÷ TCP at 5% loss on a 50 ms path (target ≥ 30); TCP on kernel netem (here: the VM lane)
 //   crypto   — µs per seal and per open of one 1,160-byte packet (16-byte header as associated data), per AEAD
@@ -535,50 +536,89 @@ async function costSuite(): Promise<Row[]> {
   }
 }
 
+/** Runs the one-process load generator (bench/load.ts): N concurrent sessions, the clock around them only. */
+async function loadRound(
+  port: number,
+  name: string,
+  n: number,
+  outDir: string,
+  keyFile: string,
+): Promise<{ bps: number; ms: number }> {
+  mkdirSync(outDir, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, 'load.js'), '127.0.0.1', String(port), name, String(n), outDir, keyFile, '600'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const code = await new Promise<number | null>((ok) => child.once('exit', ok));
+  if (code !== 0) throw new Error(`bench: the load generator (${n} clients) failed: ${err.trim()}`);
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { bytes: number; ms: number };
+  return { bps: (r.bytes * 8 * 1000) / r.ms, ms: r.ms };
+}
+
+// One server (`serve --workers W`, W = 1 and 2 by default), then 1, 2 and N clients held by ONE load-generator
+// process (its start-up outside the clock), each count BENCH_REPEAT times (default 3): the median aggregate
+// goodput, its spread (min–max), and aggregate ÷ one client's on the same server.
 async function clientsSuite(): Promise<Row[]> {
   const sc = scratch();
   const n = Number(process.env.BENCH_CLIENTS ?? 100);
-  const name = sc.file('f.bin', 4 * MiB);
-  const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'), [
-    '--max-sessions',
-    String(n + 10),
-    '--max-sessions-per-source',
-    String(n + 10),
-    '--handshake-rate',
-    `${4 * n}/${2 * n}`,
-  ]);
+  const repeat = Number(process.env.BENCH_REPEAT ?? 3);
+  const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
+  const name = sc.file('f.bin', Number(process.env.BENCH_CLIENT_MIB ?? 2) * MiB);
+  const rows: Row[] = [];
   try {
-    const one = await runUdplabClient(
-      getArgs(`127.0.0.1:${srv.port}`, name, join(sc.dir, 'out', 'one')),
-      join(sc.home, 'client'),
-    );
-    const t0 = performance.now();
-    const all = await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        runUdplabClient(getArgs(`127.0.0.1:${srv.port}`, name, join(sc.dir, 'out', `c${i}`)), join(sc.home, 'client')),
-      ),
-    );
-    const wallMs = performance.now() - t0;
-    const agg = (all.reduce((s, r) => s + r.result.bytes, 0) * 8 * 1000) / wallMs;
-    return [
-      { suite: 'clients', case: '1 client', value: mbit(one.result.goodput_bps), unit: 'Mbit/s' },
-      {
-        suite: 'clients',
-        case: `${n} clients`,
-        value: mbit(agg),
-        unit: 'Mbit/s aggregate (wall time, process start-up included)',
-      },
-      {
-        suite: 'clients',
-        case: 'agg ÷ single',
-        value: Number((agg / one.result.goodput_bps).toFixed(3)),
-        unit: 'ratio',
-      },
-    ];
+    for (const w of workerCounts) {
+      const home = join(sc.home, `server-w${w}`);
+      const srv = await serveOnLoopback('serve', sc.root, home, [
+        '--workers',
+        String(w),
+        '--max-sessions',
+        String(n + 10),
+        '--max-sessions-per-source',
+        String(n + 10),
+        '--handshake-rate',
+        `${4 * n}/${2 * n}`,
+      ]);
+      try {
+        const medians = new Map<number, number>();
+        for (const k of [...new Set([1, 2, n])]) {
+          const bps: number[] = [];
+          for (let r = 0; r < repeat; r++)
+            bps.push(
+              (await loadRound(srv.port, name, k, join(sc.dir, 'out', `w${w}-${k}`), join(home, 'server.key'))).bps,
+            );
+          medians.set(k, median(bps));
+          rows.push({
+            suite: 'clients',
+            case: `w${w} ${k} client${k > 1 ? 's' : ''}`,
+            value: mbit(median(bps)),
+            unit: `Mbit/s aggregate, median of ${repeat} (${bps.map((b) => mbit(b)).join(', ')})`,
+          });
+        }
+        for (const k of [...new Set([2, n])])
+          rows.push({
+            suite: 'clients',
+            case: `w${w} ${k} ÷ 1`,
+            value: Number((medians.get(k)! / medians.get(1)!).toFixed(3)),
+            unit: `ratio: ${k} clients' aggregate ÷ one client's, --workers ${w}`,
+            ...(k === n && { target: 0.8, met: medians.get(k)! / medians.get(1)! >= 0.8 }),
+          });
+      } finally {
+        await srv.stop();
+      }
+    }
   } finally {
-    await srv.stop();
     sc.done();
   }
+  return rows;
 }
 
 async function floodSuite(): Promise<Row[]> {
