@@ -206,6 +206,9 @@ export async function serveWorkers(o: WorkersOptions, env: { nodeVersion?: strin
         threads.map(
           (w) =>
             new Promise<ServerStats>((ok) => {
+              // a worker that has exited answers nothing: zeros
+              if (w.threadId === -1)
+                return ok({ sessions: 0, created: 0, retries: 0, forwardedOut: 0, forwardedIn: 0 });
               const id = nextId++;
               pending.set(id, ok);
               w.postMessage({ t: 'stats', id } satisfies ToWorker);
