@@ -43,6 +43,7 @@ import {
 import { parseNetem } from '../src/impair/index.js';
 import { simulateTransfer } from '../src/sim/index.js';
 import {
+  cpuSeconds,
   relayOnLoopback,
   runUdplabClient,
   serveOnLoopback,
@@ -543,13 +544,17 @@ async function loadRound(
   n: number,
   outDir: string,
   keyFile: string,
-): Promise<{ bps: number; ms: number }> {
+  serverPid: number,
+): Promise<{ bps: number; ms: number; serverCpuS: number; loadCpuS: number }> {
   mkdirSync(outDir, { recursive: true });
   const child = spawn(
     process.execPath,
     [join(import.meta.dirname, 'load.js'), '127.0.0.1', String(port), name, String(n), outDir, keyFile, '600'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  // CPU seconds of the server (all its threads) and of the generator over the round: which side is the limit
+  const server0 = cpuSeconds(serverPid);
+  const usage = watchUsage(child.pid!);
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => {
@@ -559,9 +564,11 @@ async function loadRound(
     err += d;
   });
   const code = await new Promise<number | null>((ok) => child.once('exit', ok));
+  const loadCpuS = usage.stop().cpuS;
+  const serverCpuS = cpuSeconds(serverPid) - server0;
   if (code !== 0) throw new Error(`bench: the load generator (${n} clients) failed: ${err.trim()}`);
   const r = JSON.parse(out.trim().split('\n').pop()!) as { bytes: number; ms: number };
-  return { bps: (r.bytes * 8 * 1000) / r.ms, ms: r.ms };
+  return { bps: (r.bytes * 8 * 1000) / r.ms, ms: r.ms, serverCpuS, loadCpuS };
 }
 
 // One server (`serve --workers W`, W = 1 and 2 by default), then 1, 2 and N clients held by ONE load-generator
@@ -580,10 +587,11 @@ async function clientsSuite(): Promise<Row[]> {
       const srv = await serveOnLoopback('serve', sc.root, home, [
         '--workers',
         String(w),
+        // the rounds' finished sessions linger a while in the table: room for all of them
         '--max-sessions',
-        String(n + 10),
+        String(2 * repeat * (n + 3) + 10),
         '--max-sessions-per-source',
-        String(n + 10),
+        String(2 * repeat * (n + 3) + 10),
         '--handshake-rate',
         `${4 * n}/${2 * n}`,
       ]);
@@ -591,16 +599,30 @@ async function clientsSuite(): Promise<Row[]> {
         const medians = new Map<number, number>();
         for (const k of [...new Set([1, 2, n])]) {
           const bps: number[] = [];
-          for (let r = 0; r < repeat; r++)
-            bps.push(
-              (await loadRound(srv.port, name, k, join(sc.dir, 'out', `w${w}-${k}`), join(home, 'server.key'))).bps,
+          const cpu: string[] = [];
+          for (let r = 0; r < repeat; r++) {
+            const round = await loadRound(
+              srv.port,
+              name,
+              k,
+              join(sc.dir, 'out', `w${w}-${k}`),
+              join(home, 'server.key'),
+              srv.child.pid!,
+            ).catch((e: Error) => {
+              throw new Error(`--workers ${w}, round ${r + 1}: ${e.message}`);
+            });
+            bps.push(round.bps);
+            // CPU use in cores: busy seconds ÷ wall seconds, server / generator
+            cpu.push(
+              `${(round.serverCpuS / (round.ms / 1000)).toFixed(2)}/${(round.loadCpuS / (round.ms / 1000)).toFixed(2)}`,
             );
+          }
           medians.set(k, median(bps));
           rows.push({
             suite: 'clients',
             case: `w${w} ${k} client${k > 1 ? 's' : ''}`,
             value: mbit(median(bps)),
-            unit: `Mbit/s aggregate, median of ${repeat} (${bps.map((b) => mbit(b)).join(', ')})`,
+            unit: `Mbit/s aggregate, median of ${repeat} (${bps.map((b) => mbit(b)).join(', ')}); cores used server/generator ${cpu.join(', ')}`,
           });
         }
         for (const k of [...new Set([2, n])])

@@ -1,9 +1,11 @@
 // `serveWorkers` (udplab serve --workers 2): two worker threads on one UDP port (SO_REUSEPORT, Node >= 22.12;
 // CI runs this file on Node 24). Real sockets on loopback; the kernel spreads flows by 4-tuple.
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientHandshake, x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
@@ -271,5 +273,62 @@ describe('serve --workers without reusePort', () => {
       serveWorkers({ root: dir.path, host: '127.0.0.1', port: 0, identity, workers: 2 }, { nodeVersion: '20.19.2' }),
     ).rejects.toThrow('--workers > 1 needs dgram reusePort (Node >= 22.12); this is Node 20.19.2');
     expect(workerThreads()).toBe(before);
+  });
+});
+
+describe.runIf(haveReusePort)('udplab serve --workers (the CLI)', () => {
+  const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+  const env = () => ({ ...process.env, UDPLAB_HOME: join(dir.path, 'cli-home') });
+
+  it("--workers 2 --json: listening, a verified get, then SIGTERM → stopped with both workers' counters, exit 0, no threads", async () => {
+    const srv = spawn(
+      process.execPath,
+      [BIN, 'serve', '--root', root, '--host', '127.0.0.1', '--port', '0', '--workers', '2', '--json', '--quiet'],
+      { env: env(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      const lines: string[] = [];
+      let first: (l: string) => void = () => {};
+      const listening = new Promise<string>((ok) => {
+        first = ok;
+      });
+      createInterface({ input: srv.stdout! }).on('line', (l) => {
+        lines.push(l);
+        if (lines.length === 1) first(l);
+      });
+      const exited = new Promise<number | null>((ok) => srv.once('exit', ok));
+      const ready = JSON.parse(await listening) as { event: string; port: number; workers: number };
+      expect(ready).toMatchObject({ event: 'listening', workers: 2 });
+      const g = spawnSync(
+        process.execPath,
+        [BIN, 'get', `127.0.0.1:${ready.port}`, 'f.bin', join(out, 'cli.bin'), '--accept-new', '--quiet'],
+        { env: env(), encoding: 'utf8', timeout: 30_000 },
+      );
+      expect(g.status).toBe(0);
+      expect(sha256File(join(out, 'cli.bin'))).toBe(sha);
+      srv.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const stopped = JSON.parse(lines.at(-1)!) as {
+        event: string;
+        workers: ServerStats[];
+        sessions: { created: number };
+      };
+      expect(stopped.event).toBe('stopped');
+      expect(stopped.workers).toHaveLength(2);
+      expect(stopped.sessions.created).toBe(1);
+      expect(stopped.workers.reduce((a, w) => a + w.created, 0)).toBe(1);
+    } finally {
+      if (srv.exitCode === null) srv.kill('SIGKILL');
+    }
+  });
+
+  it('--workers with a bad count is one usage line, exit 2', () => {
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--root', root, '--workers', 'many'], {
+      env: env(),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe('udplab: E_USAGE: --workers expects a whole number from 1 to 256 or auto, got "many"');
   });
 });
