@@ -280,7 +280,7 @@ describe.runIf(haveReusePort)('udplab serve --workers (the CLI)', () => {
   const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
   const env = () => ({ ...process.env, UDPLAB_HOME: join(dir.path, 'cli-home') });
 
-  it("--workers 2 --json: listening, a verified get, then SIGTERM → stopped with both workers' counters, exit 0, no threads", async () => {
+  it("--workers 2 --json: listening, a verified get, then SIGTERM → stopped with both workers' counters, and the process exits 0", async () => {
     const srv = spawn(
       process.execPath,
       [BIN, 'serve', '--root', root, '--host', '127.0.0.1', '--port', '0', '--workers', '2', '--json', '--quiet'],
