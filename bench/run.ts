@@ -6,7 +6,8 @@
 //   shaped   — 100 Mbit/s, 20 ms RTT, loss 0–20%: goodput ÷ (rate × (1 − p)) for RUFT (the median of three
 //              downloads), our TFTP and tftp-hpa through the userspace relay, and TCP on kernel netem (here: the VM lane; BENCH_KERNEL_LANE=0 skips)
 //   cost     — CPU seconds per GiB on each side; peak RSS of each side while moving BENCH_RSS_GIB (default 4) GiB
-//   clients  — one server, 100 concurrent clients: aggregate goodput ÷ one client's
+//   clients  — one server (--workers 1 and 2), 1, 2 and 100 clients held by one load-generator process:
+//              aggregate goodput ÷ one client's, median of 3 rounds
 //   flood    — a client's transfer time during a handshake flood ÷ its time without one (target ≤ 2)
 //   tcp50    — RUFT ÷ TCP at 5% loss on a 50 ms path (target ≥ 30); TCP on kernel netem (here: the VM lane)
 //   fairness — the shared-bottleneck simulator (10 Mbit/s, 40 ms, drop-tail, 30 s, seed 1): Jain's index of
@@ -45,6 +46,7 @@ import {
 import { parseNetem } from '../src/impair/index.js';
 import { parseFlows, simulateBottleneck, simulateTransfer } from '../src/sim/index.js';
 import {
+  cpuSeconds,
   relayOnLoopback,
   runUdplabClient,
   serveOnLoopback,
@@ -603,50 +605,110 @@ async function costSuite(): Promise<Row[]> {
   }
 }
 
+/** Runs the one-process load generator (bench/load.ts): N concurrent sessions, the clock around them only. */
+async function loadRound(
+  port: number,
+  name: string,
+  n: number,
+  outDir: string,
+  keyFile: string,
+  serverPid: number,
+): Promise<{ bps: number; ms: number; serverCpuS: number; loadCpuS: number }> {
+  mkdirSync(outDir, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, 'load.js'), '127.0.0.1', String(port), name, String(n), outDir, keyFile, '600'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // CPU seconds of the server (all its threads) and of the generator over the round: which side is the limit
+  const server0 = cpuSeconds(serverPid);
+  const usage = watchUsage(child.pid!);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => {
+    out += d;
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const code = await new Promise<number | null>((ok) => child.once('exit', ok));
+  const loadCpuS = usage.stop().cpuS;
+  const serverCpuS = cpuSeconds(serverPid) - server0;
+  if (code !== 0) throw new Error(`bench: the load generator (${n} clients) failed: ${err.trim()}`);
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { bytes: number; ms: number };
+  return { bps: (r.bytes * 8 * 1000) / r.ms, ms: r.ms, serverCpuS, loadCpuS };
+}
+
+// One server (`serve --workers W`, W = 1 and 2 by default), then 1, 2 and N clients held by ONE load-generator
+// process (its start-up outside the clock), each count BENCH_REPEAT times (default 3): the median aggregate
+// goodput, its spread (min–max), and aggregate ÷ one client's on the same server.
 async function clientsSuite(): Promise<Row[]> {
   const sc = scratch();
   const n = Number(process.env.BENCH_CLIENTS ?? 100);
-  const name = sc.file('f.bin', 4 * MiB);
-  const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'), [
-    '--max-sessions',
-    String(n + 10),
-    '--max-sessions-per-source',
-    String(n + 10),
-    '--handshake-rate',
-    `${4 * n}/${2 * n}`,
-  ]);
+  const repeat = Number(process.env.BENCH_REPEAT ?? 3);
+  const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
+  const name = sc.file('f.bin', Number(process.env.BENCH_CLIENT_MIB ?? 2) * MiB);
+  const rows: Row[] = [];
   try {
-    const one = await runUdplabClient(
-      getArgs(`127.0.0.1:${srv.port}`, name, join(sc.dir, 'out', 'one')),
-      join(sc.home, 'client'),
-    );
-    const t0 = performance.now();
-    const all = await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        runUdplabClient(getArgs(`127.0.0.1:${srv.port}`, name, join(sc.dir, 'out', `c${i}`)), join(sc.home, 'client')),
-      ),
-    );
-    const wallMs = performance.now() - t0;
-    const agg = (all.reduce((s, r) => s + r.result.bytes, 0) * 8 * 1000) / wallMs;
-    return [
-      { suite: 'clients', case: '1 client', value: mbit(one.result.goodput_bps), unit: 'Mbit/s' },
-      {
-        suite: 'clients',
-        case: `${n} clients`,
-        value: mbit(agg),
-        unit: 'Mbit/s aggregate (wall time, process start-up included)',
-      },
-      {
-        suite: 'clients',
-        case: 'agg ÷ single',
-        value: Number((agg / one.result.goodput_bps).toFixed(3)),
-        unit: 'ratio',
-      },
-    ];
+    for (const w of workerCounts) {
+      const home = join(sc.home, `server-w${w}`);
+      const srv = await serveOnLoopback('serve', sc.root, home, [
+        '--workers',
+        String(w),
+        // the rounds' finished sessions linger a while in the table: room for all of them
+        '--max-sessions',
+        String(2 * repeat * (n + 3) + 10),
+        '--max-sessions-per-source',
+        String(2 * repeat * (n + 3) + 10),
+        '--handshake-rate',
+        `${4 * n}/${2 * n}`,
+      ]);
+      try {
+        const medians = new Map<number, number>();
+        for (const k of [...new Set([1, 2, n])]) {
+          const bps: number[] = [];
+          const cpu: string[] = [];
+          for (let r = 0; r < repeat; r++) {
+            const round = await loadRound(
+              srv.port,
+              name,
+              k,
+              join(sc.dir, 'out', `w${w}-${k}`),
+              join(home, 'server.key'),
+              srv.child.pid!,
+            ).catch((e: Error) => {
+              throw new Error(`--workers ${w}, round ${r + 1}: ${e.message}`);
+            });
+            bps.push(round.bps);
+            // CPU use in cores: busy seconds ÷ wall seconds, server / generator
+            cpu.push(
+              `${(round.serverCpuS / (round.ms / 1000)).toFixed(2)}/${(round.loadCpuS / (round.ms / 1000)).toFixed(2)}`,
+            );
+          }
+          medians.set(k, median(bps));
+          rows.push({
+            suite: 'clients',
+            case: `w${w} ${k} client${k > 1 ? 's' : ''}`,
+            value: mbit(median(bps)),
+            unit: `Mbit/s aggregate, median of ${repeat} (${bps.map((b) => mbit(b)).join(', ')}); cores used server/generator ${cpu.join(', ')}`,
+          });
+        }
+        for (const k of [...new Set([2, n])])
+          rows.push({
+            suite: 'clients',
+            case: `w${w} ${k} ÷ 1`,
+            value: Number((medians.get(k)! / medians.get(1)!).toFixed(3)),
+            unit: `ratio: ${k} clients' aggregate ÷ one client's, --workers ${w}`,
+            ...(k === n && { target: 0.8, met: medians.get(k)! / medians.get(1)! >= 0.8 }),
+          });
+      } finally {
+        await srv.stop();
+      }
+    }
   } finally {
-    await srv.stop();
     sc.done();
   }
+  return rows;
 }
 
 async function floodSuite(): Promise<Row[]> {

@@ -8,7 +8,13 @@ import type { RemoteInfo } from './udp-socket.js';
 const BUCKET_MS = 30_000;
 
 export class AddressValidator {
-  private readonly secret = randomBytes(32);
+  private readonly secret: Uint8Array;
+
+  /** `secret`: 32 bytes shared by every worker of one server (a cookie minted by one validates on all). */
+  constructor(secret?: Uint8Array) {
+    if (secret && secret.length !== 32) throw new Error('AddressValidator: the secret must be 32 bytes');
+    this.secret = secret ? Uint8Array.from(secret) : randomBytes(32);
+  }
 
   private mac(r: RemoteInfo, cid: Uint8Array, bucket: number): Buffer {
     return createHmac('sha256', this.secret)

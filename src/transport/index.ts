@@ -27,6 +27,20 @@ export {
   udplabHome,
 } from './identity.js';
 export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
-export { type RunningServer, type ServeOptions, type SessionLog, serve } from './server.js';
+export {
+  type NameLock,
+  type RunningServer,
+  type ServeOptions,
+  type ServerStats,
+  type SessionLog,
+  serve,
+} from './server.js';
 export { parseTamper, Tamper, type TamperOptions, type TamperStats } from './tamper.js';
-export { type BoundSocket, bindUdp, type RemoteInfo, WANT_BUFFER_BYTES } from './udp-socket.js';
+export { type BoundSocket, bindUdp, type RemoteInfo, udpSocket, WANT_BUFFER_BYTES } from './udp-socket.js';
+export {
+  type RunningWorkers,
+  reusePortMissing,
+  serveWorkers,
+  type WorkersOptions,
+  WorkersUnavailable,
+} from './workers.js';

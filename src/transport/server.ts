@@ -76,6 +76,41 @@ export interface ServeOptions {
   clock?: Clock;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
   log?: (line: string) => void;
+  /** Bind with SO_REUSEPORT, beside the other workers of `serveWorkers` (workers.ts). */
+  reusePort?: boolean;
+  /** The RETRY cookie key (32 bytes; random when absent): workers share one, so a cookie from one validates on all. */
+  cookieSecret?: Uint8Array;
+  /** The clock cookies are minted and checked with (workers: one time base for every thread). */
+  cookieClock?: Clock;
+  /** One writer per final name (default: this server's own set; workers: a lock shared by every thread). */
+  nameLock?: NameLock;
+  /** A datagram for a connection ID this server does not hold: true when another worker took it (forwarded). */
+  elsewhere?: (key: string, data: Uint8Array, rinfo: RemoteInfo) => boolean;
+  /** Told of each session's outcome as it is recorded. */
+  onRecord?: (l: SessionLog) => void;
+  /** Told when a connection ID starts or stops being one of this server's sessions. */
+  onSessionKey?: (key: string, held: boolean) => void;
+}
+
+/** Final names with an upload in progress. */
+export interface NameLock {
+  held(path: string): boolean;
+  /** false when another upload holds it */
+  take(path: string): boolean;
+  release(path: string): void;
+}
+
+export interface ServerStats {
+  /** live sessions */
+  sessions: number;
+  /** sessions created since the start */
+  created: number;
+  /** RETRY cookies sent */
+  retries: number;
+  /** datagrams handed to another worker (their session lives there) */
+  forwardedOut: number;
+  /** datagrams another worker handed to this one */
+  forwardedIn: number;
 }
 
 export interface SessionLog {
@@ -91,6 +126,9 @@ export interface RunningServer {
   address: string;
   warnings: string[];
   sessions(): number;
+  stats(): ServerStats;
+  /** A datagram another worker received for one of this server's sessions. */
+  deliver(data: Uint8Array, rinfo: RemoteInfo): void;
   readonly completed: SessionLog[];
   close(): Promise<void>;
 }
@@ -135,16 +173,18 @@ function errorMessage(err: unknown): string {
 export async function serve(o: ServeOptions): Promise<RunningServer> {
   const root = o.root;
   statSync(root); // fail early with ENOENT
-  const bound = await bindUdp(o.host ?? '0.0.0.0', o.port ?? 4455);
+  const bound = await bindUdp(o.host ?? '0.0.0.0', o.port ?? 4455, undefined, { reusePort: o.reusePort ?? false });
   const { socket } = bound;
   const clock = o.clock ?? monotonicMs;
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
   const sessions = new Map<string, Session>();
   /** Final paths with an upload in progress: one writer per name. */
-  const writers = new Set<string>();
+  const writers = o.nameLock ?? setLock();
+  const stats = { created: 0, retries: 0, forwardedOut: 0, forwardedIn: 0 };
   /** The last MAX_SESSION_LOG sessions' outcomes (a long-running server must not grow without bound). */
   const completed: SessionLog[] = [];
   const record = (l: SessionLog) => {
+    o.onRecord?.(l);
     completed.push(l);
     if (completed.length > MAX_SESSION_LOG) completed.splice(0, completed.length - MAX_SESSION_LOG);
   };
@@ -166,7 +206,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         allowPlaintext: false,
         ephemeral: () => randomBytes(32),
       };
-  const cookies = new AddressValidator();
+  const cookies = new AddressValidator(o.cookieSecret);
+  const cookieClock = o.cookieClock ?? clock;
   const limiter = new HandshakeLimiter(o.handshakeRate?.burst ?? 50, o.handshakeRate?.perSecond ?? 20);
   const who = (r: RemoteInfo) => formatHostPort(r.address, r.port);
 
@@ -211,7 +252,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
         if (o.noOverwrite && req.force)
           throw new FileError('E_PERMISSION', 'this server does not replace files (--no-overwrite)');
         const path = resolveInsideRoot(root, req.path);
-        if (writers.has(path)) throw new FileError('E_BUSY', `an upload of ${req.path} is in progress`);
+        if (writers.held(path)) throw new FileError('E_BUSY', `an upload of ${req.path} is in progress`);
         if (!req.force) {
           let exists = false;
           try {
@@ -232,8 +273,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           ranges: held,
           compression: negotiateCompression(req.compression),
           sink: () => {
-            if (writers.has(path)) throw new FileError('E_BUSY', `an upload of ${req.path} is in progress`);
-            writers.add(path);
+            if (!writers.take(path)) throw new FileError('E_BUSY', `an upload of ${req.path} is in progress`);
             owner = true;
             part = new PartFile(
               path,
@@ -249,7 +289,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
           },
         });
         s.cleanup = (ok, code) => {
-          if (owner) writers.delete(path);
+          if (owner) writers.release(path);
           if (part && !ok && code === 'E_INTEGRITY') part.discard();
           else if (part && !ok) part.suspend();
           record({ op: what, path: req.path, ok, ...(code && { code }), bytes: req.sizeBytes });
@@ -320,7 +360,10 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   };
 
   const forget = (s: Session) => {
-    if (sessions.get(s.key) === s) sessions.delete(s.key);
+    if (sessions.get(s.key) === s) {
+      sessions.delete(s.key);
+      o.onSessionKey?.(s.key, false);
+    }
   };
 
   /** A datagram of an existing session: input, then path validation for an address it was not sent to. */
@@ -362,6 +405,11 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       onSessionDatagram(existing, data, rinfo);
       return;
     }
+    // a session of another worker (the client moved, and the kernel's 4-tuple hash sent it here)
+    if (o.elsewhere?.(key, data, rinfo)) {
+      stats.forwardedOut++;
+      return;
+    }
     if (h.value.type === PacketType.KeyRequest) {
       // trust on first use: the public key, no state; the request is padded to be larger than this answer
       if (o.identity && data.length >= 64 && limiter.allow(sourceKey(rinfo.address), clock())) {
@@ -379,10 +427,15 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     const env = opened && decodeInitialEnvelope(opened.payload);
     if (!env?.ok) return;
     // no state before the client proves its address: a stateless cookie round trip (RETRY) first
-    if (!cookies.valid(env.value.token, rinfo, h.value.connectionId, clock())) {
+    if (!cookies.valid(env.value.token, rinfo, h.value.connectionId, cookieClock())) {
       if (limiter.allow(sourceKey(rinfo.address), clock())) {
+        stats.retries++;
         socket.send(
-          sealStateless(PacketType.Retry, h.value.connectionId, cookies.token(rinfo, h.value.connectionId, clock())),
+          sealStateless(
+            PacketType.Retry,
+            h.value.connectionId,
+            cookies.token(rinfo, h.value.connectionId, cookieClock()),
+          ),
           rinfo.port,
           rinfo.address,
         );
@@ -428,6 +481,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       (err) => log(`session from ${who(s.peer)} aborted: internal error: ${errorMessage(err)}`),
     );
     sessions.set(key, s);
+    stats.created++;
+    o.onSessionKey?.(key, true);
     s.driver.pump();
   };
 
@@ -460,6 +515,17 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     address: bound.address,
     warnings: bound.warnings,
     sessions: () => sessions.size,
+    stats: () => ({ sessions: sessions.size, ...stats }),
+    deliver: (data, rinfo) => {
+      const s = sessions.get(toHex(decodeHeaderCid(data)));
+      if (!s) return;
+      stats.forwardedIn++;
+      try {
+        onSessionDatagram(s, data, rinfo);
+      } catch (err) {
+        log(`internal error on a datagram from ${who(rinfo)}: ${errorMessage(err)}`);
+      }
+    },
     completed,
     close: async () => {
       if (sweepTimer) clearInterval(sweepTimer);
@@ -489,6 +555,20 @@ function statOrThrow(path: string): { size: number; tag: Uint8Array } {
   if (!st.isFile()) throw new FileError('E_NOT_FOUND', `not a regular file: ${path}`);
   const tag = createHash('sha256').update(`${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`).digest();
   return { size: Number(st.size), tag: new Uint8Array(tag.subarray(0, SOURCE_TAG_BYTES)) };
+}
+
+function setLock(): NameLock {
+  const names = new Set<string>();
+  return {
+    held: (p) => names.has(p),
+    take: (p) => !names.has(p) && Boolean(names.add(p)),
+    release: (p) => void names.delete(p),
+  };
+}
+
+function decodeHeaderCid(data: Uint8Array): Uint8Array {
+  const h = decodeHeader(data);
+  return h.ok ? h.value.connectionId : new Uint8Array(0);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

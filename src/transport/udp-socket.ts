@@ -1,7 +1,7 @@
 // A node:dgram socket with explicit buffer sizes. Linux defaults are ~208 KiB; we ask for 4 MiB, read back what
 // the kernel granted, and warn when net.core.rmem_max / wmem_max caps it (a lossy receive buffer looks like
 // path loss to the protocol).
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 
 export const WANT_BUFFER_BYTES = 4 << 20;
 
@@ -18,8 +18,10 @@ export async function bindUdp(
   host: string,
   port: number,
   family: 4 | 6 = host.includes(':') ? 6 : 4,
+  opts: { reusePort?: boolean } = {},
 ): Promise<BoundSocket> {
-  const socket = createSocket({ type: family === 6 ? 'udp6' : 'udp4', reuseAddr: false });
+  // reusePort (SO_REUSEPORT, Node >= 22.12): several sockets on one port, the kernel spreading flows by 4-tuple
+  const socket = udpSocket(family === 6 ? 'udp6' : 'udp4', opts.reusePort ?? false);
   await new Promise<void>((ok, fail) => {
     socket.once('error', fail);
     socket.bind({ port, address: host, exclusive: true }, () => {
@@ -55,6 +57,11 @@ export async function bindUdp(
     sendBufferBytes: socket.getSendBufferSize(),
     warnings,
   };
+}
+
+/** A dgram socket; `reusePort` needs Node >= 22.12 (older ones ignore it; @types/node 20 does not know it). */
+export function udpSocket(type: 'udp4' | 'udp6', reusePort: boolean): Socket {
+  return createSocket({ type, reuseAddr: false, ...(reusePort && { reusePort: true }) } as SocketOptions);
 }
 
 export type { RemoteInfo };

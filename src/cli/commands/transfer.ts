@@ -1,6 +1,7 @@
 // `udplab serve / get / put / ls`: the transfer commands (design §3 contract).
 
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
@@ -21,9 +22,13 @@ import {
   type Progress,
   parsePublicKey,
   put,
+  reusePortMissing,
+  type ServerStats,
   serve,
+  serveWorkers,
   splitHostPort,
   type TransferResult,
+  WorkersUnavailable,
 } from '../../transport/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
@@ -50,6 +55,14 @@ export function parseHostPort(
 function parseCount(flag: string, v: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 100_000)
     throw new UsageError(`${flag} expects a whole number from 1 to 100000, got "${v}"`);
+  return Number(v);
+}
+
+/** --workers: a count, or auto (the cores this process may use). */
+export function parseWorkers(v: string): number {
+  if (v === 'auto') return availableParallelism();
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256)
+    throw new UsageError(`--workers expects a whole number from 1 to 256 or auto, got "${v}"`);
   return Number(v);
 }
 
@@ -228,6 +241,8 @@ interface ServeFlags {
   pskFile?: string;
   insecurePlaintext?: boolean;
   quiet?: boolean;
+  workers: string;
+  json?: boolean;
 }
 
 export const register: Register = (program, setExit) => {
@@ -290,10 +305,24 @@ export const register: Register = (program, setExit) => {
       'require a 32-byte pre-shared key (Noise NKpsk0): 64 hex digits or base64, mode 0600 (udplab keygen --psk)',
     )
     .option('--insecure-plaintext', 'TEACHING ONLY: serve without encryption or authentication')
+    .option(
+      '--workers <n|auto>',
+      'worker threads, each with its own socket on the port (SO_REUSEPORT, Node >= 22.12; auto: one per core). ' +
+        'Shared: keys, RETRY cookies, the one-upload-per-name lock; per worker: the handshake rate and session limits',
+      '1',
+    )
+    .option(
+      '--json',
+      'JSON lines on stdout: {"event":"listening",…} at start, {"event":"stopped",…} with each worker’s counters at exit',
+    )
     .option('--quiet', 'log nothing')
     .action(async (f: ServeFlags) => {
       const log = f.quiet ? () => {} : (l: string) => console.error(`udplab serve: ${l}`);
       const datagram = parseDatagramSize(f.datagramSize);
+      const workers = parseWorkers(f.workers);
+      // before anything is generated or bound: a Node without reusePort cannot run workers (one line, exit 2)
+      const missing = workers > 1 ? reusePortMissing() : undefined;
+      if (missing) throw new UsageError(missing);
       let identity: KeyPair | undefined;
       if (f.insecurePlaintext) {
         if (f.identity || f.pskFile)
@@ -321,13 +350,23 @@ export const register: Register = (program, setExit) => {
       });
       // the default, ::, is dual-stack; a kernel without IPv6 cannot bind it: IPv4's every interface then
       const host = f.host ?? '::';
-      const s = await serve({ ...(identity && { identity }), ...options(host) })
+      let crashed: ((line: string) => void) | undefined;
+      const start = async (h: string) => {
+        const o = { ...(identity && { identity }), ...options(h) };
+        if (workers === 1) {
+          const one = await serve(o);
+          return { ...one, perWorker: async (): Promise<ServerStats[]> => [one.stats()] };
+        }
+        return serveWorkers({ ...o, workers, onCrash: (line) => crashed?.(line) });
+      };
+      const s = await start(host)
         .catch((e: NodeJS.ErrnoException) => {
           if (f.host !== undefined || (e.code !== 'EAFNOSUPPORT' && e.code !== 'EADDRNOTAVAIL')) throw e;
           log(`no IPv6 here (${e.code}): listening on IPv4 only (0.0.0.0)`);
-          return serve({ ...(identity && { identity }), ...options('0.0.0.0') });
+          return start('0.0.0.0');
         })
         .catch((e: NodeJS.ErrnoException) => {
+          if (e instanceof WorkersUnavailable) throw new UsageError(e.message);
           if (e.code === 'ENOENT') throw new UsageError(`--root ${f.root}: no such directory`);
           if (e.code === 'EADDRINUSE') throw new UsageError(`UDP port ${f.port} on ${host} is already in use`);
           throw e;
@@ -336,15 +375,36 @@ export const register: Register = (program, setExit) => {
       const security = identity
         ? `Noise_${f.pskFile ? 'NKpsk0' : 'NK'}, key ${fingerprint(identity.publicKey)} (${Buffer.from(identity.publicKey).toString('base64')})`
         : 'PLAINTEXT teaching mode (--insecure-plaintext): no secrecy, no authentication';
-      console.log(
-        `udplab serve: listening on ${formatHostPort(s.address, s.port)}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, security: ${security}`,
-      );
-      await new Promise<void>((ok) => {
-        const stop = () => ok();
+      if (f.json)
+        console.log(JSON.stringify({ event: 'listening', address: s.address, port: s.port, workers, root: f.root }));
+      else
+        console.log(
+          `udplab serve: listening on ${formatHostPort(s.address, s.port)}, root ${f.root}${f.readOnly ? ' (read-only)' : ''}, ${workers === 1 ? '' : `${workers} workers, `}security: ${security}`,
+        );
+      const crash = await new Promise<string | undefined>((ok) => {
+        const stop = () => ok(undefined);
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
+        crashed = (line) => ok(line);
       });
+      if (crash !== undefined) {
+        // the other workers are already stopped (workers.ts); not restarted: say so and fail
+        console.error(`udplab serve: error: ${crash}`);
+        setExit(1);
+        return;
+      }
+      const perWorker = f.json ? await s.perWorker() : [];
       await s.close();
+      if (f.json) {
+        const ok = s.completed.filter((c) => c.ok).length;
+        console.log(
+          JSON.stringify({
+            event: 'stopped',
+            workers: perWorker,
+            sessions: { created: perWorker.reduce((a, w) => a + w.created, 0), ok, failed: s.completed.length - ok },
+          }),
+        );
+      }
       setExit(0);
     });
 
