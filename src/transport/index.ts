@@ -27,6 +27,13 @@ export {
   udplabHome,
 } from './identity.js';
 export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
+export {
+  LatenessHistogram,
+  type LatenessSummary,
+  parseProcNetUdp,
+  readUdpDrops,
+  type UdpSocketRow,
+} from './relay-self.js';
 export { type RunningServer, type ServeOptions, type SessionLog, serve } from './server.js';
 export { parseTamper, Tamper, type TamperOptions, type TamperStats } from './tamper.js';
 export { type BoundSocket, bindUdp, type RemoteInfo, WANT_BUFFER_BYTES } from './udp-socket.js';
