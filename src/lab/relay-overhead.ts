@@ -20,7 +20,10 @@ export function latenessLimitMs(configuredDelayMs: number): number {
 
 /** The relay's overhead from its report (`shaper_counters`), or undefined when the run was not relay-shaped. */
 export function relayOverhead(counters: unknown, up: Netem, down: Netem): RelayOverhead | undefined {
-  const c = counters as { shaper?: string; self?: { up?: SelfDir; down?: SelfDir } } | null | undefined;
+  const c = counters as
+    | { shaper?: string; self?: { up?: SelfDir; down?: SelfDir; event_loop_delay?: { p99_ms?: number } } }
+    | null
+    | undefined;
   if (c?.shaper !== 'userspace' || !c.self?.up || !c.self.down) return undefined;
   const dir = (d: SelfDir, n: Netem): RelayOverheadDirection => ({
     releases: d.lateness?.count ?? 0,
@@ -36,7 +39,7 @@ export function relayOverhead(counters: unknown, up: Netem, down: Netem): RelayO
   const loud = [u, dn].some(
     (d) => (d.socket_drops ?? 0) > 0 || d.send_errors > 0 || d.p99_ms > latenessLimitMs(d.configured_delay_ms),
   );
-  return { up: u, down: dn, loud };
+  return { up: u, down: dn, event_loop_delay_p99_ms: c.self.event_loop_delay?.p99_ms ?? 0, loud };
 }
 
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
@@ -55,12 +58,13 @@ export function relayOverheadNotice(runs: { id: string; overhead: RelayOverhead 
   const drops = dirs.reduce((n, d) => n + (d.socket_drops ?? 0), 0);
   const errors = dirs.reduce((n, d) => n + d.send_errors, 0);
   const loud = runs.filter((r) => r.overhead.loud).map((r) => r.id);
+  const loop = Math.max(...runs.map((r) => r.overhead.event_loop_delay_p99_ms));
   const scope = runs.length > 1 ? ` (worst of ${runs.length} runs, both directions)` : ' (worst direction)';
   const dropText = known
     ? `its sockets dropped ${drops} datagram${drops === 1 ? '' : 's'} before shaping (not part of the configured loss)`
     : `its sockets' kernel drops are unknown here (no /proc/net/udp)${drops > 0 ? `, at least ${drops}` : ''}`;
   return (
-    `${loud.length > 0 ? 'WARN: ' : ''}the userspace relay added p50 ${ms(p50)} ms / p99 ${ms(p99)} ms beyond the configured delay${scope}; ` +
+    `${loud.length > 0 ? 'WARN: ' : ''}the userspace relay added p50 ${ms(p50)} ms / p99 ${ms(p99)} ms beyond the configured delay${scope} (its event loop's p99 delay ${ms(loop)} ms comes before that, unmeasured per datagram); ` +
     `${dropText}${errors > 0 ? `; ${errors} of its sends failed` : ''}` +
     (loud.length > 0
       ? ` — over the limit (drops, or p99 > 1 ms + 10% of the configured delay) in ${loud.join(', ')}`

@@ -307,10 +307,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
     await runtime.stop();
   }
   const overheadNotice = relayOverheadNotice(overheads);
-  if (overheadNotice) {
-    notices.push(overheadNotice);
-    say(`NOTICE: ${overheadNotice}`);
-  }
+  // printed with the other notices in the terminal summary (src/report/files.ts)
+  if (overheadNotice) notices.push(overheadNotice);
   const passed = runs.filter((r) => r.verdict === 'pass').length;
   return {
     schema_version: 1,

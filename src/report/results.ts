@@ -19,6 +19,9 @@ export interface RelayOverheadDirection {
 export interface RelayOverhead {
   up: RelayOverheadDirection;
   down: RelayOverheadDirection;
+  /** The relay process's event-loop delay p99 (ms): a datagram waits up to this in its socket queue before the
+   * relay sees it, on top of the lateness (which starts when the relay sees it). */
+  event_loop_delay_p99_ms: number;
   /** True when drops > 0, send errors > 0, or a direction's p99 lateness > 1 ms + 10% of its configured delay. */
   loud: boolean;
 }

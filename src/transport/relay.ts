@@ -7,6 +7,7 @@
 // Fault boundary: a datagram whose handling throws (a send on a closing socket, a failed upstream bind) is
 // counted and dropped, never the relay; at most MAX_UPSTREAMS client addresses get an upstream socket.
 import type { Socket } from 'node:dgram';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   type Blackout,
   createRng,
@@ -72,6 +73,12 @@ export interface RelayReport {
   self: {
     up: RelaySelfDirection;
     down: RelaySelfDirection;
+    /**
+     * The relay process's event-loop delay since start (ms; node:perf_hooks, 10 ms sampling): how long a
+     * datagram already in a socket's queue can wait before the relay's handler sees it — time `lateness`
+     * cannot see, as it starts at the handler.
+     */
+    event_loop_delay: { p50_ms: number; p99_ms: number; max_ms: number };
   };
 }
 
@@ -246,6 +253,9 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const upstreamPorts: number[] = [];
   // the front socket's drops before any client traffic: the baseline its report subtracts
   const frontBase = readUdpDrops([front.port])?.get(front.port) ?? 0;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const loopMs = (ns: number) => Math.round(ns / 1e3) / 1e3;
   const selfReport = (): RelayReport['self'] => {
     const drops = readUdpDrops([front.port, ...upstreamPorts]);
     const downDrops = drops && upstreamPorts.reduce((n, p) => n + (drops.get(p) ?? 0), 0);
@@ -257,6 +267,11 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     return {
       up: dir(up, drops && Math.max(0, (drops.get(front.port) ?? 0) - frontBase)),
       down: dir(down, downDrops),
+      event_loop_delay: {
+        p50_ms: loopMs(loop.percentile(50)),
+        p99_ms: loopMs(loop.percentile(99)),
+        max_ms: loopMs(loop.max),
+      },
     };
   };
 
@@ -343,6 +358,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       }),
     }),
     close: async () => {
+      loop.disable();
       up.stop();
       down.stop();
       await Promise.all(
