@@ -74,7 +74,7 @@ export interface RelayReport {
     up: RelaySelfDirection;
     down: RelaySelfDirection;
     /**
-     * The relay process's event-loop delay since start (ms; node:perf_hooks, 10 ms sampling): how long a
+     * The relay process's event-loop delay since start (ms beyond its 10 ms sampling tick; node:perf_hooks): how long a
      * datagram already in a socket's queue can wait before the relay's handler sees it — time `lateness`
      * cannot see, as it starts at the handler.
      */
@@ -253,9 +253,11 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const upstreamPorts: number[] = [];
   // the front socket's drops before any client traffic: the baseline its report subtracts
   const frontBase = readUdpDrops([front.port])?.get(front.port) ?? 0;
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  // its samples are the time between 10 ms timer ticks: the delay is what exceeds the 10 ms
+  const LOOP_TICK_MS = 10;
+  const loop = monitorEventLoopDelay({ resolution: LOOP_TICK_MS });
   loop.enable();
-  const loopMs = (ns: number) => Math.round(ns / 1e3) / 1e3;
+  const loopMs = (ns: number) => Math.max(0, Math.round(ns / 1e3) / 1e3 - LOOP_TICK_MS);
   const selfReport = (): RelayReport['self'] => {
     const drops = readUdpDrops([front.port, ...upstreamPorts]);
     const downDrops = drops && upstreamPorts.reduce((n, p) => n + (drops.get(p) ?? 0), 0);
