@@ -257,7 +257,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const LOOP_TICK_MS = 10;
   const loop = monitorEventLoopDelay({ resolution: LOOP_TICK_MS });
   loop.enable();
-  const loopMs = (ns: number) => Math.max(0, Math.round(ns / 1e3) / 1e3 - LOOP_TICK_MS);
+  const loopMs = (ns: number) => Math.max(0, Math.round(ns / 1e3 - LOOP_TICK_MS * 1e3) / 1e3);
   const selfReport = (): RelayReport['self'] => {
     const drops = readUdpDrops([front.port, ...upstreamPorts]);
     const downDrops = drops && upstreamPorts.reduce((n, p) => n + (drops.get(p) ?? 0), 0);
