@@ -11,6 +11,7 @@ import { analyseArrival } from './arrival.js';
 import { bufferPreflight, captureToolMissing, readSysctl, realProbes } from './doctor.js';
 import { LabError } from './errors.js';
 import { type FaultRecord, isExec, protocolEntry, resumable, type Variant } from './protocols/index.js';
+import { type RelayOverhead, relayOverhead, relayOverheadNotice } from './relay-overhead.js';
 import { buildImage, dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
 import { ExecServerError } from './runtimes/exec.js';
@@ -171,6 +172,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   }
   for (const n of notices) say(`NOTICE: ${n}`);
   const runs: RunRecord[] = [];
+  /** Relay-shaped runs' own overhead, for the one notice the scenario gets. */
+  const overheads: { id: string; overhead: RelayOverhead }[] = [];
   let file = { sizeBytes: 0, sha256: '', remote: '' };
   try {
     file = await runtime.prepareFile(s.file);
@@ -282,6 +285,11 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         faults,
       );
       Object.assign(rec, await measureLesson(s, p.variant, rec, outcomes, runtime, o.outDir, capture));
+      const overhead = relayOverhead(counters, up.netem, down.netem);
+      if (overhead) {
+        rec.relay_overhead = overhead;
+        overheads.push({ id: rec.id, overhead });
+      }
       runs.push(rec);
       const done = k + 1;
       const eta = ((Date.now() - t0) / done) * (plan.length - done);
@@ -294,6 +302,9 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   } finally {
     await runtime.stop();
   }
+  const overheadNotice = relayOverheadNotice(overheads);
+  // printed with the other notices in the terminal summary (src/report/files.ts)
+  if (overheadNotice) notices.push(overheadNotice);
   const passed = runs.filter((r) => r.verdict === 'pass').length;
   return {
     schema_version: 1,

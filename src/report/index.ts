@@ -29,6 +29,8 @@ export {
   netemCounters,
   RESULTS_SCHEMA_VERSION,
   type ReceivedFile,
+  type RelayOverhead,
+  type RelayOverheadDirection,
   type RunRecord,
   runNotes,
   type ShaperComparison,

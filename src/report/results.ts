@@ -1,6 +1,31 @@
 // The result model of a lab run: results.json, schema version 1 (docs/lab.md documents every field).
 export const RESULTS_SCHEMA_VERSION = 1;
 
+/** One direction of what the userspace relay itself added in a run (src/lab/relay-overhead.ts). */
+export interface RelayOverheadDirection {
+  /** Releases measured. */
+  releases: number;
+  /** Release lateness beyond the schedule of the impairment model (ms; bucket upper bounds, ≤ 25% high). */
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  /** Kernel drops at the relay's receiving sockets in this direction; null: unknown (not Linux). */
+  socket_drops: number | null;
+  send_errors: number;
+  /** The configured delay of this direction (ms), for the threshold. */
+  configured_delay_ms: number;
+}
+
+export interface RelayOverhead {
+  up: RelayOverheadDirection;
+  down: RelayOverheadDirection;
+  /** The relay process's event-loop delay p99 (ms): a datagram waits up to this in its socket queue before the
+   * relay sees it, on top of the lateness (which starts when the relay sees it). */
+  event_loop_delay_p99_ms: number;
+  /** True when drops > 0, send errors > 0, or a direction's p99 lateness > 1 ms + 10% of its configured delay. */
+  loud: boolean;
+}
+
 export interface RunRecord {
   id: string;
   protocol: string;
@@ -17,6 +42,12 @@ export interface RunRecord {
    * loss_pct = dropped ÷ (sent + dropped)).
    */
   shaper_counters: unknown;
+  /**
+   * Userspace relay runs only: what the relay itself added, per direction (release lateness beyond the configured
+   * delay p50/p99/max in ms, kernel drops at its own sockets before shaping, failed sends) and `loud` when that
+   * is over the limit (drops, or p99 > 1 ms + 10% of the configured delay). Absent under kernel netem.
+   */
+  relay_overhead?: RelayOverhead;
   bytes: number;
   duration_ms: number;
   goodput_bps: number;

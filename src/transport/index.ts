@@ -28,6 +28,13 @@ export {
 } from './identity.js';
 export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
 export {
+  LatenessHistogram,
+  type LatenessSummary,
+  parseProcNetUdp,
+  readUdpDrops,
+  type UdpSocketRow,
+} from './relay-self.js';
+export {
   type NameLock,
   type RunningServer,
   type ServeOptions,

@@ -7,6 +7,7 @@
 // Fault boundary: a datagram whose handling throws (a send on a closing socket, a failed upstream bind) is
 // counted and dropped, never the relay; at most MAX_UPSTREAMS client addresses get an upstream socket.
 import type { Socket } from 'node:dgram';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   type Blackout,
   createRng,
@@ -21,6 +22,7 @@ import { EventQueue } from '../sim/index.js';
 import { wildcardFor } from './address.js';
 import { resolveHost } from './client.js';
 import { type Clock, monotonicMs } from './clock.js';
+import { LatenessHistogram, type LatenessSummary, readUdpDrops } from './relay-self.js';
 import { Tamper, type TamperOptions, type TamperStats } from './tamper.js';
 import { bindUdp, type RemoteInfo } from './udp-socket.js';
 
@@ -40,6 +42,9 @@ export interface RelayOptions {
   tamper?: TamperOptions;
   /** Emulate IPv4 fragmentation at this MTU: each fragment meets the impairment on its own. */
   mtu?: number;
+  /** The receive buffer of the relay's sockets in bytes (default: bindUdp's 4 MiB ask); a small one makes the
+   * kernel drop datagrams at the relay's sockets, which `self.*.socket_drops` then reports. */
+  recvBufferBytes?: number;
   clock?: Clock;
 }
 
@@ -58,6 +63,29 @@ export interface RelayReport {
   dropped?: number;
   /** With an MTU: datagrams sent as fragments, and those lost because a fragment was. */
   fragments?: { mtu: number; datagrams: number; lost: number };
+  /**
+   * What the relay itself added, per direction: `lateness` of each release (actual send − the time the
+   * impairment model scheduled it, from when the relay's handler saw the datagram); `socket_drops`, datagrams
+   * the kernel dropped at the relay's receiving sockets (front socket: up; upstream sockets: down) before the
+   * relay saw them — not part of the configured loss (/proc/net/udp{,6} `drops`; null off Linux);
+   * `send_errors`, sends that failed (thrown or reported by the socket).
+   */
+  self: {
+    up: RelaySelfDirection;
+    down: RelaySelfDirection;
+    /**
+     * The relay process's event-loop delay since start (ms beyond its 10 ms sampling tick; node:perf_hooks): how long a
+     * datagram already in a socket's queue can wait before the relay's handler sees it — time `lateness`
+     * cannot see, as it starts at the handler.
+     */
+    event_loop_delay: { p50_ms: number; p99_ms: number; max_ms: number };
+  };
+}
+
+export interface RelaySelfDirection {
+  lateness: LatenessSummary;
+  socket_drops: number | null;
+  send_errors: number;
 }
 
 export interface RunningRelay {
@@ -101,6 +129,10 @@ class Direction {
 
   /** Datagrams whose forwarding threw (dropped, counted). */
   errors = 0;
+  /** Sends the socket reported as failed (asynchronously, after the send was issued). */
+  sendErrors = 0;
+  /** How late each release was against the time the impairment model scheduled it. */
+  readonly lateness = new LatenessHistogram();
 
   push(bytes: Uint8Array, send: (b: Uint8Array) => void): void {
     const now = this.clock() - this.t0;
@@ -122,8 +154,10 @@ class Direction {
         b = bytes.slice();
         b[d.corrupt.byteIndex] = b[d.corrupt.byteIndex]! ^ (1 << d.corrupt.bitIndex);
       }
-      if (d.atMs <= now) out(b);
-      else this.q.push(d.atMs, { bytes: b, send: out });
+      if (d.atMs <= now) {
+        this.lateness.record(this.clock() - this.t0 - d.atMs);
+        out(b);
+      } else this.q.push(d.atMs, { bytes: b, send: out });
     }
     this.arm();
   }
@@ -156,8 +190,10 @@ class Direction {
       this.fragmentLost++;
       return;
     }
-    if (at <= now) out(b);
-    else this.q.push(at, { bytes: b, send: out });
+    if (at <= now) {
+      this.lateness.record(this.clock() - this.t0 - at);
+      out(b);
+    } else this.q.push(at, { bytes: b, send: out });
     this.arm();
   }
 
@@ -178,8 +214,9 @@ class Direction {
     const now = this.clock() - this.t0;
     // deliver everything due, allowing 0.5 ms of timer slack
     while (this.q.peekTime() !== undefined && this.q.peekTime()! <= now + 0.5) {
-      const j = this.q.pop()!.value;
-      j.send(j.bytes);
+      const e = this.q.pop()!;
+      this.lateness.record(this.clock() - this.t0 - e.atMs);
+      e.value.send(e.value.bytes);
     }
     this.arm();
   }
@@ -210,7 +247,35 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'), o.mtu, ip);
   const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'), o.mtu, ip);
   const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
+  if (o.recvBufferBytes !== undefined) front.socket.setRecvBufferSize(o.recvBufferBytes);
   const upstreams = new Map<string, Promise<Upstream>>();
+  /** Local ports of the upstream sockets (new sockets: their kernel drops start at 0). */
+  const upstreamPorts: number[] = [];
+  // the front socket's drops before any client traffic: the baseline its report subtracts
+  const frontBase = readUdpDrops([front.port])?.get(front.port) ?? 0;
+  // its samples are the time between 10 ms timer ticks: the delay is what exceeds the 10 ms
+  const LOOP_TICK_MS = 10;
+  const loop = monitorEventLoopDelay({ resolution: LOOP_TICK_MS });
+  loop.enable();
+  const loopMs = (ns: number) => Math.max(0, Math.round(ns / 1e3 - LOOP_TICK_MS * 1e3) / 1e3);
+  const selfReport = (): RelayReport['self'] => {
+    const drops = readUdpDrops([front.port, ...upstreamPorts]);
+    const downDrops = drops && upstreamPorts.reduce((n, p) => n + (drops.get(p) ?? 0), 0);
+    const dir = (d: Direction, socketDrops: number | null): RelaySelfDirection => ({
+      lateness: d.lateness.summary(),
+      socket_drops: socketDrops,
+      send_errors: d.errors + d.sendErrors,
+    });
+    return {
+      up: dir(up, drops && Math.max(0, (drops.get(front.port) ?? 0) - frontBase)),
+      down: dir(down, downDrops),
+      event_loop_delay: {
+        p50_ms: loopMs(loop.percentile(50)),
+        p99_ms: loopMs(loop.percentile(99)),
+        max_ms: loopMs(loop.max),
+      },
+    };
+  };
 
   // Per client: its upstream socket, and where the server answers from. A server that answers from another
   // port (a TFTP transfer ID) gets the client's next datagrams there, as the client itself would send them.
@@ -220,11 +285,17 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     if (!s) {
       s = bindUdp(wildcardFor(target), 0).then((b) => {
         const u: Upstream = { socket: b.socket, port: o.targetPort };
+        upstreamPorts.push(b.port);
+        if (o.recvBufferBytes !== undefined) b.socket.setRecvBufferSize(o.recvBufferBytes);
         b.socket.on('message', (msg, from) => {
           // only the server's host may move the client's traffic to another port (a TFTP transfer ID)
           if (from.address !== target) return;
           u.port = from.port;
-          down.push(new Uint8Array(msg), (bytes) => front.socket.send(bytes, client.port, client.address));
+          down.push(new Uint8Array(msg), (bytes) =>
+            front.socket.send(bytes, client.port, client.address, (e) => {
+              if (e) down.sendErrors++;
+            }),
+          );
         });
         b.socket.on('error', () => {});
         return u;
@@ -247,7 +318,12 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       return;
     }
     upstreamFor(rinfo).then(
-      (u) => up.push(new Uint8Array(msg), (bytes) => u.socket.send(bytes, u.port, target)),
+      (u) =>
+        up.push(new Uint8Array(msg), (bytes) =>
+          u.socket.send(bytes, u.port, target, (e) => {
+            if (e) up.sendErrors++;
+          }),
+        ),
       () => {
         dropped++;
       },
@@ -274,6 +350,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       ...(up.tamper && down.tamper && { tamper: { up: { ...up.tamper.stats }, down: { ...down.tamper.stats } } }),
       clients: upstreams.size,
       ...((dropped > 0 || up.errors + down.errors > 0) && { dropped: dropped + up.errors + down.errors }),
+      self: selfReport(),
       ...(o.mtu && {
         fragments: {
           mtu: o.mtu,
@@ -283,6 +360,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       }),
     }),
     close: async () => {
+      loop.disable();
       up.stop();
       down.stop();
       await Promise.all(

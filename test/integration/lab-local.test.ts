@@ -26,6 +26,22 @@ describe('lab on the local runtime', () => {
     expect(res.runs[1]!.netem_down).toBe('delay 2ms loss 10%');
     expect((res.runs[1]!.shaper_counters as { downStats: { lost: number } }).downStats.lost).toBeGreaterThan(0);
     expect(lines.some((l) => l.startsWith('[2/2]'))).toBe(true);
+    // what the relay itself added: per run next to shaper_counters, and one notice for the scenario
+    for (const r of res.runs) {
+      const o = r.relay_overhead!;
+      expect(o, r.id).toBeDefined();
+      expect(o.up.releases + o.down.releases, r.id).toBeGreaterThan(0);
+      expect(o.up.configured_delay_ms).toBe(2);
+      expect(o.up.p50_ms).toBeLessThanOrEqual(o.up.p99_ms);
+      if (process.platform === 'linux') expect(typeof o.up.socket_drops).toBe('number');
+    }
+    expect(
+      res.environment.notices.filter((n) =>
+        /^(WARN: )?the userspace relay added p50 [\d.]+ ms \/ p99 [\d.]+ ms beyond the configured delay \(worst of 2 runs/.test(
+          n,
+        ),
+      ),
+    ).toHaveLength(1);
     await writeReports(dir.path, res);
     const json = JSON.parse(readFileSync(join(dir.path, 'results.json'), 'utf8'));
     expect(json.schema_version).toBe(1);

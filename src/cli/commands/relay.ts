@@ -15,6 +15,7 @@ interface RelayFlags {
   seed: string;
   tamper?: string;
   mtu?: string;
+  rcvbuf?: string;
   reportEvery: string;
   blackout: string[];
   blackoutFrom: string;
@@ -31,6 +32,7 @@ export const register: Register = (program: Command, setExit) => {
     .option('--netem <netem>', 'the same impairment both ways')
     .option('--seed <n>', 'PRNG seed', '1')
     .option('--mtu <bytes>', 'emulate IPv4 fragmentation at this MTU (each fragment lost on its own)')
+    .option('--rcvbuf <bytes>', "the relay sockets' receive buffer (default: 4 MiB asked of the kernel)")
     .option('--tamper <spec>', 'hostile stage, e.g. "after 10 flip 5% truncate 2% replay 5% reorder 5%"')
     .option(
       '--blackout <start:duration>',
@@ -71,6 +73,7 @@ export const register: Register = (program: Command, setExit) => {
         blackoutsFrom: blackoutFromFlag(f.blackoutFrom),
         ...(f.tamper !== undefined && { tamper: tamperFlag(f.tamper) }),
         ...(f.mtu !== undefined && { mtu: mtuFlag(f.mtu) }),
+        ...(f.rcvbuf !== undefined && { recvBufferBytes: rcvbufFlag(f.rcvbuf) }),
       });
       console.log(JSON.stringify({ event: 'listening', address: relay.address, port: relay.port, ...relay.report() }));
       const every = Number(f.reportEvery);
@@ -110,4 +113,11 @@ function tamperFlag(v: string) {
   } catch (e) {
     throw new UsageError(`--tamper: ${(e as Error).message}`);
   }
+}
+
+function rcvbufFlag(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 256 || n > 1 << 30)
+    throw new UsageError(`--rcvbuf expects 256–1073741824 bytes, got "${v}"`);
+  return n;
 }
