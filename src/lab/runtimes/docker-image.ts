@@ -23,7 +23,7 @@ import { type DockerExec, execDocker, readBack, type ShapeTarget, shapeResolved 
 import { buildImage, createInternalNetwork, type LabNetwork, labels } from './docker.js';
 import { ExecServerError } from './exec.js';
 import { writeContent } from './local.js';
-import type { ClientOutcome, PreparedFile } from './types.js';
+import { type ClientOutcome, type PreparedFile, programPass } from './types.js';
 
 /** The offline Python base (node lab/base/build.mjs --python) that implementations' Dockerfiles get as BASE. */
 export const IMPL_BASE = 'udplab/python:local';
@@ -237,34 +237,7 @@ export function toClientOutcome(o: ImageRunOutcome, remote: string, local: strin
       message: o.reason,
       ...(o.sha256Local !== undefined && { sha256Local: o.sha256Local }),
     };
-  const bytes = o.sizeLocal ?? 0;
-  const durationMs = Math.max(1, o.ms);
-  return {
-    ok: true,
-    sha256Local: o.sha256Local ?? '',
-    result: {
-      op: 'get',
-      remote,
-      local,
-      bytes,
-      duration_ms: durationMs,
-      goodput_bps: Math.round((bytes * 8 * 1000) / durationMs),
-      packets_sent: 0,
-      packets_retransmitted: 0,
-      packets_received: 0,
-      packets_lost: 0,
-      datagram_bytes: 0,
-      rtt_ms_min: 0,
-      rtt_ms_avg: 0,
-      rtt_ms_p99: 0,
-      sha256: o.sha256Local ?? '',
-      compression: 'none',
-      compression_ratio: 1,
-      resumed_bytes: 0,
-      security: '',
-      timeline: [],
-    },
-  };
+  return programPass({ remote, local, bytes: o.sizeLocal ?? 0, durationMs: o.ms, sha256: o.sha256Local ?? '' });
 }
 
 interface Server {

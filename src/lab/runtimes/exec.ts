@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
 import type { Host } from './host.js';
-import type { ClientOutcome } from './types.js';
+import { type ClientOutcome, programPass } from './types.js';
 
 /** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
 export const READY_TIMEOUT_MS = 10_000;
@@ -230,35 +230,8 @@ export async function finishExecClient(
         .digest('hex')
     : undefined;
   if (c.timedOut()) return fail('hung', `killed after the scenario's timeout of ${o.timeoutMs / 1000} s`, sha);
-  if (sha === o.sha256) {
-    const bytes = statSync(o.local).size;
-    return {
-      ok: true,
-      sha256Local: sha,
-      result: {
-        op: 'get',
-        remote: o.remote,
-        local: o.local,
-        bytes,
-        duration_ms: durationMs,
-        goodput_bps: Math.round((bytes * 8 * 1000) / durationMs),
-        packets_sent: 0,
-        packets_retransmitted: 0,
-        packets_received: 0,
-        packets_lost: 0,
-        datagram_bytes: 0,
-        rtt_ms_min: 0,
-        rtt_ms_avg: 0,
-        rtt_ms_p99: 0,
-        sha256: sha,
-        compression: 'none',
-        compression_ratio: 1,
-        resumed_bytes: 0,
-        security: '',
-        timeline: [],
-      },
-    };
-  }
+  if (sha === o.sha256)
+    return programPass({ remote: o.remote, local: o.local, bytes: statSync(o.local).size, durationMs, sha256: sha });
   const onDisk = sha === undefined ? 'no file' : `wrong bytes: ${difference(o.original, o.local)}`;
   if (e.signal !== null || e.code !== 0) return fail('crashed', `${exitText(e, c.proc.lastStderr())} (${onDisk})`, sha);
   return sha === undefined
