@@ -143,7 +143,7 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
     const mark = `udplab-escape-${process.pid}`;
     // the grandchild sleeps with `mark`-gc in its argv (visible in this host's /proc); the client waits 1 s, then
     // transfers as the fixture does and exits, leaving the grandchild behind in its container
-    const escape = [
+    const script = [
       'import os,subprocess,sys,time',
       'if os.fork() == 0:',
       '    os.setsid()',
@@ -152,7 +152,7 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       'os.wait(); time.sleep(1)',
       "subprocess.run(['python3', '/impl/client.py', *sys.argv[1:5]], check=True)",
     ].join('\n');
-    const spec = variant('escape', { client: py(escape, '{host}', '{port}', '{remote}', '{local}', mark) });
+    const spec = variant('escape', { client: py(script, '{host}', '{port}', '{remote}', '{local}', mark) });
     const running = () =>
       readdirSync('/proc').filter((d) => {
         if (!/^\d+$/.test(d)) return false;
