@@ -4,6 +4,7 @@
 // program can fail gets its verdict with the reason, every container removed after its run and at teardown.
 // Needs the udplab image (built when missing) and udplab/python:local (node lab/base/build.mjs --python).
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetem } from '../../src/impair/index.js';
@@ -137,6 +138,48 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
     },
     120_000,
   );
+
+  it('a client whose grandchild escapes its process group (setsid, double fork): the container takes it along', async () => {
+    const mark = `udplab-escape-${process.pid}`;
+    // the grandchild sleeps with `mark`-gc in its argv (visible in this host's /proc); the client waits 1 s, then
+    // transfers as the fixture does and exits, leaving the grandchild behind in its container
+    const script = [
+      'import os,subprocess,sys,time',
+      'if os.fork() == 0:',
+      '    os.setsid()',
+      "    if os.fork() == 0: os.execvp('python3', ['python3', '-c', 'import time; time.sleep(600)', sys.argv[5] + '-gc'])",
+      '    os._exit(0)',
+      'os.wait(); time.sleep(1)',
+      "subprocess.run(['python3', '/impl/client.py', *sys.argv[1:5]], check=True)",
+    ].join('\n');
+    const spec = variant('escape', { client: py(script, '{host}', '{port}', '{remote}', '{local}', mark) });
+    const running = () =>
+      readdirSync('/proc').filter((d) => {
+        if (!/^\d+$/.test(d)) return false;
+        try {
+          return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`${mark}-gc`);
+        } catch {
+          return false;
+        }
+      });
+    await lab.applyShaping({ spec, up: {}, down: {}, seed: 1 });
+    let seen = 0;
+    const run = lab.runClients(spec, 'file.bin', 20_000, 1);
+    let done = false;
+    void run.finally(() => {
+      done = true;
+    });
+    for (let i = 0; i < 500 && !done; i++) {
+      seen = Math.max(seen, running().length);
+      await new Promise((ok) => setTimeout(ok, 20));
+    }
+    const [r] = await run;
+    await lab.clearShaping();
+    expect(r!.verdict, JSON.stringify(r)).toBe('pass');
+    expect(seen).toBe(1); // it did run, outside the client's group, while the client transferred
+    expect(running()).toEqual([]); // and the client's container took it along
+    expect(owned().filter((n) => /-cli-/.test(n))).toEqual([]);
+  }, 120_000);
 
   const servers: Array<[string, Partial<ImageEndpointSpec>, string, RegExp]> = [
     [

@@ -1,6 +1,7 @@
 // Protocol `exec` (docs/endpoints.md) on the local runtime: tiny Python implementations in
 // test/fixtures/endpoints/ — a correct one, and ones that never write, write wrong bytes, hang, crash, never bind,
-// or exit after one request — each gets its verdict with the reason, and nothing they started is left running.
+// or exit after one request — each gets its verdict with the reason, and nothing they started is left running,
+// not even a grandchild that left the client's process group and session (setsid after a double fork).
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,6 +47,7 @@ describe('exec protocol on the local runtime', () => {
         entry('crash', 'ok', 'crash'),
         entry('nobind', 'nobind', 'ok'),
         entry('dies', 'exit-after-one', 'ok'),
+        entry('escape', 'ok', 'escape'),
       ].join('')}`,
     );
     try {
@@ -78,13 +80,15 @@ describe('exec protocol on the local runtime', () => {
       expect(reason('dies')).toBe(
         'transfer failed: server exited: exit code 4: fixture server: giving up after one request',
       );
-      expect(res.summary).toEqual({ runs: 8, passed: 2, failed: 6 });
+      // its grandchild left the client's process group and session (setsid after a fork): killed all the same
+      expect(run('escape').verdict).toBe('pass');
+      expect(res.summary).toEqual({ runs: 9, passed: 3, failed: 6 });
     } finally {
       delete process.env.FIXTURE_PIDS;
     }
     const started = readFileSync(pids, 'utf8').split('\n').filter(Boolean).map(Number);
-    // servers of 7 implementations (nobind's too), clients, and the hanging client's own child
-    expect(started.length).toBeGreaterThanOrEqual(14);
+    // servers of 8 implementations (nobind's too), clients, the hanging client's own child, the escaped grandchild
+    expect(started.length).toBeGreaterThanOrEqual(17);
     expect(alive(started)).toEqual([]);
   }, 90_000);
 });

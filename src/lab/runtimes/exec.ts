@@ -21,15 +21,21 @@ export interface Proc {
   host: Host;
   /** The process group (= the leader's PID). */
   pgid: number;
+  /** The value of UDPLAB_PROC in its environment, inherited by everything it starts (see `tagged`). */
+  tag: string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   lastStderr: () => string;
   onLine: (f: (line: string) => void) => void;
 }
 
+let procSeq = 0;
+
 export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host): Proc {
   const cmd = argv[0];
+  // a mark in the environment that every descendant inherits, even one that leaves the group (setsid, double fork)
+  const tag = `${process.pid}.${++procSeq}`;
   // group: setsid, so the program and everything it starts share a process group the lab can kill whole
-  const child = host.spawn(argv, { cwd, env, group: true });
+  const child = host.spawn(argv, { cwd, env: { ...env, [PROC_TAG]: tag }, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
@@ -50,6 +56,7 @@ export function startProc(argv: string[], cwd: string, env: Record<string, strin
     child,
     host,
     pgid: child.pid ?? -1,
+    tag,
     exited,
     lastStderr: () => stderrLines.at(-1) ?? '',
     onLine: (f) => listeners.push(f),
@@ -73,13 +80,48 @@ export function groupMembers(pgid: number): number[] {
   return out;
 }
 
-/** SIGKILLs a whole process group and waits (at most 3 s) until none of it is left. */
+/** The environment variable that marks a program the lab started, and everything that program starts. */
+export const PROC_TAG = 'UDPLAB_PROC';
+
+/**
+ * PIDs of live processes whose environment carries UDPLAB_PROC=`tag`: the program's descendants, also those that
+ * left its process group and session (setsid, double fork). One that clears its environment is not found (a PID
+ * namespace would be needed for that); /proc/PID/environ of another user's process is unreadable unless root.
+ */
+export function tagged(tag: string): number[] {
+  const needle = Buffer.from(`\0${PROC_TAG}=${tag}\0`);
+  const first = Buffer.from(`${PROC_TAG}=${tag}\0`);
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const env = readFileSync(`/proc/${d}/environ`);
+      if (env.indexOf(needle) >= 0 || env.subarray(0, first.length).equals(first)) out.push(Number(d));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return out;
+}
+
+/**
+ * SIGKILLs a whole process group, and every process that carries the program's UDPLAB_PROC mark (a setsid'd or
+ * double-forked descendant escapes the group, not the mark), and waits (at most 3 s) until none of it is left.
+ */
 export async function killGroup(p: Proc): Promise<void> {
   if (p.pgid <= 0) return;
   const deadline = Date.now() + 3000;
   do {
     p.host.kill(p.pgid, 'SIGKILL', { group: true }); // ESRCH when nothing is left: ignored
-    if (groupMembers(p.pgid).length === 0) break;
+    const escaped = tagged(p.tag);
+    for (const pid of escaped) {
+      try {
+        process.kill(pid, 'SIGKILL'); // the namespaces share this machine's PIDs
+      } catch {
+        // ESRCH: already gone
+      }
+    }
+    if (groupMembers(p.pgid).length === 0 && escaped.length === 0) break;
     await new Promise((ok) => setTimeout(ok, 20));
   } while (Date.now() < deadline);
   if (p.child.exitCode === null && p.child.signalCode === null) await Promise.race([p.exited, sleep(1000)]);
