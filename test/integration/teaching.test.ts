@@ -78,7 +78,7 @@ describe('teaching set (scenarios/teaching)', () => {
   it('05 receiver overrun and 06 two clients: the seminar server fails without any network loss', async () => {
     using d = tempDir();
     const r5 = await run('05-receiver-overrun.yaml', d.path);
-    expect(byId(r5, 'naive-rcvbuf-32k').observed!.join()).toMatch(/stalled at/);
+    expect(byId(r5, 'naive-rcvbuf-8k').observed!.join()).toMatch(/stalled at/);
     const r6 = await run('06-two-clients.yaml', d.path);
     expect(byId(r6, 'naive').observed!.length).toBeGreaterThan(0);
     expect(byId(r6, 'ruft').sha256_actual.split(' ')).toEqual([
