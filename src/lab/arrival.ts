@@ -3,28 +3,9 @@
 // chunks and finding each chunk in the original gives the order the datagrams arrived in — which of them came
 // late, which twice, which never. Pure: two buffers in, counts out.
 
-export interface ArrivalAnalysis {
-  /** Chunk size the file was cut into (the datagram payload the client wrote). */
-  chunk_bytes: number;
-  /** Chunks of the original file. */
-  original_chunks: number;
-  /** Chunks the client wrote. */
-  written_chunks: number;
-  /** Written chunks at the offset they have in the original. */
-  in_place: number;
-  /** Written chunks that arrived after a chunk from further on in the file (the reordered ones). */
-  late: number;
-  /** Written chunks that arrived ahead of a gap (a chunk before them still to come, or lost): the ones that jumped. */
-  ahead: number;
-  /** Written chunks that had been written before (duplicates). */
-  duplicates: number;
-  /** Chunks of the original the client never wrote. */
-  missing: number;
-  /** Written chunks that are no chunk of the original (cut datagrams, another file). */
-  foreign: number;
-  /** For each written chunk in order, its index in the original (-1: foreign); at most 20,000 entries. */
-  sequence: number[];
-}
+import type { ArrivalAnalysis } from '../report/index.js';
+
+export type { ArrivalAnalysis };
 
 /** Cuts `written` into `chunk`-byte pieces and places each in `original`; undefined when the original repeats a chunk. */
 export function analyseArrival(original: Buffer, written: Buffer, chunk: number): ArrivalAnalysis | undefined {

@@ -24,6 +24,7 @@ export {
 } from './matrix.js';
 export { MergeError, mergeResults, readResults } from './merge.js';
 export {
+  type ArrivalAnalysis,
   type LabResults,
   type LessonRecord,
   netemCounters,

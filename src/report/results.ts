@@ -105,24 +105,37 @@ export interface RunRecord {
 }
 
 /** A client's written file, compared chunk by chunk with the original (see src/lab/arrival.ts). */
+/** What a client that writes datagrams in arrival order wrote, placed chunk by chunk in the original (lab/arrival.ts). */
+export interface ArrivalAnalysis {
+  /** Chunk size the file was cut into (the datagram payload the client wrote). */
+  chunk_bytes: number;
+  /** Chunks of the original file. */
+  original_chunks: number;
+  /** Chunks the client wrote. */
+  written_chunks: number;
+  /** Written chunks at the offset they have in the original. */
+  in_place: number;
+  /** Written chunks that arrived after a chunk from further on in the file (the reordered ones). */
+  late: number;
+  /** Written chunks that arrived ahead of a gap (a chunk before them still to come, or lost): the ones that jumped. */
+  ahead: number;
+  /** Written chunks that had been written before (duplicates). */
+  duplicates: number;
+  /** Chunks of the original the client never wrote. */
+  missing: number;
+  /** Written chunks that are no chunk of the original (cut datagrams, another file). */
+  foreign: number;
+  /** For each written chunk in order, its index in the original (-1: foreign); at most 20,000 entries. */
+  sequence: number[];
+}
+
 export interface ReceivedFile {
   client: number;
   file?: string;
   bytes: number;
   sha256: string;
   intact: boolean;
-  arrival?: {
-    chunk_bytes: number;
-    original_chunks: number;
-    written_chunks: number;
-    in_place: number;
-    late: number;
-    ahead: number;
-    duplicates: number;
-    missing: number;
-    foreign: number;
-    sequence: number[];
-  };
+  arrival?: ArrivalAnalysis;
 }
 
 /** What a scenario teaches (its `lesson:`, or inferred from its impairments and protocols): which figure leads the report. */
