@@ -20,7 +20,8 @@ import {
   sweepLeftovers,
   teardown,
 } from './docker.js';
-import { ImageEndpointLab, type ImageEndpointSpec, toClientOutcome } from './docker-image.js';
+import { ImageEndpointLab, type ImageEndpointSpec } from './docker-image.js';
+import { toClientOutcome } from './docker-image-grade.js';
 import { startTimeoutMs, writeContent } from './local.js';
 import {
   blackoutReadback,

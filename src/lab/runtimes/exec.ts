@@ -4,10 +4,11 @@
 // network namespace, and the outcome read from the file on disk — never from the program's word.
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
+import { difference } from './difference.js';
 import type { Host } from './host.js';
 import { type ClientOutcome, programPass } from './types.js';
 
@@ -283,33 +284,4 @@ export async function finishExecClient(
 
 function fail(code: string, message: string, sha: string | undefined): ClientOutcome {
   return { ok: false, code, message, ...(sha !== undefined && { sha256Local: sha }) };
-}
-
-/** "N bytes written of M, first difference at byte K". */
-export function difference(original: string, written: string): string {
-  const a = statSync(original).size;
-  const b = statSync(written).size;
-  const fa = openSync(original, 'r');
-  const fb = openSync(written, 'r');
-  const ba = Buffer.alloc(1 << 16);
-  const bb = Buffer.alloc(1 << 16);
-  let first = Math.min(a, b);
-  try {
-    for (let off = 0; off < Math.min(a, b); ) {
-      const na = readSync(fa, ba, 0, ba.length, off);
-      const nb = readSync(fb, bb, 0, bb.length, off);
-      const n = Math.min(na, nb);
-      if (n <= 0) break;
-      const i = ba.subarray(0, n).findIndex((x, k) => x !== bb[k]);
-      if (i >= 0) {
-        first = off + i;
-        break;
-      }
-      off += n;
-    }
-  } finally {
-    closeSync(fa);
-    closeSync(fb);
-  }
-  return `${b} bytes written of ${a}, first difference at byte ${first}`;
 }
