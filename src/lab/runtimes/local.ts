@@ -37,6 +37,7 @@ import {
   ExecServerError,
   finishExecClient,
   killGroup,
+  pidNamespaceNotice,
   startExecClient,
   startExecServer,
 } from './exec.js';
@@ -218,6 +219,8 @@ export class LocalRuntime implements LabRuntime {
     });
     const n = `${v.id}: server ready by ${exec.readiness}`;
     if (!this.notices.includes(n)) this.notices.push(n);
+    const ns = pidNamespaceNotice();
+    if (ns && !this.notices.includes(ns)) this.notices.push(ns);
     return exec;
   }
 
