@@ -2,8 +2,9 @@
 // client's {local} (the host side of its bind mount); at the fault's share the client's or the server's container is
 // SIGKILLed. The seminar example (examples/seminar-2021, resumable: false, built on the offline Python base) killed
 // at 30% fails the run with E_FAULT and its reason; a program whose manifest says `resumable: true` (the endpoint
-// fixture's streaming client, in an image built here) has its server container killed and started again, and the
-// run is graded on the file. Both record the fault in the run (results.json's `faults`), and no container is left.
+// fixture's streaming client, in an image built here) has its client's and then its server's container killed and
+// started again, and the run is graded on the file. Both record the faults in the run (results.json's `faults`),
+// and no container is left.
 // Needs udplab/python:local (node lab/base/build.mjs --python, built when missing as .ci/run does).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
@@ -58,7 +59,7 @@ protocols:
     expect(owned()).toEqual([]);
   }, 600_000);
 
-  it('resumable: true: the server container killed at 30% is started again and the run is graded on the file', async () => {
+  it('resumable: true: the client container killed at 30% and the server container at 60% are started again; graded on the file', async () => {
     // the endpoint fixture in an image of its own: `stream` writes each 1 KiB block to {local} as it arrives, 5 ms
     // apart, and asks again after 200 ms without an answer (so it outlasts the server's restart)
     const build = join(dir.path, 'stream');
@@ -73,7 +74,7 @@ protocols:
     writeFileSync(
       f,
       `name: image-faults-stream\nfile: { size: 96KiB }\nnetwork: { netem: "" }\ntimeout: 60s
-faults: [{ at: 30%, kill: server, restart: true }]
+faults: [{ at: 30%, kill: client, restart: true }, { at: 60%, kill: server, restart: true }]
 protocols:
   - { protocol: image, label: stream, image: ${IMAGES[1]}, build: ${build}, resumable: true,
       server: [python3, /impl/server.py, ok, "{bind}", "{port}", "{root}"],
@@ -84,10 +85,13 @@ protocols:
     expect(r.verdict, r.failures.join('; ')).toBe('pass');
     expect(r.sha256_actual).toBe(res.file.sha256);
     expect(r.faults).toEqual([
-      expect.objectContaining({ at_pct: 30, kill: 'server', restarted: true, promoted_early: false }),
+      expect.objectContaining({ at_pct: 30, kill: 'client', restarted: true, promoted_early: false }),
+      expect.objectContaining({ at_pct: 60, kill: 'server', restarted: true, promoted_early: false }),
     ]);
-    expect(r.faults![0]!.killed_at_pct).toBeGreaterThanOrEqual(30);
-    expect(r.faults![0]!.killed_at_pct).toBeLessThan(100);
+    for (const f of r.faults!) {
+      expect(f.killed_at_pct).toBeGreaterThanOrEqual(f.at_pct);
+      expect(f.killed_at_pct).toBeLessThan(100);
+    }
     expect(owned()).toEqual([]);
   }, 600_000);
 });
