@@ -240,9 +240,10 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       let outcomes: ClientOutcome[];
       let faults: FaultRecord[] | undefined;
       try {
-        if (s.faults.length > 0 && isExec(p.variant) && runtime.name !== 'docker') {
-          // an implementation: restarted only when its manifest says resumable; otherwise the kill fails the run
-          const r = await (runtime as LocalRuntime).runExecWithFaults(
+        if (s.faults.length > 0 && isExec(p.variant)) {
+          // an implementation (exec, or image on docker): restarted only when its manifest says resumable;
+          // otherwise the kill fails the run
+          const r = await (runtime as LocalRuntime | DockerRuntime).runExecWithFaults(
             p.variant,
             file.remote,
             s.timeoutMs,

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
+import { runningIn } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'endpoints');
@@ -15,18 +16,6 @@ function entry(label: string, server: string, client: string, ready = '{ port: t
   return `  - { protocol: exec, label: ${label}, cwd: ${FIXTURES}, ready: ${ready},
       server: [python3, server.py, ${server}, "{bind}", "{port}", "{root}"],
       client: [python3, client.py, ${client}, "{host}", "{port}", "{remote}", "{local}"] }\n`;
-}
-
-/** Live (not zombie) processes among `pids`. */
-function alive(pids: number[]): number[] {
-  return pids.filter((p) => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-    } catch {
-      return false;
-    }
-  });
 }
 
 describe('exec protocol on the local runtime', () => {
@@ -89,8 +78,27 @@ describe('exec protocol on the local runtime', () => {
     const started = readFileSync(pids, 'utf8').split('\n').filter(Boolean).map(Number);
     // servers of 8 implementations (nobind's too), clients, the hanging client's own child, the escaped grandchild
     expect(started.length).toBeGreaterThanOrEqual(17);
-    expect(alive(started)).toEqual([]);
+    // found by their working directory (the fixtures' folder): in a PID namespace the PIDs they noted are its own
+    expect(runningIn(FIXTURES)).toEqual([]);
   }, 90_000);
+});
+
+describe('exec protocol: a PID namespace per program', () => {
+  it('a grandchild that clears its environment (env -i) and leaves the group (setsid, double fork) is ended too', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'vanish.yaml');
+    writeFileSync(
+      file,
+      `name: vanish\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 20s\nprotocols:\n${entry('vanish', 'ok', 'vanish')}`,
+    );
+    expect(runningIn(FIXTURES)).toEqual([]);
+    const res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+    expect(res.runs[0]!.verdict, res.runs[0]!.failures.join()).toBe('pass');
+    // root with util-linux's unshare (this lab's hosts): the program ran as PID 1 of a namespace the lab ended
+    if (process.getuid?.() === 0) expect(res.environment.notices.join('\n')).not.toMatch(/without a PID namespace/);
+    else expect(res.environment.notices.join('\n')).toMatch(/exec programs run without a PID namespace of their own/);
+    if (process.getuid?.() === 0) expect(runningIn(FIXTURES)).toEqual([]);
+  }, 60_000);
 });
 
 describe('exec protocol with faults', () => {

@@ -52,8 +52,7 @@ export const image = defineProtocol({
     return { image: spec };
   },
   transport: (v) => imageOf(v).transport,
-  // the docker runtime does not kill and restart image endpoints yet: faults run as for any non-resumable protocol
-  resumable: () => false,
+  resumable: (v) => imageOf(v).resumable,
   server: (v) => ({ key: `image-${v.id}`, transport: imageOf(v).transport, args: [], ready: /$^/ }),
   client(v, target, remote, local) {
     const { host, port } = splitTarget(target);

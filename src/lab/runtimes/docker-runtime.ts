@@ -20,7 +20,8 @@ import {
   sweepLeftovers,
   teardown,
 } from './docker.js';
-import { ImageEndpointLab, type ImageEndpointSpec, toClientOutcome } from './docker-image.js';
+import { ImageEndpointLab, type ImageEndpointSpec } from './docker-image.js';
+import { toClientOutcome } from './docker-image-grade.js';
 import { startTimeoutMs, writeContent } from './local.js';
 import {
   blackoutReadback,
@@ -402,6 +403,22 @@ export class DockerRuntime implements LabRuntime {
         return withLocalSha(o, sha);
       }),
     );
+  }
+
+  /**
+   * Crash faults for an image protocol, as the local runtime's runExecWithFaults: progress is the size of the
+   * client's {local}; the kill takes the client's or the server's container; restarted only if `resumable: true`.
+   */
+  async runExecWithFaults(
+    v: Variant,
+    remote: string,
+    timeoutMs: number,
+    faults: Fault[],
+  ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
+    if (v.protocol !== 'image')
+      throw new LabError('E_RUNTIME', `${v.id}: the docker runtime runs image protocols, not ${v.protocol}`);
+    const lab = await this.imageLab();
+    return lab.runWithFaults(DockerRuntime.imageSpec(v), remote, timeoutMs, faults);
   }
 
   async startCapture(pcapPath: string): Promise<string | undefined> {

@@ -2,12 +2,13 @@
 // from templates (no shell), the contract's environment, the implementation's cwd, each program in a process
 // group of its own (killed whole after every client run and at teardown), readiness watched in the server's own
 // network namespace, and the outcome read from the file on disk — never from the program's word.
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
+import { difference } from './difference.js';
 import type { Host } from './host.js';
 import { type ClientOutcome, programPass } from './types.js';
 
@@ -30,12 +31,48 @@ export interface Proc {
 
 let procSeq = 0;
 
+/** The argv prefix that runs a program as PID 1 of a PID namespace of its own (util-linux's unshare). */
+export const PIDNS_ARGV = ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc'];
+
+let pidNs: { ok: true } | { ok: false; why: string } | undefined;
+
+/**
+ * Can programs run in a PID namespace of their own here (root, and `unshare` from util-linux)? Probed once, by
+ * running `unshare --pid --fork --kill-child --mount-proc true`. When it can, ending the program's process group
+ * ends the namespace, and the kernel kills everything in it: also what cleared its environment and left the group.
+ */
+export function pidNamespace(): { ok: true } | { ok: false; why: string } {
+  if (pidNs) return pidNs;
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) pidNs = { ok: false, why: 'it needs root on Linux' };
+  else {
+    const [exe, ...args] = PIDNS_ARGV;
+    const r = spawnSync(exe!, [...args, 'true'], { timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
+    const said = r.stderr?.toString().trim().split('\n').pop();
+    pidNs =
+      r.status === 0
+        ? { ok: true }
+        : { ok: false, why: r.error ? `${exe}: ${r.error.message}` : `${exe}: ${said || `exit ${r.status}`}` };
+  }
+  return pidNs;
+}
+
+/** The notice a report carries when programs run without a PID namespace (and so, when it is missing). */
+export function pidNamespaceNotice(): string | undefined {
+  const p = pidNamespace();
+  return p.ok
+    ? undefined
+    : `exec programs run without a PID namespace of their own (${p.why}): what they start is found by its ${PROC_TAG} mark, so a descendant that clears its environment and leaves the process group can outlive the run`;
+}
+
 export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host): Proc {
   const cmd = argv[0];
   // a mark in the environment that every descendant inherits, even one that leaves the group (setsid, double fork)
   const tag = `${process.pid}.${++procSeq}`;
-  // group: setsid, so the program and everything it starts share a process group the lab can kill whole
-  const child = host.spawn(argv, { cwd, env: { ...env, [PROC_TAG]: tag }, group: true });
+  // group: setsid, so the program and everything it starts share a process group the lab can kill whole; in a PID
+  // namespace of its own when it can be (the group's leader is then unshare, and the program is the namespace's
+  // PID 1: when it dies, the kernel kills everything left in the namespace)
+  const full = pidNamespace().ok ? [...PIDNS_ARGV, ...argv] : argv;
+  const child = host.spawn(full, { cwd, env: { ...env, [PROC_TAG]: tag }, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
@@ -85,8 +122,8 @@ export const PROC_TAG = 'UDPLAB_PROC';
 
 /**
  * PIDs of live processes whose environment carries UDPLAB_PROC=`tag`: the program's descendants, also those that
- * left its process group and session (setsid, double fork). One that clears its environment is not found (a PID
- * namespace would be needed for that); /proc/PID/environ of another user's process is unreadable unless root.
+ * left its process group and session (setsid, double fork). One that clears its environment is not found: the PID
+ * namespace (pidNamespace) ends those; /proc/PID/environ of another user's process is unreadable unless root.
  */
 export function tagged(tag: string): number[] {
   const needle = Buffer.from(`\0${PROC_TAG}=${tag}\0`);
@@ -105,7 +142,8 @@ export function tagged(tag: string): number[] {
 }
 
 /**
- * SIGKILLs a whole process group, and every process that carries the program's UDPLAB_PROC mark (a setsid'd or
+ * SIGKILLs a whole process group (with a PID namespace: unshare and the namespace's PID 1, whose death ends
+ * everything in the namespace), and every process that carries the program's UDPLAB_PROC mark (a setsid'd or
  * double-forked descendant escapes the group, not the mark), and waits (at most 3 s) until none of it is left.
  */
 export async function killGroup(p: Proc): Promise<void> {
@@ -283,33 +321,4 @@ export async function finishExecClient(
 
 function fail(code: string, message: string, sha: string | undefined): ClientOutcome {
   return { ok: false, code, message, ...(sha !== undefined && { sha256Local: sha }) };
-}
-
-/** "N bytes written of M, first difference at byte K". */
-export function difference(original: string, written: string): string {
-  const a = statSync(original).size;
-  const b = statSync(written).size;
-  const fa = openSync(original, 'r');
-  const fb = openSync(written, 'r');
-  const ba = Buffer.alloc(1 << 16);
-  const bb = Buffer.alloc(1 << 16);
-  let first = Math.min(a, b);
-  try {
-    for (let off = 0; off < Math.min(a, b); ) {
-      const na = readSync(fa, ba, 0, ba.length, off);
-      const nb = readSync(fb, bb, 0, bb.length, off);
-      const n = Math.min(na, nb);
-      if (n <= 0) break;
-      const i = ba.subarray(0, n).findIndex((x, k) => x !== bb[k]);
-      if (i >= 0) {
-        first = off + i;
-        break;
-      }
-      off += n;
-    }
-  } finally {
-    closeSync(fa);
-    closeSync(fb);
-  }
-  return `${b} bytes written of ${a}, first difference at byte ${first}`;
 }

@@ -37,6 +37,7 @@ import {
   ExecServerError,
   finishExecClient,
   killGroup,
+  pidNamespaceNotice,
   startExecClient,
   startExecServer,
 } from './exec.js';
@@ -48,6 +49,7 @@ import {
   faultRecord,
   type LabRuntime,
   notRestarted,
+  notResumable,
   type PreparedFile,
   type RuntimeName,
   relayBlackoutArgs,
@@ -217,6 +219,8 @@ export class LocalRuntime implements LabRuntime {
     });
     const n = `${v.id}: server ready by ${exec.readiness}`;
     if (!this.notices.includes(n)) this.notices.push(n);
+    const ns = pidNamespaceNotice();
+    if (ns && !this.notices.includes(ns)) this.notices.push(ns);
     return exec;
   }
 
@@ -499,7 +503,7 @@ export class LocalRuntime implements LabRuntime {
       if (f.kill === 'client') {
         await killGroup(client.proc);
         records.push(faultRecord({ ...f, restart: canResume }, held, false));
-        if (!canResume) return { outcome: notResumable(v, f, held), faults: records };
+        if (!canResume) return { outcome: notResumable(v.id, resumable(v), f, held), faults: records };
         client = this.startExecClientOf(v, remote, local, seed, Math.max(1000, deadline - Date.now()));
       } else {
         const key = serverSpec(v).key;
@@ -509,7 +513,7 @@ export class LocalRuntime implements LabRuntime {
         records.push(faultRecord({ ...f, restart: canResume }, held, false));
         if (!canResume) {
           await killGroup(client.proc);
-          return { outcome: notResumable(v, f, held), faults: records };
+          return { outcome: notResumable(v.id, resumable(v), f, held), faults: records };
         }
         try {
           const exec = await this.startExec(v, srv.port, seed);
@@ -692,16 +696,6 @@ async function waitForSize(
     await new Promise((ok) => setTimeout(ok, 10));
   }
   return undefined;
-}
-
-function notResumable(v: Variant, f: Fault, heldPct: number): ClientOutcome {
-  return resumable(v)
-    ? notRestarted(f, heldPct)
-    : {
-        ok: false,
-        code: 'E_FAULT',
-        message: `the ${f.kill} was killed at ${heldPct.toFixed(1)}%; ${v.id} is not resumable (resumable: false), so the kill ends the run`,
-      };
 }
 
 /** SIGTERM (or `signal`), then SIGKILL after 3 s. */

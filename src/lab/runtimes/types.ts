@@ -122,6 +122,20 @@ export function notRestarted(f: Fault, heldPct: number): ClientOutcome {
 }
 
 /**
+ * The run's outcome when a fault struck a user's program (exec or image) that was not restarted: its manifest says it
+ * cannot resume (`resumable: false`), or the fault says `restart: false`.
+ */
+export function notResumable(id: string, canResume: boolean, f: Fault, heldPct: number): ClientOutcome {
+  return canResume
+    ? notRestarted(f, heldPct)
+    : {
+        ok: false,
+        code: 'E_FAULT',
+        message: `the ${f.kill} was killed at ${heldPct.toFixed(1)}%; ${id} is not resumable (resumable: false), so the kill ends the run`,
+      };
+}
+
+/**
  * The outcome of a user's program (exec or image) whose file on disk is right: the lab timed it and hashed the file
  * itself, so the packet and RTT fields a udplab client reports are zero (the lab cannot see inside the program).
  */

@@ -1,21 +1,20 @@
 // The image protocol's docker argv (golden), placeholder templating, and the verdicts judged from the file on disk.
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseNetem } from '../../../src/impair/index.js';
 import type { DockerExec } from '../../../src/lab/index.js';
+import { ImageEndpointLab, type ImageEndpointSpec, implTag } from '../../../src/lab/runtimes/docker-image.js';
 import {
   buildArgv,
   clientRunArgv,
-  describeExit,
   envArgs,
-  ImageEndpointLab,
-  type ImageEndpointSpec,
-  implTag,
-  judge,
-  lastLine,
   portCheckArgv,
   serverRunArgv,
   template,
-} from '../../../src/lab/runtimes/docker-image.js';
+} from '../../../src/lab/runtimes/docker-image-argv.js';
+import { describeExit, judge, lastLine, sha256Sync } from '../../../src/lab/runtimes/docker-image-grade.js';
 
 const spec: ImageEndpointSpec = {
   label: 'alice',
@@ -103,6 +102,15 @@ describe('image protocol: docker argv', () => {
 });
 
 describe('image protocol: verdicts from the file on disk', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'udplab-judge-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  /** A file with these bytes, as the client would have left it, and its SHA-256. */
+  const onDisk = (b: Buffer) => {
+    const path = join(dir, `f${n++}`);
+    writeFileSync(path, b);
+    return { path, sha256: sha256Sync(path) };
+  };
   const want = Buffer.from('0123456789');
   const run = { exitCode: 0, timedOut: false, stderrLast: '', timeoutMs: 2_000, local: '/udplab/out/f' };
   it.each([
@@ -120,7 +128,7 @@ describe('image protocol: verdicts from the file on disk', () => {
     [undefined, { ...run, exitCode: 139 }, 'crashed', 'killed by SIGSEGV (exit code 139) (no file)'],
     [want, { ...run, exitCode: null, timedOut: true }, 'hung', "killed after the scenario's timeout of 2 s"],
   ] as const)('%s %j → %s', (got, r, verdict, reason) => {
-    expect(judge(want, got, r)).toEqual({ verdict, reason });
+    expect(judge(onDisk(want), got && onDisk(got), r)).toEqual({ verdict, reason });
   });
   it('exit codes and last lines', () => {
     expect(describeExit(137)).toBe('killed by SIGKILL (exit code 137)');
