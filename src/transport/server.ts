@@ -73,6 +73,8 @@ export interface ServeOptions {
   noOverwrite?: boolean;
   /** Resumable parts untouched for this long are removed (default 7 days; 0 keeps them forever). */
   partMaxAgeMs?: number;
+  /** How often abandoned parts are swept (default hourly; workers: only the first sweeps). */
+  partSweepEveryMs?: number;
   rng?: Rng;
   clock?: Clock;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
@@ -533,14 +535,15 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const partMaxAgeMs = o.partMaxAgeMs ?? 7 * 24 * 3600_000;
   const sweep = () => {
     try {
-      const r = sweepAbandonedParts(root, partMaxAgeMs, Date.now());
+      // uploads live on other workers hold the shared name lock, keyed as the sweep names them (real root + names)
+      const r = sweepAbandonedParts(root, partMaxAgeMs, Date.now(), { isLive: (final) => writers.held(final) });
       if (r.removed.length > 0)
         log(`removed ${r.removed.length} abandoned partial upload file(s) older than ${partMaxAgeMs / 3600_000} h`);
     } catch (err) {
       log(`sweeping abandoned parts failed: ${errorMessage(err)}`);
     }
   };
-  const sweepTimer = partMaxAgeMs > 0 ? setInterval(sweep, 3600_000).unref() : undefined;
+  const sweepTimer = partMaxAgeMs > 0 ? setInterval(sweep, o.partSweepEveryMs ?? 3600_000).unref() : undefined;
   if (partMaxAgeMs > 0) sweep();
 
   return {

@@ -3,7 +3,7 @@
 // 4-tuple hash spreads them over both workers, as a real attacker's flows would be. Each test failed on the code
 // before the fix it names (checked by running it against that code).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
@@ -28,6 +28,7 @@ const getReq = (path: string): Initial => ({
   sizeBytes: 0,
   ranges: [],
 });
+const putReq = (path: string, sizeBytes: number): Initial => ({ ...getReq(path), op: Op.Put, sizeBytes });
 const sum = (ws: ServerStats[], k: keyof ServerStats) => ws.reduce((a, w) => a + w[k], 0);
 
 /** Two workers on a fresh port; closed after the test. */
@@ -134,6 +135,48 @@ describe.runIf(haveReusePort)('review: serve --workers 2 under attack', () => {
     } finally {
       owner.close();
       for (const x of socks) x.close();
+      await srv.close();
+    }
+  });
+
+  it('W3 the sweep of abandoned parts (worker 1 only) never removes a live upload of another worker', async () => {
+    const sub = join(root, 'w3');
+    mkdirSync(sub);
+    // every part older than 100 ms is "abandoned", swept every 100 ms: only a live transfer may stay
+    const srv = await twoWorkers({
+      handshakeRate: { burst: 1000, perSecond: 1000 },
+      partMaxAgeMs: 100,
+      partSweepEveryMs: 100,
+      config: { idleTimeoutMs: 15_000 },
+    });
+    const socks = await sockets(8);
+    try {
+      const before = (await srv.perWorker()).map((w) => w.created);
+      // 8 uploads from 8 ports (all on the sweeping worker: 2^-8), each confirmed by its first bytes, then idle
+      const sessions = await Promise.all(
+        socks.map((sock, i) =>
+          EvilSession.open(sock, {
+            serverPort: srv.port,
+            serverKey: identity.publicKey,
+            request: putReq(`w3/u${i}.bin`, 1000),
+          }),
+        ),
+      );
+      for (const s of sessions)
+        s.send([{ type: 'data', offset: 0, length: 10, compressed: false, bytes: new Uint8Array(10).fill(7) }]);
+      const live = () => readdirSync(sub).filter((n) => /^u\d\.bin\.[0-9a-f]{16}\.part$/.test(n)).length;
+      const deadline = Date.now() + 3000;
+      while (live() < 8 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 20));
+      expect(live()).toBe(8);
+      const after = (await srv.perWorker()).map((w) => w.created);
+      expect(after[1]! - before[1]!).toBeGreaterThan(0); // some uploads live on the worker that does not sweep
+      // several sweeps (every 100 ms) while all 8 sessions are alive and idle
+      await new Promise((ok) => setTimeout(ok, 600));
+      expect(live()).toBe(8);
+      expect(readdirSync(sub).filter((n) => n.endsWith('.part.journal')).length).toBe(8);
+      expect(existsSync(sub)).toBe(true);
+    } finally {
+      for (const s of socks) s.close();
       await srv.close();
     }
   });
