@@ -2,15 +2,25 @@
 // worker threads on one loopback port (SO_REUSEPORT), from many source ports of 127.0.0.1 so that the kernel's
 // 4-tuple hash spreads them over both workers, as a real attacker's flows would be. Each test failed on the code
 // before the fix it names (checked by running it against that code).
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
+import { parseNetem } from '../../src/impair/index.js';
 import { type Initial, Op, PacketType, sealStateless } from '../../src/protocol/index.js';
-import { reusePortMissing, type ServerStats, serveWorkers, type WorkersOptions } from '../../src/transport/index.js';
+import {
+  generateIdentity,
+  put,
+  reusePortMissing,
+  type ServerStats,
+  serveWorkers,
+  startRelay,
+  type WorkersOptions,
+} from '../../src/transport/index.js';
 import { EvilSession, EvilSocket, initialDatagram, typeOf } from '../helpers/evil-client.js';
-import { randomFile, tempDir } from '../helpers/tmp.js';
+import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
 const haveReusePort = reusePortMissing() === undefined;
 const dir = tempDir();
@@ -180,4 +190,84 @@ describe.runIf(haveReusePort)('review: serve --workers 2 under attack', () => {
       await srv.close();
     }
   });
+
+  it('checked sound: SIGTERM to serve --workers 2 mid-upload leaves nothing under the final names; the parts resume', async () => {
+    const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+    const srvRoot = join(dir.path, 'term');
+    mkdirSync(srvRoot);
+    const idFile = join(dir.path, 'term.key');
+    const id = generateIdentity(idFile);
+    const start = async () => {
+      const c = spawn(
+        process.execPath,
+        [BIN, 'serve', '--root', srvRoot, '--host', '127.0.0.1', '--port', '0', '--identity', idFile].concat([
+          '--workers',
+          '2',
+          '--json',
+          '--quiet',
+        ]),
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      const line = await new Promise<string>((ok) => c.stdout!.once('data', (d) => ok(String(d))));
+      return { c, port: (JSON.parse(line.split('\n')[0]!) as { port: number }).port };
+    };
+    const names = ['t0.bin', 't1.bin', 't2.bin', 't3.bin'];
+    const shas = names.map((n) => randomFile(join(dir.path, n), 2 << 20));
+    const journal = (n: string) => join(srvRoot, `${n}.part.journal`);
+    const held = (n: string) => {
+      try {
+        const j = JSON.parse(readFileSync(journal(n), 'utf8')) as { ranges: Array<[number, number]> };
+        return j.ranges.reduce((a, [x, y]) => a + y - x, 0);
+      } catch {
+        return 0;
+      }
+    };
+    const first = await start();
+    // 4 uploads through a 16 Mbit/s relay, each from its own upstream port: usually on both workers (all on one: 1/8)
+    const relay = await startRelay({
+      targetHost: '127.0.0.1',
+      targetPort: first.port,
+      up: parseNetem('delay 2ms rate 16mbit limit 400'),
+      down: parseNetem('delay 2ms'),
+    });
+    const stop = new AbortController();
+    try {
+      const uploads = names.map((n) =>
+        put(
+          { host: '127.0.0.1', port: relay.port, serverKey: id.publicKey, signal: stop.signal },
+          join(dir.path, n),
+          n,
+        ).catch((e: { code?: string }) => e.code),
+      );
+      const deadline = Date.now() + 20_000;
+      while (names.some((n) => held(n) < 256 << 10) && Date.now() < deadline)
+        await new Promise((ok) => setTimeout(ok, 50));
+      const exited = new Promise<number | null>((ok) => first.c.once('exit', ok));
+      first.c.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      stop.abort();
+      await Promise.all(uploads);
+      for (const n of names) {
+        expect(existsSync(join(srvRoot, n))).toBe(false);
+        expect(held(n)).toBeGreaterThanOrEqual(256 << 10);
+      }
+    } finally {
+      if (first.c.exitCode === null) first.c.kill('SIGKILL');
+      await relay.close();
+    }
+    const second = await start();
+    try {
+      for (const [i, n] of names.entries()) {
+        const r = await put(
+          { host: '127.0.0.1', port: second.port, serverKey: id.publicKey, resume: true },
+          join(dir.path, n),
+          n,
+        );
+        expect(r.resumed_bytes).toBeGreaterThan(0);
+        expect(sha256File(join(srvRoot, n))).toBe(shas[i]);
+      }
+    } finally {
+      second.c.kill('SIGTERM');
+    }
+  }, 60_000);
 });
