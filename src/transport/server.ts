@@ -476,12 +476,17 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     // full Noise read, then state) costs a token: a cookie buys no free handshakes
     const admitted = admission.admit(source, cookieClock(), maxSessions * 4, maxPerSource * 2);
     if (!admitted) return;
-    const conn = Connection.server({ codecFor, ...o.config, rng, serverSecurity }, clock(), data);
-    if (!conn) {
-      admission.inactive(source);
-      admission.ended();
-      return;
+    let conn: Connection | undefined;
+    try {
+      conn = Connection.server({ codecFor, ...o.config, rng, serverSecurity }, clock(), data);
+    } finally {
+      // no session made (a failed Noise read, or a throw for the fault boundary): its place is given back
+      if (!conn) {
+        admission.inactive(source);
+        admission.ended();
+      }
     }
+    if (!conn) return;
     const { total, from: fromCount } = admitted;
     const s: Session = {
       key,
