@@ -4,24 +4,28 @@
 // SharedArrayBuffer under one Atomics mutex (name-lock.ts `spinLocked`), taken once per RETRY, KEY RESPONSE,
 // session start or session end — never per data packet — so a source gets the same limits from N workers as
 // from one, and --max-sessions bounds the whole server's memory.
-// Layout: Int32 [0] mutex, [1] sessions in all, then SLOTS source slots of Int32 (digest hi, digest lo, active
-// sessions) and Float64 (tokens, last refill ms). A source's slot is found by open addressing in the PROBE slots
+// Layout: Int32 [0] mutex, [1] sessions in all, [2..3] the hash key, then SLOTS source slots of Int32 (digest hi,
+// digest lo, active sessions) and Float64 (tokens, last refill ms). The digest is a 64-bit keyed multiplicative hash
+// of the source string (random key per server, not known to clients), ~50× cheaper than a SHA-256 object: this runs
+// for every RETRY, i.e. for each datagram of a flood of cookie-less INITIALs. A source's slot is found by open addressing in the PROBE slots
 // from its digest; a new source takes a free slot, else the stalest slot with no active session (its bucket then
 // starts full again, as an evicted entry of the old per-thread table did); a source that finds none (PROBE slots
 // all holding active sessions: far past any --max-sessions this table is meant for) is refused, never let in.
 // Times are on one time base for every thread (`nowMs` from the caller: the workers' shared wall clock).
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { spinLocked } from './name-lock.js';
 
 const SLOTS = 16_384;
 const PROBE = 32;
-const HEAD = 2;
+const HEAD = 4;
 const INT32S = HEAD + 3 * SLOTS;
 /** Float64s start at the first 8-byte boundary after the Int32 part. */
 const F64_OFFSET = Math.ceil((INT32S * 4) / 8) * 8;
 
 export function sharedAdmissionBuffer(): SharedArrayBuffer {
-  return new SharedArrayBuffer(F64_OFFSET + 8 * 2 * SLOTS);
+  const b = new SharedArrayBuffer(F64_OFFSET + 8 * 2 * SLOTS);
+  new Uint8Array(b, 8, 8).set(randomBytes(8)); // the hash key, Int32 [2..3]
+  return b;
 }
 
 export interface Admitted {
@@ -45,10 +49,19 @@ export class SharedAdmission {
   }
 
   private digest(source: string): [number, number] {
-    const d = createHash('sha256').update(source).digest();
-    const hi = d.readInt32LE(0);
-    const lo = d.readInt32LE(4);
-    return hi === 0 && lo === 0 ? [1, 0] : [hi, lo];
+    // two 32-bit lanes (FNV-style multiply-xor, each seeded with half of the key), then a final avalanche
+    let h = this.a[2]! ^ 0x811c9dc5;
+    let l = this.a[3]! ^ 0x01000193;
+    for (let i = 0; i < source.length; i++) {
+      const c = source.charCodeAt(i);
+      h = Math.imul(h ^ c, 0x01000193);
+      l = Math.imul(l ^ c, 0x5bd1e995);
+    }
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) ^ l;
+    l = Math.imul(l ^ (l >>> 13), 0xc2b2ae35) ^ h;
+    h ^= h >>> 16;
+    l ^= l >>> 16;
+    return h === 0 && l === 0 ? [1, 0] : [h | 0, l | 0];
   }
 
   /** The slot of (hi, lo), made when `create` (a fresh bucket); -1 when absent or no slot is free. Under the mutex. */

@@ -40,4 +40,14 @@ describe('SharedAdmission', () => {
     expect(w.admit('a', 0, 10, 10)).toBeUndefined(); // no token left
     expect(w.total()).toBe(1);
   });
+
+  it('a flood of new sources evicts stale buckets, never a source with an active session', () => {
+    const w = new SharedAdmission(sharedAdmissionBuffer(), 5, 1);
+    expect(w.admit('2001:db8:1:2::/64', 0, 100, 1)).toEqual({ total: 1, from: 0 });
+    for (let i = 0; i < 100_000; i++) w.allow(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, i);
+    // still counted: its one active session is the cap
+    expect(w.admit('2001:db8:1:2::/64', 100_000, 100, 1)).toBeUndefined();
+    w.inactive('2001:db8:1:2::/64');
+    expect(w.admit('2001:db8:1:2::/64', 100_000, 100, 1)).toEqual({ total: 2, from: 0 });
+  });
 });
