@@ -3,7 +3,8 @@
 // the newest of their mtimes is older than `maxAgeMs` before `nowMs` (wall-clock ms, as mtimes are):
 // a journal `NAME.part.journal` with the part it names (a version-1 journal: with `NAME.part`), a part
 // `NAME.<16 hex>.part` no kept journal names, and a journal's temp file. A transfer live in this process (an open
-// PartFile) is never touched, whatever its age; nothing else is removed (a lone `NAME.part` may be a user's file).
+// PartFile of this thread, or a final name `isLive` says another thread is receiving: `serve --workers`) is never
+// touched, whatever its age; nothing else is removed (a lone `NAME.part` may be a user's file).
 import { type Dirent, lstatSync, readdirSync, realpathSync, unlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isActivePart, readJournalFile } from './part-file.js';
@@ -19,6 +20,8 @@ export interface SweepResult {
 export interface SweepOptions {
   maxEntries?: number;
   maxDepth?: number;
+  /** Is a transfer to this final path (real root joined with the names) live elsewhere (another worker thread)? */
+  isLive?: (finalPath: string) => boolean;
 }
 
 function mtimeMs(path: string): number | undefined {
@@ -39,6 +42,7 @@ export function sweepAbandonedParts(
 ): SweepResult {
   const maxEntries = opts.maxEntries ?? 100_000;
   const maxDepth = opts.maxDepth ?? 32;
+  const live = (final: string, part: string) => isActivePart(final, part) || (opts.isLive?.(final) ?? false);
   const realRoot = realpathSync(root);
   const removed: string[] = [];
   let seen = 0;
@@ -81,7 +85,7 @@ export function sweepAbandonedParts(
       const journal = join(dir, e.name);
       const partName = readJournalFile(join(dir, final))?.part ?? `${final}.part`;
       const part = join(dir, partName);
-      if (isActivePart(join(dir, final), part) || !old(mtimeMs(journal), mtimeMs(part))) {
+      if (live(join(dir, final), part) || !old(mtimeMs(journal), mtimeMs(part))) {
         keptParts.add(partName);
         continue;
       }
@@ -93,7 +97,7 @@ export function sweepAbandonedParts(
       const path = join(dir, e.name);
       const final = finalOfPart(e.name);
       if (final !== undefined) {
-        if (!keptParts.has(e.name) && !isActivePart(join(dir, final), path) && old(mtimeMs(path))) remove(path);
+        if (!keptParts.has(e.name) && !live(join(dir, final), path) && old(mtimeMs(path))) remove(path);
       } else if (isJournalTemp(e.name) && old(mtimeMs(path))) remove(path);
     }
   }

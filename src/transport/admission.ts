@@ -1,5 +1,5 @@
 // Admission control for the server: stateless address-validation cookies (a RETRY round trip before any
-// per-client state) and a per-source handshake rate limit (token bucket, bounded table). A "source" is an IPv4
+// per-client state) and the unit per-source limits count (the limits themselves: shared-admission.ts). A "source" is an IPv4
 // address (IPv4-mapped IPv6 included) or an IPv6 /64: one host usually holds a whole /64, so counting single IPv6
 // addresses would let it pass any per-source limit.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -33,29 +33,6 @@ export class AddressValidator {
     if (token.length !== 16) return false;
     const b = Math.floor(nowMs / BUCKET_MS);
     return [b, b - 1].some((k) => timingSafeEqual(this.mac(r, cid, k), token));
-  }
-}
-
-export class HandshakeLimiter {
-  private readonly table = new Map<string, { tokens: number; lastMs: number }>();
-  constructor(
-    private readonly burst: number,
-    private readonly perSecond: number,
-    private readonly maxSources = 10_000,
-  ) {}
-
-  allow(source: string, nowMs: number): boolean {
-    let e = this.table.get(source);
-    if (!e) {
-      if (this.table.size >= this.maxSources) this.table.delete(this.table.keys().next().value!);
-      e = { tokens: this.burst, lastMs: nowMs };
-      this.table.set(source, e);
-    }
-    e.tokens = Math.min(this.burst, e.tokens + ((nowMs - e.lastMs) / 1000) * this.perSecond);
-    e.lastMs = nowMs;
-    if (e.tokens < 1) return false;
-    e.tokens -= 1;
-    return true;
   }
 }
 

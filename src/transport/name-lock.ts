@@ -6,6 +6,20 @@ import type { NameLock } from './server.js';
 
 const SLOTS = 4096;
 
+/**
+ * Runs `f` holding the mutex at word 0 of `a` (shared by threads): a short critical section, spinning on
+ * compareExchange and sleeping on the word between tries. Never call it per packet.
+ */
+export function spinLocked<T>(a: Int32Array, f: () => T): T {
+  while (Atomics.compareExchange(a, 0, 0, 1) !== 0) Atomics.wait(a, 0, 1, 5);
+  try {
+    return f();
+  } finally {
+    Atomics.store(a, 0, 0);
+    Atomics.notify(a, 0, 1);
+  }
+}
+
 export function sharedLockBuffer(): SharedArrayBuffer {
   // [0] the mutex, then SLOTS pairs of Int32 (0,0 = free)
   return new SharedArrayBuffer(4 * (1 + 2 * SLOTS));
@@ -25,14 +39,7 @@ export class SharedNameLock implements NameLock {
   }
 
   private locked<T>(f: () => T): T {
-    // a short critical section: spin on compareExchange, sleeping on the word between tries
-    while (Atomics.compareExchange(this.a, 0, 0, 1) !== 0) Atomics.wait(this.a, 0, 1, 5);
-    try {
-      return f();
-    } finally {
-      Atomics.store(this.a, 0, 0);
-      Atomics.notify(this.a, 0, 1);
-    }
+    return spinLocked(this.a, f);
   }
 
   private find(hi: number, lo: number): number {

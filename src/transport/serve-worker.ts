@@ -10,9 +10,13 @@ export interface WorkerInit {
   index: number;
   options: Omit<
     ServeOptions,
-    'rng' | 'clock' | 'log' | 'nameLock' | 'elsewhere' | 'onSessionKey' | 'cookieClock' | 'onRecord'
+    'rng' | 'clock' | 'log' | 'nameLock' | 'elsewhere' | 'onSessionKey' | 'cookieClock' | 'onRecord' | 'admission'
   >;
   lock: SharedArrayBuffer;
+  /** the admission counts every worker shares (shared-admission.ts) */
+  admission: SharedArrayBuffer;
+  /** Int32 per worker: datagrams handed to it and not yet taken (each sender adds, the receiver subtracts) */
+  queued: SharedArrayBuffer;
   /** a port to every other worker, by index (null at its own) */
   peers: (MessagePort | null)[];
 }
@@ -36,6 +40,13 @@ const send = (m: ToMain) => main.postMessage(m);
 /** connection IDs held by the other workers → which */
 const owners = new Map<string, number>();
 const peers = init.peers;
+const queued = new Int32Array(init.queued);
+/**
+ * Datagrams another worker may have waiting for one worker at once: beyond it they are dropped (as a full socket
+ * buffer drops them; the session's loss recovery resends), so a flood at one worker for a session of another
+ * cannot grow that worker's message queue without bound.
+ */
+const MAX_FORWARD_QUEUE = 1024;
 // one time base in every thread (performance.now() starts at each thread's own start): cookies agree
 const wallClock = () => performance.timeOrigin + performance.now();
 
@@ -46,7 +57,10 @@ for (const [i, p] of peers.entries()) {
     if (m.t === 'cid') {
       if (m.held) owners.set(m.key, i);
       else if (owners.get(m.key) === i) owners.delete(m.key);
-    } else server?.deliver(m.data, m.rinfo);
+    } else {
+      Atomics.sub(queued, init.index, 1);
+      server?.deliver(m.data, m.rinfo);
+    }
   });
 }
 
@@ -66,12 +80,18 @@ try {
       broadcast({ t: 'cid', key, held });
       if (server) send({ t: 'sessions', n: server.sessions() });
     },
-    elsewhere: (key, data, rinfo) => {
+    admission: init.admission,
+    elsewhere: (key, data, rinfo, forward) => {
       const owner = owners.get(key);
-      if (owner === undefined) return false;
+      if (owner === undefined) return undefined;
+      if (!forward) return 'dropped';
+      if (Atomics.add(queued, owner, 1) >= MAX_FORWARD_QUEUE) {
+        Atomics.sub(queued, owner, 1);
+        return 'dropped';
+      }
       // a copy: the datagram's buffer is the socket's
       peers[owner]!.postMessage({ t: 'dgram', data: Uint8Array.from(data), rinfo: { ...rinfo } } satisfies PeerMessage);
-      return true;
+      return 'forwarded';
     },
   });
   const s = server;

@@ -48,9 +48,10 @@ import {
   sealStateless,
 } from '../protocol/index.js';
 import { formatHostPort } from './address.js';
-import { AddressValidator, HandshakeLimiter, sourceKey } from './admission.js';
+import { AddressValidator, sourceKey } from './admission.js';
 import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
+import { SharedAdmission, sharedAdmissionBuffer } from './shared-admission.js';
 import { bindUdp, type RemoteInfo } from './udp-socket.js';
 
 export interface ServeOptions {
@@ -72,6 +73,8 @@ export interface ServeOptions {
   noOverwrite?: boolean;
   /** Resumable parts untouched for this long are removed (default 7 days; 0 keeps them forever). */
   partMaxAgeMs?: number;
+  /** How often abandoned parts are swept (default hourly; workers: only the first sweeps). */
+  partSweepEveryMs?: number;
   rng?: Rng;
   clock?: Clock;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
@@ -84,8 +87,21 @@ export interface ServeOptions {
   cookieClock?: Clock;
   /** One writer per final name (default: this server's own set; workers: a lock shared by every thread). */
   nameLock?: NameLock;
-  /** A datagram for a connection ID this server does not hold: true when another worker took it (forwarded). */
-  elsewhere?: (key: string, data: Uint8Array, rinfo: RemoteInfo) => boolean;
+  /**
+   * A datagram for a connection ID this server does not hold: undefined when no other worker holds it either;
+   * else 'forwarded' to that worker, or 'dropped' (`forward` false: not a DATA packet; or that worker's queue full).
+   */
+  elsewhere?: (
+    key: string,
+    data: Uint8Array,
+    rinfo: RemoteInfo,
+    forward: boolean,
+  ) => 'forwarded' | 'dropped' | undefined;
+  /**
+   * The admission counts (shared-admission.ts: handshake buckets per source, active sessions per source, sessions
+   * in all): the workers of one server share one buffer, so each limit holds for the whole server. Default: its own.
+   */
+  admission?: SharedArrayBuffer;
   /** Told of each session's outcome as it is recorded. */
   onRecord?: (l: SessionLog) => void;
   /** Told when a connection ID starts or stops being one of this server's sessions. */
@@ -111,6 +127,8 @@ export interface ServerStats {
   forwardedOut: number;
   /** datagrams another worker handed to this one */
   forwardedIn: number;
+  /** datagrams for another worker's session not handed over (not DATA, or that worker's queue was full) */
+  forwardDropped: number;
 }
 
 export interface SessionLog {
@@ -149,6 +167,8 @@ interface Session {
   peer: RemoteInfo;
   /** The address the session was created from (its per-source count). */
   source: string;
+  /** Still counted among its source's active sessions (until its closed event or its end). */
+  counted: boolean;
   probe?: PathProbe | undefined;
   cleanup: (ok: boolean, code?: string) => void;
 }
@@ -180,7 +200,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const sessions = new Map<string, Session>();
   /** Final paths with an upload in progress: one writer per name. */
   const writers = o.nameLock ?? setLock();
-  const stats = { created: 0, retries: 0, forwardedOut: 0, forwardedIn: 0 };
+  const stats = { created: 0, retries: 0, forwardedOut: 0, forwardedIn: 0, forwardDropped: 0 };
   /** The last MAX_SESSION_LOG sessions' outcomes (a long-running server must not grow without bound). */
   const completed: SessionLog[] = [];
   const record = (l: SessionLog) => {
@@ -190,11 +210,6 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   };
   const maxSessions = o.maxSessions ?? 64;
   const maxPerSource = o.maxSessionsPerSource ?? 16;
-  const activeFrom = (address: string) => {
-    let n = 0;
-    for (const s of sessions.values()) if (s.source === address && s.driver.conn.active) n++;
-    return n;
-  };
   const log = o.log ?? (() => {});
   if (!o.insecurePlaintext && !o.identity) throw new Error('serve: an identity is required unless insecurePlaintext');
   const serverSecurity: ServerSecurity = o.insecurePlaintext
@@ -208,7 +223,17 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       };
   const cookies = new AddressValidator(o.cookieSecret);
   const cookieClock = o.cookieClock ?? clock;
-  const limiter = new HandshakeLimiter(o.handshakeRate?.burst ?? 50, o.handshakeRate?.perSecond ?? 20);
+  // per source and in all, for this whole server (every worker); its time base is the cookies' (one for all threads)
+  const admission = new SharedAdmission(
+    o.admission ?? sharedAdmissionBuffer(),
+    o.handshakeRate?.burst ?? 50,
+    o.handshakeRate?.perSecond ?? 20,
+  );
+  const inactive = (s: Session) => {
+    if (!s.counted) return;
+    s.counted = false;
+    admission.inactive(s.source);
+  };
   const who = (r: RemoteInfo) => formatHostPort(r.address, r.port);
 
   const handleRequest = (s: Session, req: Initial) => {
@@ -362,6 +387,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const forget = (s: Session) => {
     if (sessions.get(s.key) === s) {
       sessions.delete(s.key);
+      inactive(s);
+      admission.ended();
       o.onSessionKey?.(s.key, false);
     }
   };
@@ -405,14 +432,16 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       onSessionDatagram(existing, data, rinfo);
       return;
     }
-    // a session of another worker (the client moved, and the kernel's 4-tuple hash sent it here)
-    if (o.elsewhere?.(key, data, rinfo)) {
-      stats.forwardedOut++;
-      return;
-    }
+    // a session of another worker (the client moved, and the kernel's 4-tuple hash sent it here): only DATA is
+    // handed over (handshake-typed packets never move or refresh a session; an INITIAL must not start a second
+    // session under that ID here), and only while that worker's queue has room
+    const there = o.elsewhere?.(key, data, rinfo, h.value.type === PacketType.Data);
+    if (there === 'forwarded') stats.forwardedOut++;
+    if (there === 'dropped') stats.forwardDropped++;
+    if (there) return;
     if (h.value.type === PacketType.KeyRequest) {
       // trust on first use: the public key, no state; the request is padded to be larger than this answer
-      if (o.identity && data.length >= 64 && limiter.allow(sourceKey(rinfo.address), clock())) {
+      if (o.identity && data.length >= 64 && admission.allow(sourceKey(rinfo.address), cookieClock())) {
         socket.send(
           sealStateless(PacketType.KeyResponse, h.value.connectionId, o.identity.publicKey),
           rinfo.port,
@@ -428,7 +457,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     if (!env?.ok) return;
     // no state before the client proves its address: a stateless cookie round trip (RETRY) first
     if (!cookies.valid(env.value.token, rinfo, h.value.connectionId, cookieClock())) {
-      if (limiter.allow(sourceKey(rinfo.address), clock())) {
+      if (admission.allow(sourceKey(rinfo.address), cookieClock())) {
         stats.retries++;
         socket.send(
           sealStateless(
@@ -442,18 +471,28 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       }
       return;
     }
-    if (sessions.size >= maxSessions * 4) return;
     const source = sourceKey(rinfo.address);
-    const fromCount = activeFrom(source);
-    if (fromCount >= maxPerSource * 2) return; // far past the cap: not even a REJECT
-    // each session created (a full Noise read, then state) costs a token: a cookie buys no free handshakes
-    if (!limiter.allow(sourceKey(rinfo.address), clock())) return;
-    const conn = Connection.server({ codecFor, ...o.config, rng, serverSecurity }, clock(), data);
+    // far past a cap (the whole server's: every worker counts here): not even a REJECT. Each session created (a
+    // full Noise read, then state) costs a token: a cookie buys no free handshakes
+    const admitted = admission.admit(source, cookieClock(), maxSessions * 4, maxPerSource * 2);
+    if (!admitted) return;
+    let conn: Connection | undefined;
+    try {
+      conn = Connection.server({ codecFor, ...o.config, rng, serverSecurity }, clock(), data);
+    } finally {
+      // no session made (a failed Noise read, or a throw for the fault boundary): its place is given back
+      if (!conn) {
+        admission.inactive(source);
+        admission.ended();
+      }
+    }
     if (!conn) return;
+    const { total, from: fromCount } = admitted;
     const s: Session = {
       key,
       peer: rinfo,
       source,
+      counted: true,
       cleanup: () => {},
       driver: undefined as unknown as ConnectionDriver,
     };
@@ -461,7 +500,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       conn,
       (d) => socket.send(d, s.peer.port, s.peer.address),
       (e) => {
-        if (e.type === 'request' && sessions.size > maxSessions) {
+        if (e.type === 'closed') inactive(s); // lingering or closed: no longer one of its source's active sessions
+        if (e.type === 'request' && total > maxSessions) {
           conn.reject(clock(), 'E_BUSY', `server busy: ${maxSessions} sessions already`);
           return;
         }
@@ -500,14 +540,15 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const partMaxAgeMs = o.partMaxAgeMs ?? 7 * 24 * 3600_000;
   const sweep = () => {
     try {
-      const r = sweepAbandonedParts(root, partMaxAgeMs, Date.now());
+      // uploads live on other workers hold the shared name lock, keyed as the sweep names them (real root + names)
+      const r = sweepAbandonedParts(root, partMaxAgeMs, Date.now(), { isLive: (final) => writers.held(final) });
       if (r.removed.length > 0)
         log(`removed ${r.removed.length} abandoned partial upload file(s) older than ${partMaxAgeMs / 3600_000} h`);
     } catch (err) {
       log(`sweeping abandoned parts failed: ${errorMessage(err)}`);
     }
   };
-  const sweepTimer = partMaxAgeMs > 0 ? setInterval(sweep, 3600_000).unref() : undefined;
+  const sweepTimer = partMaxAgeMs > 0 ? setInterval(sweep, o.partSweepEveryMs ?? 3600_000).unref() : undefined;
   if (partMaxAgeMs > 0) sweep();
 
   return {
@@ -529,13 +570,13 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     completed,
     close: async () => {
       if (sweepTimer) clearInterval(sweepTimer);
-      for (const s of sessions.values()) {
+      for (const s of [...sessions.values()]) {
         s.driver.stop();
         const cleanup = s.cleanup;
         s.cleanup = () => {};
         cleanup(false, 'E_ABORTED');
+        forget(s);
       }
-      sessions.clear();
       await new Promise<void>((ok) => socket.close(() => ok()));
     },
   };

@@ -4,9 +4,11 @@
 // another worker, that worker forwards the datagram to the session's owner over a MessagePort (each worker tells
 // the others which connection IDs it holds). Shared by all workers: the identity key and PSK (each thread gets a
 // copy), the RETRY cookie key (a cookie minted by one worker validates on every other, with one time base), and
-// the one-writer-per-name lock (SharedArrayBuffer + Atomics, name-lock.ts). Per worker (so a source may get up
-// to N× these): the handshake rate limit, --max-sessions and --max-sessions-per-source. A worker that dies is
-// not restarted: the others are shut down and the crash reported (onCrash), so the CLI exits non-zero.
+// the one-writer-per-name lock (SharedArrayBuffer + Atomics, name-lock.ts), and the admission counts
+// (shared-admission.ts): the per-source handshake rate, --max-sessions-per-source and --max-sessions hold for the
+// whole server, as with one thread (review workers-2026-12 W1). Forwarding is bounded: only DATA is handed over,
+// at most 1,024 datagrams queued per worker (W2). A worker that dies is not restarted: the others are shut down
+// and the crash reported (onCrash), so the CLI exits non-zero.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,10 +17,11 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { sharedLockBuffer } from './name-lock.js';
 import type { ToMain, ToWorker, WorkerInit } from './serve-worker.js';
 import type { ServeOptions, ServerStats, SessionLog } from './server.js';
+import { sharedAdmissionBuffer } from './shared-admission.js';
 import { udpSocket } from './udp-socket.js';
 
 export interface WorkersOptions
-  extends Omit<ServeOptions, 'rng' | 'clock' | 'nameLock' | 'elsewhere' | 'onSessionKey'> {
+  extends Omit<ServeOptions, 'rng' | 'clock' | 'nameLock' | 'elsewhere' | 'onSessionKey' | 'admission'> {
   workers: number;
   /** Called once if a worker dies or fails: the others are being closed; the process should exit non-zero. */
   onCrash?: (line: string) => void;
@@ -96,6 +99,8 @@ export async function serveWorkers(o: WorkersOptions, env: { nodeVersion?: strin
   const { workers: _n, onCrash, log: logOpt, onRecord, ...serveOptions } = o;
   const log = logOpt ?? (() => {});
   const lock = sharedLockBuffer();
+  const admission = sharedAdmissionBuffer();
+  const queued = new SharedArrayBuffer(4 * n);
   const cookieSecret = o.cookieSecret ?? new Uint8Array(randomBytes(32));
   const completed: SessionLog[] = [];
   const live = new Array<number>(n).fill(0);
@@ -152,6 +157,8 @@ export async function serveWorkers(o: WorkersOptions, env: { nodeVersion?: strin
           ...(i > 0 && { partMaxAgeMs: 0 }),
         },
         lock,
+        admission,
+        queued,
         peers: peerPorts[i]!,
       };
       const w = new Worker(script, {
@@ -208,7 +215,7 @@ export async function serveWorkers(o: WorkersOptions, env: { nodeVersion?: strin
             new Promise<ServerStats>((ok) => {
               // a worker that has exited answers nothing: zeros
               if (w.threadId === -1)
-                return ok({ sessions: 0, created: 0, retries: 0, forwardedOut: 0, forwardedIn: 0 });
+                return ok({ sessions: 0, created: 0, retries: 0, forwardedOut: 0, forwardedIn: 0, forwardDropped: 0 });
               const id = nextId++;
               pending.set(id, ok);
               w.postMessage({ t: 'stats', id } satisfies ToWorker);

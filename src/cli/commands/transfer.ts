@@ -308,7 +308,7 @@ export const register: Register = (program, setExit) => {
     .option(
       '--workers <n|auto>',
       'worker threads, each with its own socket on the port (SO_REUSEPORT, Node >= 22.12; auto: one per core). ' +
-        'Shared: keys, RETRY cookies, the one-upload-per-name lock; per worker: the handshake rate and session limits',
+        'Shared: keys, RETRY cookies, the one-upload-per-name lock, the handshake rate and session limits (whole server)',
       '1',
     )
     .option(

@@ -1,7 +1,7 @@
 // sweepAbandonedParts (review #14): parts and journals of transfers abandoned longer than maxAge are removed under
 // the root (bounded walk, symlinks not followed); young ones, live ones (a PartFile open in this process) and
 // files that are not a transfer's (a lone legacy NAME.part, user files) stay.
-import { mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, realpathSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PartFile, sweepAbandonedParts as sweep } from '../../../src/files/index.js';
@@ -18,6 +18,28 @@ function make(path: string, body: string, ageMs: number): void {
 const journal = (part: string) => JSON.stringify({ version: 2, sizeBytes: 10, part, ranges: [[0, 3]] });
 
 describe('sweepAbandonedParts', () => {
+  it('keeps an old pair whose final name isLive says another thread is receiving (serve --workers, review W3)', () => {
+    using dir = tempDir();
+    const root = join(dir.path, 'root');
+    mkdirSync(join(root, 'sub'), { recursive: true });
+    const part = `busy.bin.${'9'.repeat(16)}.part`;
+    make(join(root, 'sub', 'busy.bin.part.journal'), journal(part), 48 * HOUR);
+    make(join(root, 'sub', part), 'abc', 48 * HOUR);
+    make(join(root, `orphan.bin.${'8'.repeat(16)}.part`), 'abc', 48 * HOUR);
+    const asked: string[] = [];
+    const r = sweep(root, HOUR, NOW, {
+      isLive: (final) => {
+        asked.push(final);
+        return final.endsWith('/sub/busy.bin') || final.endsWith('/orphan.bin');
+      },
+    });
+    expect(r.removed).toEqual([]);
+    expect(asked).toContain(join(realpathSync(root), 'sub', 'busy.bin'));
+    expect(sweep(root, HOUR, NOW).removed.sort()).toEqual(
+      [`orphan.bin.${'8'.repeat(16)}.part`, `sub/${part}`, 'sub/busy.bin.part.journal'].sort(),
+    );
+  });
+
   it('removes old part + journal pairs, orphan parts and temp journals; keeps young, live and foreign files', () => {
     using dir = tempDir();
     const root = join(dir.path, 'root');

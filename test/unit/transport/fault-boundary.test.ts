@@ -136,6 +136,56 @@ describe('server socket handler', () => {
       await srv.close();
     }
   });
+
+  it('an exception while creating a session gives its admission place back (review workers-2026-12, W1 counts)', async () => {
+    using dir = tempDir();
+    const root = join(dir.path, 'root');
+    mkdirSync(root);
+    const sha = randomFile(join(root, 'f.bin'), 20_000);
+    const identity = x25519KeyPair(randomBytes(32));
+    let broken = false;
+    const logs: string[] = [];
+    // cookies and admission run on cookieClock; the session's own clock (read to create it) fails while broken
+    const srv = await serve({
+      root,
+      host: '127.0.0.1',
+      port: 0,
+      identity,
+      maxSessions: 1,
+      maxSessionsPerSource: 1,
+      cookieClock: () => performance.now(),
+      clock: () => {
+        if (broken) throw new Error('clock failed');
+        return performance.now();
+      },
+      log: (l) => logs.push(l),
+    });
+    const { cookieFor, EvilSocket, initialDatagram } = await import('../../helpers/evil-client.js');
+    const sock = await EvilSocket.open();
+    try {
+      // 8 sessions that fail after admission: past both hard caps (4 in all, 2 per source) if their places leaked
+      for (let i = 0; i < 8; i++) {
+        const cid = randomBytes(8);
+        const token = await cookieFor(sock, srv.port, cid);
+        broken = true;
+        const before = logs.length;
+        sock.send(initialDatagram(cid, 1, token, new Uint8Array(48)), srv.port);
+        for (let k = 0; k < 100 && !logs.slice(before).some((l) => l.includes('internal error')); k++)
+          await new Promise((r) => setTimeout(r, 10));
+        broken = false;
+        expect(logs.slice(before).find((l) => l.includes('internal error'))).toMatch(/clock failed/);
+      }
+      const r = await get(
+        { host: '127.0.0.1', port: srv.port, serverKey: identity.publicKey },
+        'f.bin',
+        join(dir.path, 'out.bin'),
+      );
+      expect(r.sha256).toBe(sha);
+    } finally {
+      sock.close();
+      await srv.close();
+    }
+  });
 });
 
 describe('client', () => {
