@@ -126,3 +126,10 @@ export class Reader {
     }
   }
 }
+
+/** Byte-wise equality (connection IDs, a repeated handshake message). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,16 +1,10 @@
 // Public face of the RUFT protocol core (sans-I/O).
-export {
-  Connection,
-  type ConnectionConfig,
-  type ConnectionEvent,
-  type ConnectionStats,
-  type Deferred,
-  MIN_INITIAL_DATAGRAM,
-  MIN_INITIAL_PAYLOAD,
-  type Role,
-} from './connection.js';
+export { Connection, MIN_INITIAL_DATAGRAM } from './connection.js';
+export type { ConnectionConfig, ConnectionEvent, Deferred, Role } from './connection-config.js';
+export type { ConnectionStats, TimelinePoint } from './connection-stats.js';
 export type { TransferErrorCode } from './errors.js';
 export { DoneStatus, decodeFrames, encodeFrames, type Frame, type SenderSample } from './frames.js';
+export { MIN_INITIAL_PAYLOAD } from './handshake.js';
 export { printable } from './printable.js';
 export { type Range, RangeSet } from './range-set.js';
 export { INITIAL_RTO_MS, RTT_PERCENTILE_PRECISION, RttEstimator } from './rtt.js';

@@ -1,6 +1,8 @@
 // Public face of the deterministic simulator.
 
 export { formatBottleneck, parseFlows } from './bottleneck-report.js';
+export { canonicalJson } from './canonical-json.js';
+export { changedSeeds, describeChangedSeeds, SIM_DIGEST_SEEDS, seedDigest } from './digest.js';
 export { type Admission, DropTailQueue, type DropTailStats } from './droptail.js';
 export { EventQueue } from './event-queue.js';
 export {

@@ -6,7 +6,15 @@
 // A hostile peer (hostilePeer option, hostile.ts) may join: it watches the handshake on the wire, derives the
 // session keys of one side as that side holds them (its own ephemeral and the answer it saw) and injects
 // authenticated DATA packets as that side; without the option nothing here changes (same draws, same events).
-import { ClientHandshake, type PacketProtection, serverRead, sha256Of, x25519KeyPair } from '../crypto/index.js';
+import {
+  ClientHandshake,
+  type PacketProtection,
+  serverRead,
+  sha256,
+  sha256Of,
+  toHex,
+  x25519KeyPair,
+} from '../crypto/index.js';
 import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem } from '../impair/index.js';
 import {
   type Compression,
@@ -26,6 +34,7 @@ import {
   openStateless,
   PacketType,
 } from '../protocol/index.js';
+import { canonicalJson } from './canonical-json.js';
 import { EventQueue } from './event-queue.js';
 import { HostilePeer, type HostilePeerOptions, type HostileStats } from './hostile.js';
 
@@ -66,6 +75,12 @@ export interface SimResult {
   mtuDropped: number;
   /** What the hostile peer did (only with the hostilePeer option). */
   hostile?: HostileStats;
+  /**
+   * SHA-256 (hex) of every datagram as either side sent it (virtual time, side, bytes) and of both sides'
+   * timelines: two runs with the same trace behaved the same, packet for packet (the refactoring guard,
+   * test/fixtures/sim-digests.json).
+   */
+  traceSha256: string;
 }
 
 type Ev = { kind: 'deliver'; to: 'client' | 'server'; bytes: Uint8Array } | { kind: 'timer'; who: 'client' | 'server' };
@@ -123,6 +138,15 @@ export function simulateTransfer(o: SimOptions): SimResult {
   let senderResult: { ok: boolean; code?: string } | undefined;
   let wrong = false;
   let mtuDropped = 0;
+  const trace = sha256();
+  const traceHead = new DataView(new ArrayBuffer(9));
+  /** Feeds one datagram as sent into the trace: the virtual time, the side, the bytes. */
+  const traced = (who: 'client' | 'server', d: Uint8Array) => {
+    traceHead.setFloat64(0, now);
+    traceHead.setUint8(8, who === 'client' ? 0 : 1);
+    trace.update(new Uint8Array(traceHead.buffer));
+    trace.update(d);
+  };
 
   const linkOf = (from: 'client' | 'server') => (from === 'client' ? upLink : downLink);
   const connOf = (who: 'client' | 'server') => (who === 'client' ? client : server);
@@ -181,6 +205,7 @@ export function simulateTransfer(o: SimOptions): SimResult {
     const c = connOf(who);
     if (!c) return;
     for (let d = c.pollTransmit(now); d; d = c.pollTransmit(now)) {
+      traced(who, d);
       if (hostile) watch(hostile, who, d);
       if (o.pathMtu && d.length + 28 > o.pathMtu.bytes && now >= (o.pathMtu.fromMs ?? 0)) {
         mtuDropped++;
@@ -301,6 +326,9 @@ export function simulateTransfer(o: SimOptions): SimResult {
     reason = hung ?? 'no side reported an end';
   }
   const durationMs = receiverVerifiedMs ?? now;
+  trace.update(
+    new TextEncoder().encode(canonicalJson({ client: client.timeline(), server: server?.timeline() ?? [] })),
+  );
   return {
     seed: o.seed,
     outcome,
@@ -313,5 +341,6 @@ export function simulateTransfer(o: SimOptions): SimResult {
     link: { up: { ...upLink.stats }, down: { ...downLink.stats } },
     mtuDropped,
     ...(hostile && { hostile: hostile.stats }),
+    traceSha256: toHex(trace.digest()),
   };
 }

@@ -74,6 +74,28 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  /** Inside the protocol core (docs/architecture.md "The protocol core"): the layer below the connection. */
+  const DATA_PATH = [
+    'sender',
+    'sent-packets',
+    'loss-recovery',
+    'delivery-rate',
+    'pmtu-search',
+    'congestion',
+    'receiver',
+  ];
+  const CONNECTION_LAYER = /^\.\/(connection|connection-[a-z]+|handshake|packetizer|timers)\.js$/;
+
+  it("the protocol's data path (sender, receiver and their parts) never imports the connection's layer", () => {
+    const offenders: string[] = [];
+    for (const name of DATA_PATH) {
+      const text = readFileSync(join(SRC, 'protocol', `${name}.ts`), 'utf8');
+      for (const m of text.matchAll(/from '(\.\/[^']+)'/g))
+        if (CONNECTION_LAYER.test(m[1]!)) offenders.push(`protocol/${name}.ts imports ${m[1]}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
   /** Light entry points besides index.ts: what they import must not load the heavy rest (testcontainers, zx). */
   const LIGHT_ENTRIES = ['lab/shape.js', 'lab/fidelity.js']; // fidelity: `udplab fidelity`, the relay and a probe
 

@@ -1,0 +1,79 @@
+// Path-MTU search (DPLPMTUD, RFC 8899, simplified): data starts in packets of the base size; once the path has
+// answered, a probe of padding is sent at each larger candidate size, largest first, three tries each. An
+// acknowledged probe raises the packet size (and ends the search: a late ACK may be of a size given up on, and
+// candidates go largest first); a lost probe is neither retransmitted nor a congestion signal.
+// A black hole (larger packets stop arriving): the second consecutive RTO drops back to the base size, and the
+// search starts again once ACKs return (at most twice per transfer).
+import { DATA_FRAME_OVERHEAD } from './frames.js';
+
+/** Losses of one candidate size's probes before the next smaller size is tried. */
+const TRIES_PER_SIZE = 3;
+
+export interface PmtuCounters {
+  /** Path-MTU probes sent, and drops back to the base size after a black hole. */
+  pmtuProbes: number;
+  pmtuFallbacks: number;
+}
+
+export class PmtuSearch {
+  /** Payload size data packets are built to now (the base size until a probe gets through). */
+  payloadBytes: number;
+  /** Room for data in such a packet. */
+  dataPerPacket: number;
+  private readonly candidates: readonly number[];
+  /** Sizes still to try, largest first; a probe in flight; losses of the current size's probes. */
+  private sizes: number[];
+  private outstanding = false;
+  private losses = 0;
+
+  constructor(
+    readonly basePayloadBytes: number,
+    probePayloadBytes: readonly number[],
+    private readonly counters: PmtuCounters,
+  ) {
+    this.payloadBytes = basePayloadBytes;
+    this.dataPerPacket = basePayloadBytes - DATA_FRAME_OVERHEAD;
+    this.candidates = [...probePayloadBytes].filter((b) => b > basePayloadBytes).sort((a, b) => b - a);
+    this.sizes = [...this.candidates];
+  }
+
+  /** A probe is due: the path has answered (`pathAnswered`), no probe is in flight, no RTO backoff. */
+  due(pathAnswered: boolean, backoff: number): boolean {
+    return this.sizes.length > 0 && !this.outstanding && pathAnswered && backoff === 0;
+  }
+
+  /** Starts a probe; returns its payload size. */
+  startProbe(): number {
+    const size = this.sizes[0]!;
+    this.outstanding = true;
+    this.counters.pmtuProbes++;
+    return size;
+  }
+
+  onProbeAcked(size: number): void {
+    this.outstanding = false;
+    if (size <= this.payloadBytes) return;
+    this.payloadBytes = size;
+    this.dataPerPacket = size - DATA_FRAME_OVERHEAD;
+    this.sizes = []; // candidates go largest first (a late ACK may be of one given up on): done
+  }
+
+  onProbeLost(size: number): void {
+    this.outstanding = false;
+    if (size === this.sizes[0] && ++this.losses >= TRIES_PER_SIZE) {
+      this.sizes.shift();
+      this.losses = 0;
+    }
+  }
+
+  /** Consecutive RTOs (`backoff` of them): from the second on, packets above the base size are a black hole. */
+  onTimeout(backoff: number): void {
+    if (backoff < 2 || this.payloadBytes <= this.basePayloadBytes) return;
+    this.payloadBytes = this.basePayloadBytes;
+    this.dataPerPacket = this.payloadBytes - DATA_FRAME_OVERHEAD;
+    this.counters.pmtuFallbacks++;
+    // search again once ACKs return, unless the path has already failed twice
+    this.sizes = this.counters.pmtuFallbacks < 2 ? [...this.candidates] : [];
+    this.losses = 0;
+  }
+}
