@@ -27,6 +27,7 @@ import { NetnsRuntime } from './runtimes/netns.js';
 import type { ClientOutcome, LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
 import { planShaping, withLoss } from './shapers/plan.js';
+import { ms } from './units.js';
 import { analyseWire } from './wire.js';
 
 export interface RunOptions {
@@ -396,9 +397,7 @@ function competingRefusal(
 /** The variant of the competing flows: the run's own when it is of that protocol (same server, same path). */
 function competingVariant(s: Scenario, run: Variant): Variant {
   const kind = s.competing!.kind;
-  return run.protocol === kind
-    ? run
-    : toVariant(kind, { file: s.source, ms: (v) => (typeof v === 'number' ? v * 1000 : 0) });
+  return run.protocol === kind ? run : toVariant(kind, { file: s.source, ms });
 }
 
 /** A run's flows: each one's goodput over time and share (rec.flows); a competing flow that failed fails the run. */
