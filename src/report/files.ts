@@ -275,7 +275,7 @@ export function terminalSummary(res: LabResults): string {
     );
     out.push(...labels.map((l) => `  ${l}`));
   }
-  for (const r of res.runs.filter((x) => x.flows && x.flows.flows.some((f) => f.series_bytes.length > 1))) {
+  for (const r of res.runs.filter((x) => x.flows?.flows.some((f) => f.series_bytes.length > 1))) {
     const { series, stepS } = flowsTerminalSeries(r.flows!);
     out.push(`${r.id}: goodput per flow (Mbit/s), ${stepS} s per column:`);
     out.push(
