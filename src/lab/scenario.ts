@@ -240,7 +240,9 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
           ? 'use competing.count for more flows, not clients'
           : s.protocols.some((v) => ['exec', 'image'].includes(typeof v === 'string' ? v : v.protocol))
             ? "a user's program reports no timeline to line the flows up with"
-            : undefined;
+            : s.competing.kind === 'tcp' && s.compare_shapers
+              ? 'kind tcp cannot run under the userspace relay, which compare_shapers runs every run under too'
+              : undefined;
     if (why) throw new LabError('E_SCENARIO_INVALID', `${file}:${competingWhere(text)}: competing: ${why}`);
   }
   const e = s.expect;

@@ -148,6 +148,9 @@ describe('scenario files', () => {
     expect(err(`${base}faults: [{ at: 50%, kill: server }]\ncompeting: { kind: tcp }\n`)).toMatch(
       /^bad\.yaml:5:1: competing: faults restart the transfer/,
     );
+    expect(err(`${base}compare_shapers: true\ncompeting: { kind: tcp }\n`)).toMatch(
+      /^bad\.yaml:5:1: competing: kind tcp cannot run under the userspace relay/,
+    );
   });
 
   it('named profiles resolve to netem', () => {
