@@ -12,7 +12,7 @@ describe('competing flows on the local runtime', () => {
     using dir = tempDir();
     const s = parseScenario(
       'name: compete\nfile: { size: 2MiB }\nnetwork: { up: "delay 5ms", down: "delay 5ms rate 8mbit limit 100" }\n' +
-        'competing: { kind: ruft, count: 1, start: 300ms }\n',
+        'competing: { kind: ruft, count: 1, start: 1s }\n',
       'compete.yaml',
     );
     const res = await runScenario(s, { runtime: 'local', shaper: 'auto' });
@@ -22,8 +22,12 @@ describe('competing flows on the local runtime', () => {
       'run:ruft:true',
       'competing 1:ruft:true',
     ]);
-    // the competing flow started 300 ms after the run's own (± process start-up), on the clients' clock
-    expect(f.flows[1]!.start_ms! - f.flows[0]!.start_ms!).toBeGreaterThanOrEqual(250);
+    // started 1 s after the run's own, on the clients' own clock (each process's start-up, a few hundred ms under
+    // load, sits in between); each flow spans its client's own duration
+    expect(f.flows[1]!.start_ms! - f.flows[0]!.start_ms!).toBeGreaterThan(300);
+    // (goodput_bps = bytes × 8 ÷ the client's duration_ms)
+    for (const x of f.flows)
+      expect(Math.abs(x.end_ms! - x.start_ms! - (x.bytes * 8000) / x.goodput_bps)).toBeLessThan(5);
     for (const x of f.flows) {
       expect(x.bytes).toBe(2 * 1024 * 1024);
       expect(x.series_bytes.reduce((a, b) => a + b, 0)).toBeGreaterThan(0.99 * x.bytes);
