@@ -1,5 +1,6 @@
 // The result every baseline client reports: the same shape as `udplab get --json` (TransferResult), with the
-// fields a baseline cannot know (RTT, compression, resume, timeline, datagram size) at their neutral values.
+// fields a baseline cannot know (RTT, compression, resume, datagram size) at their neutral values; a timeline where
+// the baseline records one (tcp-get: the bytes it held every 100 ms).
 import type { TransferResult } from '../transport/index.js';
 
 export function baselineResult(r: {
@@ -12,6 +13,10 @@ export function baselineResult(r: {
   packets: number;
   retransmitted: number;
   security: string;
+  /** The client's own record of the bytes it held over time (times from the start of elapsedMs). */
+  timeline?: Array<{ t_ms: number; bytes: number }>;
+  /** Date.now() at the start of elapsedMs. */
+  startedEpochMs?: number;
 }): TransferResult {
   return {
     op: r.op,
@@ -33,6 +38,7 @@ export function baselineResult(r: {
     compression_ratio: 1,
     resumed_bytes: 0,
     security: r.security,
-    timeline: [],
+    timeline: r.timeline ?? [],
+    ...(r.startedEpochMs !== undefined && { started_epoch_ms: Math.round(r.startedEpochMs) }),
   };
 }

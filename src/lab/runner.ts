@@ -5,12 +5,19 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { basename, join } from 'node:path';
 import { printNetem } from '../impair/index.js';
-import { type LabResults, type ReceivedFile, type RunRecord, runNotes } from '../report/index.js';
+import {
+  analyseFlows,
+  type FlowInput,
+  type LabResults,
+  type ReceivedFile,
+  type RunRecord,
+  runNotes,
+} from '../report/index.js';
 import type { TransferResult } from '../transport/index.js';
 import { analyseArrival } from './arrival.js';
 import { bufferPreflight, captureToolMissing, readSysctl, realProbes } from './doctor.js';
 import { LabError } from './errors.js';
-import { type FaultRecord, isExec, protocolEntry, resumable, type Variant } from './protocols/index.js';
+import { type FaultRecord, isExec, protocolEntry, resumable, toVariant, type Variant } from './protocols/index.js';
 import { type RelayOverhead, relayOverhead, relayOverheadNotice } from './relay-overhead.js';
 import { buildImage, dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
@@ -20,6 +27,7 @@ import { NetnsRuntime } from './runtimes/netns.js';
 import type { ClientOutcome, LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
 import { planShaping, withLoss } from './shapers/plan.js';
+import { ms } from './units.js';
 import { analyseWire } from './wire.js';
 
 export interface RunOptions {
@@ -148,6 +156,17 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
     );
   if (s.blackouts.length > 0 && o.shaper === 'netem') throw noNetemBlackouts();
   const runtime = await createRuntime(o, notices, s);
+  const competingWhy = s.competing && competingRefusal(s, runtime);
+  if (competingWhy) {
+    await runtime.stop();
+    throw new LabError(competingWhy.code, `${s.source}: competing: ${competingWhy.message}`);
+  }
+  if (s.competing) {
+    const c = s.competing;
+    notices.push(
+      `competing flows: ${c.count} ${c.kind} download${c.count > 1 ? 's' : ''} of the same file through the same shaped path, started ${c.startMs / 1000} s after each run's own (${runtime.shaper === 'netem' ? 'kernel netem on the path' : 'the userspace relay: one rate queue per direction, shared by every flow through it'}); per-flow goodput over time in 100 ms buckets`,
+    );
+  }
   if (s.blackouts.length > 0 && runtime.shaper === 'netem') {
     await runtime.stop();
     throw noNetemBlackouts();
@@ -266,12 +285,27 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
             const n = `faults apply to resumable protocols only: ${p.variant.id} cannot resume, so it ran without them`;
             if (!notices.includes(n)) notices.push(n);
           }
-          outcomes = await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients, seed);
+          outcomes = s.competing
+            ? await runtime.runFlows!(
+                [
+                  { variant: p.variant, delayMs: 0 },
+                  ...Array.from({ length: s.competing.count }, () => ({
+                    variant: competingVariant(s, p.variant),
+                    delayMs: s.competing!.startMs,
+                  })),
+                ],
+                file.remote,
+                s.timeoutMs,
+              )
+            : await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients, seed);
         }
       } finally {
         if (capture) await runtime.stopCapture();
       }
       const counters = await runtime.clearShaping();
+      // with competing flows the run's record is its own flow's; the others are judged and charted beside it
+      const competing = s.competing ? outcomes.slice(1) : [];
+      if (s.competing) outcomes = outcomes.slice(0, 1);
       const rec = record(
         s,
         p,
@@ -286,6 +320,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         faults,
       );
       Object.assign(rec, await measureLesson(s, p.variant, rec, outcomes, runtime, o.outDir, capture));
+      if (s.competing) judgeFlows(rec, s, p.variant, [...outcomes, ...competing]);
       const overhead = relayOverhead(counters, up.netem, down.netem);
       if (overhead) {
         rec.relay_overhead = overhead;
@@ -333,6 +368,61 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
     runs,
     summary: { runs: runs.length, passed, failed: runs.length - passed },
   };
+}
+
+/** Why this runtime cannot run the scenario's competing flows (one line), or undefined. */
+function competingRefusal(
+  s: Scenario,
+  rt: LabRuntime,
+): { code: 'E_SHAPER' | 'E_SCENARIO_INVALID'; message: string } | undefined {
+  const c = s.competing!;
+  if (!rt.runFlows) return { code: 'E_SCENARIO_INVALID', message: `the ${rt.name} runtime cannot run competing flows` };
+  if (c.kind === 'tcp' && rt.shaper !== 'netem')
+    return {
+      code: 'E_SHAPER',
+      message: `kind tcp needs kernel netem (--runtime netns --shaper netem): the userspace relay carries UDP only, so a TCP flow would not share the bottleneck`,
+    };
+  if (rt.name === 'docker' && s.variants.some((v) => v.protocol !== c.kind))
+    return {
+      code: 'E_SCENARIO_INVALID',
+      message: `the docker runtime runs competing flows of the run's own protocol only (protocols: [${c.kind}]); --runtime netns --shaper netem runs any pair`,
+    };
+  if (rt.shaper !== 'netem' && s.variants.some((v) => v.protocol !== 'ruft'))
+    return {
+      code: 'E_SHAPER',
+      message: `beside ${s.variants.find((v) => v.protocol !== 'ruft')!.id}: the userspace relay forwards to one server, so competing ruft flows share it only with ruft runs; use --shaper netem`,
+    };
+  return undefined;
+}
+
+/** The variant of the competing flows: the run's own when it is of that protocol (same server, same path). */
+function competingVariant(s: Scenario, run: Variant): Variant {
+  const kind = s.competing!.kind;
+  return run.protocol === kind ? run : toVariant(kind, { file: s.source, ms });
+}
+
+/** A run's flows: each one's goodput over time and share (rec.flows); a competing flow that failed fails the run. */
+function judgeFlows(rec: RunRecord, s: Scenario, run: Variant, outcomes: ClientOutcome[]): void {
+  const cv = competingVariant(s, run);
+  const inputs: FlowInput[] = outcomes.map((o, i) => ({
+    flow: i === 0 ? 'run' : `competing ${i}`,
+    protocol: i === 0 ? run.id : cv.id,
+    role: i === 0 ? 'run' : 'competing',
+    intact: o.sha256Local === rec.sha256_expected,
+    ...(o.ok ? { result: o.result } : { error: `${o.code}: ${o.message}` }),
+  }));
+  rec.flows = analyseFlows(inputs);
+  for (const [i, f] of inputs.entries()) {
+    if (i === 0) continue;
+    const why = f.error ?? (f.intact ? undefined : 'SHA-256 mismatch: the file written differs from the original');
+    if (why) {
+      rec.failures.push(`${f.flow} (${f.protocol}): ${why}`);
+      rec.verdict = 'fail';
+    } else if (f.result?.started_epoch_ms === undefined) {
+      rec.failures.push(`${f.flow} (${f.protocol}): its client reported no start time, so its flow cannot be lined up`);
+      rec.verdict = 'fail';
+    }
+  }
 }
 
 /** Lessons whose figure is the content of the naive client's file: that file is kept in the report folder. */

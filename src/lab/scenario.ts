@@ -66,6 +66,17 @@ export const scenarioSchema = z
     faults: z
       .array(z.object({ at: pct, kill: z.enum(['server', 'client']), restart: z.boolean().default(true) }).strict())
       .optional(),
+    competing: z
+      .object({
+        kind: z.enum(['tcp', 'ruft']),
+        count: z.number().int().min(1).max(16).default(1),
+        start: duration.default(0),
+      })
+      .strict()
+      .optional()
+      .describe(
+        "flows that share the shaped path with each run's transfer: `count` downloads of the scenario's file, over TCP (kernel netem only: the userspace relay carries UDP) or RUFT, started `start` after it; the report charts each flow's goodput per 100 ms",
+      ),
     repeat: z.number().int().min(1).max(100).default(1),
     seed: z.number().int().nonnegative().default(1),
     sweep: z
@@ -121,6 +132,8 @@ export interface Scenario {
   blackouts: Blackout[];
   /** Crash faults in each RUFT run, in order of progress: SIGKILL at a fraction of the file, restart, resume. */
   faults: Fault[];
+  /** Competing flows during each run through the same shaped path: `count` downloads of the file, `startMs` after the run's own. */
+  competing: Competing | undefined;
   repeat: number;
   seed: number;
   sweepLossPct: number[] | undefined;
@@ -128,6 +141,13 @@ export interface Scenario {
   timeoutMs: number;
   /** What it teaches (declared, or inferred): the figure its report leads with. */
   lesson: LessonRecord;
+}
+
+/** Competing flows (scenario field `competing`). */
+export interface Competing {
+  kind: 'tcp' | 'ruft';
+  count: number;
+  startMs: number;
 }
 
 /**
@@ -211,6 +231,20 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
             .find((w) => w !== undefined);
     if (why) throw new LabError('E_SCENARIO_INVALID', `${file}: ip: 6: ${why}`);
   }
+  if (s.competing) {
+    const why = s.attack
+      ? 'attack scenarios send no transfer to compete with'
+      : (s.faults?.length ?? 0) > 0
+        ? 'faults restart the transfer; competing flows are measured on uninterrupted runs'
+        : s.clients > 1
+          ? 'use competing.count for more flows, not clients'
+          : s.protocols.some((v) => ['exec', 'image'].includes(typeof v === 'string' ? v : v.protocol))
+            ? "a user's program reports no timeline to line the flows up with"
+            : s.competing.kind === 'tcp' && s.compare_shapers
+              ? 'kind tcp cannot run under the userspace relay, which compare_shapers runs every run under too'
+              : undefined;
+    if (why) throw new LabError('E_SCENARIO_INVALID', `${file}:${competingWhere(text)}: competing: ${why}`);
+  }
   const e = s.expect;
   const figure = typeof s.lesson?.figure === 'string' ? [s.lesson.figure] : s.lesson?.figure;
   if (s.lesson && figure) {
@@ -249,6 +283,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     faults: (s.faults ?? [])
       .map((f) => ({ atPct: pctOf(f.at), kill: f.kill, restart: f.restart }))
       .sort((a, b) => a.atPct - b.atPct),
+    competing: s.competing && { kind: s.competing.kind, count: s.competing.count, startMs: ms(s.competing.start) },
     repeat: s.repeat,
     seed: s.seed,
     sweepLossPct: s.sweep?.loss.map(pctOf),
@@ -269,6 +304,13 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
         })
       : lessonRecord(inferLesson(out)),
   };
+}
+
+/** `line:col` of the `competing:` key in a scenario's text (1-based), for an error that spans several fields. */
+function competingWhere(text: string): string {
+  const lines = text.split('\n');
+  const i = lines.findIndex((l) => /^competing\s*:/.test(l));
+  return i < 0 ? '1:1' : `${i + 1}:1`;
 }
 
 function variants(list: Array<z.infer<typeof variantSchema>>, file: string): Variant[] {

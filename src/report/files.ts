@@ -1,8 +1,10 @@
 // Writers for what a lab run leaves behind: results.json, report.md, junit.xml, and the terminal summary
 // with an asciichart of goodput against loss per protocol.
+
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import asciichart from 'asciichart';
+import { flowsLine, flowsMarkdown, flowsTerminalSeries } from './flows.js';
 import { lessonMarkdown, lessonProperties, lessonTerminal } from './lesson.js';
 import {
   type LabResults,
@@ -107,6 +109,15 @@ function markdown(res: LabResults): string {
       `| ${r.id} | ${r.verdict} | ${mbit(r.goodput_bps)} | ${(r.duration_ms / 1000).toFixed(2)} | ${r.retransmit_pct.toFixed(1)} | ${shaMatches(r) ? 'yes' : 'NO'} | ${runNotes(r).replace(/\|/g, '\\|')} |`,
     );
   }
+  const withFlows = res.runs.filter((r) => r.flows);
+  if (withFlows.length > 0) {
+    l.push('', '## Competing flows', '');
+    l.push(
+      `Each flow's bytes per ${withFlows[0]!.flows!.bucket_ms} ms on the clock its client reported; "while all ran": goodput in the window where every flow was transferring, its share of their sum, and Jain's index over them (1 = equal shares). Chart: report.html.`,
+      '',
+    );
+    for (const r of withFlows) l.push(...flowsMarkdown(r.id, r.flows!));
+  }
   const shaped = res.runs.filter((r) => netemCounters(r));
   if (shaped.length > 0) {
     l.push(
@@ -204,6 +215,23 @@ function junit(res: LabResults): string {
         ['kernel', res.environment.kernel],
         ...res.environment.notices.map((n): [string, string] => ['notice', n]),
         ...lessonProperties(res).map((p): [string, string] => [p.name, p.value]),
+        ...res.runs.flatMap(
+          (r): Array<[string, string]> =>
+            r.flows
+              ? [
+                  [`${r.id}.jain_index`, String(r.flows.jain_index ?? '')],
+                  ...r.flows.flows.flatMap((f): Array<[string, string]> => {
+                    const k = `${r.id}.${f.flow.replace(/ /g, '')}`;
+                    return [
+                      [`${k}.protocol`, f.protocol],
+                      [`${k}.goodput_bps`, String(f.goodput_bps)],
+                      [`${k}.overlap_goodput_bps`, String(f.overlap_goodput_bps ?? '')],
+                      [`${k}.share`, String(f.share ?? '')],
+                    ];
+                  }),
+                ]
+              : [],
+        ),
       ],
       cases: res.runs.map((r) => ({
         classname: `udplab.${res.scenario}`,
@@ -246,6 +274,21 @@ export function terminalSummary(res: LabResults): string {
       }),
     );
     out.push(...labels.map((l) => `  ${l}`));
+  }
+  for (const r of res.runs.filter((x) => x.flows?.flows.some((f) => f.series_bytes.length > 1))) {
+    const { series, stepS } = flowsTerminalSeries(r.flows!);
+    out.push(`${r.id}: goodput per flow (Mbit/s), ${stepS} s per column:`);
+    out.push(
+      asciichart.plot(series, {
+        height: 10,
+        colors: r.flows!.flows.map((_, i) => colors[i % colors.length]!),
+        format: (x: number) => x.toFixed(1).padStart(7),
+      }),
+    );
+    out.push(
+      ...r.flows!.flows.map((f, i) => `  ${['green', 'blue', 'magenta', 'yellow'][i % 4]}: ${f.flow} (${f.protocol})`),
+    );
+    out.push(`  ${flowsLine(r.flows!)}`);
   }
   for (const n of res.environment.notices) out.push(`NOTICE: ${n}`);
   if (unshapedNote(res)) out.push(`NOTICE: ${unshapedNote(res)}`);

@@ -1,10 +1,12 @@
 // report.html: self-contained (no network), SVG charts rendered in Node by vega (vega-lite specs):
 // goodput against loss per protocol with the spread over repeats and the link limit rate × (1 − p),
 // retransmissions against loss, the comparison table, the per-run table and the environment with its notices.
+
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { parseNetem } from '../impair/index.js';
 import { comparisonRows, groupByPoint } from './files.js';
+import { flowsLine, flowsSpec } from './flows.js';
 import { fmt, lessonChartSpec, lessonTable } from './lesson.js';
 import {
   type LabResults,
@@ -258,6 +260,21 @@ ${res.runs
   .join('\n')
   .replace(/^(.+)$/s, '<ul id="received">$1</ul>')}`
     : '';
+  const flowRuns = res.runs.filter((r) => r.flows);
+  const flowSvgs = await Promise.all(flowRuns.map((r) => svg(flowsSpec(r.flows!) as unknown as vl.TopLevelSpec)));
+  const flowsHtml = flowRuns.length
+    ? `<h2 id="flows">Competing flows</h2>\n${flowRuns
+        .map(
+          (r, i) =>
+            `<p>run <code>${esc(r.id)}</code>: ${esc(flowsLine(r.flows!))}</p>\n<table class="flows"><tr><th>flow</th><th>protocol</th><th>start s</th><th>goodput Mbit/s</th><th>while all ran Mbit/s</th><th>share</th></tr>\n${r
+              .flows!.flows.map(
+                (f) =>
+                  `<tr><td>${esc(f.flow)}</td><td>${esc(f.protocol)}</td><td>${f.start_ms === null ? '—' : (f.start_ms / 1000).toFixed(2)}</td><td>${(f.goodput_bps / 1e6).toFixed(2)}</td><td>${f.overlap_goodput_bps === null ? '—' : (f.overlap_goodput_bps / 1e6).toFixed(2)}</td><td>${f.share === null ? '—' : `${(f.share * 100).toFixed(1)}%`}</td></tr>`,
+              )
+              .join('\n')}</table>\n<figure class="flows-chart" id="flows-${esc(r.id)}">${flowSvgs[i]}</figure>`,
+        )
+        .join('\n')}\n`
+    : '';
   const env = res.environment;
   const rows = res.runs
     .map(
@@ -290,7 +307,7 @@ ${unshapedNote(res) ? `<div class="notice" id="unshaped">NOTICE: ${esc(unshapedN
 <figure id="retransmissions">${retxSvg}</figure>
 <h2>Timeline of one run</h2>
 ${chosen ? `<p>run <code>${esc(chosen.id)}</code> (${esc(chosen.netem_down)}): ${esc(timelineCaption(chosen))}</p><figure id="timeline">${timelineSvg}</figure>` : '<p>(no run recorded a timeline)</p>'}
-<h2>Comparison</h2>
+${flowsHtml}<h2>Comparison</h2>
 <table><tr><th>protocol</th><th>loss</th><th>goodput ÷ ruft</th><th>goodput ÷ link limit</th></tr>
 ${comparison}
 </table>

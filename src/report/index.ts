@@ -1,6 +1,17 @@
 // Public face of reports: the result model, results.json / report.md / junit.xml / report.html, the terminal
 // summary, and merging shards.
 export { comparisonRows, groupByPoint, terminalSummary, writeReports } from './files.js';
+export {
+  analyseFlows,
+  FLOW_BUCKET_MS,
+  type FlowInput,
+  type FlowRecord,
+  type FlowsRecord,
+  flowsLine,
+  flowsMarkdown,
+  flowsSpec,
+  flowsTerminalSeries,
+} from './flows.js';
 export { linkRateBps, renderHtml, timelineCaption, timelineParts } from './html.js';
 export {
   LESSON_KINDS,

@@ -1,4 +1,5 @@
 // The result model of a lab run: results.json, schema version 1 (docs/lab.md documents every field).
+import { type FlowsRecord, flowsLine } from './flows.js';
 export const RESULTS_SCHEMA_VERSION = 1;
 
 /** One direction of what the userspace relay itself added in a run (src/lab/relay-overhead.ts). */
@@ -85,6 +86,8 @@ export interface RunRecord {
   /** The packet capture of this run, in the report folder. */
   capture?: string;
   /** Crash faults injected in this run (SIGKILL, restart, resume). */
+  /** Competing flows (scenario field `competing`): per-flow goodput over time, shares, Jain's index. */
+  flows?: FlowsRecord;
   faults?: Array<{
     at_pct: number;
     kill: 'server' | 'client';
@@ -323,6 +326,7 @@ export function runNotes(r: RunRecord): string {
     r.error && !r.expected_failure ? `${r.error.code}: ${r.error.message}` : '',
     r.clients ? `${r.clients} clients at once` : '',
     r.capture ? `capture: ${r.capture}` : '',
+    r.flows ? flowsLine(r.flows) : '',
     r.faults?.length
       ? `faults: ${r.faults.map((f) => `${f.kill} killed at ${f.killed_at_pct}%${f.restarted ? ', restarted' : ''}`).join(', ')}`
       : '',

@@ -108,6 +108,11 @@ export interface TransferResult {
    * client's own sample at each STATS it sent (every entry has the sender fields; bytes = bytes acknowledged).
    */
   timeline: TimelineEntry[];
+  /**
+   * The wall-clock time (Date.now(), ms) at which duration_ms and the timeline's t_ms start: the lab lines up the
+   * timelines of flows that ran at once (processes on one machine or one kernel share this clock).
+   */
+  started_epoch_ms?: number;
 }
 
 /** A point of a transfer's timeline; the sender fields are present where a sample of the sender exists. */
@@ -174,6 +179,8 @@ interface RunEnd {
   keyFetchMs: number;
   compression: string;
   acceptedRanges: Range[];
+  /** Date.now() when `started` was taken. */
+  startedEpochMs: number;
 }
 
 async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
@@ -207,6 +214,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   // the connection ID names the session to the server and is bound into the handshake: 64 bits from the OS
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
   const started = clock();
+  const startedEpochMs = Date.now();
   const keyFetchMs = started - keyStarted;
   // the socket is open: anything that throws before the driver owns it (a bad UDPLAB_CRYPTO, a codec) closes it
   let conn: Connection;
@@ -243,7 +251,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
       o.signal?.removeEventListener('abort', onAbort);
       bound.socket.close();
       if (err) reject(err);
-      else resolve({ conn, elapsedMs: clock() - started, keyFetchMs, compression, acceptedRanges });
+      else resolve({ conn, elapsedMs: clock() - started, keyFetchMs, compression, acceptedRanges, startedEpochMs });
     };
     const driver = new ConnectionDriver(
       conn,
@@ -448,6 +456,7 @@ function toResult(
         }),
       }),
     ),
+    started_epoch_ms: Math.round(end.startedEpochMs),
   };
 }
 

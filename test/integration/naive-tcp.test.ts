@@ -110,8 +110,14 @@ describe('tcp baseline', () => {
   it('copies the file with SHA-256; refuses paths outside the root; unknown names fail cleanly', async () => {
     const s = await tcpServe({ root, port: 0 });
     try {
+      const before = Date.now();
       const r = await tcpGet({ host: '127.0.0.1', port: s.port }, 'f.bin', out('tcp.bin'));
       expect(r.sha256).toBe(sha);
+      // its own record over time, for the lab's competing flows: from 0 to every byte, on the wall clock
+      expect(r.timeline[0]).toEqual({ t_ms: 0, bytes: 0 });
+      expect(r.timeline.at(-1)!.bytes).toBe(size);
+      expect(r.started_epoch_ms).toBeGreaterThanOrEqual(before);
+      expect(r.started_epoch_ms! + r.duration_ms).toBeLessThanOrEqual(Date.now() + 1);
       expect(readFileSync(out('tcp.bin')).length).toBe(size);
       await expect(tcpGet({ host: '127.0.0.1', port: s.port }, '../x', out('t2'))).rejects.toMatchObject({
         code: 'E_PATH_OUTSIDE_ROOT',

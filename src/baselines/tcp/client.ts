@@ -21,7 +21,14 @@ export async function tcpGet(o: TcpClientOptions, remote: string, local: string)
   const fh = await open(part, 'w');
   const hash = createHash('sha256');
   const t0 = monotonicMs();
+  const t0Epoch = Date.now();
   let received = 0;
+  // the bytes held about every 100 ms (as a RUFT client's timeline): the lab's per-flow goodput over time
+  const timeline: Array<{ t_ms: number; bytes: number }> = [{ t_ms: 0, bytes: 0 }];
+  const sample = () => timeline.push({ t_ms: Math.round(monotonicMs() - t0), bytes: received });
+  const sampler = setInterval(() => {
+    if (timeline.length < 20_000) sample();
+  }, 100);
   let expected = -1;
   try {
     await new Promise<void>((ok, fail) => {
@@ -63,6 +70,8 @@ export async function tcpGet(o: TcpClientOptions, remote: string, local: string)
         void writing.then(() => ok(), fail);
       });
     });
+    clearInterval(sampler);
+    sample();
     if (expected < 0 || received !== expected)
       throw new BaselineError('E_INTEGRITY', `connection closed at ${received} of ${expected} bytes: file not written`);
     const elapsed = monotonicMs() - t0;
@@ -79,8 +88,11 @@ export async function tcpGet(o: TcpClientOptions, remote: string, local: string)
       packets: 0,
       retransmitted: 0,
       security: 'none (TCP: plaintext)',
+      timeline,
+      startedEpochMs: t0Epoch,
     });
   } catch (e) {
+    clearInterval(sampler);
     await fh.close().catch(() => undefined);
     await rm(part, { force: true });
     throw e;

@@ -27,6 +27,7 @@ import {
   blackoutReadback,
   type ClientOutcome,
   clientOutcome,
+  type FlowSpec,
   faultRecord,
   type LabRuntime,
   notRestarted,
@@ -419,6 +420,41 @@ export class DockerRuntime implements LabRuntime {
       throw new LabError('E_RUNTIME', `${v.id}: the docker runtime runs image protocols, not ${v.protocol}`);
     const lab = await this.imageLab();
     return lab.runWithFaults(DockerRuntime.imageSpec(v), remote, timeoutMs, faults);
+  }
+
+  /**
+   * Flows at once (scenario field `competing`) from the client container through the run's path (relay or
+   * netem): clients of the variant the path was shaped for only (the server container serves that one).
+   */
+  async runFlows(flows: FlowSpec[], remote: string, timeoutMs: number): Promise<ClientOutcome[]> {
+    const main = flows[0]!.variant;
+    const other = flows.find(
+      (f) => serverSpec(f.variant).key !== serverSpec(main).key || f.variant.protocol === 'image',
+    );
+    if (other)
+      throw new LabError(
+        'E_SCENARIO_INVALID',
+        `competing: ${other.variant.id} beside ${main.id}: the docker runtime runs competing flows of the run's own protocol only (kind ruft with protocol ruft); use --runtime netns --shaper netem for TCP`,
+      );
+    const c = this.client!;
+    await run(c, ['sh', '-c', 'rm -f /data/file-*.bin*']);
+    return Promise.all(
+      flows.map(async (f, i) => {
+        const local = `/data/file-${i}.bin`;
+        if (f.delayMs > 0) await new Promise((ok) => setTimeout(ok, f.delayMs));
+        const r = await run(c, [
+          'timeout',
+          '-s',
+          'KILL',
+          String(Math.ceil(timeoutMs / 1000)),
+          'udplab',
+          ...clientArgs(f.variant, this.target, remote, local),
+        ]);
+        const o = clientOutcome(r.exitCode, r.stdout, r.stderr, timeoutMs);
+        const sum = await run(c, ['sha256sum', local]);
+        return withLocalSha(o, sum.exitCode === 0 ? sum.stdout.split(' ')[0]! : undefined);
+      }),
+    );
   }
 
   async startCapture(pcapPath: string): Promise<string | undefined> {

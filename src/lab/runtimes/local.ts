@@ -46,6 +46,7 @@ import {
   blackoutReadback,
   type ClientOutcome,
   clientOutcome,
+  type FlowSpec,
   faultRecord,
   type LabRuntime,
   notRestarted,
@@ -163,6 +164,8 @@ export class LocalRuntime implements LabRuntime {
   /** Ports for exec servers in a namespace of our own (netns): nothing else binds there below 32768. */
   private nextPort = 20_000;
   private relay: ChildProcess | undefined;
+  /** The server key of the variant the path is shaped for (its clients go through targetPort). */
+  private shapedKey = '';
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
   private targetPort = 0;
   private relayLines: string[] = [];
@@ -366,6 +369,7 @@ export class LocalRuntime implements LabRuntime {
     await this.clearShaping();
     const server = await this.ensureServer(r.variant, r.seed);
     this.targetPort = server.port;
+    this.shapedKey = serverSpec(r.variant).key;
     if (this.shaper === 'netem') return this.applyKernelShaping(r.up, r.down);
     if (server.transport === 'tcp')
       return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
@@ -414,6 +418,40 @@ export class LocalRuntime implements LabRuntime {
         const local = join(this.dir, 'client', `file-${i}.bin`);
         rmSync(local, { force: true });
         const c = this.spawnClient(clientArgs(v, target, remote, local));
+        const timer = setTimeout(() => c.child.kill('SIGKILL'), timeoutMs);
+        const code = await c.exited;
+        clearTimeout(timer);
+        const o = clientOutcome(code, c.out(), c.err(), timeoutMs);
+        const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
+        return withLocalSha(o, sha);
+      }),
+    );
+  }
+
+  /**
+   * Flows at once (scenario field `competing`): the shaped variant's go through the path the run set up (relay or
+   * netem); another variant's reach its own server, which only kernel netem shapes (the relay forwards to one).
+   */
+  async runFlows(flows: FlowSpec[], remote: string, timeoutMs: number): Promise<ClientOutcome[]> {
+    const targets: string[] = [];
+    for (const f of flows) {
+      const spec = serverSpec(f.variant);
+      if (spec.exec)
+        throw new LabError('E_SCENARIO_INVALID', `competing: ${f.variant.id}: exec programs cannot compete`);
+      if (spec.key === this.shapedKey) targets.push(formatHostPort(this.hosts.clientTarget, this.targetPort));
+      else if (this.shaper !== 'netem')
+        throw new LabError(
+          'E_SHAPER',
+          `competing: ${f.variant.id} needs a server of its own, which the userspace relay (one server per relay) cannot shape: run with --shaper netem`,
+        );
+      else targets.push(formatHostPort(this.hosts.clientTarget, (await this.ensureServer(f.variant)).port));
+    }
+    return Promise.all(
+      flows.map(async (f, i) => {
+        const local = join(this.dir, 'client', `file-${i}.bin`);
+        rmSync(local, { force: true });
+        if (f.delayMs > 0) await new Promise((ok) => setTimeout(ok, f.delayMs));
+        const c = this.spawnClient(clientArgs(f.variant, targets[i]!, remote, local));
         const timer = setTimeout(() => c.child.kill('SIGKILL'), timeoutMs);
         const code = await c.exited;
         clearTimeout(timer);

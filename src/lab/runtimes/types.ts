@@ -44,6 +44,12 @@ export function blackoutReadback(blackouts: Blackout[] | undefined): string {
   return `, blackouts ${blackouts.map((b) => `${Math.round(b.startMs)}ms+${Math.round(b.durationMs)}ms`).join(' ')} from the first datagram`;
 }
 
+/** A flow of a run with competing flows: a client of `variant`, started `delayMs` after the run's first. */
+export interface FlowSpec {
+  variant: Variant;
+  delayMs: number;
+}
+
 export interface LabRuntime {
   readonly name: RuntimeName;
   readonly shaper: ShaperName;
@@ -68,6 +74,11 @@ export interface LabRuntime {
     count: number,
     seed?: number,
   ): Promise<ClientOutcome[]>;
+  /**
+   * Runs flows at once through the shaped path (each into a file of its own; the first is the run's own, of the
+   * variant applyShaping was given): the scenario field `competing`. Absent where a runtime cannot place them.
+   */
+  runFlows?(flows: FlowSpec[], remote: string, timeoutMs: number): Promise<ClientOutcome[]>;
   /** Starts a packet capture on the client's side of the path; returns why not when it cannot. */
   startCapture(pcapPath: string): Promise<string | undefined>;
   /** Stops the capture and returns the number of bytes written. */

@@ -121,6 +121,38 @@ describe('scenario files', () => {
     expect(err(text)).toContain(message);
   });
 
+  it('competing: kind, count and start resolved; bad values one line at file:line:col', () => {
+    const base = 'name: c\nfile: { size: 1MiB }\nnetwork: { netem: "delay 20ms rate 10mbit" }\n';
+    expect(parseScenario(`${base}competing: { kind: tcp }\n`, 'c.yaml').competing).toEqual({
+      kind: 'tcp',
+      count: 1,
+      startMs: 0,
+    });
+    expect(parseScenario(`${base}competing: { kind: ruft, count: 3, start: 2s }\n`, 'c.yaml').competing).toEqual({
+      kind: 'ruft',
+      count: 3,
+      startMs: 2000,
+    });
+    expect(parseScenario(base, 'c.yaml').competing).toBeUndefined();
+    expect(err(`${base}competing: { kind: quic }\n`)).toMatch(/^bad\.yaml:4:20: competing\.kind: /);
+    expect(err(`${base}competing: { kind: ruft, count: 0 }\n`)).toMatch(/^bad\.yaml:4:33: competing\.count: /);
+    expect(err(`${base}competing: { kind: ruft, start: soon }\n`)).toMatch(
+      /^bad\.yaml:4:33: competing\.start: expected a duration/,
+    );
+    expect(err(`${base}competing: { kind: ruft, until: end }\n`)).toMatch(
+      /^bad\.yaml:4:12: competing: unknown field "until"/,
+    );
+    expect(err(`${base}clients: 2\ncompeting: { kind: ruft }\n`)).toBe(
+      'bad.yaml:5:1: competing: use competing.count for more flows, not clients',
+    );
+    expect(err(`${base}faults: [{ at: 50%, kill: server }]\ncompeting: { kind: tcp }\n`)).toMatch(
+      /^bad\.yaml:5:1: competing: faults restart the transfer/,
+    );
+    expect(err(`${base}compare_shapers: true\ncompeting: { kind: tcp }\n`)).toMatch(
+      /^bad\.yaml:5:1: competing: kind tcp cannot run under the userspace relay/,
+    );
+  });
+
   it('named profiles resolve to netem', () => {
     const s = parseScenario('name: x\nfile: { size: 1MiB }\nnetwork: { profile: satellite }\n');
     expect(printNetem(s.up)).toBe('delay 300ms 10ms loss 1% rate 10mbit');
