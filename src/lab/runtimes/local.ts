@@ -47,6 +47,7 @@ import {
   clientOutcome,
   faultRecord,
   type LabRuntime,
+  type Leftovers,
   notRestarted,
   type PreparedFile,
   type RuntimeName,
@@ -161,6 +162,8 @@ export class LocalRuntime implements LabRuntime {
   /** Ports for exec servers in a namespace of our own (netns): nothing else binds there below 32768. */
   private nextPort = 20_000;
   private relay: ChildProcess | undefined;
+  /** udplab clients running now: teardown kills them (an interrupted lab does not wait for their timeouts). */
+  private readonly clients = new Set<ChildProcess>();
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
   private targetPort = 0;
   private relayLines: string[] = [];
@@ -323,6 +326,7 @@ export class LocalRuntime implements LabRuntime {
     err: () => string;
   } {
     const child = spawnUdplab(args, join(this.dir, 'client-home'), this.host('client'));
+    this.clients.add(child);
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => {
@@ -331,7 +335,12 @@ export class LocalRuntime implements LabRuntime {
     child.stderr!.on('data', (d) => {
       err += d;
     });
-    const exited = new Promise<number | null>((ok) => child.once('exit', (c) => ok(c)));
+    const exited = new Promise<number | null>((ok) =>
+      child.once('exit', (c) => {
+        this.clients.delete(child);
+        ok(c);
+      }),
+    );
     return { child, exited, out: () => out, err: () => err };
   }
 
@@ -643,12 +652,35 @@ export class LocalRuntime implements LabRuntime {
     return existsSync(this.capturePath) ? statSync(this.capturePath).size : 0;
   }
 
+  /** Every step runs even when an earlier one threw; then the first error is thrown. */
   async stop(): Promise<void> {
-    await this.stopCapture();
-    await this.clearShaping();
-    await Promise.all([...this.servers.values()].map((s) => (s.exec ? killGroup(s.exec.proc) : stopChild(s.child))));
+    const errors: unknown[] = [];
+    const step = async (f: () => unknown) => {
+      try {
+        await f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    await step(() => this.stopCapture());
+    await step(() => this.clearShaping());
+    for (const c of this.clients) c.kill('SIGKILL');
+    await step(() =>
+      Promise.all([...this.servers.values()].map((s) => (s.exec ? killGroup(s.exec.proc) : stopChild(s.child)))),
+    );
     this.servers.clear();
-    rmSync(this.dir, { recursive: true, force: true });
+    await step(() => rmSync(this.dir, { recursive: true, force: true }));
+    if (errors.length > 0) throw errors[0];
+  }
+
+  /** The processes still alive (servers, relay, capture, clients) and the lab's folder, if still there. */
+  leftovers(): Leftovers {
+    const children = [...[...this.servers.values()].map((s) => s.child), this.relay, this.capture, ...this.clients];
+    const pids = children
+      .filter((c) => c !== undefined && c.exitCode === null && c.signalCode === null)
+      .map((c) => c!.pid)
+      .filter((p): p is number => p !== undefined);
+    return { pids, dirs: existsSync(this.dir) ? [this.dir] : [] };
   }
 }
 
