@@ -86,4 +86,54 @@ describe.skipIf(process.platform !== 'linux')('udplab lab under a signal', () =>
       expect(existsSync(labDir!)).toBe(false);
     }, 120_000);
   }
+
+  it('SIGTERM while a user’s program (exec) hangs as the client: its process group is killed, exit 2 at once', async () => {
+    using d = tempDir();
+    const fixtures = join(import.meta.dirname, '..', 'fixtures', 'endpoints');
+    const yaml = join(d.path, 'hang.yaml');
+    writeFileSync(
+      yaml,
+      `name: hang\nfile: { size: 64KiB }\nnetwork: { netem: "delay 1ms" }\ntimeout: 60s\nprotocols:\n` +
+        `  - { protocol: exec, label: hang, cwd: ${fixtures}, ready: { port: true },\n` +
+        `      server: [python3, server.py, ok, "{bind}", "{port}", "{root}"],\n` +
+        `      client: [python3, client.py, hang, "{host}", "{port}", "{remote}", "{local}"] }\n`,
+    );
+    const cli = spawn(
+      process.execPath,
+      ['bin/udplab.js', 'lab', yaml, '--runtime', 'local', '--out', join(d.path, 'reports')],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    cli.stderr!.on('data', (b) => {
+      stderr += b;
+    });
+    const exited = new Promise<{ code: number | null; signal: string | null }>((ok) =>
+      cli.once('exit', (code, sig) => ok({ code, signal: sig })),
+    );
+    // ready: the hanging client and its sleeping child are running (polled, 30 s at most)
+    const cmd = (p: number) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    let placed: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      placed = descendants(cli.pid!);
+      if (placed.some((p) => cmd(p) === 'sleep\x003600\x00')) break;
+      await new Promise((ok) => setTimeout(ok, 100));
+    }
+    expect(
+      placed.some((p) => cmd(p) === 'sleep\x003600\x00'),
+      stderr,
+    ).toBe(true);
+    const t0 = Date.now();
+    cli.kill('SIGTERM');
+    const end = await exited;
+    expect(end, stderr).toEqual({ code: 2, signal: null });
+    expect(Date.now() - t0, stderr).toBeLessThan(8_000); // not the scenario's 60 s timeout
+    expect(stderr.trimEnd().split('\n').at(-1)).toBe('udplab: E_RUNTIME: interrupted');
+    expect(placed.filter(running)).toEqual([]);
+  }, 120_000);
 });

@@ -189,23 +189,34 @@ class Started implements StartedLab {
     const limitMs = this.o.teardownTimeoutMs ?? teardownTimeoutMs();
     let timer: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
-      rt.stop().then(
-        () => ({ kind: 'done' as const }),
-        (e: unknown) => ({ kind: 'failed' as const, why: (e instanceof Error ? e.message : String(e)).split('\n')[0] }),
-      ),
+      Promise.resolve()
+        .then(() => rt.stop())
+        .then(
+          () => ({ kind: 'done' as const }),
+          (e: unknown) => ({
+            kind: 'failed' as const,
+            why: (e instanceof Error ? e.message : String(e)).split('\n')[0],
+          }),
+        ),
       new Promise<{ kind: 'timeout' }>((ok) => {
         timer = setTimeout(() => ok({ kind: 'timeout' }), limitMs);
       }),
     ]);
     clearTimeout(timer);
-    const left = outcome.kind === 'done' ? {} : rt.leftovers();
+    let left: Leftovers = {};
     if (outcome.kind !== 'done') {
+      let known = true;
+      try {
+        left = rt.leftovers();
+      } catch {
+        known = false;
+      }
       const what =
         outcome.kind === 'timeout'
           ? `TEARDOWN TIMEOUT: the ${rt.name} lab's teardown did not finish within ${limitMs / 1000} s`
           : `TEARDOWN FAILED: the ${rt.name} lab's teardown threw: ${outcome.why}`;
       const swept = [left.containers, left.networks, left.namespaces].some((xs) => xs !== undefined && xs.length > 0);
-      const line = `${what}; left: ${describeLeftovers(left)}${swept ? " (a later lab's start-up sweep removes the containers, networks and namespaces once this process has exited)" : ''}`;
+      const line = `${what}; left: ${known ? describeLeftovers(left) : 'unknown (the runtime could not tell)'}${swept ? " (a later lab's start-up sweep removes the containers, networks and namespaces once this process has exited)" : ''}`;
       this.notices.push(line);
       (this.o.warn ?? ((l: string) => process.stderr.write(`udplab: ${l}\n`)))(line);
     }

@@ -37,6 +37,7 @@ import {
   ExecServerError,
   finishExecClient,
   killGroup,
+  type Proc,
   startExecClient,
   startExecServer,
 } from './exec.js';
@@ -164,6 +165,8 @@ export class LocalRuntime implements LabRuntime {
   private relay: ChildProcess | undefined;
   /** udplab clients running now: teardown kills them (an interrupted lab does not wait for their timeouts). */
   private readonly clients = new Set<ChildProcess>();
+  /** Users' programs running as clients now (exec): teardown kills their process groups. */
+  private readonly execClients = new Set<Proc>();
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
   private targetPort = 0;
   private relayLines: string[] = [];
@@ -450,7 +453,7 @@ export class LocalRuntime implements LabRuntime {
 
   private startExecClientOf(v: Variant, remote: string, local: string, seed: number, timeoutMs: number) {
     const target = formatHostPort(this.hosts.clientTarget, this.targetPort);
-    return startExecClient({
+    const c = startExecClient({
       argv: clientArgs(v, target, remote, local),
       spec: serverSpec(v).exec!,
       host: this.host('client'),
@@ -458,6 +461,9 @@ export class LocalRuntime implements LabRuntime {
       seed,
       timeoutMs,
     });
+    this.execClients.add(c.proc);
+    void c.proc.exited.then(() => this.execClients.delete(c.proc));
+    return c;
   }
 
   private judgeExec(c: ReturnType<typeof startExecClient>, local: string, remote: string, timeoutMs: number) {
@@ -666,7 +672,10 @@ export class LocalRuntime implements LabRuntime {
     await step(() => this.clearShaping());
     for (const c of this.clients) c.kill('SIGKILL');
     await step(() =>
-      Promise.all([...this.servers.values()].map((s) => (s.exec ? killGroup(s.exec.proc) : stopChild(s.child)))),
+      Promise.all([
+        ...[...this.execClients].map((p) => killGroup(p)),
+        ...[...this.servers.values()].map((s) => (s.exec ? killGroup(s.exec.proc) : stopChild(s.child))),
+      ]),
     );
     this.servers.clear();
     await step(() => rmSync(this.dir, { recursive: true, force: true }));
@@ -675,7 +684,13 @@ export class LocalRuntime implements LabRuntime {
 
   /** The processes still alive (servers, relay, capture, clients) and the lab's folder, if still there. */
   leftovers(): Leftovers {
-    const children = [...[...this.servers.values()].map((s) => s.child), this.relay, this.capture, ...this.clients];
+    const children = [
+      ...[...this.servers.values()].map((s) => s.child),
+      this.relay,
+      this.capture,
+      ...this.clients,
+      ...[...this.execClients].map((p) => p.child),
+    ];
     const pids = children
       .filter((c) => c !== undefined && c.exitCode === null && c.signalCode === null)
       .map((c) => c!.pid)
