@@ -756,6 +756,8 @@ async function stopChild(c: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   if (c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise((ok) => c.once('exit', ok));
   c.kill(signal);
-  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 3000))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((ok) => (timer = setTimeout(ok, 3000)))]);
+  clearTimeout(timer); // else it holds the process for 3 s after the lab is gone
   if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }
