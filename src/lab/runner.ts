@@ -1,6 +1,7 @@
 // The scenario runner: sweep × protocols × repeat. For each run it applies the shaping and reads it back,
 // drives the client with --json, compares SHA-256 on both sides, judges every expectation, records the run,
-// and always tears down (also on Ctrl-C and on errors).
+// and always tears down (also on Ctrl-C and on errors): the lab is started with `await using`, its teardown is
+// bounded by the teardown timeout, and it begins as soon as `signal` aborts (runtimes/lab.ts).
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { basename, join } from 'node:path';
@@ -22,9 +23,10 @@ import { type RelayOverhead, relayOverhead, relayOverheadNotice } from './relay-
 import { buildImage, dockerAvailable } from './runtimes/docker.js';
 import { DockerRuntime } from './runtimes/docker-runtime.js';
 import { ExecServerError } from './runtimes/exec.js';
+import { defineRuntime, type Runtime, type StartedLab } from './runtimes/lab.js';
 import { LocalRuntime } from './runtimes/local.js';
 import { NetnsRuntime } from './runtimes/netns.js';
-import type { ClientOutcome, LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
+import type { ClientOutcome, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
 import { planShaping, withLoss } from './shapers/plan.js';
 import { ms } from './units.js';
@@ -35,7 +37,12 @@ export interface RunOptions {
   shaper: ShaperName | 'auto';
   shard?: { index: number; count: number };
   onProgress?: (line: string) => void;
+  /** Aborting it tears the lab down at once and ends the scenario with E_RUNTIME `interrupted` (SIGINT, SIGTERM). */
   signal?: AbortSignal;
+  /** How long the lab's teardown may take (default 30 s, UDPLAB_TEARDOWN_TIMEOUT); past it a notice names what was left. */
+  teardownTimeoutMs?: number;
+  /** Run on this runtime (not started yet) instead of the one `runtime` chooses: tests give a fake one. */
+  lab?: Runtime;
   /** The report folder: packet captures (`capture: true`) are written there. */
   outDir?: string;
   /** Run a scenario whose buffer (`rcvbuf:`) is above net.core.rmem_max anyway, with a CAPPED notice. */
@@ -63,7 +70,8 @@ export function planRuns(s: Scenario, shard?: { index: number; count: number }):
   return shard ? out.filter((r) => r.index % shard.count === shard.index - 1) : out;
 }
 
-async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Promise<LabRuntime> {
+/** The runtime for the scenario and the options, not started yet (its notices say what `auto` chose). */
+async function chooseRuntime(o: RunOptions, notices: string[], s: Scenario): Promise<Runtime> {
   // protocols that only some runtimes can place (exec: local and netns; image: docker)
   const placeable = s.variants.map((v) => protocolEntry(v.protocol).runtimes).filter((r) => r !== undefined);
   const onlyOn = (['local', 'netns', 'docker'] as const).filter((r) => placeable.every((p) => p.includes(r)));
@@ -77,7 +85,7 @@ async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
       throw new LabError('E_SCENARIO_INVALID', `${s.source}: ${where}; --runtime ${o.runtime} cannot run them`);
     if (o.runtime === 'auto' && !onlyOn.includes('docker')) {
       notices.push('exec protocols run on the local or netns runtime: --runtime auto chose local.');
-      return started(new LocalRuntime(notices, s.ip));
+      return defineRuntime('local', (n) => new LocalRuntime(n, s.ip));
     }
     if (onlyOn.length === 1 && onlyOn[0] === 'docker') {
       if (s.ip === 6)
@@ -91,14 +99,14 @@ async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
           `${s.source}: image protocols need the docker runtime: no Docker engine answers`,
         );
       if (o.runtime === 'auto') notices.push('image protocols run on the docker runtime: --runtime auto chose docker.');
-      return started(new DockerRuntime(notices, o.shaper));
+      return defineRuntime('docker', (n) => new DockerRuntime(n, o.shaper));
     }
   }
   if (s.attack) {
     if (o.runtime !== 'auto' && o.runtime !== 'local')
       throw new LabError('E_SCENARIO_INVALID', `${s.source}: attack scenarios run on loopback only (--runtime local)`);
     notices.push(`ATTACK on loopback only: ${s.attack} — forged requests go to 127.0.0.1, nowhere else.`);
-    return started(new LocalRuntime(notices));
+    return defineRuntime('local', (n) => new LocalRuntime(n));
   }
   if (s.ip === 6 && o.runtime !== 'docker') {
     // the docker runtime says so itself, with the addresses the engine gave its containers
@@ -108,7 +116,7 @@ async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
         : 'IPv6 path: client, relay and server talk over ::1 (local runtime; --runtime docker for containers).',
     );
   }
-  if (o.runtime === 'netns') return started(new NetnsRuntime(notices, o.shaper, s.ip));
+  if (o.runtime === 'netns') return defineRuntime('netns', (n) => new NetnsRuntime(n, o.shaper, s.ip));
   let kind = o.runtime;
   if (kind === 'auto') {
     if (s.ip === 4 && (await dockerAvailable())) kind = 'docker';
@@ -126,27 +134,14 @@ async function createRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
         'E_SHAPER',
         '--shaper netem needs the docker runtime (the local runtime shapes in user space)',
       );
-    return started(new LocalRuntime(notices, s.ip));
+    return defineRuntime('local', (n) => new LocalRuntime(n, s.ip));
   }
-  return started(new DockerRuntime(notices, o.shaper, s.ip));
-}
-
-/** Starts a runtime; if that fails half-way, stops what did start (processes, namespaces, containers). */
-async function started<R extends LabRuntime & { start(): Promise<void> }>(rt: R): Promise<R> {
-  try {
-    await rt.start();
-  } catch (e) {
-    await rt.stop().catch(() => undefined);
-    throw e;
-  }
-  return rt;
+  return defineRuntime('docker', (n) => new DockerRuntime(n, o.shaper, s.ip));
 }
 
 export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResults> {
   const started = new Date();
   const notices: string[] = [];
-  const say = o.onProgress ?? (() => {});
-  const plan = planRuns(s, o.shard);
   // preflight (the part of `udplab doctor` that changes a lesson): refuse rather than teach the wrong one
   notices.push(...bufferPreflight(s, (name) => readSysctl(name), o.allowCapped === true));
   const noNetemBlackouts = () =>
@@ -155,22 +150,66 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       `${s.source}: blackouts: only the userspace relay applies them so far (switching kernel netem to loss 100% and back is not implemented); run with --shaper userspace or --runtime local`,
     );
   if (s.blackouts.length > 0 && o.shaper === 'netem') throw noNetemBlackouts();
-  const runtime = await createRuntime(o, notices, s);
-  const competingWhy = s.competing && competingRefusal(s, runtime);
-  if (competingWhy) {
-    await runtime.stop();
-    throw new LabError(competingWhy.code, `${s.source}: competing: ${competingWhy.message}`);
-  }
+  const runtime = o.lab ?? (await chooseRuntime(o, notices, s));
+  const { runs, overheads, file, environment } = await runOn(runtime, s, o, notices, noNetemBlackouts);
+  const overheadNotice = relayOverheadNotice(overheads);
+  // printed with the other notices in the terminal summary (src/report/files.ts)
+  if (overheadNotice) notices.push(overheadNotice);
+  const passed = runs.filter((r) => r.verdict === 'pass').length;
+  return {
+    schema_version: 1,
+    scenario: s.name,
+    description: s.description,
+    source: s.source,
+    network: s.networkLabel,
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    ...(o.shard && { shard: o.shard }),
+    environment: { ...environment, node: process.version, notices },
+    expect: {
+      integrity: s.expect.integrity,
+      ...(s.expect.goodputMinBps !== undefined && { goodput_min_bps: s.expect.goodputMinBps }),
+      ...(s.expect.durationMaxMs !== undefined && { duration_max_ms: s.expect.durationMaxMs }),
+    },
+    file: { size_bytes: file.sizeBytes, sha256: file.sha256 },
+    lesson: s.lesson,
+    runs,
+    summary: { runs: runs.length, passed, failed: runs.length - passed },
+  };
+}
+
+/**
+ * Starts the lab, runs the scenario's planned runs on it and tears it down (`await using`: also when a run throws,
+ * within the teardown timeout); returns the runs and what the report says of the environment.
+ */
+async function runOn(
+  runtime: Runtime,
+  s: Scenario,
+  o: RunOptions,
+  notices: string[],
+  noNetemBlackouts: () => LabError,
+): Promise<{
+  runs: RunRecord[];
+  overheads: { id: string; overhead: RelayOverhead }[];
+  file: { sizeBytes: number; sha256: string; remote: string };
+  environment: { runtime: RuntimeName; shaper: ShaperName; kernel: string };
+}> {
+  const say = o.onProgress ?? (() => {});
+  const plan = planRuns(s, o.shard);
+  await using lab = await runtime.start({
+    notices,
+    ...(o.signal && { signal: o.signal }),
+    ...(o.teardownTimeoutMs !== undefined && { teardownTimeoutMs: o.teardownTimeoutMs }),
+  });
+  const competingWhy = s.competing && competingRefusal(s, lab);
+  if (competingWhy) throw new LabError(competingWhy.code, `${s.source}: competing: ${competingWhy.message}`);
   if (s.competing) {
     const c = s.competing;
     notices.push(
-      `competing flows: ${c.count} ${c.kind} download${c.count > 1 ? 's' : ''} of the same file through the same shaped path, started ${c.startMs / 1000} s after each run's own (${runtime.shaper === 'netem' ? 'kernel netem on the path' : 'the userspace relay: one rate queue per direction, shared by every flow through it'}); per-flow goodput over time in 100 ms buckets`,
+      `competing flows: ${c.count} ${c.kind} download${c.count > 1 ? 's' : ''} of the same file through the same shaped path, started ${c.startMs / 1000} s after each run's own (${lab.shaper === 'netem' ? 'kernel netem on the path' : 'the userspace relay: one rate queue per direction, shared by every flow through it'}); per-flow goodput over time in 100 ms buckets`,
     );
   }
-  if (s.blackouts.length > 0 && runtime.shaper === 'netem') {
-    await runtime.stop();
-    throw noNetemBlackouts();
-  }
+  if (s.blackouts.length > 0 && lab.shaper === 'netem') throw noNetemBlackouts();
   if (s.blackouts.length > 0) {
     const n = `blackouts: ${s.blackouts.map((b) => `${b.startMs / 1000} s for ${b.durationMs / 1000} s`).join(', ')} after each run's first datagram, both ways (userspace relay)`;
     notices.push(n);
@@ -180,9 +219,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
     capturing = false;
     notices.push('NO CAPTURE (--no-capture): the scenario asks for packet captures; this report has none.');
   } else if (capturing) {
-    const why = await captureToolMissing(runtime.name, realProbes(), buildImage).catch((e: unknown) => String(e));
+    const why = await captureToolMissing(lab.name, realProbes(), buildImage).catch((e: unknown) => String(e));
     if (why) {
-      await runtime.stop().catch(() => undefined);
       throw new LabError(
         'E_PREFLIGHT',
         `${s.source}: capture: true, but ${why}; or run with --no-capture to go on without captures`,
@@ -195,22 +233,22 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   const overheads: { id: string; overhead: RelayOverhead }[] = [];
   let file = { sizeBytes: 0, sha256: '', remote: '' };
   try {
-    file = await runtime.prepareFile(s.file);
+    file = await lab.prepareFile(s.file);
     const t0 = Date.now();
     for (const [k, p] of plan.entries()) {
-      if (o.signal?.aborted) throw new LabError('E_RUNTIME', 'interrupted');
+      if (o.signal?.aborted) throw interrupted();
       const up = planShaping('up', withLoss(s.up, p.lossPct));
       const down = planShaping('down', withLoss(s.down, p.lossPct));
       for (const n of [...up.notices, ...down.notices]) if (!notices.includes(n)) notices.push(n);
       const seed = s.seed + p.index;
       if (s.attack === 'amplification') {
-        runs.push(await amplificationRun(runtime as LocalRuntime, p, seed, file.sha256));
+        runs.push(await amplificationRun(lab, p, seed, file.sha256));
         say(`[${k + 1}/${plan.length}] ${runs.at(-1)!.id}: ${runs.at(-1)!.verdict} (${runNotes(runs.at(-1)!)})`);
         continue;
       }
       let readback: string;
       try {
-        readback = await runtime.applyShaping({
+        readback = await lab.applyShaping({
           up: up.netem,
           down: down.netem,
           seed,
@@ -250,7 +288,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       if (capturing && o.outDir) {
         mkdirSync(o.outDir, { recursive: true });
         const path = join(o.outDir, `${runId(p)}.pcap`);
-        const why = await runtime.startCapture(path);
+        const why = await lab.startCapture(path);
         if (why) {
           const n = `capture skipped: ${why}`;
           if (!notices.includes(n)) notices.push(n);
@@ -259,25 +297,14 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
       let outcomes: ClientOutcome[];
       let faults: FaultRecord[] | undefined;
       try {
-        if (s.faults.length > 0 && isExec(p.variant)) {
-          // an implementation (exec, or image on docker): restarted only when its manifest says resumable;
-          // otherwise the kill fails the run
-          const r = await (runtime as LocalRuntime | DockerRuntime).runExecWithFaults(
-            p.variant,
-            file.remote,
-            s.timeoutMs,
-            s.faults,
-            seed,
-          );
+        if (s.faults.length > 0 && isExec(p.variant) && lab.runExecWithFaults) {
+          // an implementation (exec on local/netns, image on docker): restarted only when its manifest says
+          // resumable; otherwise the kill fails the run
+          const r = await lab.runExecWithFaults(p.variant, file.remote, s.timeoutMs, s.faults, seed);
           outcomes = [r.outcome];
           faults = r.faults;
-        } else if (s.faults.length > 0 && resumable(p.variant)) {
-          const r = await (runtime as LocalRuntime | DockerRuntime).runWithFaults(
-            p.variant,
-            file.remote,
-            s.timeoutMs,
-            s.faults,
-          );
+        } else if (s.faults.length > 0 && resumable(p.variant) && lab.runWithFaults) {
+          const r = await lab.runWithFaults(p.variant, file.remote, s.timeoutMs, s.faults);
           outcomes = [r.outcome];
           faults = r.faults;
         } else {
@@ -286,7 +313,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
             if (!notices.includes(n)) notices.push(n);
           }
           outcomes = s.competing
-            ? await runtime.runFlows!(
+            ? await lab.runFlows!(
                 [
                   { variant: p.variant, delayMs: 0 },
                   ...Array.from({ length: s.competing.count }, () => ({
@@ -297,12 +324,12 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
                 file.remote,
                 s.timeoutMs,
               )
-            : await runtime.runClients(p.variant, file.remote, s.timeoutMs, s.clients, seed);
+            : await lab.runClients(p.variant, file.remote, s.timeoutMs, s.clients, seed);
         }
       } finally {
-        if (capture) await runtime.stopCapture();
+        if (capture) await lab.stopCapture();
       }
-      const counters = await runtime.clearShaping();
+      const counters = await lab.clearShaping();
       // with competing flows the run's record is its own flow's; the others are judged and charted beside it
       const competing = s.competing ? outcomes.slice(1) : [];
       if (s.competing) outcomes = outcomes.slice(0, 1);
@@ -319,7 +346,7 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
         capture && basename(capture),
         faults,
       );
-      Object.assign(rec, await measureLesson(s, p.variant, rec, outcomes, runtime, o.outDir, capture));
+      Object.assign(rec, await measureLesson(s, p.variant, rec, outcomes, lab, o.outDir, capture));
       if (s.competing) judgeFlows(rec, s, p.variant, [...outcomes, ...competing]);
       const overhead = relayOverhead(counters, up.netem, down.netem);
       if (overhead) {
@@ -335,45 +362,23 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
           `${(rec.goodput_bps / 1e6).toFixed(2)} Mbit/s, retransmit ${rec.retransmit_pct.toFixed(1)}%, ETA ${Math.round(eta / 1000)} s`,
       );
     }
-  } finally {
-    await runtime.stop();
+  } catch (e) {
+    // teardown began when the signal aborted: what the run was doing failed because of it
+    if (o.signal?.aborted) throw interrupted(e);
+    throw e;
   }
-  const overheadNotice = relayOverheadNotice(overheads);
-  // printed with the other notices in the terminal summary (src/report/files.ts)
-  if (overheadNotice) notices.push(overheadNotice);
-  const passed = runs.filter((r) => r.verdict === 'pass').length;
   return {
-    schema_version: 1,
-    scenario: s.name,
-    description: s.description,
-    source: s.source,
-    network: s.networkLabel,
-    started_at: started.toISOString(),
-    finished_at: new Date().toISOString(),
-    ...(o.shard && { shard: o.shard }),
-    environment: {
-      runtime: runtime.name,
-      shaper: runtime.shaper,
-      kernel: runtime.kernel || release(),
-      node: process.version,
-      notices,
-    },
-    expect: {
-      integrity: s.expect.integrity,
-      ...(s.expect.goodputMinBps !== undefined && { goodput_min_bps: s.expect.goodputMinBps }),
-      ...(s.expect.durationMaxMs !== undefined && { duration_max_ms: s.expect.durationMaxMs }),
-    },
-    file: { size_bytes: file.sizeBytes, sha256: file.sha256 },
-    lesson: s.lesson,
     runs,
-    summary: { runs: runs.length, passed, failed: runs.length - passed },
+    overheads,
+    file,
+    environment: { runtime: lab.name, shaper: lab.shaper, kernel: lab.kernel || release() },
   };
 }
 
 /** Why this runtime cannot run the scenario's competing flows (one line), or undefined. */
 function competingRefusal(
   s: Scenario,
-  rt: LabRuntime,
+  rt: StartedLab,
 ): { code: 'E_SHAPER' | 'E_SCENARIO_INVALID'; message: string } | undefined {
   const c = s.competing!;
   if (!rt.runFlows) return { code: 'E_SCENARIO_INVALID', message: `the ${rt.name} runtime cannot run competing flows` };
@@ -425,6 +430,10 @@ function judgeFlows(rec: RunRecord, s: Scenario, run: Variant, outcomes: ClientO
   }
 }
 
+function interrupted(cause?: unknown): LabError {
+  return new LabError('E_RUNTIME', 'interrupted', cause === undefined ? undefined : { cause });
+}
+
 /** Lessons whose figure is the content of the naive client's file: that file is kept in the report folder. */
 const KEEP_FILE_LESSONS = new Set(['stall', 'reorder', 'duplicate', 'clients']);
 
@@ -438,7 +447,7 @@ async function measureLesson(
   v: Variant,
   rec: RunRecord,
   outcomes: ClientOutcome[],
-  runtime: LabRuntime,
+  runtime: StartedLab,
   outDir: string | undefined,
   capture: string | undefined,
 ): Promise<Pick<RunRecord, 'received' | 'socket_drops' | 'wire'>> {
@@ -486,8 +495,9 @@ async function measureLesson(
 }
 
 /** Amplification = bytes the server sent the victim ÷ bytes of the forged request; above 3× is a reflector. */
-async function amplificationRun(rt: LocalRuntime, p: PlannedRun, seed: number, sha: string): Promise<RunRecord> {
-  const a = await rt.amplification(p.variant, 'file.bin', 3000);
+async function amplificationRun(lab: StartedLab, p: PlannedRun, seed: number, sha: string): Promise<RunRecord> {
+  if (!lab.amplification) throw new LabError('E_RUNTIME', `the ${lab.name} runtime has no amplification attack`);
+  const a = await lab.amplification(p.variant, 'file.bin', 3000);
   const factor = a.victimBytes / a.requestBytes;
   const line = `amplification ×${factor.toFixed(1)}: a ${a.requestBytes}-byte forged request made the server send ${a.victimBytes} bytes in ${a.victimDatagrams} datagrams to the victim within 3 s`;
   const observed = factor > 3 ? [line] : [];

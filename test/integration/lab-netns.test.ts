@@ -1,5 +1,5 @@
 // The lab's netns runtime (root, ip netns + veth, no Docker): server and client in separate namespaces.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseScenario, runScenario } from '../../src/lab/index.js';
 
@@ -7,6 +7,25 @@ const root = process.getuid?.() === 0;
 if (!root) console.warn('NOTICE: not root: the netns runtime test is skipped');
 
 describe.skipIf(!root)('lab on the netns runtime', () => {
+  // first in this file: the module's first netns lab is number pid % 250, so its names are known beforehand
+  it('a start that fails half-way deletes the namespace it made, and only that one', async () => {
+    const k = process.pid % 250;
+    const taken = `udplab-${process.pid}-s${k}`; // the server namespace's name, taken before the lab starts
+    const ours = `udplab-${process.pid}-c${k}`;
+    execFileSync('ip', ['netns', 'add', taken]);
+    try {
+      const s = parseScenario('name: ns-half\nfile: { size: 1KiB }\nnetwork: { netem: "delay 1ms" }\n', 'ns-half.yaml');
+      await expect(runScenario(s, { runtime: 'netns', shaper: 'auto' })).rejects.toThrow(
+        `could not build the namespaces: Command failed: ip netns add ${taken}`,
+      );
+      const left = execFileSync('ip', ['netns', 'list']).toString();
+      expect(left).not.toMatch(new RegExp(`^${ours}\\b`, 'm')); // made by the lab: deleted
+      expect(left).toMatch(new RegExp(`^${taken}\\b`, 'm')); // not the lab's: left alone
+    } finally {
+      for (const ns of [taken, ours]) spawnSync('ip', ['netns', 'del', ns]); // ours is gone unless the test failed
+    }
+  });
+
   it('runs through two namespaces joined by veth, with integrity, and deletes the namespaces', async () => {
     const s = parseScenario(
       'name: ns-tiny\nfile: { size: 1MiB }\nnetwork: { netem: "delay 3ms loss 5%" }\nsweep: { loss: [0%, 10%] }\n',

@@ -92,9 +92,11 @@ export const register: Register = (program: Command, setExit) => {
         throw new UsageError(`--compare-shapers runs both shapers: leave out --shaper ${f.shaper}`);
       if (scenarios.some(compare) && shard)
         throw new UsageError('--compare-shapers does not combine with --shard (run the whole scenario)');
+      // SIGINT or SIGTERM tears the running lab down at once (a second one kills the process as usual)
       const ac = new AbortController();
       const onInt = () => ac.abort();
       process.once('SIGINT', onInt);
+      process.once('SIGTERM', onInt);
       const all: LabResults[] = [];
       try {
         for (const s of scenarios) {
@@ -124,6 +126,7 @@ export const register: Register = (program: Command, setExit) => {
         }
       } finally {
         process.off('SIGINT', onInt);
+        process.off('SIGTERM', onInt);
       }
       if (impls && gradingDir) {
         const m = gradingMatrix(

@@ -373,6 +373,15 @@ export class ImageEndpointLab {
     return stopCapture(this.ctx, c.name, c.path);
   }
 
+  /** The containers (by name), own network and folders that stop() has not removed yet. */
+  leftovers(): { containers: string[]; networks: string[]; dirs: string[] } {
+    return {
+      containers: [...this.containers],
+      networks: this.ownNet && this.net ? [this.net.name] : [],
+      dirs: [...this.dirs],
+    };
+  }
+
   /** Removes every container this lab started (servers, holder, relay, sidecars, clients), its network and folders. */
   async stop(): Promise<void> {
     const names = [...this.containers];

@@ -30,6 +30,7 @@ import {
   type FlowSpec,
   faultRecord,
   type LabRuntime,
+  type Leftovers,
   notRestarted,
   type PreparedFile,
   relayBlackoutArgs,
@@ -100,10 +101,15 @@ export class DockerRuntime implements LabRuntime {
   async start(): Promise<void> {
     await sweepLeftovers();
     this.net = await createInternalNetwork('udplab-lab', { ip: this.ipVersion });
-    [this.server, this.client] = await Promise.all([
+    // both settle before a failure is thrown, so a container that did start is kept for stop() to remove
+    const [server, client] = await Promise.allSettled([
       startNode({ network: this.net, name: 'server' }),
       startNode({ network: this.net, name: 'client' }),
     ]);
+    if (server.status === 'fulfilled') this.server = server.value;
+    if (client.status === 'fulfilled') this.client = client.value;
+    for (const r of [server, client]) if (r.status === 'rejected') throw r.reason;
+    if (!this.server || !this.client) throw new LabError('E_RUNTIME', 'the server or client container did not start');
     this.kernel = (await run(this.server, ['uname', '-sr'])).stdout.trim();
     if (this.shaperWanted !== 'userspace') {
       const p = await probeNetem(this.client);
@@ -509,6 +515,16 @@ export class DockerRuntime implements LabRuntime {
     if (r.exitCode !== 0) return false;
     writeFileSync(dest, Buffer.from(r.stdout.trim(), 'base64'));
     return true;
+  }
+
+  leftovers(): Leftovers {
+    const mine = [this.client, this.server, this.relay].flatMap((c) => (c ? [c.getId().slice(0, 12)] : []));
+    const theirs = this.images?.leftovers();
+    return {
+      containers: [...mine, ...(theirs?.containers ?? [])],
+      networks: [...(this.net ? [this.net.name] : []), ...(theirs?.networks ?? [])],
+      ...(this.hostFile && { dirs: [this.hostFile.dir] }),
+    };
   }
 
   async stop(): Promise<void> {

@@ -37,6 +37,7 @@ import {
   ExecServerError,
   finishExecClient,
   killGroup,
+  type Proc,
   pidNamespaceNotice,
   startExecClient,
   startExecServer,
@@ -49,6 +50,7 @@ import {
   type FlowSpec,
   faultRecord,
   type LabRuntime,
+  type Leftovers,
   notRestarted,
   notResumable,
   type PreparedFile,
@@ -166,6 +168,10 @@ export class LocalRuntime implements LabRuntime {
   private relay: ChildProcess | undefined;
   /** The server key of the variant the path is shaped for (its clients go through targetPort). */
   private shapedKey = '';
+  /** udplab clients running now: teardown kills them (an interrupted lab does not wait for their timeouts). */
+  private readonly clients = new Set<ChildProcess>();
+  /** Users' programs running as clients now (exec): teardown kills their process groups. */
+  private readonly execClients = new Set<Proc>();
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
   private targetPort = 0;
   private relayLines: string[] = [];
@@ -330,6 +336,7 @@ export class LocalRuntime implements LabRuntime {
     err: () => string;
   } {
     const child = spawnUdplab(args, join(this.dir, 'client-home'), this.host('client'));
+    this.clients.add(child);
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => {
@@ -338,7 +345,12 @@ export class LocalRuntime implements LabRuntime {
     child.stderr!.on('data', (d) => {
       err += d;
     });
-    const exited = new Promise<number | null>((ok) => child.once('exit', (c) => ok(c)));
+    const exited = new Promise<number | null>((ok) =>
+      child.once('exit', (c) => {
+        this.clients.delete(child);
+        ok(c);
+      }),
+    );
     return { child, exited, out: () => out, err: () => err };
   }
 
@@ -483,7 +495,7 @@ export class LocalRuntime implements LabRuntime {
 
   private startExecClientOf(v: Variant, remote: string, local: string, seed: number, timeoutMs: number) {
     const target = formatHostPort(this.hosts.clientTarget, this.targetPort);
-    return startExecClient({
+    const c = startExecClient({
       argv: clientArgs(v, target, remote, local),
       spec: serverSpec(v).exec!,
       host: this.host('client'),
@@ -491,6 +503,9 @@ export class LocalRuntime implements LabRuntime {
       seed,
       timeoutMs,
     });
+    this.execClients.add(c.proc);
+    void c.proc.exited.then(() => this.execClients.delete(c.proc));
+    return c;
   }
 
   private judgeExec(c: ReturnType<typeof startExecClient>, local: string, remote: string, timeoutMs: number) {
@@ -685,12 +700,44 @@ export class LocalRuntime implements LabRuntime {
     return existsSync(this.capturePath) ? statSync(this.capturePath).size : 0;
   }
 
+  /** Every step runs even when an earlier one threw; then the first error is thrown. */
   async stop(): Promise<void> {
-    await this.stopCapture();
-    await this.clearShaping();
-    await Promise.all([...this.servers.values()].map((s) => (s.exec ? killGroup(s.exec.proc) : stopChild(s.child))));
+    const errors: unknown[] = [];
+    const step = async (f: () => unknown) => {
+      try {
+        await f();
+      } catch (e) {
+        errors.push(e);
+      }
+    };
+    await step(() => this.stopCapture());
+    await step(() => this.clearShaping());
+    for (const c of this.clients) c.kill('SIGKILL');
+    await step(() =>
+      Promise.all([
+        ...[...this.execClients].map((p) => killGroup(p)),
+        ...[...this.servers.values()].map((s) => (s.exec ? killGroup(s.exec.proc) : stopChild(s.child))),
+      ]),
+    );
     this.servers.clear();
-    rmSync(this.dir, { recursive: true, force: true });
+    await step(() => rmSync(this.dir, { recursive: true, force: true }));
+    if (errors.length > 0) throw errors[0];
+  }
+
+  /** The processes still alive (servers, relay, capture, clients) and the lab's folder, if still there. */
+  leftovers(): Leftovers {
+    const children = [
+      ...[...this.servers.values()].map((s) => s.child),
+      this.relay,
+      this.capture,
+      ...this.clients,
+      ...[...this.execClients].map((p) => p.child),
+    ];
+    const pids = children
+      .filter((c) => c !== undefined && c.exitCode === null && c.signalCode === null)
+      .map((c) => c!.pid)
+      .filter((p): p is number => p !== undefined);
+    return { pids, dirs: existsSync(this.dir) ? [this.dir] : [] };
   }
 }
 
@@ -741,6 +788,8 @@ async function stopChild(c: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): P
   if (c.exitCode !== null || c.signalCode !== null) return;
   const exited = new Promise((ok) => c.once('exit', ok));
   c.kill(signal);
-  await Promise.race([exited, new Promise((ok) => setTimeout(ok, 3000))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((ok) => (timer = setTimeout(ok, 3000)))]);
+  clearTimeout(timer); // else it holds the process for 3 s after the lab is gone
   if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }

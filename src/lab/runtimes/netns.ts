@@ -10,7 +10,7 @@ import { LabError } from '../errors.js';
 import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
 import { type Host, ProcessHost, type Role } from './host.js';
 import { LocalRuntime } from './local.js';
-import type { RuntimeName, ShaperName } from './types.js';
+import type { Leftovers, RuntimeName, ShaperName } from './types.js';
 
 const exec = promisify(execFile);
 
@@ -56,6 +56,8 @@ export class NetnsRuntime extends LocalRuntime {
   private readonly cns = `udplab-${process.pid}-c${this.k}`;
   private readonly sns = `udplab-${process.pid}-s${this.k}`;
   private created = false;
+  /** The namespaces `ip netns add` made, each as soon as it exists: stop deletes these, also after a half-done start. */
+  private readonly made = new Set<string>();
 
   constructor(
     notices: string[],
@@ -94,8 +96,10 @@ export class NetnsRuntime extends LocalRuntime {
     await sweepNamespaces();
     const net = `10.77.${this.k}`;
     try {
-      await ip('netns', 'add', this.cns);
-      await ip('netns', 'add', this.sns);
+      for (const ns of [this.cns, this.sns]) {
+        await ip('netns', 'add', ns);
+        this.made.add(ns);
+      }
       this.created = true;
       await ip(
         'link',
@@ -122,7 +126,7 @@ export class NetnsRuntime extends LocalRuntime {
         await ip('-n', ns, 'link', 'set', 'lo', 'up');
       }
     } catch (e) {
-      await this.stop();
+      // what was made is deleted by stop(), which startLab (./lab.ts) calls when start throws
       throw new LabError('E_RUNTIME', `could not build the namespaces: ${(e as Error).message.split('\n')[0]}`);
     }
     this.kernel = (await exec('uname', ['-sr'])).stdout.trim();
@@ -142,7 +146,6 @@ export class NetnsRuntime extends LocalRuntime {
         await inNs(this.cns, ['tc', 'qdisc', 'del', 'dev', `ul${this.k}c`, 'root']);
         this.shaper = 'netem';
       } else if (this.shaperWanted === 'netem') {
-        await this.stop();
         throw new LabError(
           'E_SHAPER',
           `--shaper netem: this kernel (${this.kernel}) cannot run netem: ${probe.out.trim()}`,
@@ -188,12 +191,22 @@ export class NetnsRuntime extends LocalRuntime {
     return super.clearShaping();
   }
 
+  /** The processes first (they run in the namespaces), then the namespaces, even when stopping a process threw. */
   override async stop(): Promise<void> {
-    await super.stop();
-    if (this.created) {
-      await ip('netns', 'del', this.cns).catch(() => undefined);
-      await ip('netns', 'del', this.sns).catch(() => undefined);
+    try {
+      await super.stop();
+    } finally {
       this.created = false;
+      for (const ns of [...this.made]) {
+        await ip('netns', 'del', ns).then(
+          () => this.made.delete(ns),
+          () => undefined,
+        );
+      }
     }
+  }
+
+  override leftovers(): Leftovers {
+    return { ...super.leftovers(), namespaces: [...this.made] };
   }
 }

@@ -2,6 +2,7 @@
 import type { Blackout, Netem } from '../../impair/index.js';
 import type { TransferResult } from '../../transport/index.js';
 import type { Fault, FaultRecord, Variant } from '../protocols/index.js';
+import type { AmplificationOutcome } from './local.js';
 
 export type RuntimeName = 'docker' | 'local' | 'netns';
 export type ShaperName = 'netem' | 'userspace';
@@ -50,6 +51,19 @@ export interface FlowSpec {
   delayMs: number;
 }
 
+/** What a lab created and has not confirmed removed: named in the line a teardown timeout prints. */
+export interface Leftovers {
+  containers?: string[];
+  networks?: string[];
+  namespaces?: string[];
+  pids?: number[];
+  dirs?: string[];
+}
+
+/**
+ * What a runtime class implements. Only `startLab` (./lab.ts) holds one: it calls `start` once, hands out the lab's
+ * methods on a `StartedLab` while it runs, and calls `stop` once, bounded by the teardown timeout.
+ */
 export interface LabRuntime {
   readonly name: RuntimeName;
   readonly shaper: ShaperName;
@@ -87,7 +101,29 @@ export interface LabRuntime {
   originalPath(): string | undefined;
   /** Copies what client `index` of the last run left under its local name to `dest`; false when it left nothing. */
   keepClientFile(index: number, dest: string): Promise<boolean>;
+  /** Crash faults for a resumable built-in protocol (local, netns, docker). */
+  runWithFaults?(
+    v: Variant,
+    remote: string,
+    timeoutMs: number,
+    faults: Fault[],
+  ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }>;
+  /** Crash faults for a user's program (`protocol: exec`: local, netns). */
+  runExecWithFaults?(
+    v: Variant,
+    remote: string,
+    timeoutMs: number,
+    faults: Fault[],
+    seed?: number,
+  ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }>;
+  /** A forged request's reflection on loopback (attack scenarios: local). */
+  amplification?(v: Variant, remote: string, windowMs: number): Promise<AmplificationOutcome>;
+  /** Builds the network and places what the lab needs before its first run; on a throw, `stop` removes what it made. */
+  start(): Promise<void>;
+  /** Removes everything the lab created, also after a half-done `start` or a step that threw; may be called again. */
   stop(): Promise<void>;
+  /** What the lab created and teardown has not confirmed removed (for the teardown timeout's line). */
+  leftovers(): Leftovers;
 }
 
 /** Parses a client's exit into an outcome: the JSON on its last stdout line, or its `udplab: E_…:` line. */
