@@ -30,7 +30,6 @@ export {
   sweepLeftovers,
   teardown,
 } from './runtimes/docker.js';
-export { probeNetem } from './runtimes/docker-runtime.js';
 export { sha256OfFile } from './runtimes/local.js';
 export type { RuntimeName, ShaperName } from './runtimes/types.js';
 export { loadScenario, parseScenario, type Scenario, scenarioJsonSchema } from './scenario.js';

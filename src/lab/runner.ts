@@ -19,6 +19,7 @@ import { LocalRuntime } from './runtimes/local.js';
 import { NetnsRuntime } from './runtimes/netns.js';
 import type { ClientOutcome, LabRuntime, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
+import { NETEM_POLL_MS } from './shapers/netem.js';
 import { planShaping, withLoss } from './shapers/plan.js';
 import { analyseWire } from './wire.js';
 
@@ -141,19 +142,13 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   const plan = planRuns(s, o.shard);
   // preflight (the part of `udplab doctor` that changes a lesson): refuse rather than teach the wrong one
   notices.push(...bufferPreflight(s, (name) => readSysctl(name), o.allowCapped === true));
-  const noNetemBlackouts = () =>
-    new LabError(
-      'E_SHAPER',
-      `${s.source}: blackouts: only the userspace relay applies them so far (switching kernel netem to loss 100% and back is not implemented); run with --shaper userspace or --runtime local`,
-    );
-  if (s.blackouts.length > 0 && o.shaper === 'netem') throw noNetemBlackouts();
   const runtime = await createRuntime(o, notices, s);
-  if (s.blackouts.length > 0 && runtime.shaper === 'netem') {
-    await runtime.stop();
-    throw noNetemBlackouts();
-  }
   if (s.blackouts.length > 0) {
-    const n = `blackouts: ${s.blackouts.map((b) => `${b.startMs / 1000} s for ${b.durationMs / 1000} s`).join(', ')} after each run's first datagram, both ways (userspace relay)`;
+    const how =
+      runtime.shaper === 'netem'
+        ? `kernel netem: tc qdisc change to loss 100% and back, the first datagram seen by polling tc counters every ${NETEM_POLL_MS} ms`
+        : 'userspace relay';
+    const n = `blackouts: ${s.blackouts.map((b) => `${b.startMs / 1000} s for ${b.durationMs / 1000} s`).join(', ')} after each run's first datagram, both ways (${how})`;
     notices.push(n);
   }
   let capturing = s.capture && o.outDir !== undefined;
