@@ -6,8 +6,9 @@
 // `NetemPath` shapes both ends of a path (one device per direction) and runs blackouts there: it polls the qdiscs'
 // counters until the first datagram has gone through (a poll every NETEM_POLL_MS, stopped by clear() and after
 // maxPollMs), then at each window's start changes both qdiscs to `loss 100%` (`tc qdisc change`: every other
-// attribute is sent again as the scenario has it) and back to the scenario's netem at its end. Every timer is
-// cleared by clear(); the counters at each window's edges say how many packets the window dropped.
+// attribute is sent again as the scenario has it) and back to the scenario's netem at its end (timed from when the
+// switch was made: a slow `tc` makes a window late, never short). Every timer is cleared by clear(); the counters
+// read just after switching on and just before switching back say what the window dropped (at least).
 import { type Blackout, type Netem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
 import type { CommandHost } from '../runtimes/host.js';
@@ -86,13 +87,17 @@ export const realClock: Clock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-/** One window as it happened: when it was switched on and off (ms from the first datagram), what it dropped. */
+/**
+ * One window as it happened: when it was switched on and off (ms from the first datagram), and what netem dropped
+ * between the counters read just after switching on and just before switching back (the scenario's own loss
+ * included; a packet dropped in the moment between the switch and the read is not in it).
+ */
 export interface BlackoutWindow {
   start_ms: number;
   duration_ms: number;
   on_at_ms: number | null;
   off_at_ms: number | null;
-  /** packets netem dropped between the window's edges, per direction (the scenario's own loss included) */
+  /** packets netem dropped inside the window, per direction */
   dropped: Partial<Record<Direction, number>>;
 }
 
@@ -106,6 +111,8 @@ export interface NetemPathCounters {
     polls: number;
     /** from the shaping to the first datagram seen in the counters; null when none was seen */
     first_datagram_ms: number | null;
+    /** the polls' mean period as it was (a poll waits POLL_MS after the last one's `tc` answered) */
+    poll_period_ms: number | null;
     windows: BlackoutWindow[];
   };
 }
@@ -152,7 +159,7 @@ export class NetemPath {
     }
     if (blackouts.length === 0) return out.join('; ');
     this.blackouts = blackouts;
-    this.schedule = { poll_ms: this.pollMs, polls: 0, first_datagram_ms: null, windows: [] };
+    this.schedule = { poll_ms: this.pollMs, polls: 0, first_datagram_ms: null, poll_period_ms: null, windows: [] };
     this.watch(this.clock.now());
     return `${out.join('; ')}${blackoutReadback(blackouts)} (netem: first datagram seen by polling tc counters every ${this.pollMs} ms)`;
   }
@@ -182,6 +189,7 @@ export class NetemPath {
       );
       if (this.stopped) return;
       const now = this.clock.now();
+      if (s.polls > 1) s.poll_period_ms = Math.round((now - shapedAt) / (s.polls - 1));
       if (seen.some((n) => n > 0)) {
         s.first_datagram_ms = Math.round(now - shapedAt);
         this.scheduleWindows(now);
@@ -200,43 +208,59 @@ export class NetemPath {
         dropped: {},
       };
       this.schedule!.windows.push(w);
-      const before: Partial<Record<Direction, number>> = {};
-      this.later(() => this.transition(true, t0, w, before), t0 + b.startMs - this.clock.now());
-      this.later(() => this.transition(false, t0, w, before), t0 + b.startMs + b.durationMs - this.clock.now());
+      this.later(() => this.switchOn(t0, b, w), t0 + b.startMs - this.clock.now());
     }
   }
 
   /**
-   * Switches both ends to `loss 100%` (on) or back to the scenario's netem (off), nested windows counted: the
-   * counters are read before switching on and after switching off, so every packet the window dropped is between.
+   * At a window's start: both ends to `loss 100%` (unless an overlapping window already did), then the counters
+   * as the window's baseline. Its end is timed from the moment the switch was made, so a slow `tc` (an emulated
+   * CPU) makes a window late but never short.
    */
-  private transition(on: boolean, t0: number, w: BlackoutWindow, before: Partial<Record<Direction, number>>): void {
+  private switchOn(t0: number, b: Blackout, w: BlackoutWindow): void {
     this.chain = this.chain.then(async () => {
       if (this.stopped) return;
-      const switching = on ? this.depth++ === 0 : --this.depth === 0;
-      const dropped = async () =>
-        Promise.all(
-          this.applied.map(async ({ end }) => [end.direction, (await stats(end.host, end.dev, end.where))?.dropped]),
-        );
-      if (on) for (const [d, n] of await dropped()) if (n !== undefined) before[d as Direction] = n as number;
-      if (switching) {
-        const results = await Promise.all(
-          this.applied.map(({ end, netem }) =>
-            end.host.exec(tcChangeArgs(end.dev, on ? blackedOut(netem) : netem)).then((r) => ({ end, r })),
-          ),
-        );
-        for (const { end, r } of results)
-          if (r.code !== 0) this.failure ??= `tc qdisc change on ${end.where} in ${end.host.name}: ${said(r)}`;
-      }
-      const at = Math.round(this.clock.now() - t0);
-      if (on) w.on_at_ms = at;
-      else {
-        w.off_at_ms = at;
-        for (const [d, n] of await dropped())
-          if (n !== undefined && before[d as Direction] !== undefined)
-            w.dropped[d as Direction] = (n as number) - before[d as Direction]!;
-      }
+      if (this.depth++ === 0) await this.change(true);
+      const onAt = this.clock.now();
+      w.on_at_ms = Math.round(onAt - t0);
+      const base = await this.dropped();
+      this.later(() => this.switchOff(t0, w, base), onAt + b.durationMs - this.clock.now());
     });
+  }
+
+  /** At its end: the counters (what the window dropped since its baseline), then the scenario's netem again. */
+  private switchOff(t0: number, w: BlackoutWindow, base: Partial<Record<Direction, number>>): void {
+    this.chain = this.chain.then(async () => {
+      if (this.stopped) return;
+      const now = await this.dropped();
+      for (const [d, n] of Object.entries(now) as Array<[Direction, number]>)
+        if (base[d] !== undefined) w.dropped[d] = n - base[d];
+      if (--this.depth === 0) await this.change(false);
+      w.off_at_ms = Math.round(this.clock.now() - t0);
+    });
+  }
+
+  /** netem's dropped counter on each end, by direction. */
+  private async dropped(): Promise<Partial<Record<Direction, number>>> {
+    const out: Partial<Record<Direction, number>> = {};
+    await Promise.all(
+      this.applied.map(async ({ end }) => {
+        const c = await stats(end.host, end.dev, end.where);
+        if (c) out[end.direction] = c.dropped;
+      }),
+    );
+    return out;
+  }
+
+  /** `tc qdisc change` on both ends at once: `loss 100%`, or the scenario's netem; a refusal fails clear(). */
+  private async change(blackout: boolean): Promise<void> {
+    const results = await Promise.all(
+      this.applied.map(({ end, netem }) =>
+        end.host.exec(tcChangeArgs(end.dev, blackout ? blackedOut(netem) : netem)).then((r) => ({ end, r })),
+      ),
+    );
+    for (const { end, r } of results)
+      if (r.code !== 0) this.failure ??= `tc qdisc change on ${end.where} in ${end.host.name}: ${said(r)}`;
   }
 
   /** Stops the schedule (every timer cleared, the transition in flight finished), reads the counters, removes netem. */

@@ -31,10 +31,10 @@ class FakeClock implements Clock {
       const next = this.q.filter((x) => x.at <= target).sort((a, b) => a.at - b.at)[0];
       if (!next) break;
       this.q = this.q.filter((x) => x !== next);
-      this.t = next.at;
+      this.t = Math.max(this.t, next.at); // a slow fake command may have moved the clock on already
       next.fn();
     }
-    this.t = target;
+    this.t = Math.max(this.t, target);
     await flush();
   }
 }
@@ -50,12 +50,15 @@ class FakeTc implements CommandHost {
   sent = 0;
   dropped = 0;
   refuse = false;
+  /** how long each command takes on the fake clock (an emulated CPU: seconds) */
+  latencyMs = 0;
   constructor(
     readonly name: string,
     private readonly clock: FakeClock,
   ) {}
   async exec(argv: string[]): Promise<ExecResult> {
     this.calls.push({ t: this.clock.now(), argv });
+    this.clock.t += this.latencyMs;
     const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });
     if (argv[1] === '-s')
       return ok(
@@ -171,6 +174,7 @@ describe('kernel netem shaper: blackouts from the first datagram', () => {
         poll_ms: 10,
         polls: 11,
         first_datagram_ms: 100,
+        poll_period_ms: 10,
         windows: [{ start_ms: 20, duration_ms: 3000, on_at_ms: 20, off_at_ms: 3020, dropped: { up: 7, down: 3 } }],
       },
     });
@@ -188,7 +192,7 @@ describe('kernel netem shaper: blackouts from the first datagram', () => {
     expect(s.tc('add')).toEqual(['tc qdisc add dev ul1s root netem']);
     s.sent = 1; // the first datagram may be counted on either end
     await clock.advanceTo(500);
-    expect(clock.pending()).toBe(2); // the window's start and end
+    expect(clock.pending()).toBe(1); // the window's start (its end is timed from the switch)
     await p.clear();
     expect(clock.pending()).toBe(0);
     await clock.advanceTo(10_000);
@@ -203,6 +207,24 @@ describe('kernel netem shaper: blackouts from the first datagram', () => {
     expect(clock.pending()).toBe(0);
     const counters = await p.clear();
     expect(counters?.blackout_schedule).toMatchObject({ polls: 21, first_datagram_ms: null, windows: [] });
+  });
+
+  it('a slow tc (an emulated CPU) makes a window late, never short', async () => {
+    const { clock, c, s, p } = path();
+    await p.apply({ up: parseNetem('delay 5ms'), down: parseNetem('delay 5ms') }, [{ startMs: 20, durationMs: 3000 }]);
+    c.latencyMs = 700; // every tc call on this end takes 0.7 s
+    s.latencyMs = 0;
+    c.sent = 1;
+    await clock.advanceTo(20_000);
+    const counters = await p.clear();
+    const sched = counters!.blackout_schedule!;
+    expect(sched.poll_period_ms).toBeNull(); // seen at the first poll
+    const [w] = sched.windows;
+    expect(w!.on_at_ms).toBeGreaterThanOrEqual(20);
+    expect(w!.off_at_ms! - w!.on_at_ms!).toBeGreaterThanOrEqual(3000);
+    const [on, off] = c.tc('change').map((l) => c.calls.find((x) => x.argv.join(' ') === l)!.t);
+    expect(off! - on!).toBeGreaterThanOrEqual(3000); // the commands themselves, 3 s apart at least
+    expect(clock.pending()).toBe(0);
   });
 
   it('overlapping windows switch on once and back once, when the last one ends', async () => {
