@@ -111,7 +111,7 @@ export interface NetemPathCounters {
     polls: number;
     /** from the shaping to the first datagram seen in the counters; null when none was seen */
     first_datagram_ms: number | null;
-    /** the polls' mean period as it was (a poll waits POLL_MS after the last one's `tc` answered) */
+    /** the polls' mean period as it was: one starts every poll_ms, or when the last one's `tc` answered if later */
     poll_period_ms: number | null;
     windows: BlackoutWindow[];
   };
@@ -180,6 +180,7 @@ export class NetemPath {
   private watch(shapedAt: number): void {
     const poll = async () => {
       const s = this.schedule!;
+      const started = this.clock.now();
       s.polls++;
       const seen = await Promise.all(
         this.applied.map(async ({ end }) => {
@@ -193,7 +194,7 @@ export class NetemPath {
       if (seen.some((n) => n > 0)) {
         s.first_datagram_ms = Math.round(now - shapedAt);
         this.scheduleWindows(now);
-      } else if (now - shapedAt < this.maxPollMs) this.later(() => void poll(), this.pollMs);
+      } else if (now - shapedAt < this.maxPollMs) this.later(() => void poll(), started + this.pollMs - now);
     };
     this.later(() => void poll(), 0);
   }
