@@ -32,6 +32,19 @@ export interface Host extends CommandHost {
   readFile(path: string): Promise<Buffer>;
   /** Signals a process (a PID on this host), or with `group` its whole process group. */
   kill(pid: number, signal: NodeJS.Signals, o?: { group?: boolean }): void;
+  /**
+   * True when a spawned child is not the process itself (`docker exec`: the child is the docker client), so its
+   * PID there must be asked for (`pidOnHost`).
+   */
+  readonly childIsProxy?: boolean;
+}
+
+/**
+ * `cmd` behind `sh -c 'echo {"event":"pid","pid":$$}; exec "$@"'`: its first stdout line is its PID where it runs
+ * (exec keeps the PID), its arguments untouched (no shell string is built from them).
+ */
+export function pidOnHost(cmd: string[]): string[] {
+  return ['sh', '-c', 'echo "{\\"event\\":\\"pid\\",\\"pid\\":$$}"; exec "$@"', 'sh', ...cmd];
 }
 
 const EXEC_TIMEOUT_MS = 10_000;
@@ -98,6 +111,7 @@ export class ProcessHost implements Host {
  * image has, so binary files survive the text channel.
  */
 export class ContainerHost implements Host {
+  readonly childIsProxy = true;
   constructor(
     /** `container server`, for messages */
     readonly name: string,

@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { type Blackout, type Netem, printNetem } from '../../impair/index.js';
 import { exitedWithin, firstLine } from '../process.js';
-import type { Host } from '../runtimes/host.js';
+import { type Host, pidOnHost } from '../runtimes/host.js';
 import { blackoutReadback } from './types.js';
 
 export interface RelayRequest {
@@ -91,10 +91,17 @@ export async function startRelay(
   where: { to: string; listen: string },
   env?: Record<string, string>,
 ): Promise<RunningRelay> {
-  const child: ChildProcess = host.spawn([...udplab, ...relayArgs(r, where.to, where.listen)], {
-    ...(env && { env }),
-  });
+  const cmd = [...udplab, ...relayArgs(r, where.to, where.listen)];
+  // in a container the child is `docker exec`: the relay's own PID there is asked for (an older udplab image's
+  // relay does not print it in its `listening` line)
+  const child: ChildProcess = host.spawn(host.childIsProxy ? pidOnHost(cmd) : cmd, { ...(env && { env }) });
   const lines: string[] = [];
+  let echoedPid: number | undefined;
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    const m = /^\{"event":"pid","pid":(\d+)\}$/.exec(l);
+    if (m && echoedPid === undefined) echoedPid = Number(m[1]);
+    else lines.push(l);
+  });
   // its stdout closed: every line it printed (the `closed` one last) has been read
   const closed = new Promise<void>((ok) => child.once('close', () => ok()));
   let line: string;
@@ -104,9 +111,8 @@ export async function startRelay(
     child.kill('SIGKILL');
     throw e;
   }
-  createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
   const listening = JSON.parse(line) as RelayListening;
-  const pid = listening.pid ?? child.pid;
+  const pid = echoedPid ?? listening.pid ?? child.pid;
   return {
     listening,
     async stop() {

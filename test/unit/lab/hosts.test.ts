@@ -2,7 +2,7 @@
 // shaper's argv, read-back and counters (src/lab/shapers/relay.ts), golden.
 import { describe, expect, it } from 'vitest';
 import { parseNetem } from '../../../src/impair/index.js';
-import { ContainerHost, SidecarHost } from '../../../src/lab/runtimes/host.js';
+import { ContainerHost, ProcessHost, pidOnHost, SidecarHost } from '../../../src/lab/runtimes/host.js';
 import type { DockerExec } from '../../../src/lab/shape.js';
 import { relayArgs, relayCounters, relayReadback } from '../../../src/lab/shapers/relay.js';
 
@@ -63,6 +63,17 @@ describe('ContainerHost: docker exec CONTAINER …', () => {
       'qdisc',
       'show',
     ]);
+  });
+});
+
+describe('pidOnHost: a command that first says its PID where it runs', () => {
+  it('prints the PID the command then runs as (exec keeps it), its arguments untouched', async () => {
+    const r = await new ProcessHost('loopback', '127.0.0.1').exec(
+      pidOnHost([process.execPath, '-e', 'console.log(process.pid, process.argv[1])', '$(rm -rf /) "x"']),
+    );
+    const [first, second] = r.stdout.trim().split('\n');
+    const { pid } = JSON.parse(first!) as { pid: number };
+    expect(second).toBe(`${pid} $(rm -rf /) "x"`);
   });
 });
 
