@@ -30,7 +30,6 @@ export {
   sweepLeftovers,
   teardown,
 } from './runtimes/docker.js';
-export { probeNetem } from './runtimes/docker-runtime.js';
 export type { Runtime, StartedLab, StartOptions, StoppedLab } from './runtimes/lab.js';
 export { sha256OfFile } from './runtimes/local.js';
 export type { RuntimeName, ShaperName } from './runtimes/types.js';

@@ -28,6 +28,7 @@ import { LocalRuntime } from './runtimes/local.js';
 import { NetnsRuntime } from './runtimes/netns.js';
 import type { ClientOutcome, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
+import { NETEM_POLL_MS } from './shapers/netem.js';
 import { planShaping, withLoss } from './shapers/plan.js';
 import { ms } from './units.js';
 import { analyseWire } from './wire.js';
@@ -144,14 +145,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   const notices: string[] = [];
   // preflight (the part of `udplab doctor` that changes a lesson): refuse rather than teach the wrong one
   notices.push(...bufferPreflight(s, (name) => readSysctl(name), o.allowCapped === true));
-  const noNetemBlackouts = () =>
-    new LabError(
-      'E_SHAPER',
-      `${s.source}: blackouts: only the userspace relay applies them so far (switching kernel netem to loss 100% and back is not implemented); run with --shaper userspace or --runtime local`,
-    );
-  if (s.blackouts.length > 0 && o.shaper === 'netem') throw noNetemBlackouts();
   const runtime = o.lab ?? (await chooseRuntime(o, notices, s));
-  const { runs, overheads, file, environment } = await runOn(runtime, s, o, notices, noNetemBlackouts);
+  const { runs, overheads, file, environment } = await runOn(runtime, s, o, notices);
   const overheadNotice = relayOverheadNotice(overheads);
   // printed with the other notices in the terminal summary (src/report/files.ts)
   if (overheadNotice) notices.push(overheadNotice);
@@ -187,7 +182,6 @@ async function runOn(
   s: Scenario,
   o: RunOptions,
   notices: string[],
-  noNetemBlackouts: () => LabError,
 ): Promise<{
   runs: RunRecord[];
   overheads: { id: string; overhead: RelayOverhead }[];
@@ -209,9 +203,12 @@ async function runOn(
       `competing flows: ${c.count} ${c.kind} download${c.count > 1 ? 's' : ''} of the same file through the same shaped path, started ${c.startMs / 1000} s after each run's own (${lab.shaper === 'netem' ? 'kernel netem on the path' : 'the userspace relay: one rate queue per direction, shared by every flow through it'}); per-flow goodput over time in 100 ms buckets`,
     );
   }
-  if (s.blackouts.length > 0 && lab.shaper === 'netem') throw noNetemBlackouts();
   if (s.blackouts.length > 0) {
-    const n = `blackouts: ${s.blackouts.map((b) => `${b.startMs / 1000} s for ${b.durationMs / 1000} s`).join(', ')} after each run's first datagram, both ways (userspace relay)`;
+    const how =
+      lab.shaper === 'netem'
+        ? `kernel netem: tc qdisc change to loss 100% and back, the first datagram seen by polling tc counters every ${NETEM_POLL_MS} ms`
+        : 'userspace relay';
+    const n = `blackouts: ${s.blackouts.map((b) => `${b.startMs / 1000} s for ${b.durationMs / 1000} s`).join(', ')} after each run's first datagram, both ways (${how})`;
     notices.push(n);
   }
   let capturing = s.capture && o.outDir !== undefined;

@@ -16,16 +16,9 @@ if (!run)
 
 describe.skipIf(!run)('kernel netem in the VM lane', () => {
   it('the netns runtime shapes with tc netem, reads it back, and every run keeps its integrity', () => {
-    const r = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'lab', 'vm', 'run.mjs'),
-        '--timeout',
-        '1200',
-        '--',
-        'node bin/udplab.js lab --runtime netns --shaper netem scenarios/vm/netem-smoke.yaml scenarios/vm/tcp-50ms.yaml --out /udplab-out/reports',
-      ],
-      { cwd: ROOT, encoding: 'utf8', timeout: 1_300_000 },
+    const r = inVm(
+      'node bin/udplab.js lab --runtime netns --shaper netem scenarios/vm/netem-smoke.yaml scenarios/vm/tcp-50ms.yaml --out /udplab-out/reports',
+      1200,
     );
     expect(r.stdout).toMatch(/guest kernel 6\.1\./);
     expect(r.stdout).toMatch(/vm-netem-smoke: 2\/2 runs passed on netns with the netem shaper/);
@@ -46,13 +39,48 @@ describe.skipIf(!run)('kernel netem in the VM lane', () => {
     for (const run of tcp.runs) expect(run.sha256_actual).toBe(run.sha256_expected);
   }, 1_400_000);
 
+  it('blackouts on kernel netem: RUFT through a 3 s window, the window in the netem counters', () => {
+    const r = inVm(
+      'node bin/udplab.js lab --runtime netns --shaper netem scenarios/vm/netem-blackout.yaml --out /udplab-out/reports',
+      900,
+    );
+    if (r.status !== 0) console.error(r.stdout.slice(-6000), r.stderr.slice(-3000));
+    expect(r.stdout).toMatch(/guest kernel 6\.1\./);
+    const out = join(ROOT, '.cache', 'vm', 'out', 'reports');
+    expect(r.stdout).toMatch(/vm-netem-blackout: 1\/1 runs passed on netns with the netem shaper/);
+    const dir = readdirSync(out).find((d) => d.startsWith('vm-netem-blackout-'))!;
+    const res = JSON.parse(readFileSync(join(out, dir, 'results.json'), 'utf8'));
+    expect(res.environment.shaper).toBe('netem');
+    expect(res.environment.notices.join()).not.toMatch(/FALLBACK/);
+    expect(res.environment.notices).toContain(
+      "blackouts: 2 s for 3 s after each run's first datagram, both ways (kernel netem: tc qdisc change to loss 100% and back, the first datagram seen by polling tc counters every 10 ms)",
+    );
+    const [run] = res.runs;
+    console.log(
+      `VM blackout run: ${run.verdict} in ${run.duration_ms} ms${run.failures.length ? ` (${run.failures.join('; ')})` : ''}; counters ${JSON.stringify(run.shaper_counters)}`,
+    );
+    expect(run.verdict).toBe('pass');
+    expect(run.sha256_actual).toBe(run.sha256_expected);
+    expect(run.shaping_readback).toMatch(
+      /^up \(ul\d+c\): qdisc netem .*delay 50ms.*; down \(ul\d+s\): qdisc netem .*delay 50ms.*, blackouts 2000ms\+3000ms from the first datagram \(netem: first datagram seen by polling tc counters every 10 ms\)$/,
+    );
+    const c = run.shaper_counters;
+    const s = c.blackout_schedule;
+    expect(s.first_datagram_ms).toBeGreaterThan(0);
+    const [w] = s.windows;
+    expect(w.on_at_ms).toBeGreaterThanOrEqual(2000);
+    expect(w.off_at_ms - w.on_at_ms).toBeGreaterThanOrEqual(3000); // late under TCG, never short
+    // the scenario has no loss of its own: every packet netem dropped is the blackout's, and the window's own count
+    // (counters read just after switching on and just before switching back) is part of it
+    expect(w.dropped.up + w.dropped.down).toBeGreaterThan(0);
+    expect(w.dropped.up).toBeLessThanOrEqual(c.up.dropped);
+    expect(w.dropped.down).toBeLessThanOrEqual(c.down.dropped);
+    expect(run.duration_ms).toBeGreaterThanOrEqual(3000);
+  }, 1_100_000);
+
   it('udplab shape on a Docker container: netem applied, read back, felt by ping; ingress through ifb; cleared', () => {
     const tar = shapeImageTar();
-    const r = spawnSync(
-      process.execPath,
-      [join(ROOT, 'lab', 'vm', 'run.mjs'), '--timeout', '900', '--', `sh test/vm/shape-guest.sh ${tar}`],
-      { cwd: ROOT, encoding: 'utf8', timeout: 1_000_000 },
-    );
+    const r = inVm(`sh test/vm/shape-guest.sh ${tar}`, 900);
     const out = r.stdout;
     expect(out).toMatch(/guest kernel 6\.1\./);
     for (const step of ['import', 'run', 'apply', 'ping', 'show', 'reapply', 'ingress', 'clear-ingress', 'clear'])
@@ -74,6 +102,15 @@ describe.skipIf(!run)('kernel netem in the VM lane', () => {
     expect(r.status).toBe(0);
   }, 1_100_000);
 });
+
+/** Runs a command in the guest (lab/vm/run.mjs), bounded at `timeoutS` there and a little more here. */
+function inVm(command: string, timeoutS: number) {
+  return spawnSync(
+    process.execPath,
+    [join(ROOT, 'lab', 'vm', 'run.mjs'), '--timeout', String(timeoutS), '--', command],
+    { cwd: ROOT, encoding: 'utf8', timeout: (timeoutS + 100) * 1000 },
+  );
+}
 
 /** A tiny image for the guest's Docker: tc, ip and busybox with their libraries (~8 MB; a full image takes minutes to load under TCG). */
 function shapeImageTar(): string {

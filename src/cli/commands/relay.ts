@@ -75,7 +75,15 @@ export const register: Register = (program: Command, setExit) => {
         ...(f.mtu !== undefined && { mtu: mtuFlag(f.mtu) }),
         ...(f.rcvbuf !== undefined && { recvBufferBytes: rcvbufFlag(f.rcvbuf) }),
       });
-      console.log(JSON.stringify({ event: 'listening', address: relay.address, port: relay.port, ...relay.report() }));
+      console.log(
+        JSON.stringify({
+          event: 'listening',
+          address: relay.address,
+          port: relay.port,
+          pid: process.pid,
+          ...relay.report(),
+        }),
+      );
       const every = Number(f.reportEvery);
       const timer = every > 0 ? setInterval(() => console.log(JSON.stringify(relay.report())), every) : undefined;
       await new Promise<void>((ok) => {

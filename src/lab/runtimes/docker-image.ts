@@ -7,8 +7,9 @@
 //           the host and checks its SHA-256 itself; timed from the container's own start and finish times.
 //   ready   the port bound (the server's /proc/net/udp|tcp(6), read by a sidecar in its network namespace: the
 //           user's image may have nothing but its program), a line of `docker logs` matching a regex, or a delay.
-//   shaping the userspace relay in a container of its own (this host: no sch_netem), or kernel netem put on the
-//           holder's eth0 (up) and the server's eth0 (down) from sidecars (shape.ts), as Pumba does.
+//   shaping the userspace relay (shapers/relay.ts's argv, read-back, counters) in a container of its own (this
+//           host: no sch_netem), or kernel netem (shapers/netem.ts) put on the holder's eth0 (up) and the server's eth0
+//           (down) from sidecars (host.ts SidecarHost), as Pumba does.
 //   faults  the client's or the server's container killed when {local} holds the fault's share (as for exec).
 // This file holds the lab's life cycle and its shaping; argv (docker-image-argv.ts), grading (docker-image-grade.ts),
 // server placement and readiness (docker-image-servers.ts), clients, faults and capture (docker-image-clients.ts).
@@ -17,16 +18,20 @@
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Netem, parseNetem, printNetem } from '../../impair/index.js';
+import type { Blackout, Netem } from '../../impair/index.js';
 import { LabError } from '../errors.js';
 import type { Fault, FaultRecord } from '../protocols/index.js';
-import { type DockerExec, execDocker, readBack, type ShapeTarget, shapeResolved } from '../shape.js';
-import { buildImage, createInternalNetwork, type LabNetwork } from './docker.js';
+import type { ImageSpec } from '../protocols/types.js';
+import { type DockerExec, execDocker, RELAY_ALTERNATIVE } from '../shape.js';
+import { NetemPath, netemShaper } from '../shapers/netem.js';
+import { type RelayListening, relayArgs, relayCounters, relayReadback } from '../shapers/relay.js';
+import { buildImage, createInternalNetwork, type LabNetwork, labels } from './docker.js';
 import { type ImageEndpointSpec, labelArgs } from './docker-image-argv.js';
 import { type ClientPlan, runClient, runClientWithFaults, startCapture, stopCapture } from './docker-image-clients.js';
 import { type HashedFile, type ImageRunOutcome, lastLine, sha256Sync } from './docker-image-grade.js';
 import { ensureImage, type ImageLabContext, type Server, serverExited, startServer } from './docker-image-servers.js';
 import { ExecServerError } from './exec.js';
+import { SidecarHost } from './host.js';
 import { writeContent } from './local.js';
 import type { ClientOutcome, PreparedFile } from './types.js';
 
@@ -47,6 +52,8 @@ export class ImageEndpointLab {
   private ownNet = false;
   private holder = '';
   private relay = '';
+  /** kernel netem on the path (from sidecars), while it is applied */
+  private netem: NetemPath | undefined;
   private readonly servers = new Map<string, Server>();
   private readonly containers = new Set<string>();
   private readonly dirs: string[] = [];
@@ -114,30 +121,24 @@ export class ImageEndpointLab {
     );
     this.kernel = await this.must(['exec', holder, 'uname', '-sr'], 'uname in the client holder');
     if (this.shaperWanted === 'userspace') return;
-    const t: ShapeTarget = { id: this.holder, name: holder };
-    const probe = await shapeResolved(
-      this.docker,
-      t,
-      { action: 'apply', dev: 'eth0', dir: 'egress', netem: parseNetem('delay 0ms') },
-      { sidecar: true, sidecarImage: this.udplabImage },
-    ).then(
-      () => undefined,
-      (e: Error) => e.message,
-    );
-    if (probe === undefined) {
+    const p = await netemShaper.probe(this.sidecar(this.holder, 'client'), 'eth0');
+    if (p.ok) {
       this.shaper = 'netem';
-      await shapeResolved(
-        this.docker,
-        t,
-        { action: 'clear', dev: 'eth0', dir: 'egress' },
-        { sidecar: true, sidecarImage: this.udplabImage },
-      );
       return;
     }
+    const release = this.kernel.split(' ')[1] ?? this.kernel;
+    const probe = /qdisc kind is unknown/i.test(p.detail)
+      ? `this kernel (${release}) has no sch_netem (tc: "${p.detail}"); ${RELAY_ALTERNATIVE}`
+      : `tc netem from a sidecar in the client holder's network namespace: ${p.detail}`;
     if (this.shaperWanted === 'netem') throw new LabError('E_SHAPER', `--shaper netem: ${probe}`);
     this.notices.push(
       `FALLBACK: image endpoints: kernel netem from a sidecar was refused (${probe.split(';')[0]}); shaping with the userspace relay in a container instead.`,
     );
+  }
+
+  /** Where `tc` runs for a container of this lab: a sidecar in its network namespace (the image needs no tc). */
+  private sidecar(id: string, role: string): SidecarHost {
+    return new SidecarHost(`a sidecar in the ${role} container's network namespace`, id, this.udplabImage, this.docker);
   }
 
   private tmp(what: string): string {
@@ -189,6 +190,7 @@ export class ImageEndpointLab {
     down: Netem;
     seed: number;
     mtu?: number;
+    blackouts?: readonly Blackout[];
   }): Promise<string> {
     await this.clearShaping();
     this.seed = req.seed;
@@ -196,20 +198,21 @@ export class ImageEndpointLab {
     if (s.failed) throw new ExecServerError(s.failed.verdict, s.failed.reason);
     this.target = { host: s.ip, port: s.port };
     if (this.shaper === 'netem') {
-      const out: string[] = [];
-      for (const [id, name, n, dir] of [
-        [this.holder, 'client', req.up, 'up'],
-        [s.id, 'server', req.down, 'down'],
-      ] as const) {
-        const t = { id, name };
-        const opts = { sidecar: true, sidecarImage: this.udplabImage };
-        const r =
-          Object.keys(n).length > 0
-            ? await shapeResolved(this.docker, t, { action: 'apply', dev: 'eth0', dir: 'egress', netem: n }, opts)
-            : await shapeResolved(this.docker, t, { action: 'clear', dev: 'eth0', dir: 'egress' }, opts);
-        out.push(`${dir} (${name} eth0, from a sidecar): ${r.readback.split('\n')[0]}`);
-      }
-      return out.join('; ');
+      if (req.blackouts?.length)
+        throw new LabError(
+          'E_SHAPER',
+          'blackouts on kernel netem for image protocols: tc reaches their containers through a sidecar container per command (about a second each), too slow to time a window from the first datagram; run with --shaper userspace',
+        );
+      this.netem = new NetemPath([
+        {
+          host: this.sidecar(this.holder, 'client'),
+          dev: 'eth0',
+          direction: 'up',
+          where: 'client eth0, from a sidecar',
+        },
+        { host: this.sidecar(s.id, 'server'), dev: 'eth0', direction: 'down', where: 'server eth0, from a sidecar' },
+      ]);
+      return this.netem.apply({ up: req.up, down: req.down });
     }
     if (s.spec.transport === 'tcp')
       return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
@@ -226,18 +229,7 @@ export class ImageEndpointLab {
       ...labelArgs('relay'),
       this.udplabImage,
       'udplab',
-      'relay',
-      '--to',
-      `${s.ip}:${s.port}`,
-      '--listen',
-      `0.0.0.0:${RELAY_PORT}`,
-      '--up',
-      printNetem(req.up),
-      '--down',
-      printNetem(req.down),
-      '--seed',
-      String(req.seed),
-      ...(req.mtu ? ['--mtu', String(req.mtu)] : []),
+      ...relayArgs(req, `${s.ip}:${s.port}`, `0.0.0.0:${RELAY_PORT}`),
     ];
     await this.must(argv, 'starting the relay container');
     const end = Date.now() + 30_000;
@@ -251,32 +243,14 @@ export class ImageEndpointLab {
     }
     if (!line) throw new LabError('E_RUNTIME', 'udplab relay did not start in its container within 30 s');
     this.target = { host: await this.ipOf(relay), port: RELAY_PORT };
-    const j = JSON.parse(line) as { up: string; down: string; seed: number };
-    return `userspace relay container: up "${j.up}" down "${j.down}" seed ${j.seed}${req.mtu ? `, IP fragmentation emulated at MTU ${req.mtu}` : ''}`;
+    return relayReadback('userspace relay container', JSON.parse(line) as RelayListening, req);
   }
 
   /** Removes the impairment: the relay's closing report (its counters), or the netem qdiscs' read-back. */
   async clearShaping(): Promise<unknown> {
-    if (this.shaper === 'netem') {
-      const counters: Record<string, string> = {};
-      for (const [id, name, dir] of [
-        [this.holder, 'client', 'up'],
-        ...[...this.servers.values()].filter((s) => !s.failed).map((s) => [s.id, s.name, 'down']),
-      ] as Array<[string, string, string]>) {
-        if (!id) continue;
-        const t = { id, name };
-        const via = { kind: 'sidecar' as const, image: this.udplabImage };
-        const show = await readBack(this.docker, t, 'eth0', via).catch(() => '');
-        if (show.startsWith('qdisc netem')) counters[dir] = show;
-        await shapeResolved(
-          this.docker,
-          t,
-          { action: 'clear', dev: 'eth0', dir: 'egress' },
-          { sidecar: true, sidecarImage: this.udplabImage },
-        ).catch(() => undefined);
-      }
-      return Object.keys(counters).length > 0 ? counters : undefined;
-    }
+    const n = this.netem;
+    this.netem = undefined;
+    if (n) return n.clear();
     if (!this.relay) return undefined;
     const relay = this.relay;
     this.relay = '';
@@ -284,11 +258,7 @@ export class ImageEndpointLab {
     const logs = await this.docker(['logs', relay]);
     await this.docker(['rm', '-f', '-v', relay]);
     this.containers.delete(relay);
-    const last = logs.stdout
-      .split('\n')
-      .filter((l) => l.includes('"closed"'))
-      .pop();
-    return last ? JSON.parse(last) : undefined;
+    return relayCounters(logs.stdout.split('\n'));
   }
 
   /** The server's failure, if it has one now (it may have exited since it became ready). */

@@ -1,17 +1,19 @@
 // The `docker` runtime: server and client (and, for the userspace shaper, a relay) in separate containers on
-// an `internal` network, NET_ADMIN, labelled udplab=1, always removed. The netem shaper runs `tc` inside each
-// endpoint (egress: the client's eth0 carries "up", the server's "down"); where the kernel has no sch_netem it
-// falls back to a relay container, loudly.
+// an `internal` network, NET_ADMIN, labelled udplab=1, always removed. Each container is a Host (`docker exec`,
+// host.ts); the netem shaper (shapers/netem.ts) runs `tc` inside each endpoint through it (egress: the client's eth0
+// carries "up", the server's "down"); where the kernel has no sch_netem it falls back to the relay
+// (shapers/relay.ts) in a third container, loudly.
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StartedTestContainer } from 'testcontainers';
-import { printNetem, tcNetemArgs } from '../../impair/index.js';
 import { formatHostPort } from '../../transport/index.js';
 import { LabError } from '../errors.js';
+import { startTimeoutMs } from '../process.js';
 import { imageOf } from '../protocols/image.js';
 import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } from '../protocols/index.js';
-import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
+import { NetemPath, netemShaper } from '../shapers/netem.js';
+import { type RunningRelay, relayReadback, startRelay } from '../shapers/relay.js';
 import {
   containerIPv6,
   createInternalNetwork,
@@ -22,9 +24,9 @@ import {
 } from './docker.js';
 import { ImageEndpointLab, type ImageEndpointSpec } from './docker-image.js';
 import { toClientOutcome } from './docker-image-grade.js';
-import { startTimeoutMs, writeContent } from './local.js';
+import { ContainerHost } from './host.js';
+import { writeContent } from './local.js';
 import {
-  blackoutReadback,
   type ClientOutcome,
   clientOutcome,
   type FlowSpec,
@@ -33,7 +35,6 @@ import {
   type Leftovers,
   notRestarted,
   type PreparedFile,
-  relayBlackoutArgs,
   type ShaperName,
   type ShapingRequest,
   withLocalSha,
@@ -56,16 +57,6 @@ async function run(
   return { exitCode: r.exitCode, output: r.output, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Does this kernel have sch_netem? Probed inside a container with NET_ADMIN. */
-export async function probeNetem(c: StartedTestContainer): Promise<{ ok: boolean; detail: string }> {
-  const r = await run(c, ['tc', 'qdisc', 'add', 'dev', 'eth0', 'root', 'netem', 'delay', '0ms']);
-  if (r.exitCode === 0) {
-    await run(c, ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
-    return { ok: true, detail: 'tc netem accepted' };
-  }
-  return { ok: false, detail: r.output.trim().split('\n')[0] ?? `tc exit ${r.exitCode}` };
-}
-
 export class DockerRuntime implements LabRuntime {
   readonly name = 'docker' as const;
   shaper: ShaperName = 'netem';
@@ -74,7 +65,9 @@ export class DockerRuntime implements LabRuntime {
   private server: StartedTestContainer | undefined;
   private client: StartedTestContainer | undefined;
   private relay: StartedTestContainer | undefined;
-  private relayPid = '';
+  private relayRunning: RunningRelay | undefined;
+  /** kernel netem on the path, while it is applied */
+  private netem: NetemPath | undefined;
   private readonly servers = new Map<string, { port: number; pid: string; args: string[] }>();
   private target = '';
   private capturePath = '';
@@ -112,7 +105,7 @@ export class DockerRuntime implements LabRuntime {
     if (!this.server || !this.client) throw new LabError('E_RUNTIME', 'the server or client container did not start');
     this.kernel = (await run(this.server, ['uname', '-sr'])).stdout.trim();
     if (this.shaperWanted !== 'userspace') {
-      const p = await probeNetem(this.client);
+      const p = await netemShaper.probe(this.host(this.client, 'client'), 'eth0');
       if (!p.ok) {
         if (this.shaperWanted === 'netem') {
           throw new LabError('E_SHAPER', `--shaper netem: this kernel (${this.kernel}) cannot run netem: ${p.detail}`);
@@ -141,6 +134,11 @@ export class DockerRuntime implements LabRuntime {
         `IPv6 path: client, ${this.relay ? 'relay and ' : ''}server talk over docker network ${this.net.name} (${this.net.subnet6}): ${shown.join(', ')}.`,
       );
     }
+  }
+
+  /** A container as a Host: commands through `docker exec`, at its address on the lab network. */
+  private host(c: StartedTestContainer, role: string): ContainerHost {
+    return new ContainerHost(`container ${role}`, c.getId(), this.ip(c));
   }
 
   /** The wildcard a listener binds: `::` on an IPv6 path. */
@@ -310,47 +308,26 @@ export class DockerRuntime implements LabRuntime {
         down,
         seed,
         ...(req.mtu !== undefined && { mtu: req.mtu }),
+        ...(req.blackouts !== undefined && { blackouts: req.blackouts }),
       });
     }
     const server = await this.ensureServer(req.variant);
     this.target = formatHostPort(this.ip(this.server!), server.port);
     if (this.shaper === 'netem') {
-      const out: string[] = [];
-      for (const [c, n, dir] of [
-        [this.client!, up, 'up'],
-        [this.server!, down, 'down'],
-      ] as const) {
-        await run(c, ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']); // `replace` keeps old attributes: del + add
-        if (Object.keys(n).length > 0) {
-          const r = await run(c, ['tc', ...tcNetemArgs('eth0', n)]);
-          if (r.exitCode !== 0)
-            throw new LabError('E_SHAPER', `tc ${tcNetemArgs('eth0', n).join(' ')}: ${r.output.trim()}`);
-        }
-        const show = await run(c, ['tc', 'qdisc', 'show', 'dev', 'eth0']);
-        out.push(`${dir} (${dir === 'up' ? 'client' : 'server'} eth0): ${show.stdout.trim().split('\n')[0]}`);
-      }
-      return out.join('; ');
+      this.netem = new NetemPath([
+        { host: this.host(this.client!, 'client'), dev: 'eth0', direction: 'up', where: 'client eth0' },
+        { host: this.host(this.server!, 'server'), dev: 'eth0', direction: 'down', where: 'server eth0' },
+      ]);
+      return this.netem.apply({ up, down }, req.blackouts);
     }
     if (server.transport === 'tcp')
       return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
+    this.relayRunning = await startRelay(this.host(this.relay!, 'relay'), ['udplab'], req, {
+      to: formatHostPort(this.ip(this.server!), server.port),
+      listen: formatHostPort(this.any, RELAY_PORT),
+    });
     this.target = formatHostPort(this.ip(this.relay!), RELAY_PORT);
-    const r = this.relay!;
-    const cmd = [
-      'udplab relay',
-      `--to '${formatHostPort(this.ip(this.server!), server.port)}'`, // quoted: `[v6]:port` is a glob to sh
-      `--listen '${formatHostPort(this.any, RELAY_PORT)}'`,
-      `--up '${printNetem(up)}'`,
-      `--down '${printNetem(down)}'`,
-      `--seed ${seed}`,
-      ...(req.mtu ? [`--mtu ${req.mtu}`] : []),
-      ...relayBlackoutArgs(req.blackouts), // digits and fixed words only: safe in this shell line
-    ].join(' ');
-    const started = await run(r, ['sh', '-c', `${cmd} > /tmp/relay.log 2>&1 & echo $!`]);
-    this.relayPid = started.stdout.trim();
-    await this.waitFor(r, '/tmp/relay.log', '"listening"', 'udplab relay');
-    const line = (await run(r, ['head', '-1', '/tmp/relay.log'])).stdout.trim();
-    const j = JSON.parse(line) as { up: string; down: string; seed: number };
-    return `userspace relay container: up "${j.up}" down "${j.down}" seed ${j.seed}${req.mtu ? `, IP fragmentation emulated at MTU ${req.mtu}` : ''}${blackoutReadback(req.blackouts)}`;
+    return relayReadback('userspace relay container', this.relayRunning.listening, req);
   }
 
   /** netem: the counters each endpoint's qdisc kept (`tc -s qdisc show`), read before it is deleted. */
@@ -359,30 +336,12 @@ export class DockerRuntime implements LabRuntime {
       this.imageShaped = false;
       return this.images?.clearShaping();
     }
-    if (this.shaper === 'netem') {
-      const counters: Record<string, NetemCounters> = {};
-      for (const [c, dir, who] of [
-        [this.client, 'up', 'client'],
-        [this.server, 'down', 'server'],
-      ] as const) {
-        if (!c) continue;
-        const stats = parseTcStats((await run(c, ['tc', '-s', 'qdisc', 'show', 'dev', 'eth0'])).stdout, `${who} eth0`);
-        if (stats?.qdisc.startsWith('qdisc netem')) counters[dir] = stats;
-        await run(c, ['tc', 'qdisc', 'del', 'dev', 'eth0', 'root']);
-      }
-      return Object.keys(counters).length > 0 ? counters : undefined;
-    }
-    if (!this.relayPid || !this.relay) return undefined;
-    const pid = this.relayPid;
-    this.relayPid = '';
-    await run(this.relay, [
-      'sh',
-      '-c',
-      `kill -TERM ${pid}; for i in $(seq 1 30); do kill -0 ${pid} 2>/dev/null || break; sleep 0.1; done`,
-    ]);
-    const log = (await run(this.relay, ['cat', '/tmp/relay.log'])).stdout.trim().split('\n');
-    const last = log.filter((l) => l.includes('"closed"')).pop();
-    return last ? JSON.parse(last) : undefined;
+    const n = this.netem;
+    this.netem = undefined;
+    if (n) return n.clear();
+    const r = this.relayRunning;
+    this.relayRunning = undefined;
+    return r?.stop();
   }
 
   async runClients(v: Variant, remote: string, timeoutMs: number, count: number): Promise<ClientOutcome[]> {
@@ -500,8 +459,9 @@ export class DockerRuntime implements LabRuntime {
       '-c',
       `kill -INT ${pid}; for i in $(seq 1 30); do kill -0 ${pid} 2>/dev/null || break; sleep 0.1; done`,
     ]);
-    const b64 = await run(this.client!, ['base64', '-w0', '/tmp/capture.pcap']);
-    const bytes = Buffer.from(b64.stdout.trim(), 'base64');
+    const bytes = await this.host(this.client!, 'client')
+      .readFile('/tmp/capture.pcap')
+      .catch(() => Buffer.alloc(0));
     writeFileSync(this.capturePath, bytes);
     return bytes.length;
   }
@@ -511,9 +471,11 @@ export class DockerRuntime implements LabRuntime {
   }
 
   async keepClientFile(index: number, dest: string): Promise<boolean> {
-    const r = await run(this.client!, ['base64', '-w0', `/data/file-${index}.bin`]);
-    if (r.exitCode !== 0) return false;
-    writeFileSync(dest, Buffer.from(r.stdout.trim(), 'base64'));
+    const bytes = await this.host(this.client!, 'client')
+      .readFile(`/data/file-${index}.bin`)
+      .catch(() => undefined);
+    if (!bytes) return false;
+    writeFileSync(dest, bytes);
     return true;
   }
 

@@ -16,12 +16,11 @@ import {
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { readJournalInfo, removePartial } from '../../files/index.js';
-import { type Netem, printNetem } from '../../impair/index.js';
 import { formatHostPort } from '../../transport/index.js';
 import { LabError } from '../errors.js';
+import { firstLine, stopChild } from '../process.js';
 import {
   clientArgs,
   type Fault,
@@ -31,6 +30,9 @@ import {
   serverSpec,
   type Variant,
 } from '../protocols/index.js';
+import { NetemPath } from '../shapers/netem.js';
+import { type RunningRelay, relayReadback, startRelay } from '../shapers/relay.js';
+import type { ShapedEnd } from '../shapers/types.js';
 import { repoRoot } from './docker.js';
 import {
   type ExecServer,
@@ -43,8 +45,10 @@ import {
   startExecServer,
 } from './exec.js';
 import { type Host, ProcessHost, type Role } from './host.js';
+
+export { startTimeoutMs } from '../process.js';
+
 import {
-  blackoutReadback,
   type ClientOutcome,
   clientOutcome,
   type FlowSpec,
@@ -55,7 +59,6 @@ import {
   notResumable,
   type PreparedFile,
   type RuntimeName,
-  relayBlackoutArgs,
   type ShaperName,
   type ShapingRequest,
   withLocalSha,
@@ -74,40 +77,6 @@ const BIN = () => join(repoRoot(), 'bin', 'udplab.js');
 /** Starts `udplab ARGS` on a host (loopback, or a namespace through `ip netns exec NS`, which keeps the PID). */
 function spawnUdplab(args: string[], home: string, host: Host): ChildProcess {
   return host.spawn([process.execPath, BIN(), ...args], { env: { UDPLAB_HOME: home } });
-}
-
-/**
- * How long a server or relay may take to print its first line: 30 s, or UDPLAB_START_TIMEOUT seconds (the VM lane
- * sets 300: under TCG emulation Node alone needs several seconds to load).
- */
-export function startTimeoutMs(): number {
-  const s = Number(process.env.UDPLAB_START_TIMEOUT);
-  return Number.isFinite(s) && s > 0 ? s * 1000 : 30_000;
-}
-
-/** Waits for the first stdout line of a child that matches `re`. */
-function firstLine(child: ChildProcess, re: RegExp, what: string, timeoutMs = startTimeoutMs()): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    let stderr = '';
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-    });
-    const t = setTimeout(
-      () => reject(new LabError('E_RUNTIME', `${what} did not start within ${timeoutMs} ms: ${stderr.trim()}`)),
-      timeoutMs,
-    );
-    rl.on('line', (l) => {
-      if (re.test(l)) {
-        clearTimeout(t);
-        resolve(l);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new LabError('E_RUNTIME', `${what} exited with ${code}: ${stderr.trim()}`));
-    });
-  });
 }
 
 export async function sha256OfFile(path: string): Promise<string> {
@@ -153,10 +122,12 @@ export class LocalRuntime implements LabRuntime {
   protected captureInterface(): string {
     return 'lo';
   }
-  /** Kernel shaping, for runtimes that have it; the local runtime has none. */
-  protected async applyKernelShaping(_up: Netem, _down: Netem): Promise<string> {
+  /** The devices kernel netem shapes, one per direction, for runtimes that have it; the local runtime has none. */
+  protected netemEnds(): ShapedEnd[] {
     throw new LabError('E_SHAPER', 'the local runtime shapes in user space only');
   }
+  /** Kernel netem on the path, while it is applied. */
+  private netem: NetemPath | undefined;
   private readonly servers = new Map<
     string,
     { child: ChildProcess; port: number; args: string[]; exec?: ExecServer }
@@ -165,7 +136,7 @@ export class LocalRuntime implements LabRuntime {
   private readonly serverFailures = new Map<string, ExecServerError>();
   /** Ports for exec servers in a namespace of our own (netns): nothing else binds there below 32768. */
   private nextPort = 20_000;
-  private relay: ChildProcess | undefined;
+  private relay: RunningRelay | undefined;
   /** The server key of the variant the path is shaped for (its clients go through targetPort). */
   private shapedKey = '';
   /** udplab clients running now: teardown kills them (an interrupted lab does not wait for their timeouts). */
@@ -174,7 +145,6 @@ export class LocalRuntime implements LabRuntime {
   private readonly execClients = new Set<Proc>();
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
   private targetPort = 0;
-  private relayLines: string[] = [];
   private capture: ChildProcess | undefined;
   private capturePath = '';
   /** SHA-256 of the test file (exec outcomes are judged against it). */
@@ -382,44 +352,33 @@ export class LocalRuntime implements LabRuntime {
     const server = await this.ensureServer(r.variant, r.seed);
     this.targetPort = server.port;
     this.shapedKey = serverSpec(r.variant).key;
-    if (this.shaper === 'netem') return this.applyKernelShaping(r.up, r.down);
+    if (this.shaper === 'netem') {
+      this.netem = new NetemPath(this.netemEnds());
+      return this.netem.apply({ up: r.up, down: r.down }, r.blackouts);
+    }
     if (server.transport === 'tcp')
       return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
-    this.relayLines = [];
-    this.relay = spawnUdplab(
-      [
-        'relay',
-        '--to',
-        formatHostPort(this.hosts.relayTo, server.port),
-        '--listen',
-        formatHostPort(this.hosts.relayListen, 0),
-        '--up',
-        printNetem(r.up),
-        '--down',
-        printNetem(r.down),
-        '--seed',
-        String(r.seed),
-        ...(r.mtu ? ['--mtu', String(r.mtu)] : []),
-        ...relayBlackoutArgs(r.blackouts),
-      ],
-      join(this.dir, 'relay-home'),
+    const to = formatHostPort(this.hosts.relayTo, server.port);
+    this.relay = await startRelay(
       this.host('relay'),
+      [process.execPath, BIN()],
+      r,
+      { to, listen: formatHostPort(this.hosts.relayListen, 0) },
+      { UDPLAB_HOME: join(this.dir, 'relay-home') },
     );
-    const line = await firstLine(this.relay, /"listening"/, 'udplab relay');
-    createInterface({ input: this.relay.stdout! }).on('line', (l) => this.relayLines.push(l));
-    const j = JSON.parse(line) as { address: string; port: number; up: string; down: string; seed: number };
+    const j = this.relay.listening;
     this.targetPort = j.port;
-    const path = `${formatHostPort(j.address, j.port)} → ${formatHostPort(this.hosts.relayTo, server.port)}`;
-    return `userspace relay: up "${j.up}" down "${j.down}" seed ${j.seed}${r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : ''}${blackoutReadback(r.blackouts)}, ${path}`;
+    return relayReadback('userspace relay', j, r, `${formatHostPort(j.address, j.port)} → ${to}`);
   }
 
   async clearShaping(): Promise<unknown> {
+    const n = this.netem;
+    this.netem = undefined;
+    if (n) return n.clear();
     const r = this.relay;
     if (!r) return undefined;
     this.relay = undefined;
-    await stopChild(r);
-    const last = this.relayLines.filter((l) => l.includes('"closed"')).pop();
-    return last ? JSON.parse(last) : undefined;
+    return r.stop();
   }
 
   async runClients(v: Variant, remote: string, timeoutMs: number, count: number, seed = 1): Promise<ClientOutcome[]> {
@@ -728,7 +687,7 @@ export class LocalRuntime implements LabRuntime {
   leftovers(): Leftovers {
     const children = [
       ...[...this.servers.values()].map((s) => s.child),
-      this.relay,
+      this.relay?.child,
       this.capture,
       ...this.clients,
       ...[...this.execClients].map((p) => p.child),
@@ -781,15 +740,4 @@ async function waitForSize(
     await new Promise((ok) => setTimeout(ok, 10));
   }
   return undefined;
-}
-
-/** SIGTERM (or `signal`), then SIGKILL after 3 s. */
-async function stopChild(c: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const exited = new Promise((ok) => c.once('exit', ok));
-  c.kill(signal);
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([exited, new Promise((ok) => (timer = setTimeout(ok, 3000)))]);
-  clearTimeout(timer); // else it holds the process for 3 s after the lab is gone
-  if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }

@@ -1,13 +1,14 @@
 // The `netns` runtime: root on Linux, no Docker. Two network namespaces joined by a veth pair
 // (client 10.77.<k>.1 ⟷ server 10.77.<k>.2; with `ip: 6` also fd77:0:0:<k>::1 ⟷ fd77:0:0:<k>::2, which the
-// run then uses); server, relay and client are udplab processes started with `ip netns exec`. Shaper `netem`: tc on each veth end (client egress = up, server egress = down), always
-// `del` then `add`; where the kernel has no sch_netem, the relay runs in the server's namespace instead, loudly.
+// run then uses); server, relay and client are udplab processes started with `ip netns exec`. Shaper `netem`
+// (shapers/netem.ts, over this runtime's hosts): each veth end's egress (client = up, server = down); where the
+// kernel has no sch_netem, the relay runs in the server's namespace instead, loudly.
 // Namespaces are named udplab-<pid>-{c,s}; a start-up sweep deletes those whose owner process is gone.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { type Netem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
-import { type NetemCounters, parseTcStats } from '../shapers/counters.js';
+import { netemShaper } from '../shapers/netem.js';
+import type { ShapedEnd } from '../shapers/types.js';
 import { type Host, ProcessHost, type Role } from './host.js';
 import { LocalRuntime } from './local.js';
 import type { Leftovers, RuntimeName, ShaperName } from './types.js';
@@ -16,16 +17,6 @@ const exec = promisify(execFile);
 
 async function ip(...args: string[]): Promise<string> {
   return (await exec('ip', args, { timeout: 10_000 })).stdout;
-}
-
-async function inNs(ns: string, cmd: string[]): Promise<{ code: number; out: string }> {
-  try {
-    const r = await exec('ip', ['netns', 'exec', ns, ...cmd], { timeout: 10_000 });
-    return { code: 0, out: r.stdout + r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof x.code === 'number' ? x.code : 1, out: `${x.stdout ?? ''}${x.stderr ?? ''}` };
-  }
 }
 
 /** Deletes udplab namespaces left by processes that no longer exist. */
@@ -131,64 +122,28 @@ export class NetnsRuntime extends LocalRuntime {
     }
     this.kernel = (await exec('uname', ['-sr'])).stdout.trim();
     if (this.shaperWanted !== 'userspace') {
-      const probe = await inNs(this.cns, [
-        'tc',
-        'qdisc',
-        'add',
-        'dev',
-        `ul${this.k}c`,
-        'root',
-        'netem',
-        'delay',
-        '0ms',
-      ]);
-      if (probe.code === 0) {
-        await inNs(this.cns, ['tc', 'qdisc', 'del', 'dev', `ul${this.k}c`, 'root']);
-        this.shaper = 'netem';
-      } else if (this.shaperWanted === 'netem') {
+      const probe = await netemShaper.probe(this.host('client'), `ul${this.k}c`);
+      if (probe.ok) this.shaper = 'netem';
+      else if (this.shaperWanted === 'netem') {
         throw new LabError(
           'E_SHAPER',
-          `--shaper netem: this kernel (${this.kernel}) cannot run netem: ${probe.out.trim()}`,
+          `--shaper netem: this kernel (${this.kernel}) cannot run netem: ${probe.detail}`,
         );
       } else {
         this.notices.push(
-          `FALLBACK: kernel ${this.kernel} has no sch_netem (tc: "${probe.out.trim().split('\n')[0]}"); shaping with the userspace relay in the server's namespace instead. Figures describe the relay, not kernel netem.`,
+          `FALLBACK: kernel ${this.kernel} has no sch_netem (tc: "${probe.detail}"); shaping with the userspace relay in the server's namespace instead. Figures describe the relay, not kernel netem.`,
         );
       }
     }
     await super.start();
   }
 
-  protected override async applyKernelShaping(up: Netem, down: Netem): Promise<string> {
-    const out: string[] = [];
-    for (const [ns, dev, n, dir] of [
-      [this.cns, `ul${this.k}c`, up, 'up'],
-      [this.sns, `ul${this.k}s`, down, 'down'],
-    ] as const) {
-      await inNs(ns, ['tc', 'qdisc', 'del', 'dev', dev, 'root']);
-      if (Object.keys(n).length > 0) {
-        const r = await inNs(ns, ['tc', ...tcNetemArgs(dev, n)]);
-        if (r.code !== 0) throw new LabError('E_SHAPER', `tc ${tcNetemArgs(dev, n).join(' ')}: ${r.out.trim()}`);
-      }
-      out.push(`${dir} (${dev}): ${(await inNs(ns, ['tc', 'qdisc', 'show', 'dev', dev])).out.trim().split('\n')[0]}`);
-    }
-    return out.join('; ');
-  }
-
-  override async clearShaping(): Promise<unknown> {
-    if (this.shaper === 'netem' && this.created) {
-      const counters: Record<string, NetemCounters> = {};
-      for (const [ns, dev, dir] of [
-        [this.cns, `ul${this.k}c`, 'up'],
-        [this.sns, `ul${this.k}s`, 'down'],
-      ] as const) {
-        const stats = parseTcStats((await inNs(ns, ['tc', '-s', 'qdisc', 'show', 'dev', dev])).out, dev);
-        if (stats?.qdisc.startsWith('qdisc netem')) counters[dir] = stats;
-        await inNs(ns, ['tc', 'qdisc', 'del', 'dev', dev, 'root']);
-      }
-      return Object.keys(counters).length > 0 ? counters : undefined;
-    }
-    return super.clearShaping();
+  /** Each veth end's egress: the client's carries up, the server's down. */
+  protected override netemEnds(): ShapedEnd[] {
+    return [
+      { host: this.host('client'), dev: `ul${this.k}c`, direction: 'up', where: `ul${this.k}c` },
+      { host: this.host('server'), dev: `ul${this.k}s`, direction: 'down', where: `ul${this.k}s` },
+    ];
   }
 
   /** The processes first (they run in the namespaces), then the namespaces, even when stopping a process threw. */

@@ -25,24 +25,11 @@ export interface ShapingRequest {
   variant: Variant;
   /** Userspace relay: emulate IP fragmentation at this MTU. */
   mtu?: number;
-  /** Windows in which the path drops everything both ways, from the run's first datagram (userspace relay). */
+  /**
+   * Windows in which the path drops everything both ways, from the run's first datagram: the relay's own, or kernel
+   * netem switched to `loss 100%` and back (shapers/netem.ts NetemPath).
+   */
   blackouts?: Blackout[];
-}
-
-/** The relay's argv for blackouts: one `--blackout START:DURATION` each, timed from the run's first datagram. */
-export function relayBlackoutArgs(blackouts: Blackout[] | undefined): string[] {
-  if (!blackouts?.length) return [];
-  return [
-    ...blackouts.flatMap((b) => ['--blackout', `${Math.round(b.startMs)}:${Math.round(b.durationMs)}`]),
-    '--blackout-from',
-    'first-datagram',
-  ];
-}
-
-/** The read-back's words for blackouts, e.g. `, blackouts 1000ms+3000ms from the first datagram`. */
-export function blackoutReadback(blackouts: Blackout[] | undefined): string {
-  if (!blackouts?.length) return '';
-  return `, blackouts ${blackouts.map((b) => `${Math.round(b.startMs)}ms+${Math.round(b.durationMs)}ms`).join(' ')} from the first datagram`;
 }
 
 /** A flow of a run with competing flows: a client of `variant`, started `delayMs` after the run's first. */

@@ -15,6 +15,7 @@ import {
   template,
 } from '../../../src/lab/runtimes/docker-image-argv.js';
 import { describeExit, judge, lastLine, sha256Sync } from '../../../src/lab/runtimes/docker-image-grade.js';
+import { planShaping } from '../../../src/lab/shapers/plan.js';
 
 const spec: ImageEndpointSpec = {
   label: 'alice',
@@ -163,7 +164,7 @@ describe('image protocol: kernel netem from sidecars (a fake docker that has net
       const shaped = await lab.applyShaping({
         spec: { ...spec, image: 'img:1' },
         up: parseNetem('loss 10%'),
-        down: parseNetem('delay 5ms'),
+        down: planShaping('down', parseNetem('delay 5ms')).netem, // as the runner plans it: a limit from the BDP
         seed: 3,
       });
       expect(shaped).toMatch(

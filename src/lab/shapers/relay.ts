@@ -1,0 +1,136 @@
+// The userspace relay as a shaper: `udplab relay` between client and server, one process shaping both directions
+// with the same impairment model netem is given (src/impair), seeded, optionally fragmenting at an MTU and
+// blacking the path out in windows from the run's first datagram. Written once here: its argv, starting it on a
+// Host (a process on loopback, in a namespace, or in a container through `docker exec`) and waiting for its
+// `listening` line, its read-back, and its counters (the JSON line it prints when it closes). A runtime that places
+// the relay otherwise (a container of its own: docker-image.ts) uses the argv, read-back and counters.
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { type Blackout, type Netem, printNetem } from '../../impair/index.js';
+import { exitedWithin, firstLine } from '../process.js';
+import { type Host, pidOnHost } from '../runtimes/host.js';
+import { blackoutReadback } from './types.js';
+
+export interface RelayRequest {
+  up: Netem;
+  down: Netem;
+  seed: number;
+  /** emulate IP fragmentation at this MTU */
+  mtu?: number | undefined;
+  /** windows in which everything is dropped both ways, from the run's first datagram */
+  blackouts?: readonly Blackout[] | undefined;
+}
+
+/** The relay's `listening` line. */
+export interface RelayListening {
+  address: string;
+  port: number;
+  up: string;
+  down: string;
+  seed: number;
+  /** the relay's PID where it runs (in a container: the container's own) */
+  pid?: number;
+}
+
+/** The relay's argv for blackouts: one `--blackout START:DURATION` each, timed from the run's first datagram. */
+export function relayBlackoutArgs(blackouts: readonly Blackout[] | undefined): string[] {
+  if (!blackouts?.length) return [];
+  return [
+    ...blackouts.flatMap((b) => ['--blackout', `${Math.round(b.startMs)}:${Math.round(b.durationMs)}`]),
+    '--blackout-from',
+    'first-datagram',
+  ];
+}
+
+/** `relay --to TO --listen LISTEN --up … --down … --seed N [--mtu M] [--blackout …]`: udplab's arguments. */
+export function relayArgs(r: RelayRequest, to: string, listen: string): string[] {
+  return [
+    'relay',
+    '--to',
+    to,
+    '--listen',
+    listen,
+    '--up',
+    printNetem(r.up),
+    '--down',
+    printNetem(r.down),
+    '--seed',
+    String(r.seed),
+    ...(r.mtu ? ['--mtu', String(r.mtu)] : []),
+    ...relayBlackoutArgs(r.blackouts),
+  ];
+}
+
+/** The read-back: what the relay says it applies, e.g. `userspace relay: up "loss 2%" down "…" seed 7, …`. */
+export function relayReadback(what: string, j: RelayListening, r: RelayRequest, path?: string): string {
+  const mtu = r.mtu ? `, IP fragmentation emulated at MTU ${r.mtu}` : '';
+  return `${what}: up "${j.up}" down "${j.down}" seed ${j.seed}${mtu}${blackoutReadback(r.blackouts)}${path ? `, ${path}` : ''}`;
+}
+
+/** The relay's counters: the JSON of its last `closed` line, undefined when it printed none. */
+export function relayCounters(lines: readonly string[]): unknown {
+  const last = lines.filter((l) => l.includes('"closed"')).pop();
+  return last ? JSON.parse(last) : undefined;
+}
+
+/** A relay running on a host; `stop()` ends it (SIGTERM, then SIGKILL after 3 s) and returns its counters. */
+export interface RunningRelay {
+  listening: RelayListening;
+  /** The process this machine started for it (the relay itself, or `docker exec`): a teardown's leftovers name it. */
+  child: ChildProcess;
+  stop(): Promise<unknown>;
+}
+
+/**
+ * Starts `udplab relay` on HOST (`udplab` is the argv that runs udplab there) and waits for its `listening` line.
+ * The relay is signalled by its own PID on that host, so a relay inside a container stops too, not only the
+ * `docker exec` that started it.
+ */
+export async function startRelay(
+  host: Host,
+  udplab: string[],
+  r: RelayRequest,
+  where: { to: string; listen: string },
+  env?: Record<string, string>,
+): Promise<RunningRelay> {
+  const cmd = [...udplab, ...relayArgs(r, where.to, where.listen)];
+  // in a container the child is `docker exec`: the relay's own PID there is asked for (an older udplab image's
+  // relay does not print it in its `listening` line)
+  const child: ChildProcess = host.spawn(host.childIsProxy ? pidOnHost(cmd) : cmd, { ...(env && { env }) });
+  const lines: string[] = [];
+  let echoedPid: number | undefined;
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    const m = /^\{"event":"pid","pid":(\d+)\}$/.exec(l);
+    if (m && echoedPid === undefined) echoedPid = Number(m[1]);
+    else lines.push(l);
+  });
+  // its stdout closed: every line it printed (the `closed` one last) has been read
+  const closed = new Promise<void>((ok) => child.once('close', () => ok()));
+  let line: string;
+  try {
+    line = await firstLine(child, /"listening"/, `udplab relay (${host.name})`);
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  const listening = JSON.parse(line) as RelayListening;
+  const pid = echoedPid ?? listening.pid ?? child.pid;
+  return {
+    listening,
+    child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null && pid !== undefined) {
+        host.kill(pid, 'SIGTERM');
+        if (!(await exitedWithin(child, 3000))) {
+          host.kill(pid, 'SIGKILL');
+          child.kill('SIGKILL');
+          await exitedWithin(child, 3000);
+        }
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((ok) => (timer = setTimeout(ok, 1000)))]);
+      clearTimeout(timer); // else it holds the process for a second after the lab is gone
+      return relayCounters(lines);
+    },
+  };
+}
