@@ -40,6 +40,24 @@ export function encodeHeader(h: Header): Uint8Array {
   return new Writer(HEADER_BYTES).u8(VERSION).u8(h.type).bytes(h.connectionId).u48(h.packetNumber).finish();
 }
 
+/**
+ * encodeHeader() for an 8-byte connection ID, into `out` (HEADER_BYTES long), which it returns: the per-packet
+ * path reuses one buffer per connection (every packet protection copies the header into the packet it seals).
+ */
+export function writeHeader(out: Uint8Array, type: PacketType, connectionId: Uint8Array, pn: number): Uint8Array {
+  out[0] = VERSION;
+  out[1] = type;
+  for (let i = 0; i < 8; i++) out[2 + i] = connectionId[i]!;
+  const hi = Math.floor(pn / 2 ** 32);
+  out[10] = (hi >>> 8) & 0xff;
+  out[11] = hi & 0xff;
+  out[12] = (pn >>> 24) & 0xff;
+  out[13] = (pn >>> 16) & 0xff;
+  out[14] = (pn >>> 8) & 0xff;
+  out[15] = pn & 0xff;
+  return out;
+}
+
 export function decodeHeader(buf: Uint8Array): Decoded<Header> {
   if (buf.length < HEADER_BYTES)
     return { ok: false, error: `datagram of ${buf.length} bytes is shorter than a header` };
