@@ -71,6 +71,25 @@ export function decodeHeader(buf: Uint8Array): Decoded<Header> {
   return { ok: true, value: { type: type as PacketType, connectionId, packetNumber } };
 }
 
+/**
+ * decodeHeader() for the per-packet path of one connection, without allocating: the packet type when `buf` has a
+ * valid header naming `connectionId`, else 0 (what decodeHeader refuses, or another connection's ID).
+ */
+export function headerTypeFor(buf: Uint8Array, connectionId: Uint8Array): PacketType | 0 {
+  if (buf.length < HEADER_BYTES || buf[0] !== VERSION || connectionId.length !== 8) return 0;
+  const type = buf[1]!;
+  if (type < 1 || type > 7) return 0;
+  for (let i = 0; i < 8; i++) if (buf[2 + i] !== connectionId[i]) return 0;
+  return type as PacketType;
+}
+
+/** The packet number of a header headerTypeFor() accepted. */
+export function headerPacketNumber(buf: Uint8Array): number {
+  return (
+    ((buf[10]! << 8) | buf[11]!) * 2 ** 32 + buf[12]! * 0x1000000 + ((buf[13]! << 16) | (buf[14]! << 8) | buf[15]!)
+  );
+}
+
 export interface Initial {
   op: Op;
   resume: boolean;

@@ -1,9 +1,17 @@
 // The per-packet fast paths give the same bytes and numbers as the general ones: writeHeader (one buffer per
-// connection) as encodeHeader, and the Reader's index arithmetic as a DataView's big-endian reads.
+// connection) as encodeHeader, headerTypeFor/headerPacketNumber as decodeHeader plus the ID check, and the Reader's index arithmetic as a DataView's big-endian reads.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Reader } from '../../../src/protocol/bytes.js';
-import { encodeHeader, HEADER_BYTES, PacketType, writeHeader } from '../../../src/protocol/wire.js';
+import {
+  decodeHeader,
+  encodeHeader,
+  HEADER_BYTES,
+  headerPacketNumber,
+  headerTypeFor,
+  PacketType,
+  writeHeader,
+} from '../../../src/protocol/wire.js';
 
 describe('per-packet fast paths', () => {
   it('writeHeader writes what encodeHeader encodes, for any type, connection ID and 48-bit packet number', () => {
@@ -47,6 +55,44 @@ describe('per-packet fast paths', () => {
                   : v.getUint16(pos) * 2 ** 32 + v.getUint32(pos + 2);
           expect(got).toBe(want);
           pos += w;
+        }
+      }),
+    );
+  });
+
+  it('headerTypeFor accepts exactly the headers decodeHeader accepts that name the connection, with the same type and number', () => {
+    const mine = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+    const header = fc.oneof(
+      fc.uint8Array({ minLength: 0, maxLength: 24 }),
+      fc
+        .tuple(
+          fc.integer({ min: 0, max: 9 }),
+          fc.boolean(),
+          fc.integer({ min: 0, max: 2 ** 48 - 1 }),
+          fc.uint8Array({ maxLength: 4 }),
+        )
+        .map(([type, same, pn, tail]) => {
+          const b = new Uint8Array(HEADER_BYTES + tail.length);
+          b.set(
+            encodeHeader({
+              type: type as PacketType,
+              connectionId: same ? mine : mine.map((x) => x ^ 1),
+              packetNumber: pn,
+            }),
+          );
+          b.set(tail, HEADER_BYTES);
+          return b;
+        }),
+    );
+    fc.assert(
+      fc.property(header, (b) => {
+        const h = decodeHeader(b);
+        const ours = h.ok && h.value.connectionId.every((x, i) => x === mine[i]);
+        const t = headerTypeFor(b, mine);
+        expect(t !== 0).toBe(ours);
+        if (h.ok && ours) {
+          expect(t).toBe(h.value.type);
+          expect(headerPacketNumber(b)).toBe(h.value.packetNumber);
         }
       }),
     );
