@@ -69,13 +69,12 @@ export class Writer {
 }
 
 export class Reader {
-  private readonly view: DataView;
   pos = 0;
   bad = false;
 
-  constructor(readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
+  // reads bytes by index, without a DataView: a reader is made per packet (twice), and a DataView costs more
+  // to create than the few reads it would serve
+  constructor(readonly buf: Uint8Array) {}
   get remaining(): number {
     return this.buf.length - this.pos;
   }
@@ -88,23 +87,23 @@ export class Reader {
   }
   u8(): number {
     if (!this.need(1)) return 0;
-    return this.view.getUint8(this.pos++);
+    return this.buf[this.pos++]!;
   }
   u16(): number {
     if (!this.need(2)) return 0;
-    const v = this.view.getUint16(this.pos);
+    const v = be16(this.buf, this.pos);
     this.pos += 2;
     return v;
   }
   u32(): number {
     if (!this.need(4)) return 0;
-    const v = this.view.getUint32(this.pos);
+    const v = be32(this.buf, this.pos);
     this.pos += 4;
     return v;
   }
   u48(): number {
     if (!this.need(6)) return 0;
-    const v = this.view.getUint16(this.pos) * 2 ** 32 + this.view.getUint32(this.pos + 2);
+    const v = be16(this.buf, this.pos) * 2 ** 32 + be32(this.buf, this.pos + 2);
     this.pos += 6;
     return v;
   }
@@ -125,6 +124,15 @@ export class Reader {
       return '';
     }
   }
+}
+
+function be16(b: Uint8Array, i: number): number {
+  return (b[i]! << 8) | b[i + 1]!;
+}
+
+/** Unsigned (the top byte is multiplied, not shifted into the sign bit). */
+function be32(b: Uint8Array, i: number): number {
+  return b[i]! * 0x1000000 + ((b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!);
 }
 
 /** Byte-wise equality (connection IDs, a repeated handshake message). */

@@ -23,7 +23,6 @@
 //   number answered for another packet under that number, sealed by a third party with the keys) would
 //   otherwise probe for DONE forever, each probe acknowledged.
 import { type ServerSecurity, serverRead } from '../crypto/index.js';
-import { sameBytes } from './bytes.js';
 import { ConnectionBase } from './connection-base.js';
 import type { AcceptOptions, ConnectionConfig, Deferred } from './connection-config.js';
 import { DoneStatus, decodeFrames } from './frames.js';
@@ -40,6 +39,8 @@ import {
   decodeInitialEnvelope,
   encodeAccept,
   encodeReject,
+  headerPacketNumber,
+  headerTypeFor,
   type Initial,
   PacketType,
 } from './wire.js';
@@ -195,18 +196,18 @@ export class Connection extends ConnectionBase {
 
   handleDatagram(nowMs: number, datagram: Uint8Array): void {
     if (this.state === 'closed') return;
-    const h = decodeHeader(datagram);
-    if (!h.ok || !sameBytes(h.value.connectionId, this.connectionId)) {
+    const type = headerTypeFor(datagram, this.connectionId);
+    if (type === 0) {
       this.counters.badPackets++;
       return;
     }
-    const type = h.value.type;
+    const pn = headerPacketNumber(datagram);
     if (type === PacketType.Data && this.state === 'handshake') {
       // the server accepted and is sending, but its ACCEPT was lost (we have no keys yet): ask again now
       this.client?.onDataWithoutKeys(nowMs);
       return;
     }
-    const payload = this.packets.open(type, h.value.packetNumber, datagram);
+    const payload = this.packets.open(type, pn, datagram);
     if (!payload) {
       this.counters.badPackets++;
       return;
@@ -234,7 +235,7 @@ export class Connection extends ConnectionBase {
         this.heard(nowMs);
         this.client?.onHeard();
         if (datagram.length > this.counters.largestDataDatagram) this.counters.largestDataDatagram = datagram.length;
-        this.onData(nowMs, h.value.packetNumber, payload);
+        this.onData(nowMs, pn, payload);
         return;
     }
   }

@@ -4,7 +4,7 @@
 import { integrityOnlyProtection, type PacketProtection } from '../crypto/index.js';
 import { Writer } from './bytes.js';
 import { type Frame, writeFrame } from './frames.js';
-import { encodeHeader, HEADER_BYTES, PacketType } from './wire.js';
+import { encodeHeader, HEADER_BYTES, PacketType, writeHeader } from './wire.js';
 
 /** Header plus tag around a packet's frames (the AEAD tag and the handshake integrity tag are both 16 bytes). */
 export const PACKET_OVERHEAD = HEADER_BYTES + 16;
@@ -17,8 +17,12 @@ export class Packetizer {
   /** Integrity tag on handshake packets (corruption on the path), whatever the security mode. */
   private readonly hsProtection = integrityOnlyProtection('handshake envelope');
   private readonly scratch = new Writer(1600);
+  /** The header of the packet being sealed (protections copy it), when the connection ID has the usual 8 bytes. */
+  private readonly header: Uint8Array | undefined;
 
-  constructor(readonly connectionId: Uint8Array) {}
+  constructor(readonly connectionId: Uint8Array) {
+    this.header = connectionId.length === 8 ? new Uint8Array(HEADER_BYTES) : undefined;
+  }
 
   /** A DATA packet numbered `pn` carrying `frames`. */
   sealFrames(pn: number, frames: readonly Frame[]): Uint8Array {
@@ -39,7 +43,9 @@ export class Packetizer {
   }
 
   private seal(type: PacketType, pn: number, payload: Uint8Array): Uint8Array {
-    const header = encodeHeader({ type, connectionId: this.connectionId, packetNumber: pn });
+    const header = this.header
+      ? writeHeader(this.header, type, this.connectionId, pn)
+      : encodeHeader({ type, connectionId: this.connectionId, packetNumber: pn });
     const prot = type === PacketType.Data ? this.dataProtection! : this.hsProtection;
     return prot.seal(header, pn, payload);
   }

@@ -53,8 +53,17 @@ export class RangeSet {
       newEnd = Math.max(newEnd, e);
       j++;
     }
-    this.starts.splice(i, j - i, newStart);
-    this.ends.splice(i, j - i, newEnd);
+    // in place when one range grows or one is appended (nearly every add of a transfer): splice allocates
+    if (j - i === 1) {
+      this.starts[i] = newStart;
+      this.ends[i] = newEnd;
+    } else if (j === i && i === this.starts.length) {
+      this.starts.push(newStart);
+      this.ends.push(newEnd);
+    } else {
+      this.starts.splice(i, j - i, newStart);
+      this.ends.splice(i, j - i, newEnd);
+    }
     return end - start - covered;
   }
 
@@ -87,6 +96,12 @@ export class RangeSet {
     return this.contiguousFrom(from);
   }
 
+  /** The first covered point at or after `from` (`from` itself when covered; Infinity when nothing is beyond). */
+  nextCovered(from: number): number {
+    const i = this.lowerBound(from + 1);
+    return i < this.starts.length ? Math.max(this.starts[i]!, from) : Number.POSITIVE_INFINITY;
+  }
+
   /** Parts of [start, end) not covered, in order. */
   gaps(start: number, end: number): Range[] {
     const out: Range[] = [];
@@ -110,10 +125,12 @@ export class RangeSet {
     }
   }
 
-  /** Ranges from highest to lowest, at most `limit`. */
-  descending(limit: number): Range[] {
+  /** Ranges from highest to lowest, at most `limit`; `inclusive`: as [first, last] rather than [start, end). */
+  descending(limit: number, inclusive = false): Range[] {
     const out: Range[] = [];
-    for (let i = this.starts.length - 1; i >= 0 && out.length < limit; i--) out.push([this.starts[i]!, this.ends[i]!]);
+    const d = inclusive ? 1 : 0;
+    for (let i = this.starts.length - 1; i >= 0 && out.length < limit; i--)
+      out.push([this.starts[i]!, this.ends[i]! - d]);
     return out;
   }
 

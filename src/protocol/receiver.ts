@@ -173,7 +173,7 @@ export class Receiver {
     if (this.ackDeadlineMs === undefined || nowMs < this.ackDeadlineMs || this.largestPn < 0) return undefined;
     this.ackDeadlineMs = undefined;
     this.unacked = 0;
-    const ranges = this.pns.descending(MAX_ACK_RANGES).map(([a, b]) => [a, b - 1] as [number, number]);
+    const ranges = this.pns.descending(MAX_ACK_RANGES, true) as Array<[number, number]>;
     return {
       type: 'ack',
       largest: this.largestPn,

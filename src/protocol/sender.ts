@@ -222,7 +222,7 @@ export class Sender {
     // new data, skipping what the receiver already holds
     const start = this.acked.nextGap(this.nextOffset);
     if (start >= this.sizeBytes || start >= this.peerMaxOffset) return undefined;
-    const gapEnd = Math.min(this.sizeBytes, this.acked.gaps(start, this.sizeBytes)[0]?.[1] ?? this.sizeBytes);
+    const gapEnd = Math.min(this.sizeBytes, this.acked.nextCovered(start));
     const len = Math.min(per, gapEnd - start);
     this.hashUpTo(start);
     this.nextOffset = start + len;

@@ -40,6 +40,24 @@ export function encodeHeader(h: Header): Uint8Array {
   return new Writer(HEADER_BYTES).u8(VERSION).u8(h.type).bytes(h.connectionId).u48(h.packetNumber).finish();
 }
 
+/**
+ * encodeHeader() for an 8-byte connection ID, into `out` (HEADER_BYTES long), which it returns: the per-packet
+ * path reuses one buffer per connection (every packet protection copies the header into the packet it seals).
+ */
+export function writeHeader(out: Uint8Array, type: PacketType, connectionId: Uint8Array, pn: number): Uint8Array {
+  out[0] = VERSION;
+  out[1] = type;
+  for (let i = 0; i < 8; i++) out[2 + i] = connectionId[i]!;
+  const hi = Math.floor(pn / 2 ** 32);
+  out[10] = (hi >>> 8) & 0xff;
+  out[11] = hi & 0xff;
+  out[12] = (pn >>> 24) & 0xff;
+  out[13] = (pn >>> 16) & 0xff;
+  out[14] = (pn >>> 8) & 0xff;
+  out[15] = pn & 0xff;
+  return out;
+}
+
 export function decodeHeader(buf: Uint8Array): Decoded<Header> {
   if (buf.length < HEADER_BYTES)
     return { ok: false, error: `datagram of ${buf.length} bytes is shorter than a header` };
@@ -51,6 +69,25 @@ export function decodeHeader(buf: Uint8Array): Decoded<Header> {
   const connectionId = r.bytes(8);
   const packetNumber = r.u48();
   return { ok: true, value: { type: type as PacketType, connectionId, packetNumber } };
+}
+
+/**
+ * decodeHeader() for the per-packet path of one connection, without allocating: the packet type when `buf` has a
+ * valid header naming `connectionId`, else 0 (what decodeHeader refuses, or another connection's ID).
+ */
+export function headerTypeFor(buf: Uint8Array, connectionId: Uint8Array): PacketType | 0 {
+  if (buf.length < HEADER_BYTES || buf[0] !== VERSION || connectionId.length !== 8) return 0;
+  const type = buf[1]!;
+  if (type < 1 || type > 7) return 0;
+  for (let i = 0; i < 8; i++) if (buf[2 + i] !== connectionId[i]) return 0;
+  return type as PacketType;
+}
+
+/** The packet number of a header headerTypeFor() accepted. */
+export function headerPacketNumber(buf: Uint8Array): number {
+  return (
+    ((buf[10]! << 8) | buf[11]!) * 2 ** 32 + buf[12]! * 0x1000000 + ((buf[13]! << 16) | (buf[14]! << 8) | buf[15]!)
+  );
 }
 
 export interface Initial {

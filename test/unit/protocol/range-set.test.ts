@@ -68,3 +68,43 @@ describe('RangeSet (SACK range arithmetic) against a set-of-integers model', () 
     expect(rs.toArray()).toEqual([[10, 20]]);
   });
 });
+
+describe('RangeSet per-packet paths (in-place add, nextCovered, inclusive descending)', () => {
+  it('agrees with a set of covered points after any adds', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 12 })), { maxLength: 30 }),
+        (adds) => {
+          const s = new RangeSet();
+          const model = new Set<number>();
+          for (const [a, n] of adds) {
+            let fresh = 0;
+            for (let x = a; x < a + n; x++)
+              if (!model.has(x)) {
+                fresh++;
+                model.add(x);
+              }
+            expect(s.add(a, a + n)).toBe(fresh);
+          }
+          const arr = s.toArray();
+          for (let k = 1; k < arr.length; k++) expect(arr[k]![0]).toBeGreaterThan(arr[k - 1]![1]); // disjoint, not touching
+          for (let from = 0; from <= 75; from++) {
+            let want = Number.POSITIVE_INFINITY;
+            for (let x = from; x <= 75; x++)
+              if (model.has(x)) {
+                want = x;
+                break;
+              }
+            expect(s.nextCovered(from)).toBe(want);
+          }
+          expect(s.descending(4, true)).toEqual(
+            arr
+              .slice(-4)
+              .reverse()
+              .map(([a, b]) => [a, b - 1]),
+          );
+        },
+      ),
+    );
+  });
+});

@@ -18,6 +18,13 @@ describe('simulation digests', () => {
     expect(canonicalJson({ a: 1, b: 2 })).toBe(canonicalJson({ b: 2, a: 1 }));
   });
 
+  it('with significant digits, a last-bit difference (one V8 against another) vanishes, a real one does not', () => {
+    // Node 20 and Node 24 print one seed's RTT p99 as these two doubles
+    expect(canonicalJson({ p99: 107.85623101629824 }, 10)).toBe(canonicalJson({ p99: 107.85623101629825 }, 10));
+    expect(canonicalJson({ p99: 107.85623101629824 }, 10)).not.toBe(canonicalJson({ p99: 107.8562311 }, 10));
+    expect(canonicalJson({ n: 123456789012345, x: [0.5] }, 3)).toBe('{"n":123456789012345,"x":[0.5]}');
+  });
+
   it('a seed digest is stable, and any field of the result changes it', () => {
     const c = seedCase(7);
     const r = runCase(c);
