@@ -1,6 +1,6 @@
 // Compression that saves packets, over real UDP on loopback through the CLI: a ~15 MB log text (bench/text.ts)
 // uploaded and downloaded with `--compress auto`, its packets counted and its SHA-256 checked; then a compressed
-// download killed -9 midway (behind a 20 Mbit/s relay) and resumed. Before packing, each DATA frame carried one
+// download killed -9 midway (behind a 20 Mbit/s relay) and resumed, its rest packed as well. Before packing, each DATA frame carried one
 // packet's raw bytes, compressed: the upload took ≥ 10,505 packets (15,000,000 / 1,428 bytes of file each).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -143,6 +143,8 @@ describe('packed compression over loopback', () => {
     expect(r.resumed_bytes).toBeGreaterThan(0);
     expect(r.resumed_bytes).toBeLessThanOrEqual(held);
     expect(r.compression).not.toBe('off');
+    // the rest is packed too (before: one packet per 1,428 bytes, 7,331 packets for the last 10.5 MB)
+    expect(r.packets_sent * 2.5).toBeLessThan((SIZE - r.resumed_bytes) / RAW_PER_PACKET);
     expect(r.sha256).toBe(sha);
     expect(sha256File(local)).toBe(sha);
   });
