@@ -11,8 +11,8 @@
 // - Compression packs: with a codec, a DATA frame carries the largest raw span (up to MAX_FRAME_RAW_BYTES) whose
 //   compressed form fits the packet, found in at most MAX_PACK_ATTEMPTS compressions from an estimate of the
 //   recent ratio; when the data does not compress well (estimate under MIN_PACK_RATIO) or no attempt fits, the
-//   frame is one packet's raw bytes, compressed when that makes them smaller (one compression, as without
-//   packing). SACK, loss and resume stay in raw offsets: a lost frame's raw range is sent again, re-packed.
+//   frame is one packet's raw bytes, compressed when that makes them smaller (one compression; after a frame
+//   that did not compress, the next 1, 2, 4 … MAX_SKIPPED_TRIES frames skip the try). SACK, loss and resume stay in raw offsets: a lost frame's raw range is sent again, re-packed.
 // - The SHA-256 of the whole file is computed on the way (ranges the receiver already holds are read and hashed,
 //   not sent) and announced in the FIN frame.
 import type { Hasher } from '../crypto/index.js';
@@ -54,6 +54,8 @@ const MIN_PACK_RATIO = 1.25;
 /** A packed frame's first guess aims at this share of the room, and one filling this share is kept at once. */
 const PACK_AIM = 0.95;
 const PACK_GOOD_ENOUGH = 0.88;
+/** After incompressible data, frames sent raw without a try, at most (the run doubles from 1 while it lasts). */
+export const MAX_SKIPPED_TRIES = 32;
 
 type DataFrame = Extract<Frame, { type: 'data' }>;
 
@@ -221,6 +223,9 @@ export class Sender {
   private segmentResent = false;
   /** Raw/compressed bytes of the data compressed last: where a packed frame's first guess starts. */
   private ratioEstimate = 1;
+  /** Frames still to send raw without trying to compress, and how many the last incompressible try skipped. */
+  private triesToSkip = 0;
+  private skipRun = 0;
 
   private nextPlainFrame(): DataFrame | undefined {
     const segment = this.nextSegment();
@@ -278,12 +283,22 @@ export class Sender {
     }
     let compressed = wire !== undefined;
     if (!wire) {
-      // one packet's raw bytes, compressed when that makes them smaller
+      // one packet's raw bytes, compressed when that makes them smaller; after data that did not compress, the
+      // next frames skip the try (1, 2, 4 … MAX_SKIPPED_TRIES of them), so random bytes cost few compressions
       len = Math.min(avail, room);
-      const c = codec.compress(this.source.read(off, len));
-      this.ratioEstimate = len / Math.max(1, c.length);
-      compressed = c.length < len;
-      if (compressed) wire = c;
+      if (this.triesToSkip > 0) this.triesToSkip--;
+      else {
+        const c = codec.compress(this.source.read(off, len));
+        this.ratioEstimate = len / Math.max(1, c.length);
+        compressed = c.length < len;
+        if (compressed) wire = c;
+        // only a whole packet's worth counts (a short remainder may not compress whatever the data)
+        if (compressed) this.skipRun = 0;
+        else if (len === room) {
+          this.skipRun = Math.min(MAX_SKIPPED_TRIES, Math.max(1, this.skipRun * 2));
+          this.triesToSkip = this.skipRun;
+        }
+      }
     }
     const raw = this.source.read(off, len);
     if (!retransmission) {
