@@ -13,6 +13,8 @@
 //   fairness — the shared-bottleneck simulator (10 Mbit/s, 40 ms, drop-tail, 30 s, seed 1): Jain's index of
 //              2/4/8 RUFT flows staggered by 2 s (target ≥ 0.95), convergence (≤ 5 s), RUFT ÷ the reference TCP
 //              model at 1 BDP without random loss (≤ 2), p99 queueing delay ÷ base RTT (≤ 1); issue 22
+//   compress — a log text through a 10 Mbit/s relay, compressed and not: goodput ÷ (ratio × link), target ≥ 0.8;
+//              the sender's CPU per GiB of random bytes with compression on and off (bench/compress.ts)
 //   crypto   — µs per seal and per open of one 1,160-byte packet (16-byte header as associated data), per AEAD
 //              backend (libsodium through sodium-native, node:crypto) and cipher; X25519 and a whole NK handshake
 import { spawn, spawnSync } from 'node:child_process';
@@ -45,6 +47,7 @@ import {
 } from '../src/crypto/index.js';
 import { parseNetem } from '../src/impair/index.js';
 import { parseFlows, simulateBottleneck, simulateTransfer } from '../src/sim/index.js';
+import { compressSuite } from './compress.js';
 import {
   cpuSeconds,
   relayOnLoopback,
@@ -896,6 +899,7 @@ const SUITES: Record<string, () => Row[] | Promise<Row[]>> = {
   tcp50: tcp50Suite,
   fairness: fairnessSuite,
   crypto: cryptoSuite,
+  compress: compressSuite,
 };
 
 const args = process.argv.slice(2);

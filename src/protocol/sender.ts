@@ -8,6 +8,11 @@
 //   path-MTU probe of padding when one is due; a PING when a probe is owed and nothing else is.
 // - Pacing: a packet may leave once the pacing clock allows (a burst of pacingQuantumMs ahead is allowed) and
 //   what is in flight stays under the congestion window; probes owed by loss recovery ignore both.
+// - Compression packs: with a codec, a DATA frame carries the largest raw span (up to MAX_FRAME_RAW_BYTES) whose
+//   compressed form fits the packet, found in at most MAX_PACK_ATTEMPTS compressions from an estimate of the
+//   recent ratio; when the data does not compress well (estimate under MIN_PACK_RATIO) or no attempt fits, the
+//   frame is one packet's raw bytes, compressed when that makes them smaller (one compression; after a frame
+//   that did not compress, the next 1, 2, 4 … MAX_SKIPPED_TRIES frames skip the try). SACK, loss and resume stay in raw offsets: a lost frame's raw range is sent again, re-packed.
 // - The SHA-256 of the whole file is computed on the way (ranges the receiver already holds are read and hashed,
 //   not sent) and announced in the FIN frame.
 import type { Hasher } from '../crypto/index.js';
@@ -40,6 +45,19 @@ export interface SenderOptions {
 }
 
 const HASH_CHUNK = 1 << 20;
+/** The most raw bytes one DATA frame carries (its length field is a u16). */
+export const MAX_FRAME_RAW_BYTES = 0xffff;
+/** Compressions of a growing or shrinking raw span per packed frame at most (then one packet's raw bytes). */
+export const MAX_PACK_ATTEMPTS = 3;
+/** Below this raw/compressed estimate a frame is one packet's raw bytes (packing would gain under 25%). */
+const MIN_PACK_RATIO = 1.25;
+/** A packed frame's first guess aims at this share of the room, and one filling this share is kept at once. */
+const PACK_AIM = 0.95;
+const PACK_GOOD_ENOUGH = 0.88;
+/** After incompressible data, frames sent raw without a try, at most (the run doubles from 1 while it lasts). */
+export const MAX_SKIPPED_TRIES = 32;
+
+type DataFrame = Extract<Frame, { type: 'data' }>;
 
 export class Sender {
   readonly rtt = new RttEstimator();
@@ -172,9 +190,9 @@ export class Sender {
     }
     const frames: Frame[] = [];
     let size = 0;
-    const segment = this.nextSegment();
-    if (segment) {
-      const data = this.dataFrame(segment, this.segmentResent);
+    const data = this.opts.codec ? this.nextPackedFrame(this.opts.codec) : this.nextPlainFrame();
+    const segment: Range | undefined = data && [data.offset, data.length];
+    if (data) {
       frames.push(data);
       size += DATA_FRAME_OVERHEAD + data.bytes.length;
       if (this.segmentResent) this.stats.packetsRetransmitted++;
@@ -203,6 +221,95 @@ export class Sender {
 
   /** Whether the segment nextSegment() chose last is lost data sent again. */
   private segmentResent = false;
+  /** Raw/compressed bytes of the data compressed last: where a packed frame's first guess starts. */
+  private ratioEstimate = 1;
+  /** Frames still to send raw without trying to compress, and how many the last incompressible try skipped. */
+  private triesToSkip = 0;
+  private skipRun = 0;
+
+  private nextPlainFrame(): DataFrame | undefined {
+    const segment = this.nextSegment();
+    return segment && this.dataFrame(segment, this.segmentResent);
+  }
+
+  /** The next DATA frame with a codec: lost data first, then new data, each packed (see the rules above). */
+  private nextPackedFrame(codec: ChunkCodec): DataFrame | undefined {
+    this.segmentResent = false;
+    while (this.retransmit.length > 0) {
+      const [off, len] = this.retransmit.shift()!;
+      const gaps = this.acked.gaps(off, off + len);
+      if (gaps.length === 0) continue;
+      const [a, b] = gaps[0]!;
+      for (let g = gaps.length - 1; g >= 1; g--) this.retransmit.unshift([gaps[g]![0], gaps[g]![1] - gaps[g]![0]]);
+      const frame = this.packedFrame(codec, a, b - a, true);
+      // the rest of the range (it was packed differently, or sent in a larger packet before a PMTU fall back)
+      if (frame.length < b - a) this.retransmit.unshift([a + frame.length, b - a - frame.length]);
+      this.segmentResent = true;
+      return frame;
+    }
+    const start = this.acked.nextGap(this.nextOffset);
+    if (start >= this.sizeBytes || start >= this.peerMaxOffset) return undefined;
+    const gapEnd = Math.min(this.sizeBytes, this.acked.gaps(start, this.sizeBytes)[0]?.[1] ?? this.sizeBytes);
+    // within the receiver's limit (one packet's worth may cross it, as without packing)
+    const end = Math.min(gapEnd, Math.max(start + this.pmtu.dataPerPacket, this.peerMaxOffset));
+    this.hashUpTo(start);
+    const frame = this.packedFrame(codec, start, end - start, false);
+    this.nextOffset = start + frame.length;
+    return frame;
+  }
+
+  /**
+   * The frame for raw data at `off` (at most `avail` bytes): the largest span tried whose compressed form fits the
+   * packet's data room, else one packet's raw bytes; new data is hashed.
+   */
+  private packedFrame(codec: ChunkCodec, off: number, avail: number, retransmission: boolean): DataFrame {
+    const room = this.pmtu.dataPerPacket;
+    const most = Math.min(avail, MAX_FRAME_RAW_BYTES);
+    let len = 0;
+    let wire: Uint8Array | undefined;
+    if (most > room && this.ratioEstimate >= MIN_PACK_RATIO) {
+      let span = Math.min(most, Math.floor(room * this.ratioEstimate * PACK_AIM));
+      for (let i = 0; i < MAX_PACK_ATTEMPTS && span > room && span > len; i++) {
+        const c = codec.compress(this.source.read(off, span));
+        this.ratioEstimate = span / Math.max(1, c.length);
+        if (c.length <= room) {
+          len = span;
+          wire = c;
+          if (span === most || c.length >= room * PACK_GOOD_ENOUGH) break;
+        }
+        // grow (it fitted with room to spare) or shrink (it did not fit) towards the room, by the ratio just seen
+        span = Math.min(most, Math.floor(span * (room / Math.max(1, c.length)) * PACK_AIM));
+      }
+    }
+    let compressed = wire !== undefined;
+    if (!wire) {
+      // one packet's raw bytes, compressed when that makes them smaller; after data that did not compress, the
+      // next frames skip the try (1, 2, 4 … MAX_SKIPPED_TRIES of them), so random bytes cost few compressions
+      len = Math.min(avail, room);
+      if (this.triesToSkip > 0) this.triesToSkip--;
+      else {
+        const c = codec.compress(this.source.read(off, len));
+        this.ratioEstimate = len / Math.max(1, c.length);
+        compressed = c.length < len;
+        if (compressed) wire = c;
+        // only a whole packet's worth counts (a short remainder may not compress whatever the data)
+        if (compressed) this.skipRun = 0;
+        else if (len === room) {
+          this.skipRun = Math.min(MAX_SKIPPED_TRIES, Math.max(1, this.skipRun * 2));
+          this.triesToSkip = this.skipRun;
+        }
+      }
+    }
+    const raw = this.source.read(off, len);
+    if (!retransmission) {
+      this.hasher.update(raw);
+      this.hashedTo = off + len;
+    }
+    wire ??= raw;
+    this.stats.bytesBeforeCompression += len;
+    this.stats.bytesAfterCompression += wire.length;
+    return { type: 'data', offset: off, length: len, compressed, bytes: wire };
+  }
 
   /** The data of the next packet: lost data first (minus what has since been acknowledged), then new data. */
   private nextSegment(): Range | undefined {
@@ -229,25 +336,14 @@ export class Sender {
     return [start, len];
   }
 
-  /** Reads a segment (hashing it when it is new data) and compresses it when that makes it smaller. */
-  private dataFrame([off, len]: Range, retransmission: boolean): Extract<Frame, { type: 'data' }> {
+  /** Reads a segment (hashing it when it is new data): the frame without a codec. */
+  private dataFrame([off, len]: Range, retransmission: boolean): DataFrame {
     const bytes = this.source.read(off, len);
     if (!retransmission) {
       this.hasher.update(bytes);
       this.hashedTo = off + len;
     }
-    let wire = bytes;
-    let compressed = false;
-    if (this.opts.codec) {
-      const c = this.opts.codec.compress(bytes);
-      if (c.length < bytes.length) {
-        wire = c;
-        compressed = true;
-      }
-      this.stats.bytesBeforeCompression += bytes.length;
-      this.stats.bytesAfterCompression += wire.length;
-    }
-    return { type: 'data', offset: off, length: len, compressed, bytes: wire };
+    return { type: 'data', offset: off, length: len, compressed: false, bytes };
   }
 
   private finFrame(): Frame {

@@ -53,6 +53,12 @@ export interface SimOptions {
   maxVirtualMs?: number;
   maxSteps?: number;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
+  /**
+   * The compression the client asks for (default off); the server agrees to it. Needs config.codecFor. With
+   * `file`, the file's bytes instead of the seed's random ones (a compressible file). Absent, nothing changes.
+   */
+  compression?: Compression;
+  file?: Uint8Array;
   /** A third party holding one side's session keys that injects mutated authenticated packets (hostile.ts). */
   hostilePeer?: HostilePeerOptions;
 }
@@ -90,7 +96,9 @@ export function simulateTransfer(o: SimOptions): SimResult {
   const upLink = new Impairment(o.up, root.fork('up'), { blackouts: o.blackouts ?? [] });
   const downLink = new Impairment(o.down, root.fork('down'), { blackouts: o.blackouts ?? [] });
   const fileRng = root.fork('file');
-  const file = fileRng.bytes(o.sizeBytes);
+  const file = o.file ?? fileRng.bytes(o.sizeBytes);
+  if (file.length !== o.sizeBytes)
+    throw new Error(`simulateTransfer: file is ${file.length} bytes, sizeBytes ${o.sizeBytes}`);
   const op = o.op ?? 'get';
   const q = new EventQueue<Ev>();
   const maxVirtualMs = o.maxVirtualMs ?? 30 * 60_000;
@@ -110,7 +118,7 @@ export function simulateTransfer(o: SimOptions): SimResult {
     op: op === 'get' ? Op.Get : Op.Put,
     resume: false,
     force: false,
-    compression: 0 as Compression,
+    compression: o.compression ?? (0 as Compression),
     path: 'file.bin',
     sizeBytes: op === 'put' ? o.sizeBytes : 0,
     ranges: [],
@@ -223,8 +231,10 @@ export function simulateTransfer(o: SimOptions): SimResult {
     for (let e = c.pollEvent(); e; e = c.pollEvent()) {
       const isReceiver = !c.isDataSender;
       if (e.type === 'request' && who === 'server') {
-        if (e.request.op === Op.Get) c.accept(now, { sizeBytes: file.length, source: new MemorySource(file) });
-        else c.accept(now, { sizeBytes: 0, sink: serverSink });
+        const agreed = o.compression !== undefined ? { compression: e.request.compression } : {};
+        if (e.request.op === Op.Get)
+          c.accept(now, { sizeBytes: file.length, source: new MemorySource(file), ...agreed });
+        else c.accept(now, { sizeBytes: 0, sink: serverSink, ...agreed });
       } else if (e.type === 'verify') {
         const sink = who === 'client' ? clientSink : serverSink;
         const got = sha256Of(sink.data.subarray(0, e.sizeBytes));
