@@ -62,7 +62,20 @@ export interface AckSample {
   lostBytes: number;
 }
 
-export class CongestionController {
+/** What the sender asks of a controller: this one, or the background one (ledbat.ts). */
+export interface CongestionControl {
+  readonly mode: string;
+  /** The random-loss estimate (0 when the controller has none). */
+  readonly randomLoss: number;
+  readonly congestionEvents: number;
+  readonly btlBwBps: number;
+  readonly pacingRateBps: number;
+  readonly cwndBytes: number;
+  onAck(s: AckSample): void;
+  onTimeout(first?: boolean): void;
+}
+
+export class CongestionController implements CongestionControl {
   mode: CcMode = 'startup';
   private readonly bwSamples: Array<{ round: number; bps: number }> = [];
   private round = 0;

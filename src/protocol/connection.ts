@@ -467,7 +467,12 @@ export class Connection {
     return new Sender(
       source,
       sha256(),
-      { payloadBytes: this.payloadBytes, probePayloadBytes, ...(codec && { codec }) },
+      {
+        payloadBytes: this.payloadBytes,
+        probePayloadBytes,
+        ...(codec && { codec }),
+        ...(this.request?.background && { background: true }),
+      },
       held,
     );
   }

@@ -14,8 +14,9 @@
 // - New data goes out in file order; the SHA-256 of the whole file is computed on the way (ranges the
 //   receiver already holds are read and hashed, not sent) and announced in a FIN frame.
 import type { Hasher } from '../crypto/index.js';
-import { type AckSample, CongestionController } from './congestion.js';
+import { type AckSample, type CongestionControl, CongestionController } from './congestion.js';
 import { DATA_FRAME_OVERHEAD, FIN_FRAME_BYTES, type Frame, PAD_FRAME_OVERHEAD, type SenderSample } from './frames.js';
+import { LedbatController } from './ledbat.js';
 import { type Range, RangeSet } from './range-set.js';
 import { RttEstimator } from './rtt.js';
 import type { ChunkCodec, DataSource } from './source-sink.js';
@@ -62,6 +63,8 @@ export interface SenderOptions {
   /** Upper bound of the pacing burst allowed ahead of schedule. */
   pacingQuantumMs?: number;
   codec?: ChunkCodec;
+  /** The background (LEDBAT) controller instead of the default one: yields to every other flow. */
+  background?: boolean;
 }
 
 const HASH_CHUNK = 1 << 20;
@@ -69,7 +72,7 @@ const MAX_BACKOFF_MS = 1000;
 
 export class Sender {
   readonly rtt = new RttEstimator();
-  readonly cc: CongestionController;
+  readonly cc: CongestionControl;
   readonly stats: SenderStats = {
     packetsSent: 0,
     packetsRetransmitted: 0,
@@ -134,7 +137,7 @@ export class Sender {
       .filter((b) => b > opts.payloadBytes)
       .sort((a, b) => b - a);
     this.probeSizes = [...this.probeCandidates];
-    this.cc = new CongestionController(opts.payloadBytes);
+    this.cc = opts.background ? new LedbatController(opts.payloadBytes) : new CongestionController(opts.payloadBytes);
     this.acked = RangeSet.of(alreadyHeld.filter(([a, b]) => a < b && b <= source.sizeBytes));
     this.peerMaxOffset = initialWindowBytes;
     this.quantumMs = opts.pacingQuantumMs ?? 2;

@@ -145,6 +145,18 @@ describe('issue 22 targets: RUFT on a shared drop-tail bottleneck', () => {
     expect(r.jain).toBeGreaterThanOrEqual(0.95);
   });
 
+  it('background RUFT (LEDBAT) leaves ≥ 90% of the link to a TCP-model flow, and takes ≥ 0.8 of it alone', () => {
+    const both = simulateBottleneck({ ...fair, flows: parseFlows('bg,tcp', 0)! });
+    const [bg, tcp] = both.flows;
+    expect(bg!.kind).toBe('bg');
+    expect(tcp!.goodputBit / (bg!.goodputBit + tcp!.goodputBit)).toBeGreaterThanOrEqual(0.9);
+    expect(bg!.goodputBit).toBeGreaterThan(0); // it yields; it is not stalled
+    const alone = simulateBottleneck({ ...fair, flows: parseFlows('bg', 0)! });
+    expect(alone.utilization).toBeGreaterThanOrEqual(0.8);
+    // it holds the queue near its 25 ms target, not at the 40 ms the drop-tail limit allows
+    expect(alone.queueDelayMs.p50).toBeLessThan(30);
+  });
+
   it('random loss is still not congestion: one RUFT flow at 1% loss keeps ≥ 0.9 of the line rate × (1 − p)', () => {
     const r = simulateBottleneck({ ...fair, lossPct: 1, flows: parseFlows('ruft', 0)! });
     expect(r.utilization).toBeGreaterThanOrEqual(0.9 * 0.99);
@@ -206,6 +218,10 @@ describe('jainIndex and the flow list', () => {
       { kind: 'ruft', startMs: 0 },
       { kind: 'ruft', startMs: 2000 },
       { kind: 'tcp', startMs: 4000 },
+    ]);
+    expect(parseFlows('bg,tcp', 0)).toEqual([
+      { kind: 'bg', startMs: 0 },
+      { kind: 'tcp', startMs: 0 },
     ]);
     expect(parseFlows('quic*2', 0)).toBeUndefined();
     expect(parseFlows('ruft*0', 0)).toBeUndefined();
