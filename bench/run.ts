@@ -12,7 +12,8 @@
 //   tcp50    — RUFT ÷ TCP at 5% loss on a 50 ms path (target ≥ 30); TCP on kernel netem (here: the VM lane)
 //   fairness — the shared-bottleneck simulator (10 Mbit/s, 40 ms, drop-tail, 30 s, seed 1): Jain's index of
 //              2/4/8 RUFT flows staggered by 2 s (target ≥ 0.95), convergence (≤ 5 s), RUFT ÷ the reference TCP
-//              model at 1 BDP without random loss (≤ 2), p99 queueing delay ÷ base RTT (≤ 1); issue 22
+//              model at 1 BDP without random loss (≤ 2), p99 queueing delay ÷ base RTT (≤ 1); --background
+//              (LEDBAT) against the TCP model: TCP's share (≥ 0.9), and background alone (≥ 0.8 of the link); issue 22
 //   compress — a log text through a 10 Mbit/s relay, compressed and not: goodput ÷ (ratio × link), target ≥ 0.8;
 //              the sender's CPU per GiB of random bytes with compression on and off (bench/compress.ts)
 //   crypto   — µs per seal and per open of one 1,160-byte packet (16-byte header as associated data), per AEAD
@@ -155,6 +156,28 @@ function fairnessSuite(): Row[] {
   }
   const t = run('tcp*2', 1);
   rows.push({ suite: 'fairness', case: 'jain tcp*2', value: t.jain, unit: 'Jain, the TCP model with itself' });
+  // --background (LEDBAT): TCP's share of the goodput when both run (≥ 0.9), the link it takes alone (≥ 0.8)
+  const b = run('bg,tcp', 1);
+  const tcpShare = Number(
+    (b.flows[1]!.goodputBit / Math.max(b.flows[0]!.goodputBit + b.flows[1]!.goodputBit, 1)).toFixed(3),
+  );
+  rows.push({
+    suite: 'fairness',
+    case: 'bg,tcp tcp share',
+    value: tcpShare,
+    unit: "TCP model's share with background RUFT, 1 BDP",
+    target: 0.9,
+    met: tcpShare >= 0.9,
+  });
+  const alone = run('bg', 1);
+  rows.push({
+    suite: 'fairness',
+    case: 'bg alone',
+    value: alone.utilization,
+    unit: 'background RUFT alone: goodput ÷ line rate, 1 BDP',
+    target: 0.8,
+    met: alone.utilization >= 0.8,
+  });
   return rows;
 }
 

@@ -1,27 +1,50 @@
-// A model-based congestion controller (BBR-style): it estimates the bottleneck rate from delivery-rate
-// samples (windowed max over 10 rounds) and the path's min RTT, paces at gain × rate, and caps what is in
-// flight at 2 × the estimated BDP.
-// Random loss is not congestion: losses in a round whose RTT stayed near the min RTT update a random-loss
-// estimate p, and the pacing rate is divided by (1 − p) (p capped at 50%) so the delivered rate holds.
-// Congestion is RTT inflation: a round whose smallest RTT sample exceeds 1.25 × minRTT + 2 ms (a standing
-// queue delays every packet; processing noise on a real host — a GC pause, a busy event loop — delays some;
-// judged by the round's mean, 117 rounds of one 64 MiB transfer at 10% loss through the relay read as
-// congestion, 66 by the minimum) and that lost packets, or a round that lost more than 60% of what it sent and
-// twice the usual share, cuts the estimate by 15%. A retransmission timeout halves the estimate and starts over
-// in STARTUP (the path may have changed) — once per silence: the further expiries of one silence (RTO backoff)
-// learn nothing new, and halving at each of them left 1/16 of the rate after a 3 s blackout, which PROBE_BW's
-// 1.25 gain, one round in eight, took 10 s and more to regrow. The sender does not report the losses of packets
-// sent before a timeout (the timeout was the response to them), and marks the probes sent during a silence
-// app-limited: their delivery-rate samples only count when they raise the estimate (BBR's rule).
+// A model-based congestion controller (BBR-style) with a congestion bound: it estimates the bottleneck rate from
+// delivery-rate samples (windowed max over 10 rounds) and the path's min RTT, paces at gain × rate, and caps what is
+// in flight at the smaller of 2 × the estimated BDP and an AIMD bound learnt from congestion (BBRv2's inflight_hi).
+// Random loss is not congestion: losses in a round whose smallest RTT sample stayed near minRTT (≤ 1.25 × minRTT
+// + 2 ms; a standing queue delays every packet, processing noise on a real host only some) update a random-loss
+// estimate p̂, and the pacing rate and BDP are divided by (1 − p̂) (p̂ capped at 50%) so the delivered rate holds.
+// Congestion is a round whose RTT is inflated and that lost more than 2% and 1.5 × p̂ of what it sent (or, at any
+// RTT, more than 60% and twice p̂): it cuts the rate estimate by 15% and the in-flight bound to half of what was in
+// flight (Reno's β), once per episode (the next round acknowledges packets sent before the cut). The bound grows by
+// one packet per round in which it limited the sender (Reno's additive increase): RUFT flows sharing a queue run
+// AIMD against each other and against TCP and converge to equal shares, and the halving empties a 1-BDP queue, so
+// every flow sees the path's real minRTT again.
+// Issue 22 (docs/protocol.md "Sharing a bottleneck") found the compensation running away against a drop-tail queue:
+// overflow drops read as random loss raised p̂, p̂ raised the pacing, the pacing raised the drops. So the (1 − p̂)
+// compensation now applies only while the previous round's RTT was near minRTT (no queue) and only once minRTT is
+// validated (the flow has seen its RTT inflated and then near minRTT again: a flow that starts behind a queue other
+// flows keep full measures that queue as its minRTT, sees no inflation, and would compensate for their drops); p̂
+// learns only in rounds without a queue; and it resets when minRTT falls by a fifth (it was judged on a queue).
+// minRTT is the controller's own: the smallest sample, replaced by the sender's 10 s windowed minimum only after
+// 20 s without a sample near it (forgetting after 10 s under a queue others keep full made flows adopt the queue).
+// PROBE_RTT: 5 s without a sample near minRTT (a standing queue), the window drops to 4 packets for 200 ms (or one
+// minRTT) once in flight has drained to it, then PROBE_BW.
+// A retransmission timeout halves the estimate and starts over in STARTUP (the path may have changed) — once per
+// silence: the further expiries of one silence (RTO backoff) learn nothing new, and halving at each of them left
+// 1/16 of the rate after a 3 s blackout, which PROBE_BW's 1.25 gain, one round in eight, took 10 s and more to
+// regrow. The sender does not report the losses of packets sent before a timeout (the timeout was the response to
+// them), and marks the probes sent during a silence app-limited: their delivery-rate samples only count when they
+// raise the estimate (BBR's rule).
 // Modes: STARTUP (gain 2.77 until the estimate stops growing 25% per round for 3 rounds, or a round's RTT
-// inflates: the queue is filling) → DRAIN
-// (gain 1/2.77 until in flight ≤ BDP) → PROBE_BW (gain cycle 1.25, 0.75, 1 × 6, one phase per min RTT).
+// inflates: the queue is filling) → DRAIN (gain 1/2.77 until in flight ≤ BDP) → PROBE_BW (gain cycle 1.25, 0.75,
+// 1 × 6, one phase per min RTT) ⇄ PROBE_RTT.
 
 const STARTUP_GAIN = 2.77;
 const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1] as const;
 const BW_WINDOW_ROUNDS = 10;
+/** A congested round cuts the in-flight bound to this fraction of what was in flight (Reno's β). */
+const INFLIGHT_BETA = 0.5;
+/** A lossy round is congestion only when its RTT is inflated and it lost more than this, and 1.5 × p̂ (BBRv2's 2%). */
+const LOSS_THRESH = 0.02;
+/** The controller's minRTT is replaced by the estimator's windowed one after this long without a sample near it. */
+const MIN_RTT_EXPIRY_MS = 20_000;
+/** No RTT sample near minRTT for this long: drain to PROBE_RTT_PACKETS packets (BBR's PROBE_RTT). */
+const PROBE_RTT_INTERVAL_MS = 5000;
+const PROBE_RTT_MS = 200;
+const PROBE_RTT_PACKETS = 4;
 
-export type CcMode = 'startup' | 'drain' | 'probe_bw';
+export type CcMode = 'startup' | 'drain' | 'probe_bw' | 'probe_rtt';
 
 export interface AckSample {
   nowMs: number;
@@ -39,7 +62,20 @@ export interface AckSample {
   lostBytes: number;
 }
 
-export class CongestionController {
+/** What the sender asks of a controller: this one, or the background one (ledbat.ts). */
+export interface CongestionControl {
+  readonly mode: string;
+  /** The random-loss estimate (0 when the controller has none). */
+  readonly randomLoss: number;
+  readonly congestionEvents: number;
+  readonly btlBwBps: number;
+  readonly pacingRateBps: number;
+  readonly cwndBytes: number;
+  onAck(s: AckSample): void;
+  onTimeout(first?: boolean): void;
+}
+
+export class CongestionController implements CongestionControl {
   mode: CcMode = 'startup';
   private readonly bwSamples: Array<{ round: number; bps: number }> = [];
   private round = 0;
@@ -52,8 +88,21 @@ export class CongestionController {
   private roundLost = 0;
   private roundAcked = 0;
   private roundRttMinMs = Number.POSITIVE_INFINITY;
+  private roundMaxInflight = 0;
   private minRttMs = 0;
+  /** The previous round's smallest RTT sample was near minRTT: no standing queue, the loss compensation applies. */
+  private queueEmpty = true;
+  /** Upper bound on bytes in flight learnt from congestion (BBRv2's inflight_hi; Infinity until the first). */
+  inflightHiBytes = Number.POSITIVE_INFINITY;
   congestionEvents = 0;
+  /** Last time an RTT sample was near minRTT (the queue was empty), and when the current PROBE_RTT ends. */
+  private nearMinStampMs = 0;
+  private probeRttDoneMs: number | undefined;
+  probeRttCount = 0;
+  private lastCutRound = Number.NEGATIVE_INFINITY;
+  /** A round's RTT has been seen inflated, and later a sample near minRTT: minRTT is the empty-queue RTT. */
+  private seenInflated = false;
+  minValidated = false;
 
   constructor(
     private readonly mss: number,
@@ -68,33 +117,63 @@ export class CongestionController {
   }
 
   private get compensation(): number {
-    return 1 / (1 - Math.min(this.randomLoss, 0.5));
+    return this.queueEmpty && this.minValidated ? 1 / (1 - Math.min(this.randomLoss, 0.5)) : 1;
   }
 
   get pacingRateBps(): number {
     const bw = this.btlBwBps;
     if (bw === 0) return this.initialRateBps * (this.mode === 'startup' ? STARTUP_GAIN : 1);
     const gain =
-      this.mode === 'startup' ? STARTUP_GAIN : this.mode === 'drain' ? 1 / STARTUP_GAIN : CYCLE[this.cycleIndex]!;
+      this.mode === 'startup'
+        ? STARTUP_GAIN
+        : this.mode === 'drain'
+          ? 1 / STARTUP_GAIN
+          : this.mode === 'probe_rtt'
+            ? 1
+            : CYCLE[this.cycleIndex]!;
     return Math.max(gain * bw * this.compensation, 2 * this.mss);
   }
 
   get cwndBytes(): number {
+    if (this.mode === 'probe_rtt') return PROBE_RTT_PACKETS * this.mss;
     const bw = this.btlBwBps;
     if (bw === 0 || this.minRttMs === 0) return 64 * this.mss;
     const bdp = (bw * this.compensation * this.minRttMs) / 1000;
     const gain = this.mode === 'startup' ? STARTUP_GAIN : 2;
-    return Math.max(gain * bdp + 4 * this.mss, 8 * this.mss);
+    return Math.min(Math.max(gain * bdp + 4 * this.mss, 8 * this.mss), this.inflightHiBytes);
   }
 
   onAck(s: AckSample): void {
-    this.minRttMs = s.minRttMs;
+    // minRTT fell a lot: the old one included a queue, and losses judged against it may have been congestion
+    const m = this.trackMinRtt(s);
+    if (this.minRttMs > 0 && m > 0 && m < 0.8 * this.minRttMs) this.randomLoss = 0;
+    this.minRttMs = m;
     this.roundAcked += s.ackedBytes;
     this.roundLost += s.lostBytes;
     if (s.rttMs > 0 && s.rttMs < this.roundRttMinMs) this.roundRttMinMs = s.rttMs;
+    if (s.bytesInFlight + s.ackedBytes + s.lostBytes > this.roundMaxInflight)
+      this.roundMaxInflight = s.bytesInFlight + s.ackedBytes + s.lostBytes;
     if (s.deliveryRateBps > 0 && (!s.appLimited || s.deliveryRateBps > this.btlBwBps))
       this.addSample(s.deliveryRateBps);
-    if (s.roundEnded) this.endRound(s);
+    if (s.roundEnded) this.endRound();
+    if (s.rttMs > 0 && s.rttMs <= 1.25 * this.minRttMs + 2) {
+      this.nearMinStampMs = s.nowMs;
+      if (this.seenInflated) this.minValidated = true;
+    }
+    if ((this.mode === 'probe_bw' || this.mode === 'drain') && s.nowMs - this.nearMinStampMs > PROBE_RTT_INTERVAL_MS) {
+      this.mode = 'probe_rtt';
+      this.probeRttCount++;
+      this.probeRttDoneMs = undefined;
+    }
+    if (this.mode === 'probe_rtt') {
+      if (this.probeRttDoneMs === undefined && s.bytesInFlight <= PROBE_RTT_PACKETS * this.mss)
+        this.probeRttDoneMs = s.nowMs + Math.max(PROBE_RTT_MS, this.minRttMs);
+      if (this.probeRttDoneMs !== undefined && s.nowMs >= this.probeRttDoneMs) {
+        this.nearMinStampMs = s.nowMs;
+        this.enterProbeBw(s.nowMs);
+      }
+      return;
+    }
     if (this.mode === 'drain' && s.bytesInFlight <= (this.btlBwBps * this.compensation * this.minRttMs) / 1000) {
       this.enterProbeBw(s.nowMs);
     }
@@ -102,6 +181,22 @@ export class CongestionController {
       this.cycleIndex = (this.cycleIndex + 1) % CYCLE.length;
       this.cycleStartMs = s.nowMs;
     }
+  }
+
+  /**
+   * The controller's own minRTT: the smallest sample, kept until MIN_RTT_EXPIRY_MS pass without a sample near it
+   * (the sender's estimator forgets after 10 s, and under a queue that other flows keep full it would then adopt
+   * the queue's RTT as the path's and stop seeing congestion); then the estimator's windowed minimum.
+   */
+  private ownMinMs = Number.POSITIVE_INFINITY;
+  private trackMinRtt(s: AckSample): number {
+    if (s.rttMs > 0 && s.rttMs < this.ownMinMs) this.ownMinMs = s.rttMs;
+    if (this.ownMinMs === Number.POSITIVE_INFINITY) return s.minRttMs;
+    if (s.nowMs - this.nearMinStampMs > MIN_RTT_EXPIRY_MS && s.minRttMs > 0) {
+      this.ownMinMs = s.minRttMs;
+      this.nearMinStampMs = s.nowMs;
+    }
+    return this.ownMinMs;
   }
 
   /**
@@ -124,22 +219,35 @@ export class CongestionController {
     if (this.bwSamples.length > 256) this.bwSamples.splice(0, this.bwSamples.length - 256);
   }
 
-  private endRound(s: AckSample): void {
+  private endRound(): void {
     this.round++;
     const total = this.roundAcked + this.roundLost;
     const lossFrac = total > 0 ? this.roundLost / total : 0;
-    const inflated = this.roundRttMinMs !== Number.POSITIVE_INFINITY && this.roundRttMinMs > 1.25 * s.minRttMs + 2;
+    const inflated = this.roundRttMinMs !== Number.POSITIVE_INFINITY && this.roundRttMinMs > 1.25 * this.minRttMs + 2;
     const heavy = this.round > 4 && lossFrac > 0.6 && lossFrac > 2 * this.randomLoss;
-    const congested = (inflated && this.roundLost > 0) || heavy;
+    // one cut per episode: the round after a cut acknowledges packets sent before it
+    const congested =
+      ((inflated && lossFrac > Math.max(LOSS_THRESH, 1.5 * this.randomLoss)) || heavy) &&
+      this.round > this.lastCutRound + 1;
     if (congested) {
       this.congestionEvents++;
+      this.lastCutRound = this.round;
       const cut = this.btlBwBps * 0.85;
       this.bwSamples.length = 0;
       if (cut > 0) this.bwSamples.push({ round: this.round, bps: cut });
       if (this.mode === 'startup') this.mode = 'drain';
-    } else if (total > 0) {
-      this.randomLoss = 0.75 * this.randomLoss + 0.25 * lossFrac;
+      const base = Math.min(this.inflightHiBytes, this.roundMaxInflight);
+      if (base > 0) this.inflightHiBytes = Math.max(INFLIGHT_BETA * base, 4 * this.mss);
+    } else {
+      if (total > 0 && !inflated) this.randomLoss = 0.75 * this.randomLoss + 0.25 * lossFrac;
+      if (
+        this.inflightHiBytes !== Number.POSITIVE_INFINITY &&
+        this.roundMaxInflight >= this.inflightHiBytes - 2 * this.mss
+      )
+        this.inflightHiBytes += this.mss;
     }
+    this.queueEmpty = !inflated;
+    if (inflated) this.seenInflated = true;
     if (this.mode === 'startup' && inflated) this.mode = 'drain';
     if (this.mode === 'startup') {
       const bw = this.btlBwBps;
@@ -153,6 +261,7 @@ export class CongestionController {
     this.roundAcked = 0;
     this.roundLost = 0;
     this.roundRttMinMs = Number.POSITIVE_INFINITY;
+    this.roundMaxInflight = 0;
   }
 
   private enterProbeBw(nowMs: number): void {

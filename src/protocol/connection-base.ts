@@ -288,7 +288,12 @@ export abstract class ConnectionBase {
     return new Sender(
       source,
       sha256(),
-      { payloadBytes: this.payloadBytes, probePayloadBytes, ...(codec && { codec }) },
+      {
+        payloadBytes: this.payloadBytes,
+        probePayloadBytes,
+        ...(codec && { codec }),
+        ...(this.request?.background && { background: true }),
+      },
       held,
     );
   }

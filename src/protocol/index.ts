@@ -5,6 +5,7 @@ export type { ConnectionStats, TimelinePoint } from './connection-stats.js';
 export type { TransferErrorCode } from './errors.js';
 export { DoneStatus, decodeFrames, encodeFrames, type Frame, type SenderSample } from './frames.js';
 export { MIN_INITIAL_PAYLOAD } from './handshake.js';
+export { LEDBAT_TARGET_MS, LedbatController } from './ledbat.js';
 export { printable } from './printable.js';
 export { type Range, RangeSet } from './range-set.js';
 export { INITIAL_RTO_MS, RTT_PERCENTILE_PRECISION, RttEstimator } from './rtt.js';

@@ -10,7 +10,7 @@
 //   oldest outstanding packet is declared lost and up to two probes go out regardless of pacing. The losses of
 //   packets sent before a timeout are not reported to the congestion controller again (the timeout answered them).
 // What a lost packet's data becomes (a retransmission, a FIN to resend) is the sender's business (LossHost).
-import type { CongestionController } from './congestion.js';
+import type { CongestionControl } from './congestion.js';
 import type { DeliveryRate } from './delivery-rate.js';
 import type { PmtuSearch } from './pmtu-search.js';
 import type { RttEstimator } from './rtt.js';
@@ -53,7 +53,7 @@ export class LossRecovery {
   constructor(
     private readonly log: SentPacketLog,
     private readonly rtt: RttEstimator,
-    private readonly cc: CongestionController,
+    private readonly cc: CongestionControl,
     private readonly rate: DeliveryRate,
     private readonly pmtu: PmtuSearch,
     private readonly counters: LossCounters,

@@ -16,9 +16,10 @@
 // - The SHA-256 of the whole file is computed on the way (ranges the receiver already holds are read and hashed,
 //   not sent) and announced in the FIN frame.
 import type { Hasher } from '../crypto/index.js';
-import { type AckSample, CongestionController } from './congestion.js';
+import { type AckSample, type CongestionControl, CongestionController } from './congestion.js';
 import { DeliveryRate } from './delivery-rate.js';
 import { DATA_FRAME_OVERHEAD, FIN_FRAME_BYTES, type Frame, PAD_FRAME_OVERHEAD, type SenderSample } from './frames.js';
+import { LedbatController } from './ledbat.js';
 import { type LossCounters, LossRecovery } from './loss-recovery.js';
 import { type PmtuCounters, PmtuSearch } from './pmtu-search.js';
 import { type Range, RangeSet } from './range-set.js';
@@ -42,6 +43,8 @@ export interface SenderOptions {
   /** Upper bound of the pacing burst allowed ahead of schedule. */
   pacingQuantumMs?: number;
   codec?: ChunkCodec;
+  /** The background (LEDBAT) controller instead of the default one: yields to every other flow. */
+  background?: boolean;
 }
 
 const HASH_CHUNK = 1 << 20;
@@ -61,7 +64,7 @@ type DataFrame = Extract<Frame, { type: 'data' }>;
 
 export class Sender {
   readonly rtt = new RttEstimator();
-  readonly cc: CongestionController;
+  readonly cc: CongestionControl;
   readonly stats: SenderStats = {
     packetsSent: 0,
     packetsRetransmitted: 0,
@@ -98,7 +101,7 @@ export class Sender {
     initialWindowBytes = 4 << 20,
   ) {
     this.pmtu = new PmtuSearch(opts.payloadBytes, opts.probePayloadBytes ?? [], this.stats);
-    this.cc = new CongestionController(opts.payloadBytes);
+    this.cc = opts.background ? new LedbatController(opts.payloadBytes) : new CongestionController(opts.payloadBytes);
     this.acked = RangeSet.of(alreadyHeld.filter(([a, b]) => a < b && b <= source.sizeBytes));
     this.peerMaxOffset = initialWindowBytes;
     this.quantumMs = opts.pacingQuantumMs ?? 2;

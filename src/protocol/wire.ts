@@ -103,6 +103,8 @@ export interface Initial {
   ranges: Range[];
   /** GET with resume: the server's tag of the file version those ranges came from (SOURCE_TAG_BYTES; zeros: none). */
   sourceTag?: Uint8Array;
+  /** The data sender uses the background (LEDBAT) controller (flag bit 2; an older peer ignores it). */
+  background?: boolean;
 }
 
 /** The size of a source tag: a GET's file version (device, inode, size, mtime), hashed by the server. */
@@ -152,7 +154,7 @@ function readRanges(r: Reader): Range[] | undefined {
 export function encodeInitial(m: Initial): Uint8Array {
   const w = new Writer(256)
     .u8(m.op)
-    .u8((m.resume ? 1 : 0) | (m.force ? 2 : 0))
+    .u8((m.resume ? 1 : 0) | (m.force ? 2 : 0) | (m.background ? 4 : 0))
     .u8(m.compression)
     .str16(m.path)
     .u48(m.sizeBytes);
@@ -185,6 +187,7 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
       sizeBytes,
       ranges,
       sourceTag,
+      ...((flags & 4) === 4 && { background: true }),
     },
   };
 }

@@ -2,11 +2,11 @@
 import { formatRateBit } from '../impair/index.js';
 import type { BottleneckResult, FlowKind, FlowSpec } from './shared-bottleneck.js';
 
-/** "ruft*4,tcp*1" (or "ruft,tcp"): the flows in order; flow i starts at i × staggerMs. */
+/** "ruft*4,tcp*1" (or "ruft,tcp", "bg,tcp"; bg = RUFT with --background): the flows in order; flow i starts at i × staggerMs. */
 export function parseFlows(text: string, staggerMs: number): FlowSpec[] | undefined {
   const out: FlowSpec[] = [];
   for (const part of text.split(',')) {
-    const m = /^(ruft|tcp)(?:\*(\d+))?$/.exec(part.trim());
+    const m = /^(ruft|bg|tcp)(?:\*(\d+))?$/.exec(part.trim());
     if (!m) return undefined;
     const count = m[2] === undefined ? 1 : Number(m[2]);
     if (count < 1 || count > 64) return undefined;
@@ -54,10 +54,15 @@ export function formatBottleneck(r: BottleneckResult): string[] {
   if (r.stepLimitHit)
     lines.push(`stopped by the step limit after ${r.steps} events: the figures cover less than the run`);
   const kinds = new Set(r.flows.map((f) => f.kind));
-  if (kinds.size === 2) {
-    const sum = (k: FlowKind) => r.flows.filter((f) => f.kind === k).reduce((s, f) => s + f.goodputBit, 0);
-    const per = (k: FlowKind) => sum(k) / r.flows.filter((f) => f.kind === k).length;
+  const sum = (k: FlowKind) => r.flows.filter((f) => f.kind === k).reduce((s, f) => s + f.goodputBit, 0);
+  const per = (k: FlowKind) => sum(k) / r.flows.filter((f) => f.kind === k).length;
+  if (kinds.has('ruft') && kinds.has('tcp'))
     lines.push(`RUFT ÷ TCP per flow: ${(per('ruft') / Math.max(per('tcp'), 1)).toFixed(2)}`);
+  if (kinds.has('bg') && kinds.size > 1) {
+    const total = r.flows.reduce((s, f) => s + f.goodputBit, 0);
+    lines.push(
+      `background RUFT's share: ${(sum('bg') / Math.max(total, 1)).toFixed(3)} (the others keep ${(1 - sum('bg') / Math.max(total, 1)).toFixed(3)})`,
+    );
   }
   return lines;
 }

@@ -19,7 +19,8 @@ import {
   type TcpModelStats,
 } from './tcp-model.js';
 
-export type FlowKind = 'ruft' | 'tcp';
+/** `bg`: a RUFT GET with `background` (the LEDBAT controller, src/protocol/ledbat.ts). */
+export type FlowKind = 'ruft' | 'bg' | 'tcp';
 
 export interface FlowSpec {
   kind: FlowKind;
@@ -200,7 +201,7 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
   const sizeBytes = Math.ceil((o.rateBit / 8) * (o.durationMs / 1000) * 2) + (1 << 20);
 
   const flows: Array<RuftFlow | TcpFlow> = o.flows.map((spec) =>
-    spec.kind === 'ruft'
+    spec.kind !== 'tcp'
       ? { kind: 'ruft', armed: { client: Number.NaN, server: Number.NaN } }
       : { kind: 'tcp', sender: new TcpModelSender(), receiver: new TcpModelReceiver(), armed: Number.NaN },
   );
@@ -296,6 +297,7 @@ export function simulateBottleneck(o: BottleneckOptions): BottleneckResult {
           path: `flow${v.f}.bin`,
           sizeBytes: 0,
           ranges: [],
+          ...(o.flows[v.f]!.kind === 'bg' && { background: true }),
         };
         fl.client = Connection.client({ rng: rngs[v.f]!.client }, now, request, { sink: countingSink(v.f) });
         drainRuft(v.f, 'client');

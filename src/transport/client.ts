@@ -63,6 +63,8 @@ export interface ClientOptions {
   compress?: CompressionName;
   resume?: boolean;
   force?: boolean;
+  /** The data sender (the server for a GET, this client for a PUT) uses the background (LEDBAT) controller. */
+  background?: boolean;
   rng?: Rng;
   clock?: Clock;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
@@ -226,6 +228,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
         op: spec.op,
         resume: spec.resume ?? spec.ranges.length > 0,
         force: o.force ?? false,
+        ...(o.background && { background: true }),
         compression: compressionFromName(o.compress ?? 'off'),
         path: spec.remote,
         sizeBytes: spec.sizeBytes,

@@ -20,6 +20,14 @@ describe('udplab sim --bottleneck', () => {
     expect(r.stdout).toMatch(/^RUFT ÷ TCP per flow: [\d.]+$/m);
   });
 
+  it('--flows bg,tcp runs background RUFT against TCP and prints its share', () => {
+    const r = sim('--bottleneck', '10mbit', '--flows', 'bg,tcp', '--duration', '3s', '--rtt', '40ms');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ +0 {2}bg {3}.*p̂ /m);
+    expect(r.stdout).toMatch(/^background RUFT's share: 0\.\d{3} \(the others keep 0\.\d{3}\)$/m);
+    expect(r.stdout).not.toMatch(/RUFT ÷ TCP/);
+  });
+
   it('--json is the same bytes for the same seed, and different for another seed with random loss', () => {
     const args = ['--bottleneck', '8mbit', '--flows', 'ruft*2,tcp', '--stagger', '500ms', '--loss', '1%'];
     const a = sim(...args, '--duration', '2s', '--json');

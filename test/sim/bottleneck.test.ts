@@ -68,7 +68,8 @@ describe('shared bottleneck', () => {
   });
 
   it('one RUFT flow reaches about the bottleneck rate', () => {
-    const r = simulateBottleneck({ ...base, durationMs: 8000, flows: [{ kind: 'ruft', startMs: 0 }] });
+    // 20 s: the window then holds the PROBE_RTT drains (one per 5 s with a standing queue) in their usual share
+    const r = simulateBottleneck({ ...base, durationMs: 20_000, flows: [{ kind: 'ruft', startMs: 0 }] });
     // payload ÷ wire is 1428/1500 at the probed datagram size: ≥ 0.9 of the line rate is a full link
     expect(r.utilization).toBeGreaterThan(0.9);
     expect(r.utilization).toBeLessThanOrEqual(1);
@@ -113,32 +114,52 @@ describe('shared bottleneck', () => {
   });
 });
 
-// Recorded figures (5 Mbit/s, 40 ms, 1 BDP, seed 1, 20 s; docs/protocol.md "Sharing a bottleneck"). They are
-// RUFT's controller as it is: a change to src/protocol/congestion.ts moves them, and this test says so.
-describe('recorded regression figures for RUFT on a drop-tail bottleneck', () => {
-  const slow = { ...base, rateBit: 5 * MBIT, durationMs: 20_000 };
+// Issue 22's targets (10 Mbit/s, 40 ms, drop-tail, 30 s, seed 1 — the fairness bench's cases; docs/protocol.md
+// "Sharing a bottleneck"). Before the inflight bound, the drain and the gated loss compensation in
+// src/protocol/congestion.ts these read Jain 0.80 / 0.42 / 0.46, RUFT ÷ TCP 9.97 and a 145 ms queue at 4 BDP.
+describe('issue 22 targets: RUFT on a shared drop-tail bottleneck', () => {
+  const fair = { ...base, durationMs: 30_000 };
 
-  it('RUFT×2 staggered by 2 s: the random-loss estimate runs away and the shares split (Jain 0.575)', () => {
-    const r = simulateBottleneck({ ...slow, flows: parseFlows('ruft*2', 2000)! });
-    expect(r.jain).toBeGreaterThan(0.52);
-    expect(r.jain).toBeLessThan(0.63);
+  it.each([2, 4, 8])('%i RUFT flows staggered by 2 s share the link: Jain ≥ 0.95 after convergence', (n) => {
+    const r = simulateBottleneck({ ...fair, flows: parseFlows(`ruft*${n}`, 2000)! });
+    expect(r.stepLimitHit).toBe(false);
+    expect(r.jain).toBeGreaterThanOrEqual(0.95);
     expect(r.utilization).toBeGreaterThan(0.9);
-    expect(r.convergenceMs).toBeNull();
-    // the mechanism: congestion drops read as random loss; p̂ climbs past 0.5 (pacing × 2, the cap)
-    const peak = Math.max(...r.flows.flatMap((f) => f.ruft!.randomLossPerSecond.map((p) => p ?? 0)));
-    expect(peak).toBeGreaterThan(0.5);
-    expect(r.queue.droppedPackets / r.queue.offeredPackets).toBeGreaterThan(0.2);
+    expect(r.convergenceMs).not.toBeNull();
+    // the mechanism: congestion drops no longer read as random loss (the estimate ran away past 0.5 before)
+    for (const f of r.flows) expect(f.ruft!.randomLossMean).toBeLessThan(0.05);
+    expect(r.queue.droppedPackets / r.queue.offeredPackets).toBeLessThan(0.15);
   });
 
-  it('RUFT against one TCP-model flow: RUFT takes ≈ 14× TCP, TCP lives on timeouts', () => {
-    const r = simulateBottleneck({ ...slow, flows: parseFlows('ruft,tcp', 0)! });
+  it('against one TCP-model flow at 1 BDP without random loss RUFT takes ≤ 2 × TCP, and the queue stays ≤ 1 base RTT', () => {
+    const r = simulateBottleneck({ ...fair, flows: parseFlows('ruft,tcp', 0)! });
     const [ruft, tcp] = r.flows;
-    const ratio = ruft!.goodputBit / tcp!.goodputBit;
-    expect(ratio).toBeGreaterThan(10);
-    expect(ratio).toBeLessThan(18);
-    expect(tcp!.tcp!.timeouts).toBeGreaterThan(15);
-    expect(ruft!.ruft!.randomLossMean).toBeLessThan(0.05); // not the loss compensation: the 2 × BDP window
+    expect(ruft!.goodputBit / tcp!.goodputBit).toBeLessThanOrEqual(2);
+    expect(ruft!.goodputBit).toBeGreaterThan(0.2 * r.rateBit); // it yields, it does not starve
     expect(r.queueDelayMs.p99).toBeLessThanOrEqual(r.rttMs);
+  });
+
+  it('two RUFT flows keep a deep (4 BDP) queue short: p50 ≤ 1.25 × base RTT, where they filled it before', () => {
+    const r = simulateBottleneck({ ...fair, queueBdp: 4, flows: parseFlows('ruft*2', 2000)! });
+    expect(r.queueDelayMs.p50).toBeLessThanOrEqual(1.25 * r.rttMs);
+    expect(r.jain).toBeGreaterThanOrEqual(0.95);
+  });
+
+  it('background RUFT (LEDBAT) leaves ≥ 90% of the link to a TCP-model flow, and takes ≥ 0.8 of it alone', () => {
+    const both = simulateBottleneck({ ...fair, flows: parseFlows('bg,tcp', 0)! });
+    const [bg, tcp] = both.flows;
+    expect(bg!.kind).toBe('bg');
+    expect(tcp!.goodputBit / (bg!.goodputBit + tcp!.goodputBit)).toBeGreaterThanOrEqual(0.9);
+    expect(bg!.goodputBit).toBeGreaterThan(0); // it yields; it is not stalled
+    const alone = simulateBottleneck({ ...fair, flows: parseFlows('bg', 0)! });
+    expect(alone.utilization).toBeGreaterThanOrEqual(0.8);
+    // it holds the queue near its 25 ms target, not at the 40 ms the drop-tail limit allows
+    expect(alone.queueDelayMs.p50).toBeLessThan(30);
+  });
+
+  it('random loss is still not congestion: one RUFT flow at 1% loss keeps ≥ 0.9 of the line rate × (1 − p)', () => {
+    const r = simulateBottleneck({ ...fair, lossPct: 1, flows: parseFlows('ruft', 0)! });
+    expect(r.utilization).toBeGreaterThanOrEqual(0.9 * 0.99);
   });
 });
 
@@ -197,6 +218,10 @@ describe('jainIndex and the flow list', () => {
       { kind: 'ruft', startMs: 0 },
       { kind: 'ruft', startMs: 2000 },
       { kind: 'tcp', startMs: 4000 },
+    ]);
+    expect(parseFlows('bg,tcp', 0)).toEqual([
+      { kind: 'bg', startMs: 0 },
+      { kind: 'tcp', startMs: 0 },
     ]);
     expect(parseFlows('quic*2', 0)).toBeUndefined();
     expect(parseFlows('ruft*0', 0)).toBeUndefined();

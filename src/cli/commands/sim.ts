@@ -62,7 +62,7 @@ function runBottleneck(flags: SimFlags, seed: number): number {
   if (!(rttMs > 0)) throw new UsageError(`--rtt must be positive, got "${flags.rtt}"`);
   const durationMs = timeFlag('duration', flags.duration, 30_000);
   const flows = parseFlows(flags.flows ?? 'ruft*2', staggerMs);
-  if (!flows) throw new UsageError(`--flows expects e.g. ruft*4,tcp*1 (1–64 flows), got "${flags.flows}"`);
+  if (!flows) throw new UsageError(`--flows expects e.g. ruft*4,tcp*1 or bg,tcp (1–64 flows), got "${flags.flows}"`);
   const lastStart = flows[flows.length - 1]!.startMs;
   if (!(durationMs > lastStart && durationMs <= 600_000))
     throw new UsageError(`--duration must be after the last flow's start (${lastStart} ms) and at most 600s`);

@@ -113,6 +113,7 @@ interface CommonFlags {
   insecurePlaintext?: boolean;
   resume?: boolean;
   force?: boolean;
+  background?: boolean;
   compress: string;
   json?: boolean;
   quiet?: boolean;
@@ -137,6 +138,7 @@ function clientOptions(target: string, f: CommonFlags, signal: AbortSignal): Cli
     compress: f.compress as CompressionName,
     resume: f.resume ?? false,
     force: f.force ?? false,
+    ...(f.background && { background: true }),
     signal,
     onWarning: (w) => {
       if (!f.quiet && !f.json) process.stderr.write(`udplab: warning: ${w}\n`);
@@ -220,6 +222,7 @@ function addCommon(c: Command): Command {
   return addSecurity(c)
     .option('--resume', 'continue from NAME.part and its journal')
     .option('--force', 'overwrite an existing file')
+    .option('--background', 'yield to every other flow: the data sender uses a LEDBAT-style scavenger controller')
     .option('--compress <alg>', `per-chunk compression: ${COMPRESS.join('|')}`, 'off')
     .option('--json', 'print one final JSON object')
     .option('--quiet', 'print nothing on success');

@@ -11,12 +11,15 @@ export const ruft = defineProtocol({
       ...common,
       plaintext: z.boolean().optional(),
       datagram_size: intIn(1200, 65507).optional(),
+      /** The server sends with the background (LEDBAT) controller: `udplab get --background`. */
+      background: z.boolean().optional(),
     })
     .strict(),
   options(v) {
     const o: VariantOptions = {};
     if (v.plaintext) o.plaintext = true;
     if (v.datagram_size !== undefined) o.datagramBytes = v.datagram_size;
+    if (v.background) o.background = true;
     return o;
   },
   transport: () => 'udp',
@@ -42,6 +45,7 @@ export const ruft = defineProtocol({
     '--json',
     '--force',
     ...(v.options.plaintext ? ['--insecure-plaintext'] : ['--accept-new']),
+    ...(v.options.background ? ['--background'] : []),
   ],
   outcome: 'json',
 });

@@ -10,6 +10,8 @@ export interface VariantOptions {
   plaintext?: boolean;
   /** ruft: the server's --datagram-size (what downloads are sent in). */
   datagramBytes?: number;
+  /** ruft: the download asks for the background (LEDBAT) controller (`udplab get --background`). */
+  background?: boolean;
   /** naive: datagram payload of the server (the seminar: 1024). */
   chunkBytes?: number;
   /** naive: the client's receive buffer (the seminar: 1024). */

@@ -41,6 +41,21 @@ describe('scenario files', () => {
     expect(err(text.replace('1472', '1000'))).toMatch(/datagram_size/);
   });
 
+  it('a ruft variant with background: true downloads with --background from the same server (issue 22)', () => {
+    const text = [
+      'name: b',
+      'file: { size: 1MiB }',
+      'network: { netem: "delay 1ms" }',
+      'protocols: [ruft, { protocol: ruft, label: bg, background: true }]',
+    ].join('\n');
+    const s = parseScenario(text, 'b.yaml');
+    const [plain, bg] = s.variants;
+    expect(serverSpec(bg!).key).toBe(serverSpec(plain!).key); // the client asks; the server is the same
+    expect(clientArgs(bg!, '127.0.0.1:1', 'f', 'out')).toContain('--background');
+    expect(clientArgs(plain!, '127.0.0.1:1', 'f', 'out')).not.toContain('--background');
+    expect(err(text.replace('background: true', 'background: 1'))).toMatch(/^bad\.yaml:4:\d+: protocols\.1/);
+  });
+
   it("a tftp server lifts tftp-serve's per-source cap: a run's clients share one address", () => {
     const s = parseScenario(
       ['name: t', 'file: { size: 1MiB }', 'network: { netem: "" }', 'protocols: [tftp]', 'clients: 20'].join('\n'),
