@@ -153,4 +153,4 @@ async function main(): Promise<void> {
 }
 
 const isMain = process.argv[1]?.endsWith('stream-peer.js');
-if (isMain) await main();
+if (isMain) await main().catch((e: Error) => fail(`${process.argv[2]}: ${e.message}`));
