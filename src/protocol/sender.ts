@@ -67,6 +67,16 @@ export interface SenderOptions {
 const HASH_CHUNK = 1 << 20;
 const MAX_BACKOFF_MS = 1000;
 
+/** Raw bytes for one DATA frame and what goes on the wire for them. */
+interface Packed {
+  bytes: Uint8Array;
+  wire: Uint8Array;
+  compressed: boolean;
+}
+
+/** A DATA frame's raw length is a u16 (frames.ts). */
+const MAX_DATA_LENGTH = 0xffff;
+
 export class Sender {
   readonly rtt = new RttEstimator();
   readonly cc: CongestionController;
@@ -322,11 +332,14 @@ export class Sender {
       retransmission = true;
     }
     // 2. new data, skipping what the receiver already holds
+    let packed: Packed | undefined;
     if (!segment) {
       const start = this.acked.nextGap(this.nextOffset);
       if (start < this.sizeBytes && start < this.peerMaxOffset) {
         const gapEnd = Math.min(this.sizeBytes, this.acked.gaps(start, this.sizeBytes)[0]?.[1] ?? this.sizeBytes);
-        const len = Math.min(this.dataPerPacket, gapEnd - start);
+        // one packet's worth, or with a codec as much as fits once compressed (within the receiver's window)
+        packed = this.packNewData(start, gapEnd - start, Math.max(this.dataPerPacket, this.peerMaxOffset - start));
+        const len = packed.bytes.length;
         this.hashUpTo(start);
         segment = [start, len];
         this.nextOffset = start + len;
@@ -334,19 +347,15 @@ export class Sender {
     }
     if (segment) {
       const [off, len] = segment;
-      const bytes = this.source.read(off, len);
+      const p = packed ?? this.pack(this.source.read(off, len));
+      const bytes = p.bytes;
       if (!retransmission) {
         this.hasher.update(bytes);
         this.hashedTo = off + len;
       }
-      let wire = bytes;
-      let compressed = false;
+      const wire = p.wire;
+      const compressed = p.compressed;
       if (this.opts.codec) {
-        const c = this.opts.codec.compress(bytes);
-        if (c.length < bytes.length) {
-          wire = c;
-          compressed = true;
-        }
         this.stats.bytesBeforeCompression += bytes.length;
         this.stats.bytesAfterCompression += wire.length;
       }
@@ -381,6 +390,35 @@ export class Sender {
     if (probe) this.probesOwed--;
     this.onSent(nowMs, pn, size, segment, fin);
     return frames;
+  }
+
+  /** Raw bytes as they go in a DATA frame: compressed when the codec shrinks them. */
+  private pack(bytes: Uint8Array): Packed {
+    const c = this.opts.codec?.compress(bytes);
+    return c && c.length < bytes.length
+      ? { bytes, wire: c, compressed: true }
+      : { bytes, wire: bytes, compressed: false };
+  }
+
+  /**
+   * New data at `start` (at most `gap` bytes, and at most `window` beyond one packet's worth) for one DATA frame.
+   * Without a codec, or when the data does not compress: one packet's worth of raw bytes. With one: as many raw
+   * bytes as still fit in one packet once compressed (up to the frame's u16 length), sized from the first packet's
+   * ratio with a 10% margin and tried at most twice more, so a packet carries ratio × its size of file. Offsets stay
+   * raw: SACK, retransmission (in packet-sized pieces) and resume are unchanged.
+   */
+  private packNewData(start: number, gap: number, window: number): Packed {
+    const base = Math.min(this.dataPerPacket, gap);
+    const first = this.pack(this.source.read(start, base));
+    const most = Math.min(gap, window, MAX_DATA_LENGTH);
+    if (!first.compressed || most <= base) return first;
+    let len = Math.min(most, Math.floor(((base * this.dataPerPacket) / first.wire.length) * 0.9));
+    for (let tries = 0; tries < 2 && len > base; tries++) {
+      const p = this.pack(this.source.read(start, len));
+      if (p.wire.length <= this.dataPerPacket) return p;
+      len = Math.floor(((len * this.dataPerPacket) / p.wire.length) * 0.9);
+    }
+    return first;
   }
 
   private hashUpTo(offset: number): void {
