@@ -17,6 +17,8 @@
 //   fairness — the shared-bottleneck simulator (10 Mbit/s, 40 ms, drop-tail, 30 s, seed 1): Jain's index of
 //              2/4/8 RUFT flows staggered by 2 s (target ≥ 0.95), convergence (≤ 5 s), RUFT ÷ the reference TCP
 //              model at 1 BDP without random loss (≤ 2), p99 queueing delay ÷ base RTT (≤ 1); issue 22
+//   compress — a text upload through a 10 Mbit/s, 20 ms RTT relay link, uncompressed and `--compress auto`:
+//              goodput of file bytes ÷ (compression ratio × rate) (target ≥ 0.8)
 //   crypto   — µs per seal and per open of one 1,160-byte packet (16-byte header as associated data), per AEAD
 //              backend (libsodium through sodium-native, node:crypto) and cipher; X25519 and a whole NK handshake
 import { spawn, spawnSync } from 'node:child_process';
@@ -1055,6 +1057,90 @@ function cryptoSuite(): Row[] {
   return rows;
 }
 
+/**
+ * Compression that saves packets (issue 19): a text upload through the relay's 10 Mbit/s, 20 ms RTT link, once
+ * uncompressed and once with `--compress auto`; goodput counts the file's bytes, so the compressed upload can go
+ * faster than the link: its figure is goodput ÷ (ratio × rate), target ≥ 0.8.
+ */
+async function compressSuite(): Promise<Row[]> {
+  const sc = scratch();
+  const mib = Number(process.env.BENCH_COMPRESS_MIB ?? 16);
+  // the upload goes client → server: the relay shapes that direction ("up")
+  // log-like text: counters, random hex names and numbers (deflate/zstd take it to about 3–4×)
+  const path = join(sc.root, 'log.txt');
+  const fd = openSync(path, 'w');
+  for (let i = 0, done = 0; done < mib * MiB; i++) {
+    const lines: string[] = [];
+    for (let k = 0; k < 1000; k++)
+      lines.push(
+        `${i * 1000 + k} GET /files/${randomBytes(3).toString('hex')} 200 ${randomBytes(2).readUInt16BE(0)} ms\n`,
+      );
+    const chunk = Buffer.from(lines.join('')).subarray(0, mib * MiB - done);
+    writeSync(fd, chunk);
+    done += chunk.length;
+  }
+  closeSync(fd);
+  const rate = 10e6;
+  const limit = Math.ceil(((rate / 8) * 0.02) / 1200);
+  try {
+    const srv = await serveOnLoopback('serve', sc.root, join(sc.home, 'server'));
+    const relay = await relayOnLoopback(srv.port, `delay 10ms rate 10mbit limit ${limit}`, 'delay 10ms', 1, sc.home);
+    try {
+      const put = async (alg: string) =>
+        (
+          await runUdplabClient(
+            [
+              'put',
+              path,
+              `127.0.0.1:${relay.port}`,
+              `up-${alg}.txt`,
+              '--json',
+              '--force',
+              '--accept-new',
+              '--compress',
+              alg,
+            ],
+            join(sc.home, 'client'),
+          )
+        ).result as unknown as {
+          goodput_bps: number;
+          compression: string;
+          compression_ratio: number;
+          packets_sent: number;
+        };
+      const off = await put('off');
+      const on = await put('auto');
+      const f = on.goodput_bps / (on.compression_ratio * rate);
+      return [
+        {
+          suite: 'compress',
+          case: 'off',
+          value: mbit(off.goodput_bps),
+          unit: `Mbit/s of file, ${mib} MiB text up through 10 Mbit/s, 20 ms RTT (relay); ${off.packets_sent} packets`,
+        },
+        {
+          suite: 'compress',
+          case: 'auto',
+          value: mbit(on.goodput_bps),
+          unit: `Mbit/s of file, ${on.compression} at ratio ${on.compression_ratio}; ${on.packets_sent} packets`,
+        },
+        {
+          suite: 'compress',
+          case: 'auto ÷ ratio·rate',
+          value: Number(f.toFixed(3)),
+          unit: 'goodput ÷ (compression ratio × link rate)',
+          target: 0.8,
+          met: f >= 0.8,
+        },
+      ];
+    } finally {
+      await Promise.all([relay.stop(), srv.stop()]);
+    }
+  } finally {
+    sc.done();
+  }
+}
+
 const SUITES: Record<string, () => Row[] | Promise<Row[]>> = {
   sim: simSuite,
   loopback: loopbackSuite,
@@ -1065,6 +1151,7 @@ const SUITES: Record<string, () => Row[] | Promise<Row[]>> = {
   tcp50: tcp50Suite,
   fairness: fairnessSuite,
   crypto: cryptoSuite,
+  compress: compressSuite,
 };
 
 const args = process.argv.slice(2);

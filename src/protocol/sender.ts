@@ -320,25 +320,28 @@ export class Sender {
     let segment: Range | undefined;
     let retransmission = false;
     // 1. lost data, minus what has since been acknowledged
+    let packed: Packed | undefined;
     while (!segment && this.retransmit.length > 0) {
       const [off, len] = this.retransmit.shift()!;
       const gaps = this.acked.gaps(off, off + len);
       if (gaps.length === 0) continue;
       const [a, b] = gaps[0]!;
       for (let g = gaps.length - 1; g >= 1; g--) this.retransmit.unshift([gaps[g]![0], gaps[g]![1] - gaps[g]![0]]);
-      // sent in a larger packet before a fall back to the base size: split
-      if (b - a > this.dataPerPacket) this.retransmit.unshift([a + this.dataPerPacket, b - a - this.dataPerPacket]);
-      segment = [a, Math.min(b - a, this.dataPerPacket)];
+      // more than one packet carries (sent compressed, or in a larger packet before a fall back to the base size):
+      // as much as fits goes now, the rest stays first in line
+      packed = this.packData(a, b - a, b - a);
+      const n = packed.bytes.length;
+      if (b - a > n) this.retransmit.unshift([a + n, b - a - n]);
+      segment = [a, n];
       retransmission = true;
     }
     // 2. new data, skipping what the receiver already holds
-    let packed: Packed | undefined;
     if (!segment) {
       const start = this.acked.nextGap(this.nextOffset);
       if (start < this.sizeBytes && start < this.peerMaxOffset) {
         const gapEnd = Math.min(this.sizeBytes, this.acked.gaps(start, this.sizeBytes)[0]?.[1] ?? this.sizeBytes);
         // one packet's worth, or with a codec as much as fits once compressed (within the receiver's window)
-        packed = this.packNewData(start, gapEnd - start, Math.max(this.dataPerPacket, this.peerMaxOffset - start));
+        packed = this.packData(start, gapEnd - start, Math.max(this.dataPerPacket, this.peerMaxOffset - start));
         const len = packed.bytes.length;
         this.hashUpTo(start);
         segment = [start, len];
@@ -347,7 +350,7 @@ export class Sender {
     }
     if (segment) {
       const [off, len] = segment;
-      const p = packed ?? this.pack(this.source.read(off, len));
+      const p = packed!;
       const bytes = p.bytes;
       if (!retransmission) {
         this.hasher.update(bytes);
@@ -401,13 +404,13 @@ export class Sender {
   }
 
   /**
-   * New data at `start` (at most `gap` bytes, and at most `window` beyond one packet's worth) for one DATA frame.
-   * Without a codec, or when the data does not compress: one packet's worth of raw bytes. With one: as many raw
-   * bytes as still fit in one packet once compressed (up to the frame's u16 length), sized from the first packet's
-   * ratio with a 10% margin and tried at most twice more, so a packet carries ratio × its size of file. Offsets stay
-   * raw: SACK, retransmission (in packet-sized pieces) and resume are unchanged.
+   * Data at `start` (at most `gap` bytes, and at most `window` beyond one packet's worth) for one DATA frame, new or
+   * retransmitted. Without a codec, or when the data does not compress: one packet's worth of raw bytes. With one:
+   * as many raw bytes as still fit in one packet once compressed (up to the frame's u16 length), sized from the first
+   * packet's ratio with a 10% margin and tried at most twice more, so a packet carries ratio × its size of file.
+   * Offsets stay raw: SACK, retransmission and resume are unchanged.
    */
-  private packNewData(start: number, gap: number, window: number): Packed {
+  private packData(start: number, gap: number, window: number): Packed {
     const base = Math.min(this.dataPerPacket, gap);
     const first = this.pack(this.source.read(start, base));
     const most = Math.min(gap, window, MAX_DATA_LENGTH);
