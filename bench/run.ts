@@ -693,11 +693,15 @@ function kernelLane(): Promise<{ runs: Map<string, LabRun[]>; where: string } | 
         { cwd: root, encoding: 'utf8' },
       );
       resultsDir = join(root, '.cache', 'vm', 'out', 'reports');
-      // the lab exits non-zero when a run fails (a TCP transfer that gave up); its results still count
-      if (vm.status !== 0 && !hasResults(resultsDir, names))
-        return { why: `the VM lane failed: ${vm.stdout.trim().split('\n').slice(-3).join(' | ')}` };
-    } else if (here.status !== 0 && !hasResults(resultsDir, names))
-      return { why: `the lab failed: ${here.stderr.trim().split('\n').pop()}` };
+      // the lab exits non-zero when a run fails (a TCP transfer that gave up); its results still count. A lane that
+      // exits 0 without results (seen: a .cache/vm copied from another checkout, whose cached initrd runs that
+      // checkout's stage2.sh) is a failure too, said in the TCP rows instead of a crash that loses the bench run
+      if (!hasResults(resultsDir, names))
+        return {
+          why: `the VM lane left no results in ${resultsDir} (exit ${vm.status}): ${vm.stdout.trim().split('\n').slice(-3).join(' | ')}`,
+        };
+    } else if (!hasResults(resultsDir, names))
+      return { why: `the lab left no results (exit ${here.status}): ${here.stderr.trim().split('\n').pop()}` };
     const runs = new Map<string, LabRun[]>();
     for (const n of names) {
       const sub = readdirSync(resultsDir).find((d) => d.startsWith(`${n}-`))!;
