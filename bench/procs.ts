@@ -2,12 +2,14 @@
 // Debian's TFTP peers, and CPU / peak-RSS readings from /proc. Every process started here is ended here.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { sha256OfFile } from '../src/lab/index.js';
 
-export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
+// the checkout: this file runs as dist/bench/procs.js (npm run bench) or as bench/procs.ts (the tests)
+const ROOT = join(import.meta.dirname, basename(dirname(import.meta.dirname)) === 'dist' ? '../..' : '..');
+export const BIN = join(ROOT, 'bin', 'udplab.js');
 const execFileP = promisify(execFile);
 
 export interface Proc {
@@ -146,12 +148,14 @@ export function relayOnLoopback(port: number, up: string, down: string, seed: nu
  * Debian's uftp pushing `name` from `root` to a uftpd on loopback, unicast, encrypted (aes256-gcm, ECDH with ECDSA
  * signatures, keys made per run), at full interface speed with 4 MiB socket buffers (as ours). Goodput is over the
  * wall time of the `uftp` command (announce and key exchange included, as a RUFT client's duration includes its
- * handshake), and only counts when the received file's SHA-256 matches.
+ * handshake), and only counts when the received file's SHA-256 matches. With `via`, uftp sends through the relay
+ * that `via.relay` starts in front of uftpd, with TFMCC congestion control, for at most `via.timeoutMs`.
  */
 export async function uftpPush(
   root: string,
   name: string,
   destDir: string,
+  via?: { relay: (port: number) => Promise<Proc>; timeoutMs: number },
 ): Promise<{ bps: number; why?: undefined } | { bps?: undefined; why: string }> {
   if (!existsSync('/usr/bin/uftp') || !existsSync('/usr/bin/uftpd'))
     return { why: 'uftp is not installed (apt-get install -y uftp)' };
@@ -163,17 +167,26 @@ export async function uftpPush(
     ['-d', '-q', '-D', destDir, '-p', port, '-U', '0x00000002', '-K', 'ec:prime256v1', '-B', buf],
     { stdio: 'ignore' },
   );
+  let relay: Proc | undefined;
   try {
     await new Promise((ok) => setTimeout(ok, 300));
+    relay = await via?.relay(Number(port));
     const src = join(root, name);
+    // on loopback at full speed; through a shaped link with uftp's own congestion control (TFMCC)
+    const rate = relay ? ['-C', 'tfmcc'] : ['-R', '-1', '-C', 'none'];
     let ms: number | undefined;
     try {
-      ms = await timeCmd('/usr/bin/uftp', [
-        ...['-M', '127.0.0.1', '-p', port, '-U', '0x00000001', '-H', '0x00000002', '-R', '-1', '-C', 'none'],
-        ...['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa', '-K', 'prime256v1', '-B', buf, '-b', '1300'],
-        src,
-      ]);
+      ms = await timeCmd(
+        '/usr/bin/uftp',
+        [
+          ...['-M', '127.0.0.1', '-p', String(relay?.port ?? port), '-U', '0x00000001', '-H', '0x00000002', ...rate],
+          ...['-Y', 'aes256-gcm', '-h', 'sha256', '-e', 'ecdh_ecdsa', '-K', 'prime256v1', '-B', buf, '-b', '1300'],
+          src,
+        ],
+        via?.timeoutMs,
+      );
     } catch (err) {
+      if ((err as { killed?: boolean }).killed) return { why: `uftp did not finish in ${via?.timeoutMs} ms` };
       const lines = String((err as { stderr?: string }).stderr ?? err)
         .trim()
         .split('\n');
@@ -185,7 +198,7 @@ export async function uftpPush(
       return { why: 'uftp delivered a file with the wrong SHA-256' };
     return { bps: (statSync(src).size * 8 * 1000) / ms };
   } finally {
-    await stop(d);
+    await Promise.all([stop(d), relay?.stop()]);
   }
 }
 
@@ -228,4 +241,79 @@ export async function tftpHpaGet(
   // the interactive client exits 0 even when a transfer timed out: only an intact copy counts
   if (code !== 0 || !existsSync(dest) || (await sha256OfFile(dest)) !== (await sha256OfFile(source))) return undefined;
   return ms;
+}
+
+const STREAM_PEER = join(ROOT, 'dist', 'bench', 'stream-peer.js');
+
+/**
+ * A stream peer's server (bench/stream-peer.ts: `udx` for udx-native, `utp` for utp-native) serving `file` on a
+ * loopback port, or why it cannot run (the package is an optional dependency).
+ */
+export async function startStreamPeer(
+  kind: 'udx' | 'utp',
+  file: string,
+): Promise<{ port: number; stop(): Promise<void>; why?: undefined } | { why: string }> {
+  const child = spawn(process.execPath, [STREAM_PEER, kind, 'serve', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const port = await new Promise<number | undefined>((ok) => {
+    const t = setTimeout(() => ok(undefined), 20_000);
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      const m = /"port":(\d+)/.exec(l);
+      if (m) {
+        clearTimeout(t);
+        ok(Number(m[1]));
+      }
+    });
+    child.once('exit', () => {
+      clearTimeout(t);
+      ok(undefined);
+    });
+  });
+  if (port === undefined) {
+    await stop(child);
+    return {
+      why:
+        err
+          .trim()
+          .split('\n')
+          .pop()
+          ?.replace(/^stream-peer: /, '') || `the ${kind} server did not start`,
+    };
+  }
+  return { port, stop: () => stop(child) };
+}
+
+/**
+ * A stream peer's client fetching from 127.0.0.1:`port` into `dest`; goodput over the client's wall clock (first
+ * packet to the last byte on disk), counted only when `dest` is identical to `source`.
+ */
+export async function streamPeerGet(
+  kind: 'udx' | 'utp',
+  port: number,
+  dest: string,
+  source: string,
+  timeoutS = 300,
+): Promise<{ bps: number; why?: undefined } | { bps?: undefined; why: string }> {
+  try {
+    const { stdout } = await execFileP(
+      process.execPath,
+      [STREAM_PEER, kind, 'get', String(port), dest, String(timeoutS)],
+      {
+        timeout: (timeoutS + 10) * 1000,
+      },
+    );
+    const r = JSON.parse(stdout.trim().split('\n').pop()!) as { bytes: number; ms: number };
+    if ((await sha256OfFile(dest)) !== (await sha256OfFile(source)))
+      return { why: `${kind} delivered a file with the wrong SHA-256` };
+    return { bps: (r.bytes * 8 * 1000) / r.ms };
+  } catch (e) {
+    const msg = String((e as { stderr?: string }).stderr || (e as Error).message)
+      .trim()
+      .split('\n')
+      .pop();
+    return { why: `${kind} failed: ${msg?.replace(/^stream-peer: /, '')}` };
+  }
 }

@@ -1,10 +1,19 @@
 // The benchmark's peers outside udplab work as `npm run bench` uses them: Debian's uftp (unicast, encrypted)
-// delivers the file with the right SHA-256 and a rate. `.ci/run` installs uftp and sets UDPLAB_REQUIRE_PEERS=1,
+// delivers the file with the right SHA-256 and a rate; udx-native and utp-native (optional npm dependencies,
+// prebuilds inside their packages) move a file over loopback and through the userspace relay's lossy link. `.ci/run` installs uftp and sets UDPLAB_REQUIRE_PEERS=1,
 // so a missing peer fails there instead of silently dropping a row from the performance table.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startTftpdHpa, tftpHpaGet, uftpPush } from '../../bench/procs.js';
+import {
+  relayOnLoopback,
+  startStreamPeer,
+  startTftpdHpa,
+  streamPeerGet,
+  tftpHpaGet,
+  uftpPush,
+} from '../../bench/procs.js';
+import { loadPeer } from '../../bench/stream-peer.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
 const have = existsSync('/usr/bin/uftp') && existsSync('/usr/bin/uftpd');
@@ -50,3 +59,42 @@ describe.skipIf(!existsSync('/usr/sbin/in.tftpd') || !existsSync('/usr/bin/tftp'
     }
   }, 60_000);
 });
+
+for (const kind of ['udx', 'utp'] as const) {
+  const loaded = loadPeer(kind);
+  if ('why' in loaded) {
+    if (process.env.UDPLAB_REQUIRE_PEERS === '1') throw new Error(loaded.why);
+    console.warn(`SKIPPED bench peer tests: ${loaded.why}`);
+  }
+  describe.skipIf('why' in loaded)(`bench peers: ${kind}`, () => {
+    it('moves a file over loopback and through the relay at 5% loss each way; the SHA-256 is checked', async () => {
+      using dir = tempDir();
+      const src = join(dir.path, 'f.bin');
+      randomFile(src, 1 << 20);
+      const srv = await startStreamPeer(kind, src);
+      if (srv.why !== undefined) throw new Error(srv.why);
+      const relay = await relayOnLoopback(srv.port, 'delay 5ms loss 5%', 'delay 5ms loss 5%', 7, dir.path);
+      try {
+        const direct = await streamPeerGet(kind, srv.port, join(dir.path, 'a'), src, 60);
+        expect(direct.why).toBeUndefined();
+        expect(direct.bps).toBeGreaterThan(0);
+        const lossy = await streamPeerGet(kind, relay.port, join(dir.path, 'b'), src, 60);
+        expect(lossy.why).toBeUndefined();
+        expect(lossy.bps).toBeGreaterThan(0);
+        expect(sha256File(join(dir.path, 'b'))).toBe(sha256File(src));
+        // a file that is not the source is not measured
+        const other = await streamPeerGet(kind, srv.port, join(dir.path, 'c'), join(dir.path, 'a.none'), 60);
+        expect(other.bps).toBeUndefined();
+      } finally {
+        await Promise.all([relay.stop(), srv.stop()]);
+      }
+    }, 120_000);
+
+    it('a server that does not answer is reported, not measured', async () => {
+      using dir = tempDir();
+      const r = await streamPeerGet(kind, 9, join(dir.path, 'x'), join(dir.path, 'x'), 2);
+      expect(r.bps).toBeUndefined();
+      expect(r.why).toMatch(new RegExp(`^${kind} failed: .*did not finish in 2 s`));
+    }, 30_000);
+  });
+}

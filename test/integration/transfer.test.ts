@@ -64,6 +64,9 @@ describe('udplab get / put / ls over loopback', () => {
     expect(r.compression).not.toBe('off');
     expect(r.compression_ratio).toBeGreaterThan(5);
     expect(readdirSync(join(root, 'sub')).filter((n) => n.includes('.part'))).toEqual([]);
+    // compression saves packets, not only bytes: a DATA frame carries as much raw data as fits once compressed
+    // (260,000 bytes are 183 packets of 1,428 raw bytes; at most 65,535 raw bytes a frame: 4 and then some)
+    expect(r.packets_sent).toBeLessThan(260_000 / 1428 / 4);
   });
 
   it('lists a directory without .part files', async () => {
@@ -93,6 +96,36 @@ describe('udplab get / put / ls over loopback', () => {
       expect(rep.downStats.lost).toBeGreaterThan(50);
       expect(rep.downStats.duplicated).toBeGreaterThan(5);
       expect(rep.downStats.corrupted).toBeGreaterThan(0);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('compressed frames that carry several packets of raw data survive 10% loss each way (retransmitted raw ranges)', async () => {
+    const relay = await startRelay({
+      targetHost: '127.0.0.1',
+      targetPort: server.port,
+      up: parseNetem('delay 5ms loss 10%'),
+      down: parseNetem('delay 5ms loss 10% reorder 10%'),
+      seed: 11,
+    });
+    try {
+      // text that compresses about 3–4×: log-like lines with random numbers
+      const lines: string[] = [];
+      for (let i = 0; i < 40_000; i++)
+        lines.push(`${i} GET /files/${randomBytes(3).toString('hex')} 200 ${randomBytes(2).readUInt16BE(0)} ms`);
+      writeFileSync(join(root, 'log.txt'), `${lines.join('\n')}\n`);
+      const local = join(out, 'log.txt');
+      const r = await get(
+        { host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey, compress: 'auto' },
+        'log.txt',
+        local,
+      );
+      expect(sha256File(local)).toBe(sha256File(join(root, 'log.txt')));
+      expect(r.packets_retransmitted).toBeGreaterThan(0);
+      expect(r.compression).not.toBe('off');
+      // fewer packets than raw bytes ÷ one packet's worth, retransmissions included
+      expect(r.packets_received).toBeLessThan(r.bytes / 1428 / 1.5);
     } finally {
       await relay.close();
     }
