@@ -143,6 +143,12 @@ export class LocalRuntime implements LabRuntime {
   private readonly clients = new Set<ChildProcess>();
   /** Users' programs running as clients now (exec): teardown kills their process groups. */
   private readonly execClients = new Set<Proc>();
+  /**
+   * Set when teardown begins (a signal can start it while a step is half-way, e.g. between a relay's spawn and its
+   * `listening` line): what a step places after that is ended at once, or it would outlive the lab and keep this
+   * process alive.
+   */
+  private stopping = false;
   /** Where clients of the current run send (relay or server), and the ports a capture should see. */
   private targetPort = 0;
   private capture: ChildProcess | undefined;
@@ -174,6 +180,10 @@ export class LocalRuntime implements LabRuntime {
       if (failed) throw failed;
       try {
         const exec = await this.startExec(v, await this.freePort(spec.transport), seed);
+        if (this.stopping) {
+          await killGroup(exec.proc);
+          throw stoppingError('an exec server');
+        }
         this.servers.set(spec.key, { child: exec.proc.child, port: exec.port, args: [], exec });
         return { port: exec.port, transport: spec.transport };
       } catch (e) {
@@ -183,6 +193,10 @@ export class LocalRuntime implements LabRuntime {
     }
     const args = [...spec.args, '--root', join(this.dir, 'root'), '--host', this.hosts.serverBind, '--port', '0'];
     const { child, port } = await this.startServer(spec.args[0]!, args, spec.ready);
+    if (this.stopping) {
+      await stopChild(child);
+      throw stoppingError('a server');
+    }
     this.servers.set(spec.key, { child, port, args });
     return { port, transport: spec.transport };
   }
@@ -305,6 +319,7 @@ export class LocalRuntime implements LabRuntime {
     out: () => string;
     err: () => string;
   } {
+    if (this.stopping) throw stoppingError('a client');
     const child = spawnUdplab(args, join(this.dir, 'client-home'), this.host('client'));
     this.clients.add(child);
     let out = '';
@@ -366,6 +381,10 @@ export class LocalRuntime implements LabRuntime {
       { to, listen: formatHostPort(this.hosts.relayListen, 0) },
       { UDPLAB_HOME: join(this.dir, 'relay-home') },
     );
+    if (this.stopping) {
+      await this.clearShaping();
+      throw stoppingError('the relay');
+    }
     const j = this.relay.listening;
     this.targetPort = j.port;
     return relayReadback('userspace relay', j, r, `${formatHostPort(j.address, j.port)} → ${to}`);
@@ -453,6 +472,7 @@ export class LocalRuntime implements LabRuntime {
   }
 
   private startExecClientOf(v: Variant, remote: string, local: string, seed: number, timeoutMs: number) {
+    if (this.stopping) throw stoppingError('a client program');
     const target = formatHostPort(this.hosts.clientTarget, this.targetPort);
     const c = startExecClient({
       argv: clientArgs(v, target, remote, local),
@@ -661,6 +681,7 @@ export class LocalRuntime implements LabRuntime {
 
   /** Every step runs even when an earlier one threw; then the first error is thrown. */
   async stop(): Promise<void> {
+    this.stopping = true;
     const errors: unknown[] = [];
     const step = async (f: () => unknown) => {
       try {
@@ -740,4 +761,9 @@ async function waitForSize(
     await new Promise((ok) => setTimeout(ok, 10));
   }
   return undefined;
+}
+
+/** A step that placed something after teardown had begun (the runner reports `interrupted`). */
+function stoppingError(what: string): LabError {
+  return new LabError('E_RUNTIME', `the lab is being torn down: ${what} started meanwhile was stopped again`);
 }
