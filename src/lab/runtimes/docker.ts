@@ -25,6 +25,20 @@ export function labels(): Record<string, string> {
   return { [LABEL]: '1', 'udplab.owner': String(process.pid) };
 }
 
+/**
+ * The package root (where bin/udplab.js lives), from dist/ or src/: in a clone and in the udplab image (/app, which
+ * has no lab/Dockerfile), so the local and netns runtimes also run inside a container (a swarm task's shard).
+ */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'bin', 'udplab.js'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new LabError('E_RUNTIME', 'cannot find bin/udplab.js above the udplab module');
+    dir = up;
+  }
+  return resolve(dir);
+}
+
 /** The repository root (where lab/Dockerfile lives), from dist/ or src/. */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
