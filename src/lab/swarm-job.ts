@@ -20,6 +20,7 @@ import { type LabResults, mergeResults, readResults } from '../report/index.js';
 import { LabError } from './errors.js';
 import { planRuns } from './runner.js';
 import { LABEL } from './runtimes/docker.js';
+import { removeService } from './runtimes/swarm/index.js';
 import type { Scenario } from './scenario.js';
 
 const exec = promisify(execFile);
@@ -126,25 +127,6 @@ export function settle(
     out.set(slot, { state, last: failed[0] ?? list[0]! });
   }
   return out;
-}
-
-/**
- * Removes a service, then its tasks' containers on this node: Docker 20.10 leaves a removed job's ended containers
- * behind (measured: none gone 30 s after `docker service rm`), so the lab removes them itself (bounded: 30 s).
- */
-async function removeService(service: string): Promise<void> {
-  await docker(['service', 'rm', service]).catch(() => undefined);
-  const until = Date.now() + 30_000;
-  while (Date.now() < until) {
-    const left = (
-      await docker(['ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${service}`]).catch(() => '')
-    )
-      .split('\n')
-      .filter((l) => l.trim() !== '');
-    if (left.length === 0) return;
-    await docker(['rm', '-f', '-v', ...left]).catch(() => undefined);
-    await delay(250);
-  }
 }
 
 /** Removes the lab's swarm services whose owner process (on this manager) is gone: jobs of a killed lab. */

@@ -3,6 +3,8 @@
 // 8 runs as a 4-shard replicated job merges into a report whose verdicts equal the one-machine run's; a task that
 // fails once is started again and its shard comes back, a task that always fails leaves its shard MISSING in the
 // merged report; SIGTERM and SIGINT of `udplab lab --cluster swarm` mid-job remove the service and its containers.
+// The swarm runtime (endpoints as services on an overlay network) gives the docker runtime's verdicts on two loss
+// points × two protocols, and a placement no node satisfies fails at once, leaving nothing.
 // The tasks run an image of this checkout: udplab/udplab:local with this dist/ and bin/ copied over it
 // (udplab/udplab:swarm-test, removed at the end), so they run the code under test even in a worktree whose
 // node_modules is a symlink (which a docker build context cannot hold).
@@ -11,7 +13,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, loadScenario } from '../../src/lab/index.js';
+import { buildImage, loadScenario, parseScenario, runScenario } from '../../src/lab/index.js';
 import { runSwarmJob } from '../../src/lab/swarm-job.js';
 import type { LabResults } from '../../src/report/index.js';
 import { runDocker } from '../helpers/docker.js';
@@ -198,6 +200,54 @@ describe.skipIf(!runDocker)('the lab on Docker Swarm: sweeps as a replicated job
     expect(services(process.pid)).toBe('');
     expect(jobContainers()).toBe(''); // the ended tasks' containers too
   }, 900_000);
+
+  const ENDPOINTS = parseScenario(
+    [
+      'name: swarm-endpoints',
+      'file: { size: 256KiB }',
+      'network: { netem: "delay 2ms" }',
+      'protocols: [ruft, { protocol: tftp, blksize: 1428, windowsize: 8, timeout: 100ms }]',
+      'sweep: { loss: [0%, 5%] }',
+      'timeout: 60s',
+    ].join('\n'),
+    'swarm-endpoints.yaml',
+  );
+  const mine = () => ({
+    services: services(process.pid),
+    networks: docker('network', 'ls', '--filter', `label=udplab.owner=${process.pid}`, '--format', '{{.Name}}'),
+    containers: docker('ps', '-aq', '--filter', `label=udplab.owner=${process.pid}`),
+  });
+
+  it('--runtime swarm: two loss points × two protocols as services on an overlay network, verdicts as on docker', async () => {
+    const onDocker = await runScenario(ENDPOINTS, { runtime: 'docker', shaper: 'auto' });
+    const onSwarm = await runScenario(ENDPOINTS, {
+      runtime: 'swarm',
+      shaper: 'auto',
+      placement: { server: 'node.role==manager', client: 'node.role==manager' },
+    });
+    const verdicts = (r: LabResults) => Object.fromEntries(r.runs.map((x) => [x.id, x.verdict]));
+    expect(onSwarm.summary).toEqual({ runs: 4, passed: 4, failed: 0 });
+    expect(verdicts(onSwarm)).toEqual(verdicts(onDocker));
+    expect(onSwarm.environment.runtime).toBe('swarm');
+    expect(onSwarm.environment.shaper).toBe(onDocker.environment.shaper);
+    expect(onSwarm.environment.notices.join('\n')).toMatch(
+      /swarm: endpoints as services on an overlay network \(server on node.role==manager, client on node.role==manager\)/,
+    );
+    for (const r of onSwarm.runs) {
+      expect(r.sha256_actual).toBe(r.sha256_expected);
+      if (onSwarm.environment.shaper === 'userspace')
+        expect(r.shaping_readback).toMatch(/^userspace relay container: up "delay 2ms( loss 5%)?"/);
+      else expect(r.shaping_readback).toMatch(/netem/);
+    }
+    expect(mine()).toEqual({ services: '', networks: '', containers: '' });
+  }, 600_000);
+
+  it('--runtime swarm: a placement no node satisfies fails in one line and leaves nothing', async () => {
+    await expect(
+      runScenario(ENDPOINTS, { runtime: 'swarm', shaper: 'auto', placement: { client: 'node.labels.site==nowhere' } }),
+    ).rejects.toThrow(/no node for the client service udplab-client-\d+-\w+ \(constraint node.labels.site==nowhere\)/);
+    expect(mine()).toEqual({ services: '', networks: '', containers: '' });
+  }, 180_000);
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal} to udplab lab --cluster swarm mid-job removes the service and its containers`, async () => {

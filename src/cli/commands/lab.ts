@@ -18,6 +18,8 @@ interface LabFlags {
   image?: string;
   jobTimeout: string;
   swarmTask?: boolean;
+  serverNode?: string;
+  clientNode?: string;
   json?: boolean;
   printSchema?: boolean;
   protocolsFrom?: string;
@@ -38,7 +40,7 @@ export const register: Register = (program: Command, setExit) => {
     .command('lab')
     .description('run network-lab scenarios (containers, shaped network, integrity checks, reports)')
     .argument('[scenarios...]', 'scenario YAML files')
-    .option('--runtime <r>', 'docker | netns | local | auto', 'auto')
+    .option('--runtime <r>', 'docker | netns | local | swarm | auto', 'auto')
     .option('--shaper <s>', 'netem | userspace | auto', 'auto')
     .option('--out <dir>', 'report root', 'reports')
     .option('--shard <i/n>', 'run only shard i of n (deterministic split)')
@@ -49,6 +51,8 @@ export const register: Register = (program: Command, setExit) => {
     .option('--shards <n>', 'with --cluster: how many tasks (shards) the sweep is split into')
     .option('--image <name>', 'with --cluster: the udplab image the tasks run (default: build udplab/udplab:local)')
     .option('--job-timeout <s>', 'with --cluster: the whole job may take this many seconds, retries included', '3600')
+    .option('--server-node <constraint>', '--runtime swarm: where the server runs (e.g. node.labels.site==a)')
+    .option('--client-node <constraint>', '--runtime swarm: where the client runs (e.g. node.labels.site==b)')
     .addOption(
       new Option('--swarm-task', 'internal: this is a swarm task; the shard comes from UDPLAB_SWARM_SLOT').hideHelp(),
     )
@@ -75,8 +79,12 @@ export const register: Register = (program: Command, setExit) => {
         return;
       }
       if (files.length === 0) throw new UsageError('lab: name at least one scenario file');
-      if (!['docker', 'local', 'auto', 'netns'].includes(f.runtime))
-        throw new UsageError(`--runtime must be docker, netns, local or auto, got "${f.runtime}"`);
+      if (!['docker', 'local', 'auto', 'netns', 'swarm'].includes(f.runtime))
+        throw new UsageError(`--runtime must be docker, netns, local, swarm or auto, got "${f.runtime}"`);
+      if ((f.serverNode || f.clientNode) && f.runtime !== 'swarm')
+        throw new UsageError(
+          '--server-node and --client-node place endpoints on the swarm runtime: add --runtime swarm',
+        );
       if (!['netem', 'userspace', 'auto'].includes(f.shaper))
         throw new UsageError(`--shaper must be netem, userspace or auto, got "${f.shaper}"`);
       let shard: { index: number; count: number } | undefined;
@@ -147,6 +155,12 @@ export const register: Register = (program: Command, setExit) => {
             outDir: dir,
             ...(f.allowCapped && { allowCapped: true }),
             ...(!f.capture && { noCapture: true }),
+            ...((f.serverNode || f.clientNode) && {
+              placement: {
+                ...(f.serverNode && { server: f.serverNode }),
+                ...(f.clientNode && { client: f.clientNode }),
+              },
+            }),
           });
           if (f.swarmTask) {
             const e = process.env;

@@ -216,6 +216,21 @@ export async function containerIPv6(id: string, network: LabNetwork, role: strin
   return addr;
 }
 
+/**
+ * What the docker runtime needs of one of its containers: a testcontainers container, or (the swarm runtime) a
+ * swarm task's container on this node reached with `docker exec`.
+ */
+export interface LabNode {
+  exec(
+    cmd: string[],
+    opts?: { env?: Record<string, string> },
+  ): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }>;
+  getId(): string;
+  getIpAddress(network: string): string;
+  copyFilesToContainer(files: Array<{ source: string; target: string }>): Promise<void>;
+  stop(opts?: { timeout?: number; remove?: boolean; removeVolumes?: boolean }): Promise<unknown>;
+}
+
 export interface StartOptions {
   network: LabNetwork;
   name: string;
@@ -235,10 +250,7 @@ export async function startNode(opts: StartOptions): Promise<StartedTestContaine
 }
 
 /** Stops containers (timeout 0) and removes the network; never throws. */
-export async function teardown(
-  containers: Array<StartedTestContainer | undefined>,
-  network?: LabNetwork,
-): Promise<void> {
+export async function teardown(containers: Array<LabNode | undefined>, network?: LabNetwork): Promise<void> {
   await Promise.all(
     containers.map((c) => c?.stop({ timeout: 0, remove: true, removeVolumes: true }).catch(() => undefined)),
   );
