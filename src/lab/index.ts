@@ -65,3 +65,12 @@ export {
   stepArgv,
 } from './shape.js';
 export { planShaping, withLoss } from './shapers/plan.js';
+export {
+  type MissingShard,
+  runSwarmJob,
+  type SwarmJobOptions,
+  type SwarmJobResult,
+  shardOfSlot,
+  swarmState,
+  sweepServices,
+} from './swarm-job.js';

@@ -26,6 +26,7 @@ import { ExecServerError } from './runtimes/exec.js';
 import { defineRuntime, type Runtime, type StartedLab } from './runtimes/lab.js';
 import { LocalRuntime } from './runtimes/local.js';
 import { NetnsRuntime } from './runtimes/netns.js';
+import { type Placement, SwarmRuntime } from './runtimes/swarm/index.js';
 import type { ClientOutcome, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
 import { NETEM_POLL_MS } from './shapers/netem.js';
@@ -50,6 +51,8 @@ export interface RunOptions {
   allowCapped?: boolean;
   /** Take no packet captures even where the scenario says `capture: true` (a notice says so). */
   noCapture?: boolean;
+  /** `--runtime swarm`: a placement constraint per endpoint (`node.labels.site==a`). */
+  placement?: Placement;
 }
 
 interface PlannedRun {
@@ -82,7 +85,7 @@ async function chooseRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
     const where =
       'exec protocols run on the local and netns runtimes (--runtime local|netns), image protocols on the docker runtime (--runtime docker)';
     if (onlyOn.length === 0) throw new LabError('E_SCENARIO_INVALID', `${s.source}: ${where}: not in one scenario`);
-    if (o.runtime !== 'auto' && !onlyOn.includes(o.runtime))
+    if (o.runtime !== 'auto' && !(onlyOn as readonly string[]).includes(o.runtime))
       throw new LabError('E_SCENARIO_INVALID', `${s.source}: ${where}; --runtime ${o.runtime} cannot run them`);
     if (o.runtime === 'auto' && !onlyOn.includes('docker')) {
       notices.push('exec protocols run on the local or netns runtime: --runtime auto chose local.');
@@ -118,6 +121,7 @@ async function chooseRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
     );
   }
   if (o.runtime === 'netns') return defineRuntime('netns', (n) => new NetnsRuntime(n, o.shaper, s.ip));
+  if (o.runtime === 'swarm') return defineRuntime('swarm', (n) => new SwarmRuntime(n, o.shaper, o.placement));
   let kind = o.runtime;
   if (kind === 'auto') {
     if (s.ip === 4 && (await dockerAvailable())) kind = 'docker';

@@ -3,7 +3,7 @@
 // The lab and the report (testcontainers, zx, vega: ~1 s of loading) are imported when a command runs, so that
 // `serve`, `get` and the other commands start in a tenth of that.
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { LabResults } from '../../report/index.js';
 import type { Register } from '../index.js';
 import { UsageError } from '../usage-error.js';
@@ -13,6 +13,13 @@ interface LabFlags {
   shaper: string;
   out: string;
   shard?: string;
+  cluster?: string;
+  shards?: string;
+  image?: string;
+  jobTimeout: string;
+  swarmTask?: boolean;
+  serverNode?: string;
+  clientNode?: string;
   json?: boolean;
   printSchema?: boolean;
   protocolsFrom?: string;
@@ -33,10 +40,22 @@ export const register: Register = (program: Command, setExit) => {
     .command('lab')
     .description('run network-lab scenarios (containers, shaped network, integrity checks, reports)')
     .argument('[scenarios...]', 'scenario YAML files')
-    .option('--runtime <r>', 'docker | netns | local | auto', 'auto')
+    .option('--runtime <r>', 'docker | netns | local | swarm | auto', 'auto')
     .option('--shaper <s>', 'netem | userspace | auto', 'auto')
     .option('--out <dir>', 'report root', 'reports')
     .option('--shard <i/n>', 'run only shard i of n (deterministic split)')
+    .option(
+      '--cluster <engine>',
+      'swarm: run the sweep as a Docker Swarm replicated job of --shards tasks, then merge (docs/cluster.md)',
+    )
+    .option('--shards <n>', 'with --cluster: how many tasks (shards) the sweep is split into')
+    .option('--image <name>', 'with --cluster: the udplab image the tasks run (default: build udplab/udplab:local)')
+    .option('--job-timeout <s>', 'with --cluster: the whole job may take this many seconds, retries included', '3600')
+    .option('--server-node <constraint>', '--runtime swarm: where the server runs (e.g. node.labels.site==a)')
+    .option('--client-node <constraint>', '--runtime swarm: where the client runs (e.g. node.labels.site==b)')
+    .addOption(
+      new Option('--swarm-task', 'internal: this is a swarm task; the shard comes from UDPLAB_SWARM_SLOT').hideHelp(),
+    )
     .option('--json', 'print the results as JSON')
     .option(
       '--compare-shapers',
@@ -60,8 +79,12 @@ export const register: Register = (program: Command, setExit) => {
         return;
       }
       if (files.length === 0) throw new UsageError('lab: name at least one scenario file');
-      if (!['docker', 'local', 'auto', 'netns'].includes(f.runtime))
-        throw new UsageError(`--runtime must be docker, netns, local or auto, got "${f.runtime}"`);
+      if (!['docker', 'local', 'auto', 'netns', 'swarm'].includes(f.runtime))
+        throw new UsageError(`--runtime must be docker, netns, local, swarm or auto, got "${f.runtime}"`);
+      if ((f.serverNode || f.clientNode) && f.runtime !== 'swarm')
+        throw new UsageError(
+          '--server-node and --client-node place endpoints on the swarm runtime: add --runtime swarm',
+        );
       if (!['netem', 'userspace', 'auto'].includes(f.shaper))
         throw new UsageError(`--shaper must be netem, userspace or auto, got "${f.shaper}"`);
       let shard: { index: number; count: number } | undefined;
@@ -70,6 +93,21 @@ export const register: Register = (program: Command, setExit) => {
         if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2]))
           throw new UsageError(`--shard expects i/n with 1 ≤ i ≤ n, got "${f.shard}"`);
         shard = { index: Number(m[1]), count: Number(m[2]) };
+      }
+      const shards = f.shards === undefined ? undefined : Number(f.shards);
+      if (shards !== undefined && !(Number.isInteger(shards) && shards >= 1))
+        throw new UsageError(`--shards expects a positive integer, got "${f.shards}"`);
+      if (f.cluster !== undefined) return runCluster(files, f, shards, setExit);
+      if (f.swarmTask && !shard) {
+        // a task of `--cluster swarm`'s replicated job: its slot names its shard
+        const { shardOfSlot } = await import('../../lab/index.js');
+        if (shards === undefined) throw new UsageError('--swarm-task needs --shards N or --shard i/n');
+        const slot = process.env.UDPLAB_SWARM_SLOT ?? '';
+        try {
+          shard = { index: shardOfSlot(slot, shards), count: shards };
+        } catch (e) {
+          throw new UsageError(`--swarm-task: ${(e as Error).message}`);
+        }
       }
       let scenarios = files.map((file) => loadScenario(file)); // all validated before anything runs
       // grading: every implementation of DIR on every scenario (manifests checked before anything runs)
@@ -92,6 +130,7 @@ export const register: Register = (program: Command, setExit) => {
         throw new UsageError(`--compare-shapers runs both shapers: leave out --shaper ${f.shaper}`);
       if (scenarios.some(compare) && shard)
         throw new UsageError('--compare-shapers does not combine with --shard (run the whole scenario)');
+      if (shards !== undefined && !f.swarmTask) throw new UsageError('--shards goes with --cluster swarm');
       // SIGINT or SIGTERM tears the running lab down at once (a second one kills the process as usual)
       const ac = new AbortController();
       const onInt = () => ac.abort();
@@ -116,7 +155,19 @@ export const register: Register = (program: Command, setExit) => {
             outDir: dir,
             ...(f.allowCapped && { allowCapped: true }),
             ...(!f.capture && { noCapture: true }),
+            ...((f.serverNode || f.clientNode) && {
+              placement: {
+                ...(f.serverNode && { server: f.serverNode }),
+                ...(f.clientNode && { client: f.clientNode }),
+              },
+            }),
           });
+          if (f.swarmTask) {
+            const e = process.env;
+            res.environment.notices.push(
+              `shard ${shard ? `${shard.index}/${shard.count}` : '1/1'} ran in swarm task ${e.UDPLAB_SWARM_TASK ?? '?'} (slot ${e.UDPLAB_SWARM_SLOT ?? '?'}) on node ${e.UDPLAB_SWARM_NODE ?? '?'}: ${res.environment.runtime} runtime, ${res.environment.shaper === 'netem' ? 'kernel netem' : 'the userspace relay'} (kernel ${res.environment.kernel})`,
+            );
+          }
           await writeReports(dir, res);
           all.push(res);
           if (!f.json) {
@@ -144,9 +195,69 @@ export const register: Register = (program: Command, setExit) => {
       }
       if (f.json) console.log(JSON.stringify(all.length === 1 ? all[0] : all));
       const relayFailed = (r: LabResults) => r.shaper_comparison?.userspace.summary.failed ?? 0;
-      setExit(all.every((r) => r.summary.failed === 0 && relayFailed(r) === 0) ? 0 : 1);
+      // a swarm task that wrote its shard's report has done its part (its verdicts are in results.json): exit 0, or
+      // the engine would start it again
+      if (f.swarmTask) setExit(0);
+      else setExit(all.every((r) => r.summary.failed === 0 && relayFailed(r) === 0) ? 0 : 1);
     });
 };
+
+/** `--cluster swarm --shards N`: the sweep as a swarm job; the merged report is written like a one-machine run's. */
+async function runCluster(
+  files: string[],
+  f: LabFlags,
+  shards: number | undefined,
+  setExit: (code: number) => void,
+): Promise<void> {
+  if (f.cluster !== 'swarm') throw new UsageError(`--cluster must be swarm, got "${f.cluster}"`);
+  if (shards === undefined) throw new UsageError('--cluster swarm needs --shards N');
+  if (files.length !== 1) throw new UsageError('--cluster swarm runs one scenario file at a time');
+  if (f.shard || f.protocolsFrom || f.compareShapers || f.swarmTask)
+    throw new UsageError('--cluster swarm does not combine with --shard, --protocols-from or --compare-shapers');
+  if (!['auto', 'netns', 'local'].includes(f.runtime))
+    throw new UsageError(`--cluster swarm: each task runs the netns or local runtime, not "${f.runtime}"`);
+  const jobTimeout = Number(f.jobTimeout);
+  if (!(jobTimeout > 0)) throw new UsageError(`--job-timeout expects seconds, got "${f.jobTimeout}"`);
+  const { buildImage, loadScenario, runSwarmJob } = await import('../../lab/index.js');
+  const { terminalSummary, writeReports } = await import('../../report/index.js');
+  const file = files[0]!;
+  const s = loadScenario(file);
+  const say = (l: string) => {
+    if (!f.json) console.error(l);
+  };
+  const image = f.image ?? (await buildImage());
+  const dir = join(f.out, `${s.name}-${stamp(new Date())}-swarm${shards}`);
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const job = await runSwarmJob({
+      scenario: s,
+      scenarioFile: file,
+      shards,
+      image,
+      runtime: f.runtime === 'local' ? 'local' : 'netns',
+      shaper: f.shaper as 'auto',
+      outDir: dir,
+      signal: ac.signal,
+      onProgress: say,
+      timeoutMs: jobTimeout * 1000,
+      extraArgs: f.capture ? [] : ['--no-capture'],
+    });
+    await writeReports(dir, job.merged);
+    if (f.json) console.log(JSON.stringify(job.merged));
+    else {
+      console.log(terminalSummary(job.merged));
+      for (const m of job.missing) console.log(`MISSING: shard ${m.index}/${shards}: ${m.why}`);
+      console.log(`reports: ${dir}/ (merged from ${job.parts.length} of ${shards} shards in ${dir}/shards/)`);
+    }
+    setExit(job.missing.length === 0 && job.merged.summary.failed === 0 ? 0 : 1);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
 
 function stampNow(): string {
   return stamp(new Date());

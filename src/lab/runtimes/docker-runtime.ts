@@ -6,7 +6,6 @@
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { StartedTestContainer } from 'testcontainers';
 import { formatHostPort } from '../../transport/index.js';
 import { LabError } from '../errors.js';
 import { startTimeoutMs } from '../process.js';
@@ -18,6 +17,7 @@ import {
   containerIPv6,
   createInternalNetwork,
   type LabNetwork,
+  type LabNode,
   startNode,
   sweepLeftovers,
   teardown,
@@ -35,6 +35,7 @@ import {
   type Leftovers,
   notRestarted,
   type PreparedFile,
+  type RuntimeName,
   type ShaperName,
   type ShapingRequest,
   withLocalSha,
@@ -50,7 +51,7 @@ if(h>=+p){console.log(h);process.exit(0)}}catch{}},10)`;
 const RELAY_PORT = 4456;
 
 async function run(
-  c: StartedTestContainer,
+  c: LabNode,
   cmd: string[],
 ): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }> {
   const r = await c.exec(cmd);
@@ -58,13 +59,13 @@ async function run(
 }
 
 export class DockerRuntime implements LabRuntime {
-  readonly name = 'docker' as const;
+  readonly name: RuntimeName = 'docker';
   shaper: ShaperName = 'netem';
   kernel = '';
   private net: LabNetwork | undefined;
-  private server: StartedTestContainer | undefined;
-  private client: StartedTestContainer | undefined;
-  private relay: StartedTestContainer | undefined;
+  private server: LabNode | undefined;
+  private client: LabNode | undefined;
+  private relay: LabNode | undefined;
   private relayRunning: RunningRelay | undefined;
   /** kernel netem on the path, while it is applied */
   private netem: NetemPath | undefined;
@@ -82,7 +83,7 @@ export class DockerRuntime implements LabRuntime {
   private imageCapture = false;
 
   /** `ip: 6`: each container's IPv6 address on the lab network, read back from the engine */
-  private readonly addr6 = new Map<StartedTestContainer, string>();
+  private readonly addr6 = new Map<LabNode, string>();
 
   constructor(
     readonly notices: string[],
@@ -93,11 +94,11 @@ export class DockerRuntime implements LabRuntime {
 
   async start(): Promise<void> {
     await sweepLeftovers();
-    this.net = await createInternalNetwork('udplab-lab', { ip: this.ipVersion });
+    this.net = await this.createNetwork(this.ipVersion);
     // both settle before a failure is thrown, so a container that did start is kept for stop() to remove
     const [server, client] = await Promise.allSettled([
-      startNode({ network: this.net, name: 'server' }),
-      startNode({ network: this.net, name: 'client' }),
+      this.startNode(this.net, 'server'),
+      this.startNode(this.net, 'client'),
     ]);
     if (server.status === 'fulfilled') this.server = server.value;
     if (client.status === 'fulfilled') this.client = client.value;
@@ -116,9 +117,9 @@ export class DockerRuntime implements LabRuntime {
         this.shaper = 'userspace';
       }
     } else this.shaper = 'userspace';
-    if (this.shaper === 'userspace') this.relay = await startNode({ network: this.net, name: 'relay' });
+    if (this.shaper === 'userspace') this.relay = await this.startNode(this.net, 'relay');
     if (this.ipVersion === 6) {
-      const hops: Array<[string, StartedTestContainer | undefined]> = [
+      const hops: Array<[string, LabNode | undefined]> = [
         ['client', this.client],
         ['relay', this.relay],
         ['server', this.server],
@@ -136,8 +137,18 @@ export class DockerRuntime implements LabRuntime {
     }
   }
 
+  /** The seam another engine's runtime (swarm) overrides: the lab's network, */
+  protected createNetwork(ip: 4 | 6): Promise<LabNetwork> {
+    return createInternalNetwork('udplab-lab', { ip });
+  }
+
+  /** … and one of its endpoints' containers (server, client, relay). */
+  protected startNode(network: LabNetwork, role: 'server' | 'client' | 'relay'): Promise<LabNode> {
+    return startNode({ network, name: role });
+  }
+
   /** A container as a Host: commands through `docker exec`, at its address on the lab network. */
-  private host(c: StartedTestContainer, role: string): ContainerHost {
+  private host(c: LabNode, role: string): ContainerHost {
     return new ContainerHost(`container ${role}`, c.getId(), this.ip(c));
   }
 
@@ -241,12 +252,12 @@ export class DockerRuntime implements LabRuntime {
   }
 
   /** The container's address on the lab network: its IPv6 one on an IPv6 path. */
-  private ip(c: StartedTestContainer): string {
+  private ip(c: LabNode): string {
     return this.addr6.get(c) ?? c.getIpAddress(this.net!.name);
   }
 
   /** Waits (up to UDPLAB_START_TIMEOUT, default 30 s) for `needle` in a log inside the container. */
-  private async waitFor(c: StartedTestContainer, log: string, needle: string, what: string): Promise<void> {
+  private async waitFor(c: LabNode, log: string, needle: string, what: string): Promise<void> {
     const end = Date.now() + startTimeoutMs();
     while (Date.now() < end) {
       const r = await run(c, ['cat', log]);

@@ -25,6 +25,20 @@ export function labels(): Record<string, string> {
   return { [LABEL]: '1', 'udplab.owner': String(process.pid) };
 }
 
+/**
+ * The package root (where bin/udplab.js lives), from dist/ or src/: in a clone and in the udplab image (/app, which
+ * has no lab/Dockerfile), so the local and netns runtimes also run inside a container (a swarm task's shard).
+ */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'bin', 'udplab.js'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new LabError('E_RUNTIME', 'cannot find bin/udplab.js above the udplab module');
+    dir = up;
+  }
+  return resolve(dir);
+}
+
 /** The repository root (where lab/Dockerfile lives), from dist/ or src/. */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -202,6 +216,21 @@ export async function containerIPv6(id: string, network: LabNetwork, role: strin
   return addr;
 }
 
+/**
+ * What the docker runtime needs of one of its containers: a testcontainers container, or (the swarm runtime) a
+ * swarm task's container on this node reached with `docker exec`.
+ */
+export interface LabNode {
+  exec(
+    cmd: string[],
+    opts?: { env?: Record<string, string> },
+  ): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }>;
+  getId(): string;
+  getIpAddress(network: string): string;
+  copyFilesToContainer(files: Array<{ source: string; target: string }>): Promise<void>;
+  stop(opts?: { timeout?: number; remove?: boolean; removeVolumes?: boolean }): Promise<unknown>;
+}
+
 export interface StartOptions {
   network: LabNetwork;
   name: string;
@@ -221,10 +250,7 @@ export async function startNode(opts: StartOptions): Promise<StartedTestContaine
 }
 
 /** Stops containers (timeout 0) and removes the network; never throws. */
-export async function teardown(
-  containers: Array<StartedTestContainer | undefined>,
-  network?: LabNetwork,
-): Promise<void> {
+export async function teardown(containers: Array<LabNode | undefined>, network?: LabNetwork): Promise<void> {
   await Promise.all(
     containers.map((c) => c?.stop({ timeout: 0, remove: true, removeVolumes: true }).catch(() => undefined)),
   );

@@ -33,7 +33,7 @@ import {
 import { NetemPath } from '../shapers/netem.js';
 import { type RunningRelay, relayReadback, startRelay } from '../shapers/relay.js';
 import type { ShapedEnd } from '../shapers/types.js';
-import { repoRoot } from './docker.js';
+import { packageRoot } from './docker.js';
 import {
   type ExecServer,
   ExecServerError,
@@ -72,7 +72,7 @@ export interface AmplificationOutcome {
   victimDatagrams: number;
 }
 
-const BIN = () => join(repoRoot(), 'bin', 'udplab.js');
+const BIN = () => join(packageRoot(), 'bin', 'udplab.js');
 
 /** Starts `udplab ARGS` on a host (loopback, or a namespace through `ip netns exec NS`, which keeps the PID). */
 function spawnUdplab(args: string[], home: string, host: Host): ChildProcess {

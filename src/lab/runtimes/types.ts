@@ -4,7 +4,7 @@ import type { TransferResult } from '../../transport/index.js';
 import type { Fault, FaultRecord, Variant } from '../protocols/index.js';
 import type { AmplificationOutcome } from './local.js';
 
-export type RuntimeName = 'docker' | 'local' | 'netns';
+export type RuntimeName = 'docker' | 'local' | 'netns' | 'swarm';
 export type ShaperName = 'netem' | 'userspace';
 
 export interface PreparedFile {
