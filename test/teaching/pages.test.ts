@@ -144,20 +144,28 @@ describe('teaching pages (docs/teaching)', () => {
       // the command the page gives (`npm run lab -- scenarios/teaching/X.yaml`), on the local runtime; a host whose
       // net.core.rmem_max is below a scenario's 8 MiB rcvbuf (this CI machine: 4 MiB) is refused by the preflight
       // (`udplab doctor` says the sysctl line), so the test runs with --allow-capped: the pages' ranges hold there
-      const out = join(d.path, 'reports');
-      await run(
-        process.execPath,
-        ['bin/udplab.js', 'lab', `${SCENARIOS}/${s}.yaml`, '--runtime', 'local', '--out', out, '--allow-capped'],
-        {
-          env,
-          timeout: 150_000,
-        },
-      );
-      const [folder] = readdirSync(out);
-      const reportDir = join(out, folder!);
-      const results = JSON.parse(readFileSync(join(reportDir, 'results.json'), 'utf8')) as {
-        runs: { id: string; verdict: string; failures: string[] }[];
-      };
+      let reportDir = '';
+      let results!: { runs: { id: string; verdict: string; failures: string[] }[] };
+      // 06 is a race between two clients started at once: on a loaded machine the second one's Node can start after
+      // the first transfer has ended (2 MiB on loopback), and then there is nothing to see (CI: both files right, all
+      // 4,096 datagrams to one port). The run says so ("expected to go wrong … every transfer was correct"); only then
+      // is it run again, at most twice. Any other outcome counts at once.
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const out = join(d.path, `reports-${attempt}`);
+        await run(
+          process.execPath,
+          ['bin/udplab.js', 'lab', `${SCENARIOS}/${s}.yaml`, '--runtime', 'local', '--out', out, '--allow-capped'],
+          {
+            env,
+            timeout: 150_000,
+          },
+        );
+        const [folder] = readdirSync(out);
+        reportDir = join(out, folder!);
+        results = JSON.parse(readFileSync(join(reportDir, 'results.json'), 'utf8')) as typeof results;
+        if (!(s === '06-two-clients' && raceMissed(results.runs))) break;
+        console.warn(`${s}: the two clients did not overlap (attempt ${attempt} of 3)`);
+      }
       for (const r of results.runs) expect(r.verdict, `${r.id}: ${r.failures.join('; ')}`).toBe('pass');
       for (const f of pages.flatMap((p) => p.figures).filter((x) => x.scenario === s))
         problems.push(checkFigure(f, results));
@@ -174,3 +182,10 @@ describe('teaching pages (docs/teaching)', () => {
     }, 180_000);
   }
 });
+
+/** 06's race did not happen: the naive run, which must go wrong, had every transfer right. */
+function raceMissed(runs: { id: string; verdict: string; failures: string[] }[]): boolean {
+  return runs.some(
+    (r) => r.id.startsWith('naive') && r.verdict === 'fail' && r.failures.join().includes('every transfer was correct'),
+  );
+}
