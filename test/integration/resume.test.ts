@@ -155,7 +155,9 @@ describe('resume after the server was killed -9 during an upload', () => {
     const idFile = join(dir.path, 'id.key');
     const { generateIdentity, put } = await import('../../src/transport/index.js');
     const id = generateIdentity(idFile);
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    // below Linux's ephemeral range (32768+): a port from it could be taken by any client socket on this machine
+    // between the kill and the restart (a CI run once hung here for 60 s, the restarted server never listening)
+    const port = 20000 + Math.floor(Math.random() * 12000);
     const startServer = async () => {
       const c = spawn(
         process.execPath,
@@ -176,7 +178,14 @@ describe('resume after the server was killed -9 during an upload', () => {
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
-      await new Promise<void>((ok) => c.stdout!.on('data', (d) => String(d).includes('listening') && ok()));
+      let err = '';
+      c.stderr!.on('data', (d) => {
+        err += d;
+      });
+      await new Promise<void>((ok, fail) => {
+        c.stdout!.on('data', (d) => String(d).includes('listening') && ok());
+        c.once('exit', (code) => fail(new Error(`udplab serve on port ${port} exited (${code}): ${err.trim()}`)));
+      });
       return c;
     };
     const upRelay = await startRelay({
