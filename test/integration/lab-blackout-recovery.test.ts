@@ -42,9 +42,11 @@ describe('recovery from a blackout (local runtime, userspace relay)', () => {
     );
     // the backoff cap (1 s) + the probe's round trip (100 ms) + the timeline's 100 ms sampling + a busy host
     expect(waitMs).toBeLessThanOrEqual(1600);
-    // one halving in STARTUP (gain 2.77) paces at ≥ 1.38 × the rate before, ≥ 0.5 × a STARTUP sample; four
-    // halvings at ≤ 0.17 × the rate before, ≤ 0.23 × a sample in PROBE_BW's slowest phase (gain 0.75)
-    expect(after!.pacing_mbit!).toBeGreaterThanOrEqual(0.4 * before!.pacing_mbit!);
+    // one halving in STARTUP (gain 2.77) paces at ≥ 1.38 × the rate before, ≥ 0.5 × a STARTUP sample, and ≥ 0.35 ×
+    // when the round before the blackout also counted as congested (the fair controller's × 0.7, which a loaded host's
+    // RTT inflation and relay drops can trigger: CI measured 27.46 → 10.98 Mbit/s, 0.3997 ×); four halvings at
+    // ≤ 0.17 × the rate before, ≤ 0.23 × a sample in PROBE_BW's slowest phase (gain 0.75)
+    expect(after!.pacing_mbit!).toBeGreaterThanOrEqual(0.3 * before!.pacing_mbit!);
   }, 90_000);
 
   it("times what the user waits for: a blackout over RUFT's key fetch counts in the run's duration", async () => {
