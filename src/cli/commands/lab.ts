@@ -21,7 +21,7 @@ interface LabFlags {
   serverNode?: string;
   clientNode?: string;
   relayNode?: string;
-  nodeEngine: string[];
+  nodeEngine?: string[];
   json?: boolean;
   printSchema?: boolean;
   protocolsFrom?: string;
@@ -59,8 +59,7 @@ export const register: Register = (program: Command, setExit) => {
     .option(
       '--node-engine <node=url>',
       '--runtime swarm: the Docker engine of a node (hostname or ID) as docker --host takes it (ssh://user@host, tcp://host:2376); repeatable',
-      (v: string, all: string[]) => [...all, v],
-      [] as string[],
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
     )
     .addOption(
       new Option('--swarm-task', 'internal: this is a swarm task; the shard comes from UDPLAB_SWARM_SLOT').hideHelp(),
@@ -91,12 +90,12 @@ export const register: Register = (program: Command, setExit) => {
       if (!['docker', 'local', 'auto', 'netns', 'swarm'].includes(f.runtime))
         throw new UsageError(`--runtime must be docker, netns, local, swarm or auto, got "${f.runtime}"`);
       const placed = f.serverNode || f.clientNode || f.relayNode;
-      if ((placed || f.nodeEngine.length > 0) && f.runtime !== 'swarm')
+      if ((placed || f.nodeEngine) && f.runtime !== 'swarm')
         throw new UsageError(
           '--server-node, --client-node, --relay-node and --node-engine place endpoints on the swarm runtime: add --runtime swarm',
         );
       let nodeEngines: Map<string, string> | undefined;
-      if (f.nodeEngine.length > 0) {
+      if (f.nodeEngine) {
         const { parseNodeEngines } = await import('../../lab/index.js');
         try {
           nodeEngines = parseNodeEngines(f.nodeEngine);

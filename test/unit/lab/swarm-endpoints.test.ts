@@ -3,7 +3,7 @@
 // task is according to a fake manager engine (its `docker service ps`, `docker inspect --type task` and
 // `docker node inspect` answers), the `--node-engine` syntax, the scenario's `placement:` merged with the flags, and
 // the notice a non-swarm runtime gives a scenario that has `placement:`.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LabError } from '../../../src/lab/errors.js';
 import { parseScenario, runScenario } from '../../../src/lab/index.js';
 import { defineRuntime } from '../../../src/lab/runtimes/lab.js';
@@ -262,6 +262,33 @@ describe('placement: the scenario’s field and the flags', () => {
     expect(res.environment.notices).toContain(
       'placement: (server: node.labels.a==1, client: node.labels.b==1) places services on the swarm runtime only; the local runtime ran without it.',
     );
+  });
+});
+
+describe('udplab lab (CLI): --node-engine and --relay-node checked before anything runs', () => {
+  const lines: string[] = [];
+  afterEach(() => {
+    vi.restoreAllMocks();
+    lines.length = 0;
+  });
+  const run = async (argv: string[]) => {
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
+      lines.push(String(s));
+      return true;
+    });
+    const { main } = await import('../../../src/cli/index.js');
+    return main(argv);
+  };
+
+  it('on another runtime: a usage line; a malformed NODE=URL: a usage line naming it', async () => {
+    expect(await run(['lab', 'scenarios/lossy-10pct.yaml', '--node-engine', 'a=ssh://b'])).toBe(2);
+    expect(await run(['lab', 'scenarios/lossy-10pct.yaml', '--relay-node', 'node.role==manager'])).toBe(2);
+    expect(await run(['lab', 'scenarios/lossy-10pct.yaml', '--runtime', 'swarm', '--node-engine', 'a=b'])).toBe(2);
+    expect(lines).toEqual([
+      'udplab: E_USAGE: --server-node, --client-node, --relay-node and --node-engine place endpoints on the swarm runtime: add --runtime swarm\n',
+      'udplab: E_USAGE: --server-node, --client-node, --relay-node and --node-engine place endpoints on the swarm runtime: add --runtime swarm\n',
+      'udplab: E_USAGE: --node-engine expects NODE=URL with URL as docker --host takes it (ssh://user@host, tcp://host:2376, unix:///var/run/docker.sock), got "a=b"\n',
+    ]);
   });
 });
 
