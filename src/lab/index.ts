@@ -32,6 +32,7 @@ export {
 } from './runtimes/docker.js';
 export type { Runtime, StartedLab, StartOptions, StoppedLab } from './runtimes/lab.js';
 export { sha256OfFile } from './runtimes/local.js';
+export { parseNodeEngines } from './runtimes/swarm/index.js';
 export type { RuntimeName, ShaperName } from './runtimes/types.js';
 export { loadScenario, parseScenario, type Scenario, scenarioJsonSchema } from './scenario.js';
 export {

@@ -26,7 +26,7 @@ import { ExecServerError } from './runtimes/exec.js';
 import { defineRuntime, type Runtime, type StartedLab } from './runtimes/lab.js';
 import { LocalRuntime } from './runtimes/local.js';
 import { NetnsRuntime } from './runtimes/netns.js';
-import { type Placement, SwarmRuntime } from './runtimes/swarm/index.js';
+import { mergePlacement, type Placement, SwarmRuntime } from './runtimes/swarm/index.js';
 import type { ClientOutcome, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
 import { NETEM_POLL_MS } from './shapers/netem.js';
@@ -51,8 +51,13 @@ export interface RunOptions {
   allowCapped?: boolean;
   /** Take no packet captures even where the scenario says `capture: true` (a notice says so). */
   noCapture?: boolean;
-  /** `--runtime swarm`: a placement constraint per endpoint (`node.labels.site==a`). */
+  /**
+   * `--runtime swarm`: a placement constraint per endpoint (`node.labels.site==a`) from the flags; they win over the
+   * scenario's `placement:` for their endpoint.
+   */
   placement?: Placement;
+  /** `--runtime swarm`: `--node-engine NODE=URL`, the Docker engine endpoint of a node (hostname or ID). */
+  nodeEngines?: ReadonlyMap<string, string>;
 }
 
 interface PlannedRun {
@@ -121,7 +126,13 @@ async function chooseRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
     );
   }
   if (o.runtime === 'netns') return defineRuntime('netns', (n) => new NetnsRuntime(n, o.shaper, s.ip));
-  if (o.runtime === 'swarm') return defineRuntime('swarm', (n) => new SwarmRuntime(n, o.shaper, o.placement));
+  if (o.runtime === 'swarm') {
+    const { placement, said } = mergePlacement(s.placement, o.placement);
+    return defineRuntime(
+      'swarm',
+      (n) => new SwarmRuntime(n, o.shaper, { placement, said, ...(o.nodeEngines && { nodeEngines: o.nodeEngines }) }),
+    );
+  }
   let kind = o.runtime;
   if (kind === 'auto') {
     if (s.ip === 4 && (await dockerAvailable())) kind = 'docker';
@@ -144,12 +155,23 @@ async function chooseRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
   return defineRuntime('docker', (n) => new DockerRuntime(n, o.shaper, s.ip));
 }
 
+function describePlacement(p: Placement): string {
+  return (['server', 'client', 'relay'] as const)
+    .filter((r) => p[r] !== undefined)
+    .map((r) => `${r}: ${p[r]}`)
+    .join(', ');
+}
+
 export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResults> {
   const started = new Date();
   const notices: string[] = [];
   // preflight (the part of `udplab doctor` that changes a lesson): refuse rather than teach the wrong one
   notices.push(...bufferPreflight(s, (name) => readSysctl(name), o.allowCapped === true));
   const runtime = o.lab ?? (await chooseRuntime(o, notices, s));
+  if (s.placement && runtime.name !== 'swarm')
+    notices.push(
+      `placement: (${describePlacement(s.placement)}) places services on the swarm runtime only; the ${runtime.name} runtime ran without it.`,
+    );
   const { runs, overheads, file, environment } = await runOn(runtime, s, o, notices);
   const overheadNotice = relayOverheadNotice(overheads);
   // printed with the other notices in the terminal summary (src/report/files.ts)

@@ -92,6 +92,17 @@ export const scenarioSchema = z
      * What the scenario teaches: the report leads with this figure per protocol (table and chart first, the same in
      * report.md, the terminal summary and JUnit properties). Inferred from the impairments and protocols when absent.
      */
+    placement: z
+      .object({
+        server: z.string().min(1).optional(),
+        client: z.string().min(1).optional(),
+        relay: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional()
+      .describe(
+        "--runtime swarm: a Docker Swarm placement constraint per endpoint's service (node.labels.site==a, node.hostname==h); --server-node, --client-node and --relay-node win over it; other runtimes ignore it with a notice",
+      ),
     lesson: z
       .object({
         kind: z.enum(LESSON_KINDS),
@@ -141,6 +152,8 @@ export interface Scenario {
   timeoutMs: number;
   /** What it teaches (declared, or inferred): the figure its report leads with. */
   lesson: LessonRecord;
+  /** `--runtime swarm`: a placement constraint per endpoint's service (other runtimes: a notice, ignored). */
+  placement?: { server?: string; client?: string; relay?: string };
 }
 
 /** Competing flows (scenario field `competing`). */
@@ -293,6 +306,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
       ...(e.duration_max !== undefined && { durationMaxMs: ms(e.duration_max) }),
     },
     timeoutMs: ms(s.timeout),
+    ...(s.placement && Object.keys(s.placement).length > 0 && { placement: placementOf(s.placement) }),
   };
   return {
     ...out,
@@ -303,6 +317,15 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
           ...(s.lesson.unit !== undefined && { unit: s.lesson.unit }),
         })
       : lessonRecord(inferLesson(out)),
+  };
+}
+
+/** The scenario's `placement:` without the keys it left out. */
+function placementOf(p: { server?: string | undefined; client?: string | undefined; relay?: string | undefined }) {
+  return {
+    ...(p.server !== undefined && { server: p.server }),
+    ...(p.client !== undefined && { client: p.client }),
+    ...(p.relay !== undefined && { relay: p.relay }),
   };
 }
 

@@ -4,12 +4,17 @@
 // fails once is started again and its shard comes back, a task that always fails leaves its shard MISSING in the
 // merged report; SIGTERM and SIGINT of `udplab lab --cluster swarm` mid-job remove the service and its containers.
 // The swarm runtime (endpoints as services on an overlay network) gives the docker runtime's verdicts on two loss
-// points × two protocols, and a placement no node satisfies fails at once, leaving nothing.
+// points × two protocols, and a placement no node satisfies fails at once, leaving nothing. The scenario's
+// `placement:` places server and client by node labels the test adds to this node (and removes, even on failure),
+// a flag wins over it for the relay, and with `--node-engine <this node>=unix://PROXY` every command of the lab in
+// the tasks goes through PROXY (a socket the test forwards to this engine, counting connections): the one node
+// here stands in for the "other" node whose engine the lab must reach by URL.
 // The tasks run an image of this checkout: udplab/udplab:local with this dist/ and bin/ copied over it
 // (udplab/udplab:swarm-test, removed at the end), so they run the code under test even in a worktree whose
 // node_modules is a symlink (which a docker build context cannot hold).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -212,10 +217,10 @@ describe.skipIf(!runDocker)('the lab on Docker Swarm: sweeps as a replicated job
     ].join('\n'),
     'swarm-endpoints.yaml',
   );
-  const mine = () => ({
-    services: services(process.pid),
-    networks: docker('network', 'ls', '--filter', `label=udplab.owner=${process.pid}`, '--format', '{{.Name}}'),
-    containers: docker('ps', '-aq', '--filter', `label=udplab.owner=${process.pid}`),
+  const mine = (pid = process.pid) => ({
+    services: services(pid),
+    networks: docker('network', 'ls', '--filter', `label=udplab.owner=${pid}`, '--format', '{{.Name}}'),
+    containers: docker('ps', '-aq', '--filter', `label=udplab.owner=${pid}`),
   });
 
   it('--runtime swarm: two loss points × two protocols as services on an overlay network, verdicts as on docker', async () => {
@@ -231,7 +236,10 @@ describe.skipIf(!runDocker)('the lab on Docker Swarm: sweeps as a replicated job
     expect(onSwarm.environment.runtime).toBe('swarm');
     expect(onSwarm.environment.shaper).toBe(onDocker.environment.shaper);
     expect(onSwarm.environment.notices.join('\n')).toMatch(
-      /swarm: endpoints as services on an overlay network \(server on node.role==manager, client on node.role==manager\)/,
+      /swarm: endpoints as services on an overlay network \(server on node.role==manager \(--server-node\), client on node.role==manager \(--client-node\)\)/,
+    );
+    expect(onSwarm.environment.notices.join('\n')).toMatch(
+      /swarm: server task on node \S+, reached through this node's engine, client task on node \S+, reached through this node's engine/,
     );
     for (const r of onSwarm.runs) {
       expect(r.sha256_actual).toBe(r.sha256_expected);
@@ -248,6 +256,118 @@ describe.skipIf(!runDocker)('the lab on Docker Swarm: sweeps as a replicated job
     ).rejects.toThrow(/no node for the client service udplab-client-\d+-\w+ \(constraint node.labels.site==nowhere\)/);
     expect(mine()).toEqual({ services: '', networks: '', containers: '' });
   }, 180_000);
+
+  it('--runtime swarm: placement: in the scenario places the services by node labels; --node-engine <this node>=unix://… is the engine used', async () => {
+    const self = docker('info', '--format', '{{.Swarm.NodeID}}');
+    const host = docker('node', 'inspect', '--format', '{{.Description.Hostname}}', self);
+    const LABELS = ['udplab-test-role-server', 'udplab-test-role-client'];
+    for (const l of LABELS)
+      expect(
+        docker('node', 'inspect', '--format', `{{index .Spec.Labels "${l}"}}`, self),
+        `label ${l} already set`,
+      ).toBe('');
+    // a socket forwarded to this engine: the endpoint given with --node-engine; it counts the connections made
+    const sock = join(dir.path, 'engine.sock');
+    let connections = 0;
+    // half-open both ways: `docker exec` half-closes its side once it has nothing to send, and the output follows
+    const proxy = createServer({ allowHalfOpen: true }, (c) => {
+      connections++;
+      const up = createConnection({ path: '/var/run/docker.sock', allowHalfOpen: true });
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+      c.pipe(up).pipe(c);
+    });
+    await new Promise<void>((ok) => proxy.listen(sock, ok));
+    try {
+      docker('node', 'update', ...LABELS.flatMap((l) => ['--label-add', `${l}=1`]), self);
+      const file = join(dir.path, 'sc', 'placed.yaml');
+      writeFileSync(
+        file,
+        [
+          'name: swarm-placed',
+          'file: { size: 256KiB }',
+          'network: { netem: "delay 2ms" }',
+          'protocols: [ruft]',
+          'sweep: { loss: [0%, 5%] }',
+          'timeout: 60s',
+          // the relay's constraint no node meets: the flag --relay-node must replace it
+          'placement: { server: node.labels.udplab-test-role-server==1, client: node.labels.udplab-test-role-client==1, relay: node.labels.udplab-test-role-nowhere==1 }',
+        ].join('\n'),
+      );
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          'lab',
+          file,
+          '--runtime',
+          'swarm',
+          '--relay-node',
+          'node.role==manager',
+          '--node-engine',
+          `${host}=unix://${sock}`,
+          '--out',
+          join(dir.path, 'placed'),
+          '--json',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UDPLAB_IMAGE: IMAGE } },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      let done = false;
+      void exited.then(() => {
+        done = true;
+      });
+      // while it runs: each service's constraints, as the engine holds them (bounded: 5 min)
+      const constraints = new Map<string, string>();
+      const until = Date.now() + 300_000;
+      while (!done && Date.now() < until) {
+        for (const name of services(child.pid).split('\n').filter(Boolean))
+          if (!constraints.has(name)) {
+            const c = spawnSync(
+              'docker',
+              ['service', 'inspect', '--format', '{{json .Spec.TaskTemplate.Placement.Constraints}}', name],
+              { encoding: 'utf8' },
+            );
+            if (c.status === 0) constraints.set(name, c.stdout.trim());
+          }
+        await delay(200);
+      }
+      const code = await exited;
+      expect(code, err).toBe(0);
+      const res = JSON.parse(out) as LabResults;
+      expect(res.summary).toEqual({ runs: 2, passed: 2, failed: 0 });
+      for (const r of res.runs) expect(r.sha256_actual).toBe(r.sha256_expected);
+      const byRole = Object.fromEntries(
+        [...constraints].map(([name, c]) => [/^udplab-(server|client|relay)-/.exec(name)?.[1] ?? name, c]),
+      );
+      expect(byRole.server).toBe('["node.labels.udplab-test-role-server==1"]');
+      expect(byRole.client).toBe('["node.labels.udplab-test-role-client==1"]');
+      if (res.environment.shaper === 'userspace') expect(byRole.relay).toBe('["node.role==manager"]');
+      const notices = res.environment.notices.join('\n');
+      expect(notices).toContain(
+        "swarm: endpoints as services on an overlay network (server on node.labels.udplab-test-role-server==1 (scenario), client on node.labels.udplab-test-role-client==1 (scenario), relay on node.role==manager (--relay-node, over the scenario's node.labels.udplab-test-role-nowhere==1))",
+      );
+      const via = `reached through --node-engine ${host}=unix://${sock}`;
+      expect(notices).toContain(`server task on node ${host}, ${via}, client task on node ${host}, ${via}`);
+      if (res.environment.shaper === 'userspace') expect(notices).toContain(`relay task on node ${host}, ${via}`);
+      // every docker exec, cp and inspect of the tasks' containers went through the socket (dozens per run)
+      expect(connections).toBeGreaterThan(20);
+      expect(mine(child.pid)).toEqual({ services: '', networks: '', containers: '' });
+    } finally {
+      spawnSync('docker', ['node', 'update', ...LABELS.flatMap((l) => ['--label-rm', l]), self]);
+      await new Promise((ok) => proxy.close(ok));
+    }
+    for (const l of LABELS)
+      expect(docker('node', 'inspect', '--format', `{{index .Spec.Labels "${l}"}}`, self)).toBe('');
+  }, 600_000);
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`${signal} to udplab lab --cluster swarm mid-job removes the service and its containers`, async () => {

@@ -20,6 +20,8 @@ interface LabFlags {
   swarmTask?: boolean;
   serverNode?: string;
   clientNode?: string;
+  relayNode?: string;
+  nodeEngine?: string[];
   json?: boolean;
   printSchema?: boolean;
   protocolsFrom?: string;
@@ -53,6 +55,12 @@ export const register: Register = (program: Command, setExit) => {
     .option('--job-timeout <s>', 'with --cluster: the whole job may take this many seconds, retries included', '3600')
     .option('--server-node <constraint>', '--runtime swarm: where the server runs (e.g. node.labels.site==a)')
     .option('--client-node <constraint>', '--runtime swarm: where the client runs (e.g. node.labels.site==b)')
+    .option('--relay-node <constraint>', '--runtime swarm: where the relay runs, when the relay shapes')
+    .option(
+      '--node-engine <node=url>',
+      '--runtime swarm: the Docker engine of a node (hostname or ID) as docker --host takes it (ssh://user@host, tcp://host:2376); repeatable',
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
+    )
     .addOption(
       new Option('--swarm-task', 'internal: this is a swarm task; the shard comes from UDPLAB_SWARM_SLOT').hideHelp(),
     )
@@ -81,10 +89,20 @@ export const register: Register = (program: Command, setExit) => {
       if (files.length === 0) throw new UsageError('lab: name at least one scenario file');
       if (!['docker', 'local', 'auto', 'netns', 'swarm'].includes(f.runtime))
         throw new UsageError(`--runtime must be docker, netns, local, swarm or auto, got "${f.runtime}"`);
-      if ((f.serverNode || f.clientNode) && f.runtime !== 'swarm')
+      const placed = f.serverNode || f.clientNode || f.relayNode;
+      if ((placed || f.nodeEngine) && f.runtime !== 'swarm')
         throw new UsageError(
-          '--server-node and --client-node place endpoints on the swarm runtime: add --runtime swarm',
+          '--server-node, --client-node, --relay-node and --node-engine place endpoints on the swarm runtime: add --runtime swarm',
         );
+      let nodeEngines: Map<string, string> | undefined;
+      if (f.nodeEngine) {
+        const { parseNodeEngines } = await import('../../lab/index.js');
+        try {
+          nodeEngines = parseNodeEngines(f.nodeEngine);
+        } catch (e) {
+          throw new UsageError((e as Error).message);
+        }
+      }
       if (!['netem', 'userspace', 'auto'].includes(f.shaper))
         throw new UsageError(`--shaper must be netem, userspace or auto, got "${f.shaper}"`);
       let shard: { index: number; count: number } | undefined;
@@ -155,12 +173,14 @@ export const register: Register = (program: Command, setExit) => {
             outDir: dir,
             ...(f.allowCapped && { allowCapped: true }),
             ...(!f.capture && { noCapture: true }),
-            ...((f.serverNode || f.clientNode) && {
+            ...(placed && {
               placement: {
                 ...(f.serverNode && { server: f.serverNode }),
                 ...(f.clientNode && { client: f.clientNode }),
+                ...(f.relayNode && { relay: f.relayNode }),
               },
             }),
+            ...(nodeEngines && { nodeEngines }),
           });
           if (f.swarmTask) {
             const e = process.env;

@@ -148,7 +148,7 @@ export class DockerRuntime implements LabRuntime {
   }
 
   /** A container as a Host: commands through `docker exec`, at its address on the lab network. */
-  private host(c: LabNode, role: string): ContainerHost {
+  protected host(c: LabNode, role: string): ContainerHost {
     return new ContainerHost(`container ${role}`, c.getId(), this.ip(c));
   }
 

@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { type Engine, engineAt } from './engines.js';
 
 const exec = promisify(execFile);
 
@@ -11,24 +12,31 @@ async function docker(args: string[], timeoutMs = 30_000): Promise<string> {
 }
 
 /**
- * Removes a service, then its tasks' containers on this node, until none has been seen for 2 s (bounded: 30 s).
- * Measured on Docker 20.10: a removed job's ended containers stay (none gone 30 s after `docker service rm`), and a
- * task the engine was starting when the service went can still create its container a moment later.
+ * Removes a service (through this node's engine, a manager's), then its tasks' containers on this node and on the
+ * nodes of `engines` (the engines the lab reached the service's task through), until none has been seen for 2 s
+ * (bounded: 30 s). Measured on Docker 20.10: a removed job's ended containers stay (none gone 30 s after
+ * `docker service rm`), and a task the engine was starting when the service went can still create its container a
+ * moment later.
  */
-export async function removeService(service: string): Promise<void> {
+export async function removeService(service: string, engines: Engine[] = []): Promise<void> {
   await docker(['service', 'rm', service]).catch(() => undefined);
+  const on = [engineAt(undefined, "this node's engine"), ...engines.filter((e) => e.url !== undefined)];
   const until = Date.now() + 30_000;
   let quietSince = Date.now();
   while (Date.now() < until) {
-    const left = (
-      await docker(['ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${service}`]).catch(() => '')
-    )
-      .split('\n')
-      .filter((l) => l.trim() !== '');
-    if (left.length > 0) {
-      await docker(['rm', '-f', '-v', ...left]).catch(() => undefined);
-      quietSince = Date.now();
-    } else if (Date.now() - quietSince >= 2_000) return;
+    let seen = false;
+    for (const e of on) {
+      const ps = await e
+        .run(['ps', '-aq', '--filter', `label=com.docker.swarm.service.name=${service}`], { timeoutMs: 30_000 })
+        .catch(() => ({ stdout: '' }));
+      const left = ps.stdout.split('\n').filter((l) => l.trim() !== '');
+      if (left.length > 0) {
+        await e.run(['rm', '-f', '-v', ...left], { timeoutMs: 30_000 }).catch(() => undefined);
+        seen = true;
+      }
+    }
+    if (seen) quietSince = Date.now();
+    else if (Date.now() - quietSince >= 2_000) return;
     await delay(250);
   }
 }

@@ -1,19 +1,24 @@
 // The `swarm` runtime: the docker runtime's lab (shaping, read-back, SHA-256 checks, faults, captures, reports) with
 // its endpoints as Docker Swarm services. The lab's network is an attachable `internal` overlay network; server,
 // client and (with the relay) relay are one-replica services of the udplab image (pinned by ID) with NET_ADMIN,
-// placed by a constraint each (`--server-node` / `--client-node`: `node.labels.site==a`, `node.hostname==h`). The
-// docker runtime reaches each endpoint through the `LabNode` seam; here a node is the service's task container,
-// reached with `docker exec` — so the lab must run on the node where the tasks run (a manager that is also a worker:
-// the one-node swarm tested here). Everything is labelled udplab=1 + udplab.owner and removed on stop (services,
-// their containers, the network), also after a half-failed start (the runner stops a runtime whose start failed).
-import { execFile } from 'node:child_process';
+// placed by a constraint each (the scenario's `placement:`, or `--server-node` / `--client-node` / `--relay-node`,
+// which win). The docker runtime reaches each endpoint through the `LabNode` seam and a `ContainerHost`; here a node
+// is the service's task container, reached through the engine of the node its task runs on (engines.ts: this
+// machine's own, `--node-engine NODE=URL`, or the node's `udplab.engine` label) — every `docker exec`, `docker cp`
+// and `docker inspect` of it goes there. Everything is labelled udplab=1 + udplab.owner and removed on stop
+// (services, their containers on every engine used, the network), also after a half-failed start (the runner stops a
+// runtime whose start failed).
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { LabError } from '../../errors.js';
 import { buildImage, LABEL, type LabNetwork, type LabNode } from '../docker.js';
 import { DockerRuntime } from '../docker-runtime.js';
+import { ContainerHost } from '../host.js';
 import type { RuntimeName, ShaperName } from '../types.js';
+import { checkNodeNames, type Engine, engineAt, locateTask } from './engines.js';
+import { type Placement, type PlacementRole, ROLES } from './placement.js';
 import { removeNetwork, removeService } from './services.js';
 
 const exec = promisify(execFile);
@@ -23,23 +28,22 @@ async function docker(args: string[], timeoutMs = 30_000): Promise<string> {
   return stdout;
 }
 
-/** Where each endpoint's service may run: swarm placement constraints (`node.labels.site==a`). */
-export interface Placement {
-  server?: string;
-  client?: string;
-  relay?: string;
-}
-
 function owned(): string[] {
   return ['--label', `${LABEL}=1`, '--label', `udplab.owner=${process.pid}`];
 }
 
-/** A swarm task's container on this node, as the docker runtime uses its containers. */
-class TaskNode implements LabNode {
+/** A swarm task's container, reached through its node's engine, as the docker runtime uses its containers. */
+export class TaskNode implements LabNode {
   constructor(
     readonly service: string,
     private readonly id: string,
-    private readonly addrs: Map<string, string>,
+    /** its address on the lab's network */
+    readonly address: string,
+    private readonly network: string,
+    /** the engine of the node the task runs on */
+    readonly engine: Engine,
+    /** that node's hostname, for messages */
+    readonly nodeName: string,
   ) {}
 
   getId(): string {
@@ -47,7 +51,7 @@ class TaskNode implements LabNode {
   }
 
   getIpAddress(network: string): string {
-    const a = this.addrs.get(network);
+    const a = network === this.network ? this.address : undefined;
     if (!a) throw new LabError('E_RUNTIME', `swarm: service ${this.service} has no address on network ${network}`);
     return a;
   }
@@ -57,38 +61,85 @@ class TaskNode implements LabNode {
     opts: { env?: Record<string, string> } = {},
   ): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }> {
     const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-    try {
-      const r = await exec('docker', ['exec', ...env, this.id, ...cmd], { maxBuffer: 64 << 20 });
-      return { exitCode: 0, output: r.stdout + r.stderr, stdout: r.stdout, stderr: r.stderr };
-    } catch (e) {
-      const x = e as { code?: number | string; stdout?: string; stderr?: string };
-      if (typeof x.code !== 'number') throw e; // docker itself could not run
-      const stdout = x.stdout ?? '';
-      const stderr = x.stderr ?? '';
-      return { exitCode: x.code, output: stdout + stderr, stdout, stderr };
-    }
+    const r = await this.engine.run(['exec', ...env, this.id, ...cmd]);
+    return { exitCode: r.code, output: r.stdout + r.stderr, stdout: r.stdout, stderr: r.stderr };
   }
 
   async copyFilesToContainer(files: Array<{ source: string; target: string }>): Promise<void> {
-    for (const f of files) await docker(['cp', f.source, `${this.id}:${f.target}`], 120_000);
+    for (const f of files) {
+      const r = await this.engine.run(['cp', f.source, `${this.id}:${f.target}`], { timeoutMs: 120_000 });
+      if (r.code !== 0)
+        throw new LabError(
+          'E_RUNTIME',
+          `swarm: docker cp ${f.source} into service ${this.service}'s task on node ${this.nodeName} (${this.engine.via}): ${r.stderr.trim() || `exit ${r.code}`}`,
+        );
+    }
   }
 
   async stop(): Promise<void> {
-    await removeService(this.service);
+    await removeService(this.service, [this.engine]);
   }
+}
+
+/**
+ * A task's container as a Host, through its node's engine: `docker --host URL exec …` for commands run to their end
+ * (ContainerHost's DockerExec) and for processes spawned there (the relay), argv arrays throughout.
+ */
+export class EngineContainerHost extends ContainerHost {
+  constructor(
+    name: string,
+    id: string,
+    address: string,
+    private readonly engine: Engine,
+  ) {
+    super(name, id, address, engine.exec);
+  }
+
+  private engineExecArgs(cmd: string[], o: { cwd?: string; env?: Record<string, string> } = {}): string[] {
+    const env = Object.entries(o.env ?? {}).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+    return ['exec', ...(o.cwd !== undefined ? ['-w', o.cwd] : []), ...env, this.id, ...cmd];
+  }
+
+  override argv(cmd: string[]): string[] {
+    return [...this.engine.argv, ...this.engineExecArgs(cmd)];
+  }
+
+  override spawn(cmd: string[], o: { cwd?: string; env?: Record<string, string>; group?: boolean } = {}): ChildProcess {
+    const [exe, ...rest] = this.engine.argv;
+    return spawn(exe!, [...rest, ...this.engineExecArgs(cmd, o)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: o.group ?? false,
+    });
+  }
+}
+
+export interface SwarmOptions {
+  /** a constraint per endpoint (mergePlacement's) */
+  placement?: Placement;
+  /** where each constraint came from, for the notice (mergePlacement's `said`) */
+  said?: string[];
+  /** `--node-engine NODE=URL`: the engine endpoint of a node, by hostname or node ID */
+  nodeEngines?: ReadonlyMap<string, string>;
 }
 
 export class SwarmRuntime extends DockerRuntime {
   override readonly name: RuntimeName = 'swarm';
   private image = '';
+  private selfId = '';
   private readonly started: string[] = [];
+  /** each endpoint's task, once located (its engine also removes the task's container on stop) */
+  private readonly nodes = new Map<PlacementRole, TaskNode>();
+  private readonly placement: Placement;
+  private readonly nodeEngines: ReadonlyMap<string, string>;
 
   constructor(
     notices: string[],
     shaperWanted: ShaperName | 'auto',
-    private readonly placement: Placement = {},
+    private readonly o: SwarmOptions = {},
   ) {
     super(notices, shaperWanted, 4);
+    this.placement = o.placement ?? {};
+    this.nodeEngines = o.nodeEngines ?? new Map();
   }
 
   override async start(): Promise<void> {
@@ -98,15 +149,28 @@ export class SwarmRuntime extends DockerRuntime {
         'E_RUNTIME',
         `--runtime swarm: this Docker engine is not in a swarm (state ${state}): docker swarm init, or join one (docs/cluster.md)`,
       );
+    this.selfId = (await docker(['info', '--format', '{{.Swarm.NodeID}}'], 10_000)).trim();
+    if (this.nodeEngines.size > 0)
+      checkNodeNames(this.nodeEngines, (await docker(['node', 'ls', '--format', '{{.ID}} {{.Hostname}}'])).split('\n'));
     const tag = await buildImage();
     this.image = (await docker(['image', 'inspect', '--format', '{{.Id}}', tag])).trim();
     await super.start();
-    const where = (['server', 'client', 'relay'] as const)
-      .filter((r) => this.placement[r])
-      .map((r) => `${r} on ${this.placement[r]}`);
+    const said = this.o.said ?? ROLES.filter((r) => this.placement[r]).map((r) => `${r} on ${this.placement[r]}`);
     this.notices.push(
-      `swarm: endpoints as services on an overlay network${where.length ? ` (${where.join(', ')})` : ''}, image ${tag} (${this.image.slice(0, 19)}).`,
+      `swarm: endpoints as services on an overlay network${said.length ? ` (${said.join(', ')})` : ''}, image ${tag} (${this.image.slice(0, 19)}).`,
     );
+    this.notices.push(
+      `swarm: ${ROLES.flatMap((r) => {
+        const n = this.nodes.get(r);
+        return n ? [`${r} task on node ${n.nodeName}, reached through ${n.engine.via}`] : [];
+      }).join(', ')}.`,
+    );
+  }
+
+  /** Commands in a task's container go through the engine of its node (`docker --host URL exec …`). */
+  protected override host(c: LabNode, role: string): ContainerHost {
+    if (!(c instanceof TaskNode)) return super.host(c, role);
+    return new EngineContainerHost(`container ${role} (node ${c.nodeName})`, c.getId(), c.address, c.engine);
   }
 
   protected override async createNetwork(ip: 4 | 6): Promise<LabNetwork> {
@@ -148,54 +212,58 @@ export class SwarmRuntime extends DockerRuntime {
       ...(constraint ? ['--constraint', constraint] : []),
       this.image,
     ]);
-    // ready: the task's container runs on this node (bounded by the start timeout)
+    const manager = engineAt(undefined, "this node's engine").run;
+    const what = `the ${role} service ${service}'s task`;
+    // ready: the task's container runs (on whichever node) and has an address on the network (bounded: 60 s)
     const until = Date.now() + 60_000;
+    let last = 'no task';
     while (true) {
-      const id = (
-        await docker([
-          'ps',
-          '-q',
-          '--no-trunc',
-          '--filter',
-          `label=com.docker.swarm.service.name=${service}`,
-          '--filter',
-          'status=running',
-        ])
-      ).trim();
-      if (id) {
+      const t = await locateTask(manager, service, this.selfId, this.nodeEngines, what);
+      if (t.state === 'running') {
         const fmt = `{{with index .NetworkSettings.Networks ${JSON.stringify(network.name)}}}{{.IPAddress}}{{end}}`;
-        const addr = (await docker(['inspect', '--format', fmt, id])).trim();
-        if (addr) return new TaskNode(service, id.split('\n')[0]!, new Map([[network.name, addr]]));
-      }
-      const ps = (
-        await docker([
-          'service',
-          'ps',
-          '--no-trunc',
-          '--format',
-          '{{.Node}} {{.CurrentState}} {{.Error}}',
-          service,
-        ]).catch(() => '')
-      ).trim();
-      if (/no suitable node/.test(ps))
-        throw new LabError(
-          'E_RUNTIME',
-          `--runtime swarm: no node for the ${role} service ${service}${constraint ? ` (constraint ${constraint})` : ''}: ${ps.split('\n')[0]}`,
-        );
-      if (Date.now() > until) {
-        throw new LabError(
-          'E_RUNTIME',
-          `--runtime swarm: the ${role} service ${service} has no running task on this node after 60 s (${ps || 'no task'}); the lab execs into its tasks, so it must run on their node`,
-        );
-      }
+        const r = await t.engine.run(['inspect', '--type', 'container', '--format', fmt, t.containerId], {
+          timeoutMs: 30_000,
+        });
+        if (r.code !== 0)
+          throw new LabError(
+            'E_RUNTIME',
+            `--runtime swarm: ${what} runs on node ${t.node.hostname}, but docker inspect of its container through ${t.engine.via} failed: ${r.stderr.trim().split('\n')[0]}`,
+          );
+        const addr = r.stdout.trim();
+        if (addr) {
+          const node = new TaskNode(service, t.containerId, addr, network.name, t.engine, t.node.hostname);
+          this.nodes.set(role, node);
+          return node;
+        }
+        last = `running on node ${t.node.hostname}, no address on ${network.name} yet`;
+      } else if (t.state === 'failed') {
+        if (/no suitable node/.test(t.detail))
+          throw new LabError(
+            'E_RUNTIME',
+            `--runtime swarm: no node for the ${role} service ${service}${constraint ? ` (constraint ${constraint})` : ''}: ${t.detail}`,
+          );
+        const image = /No such image/i.test(t.detail)
+          ? ` — the image is not on that node: docker save ${this.image} | docker --host URL load (docs/cluster.md)`
+          : '';
+        throw new LabError('E_RUNTIME', `--runtime swarm: ${what} ended before it ran: ${t.detail}${image}`);
+      } else last = t.detail;
+      if (Date.now() > until)
+        throw new LabError('E_RUNTIME', `--runtime swarm: ${what} is not running after 60 s (${last})`);
       await delay(250);
     }
   }
 
   override async stop(): Promise<void> {
-    // every service this lab created (also one whose task never came up), then what the docker runtime holds
-    // (image protocols' containers, the host copy of the file, the nodes again: idempotent) and the network
-    await Promise.all(this.started.splice(0).map(removeService));
+    // every service this lab created (also one whose task never came up; a located task's container through its
+    // node's engine too), then what the docker runtime holds (image protocols' containers, the host copy of the
+    // file, the nodes again: idempotent) and the network
+    await Promise.all(
+      this.started.splice(0).map((s) => {
+        const n = [...this.nodes.values()].find((t) => t.service === s);
+        return removeService(s, n ? [n.engine] : []);
+      }),
+    );
+    this.nodes.clear();
     await super.stop();
   }
 }
