@@ -18,7 +18,7 @@ function fakeDocker(stdout = '') {
 describe('ContainerHost: docker exec CONTAINER …', () => {
   it('argv, exec with environment, kill by the container’s own PID, files read through base64', async () => {
     const { calls, docker } = fakeDocker(Buffer.from([0, 1, 2, 255]).toString('base64'));
-    const h = new ContainerHost('container client', 'abc123', '10.9.0.3', docker);
+    const h = new ContainerHost('container client', 'abc123', '10.9.0.3', { argv: ['docker'], exec: docker });
     expect(h.argv(['tc', 'qdisc', 'show', 'dev', 'eth0'])).toEqual([
       'docker',
       'exec',

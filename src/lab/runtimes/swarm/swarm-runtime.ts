@@ -2,9 +2,10 @@
 // its endpoints as Docker Swarm services. The lab's network is an attachable `internal` overlay network; server,
 // client and (with the relay) relay are one-replica services of the udplab image (pinned by ID) with NET_ADMIN,
 // placed by a constraint each (`--server-node` / `--client-node`: `node.labels.site==a`, `node.hostname==h`). The
-// docker runtime reaches each endpoint through the `LabNode` seam; here a node is the service's task container,
-// reached with `docker exec` — so the lab must run on the node where the tasks run (a manager that is also a worker:
-// the one-node swarm tested here). Everything is labelled udplab=1 + udplab.owner and removed on stop (services,
+// docker runtime places its endpoints through the `LabNode` seam (an ID, an address, a removal); here a node is the
+// service's task container, entered like the docker runtime's as a `ContainerHost` (`docker exec`, through
+// `dockerFor(role)`: this engine's `docker`) — so the lab must run on the node where the tasks run (a manager that
+// is also a worker: the one-node swarm tested here). Everything is labelled udplab=1 + udplab.owner and removed on stop (services,
 // their containers, the network), also after a half-failed start (the runner stops a runtime whose start failed).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,7 +35,7 @@ function owned(): string[] {
   return ['--label', `${LABEL}=1`, '--label', `udplab.owner=${process.pid}`];
 }
 
-/** A swarm task's container on this node, as the docker runtime uses its containers. */
+/** A swarm task's container, as the docker runtime uses its containers: an ID (entered with `docker exec`), an address. */
 class TaskNode implements LabNode {
   constructor(
     readonly service: string,
@@ -50,27 +51,6 @@ class TaskNode implements LabNode {
     const a = this.addrs.get(network);
     if (!a) throw new LabError('E_RUNTIME', `swarm: service ${this.service} has no address on network ${network}`);
     return a;
-  }
-
-  async exec(
-    cmd: string[],
-    opts: { env?: Record<string, string> } = {},
-  ): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }> {
-    const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-    try {
-      const r = await exec('docker', ['exec', ...env, this.id, ...cmd], { maxBuffer: 64 << 20 });
-      return { exitCode: 0, output: r.stdout + r.stderr, stdout: r.stdout, stderr: r.stderr };
-    } catch (e) {
-      const x = e as { code?: number | string; stdout?: string; stderr?: string };
-      if (typeof x.code !== 'number') throw e; // docker itself could not run
-      const stdout = x.stdout ?? '';
-      const stderr = x.stderr ?? '';
-      return { exitCode: x.code, output: stdout + stderr, stdout, stderr };
-    }
-  }
-
-  async copyFilesToContainer(files: Array<{ source: string; target: string }>): Promise<void> {
-    for (const f of files) await docker(['cp', f.source, `${this.id}:${f.target}`], 120_000);
   }
 
   async stop(): Promise<void> {
