@@ -156,6 +156,10 @@ export class DockerRuntime extends PlacedRuntime {
   protected captureInterface(): string {
     return 'eth0';
   }
+  /** None: the client container's eth0 carries only the lab's path, and a port filter would drop IPv6 fragments. */
+  protected override captureFilter(): string[] {
+    return [];
+  }
   protected override captureFile(): string {
     return '/tmp/capture.pcap';
   }

@@ -152,6 +152,10 @@ export abstract class PlacedRuntime implements LabRuntime {
   protected captureFile(pcapPath: string): string {
     return pcapPath;
   }
+  /** tcpdump's filter: the path's port (the client host's interface may carry other traffic). */
+  protected captureFilter(): string[] {
+    return [`port ${this.targetPort}`];
+  }
   /** Why no capture can be taken here, if so. */
   protected captureRefusal(): string | undefined {
     return undefined;
@@ -420,7 +424,7 @@ export abstract class PlacedRuntime implements LabRuntime {
     if (refused) return refused;
     const onHost = this.captureFile(pcapPath);
     const argv = ['tcpdump', '-i', this.captureInterface(), '-U', '--immediate-mode', '-s', '256', '-w', onHost];
-    const tcpdump = place(this.host('client'), [...argv, `port ${this.targetPort}`]);
+    const tcpdump = place(this.host('client'), [...argv, ...this.captureFilter()]);
     const why = await new Promise<string | undefined>((ok) => {
       const t = setTimeout(() => ok(`tcpdump did not start within 5 s in ${tcpdump.host.name}`), 5000);
       const listening = () => {
