@@ -30,8 +30,8 @@ export {
   sweepLeftovers,
   teardown,
 } from './runtimes/docker.js';
+export { sha256OfFile } from './runtimes/host.js';
 export type { Runtime, StartedLab, StartOptions, StoppedLab } from './runtimes/lab.js';
-export { sha256OfFile } from './runtimes/local.js';
 export { parseNodeEngines } from './runtimes/swarm/index.js';
 export type { RuntimeName, ShaperName } from './runtimes/types.js';
 export { loadScenario, parseScenario, type Scenario, scenarioJsonSchema } from './scenario.js';

@@ -16,6 +16,7 @@ import {
   toClientOutcome,
 } from './docker-image-grade.js';
 import { dockerLong, type ImageLabContext, killServer, restartServer, type Server } from './docker-image-servers.js';
+import { waitForShare } from './placed.js';
 import { type ClientOutcome, faultRecord, notResumable } from './types.js';
 
 /** One client run's container, and its `docker wait` (resolves when it exits, or with 124 at the bound). */
@@ -115,23 +116,6 @@ export async function runClient(
 }
 
 /**
- * Polls the size of the client's {local} (the host side of its bind mount: the same file the container writes)
- * until it holds `pct` of `size`; undefined when the client's container exits first or the deadline passes.
- */
-async function waitForSize(c: ClientRun, path: string, size: number, pct: number, deadline: number) {
-  let done = false;
-  void c.waited.then(() => {
-    done = true;
-  });
-  while (!done && Date.now() < deadline) {
-    const held = existsSync(path) ? (100 * statSync(path).size) / Math.max(1, size) : 0;
-    if (held >= pct) return held;
-    await new Promise((ok) => setTimeout(ok, 10));
-  }
-  return undefined;
-}
-
-/**
  * One client run with crash faults, as for exec protocols: each fault waits until {local} holds its share, then
  * SIGKILLs the client's or the server's container (the program and everything it started). Restarted only when the
  * fault says `restart` and the manifest `resumable: true` (the client with the same argv and {local}, the server by
@@ -149,6 +133,8 @@ export async function runClientWithFaults(
   const path = join(p.outDir, local);
   rmSync(path, { force: true });
   const size = statSync(p.original.path).size;
+  // the size of {local} on the host side of its bind mount: the same file the container writes
+  const share = async () => (existsSync(path) ? (100 * statSync(path).size) / Math.max(1, size) : 0);
   const deadline = Date.now() + timeoutMs;
   const records: FaultRecord[] = [];
   const left = () => Math.max(1000, deadline - Date.now());
@@ -159,7 +145,7 @@ export async function runClientWithFaults(
     return { outcome, faults: records };
   };
   for (const f of faults) {
-    const held = await waitForSize(client, path, size, f.atPct, deadline);
+    const held = await waitForShare(share, f.atPct, client.waited, deadline);
     if (held === undefined) break;
     const canResume = f.restart && p.spec.resumable;
     records.push(faultRecord({ ...f, restart: canResume }, held, false));

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { difference } from './difference.js';
-import { sha256OfFile } from './local.js';
+import { sha256OfFile } from './host.js';
 import { type ClientOutcome, programPass } from './types.js';
 
 export type ImageVerdict =

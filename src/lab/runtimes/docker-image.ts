@@ -32,7 +32,7 @@ import { type HashedFile, type ImageRunOutcome, lastLine, sha256Sync } from './d
 import { ensureImage, type ImageLabContext, type Server, serverExited, startServer } from './docker-image-servers.js';
 import { ExecServerError } from './exec.js';
 import { SidecarHost } from './host.js';
-import { writeContent } from './local.js';
+import { writeContent } from './placed.js';
 import type { ClientOutcome, PreparedFile } from './types.js';
 
 export { implTag } from '../protocols/image.js';

@@ -217,17 +217,13 @@ export async function containerIPv6(id: string, network: LabNetwork, role: strin
 }
 
 /**
- * What the docker runtime needs of one of its containers: a testcontainers container, or (the swarm runtime) a
- * swarm task's container on this node reached with `docker exec`.
+ * What the docker runtime needs of one of its containers — its ID (it is entered as a `ContainerHost`, host.ts), its
+ * address on the lab network, and its removal: a testcontainers container, or (the swarm runtime) a swarm task's
+ * container.
  */
 export interface LabNode {
-  exec(
-    cmd: string[],
-    opts?: { env?: Record<string, string> },
-  ): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }>;
   getId(): string;
   getIpAddress(network: string): string;
-  copyFilesToContainer(files: Array<{ source: string; target: string }>): Promise<void>;
   stop(opts?: { timeout?: number; remove?: boolean; removeVolumes?: boolean }): Promise<unknown>;
 }
 

@@ -1,14 +1,22 @@
 // The Host seam (design §8; code review §8 rec. 1): where a runtime places a process — the argv that runs a
 // command there (no shell), running it to its end (exec), spawning it (optionally in a process group of its own),
-// reading a file it wrote, killing it, and the address it binds or is reached at. The local runtime's hosts are
-// loopback; the netns runtime's are its two namespaces (`ip netns exec NS`, which execs, keeping the PID); the docker
-// runtime's are its containers (`docker exec CONTAINER`). udplab's servers, relay and clients, users' programs
-// (exec), tcpdump and the shapers' `tc` are all placed through it. A container that must not be entered (a user's
-// image, which need not have `tc`) is reached for shaping only, through a sidecar in its network namespace
-// (`SidecarHost`: a `CommandHost`, which runs commands to their end and nothing else).
+// its files (read, size, SHA-256, copied in from this machine and out to it), killing it, and the address it binds
+// or is reached at. The local runtime's hosts are loopback; the netns runtime's are its two namespaces
+// (`ip netns exec NS`, which execs, keeping the PID); the docker and swarm runtimes' are their containers
+// (`docker exec CONTAINER`, through an injectable `docker` argv prefix). `place` starts a process on a host and
+// knows its PID there (asked for with `pidOnHost` where the child is only `docker exec`), so it is signalled where it
+// runs. udplab's servers, relay and clients, users' programs (exec), tcpdump and the shapers' `tc` are all placed
+// through it (the shared jobs: ./placed.ts). A container that must not be entered (a user's image, which need not
+// have `tc`) is reached for shaping only, through a sidecar in its network namespace (`SidecarHost`: a
+// `CommandHost`, which runs commands to their end and nothing else).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { LabError } from '../errors.js';
+import { exitedWithin } from '../process.js';
 import { type DockerExec, type ExecResult, execDocker, sidecarArgv } from '../shape.js';
 
 export type Role = 'server' | 'relay' | 'client';
@@ -30,6 +38,14 @@ export interface Host extends CommandHost {
   /** Starts `cmd` here; `group`: in a process group of its own (setsid), so it can be killed whole. */
   spawn(cmd: string[], o?: { cwd?: string; env?: Record<string, string>; group?: boolean }): ChildProcess;
   readFile(path: string): Promise<Buffer>;
+  /** The size of a file here; undefined when there is none. */
+  size(path: string): Promise<number | undefined>;
+  /** The SHA-256 (hex) of a file here, read where it lies; undefined when there is none. */
+  sha256(path: string): Promise<string | undefined>;
+  /** Puts a file of this machine at `path` here (nothing to do when it is the same file). */
+  copyIn(localPath: string, path: string): Promise<void>;
+  /** Copies a file from here to `localPath` on this machine; false when there is none. */
+  copyOut(path: string, localPath: string): Promise<boolean>;
   /** Signals a process (a PID on this host), or with `group` its whole process group. */
   kill(pid: number, signal: NodeJS.Signals, o?: { group?: boolean }): void;
   /**
@@ -49,14 +65,25 @@ export function pidOnHost(cmd: string[]): string[] {
 
 const EXEC_TIMEOUT_MS = 10_000;
 
-/** Runs an argv on this machine (no shell), bounded at 10 s; a non-zero exit is a result, not an exception. */
-function execArgv(argv: string[], env?: Record<string, string>): Promise<ExecResult> {
+/** The SHA-256 (hex) of a file of this machine, streamed. */
+export async function sha256OfFile(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Runs an argv on this machine (no shell), bounded (10 s unless told); a non-zero exit is a result, not an exception. */
+function execArgv(
+  argv: readonly string[],
+  env?: Record<string, string>,
+  timeoutMs = EXEC_TIMEOUT_MS,
+): Promise<ExecResult> {
   const [exe, ...rest] = argv;
   return new Promise((ok) => {
     execFile(
       exe!,
       rest,
-      { timeout: EXEC_TIMEOUT_MS, maxBuffer: 16 << 20, ...(env && { env: { ...process.env, ...env } }) },
+      { timeout: timeoutMs, maxBuffer: 64 << 20, ...(env && { env: { ...process.env, ...env } }) },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
         const why = err && typeof err.code !== 'number' ? `${err.message}\n` : '';
@@ -96,6 +123,27 @@ export class ProcessHost implements Host {
     return readFile(path); // namespaces share this machine's file system
   }
 
+  size(path: string): Promise<number | undefined> {
+    return stat(path).then(
+      (s) => (s.isFile() ? s.size : undefined),
+      () => undefined,
+    );
+  }
+
+  async sha256(path: string): Promise<string | undefined> {
+    return (await this.size(path)) === undefined ? undefined : sha256OfFile(path);
+  }
+
+  async copyIn(localPath: string, path: string): Promise<void> {
+    if (resolve(localPath) !== resolve(path)) await copyFile(localPath, path);
+  }
+
+  async copyOut(path: string, localPath: string): Promise<boolean> {
+    if ((await this.size(path)) === undefined) return false;
+    if (resolve(localPath) !== resolve(path)) await copyFile(path, localPath);
+    return true;
+  }
+
   kill(pid: number, signal: NodeJS.Signals, o: { group?: boolean } = {}): void {
     try {
       process.kill(o.group ? -pid : pid, signal);
@@ -106,9 +154,28 @@ export class ProcessHost implements Host {
 }
 
 /**
- * A running container, entered with `docker exec CONTAINER …` (argv arrays, never a shell string). PIDs are the
- * container's own (what a process there prints as its PID); files are read out through `base64`, which the udplab
- * image has, so binary files survive the text channel.
+ * How this machine runs `docker`: the argv prefix (`docker`, or `docker --host URL` for another node's engine) that
+ * `docker exec` children are spawned with, and commands run to their end with the same prefix.
+ */
+export interface DockerCli {
+  readonly argv: readonly string[];
+  readonly exec: DockerExec;
+}
+
+/** `docker` (or `docker --host URL …`: any prefix) as a DockerCli; its commands are bounded at 120 s (a `docker cp`). */
+export function dockerCli(argv: readonly string[] = ['docker']): DockerCli {
+  return {
+    argv,
+    exec: (args) =>
+      argv.length === 1 && argv[0] === 'docker' ? execDocker(args) : execArgv([...argv, ...args], undefined, 120_000),
+  };
+}
+
+/**
+ * A running container, entered with `docker exec CONTAINER …` (argv arrays, never a shell string), through an
+ * injectable `docker` (DockerCli: its argv prefix for spawned children, and its commands run to their end). PIDs are
+ * the container's own (what a process there prints as its PID); small files are read out through `base64`, which
+ * the udplab image has, so binary files survive the text channel; whole files move with `docker cp`.
  */
 export class ContainerHost implements Host {
   readonly childIsProxy = true;
@@ -118,7 +185,7 @@ export class ContainerHost implements Host {
     /** the container's ID or name */
     readonly id: string,
     readonly address: string,
-    private readonly docker: DockerExec = execDocker,
+    private readonly docker: DockerCli = dockerCli(),
   ) {}
 
   private execArgs(cmd: string[], o: { cwd?: string; env?: Record<string, string> } = {}): string[] {
@@ -127,16 +194,20 @@ export class ContainerHost implements Host {
   }
 
   argv(cmd: string[]): string[] {
-    return ['docker', ...this.execArgs(cmd)];
+    return [...this.docker.argv, ...this.execArgs(cmd)];
   }
 
   exec(cmd: string[], o: { env?: Record<string, string> } = {}): Promise<ExecResult> {
-    return this.docker(this.execArgs(cmd, o));
+    return this.docker.exec(this.execArgs(cmd, o));
   }
 
   /** The child is the `docker exec` client: its stdout and stderr are the command's, its exit the command's. */
   spawn(cmd: string[], o: { cwd?: string; env?: Record<string, string>; group?: boolean } = {}): ChildProcess {
-    return spawn('docker', this.execArgs(cmd, o), { stdio: ['ignore', 'pipe', 'pipe'], detached: o.group ?? false });
+    const [exe, ...pre] = this.docker.argv;
+    return spawn(exe!, [...pre, ...this.execArgs(cmd, o)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: o.group ?? false,
+    });
   }
 
   async readFile(path: string): Promise<Buffer> {
@@ -146,9 +217,46 @@ export class ContainerHost implements Host {
     return Buffer.from(r.stdout.trim(), 'base64');
   }
 
+  /** `stat -c %s` (regular files only). */
+  async size(path: string): Promise<number | undefined> {
+    const r = await this.exec(['stat', '-c', '%F %s', '--', path]);
+    const m = /^regular (?:empty )?file (\d+)$/.exec(r.stdout.trim());
+    return r.code === 0 && m ? Number(m[1]) : undefined;
+  }
+
+  /** `sha256sum` in the container. */
+  async sha256(path: string): Promise<string | undefined> {
+    const r = await this.exec(['sha256sum', '--', path]);
+    return r.code === 0 ? r.stdout.split(' ')[0] : undefined;
+  }
+
+  /** `docker cp LOCAL CONTAINER:PATH`. */
+  async copyIn(localPath: string, path: string): Promise<void> {
+    const r = await this.docker.exec(['cp', localPath, `${this.id}:${path}`]);
+    if (r.code !== 0)
+      throw new LabError(
+        'E_RUNTIME',
+        `copying ${localPath} to ${path} in ${this.name}: ${r.stderr.trim() || `exit ${r.code}`}`,
+      );
+  }
+
+  /** `docker cp CONTAINER:PATH LOCAL`, for a regular file only. */
+  async copyOut(path: string, localPath: string): Promise<boolean> {
+    if ((await this.size(path)) === undefined) return false;
+    return (await this.docker.exec(['cp', `${this.id}:${path}`, localPath])).code === 0;
+  }
+
   /** `docker exec CONTAINER kill -s SIG PID` (a PID inside the container); not awaited, like process.kill. */
   kill(pid: number, signal: NodeJS.Signals, o: { group?: boolean } = {}): void {
-    void this.docker(['exec', this.id, 'kill', '-s', signal.replace(/^SIG/, ''), '--', String(o.group ? -pid : pid)]);
+    void this.docker.exec([
+      'exec',
+      this.id,
+      'kill',
+      '-s',
+      signal.replace(/^SIG/, ''),
+      '--',
+      String(o.group ? -pid : pid),
+    ]);
   }
 }
 
@@ -169,4 +277,89 @@ export class SidecarHost implements CommandHost {
   exec(cmd: string[]): Promise<ExecResult> {
     return this.docker(sidecarArgv({ id: this.id }, { argv: cmd }, this.image));
   }
+}
+
+/** A process placed on a host by `place`: signalled by its own PID where it runs. */
+export interface Placed {
+  readonly host: Host;
+  /** The process this machine started (the process itself, or the `docker exec` that runs it). */
+  readonly child: ChildProcess;
+  /** Its exit code (null when a signal ended it; a `docker exec` says 128+N). */
+  readonly exited: Promise<number | null>;
+  /** Its stdout lines (not pidOnHost's), as they come, from the first. */
+  onLine(f: (line: string) => void): void;
+  /** All it printed so far. */
+  out(): string;
+  err(): string;
+  /** Its PID where it runs; undefined when it ended before saying. */
+  pid(): Promise<number | undefined>;
+  alive(): boolean;
+  /** Signals it where it runs. */
+  signal(sig: NodeJS.Signals): Promise<void>;
+  /** `sig` (SIGTERM unless told), then SIGKILL after 3 s; resolves once it has exited (bounded). */
+  stop(sig?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts `cmd` on a host. Where the child is only a proxy (`docker exec`), the command first prints its PID there
+ * (`pidOnHost`), so signals reach it and not only the proxy; that line is kept out of its output.
+ */
+export function place(host: Host, cmd: string[], o: { env?: Record<string, string> } = {}): Placed {
+  const child = host.spawn(host.childIsProxy ? pidOnHost(cmd) : cmd, { ...(o.env && { env: o.env }) });
+  let out = '';
+  let err = '';
+  const seen: string[] = [];
+  const listeners: Array<(l: string) => void> = [];
+  let echoed: ((pid: number | undefined) => void) | undefined;
+  const pid = host.childIsProxy ? new Promise<number | undefined>((ok) => (echoed = ok)) : Promise.resolve(child.pid);
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    const m = echoed && /^\{"event":"pid","pid":(\d+)\}$/.exec(l);
+    if (m) {
+      echoed!(Number(m[1]));
+      echoed = undefined;
+      return;
+    }
+    out += `${l}\n`;
+    seen.push(l);
+    for (const f of listeners) f(l);
+  });
+  child.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise<number | null>((ok) => {
+    child.once('error', (e) => {
+      err += `${cmd[0]}: ${e.message}\n`;
+      ok(127);
+    });
+    // its stdout closed too: every line it printed has been read
+    child.once('close', (code) => ok(code));
+  });
+  void exited.then(() => echoed?.(undefined));
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  const signal = async (sig: NodeJS.Signals) => {
+    const p = await pid;
+    if (p !== undefined && alive()) host.kill(p, sig);
+  };
+  return {
+    host,
+    child,
+    exited,
+    onLine: (f) => {
+      for (const l of seen) f(l);
+      listeners.push(f);
+    },
+    out: () => out,
+    err: () => err,
+    pid: () => pid,
+    alive,
+    signal,
+    async stop(sig: NodeJS.Signals = 'SIGTERM') {
+      if (!alive()) return;
+      await signal(sig);
+      if (await exitedWithin(child, 3000)) return;
+      await signal('SIGKILL');
+      child.kill('SIGKILL');
+      await exitedWithin(child, 3000);
+    },
+  };
 }

@@ -1,26 +1,17 @@
 // The `local` runtime: servers, relay and clients as separate processes on loopback (any OS, no root).
-// The shaper is always the userspace relay (UDP only: TCP runs unshaped, and says so).
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+// The shaper is always the userspace relay (UDP only: TCP runs unshaped, and says so). Servers, the relay, clients,
+// faults, capture and the test file are ./placed.ts over this runtime's hosts (`ProcessHost`s: loopback here,
+// `ip netns exec` in the netns subclass, ./netns.ts); this file keeps a folder of its own (the server's root, the
+// clients' files, a home per role: the RUFT server makes its identity there, a client pins it on first contact),
+// users' programs (`protocol: exec`, placed with ./exec.ts) and the reflection test (amplification).
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import {
-  copyFileSync,
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { readJournalInfo, removePartial } from '../../files/index.js';
-import { formatHostPort } from '../../transport/index.js';
 import { LabError } from '../errors.js';
-import { firstLine, stopChild } from '../process.js';
 import {
   clientArgs,
   type Fault,
@@ -30,12 +21,8 @@ import {
   serverSpec,
   type Variant,
 } from '../protocols/index.js';
-import { NetemPath } from '../shapers/netem.js';
-import { type RunningRelay, relayReadback, startRelay } from '../shapers/relay.js';
-import type { ShapedEnd } from '../shapers/types.js';
 import { packageRoot } from './docker.js';
 import {
-  type ExecServer,
   ExecServerError,
   finishExecClient,
   killGroup,
@@ -44,25 +31,18 @@ import {
   startExecClient,
   startExecServer,
 } from './exec.js';
-import { type Host, ProcessHost, type Role } from './host.js';
-
-export { startTimeoutMs } from '../process.js';
-
+import { type Host, ProcessHost, place, type Role } from './host.js';
+import { PlacedRuntime, type RunningServer, stoppingError, waitForShare } from './placed.js';
 import {
   type ClientOutcome,
-  clientOutcome,
-  type FlowSpec,
   faultRecord,
-  type LabRuntime,
   type Leftovers,
-  notRestarted,
   notResumable,
-  type PreparedFile,
   type RuntimeName,
   type ShaperName,
-  type ShapingRequest,
-  withLocalSha,
 } from './types.js';
+
+export { startTimeoutMs } from '../process.js';
 
 const execFileP = promisify(execFile);
 
@@ -72,96 +52,49 @@ export interface AmplificationOutcome {
   victimDatagrams: number;
 }
 
-const BIN = () => join(packageRoot(), 'bin', 'udplab.js');
-
-/** Starts `udplab ARGS` on a host (loopback, or a namespace through `ip netns exec NS`, which keeps the PID). */
-function spawnUdplab(args: string[], home: string, host: Host): ChildProcess {
-  return host.spawn([process.execPath, BIN(), ...args], { env: { UDPLAB_HOME: home } });
-}
-
-export async function sha256OfFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-export function writeContent(path: string, sizeBytes: number, content: 'random' | 'zeros' | 'text'): void {
-  const chunk = 1 << 20;
-  writeFileSync(path, '');
-  const line = Buffer.from('the quick brown fox jumps over the lazy dog, again and again, over UDP\n');
-  for (let done = 0; done < sizeBytes; done += chunk) {
-    const n = Math.min(chunk, sizeBytes - done);
-    const b = content === 'random' ? randomBytes(n) : content === 'zeros' ? Buffer.alloc(n) : Buffer.alloc(n, line);
-    writeFileSync(path, b, { flag: 'a' });
-  }
-}
-
 /**
- * Servers, relay and clients as separate udplab processes, each with a home of its own (the RUFT server makes
- * its identity there; a client pins it on first contact). Servers start on first use, one per protocol
- * variant key. The `local` runtime runs them on loopback; a subclass places them elsewhere (network
- * namespaces) through `host(role)` (the Host seam, ./host.ts), `hosts` and `captureInterface`.
+ * udplab's processes on this machine, each role with a home of its own, and users' programs. The `local` runtime
+ * places them on loopback; a subclass places them elsewhere (network namespaces) through `host(role)`,
+ * `captureInterface` and `netemEnds`.
  */
-export class LocalRuntime implements LabRuntime {
+export class LocalRuntime extends PlacedRuntime {
   readonly name: RuntimeName = 'local';
   shaper: ShaperName = 'userspace';
   kernel = `${process.platform} (loopback, no kernel shaping)`;
   protected readonly dir = mkdtempSync(join(tmpdir(), 'udplab-lab-'));
-  /** Where each role binds or sends. */
-  protected hosts = {
-    serverBind: '127.0.0.1',
-    relayListen: '127.0.0.1',
-    relayTo: '127.0.0.1',
-    clientTarget: '127.0.0.1',
-  };
   /** Where a role's processes run: this machine's loopback. */
   protected host(_role: Role): Host {
-    return new ProcessHost('loopback', this.hosts.serverBind);
+    return new ProcessHost('loopback', this.ip === 6 ? '::1' : '127.0.0.1');
+  }
+  protected udplab(): string[] {
+    return [process.execPath, join(packageRoot(), 'bin', 'udplab.js')];
+  }
+  protected folders(): { root: string; clients: string; stage: string } {
+    return { root: join(this.dir, 'root'), clients: join(this.dir, 'client'), stage: join(this.dir, 'root') };
+  }
+  protected override home(role: Role): Record<string, string> {
+    return { UDPLAB_HOME: join(this.dir, `${role}-home`) };
   }
   /** Where the client's packets can be captured. */
   protected captureInterface(): string {
     return 'lo';
   }
-  /** The devices kernel netem shapes, one per direction, for runtimes that have it; the local runtime has none. */
-  protected netemEnds(): ShapedEnd[] {
-    throw new LabError('E_SHAPER', 'the local runtime shapes in user space only');
+  protected override captureRefusal(): string | undefined {
+    return process.getuid?.() !== 0 ? 'packet capture needs root' : undefined;
   }
-  /** Kernel netem on the path, while it is applied. */
-  private netem: NetemPath | undefined;
-  private readonly servers = new Map<
-    string,
-    { child: ChildProcess; port: number; args: string[]; exec?: ExecServer }
-  >();
   /** exec servers that never became ready: every run of theirs fails with this, without trying again. */
   private readonly serverFailures = new Map<string, ExecServerError>();
   /** Ports for exec servers in a namespace of our own (netns): nothing else binds there below 32768. */
   private nextPort = 20_000;
-  private relay: RunningRelay | undefined;
-  /** The server key of the variant the path is shaped for (its clients go through targetPort). */
-  private shapedKey = '';
-  /** udplab clients running now: teardown kills them (an interrupted lab does not wait for their timeouts). */
-  private readonly clients = new Set<ChildProcess>();
   /** Users' programs running as clients now (exec): teardown kills their process groups. */
   private readonly execClients = new Set<Proc>();
-  /**
-   * Set when teardown begins (a signal can start it while a step is half-way, e.g. between a relay's spawn and its
-   * `listening` line): what a step places after that is ended at once, or it would outlive the lab and keep this
-   * process alive.
-   */
-  private stopping = false;
-  /** Where clients of the current run send (relay or server), and the ports a capture should see. */
-  private targetPort = 0;
-  private capture: ChildProcess | undefined;
-  private capturePath = '';
-  /** SHA-256 of the test file (exec outcomes are judged against it). */
-  private fileSha = '';
 
   constructor(
-    readonly notices: string[],
+    notices: string[],
     /** The IP version of the path: 6 puts server, relay and client on ::1. */
     protected readonly ip: 4 | 6 = 4,
   ) {
-    if (ip === 6) this.hosts = { serverBind: '::1', relayListen: '::1', relayTo: '::1', clientTarget: '::1' };
+    super(notices);
   }
 
   async start(): Promise<void> {
@@ -169,65 +102,53 @@ export class LocalRuntime implements LabRuntime {
     mkdirSync(join(this.dir, 'client'));
   }
 
-  private async ensureServer(v: Variant, seed = 1): Promise<{ port: number; transport: 'udp' | 'tcp' }> {
+  /** A user's program as the variant's server, on a port of its own; one that never became ready is not tried again. */
+  protected override async startProgramServer(v: Variant, seed: number): Promise<number> {
     const spec = serverSpec(v);
-    const running = this.servers.get(spec.key);
-    if (running?.exec?.exit() !== undefined)
-      this.servers.delete(spec.key); // it died: start it again
-    else if (running) return { port: running.port, transport: spec.transport };
-    if (spec.exec) {
-      const failed = this.serverFailures.get(spec.key);
-      if (failed) throw failed;
-      try {
-        const exec = await this.startExec(v, await this.freePort(spec.transport), seed);
-        if (this.stopping) {
-          await killGroup(exec.proc);
-          throw stoppingError('an exec server');
-        }
-        this.servers.set(spec.key, { child: exec.proc.child, port: exec.port, args: [], exec });
-        return { port: exec.port, transport: spec.transport };
-      } catch (e) {
-        if (e instanceof ExecServerError) this.serverFailures.set(spec.key, e);
-        throw e;
+    const failed = this.serverFailures.get(spec.key);
+    if (failed) throw failed;
+    try {
+      const s = await this.startExec(v, await this.freePort(spec.transport), seed);
+      if (this.stopping) {
+        await s.stop();
+        throw stoppingError('an exec server');
       }
+      this.servers.set(spec.key, s);
+      return s.port;
+    } catch (e) {
+      if (e instanceof ExecServerError) this.serverFailures.set(spec.key, e);
+      throw e;
     }
-    const args = [...spec.args, '--root', join(this.dir, 'root'), '--host', this.hosts.serverBind, '--port', '0'];
-    const { child, port } = await this.startServer(spec.args[0]!, args, spec.ready);
-    if (this.stopping) {
-      await stopChild(child);
-      throw stoppingError('a server');
-    }
-    this.servers.set(spec.key, { child, port, args });
-    return { port, transport: spec.transport };
   }
 
-  private async startExec(v: Variant, port: number, seed: number): Promise<ExecServer> {
+  private async startExec(v: Variant, port: number, seed: number): Promise<RunningServer> {
     const exec = await startExecServer({
       spec: serverSpec(v).exec!,
       host: this.host('server'),
-      bind: this.hosts.serverBind,
+      bind: this.bindAddress('server'),
       port,
-      root: join(this.dir, 'root'),
+      root: this.folders().root,
       seed,
     });
     const n = `${v.id}: server ready by ${exec.readiness}`;
     if (!this.notices.includes(n)) this.notices.push(n);
     const ns = pidNamespaceNotice();
     if (ns && !this.notices.includes(ns)) this.notices.push(ns);
-    return exec;
+    return { port: exec.port, args: [], child: exec.proc.child, exit: exec.exit, stop: () => killGroup(exec.proc) };
   }
 
   /** A port for an exec server: one the OS hands out on loopback (the netns runtime: one of its own range). */
   protected async freePort(transport: 'udp' | 'tcp'): Promise<number> {
+    const bind = this.bindAddress('server');
     if (transport === 'tcp') {
       const srv = createServer();
-      await new Promise<void>((ok) => srv.listen(0, this.hosts.serverBind, ok));
+      await new Promise<void>((ok) => srv.listen(0, bind, ok));
       const { port } = srv.address() as AddressInfo;
       await new Promise((ok) => srv.close(ok));
       return port;
     }
     const sock = createSocket(this.ip === 6 ? 'udp6' : 'udp4');
-    await new Promise<void>((ok) => sock.bind(0, this.hosts.serverBind, ok));
+    await new Promise<void>((ok) => sock.bind(0, bind, ok));
     const { port } = sock.address();
     sock.close();
     return port;
@@ -237,219 +158,15 @@ export class LocalRuntime implements LabRuntime {
     return this.nextPort++;
   }
 
-  private async startServer(
-    what: string,
-    args: string[],
-    ready: RegExp,
-  ): Promise<{ child: ChildProcess; port: number }> {
-    const child = spawnUdplab(args, join(this.dir, 'server-home'), this.host('server'));
-    try {
-      const line = await firstLine(child, ready, `udplab ${what}`);
-      return { child, port: Number(/:(\d+),/.exec(line)?.[1]) };
-    } catch (e) {
-      child.kill('SIGKILL');
-      throw e;
-    }
-  }
-
-  /**
-   * One RUFT download with crash faults: each fault waits until the client's journal holds `atPct` of the file,
-   * then SIGKILLs the client or the server; a killed server restarts on its port with its identity (the waiting
-   * client is then interrupted, as its user would), and the download continues with `get --resume`. Before
-   * every resume the final name must not exist: a `.part` promoted early is a failure.
-   */
-  async runWithFaults(
+  override async runClients(
     v: Variant,
     remote: string,
     timeoutMs: number,
-    faults: Fault[],
-  ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
-    const spec = serverSpec(v);
-    const local = join(this.dir, 'client', 'file-0.bin');
-    removePartial(local); // the journal and the part it names (NAME.<16 hex>.part)
-    for (const f of [local, `${local}.part`, `${local}.part.journal`]) rmSync(f, { force: true });
-    const args = clientArgs(v, formatHostPort(this.hosts.clientTarget, this.targetPort), remote, local);
-    const records: FaultRecord[] = [];
-    const deadline = Date.now() + timeoutMs;
-    const pending = [...faults];
-    let client = this.spawnClient(args);
-    for (;;) {
-      const f = pending[0];
-      const hitPct = f ? await waitForProgress(local, f.atPct, client.exited, deadline) : undefined;
-      if (!f || hitPct === undefined) break;
-      pending.shift();
-      if (f.kill === 'client') {
-        client.child.kill('SIGKILL');
-        await client.exited;
-      } else {
-        const srv = this.servers.get(spec.key)!;
-        srv.child.kill('SIGKILL');
-        await new Promise((ok) =>
-          srv.child.exitCode !== null || srv.child.signalCode !== null ? ok(0) : srv.child.once('exit', ok),
-        );
-        if (f.restart) {
-          const port = String(srv.port);
-          const again = srv.args.map((a, i) => (srv.args[i - 1] === '--port' ? port : a));
-          const { child } = await this.startServer(spec.args[0]!, again, spec.ready);
-          this.servers.set(spec.key, { child, port: srv.port, args: srv.args });
-        }
-        // the client waits for a server that lost the session: interrupt it, as its user would
-        client.child.kill('SIGINT');
-        await client.exited;
-      }
-      // a final file is early unless that client had itself finished (exit 0) before the kill
-      records.push(faultRecord(f, hitPct, existsSync(local) && client.child.exitCode !== 0));
-      if (!f.restart) return { outcome: notRestarted(f, hitPct), faults: records };
-      client = this.spawnClient([...args, '--resume']);
-    }
-    const timer = setTimeout(() => client.child.kill('SIGKILL'), Math.max(1000, deadline - Date.now()));
-    const code = await client.exited;
-    clearTimeout(timer);
-    const o = clientOutcome(code, client.out(), client.err(), timeoutMs);
-    const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
-    return {
-      outcome: withLocalSha(o, sha),
-      faults: records,
-    };
-  }
-
-  private spawnClient(args: string[]): {
-    child: ChildProcess;
-    exited: Promise<number | null>;
-    out: () => string;
-    err: () => string;
-  } {
-    if (this.stopping) throw stoppingError('a client');
-    const child = spawnUdplab(args, join(this.dir, 'client-home'), this.host('client'));
-    this.clients.add(child);
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-    });
-    child.stderr!.on('data', (d) => {
-      err += d;
-    });
-    const exited = new Promise<number | null>((ok) =>
-      child.once('exit', (c) => {
-        this.clients.delete(child);
-        ok(c);
-      }),
-    );
-    return { child, exited, out: () => out, err: () => err };
-  }
-
-  async prepareFile(
-    spec: { sizeBytes: number; content: 'random' | 'zeros' | 'text' } | { path: string },
-  ): Promise<PreparedFile> {
-    const dest = join(this.dir, 'root', 'file.bin');
-    if ('path' in spec) copyFileSync(spec.path, dest);
-    else writeContent(dest, spec.sizeBytes, spec.content);
-    const sha256 = await sha256OfFile(dest);
-    this.fileSha = sha256;
-    return { remote: 'file.bin', sizeBytes: statSync(dest).size, sha256 };
-  }
-
-  originalPath(): string | undefined {
-    const p = join(this.dir, 'root', 'file.bin');
-    return existsSync(p) ? p : undefined;
-  }
-
-  async keepClientFile(index: number, dest: string): Promise<boolean> {
-    const p = join(this.dir, 'client', `file-${index}.bin`);
-    if (!existsSync(p)) return false;
-    copyFileSync(p, dest);
-    return true;
-  }
-
-  async applyShaping(r: ShapingRequest): Promise<string> {
-    await this.clearShaping();
-    const server = await this.ensureServer(r.variant, r.seed);
-    this.targetPort = server.port;
-    this.shapedKey = serverSpec(r.variant).key;
-    if (this.shaper === 'netem') {
-      this.netem = new NetemPath(this.netemEnds());
-      return this.netem.apply({ up: r.up, down: r.down }, r.blackouts);
-    }
-    if (server.transport === 'tcp')
-      return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
-    const to = formatHostPort(this.hosts.relayTo, server.port);
-    this.relay = await startRelay(
-      this.host('relay'),
-      [process.execPath, BIN()],
-      r,
-      { to, listen: formatHostPort(this.hosts.relayListen, 0) },
-      { UDPLAB_HOME: join(this.dir, 'relay-home') },
-    );
-    if (this.stopping) {
-      await this.clearShaping();
-      throw stoppingError('the relay');
-    }
-    const j = this.relay.listening;
-    this.targetPort = j.port;
-    return relayReadback('userspace relay', j, r, `${formatHostPort(j.address, j.port)} → ${to}`);
-  }
-
-  async clearShaping(): Promise<unknown> {
-    const n = this.netem;
-    this.netem = undefined;
-    if (n) return n.clear();
-    const r = this.relay;
-    if (!r) return undefined;
-    this.relay = undefined;
-    return r.stop();
-  }
-
-  async runClients(v: Variant, remote: string, timeoutMs: number, count: number, seed = 1): Promise<ClientOutcome[]> {
+    count: number,
+    seed = 1,
+  ): Promise<ClientOutcome[]> {
     if (isExec(v)) return this.runExecClients(v, remote, timeoutMs, count, seed);
-    const target = formatHostPort(this.hosts.clientTarget, this.targetPort);
-    return Promise.all(
-      Array.from({ length: count }, async (_, i) => {
-        const local = join(this.dir, 'client', `file-${i}.bin`);
-        rmSync(local, { force: true });
-        const c = this.spawnClient(clientArgs(v, target, remote, local));
-        const timer = setTimeout(() => c.child.kill('SIGKILL'), timeoutMs);
-        const code = await c.exited;
-        clearTimeout(timer);
-        const o = clientOutcome(code, c.out(), c.err(), timeoutMs);
-        const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
-        return withLocalSha(o, sha);
-      }),
-    );
-  }
-
-  /**
-   * Flows at once (scenario field `competing`): the shaped variant's go through the path the run set up (relay or
-   * netem); another variant's reach its own server, which only kernel netem shapes (the relay forwards to one).
-   */
-  async runFlows(flows: FlowSpec[], remote: string, timeoutMs: number): Promise<ClientOutcome[]> {
-    const targets: string[] = [];
-    for (const f of flows) {
-      const spec = serverSpec(f.variant);
-      if (spec.exec)
-        throw new LabError('E_SCENARIO_INVALID', `competing: ${f.variant.id}: exec programs cannot compete`);
-      if (spec.key === this.shapedKey) targets.push(formatHostPort(this.hosts.clientTarget, this.targetPort));
-      else if (this.shaper !== 'netem')
-        throw new LabError(
-          'E_SHAPER',
-          `competing: ${f.variant.id} needs a server of its own, which the userspace relay (one server per relay) cannot shape: run with --shaper netem`,
-        );
-      else targets.push(formatHostPort(this.hosts.clientTarget, (await this.ensureServer(f.variant)).port));
-    }
-    return Promise.all(
-      flows.map(async (f, i) => {
-        const local = join(this.dir, 'client', `file-${i}.bin`);
-        rmSync(local, { force: true });
-        if (f.delayMs > 0) await new Promise((ok) => setTimeout(ok, f.delayMs));
-        const c = this.spawnClient(clientArgs(f.variant, targets[i]!, remote, local));
-        const timer = setTimeout(() => c.child.kill('SIGKILL'), timeoutMs);
-        const code = await c.exited;
-        clearTimeout(timer);
-        const o = clientOutcome(code, c.out(), c.err(), timeoutMs);
-        const sha = existsSync(local) ? await sha256OfFile(local) : undefined;
-        return withLocalSha(o, sha);
-      }),
-    );
+    return super.runClients(v, remote, timeoutMs, count);
   }
 
   /** Runs `count` clients of an implementation at once; each outcome is read from the file it left (docs/endpoints.md). */
@@ -462,7 +179,7 @@ export class LocalRuntime implements LabRuntime {
   ): Promise<ClientOutcome[]> {
     const outcomes = await Promise.all(
       Array.from({ length: count }, async (_, i) => {
-        const local = join(this.dir, 'client', `file-${i}.bin`);
+        const local = this.clientFile(i);
         rmSync(local, { force: true });
         const c = this.startExecClientOf(v, remote, local, seed, timeoutMs);
         return this.judgeExec(c, local, remote, timeoutMs);
@@ -473,12 +190,11 @@ export class LocalRuntime implements LabRuntime {
 
   private startExecClientOf(v: Variant, remote: string, local: string, seed: number, timeoutMs: number) {
     if (this.stopping) throw stoppingError('a client program');
-    const target = formatHostPort(this.hosts.clientTarget, this.targetPort);
     const c = startExecClient({
-      argv: clientArgs(v, target, remote, local),
+      argv: clientArgs(v, this.target(), remote, local),
       spec: serverSpec(v).exec!,
       host: this.host('client'),
-      values: { host: this.hosts.clientTarget, port: String(this.targetPort), remote, local },
+      values: { host: this.targetAddress, port: String(this.targetPort), remote, local },
       seed,
       timeoutMs,
     });
@@ -499,8 +215,7 @@ export class LocalRuntime implements LabRuntime {
 
   /** A server that exited during the run fails the run: the contract says it serves every run. */
   private withServerExit(v: Variant, outcomes: ClientOutcome[]): ClientOutcome[] {
-    const srv = this.servers.get(serverSpec(v).key);
-    const exit = srv?.exec?.exit();
+    const exit = this.servers.get(serverSpec(v).key)?.exit?.();
     if (exit === undefined) return outcomes;
     return outcomes.map((o) => ({
       ok: false,
@@ -522,14 +237,16 @@ export class LocalRuntime implements LabRuntime {
     faults: Fault[],
     seed = 1,
   ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
-    const local = join(this.dir, 'client', 'file-0.bin');
+    const local = this.clientFile(0);
     rmSync(local, { force: true });
+    const host = this.host('client');
     const size = statSync(join(this.dir, 'root', remote)).size;
+    const share = async () => (100 * ((await host.size(local)) ?? 0)) / Math.max(1, size);
     const deadline = Date.now() + timeoutMs;
     const records: FaultRecord[] = [];
     let client = this.startExecClientOf(v, remote, local, seed, timeoutMs);
     for (const f of faults) {
-      const held = await waitForSize(local, size, f.atPct, client.proc.exited, deadline);
+      const held = await waitForShare(share, f.atPct, client.proc.exited, deadline);
       if (held === undefined) break;
       const canResume = f.restart && resumable(v);
       if (f.kill === 'client') {
@@ -540,7 +257,7 @@ export class LocalRuntime implements LabRuntime {
       } else {
         const key = serverSpec(v).key;
         const srv = this.servers.get(key)!;
-        await killGroup(srv.exec!.proc);
+        await srv.stop();
         this.servers.delete(key);
         records.push(faultRecord({ ...f, restart: canResume }, held, false));
         if (!canResume) {
@@ -548,8 +265,7 @@ export class LocalRuntime implements LabRuntime {
           return { outcome: notResumable(v.id, resumable(v), f, held), faults: records };
         }
         try {
-          const exec = await this.startExec(v, srv.port, seed);
-          this.servers.set(key, { child: exec.proc.child, port: srv.port, args: [], exec });
+          this.servers.set(key, await this.startExec(v, srv.port, seed));
         } catch (e) {
           if (!(e instanceof ExecServerError)) throw e;
           await killGroup(client.proc);
@@ -584,18 +300,15 @@ export class LocalRuntime implements LabRuntime {
     const reqFile = join(this.dir, 'request.bin');
     try {
       const request = await new Promise<Buffer>((ok, fail) => {
-        const client = spawnUdplab(
-          clientArgs(v, `127.0.0.1:${sink.address().port}`, remote, join(this.dir, 'client', 'never.bin')),
-          join(this.dir, 'client-home'),
-          this.host('client'),
-        );
+        const argv = clientArgs(v, `127.0.0.1:${sink.address().port}`, remote, join(this.dir, 'client', 'never.bin'));
+        const client = place(this.host('client'), [...this.udplab(), ...argv], { env: this.home('client') });
         const t = setTimeout(() => {
-          client.kill('SIGKILL');
+          void client.stop('SIGKILL');
           fail(new LabError('E_RUNTIME', `amplification: the ${v.id} client sent no request within 10 s`));
         }, 10_000);
         sink.once('message', (m) => {
           clearTimeout(t);
-          client.kill('SIGKILL');
+          void client.stop('SIGKILL');
           ok(m);
         });
       });
@@ -639,131 +352,20 @@ export class LocalRuntime implements LabRuntime {
     }
   }
 
-  async startCapture(pcapPath: string): Promise<string | undefined> {
-    if (process.getuid?.() !== 0) return 'packet capture needs root';
-    const filter = `port ${this.targetPort}`;
-    const [exe, ...args] = this.host('client').argv([
-      'tcpdump',
-      '-i',
-      this.captureInterface(),
-      '-U',
-      '--immediate-mode',
-      '-s',
-      '256',
-      '-w',
-      pcapPath,
-      filter,
-    ]);
-    const child = spawn(exe!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    const ready = await new Promise<string | undefined>((ok) => {
-      let err = '';
-      child.stderr!.on('data', (d) => {
-        err += d;
-        if (/listening on/.test(err)) ok(undefined);
-      });
-      child.once('error', (e) => ok(`tcpdump: ${e.message}`));
-      child.once('exit', () => ok(`tcpdump: ${err.trim().split('\n').pop()}`));
-      setTimeout(() => ok('tcpdump did not start within 5 s'), 5000);
-    });
-    if (ready) return ready;
-    this.capture = child;
-    this.capturePath = pcapPath;
-    return undefined;
+  protected override stopProcesses(): Promise<unknown> {
+    return Promise.all([super.stopProcesses(), ...[...this.execClients].map((p) => killGroup(p))]);
   }
 
-  async stopCapture(): Promise<number> {
-    const c = this.capture;
-    if (!c) return 0;
-    this.capture = undefined;
-    await stopChild(c, 'SIGINT');
-    return existsSync(this.capturePath) ? statSync(this.capturePath).size : 0;
+  protected override async release(): Promise<void> {
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** Every step runs even when an earlier one threw; then the first error is thrown. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    const errors: unknown[] = [];
-    const step = async (f: () => unknown) => {
-      try {
-        await f();
-      } catch (e) {
-        errors.push(e);
-      }
-    };
-    await step(() => this.stopCapture());
-    await step(() => this.clearShaping());
-    for (const c of this.clients) c.kill('SIGKILL');
-    await step(() =>
-      Promise.all([
-        ...[...this.execClients].map((p) => killGroup(p)),
-        ...[...this.servers.values()].map((s) => (s.exec ? killGroup(s.exec.proc) : stopChild(s.child))),
-      ]),
-    );
-    this.servers.clear();
-    await step(() => rmSync(this.dir, { recursive: true, force: true }));
-    if (errors.length > 0) throw errors[0];
-  }
-
-  /** The processes still alive (servers, relay, capture, clients) and the lab's folder, if still there. */
+  /** The processes still alive (servers, relay, capture, clients, programs) and the lab's folder, if still there. */
   leftovers(): Leftovers {
-    const children = [
-      ...[...this.servers.values()].map((s) => s.child),
-      this.relay?.child,
-      this.capture,
-      ...this.clients,
-      ...[...this.execClients].map((p) => p.child),
-    ];
-    const pids = children
-      .filter((c) => c !== undefined && c.exitCode === null && c.signalCode === null)
-      .map((c) => c!.pid)
-      .filter((p): p is number => p !== undefined);
-    return { pids, dirs: existsSync(this.dir) ? [this.dir] : [] };
+    const programs = [...this.execClients]
+      .map((p) => p.child)
+      .filter((c) => c.exitCode === null && c.signalCode === null && c.pid !== undefined)
+      .map((c) => c.pid!);
+    return { pids: [...this.livePids(), ...programs], dirs: existsSync(this.dir) ? [this.dir] : [] };
   }
-}
-
-/** Polls the download's journal until it holds `pct` of the file; undefined if the client ends first. */
-async function waitForProgress(
-  local: string,
-  pct: number,
-  exited: Promise<unknown>,
-  deadline: number,
-): Promise<number | undefined> {
-  let done = false;
-  void exited.then(() => {
-    done = true;
-  });
-  while (!done && Date.now() < deadline) {
-    const j = readJournalInfo(local);
-    if (j && j.sizeBytes > 0) {
-      const held = (100 * j.ranges.reduce((n, [a, b]) => n + (b - a), 0)) / j.sizeBytes;
-      if (held >= pct) return held;
-    }
-    await new Promise((ok) => setTimeout(ok, 10));
-  }
-  return undefined;
-}
-
-/** Polls the size of an implementation's {local} until it holds `pct` of `size`; undefined if the client ends first. */
-async function waitForSize(
-  local: string,
-  size: number,
-  pct: number,
-  exited: Promise<unknown>,
-  deadline: number,
-): Promise<number | undefined> {
-  let done = false;
-  void exited.then(() => {
-    done = true;
-  });
-  while (!done && Date.now() < deadline) {
-    const held = existsSync(local) ? (100 * statSync(local).size) / Math.max(1, size) : 0;
-    if (held >= pct) return held;
-    await new Promise((ok) => setTimeout(ok, 10));
-  }
-  return undefined;
-}
-
-/** A step that placed something after teardown had begun (the runner reports `interrupted`). */
-function stoppingError(what: string): LabError {
-  return new LabError('E_RUNTIME', `the lab is being torn down: ${what} started meanwhile was stopped again`);
 }

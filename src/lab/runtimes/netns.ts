@@ -1,6 +1,7 @@
 // The `netns` runtime: root on Linux, no Docker. Two network namespaces joined by a veth pair
 // (client 10.77.<k>.1 ⟷ server 10.77.<k>.2; with `ip: 6` also fd77:0:0:<k>::1 ⟷ fd77:0:0:<k>::2, which the
-// run then uses); server, relay and client are udplab processes started with `ip netns exec`. Shaper `netem`
+// run then uses); server, relay and client are udplab processes started with `ip netns exec` (`ProcessHost`s with
+// that prefix: everything else is ./local.ts and ./placed.ts). Shaper `netem`
 // (shapers/netem.ts, over this runtime's hosts): each veth end's egress (client = up, server = down); where the
 // kernel has no sch_netem, the relay runs in the server's namespace instead, loudly.
 // Namespaces are named udplab-<pid>-{c,s}; a start-up sweep deletes those whose owner process is gone.
@@ -56,8 +57,6 @@ export class NetnsRuntime extends LocalRuntime {
     ip: 4 | 6 = 4,
   ) {
     super(notices, ip);
-    const server = ip === 6 ? `${this.net6()}2` : `10.77.${this.k}.2`;
-    this.hosts = { serverBind: server, relayListen: server, relayTo: server, clientTarget: server };
   }
 
   /** The veth pair's IPv6 prefix (unique local, fd77:0:0:<k>::/64), ending in `::`. */
@@ -77,8 +76,8 @@ export class NetnsRuntime extends LocalRuntime {
   /** The client's namespace for clients, the server's for the server and the relay. */
   protected override host(role: Role): Host {
     const ns = role === 'client' ? this.cns : this.sns;
-    const address =
-      role === 'client' ? (this.ip === 6 ? `${this.net6()}1` : `10.77.${this.k}.1`) : this.hosts.serverBind;
+    const end = role === 'client' ? 1 : 2;
+    const address = this.ip === 6 ? `${this.net6()}${end}` : `10.77.${this.k}.${end}`;
     return new ProcessHost(`netns ${ns}`, address, ['ip', 'netns', 'exec', ns]);
   }
 

@@ -5,10 +5,9 @@
 // `listening` line, its read-back, and its counters (the JSON line it prints when it closes). A runtime that places
 // the relay otherwise (a container of its own: docker-image.ts) uses the argv, read-back and counters.
 import type { ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { type Blackout, type Netem, printNetem } from '../../impair/index.js';
-import { exitedWithin, firstLine } from '../process.js';
-import { type Host, pidOnHost } from '../runtimes/host.js';
+import { firstLine } from '../process.js';
+import { type Host, place } from '../runtimes/host.js';
 import { blackoutReadback } from './types.js';
 
 export interface RelayRequest {
@@ -83,8 +82,8 @@ export interface RunningRelay {
 
 /**
  * Starts `udplab relay` on HOST (`udplab` is the argv that runs udplab there) and waits for its `listening` line.
- * The relay is signalled by its own PID on that host, so a relay inside a container stops too, not only the
- * `docker exec` that started it.
+ * The relay is placed with `place` (../runtimes/host.ts), so it is signalled by its own PID on that host: a relay
+ * inside a container stops too, not only the `docker exec` that started it.
  */
 export async function startRelay(
   host: Host,
@@ -93,42 +92,24 @@ export async function startRelay(
   where: { to: string; listen: string },
   env?: Record<string, string>,
 ): Promise<RunningRelay> {
-  const cmd = [...udplab, ...relayArgs(r, where.to, where.listen)];
-  // in a container the child is `docker exec`: the relay's own PID there is asked for (an older udplab image's
-  // relay does not print it in its `listening` line)
-  const child: ChildProcess = host.spawn(host.childIsProxy ? pidOnHost(cmd) : cmd, { ...(env && { env }) });
+  const relay = place(host, [...udplab, ...relayArgs(r, where.to, where.listen)], { ...(env && { env }) });
   const lines: string[] = [];
-  let echoedPid: number | undefined;
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    const m = /^\{"event":"pid","pid":(\d+)\}$/.exec(l);
-    if (m && echoedPid === undefined) echoedPid = Number(m[1]);
-    else lines.push(l);
-  });
-  // its stdout closed: every line it printed (the `closed` one last) has been read
-  const closed = new Promise<void>((ok) => child.once('close', () => ok()));
+  relay.onLine((l) => lines.push(l));
   let line: string;
   try {
-    line = await firstLine(child, /"listening"/, `udplab relay (${host.name})`);
+    line = await firstLine(relay.child, /"listening"/, `udplab relay (${host.name})`);
   } catch (e) {
-    child.kill('SIGKILL');
+    await relay.stop('SIGKILL');
     throw e;
   }
-  const listening = JSON.parse(line) as RelayListening;
-  const pid = echoedPid ?? listening.pid ?? child.pid;
   return {
-    listening,
-    child,
+    listening: JSON.parse(line) as RelayListening,
+    child: relay.child,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null && pid !== undefined) {
-        host.kill(pid, 'SIGTERM');
-        if (!(await exitedWithin(child, 3000))) {
-          host.kill(pid, 'SIGKILL');
-          child.kill('SIGKILL');
-          await exitedWithin(child, 3000);
-        }
-      }
+      await relay.stop();
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([closed, new Promise((ok) => (timer = setTimeout(ok, 1000)))]);
+      // its stdout closed: every line it printed (the `closed` one last) has been read
+      await Promise.race([relay.exited, new Promise((ok) => (timer = setTimeout(ok, 1000)))]);
       clearTimeout(timer); // else it holds the process for a second after the lab is gone
       return relayCounters(lines);
     },

@@ -18,7 +18,7 @@ function fakeDocker(stdout = '') {
 describe('ContainerHost: docker exec CONTAINER …', () => {
   it('argv, exec with environment, kill by the container’s own PID, files read through base64', async () => {
     const { calls, docker } = fakeDocker(Buffer.from([0, 1, 2, 255]).toString('base64'));
-    const h = new ContainerHost('container client', 'abc123', '10.9.0.3', docker);
+    const h = new ContainerHost('container client', 'abc123', '10.9.0.3', { argv: ['docker'], exec: docker });
     expect(h.argv(['tc', 'qdisc', 'show', 'dev', 'eth0'])).toEqual([
       'docker',
       'exec',
@@ -40,6 +40,53 @@ describe('ContainerHost: docker exec CONTAINER …', () => {
       ['exec', 'abc123', 'kill', '-s', 'KILL', '--', '-42'],
     ]);
     expect(h.address).toBe('10.9.0.3');
+  });
+
+  it('files: size and SHA-256 read in the container, copied in and out with docker cp, through the injected docker', async () => {
+    const calls: string[][] = [];
+    const docker: DockerExec = async (args) => {
+      calls.push(args);
+      if (args.includes('stat')) return { code: 0, stdout: 'regular file 1234\n', stderr: '' };
+      if (args.includes('sha256sum'))
+        return { code: 0, stdout: `${'b'.repeat(64)}  /srv/udplab/file.bin\n`, stderr: '' };
+      return { code: 0, stdout: '', stderr: '' };
+    };
+    const h = new ContainerHost('container server', 'srv1', '10.9.0.2', {
+      argv: ['docker', '--host', 'tcp://n2:2375'],
+      exec: docker,
+    });
+    expect(await h.size('/srv/udplab/file.bin')).toBe(1234);
+    expect(await h.sha256('/srv/udplab/file.bin')).toBe('b'.repeat(64));
+    await h.copyIn('/tmp/x/file.bin', '/srv/udplab/file.bin');
+    expect(await h.copyOut('/data/file-0.bin', '/tmp/keep.bin')).toBe(true);
+    expect(calls).toEqual([
+      ['exec', 'srv1', 'stat', '-c', '%F %s', '--', '/srv/udplab/file.bin'],
+      ['exec', 'srv1', 'sha256sum', '--', '/srv/udplab/file.bin'],
+      ['cp', '/tmp/x/file.bin', 'srv1:/srv/udplab/file.bin'],
+      ['exec', 'srv1', 'stat', '-c', '%F %s', '--', '/data/file-0.bin'],
+      ['cp', 'srv1:/data/file-0.bin', '/tmp/keep.bin'],
+    ]);
+    expect(h.argv(['true'])).toEqual(['docker', '--host', 'tcp://n2:2375', 'exec', 'srv1', 'true']);
+  });
+
+  it('spawn runs the injected docker argv prefix (another node’s engine), as exec does', async () => {
+    // a "docker" that prints the arguments it was given
+    const echo = [
+      process.execPath,
+      '-e',
+      'console.log(JSON.stringify(process.argv.slice(1)))',
+      '--',
+      '--host',
+      'tcp://n2:2375',
+    ];
+    const h = new ContainerHost('container client', 'cli1', '10.9.0.3', { argv: echo, exec: fakeDocker().docker });
+    const child = h.spawn(['udplab', 'get'], { env: { A: '1' } });
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+    });
+    await new Promise((ok) => child.once('close', ok));
+    expect(JSON.parse(out)).toEqual(['--host', 'tcp://n2:2375', 'exec', '-e', 'A=1', 'cli1', 'udplab', 'get']);
   });
 
   it('SidecarHost: each command in a labelled sidecar sharing the container’s network namespace', async () => {

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LabError } from '../../../src/lab/errors.js';
 import { parseScenario, runScenario } from '../../../src/lab/index.js';
+import { ContainerHost } from '../../../src/lab/runtimes/host.js';
 import { defineRuntime } from '../../../src/lab/runtimes/lab.js';
 import {
   checkNodeNames,
@@ -16,7 +17,6 @@ import {
   parseNodeEngines,
 } from '../../../src/lab/runtimes/swarm/engines.js';
 import { mergePlacement } from '../../../src/lab/runtimes/swarm/placement.js';
-import { EngineContainerHost } from '../../../src/lab/runtimes/swarm/swarm-runtime.js';
 import {
   type ClientOutcome,
   type LabRuntime,
@@ -197,10 +197,10 @@ describe('locateTask: where a service’s task runs, through the manager’s eng
   });
 });
 
-describe('EngineContainerHost: a task’s container through its node’s engine', () => {
+describe('a task’s container as a ContainerHost through its node’s engine', () => {
   it('puts the engine’s argv before `docker exec`, for commands run to their end and for spawned ones', async () => {
     const e = engineAt('ssh://lab@node-b', '--node-engine node-b=ssh://lab@node-b');
-    const h = new EngineContainerHost('container relay (node node-b)', 'c0ffee', '10.0.1.5', e);
+    const h = new ContainerHost('container relay (node node-b)', 'c0ffee', '10.0.1.5', e);
     expect(h.argv(['udplab', 'relay'])).toEqual([
       'docker',
       '--host',

@@ -30,7 +30,7 @@ export interface Engine {
   readonly argv: string[];
   /** Runs `docker ARGS` against it (no timeout unless given; no shell). */
   readonly run: EngineRun;
-  /** The same, as a ContainerHost's DockerExec (bounded at 30 s). */
+  /** The same, as a ContainerHost's DockerExec (bounded at 120 s: a `docker cp` of the test file). */
   readonly exec: DockerExec;
 }
 
@@ -63,7 +63,7 @@ export function engineAt(url: string | undefined, via: string): Engine {
         },
       );
     });
-  return { url, via, argv, run, exec: (args) => run(args, { timeoutMs: 30_000 }) };
+  return { url, via, argv, run, exec: (args) => run(args, { timeoutMs: 120_000 }) };
 }
 
 /**

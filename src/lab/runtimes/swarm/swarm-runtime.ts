@@ -2,20 +2,20 @@
 // its endpoints as Docker Swarm services. The lab's network is an attachable `internal` overlay network; server,
 // client and (with the relay) relay are one-replica services of the udplab image (pinned by ID) with NET_ADMIN,
 // placed by a constraint each (the scenario's `placement:`, or `--server-node` / `--client-node` / `--relay-node`,
-// which win). The docker runtime reaches each endpoint through the `LabNode` seam and a `ContainerHost`; here a node
-// is the service's task container, reached through the engine of the node its task runs on (engines.ts: this
-// machine's own, `--node-engine NODE=URL`, or the node's `udplab.engine` label) — every `docker exec`, `docker cp`
-// and `docker inspect` of it goes there. Everything is labelled udplab=1 + udplab.owner and removed on stop
+// which win). The docker runtime places its endpoints through the `LabNode` seam (an ID, an address, a removal) and
+// enters each as a `ContainerHost` through `dockerFor(role)`; here a node is the service's task container, and
+// `dockerFor` is the engine of the node its task runs on (engines.ts: this machine's own, `--node-engine NODE=URL`,
+// or the node's `udplab.engine` label) — every `docker exec`, `docker cp` and `docker inspect` of it goes there. Everything is labelled udplab=1 + udplab.owner and removed on stop
 // (services, their containers on every engine used, the network), also after a half-failed start (the runner stops a
 // runtime whose start failed).
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { LabError } from '../../errors.js';
 import { buildImage, LABEL, type LabNetwork, type LabNode } from '../docker.js';
 import { DockerRuntime } from '../docker-runtime.js';
-import { ContainerHost } from '../host.js';
+import type { DockerCli, Role } from '../host.js';
 import type { RuntimeName, ShaperName } from '../types.js';
 import { checkNodeNames, type Engine, engineAt, locateTask } from './engines.js';
 import { type Placement, type PlacementRole, ROLES } from './placement.js';
@@ -56,60 +56,8 @@ export class TaskNode implements LabNode {
     return a;
   }
 
-  async exec(
-    cmd: string[],
-    opts: { env?: Record<string, string> } = {},
-  ): Promise<{ exitCode: number; output: string; stdout: string; stderr: string }> {
-    const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-    const r = await this.engine.run(['exec', ...env, this.id, ...cmd]);
-    return { exitCode: r.code, output: r.stdout + r.stderr, stdout: r.stdout, stderr: r.stderr };
-  }
-
-  async copyFilesToContainer(files: Array<{ source: string; target: string }>): Promise<void> {
-    for (const f of files) {
-      const r = await this.engine.run(['cp', f.source, `${this.id}:${f.target}`], { timeoutMs: 120_000 });
-      if (r.code !== 0)
-        throw new LabError(
-          'E_RUNTIME',
-          `swarm: docker cp ${f.source} into service ${this.service}'s task on node ${this.nodeName} (${this.engine.via}): ${r.stderr.trim() || `exit ${r.code}`}`,
-        );
-    }
-  }
-
   async stop(): Promise<void> {
     await removeService(this.service, [this.engine]);
-  }
-}
-
-/**
- * A task's container as a Host, through its node's engine: `docker --host URL exec …` for commands run to their end
- * (ContainerHost's DockerExec) and for processes spawned there (the relay), argv arrays throughout.
- */
-export class EngineContainerHost extends ContainerHost {
-  constructor(
-    name: string,
-    id: string,
-    address: string,
-    private readonly engine: Engine,
-  ) {
-    super(name, id, address, engine.exec);
-  }
-
-  private engineExecArgs(cmd: string[], o: { cwd?: string; env?: Record<string, string> } = {}): string[] {
-    const env = Object.entries(o.env ?? {}).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-    return ['exec', ...(o.cwd !== undefined ? ['-w', o.cwd] : []), ...env, this.id, ...cmd];
-  }
-
-  override argv(cmd: string[]): string[] {
-    return [...this.engine.argv, ...this.engineExecArgs(cmd)];
-  }
-
-  override spawn(cmd: string[], o: { cwd?: string; env?: Record<string, string>; group?: boolean } = {}): ChildProcess {
-    const [exe, ...rest] = this.engine.argv;
-    return spawn(exe!, [...rest, ...this.engineExecArgs(cmd, o)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: o.group ?? false,
-    });
   }
 }
 
@@ -128,7 +76,7 @@ export class SwarmRuntime extends DockerRuntime {
   private selfId = '';
   private readonly started: string[] = [];
   /** each endpoint's task, once located (its engine also removes the task's container on stop) */
-  private readonly nodes = new Map<PlacementRole, TaskNode>();
+  private readonly tasks = new Map<PlacementRole, TaskNode>();
   private readonly placement: Placement;
   private readonly nodeEngines: ReadonlyMap<string, string>;
 
@@ -161,16 +109,16 @@ export class SwarmRuntime extends DockerRuntime {
     );
     this.notices.push(
       `swarm: ${ROLES.flatMap((r) => {
-        const n = this.nodes.get(r);
+        const n = this.tasks.get(r);
         return n ? [`${r} task on node ${n.nodeName}, reached through ${n.engine.via}`] : [];
       }).join(', ')}.`,
     );
   }
 
   /** Commands in a task's container go through the engine of its node (`docker --host URL exec …`). */
-  protected override host(c: LabNode, role: string): ContainerHost {
-    if (!(c instanceof TaskNode)) return super.host(c, role);
-    return new EngineContainerHost(`container ${role} (node ${c.nodeName})`, c.getId(), c.address, c.engine);
+  protected override dockerFor(role: Role): DockerCli {
+    const t = this.tasks.get(role);
+    return t ? t.engine : super.dockerFor(role); // an Engine is a DockerCli: its argv prefix and its runner
   }
 
   protected override async createNetwork(ip: 4 | 6): Promise<LabNetwork> {
@@ -232,7 +180,7 @@ export class SwarmRuntime extends DockerRuntime {
         const addr = r.stdout.trim();
         if (addr) {
           const node = new TaskNode(service, t.containerId, addr, network.name, t.engine, t.node.hostname);
-          this.nodes.set(role, node);
+          this.tasks.set(role, node);
           return node;
         }
         last = `running on node ${t.node.hostname}, no address on ${network.name} yet`;
@@ -259,11 +207,11 @@ export class SwarmRuntime extends DockerRuntime {
     // file, the nodes again: idempotent) and the network
     await Promise.all(
       this.started.splice(0).map((s) => {
-        const n = [...this.nodes.values()].find((t) => t.service === s);
+        const n = [...this.tasks.values()].find((t) => t.service === s);
         return removeService(s, n ? [n.engine] : []);
       }),
     );
-    this.nodes.clear();
+    this.tasks.clear();
     await super.stop();
   }
 }
