@@ -17,6 +17,9 @@ export class FileSource implements DataSource {
   readonly sizeBytes: number;
   private readonly fd: number;
   private readonly cache = new Map<number, Uint8Array>();
+  /** The most recently used block (the LRU's newest entry) and its index. */
+  private lastIndex = -1;
+  private last: Uint8Array | undefined;
 
   /** `root`: the served root; the opened file must lie inside its real path. */
   constructor(
@@ -41,10 +44,14 @@ export class FileSource implements DataSource {
   }
 
   private block(index: number): Uint8Array {
+    // the block read last (nearly every packet's): no reordering of the LRU needed
+    if (index === this.lastIndex) return this.last!;
     let b = this.cache.get(index);
     if (b) {
       this.cache.delete(index);
       this.cache.set(index, b);
+      this.lastIndex = index;
+      this.last = b;
       return b;
     }
     const start = index * BLOCK;
@@ -64,6 +71,8 @@ export class FileSource implements DataSource {
       got += n;
     }
     this.cache.set(index, b);
+    this.lastIndex = index;
+    this.last = b;
     return b;
   }
 

@@ -20,6 +20,7 @@ export {
   renderListing,
 } from './list.js';
 export {
+  GATHER_BYTES,
   JOURNAL_VERSION,
   journalPath,
   MAX_JOURNAL_RANGES,

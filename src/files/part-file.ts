@@ -15,6 +15,12 @@
 //   name still is this fd's inode, then without `force` link()s it to NAME (fails on any existing NAME, EEXIST) and
 //   unlinks the part, with `force` rename()s over NAME; NAME is checked to be that inode afterwards. A mismatch
 //   removes the part: nothing wrong ever appears under the final name.
+// - Writes are gathered: a packet's bytes that continue the previous ones are copied into a buffer of GATHER_BYTES,
+//   written with one pwrite when the next packet does not continue them, when the buffer is full, before every
+//   journal (its fdatasync covers them), at flush() (the receiver holds the whole file) and before hashing. One
+//   pwrite per packet cost the receiving side ~2.5 CPU s per GiB (docs/performance.md); a write error (E_DISK_FULL)
+//   ends the transfer all the same, from the write, the checkpoint or flush() that meets it; after a failed write
+//   the journal is left as the last checkpoint wrote it (the receiver's ranges may name gathered bytes now lost).
 // - Modes: parts and journals 0600; a promoted file gets `finalMode` (default 0600: the server's uploads stay private
 //   to its user; the client's downloads ask for 0666 & ~umask, as curl and cp do).
 import { createHash, randomBytes } from 'node:crypto';
@@ -44,6 +50,9 @@ import { assertFdInside } from './fd-check.js';
 import { isPartOf, journalNameFor, journalTempNameFor, partNameFor } from './temp-names.js';
 
 const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
+
+/** Bytes of neighbouring packets gathered into one pwrite at most (larger writes go straight to the file). */
+export const GATHER_BYTES = 256 << 10;
 
 /** The journal format written now; older versions are not resumed. */
 export const JOURNAL_VERSION = 2;
@@ -218,6 +227,12 @@ export class PartFile implements DataSink {
   /** How long the last fdatasync before a journal rename took: checkpoints are spaced to ≥ 10× that. */
   private syncMs = 0;
   private closed = false;
+  /** Gathered bytes not yet written: `gatheredBytes` of `gather`, for the file at `gatheredAt`. */
+  private gather: Buffer | undefined;
+  private gatheredAt = 0;
+  private gatheredBytes = 0;
+  /** A write failed: the journal is not rewritten any more (the receiver's ranges may name bytes never written). */
+  private writeFailed = false;
 
   constructor(
     readonly finalPath: string,
@@ -281,14 +296,45 @@ export class PartFile implements DataSink {
   }
 
   write(offset: number, data: Uint8Array): void {
+    const n = data.length;
+    if (
+      this.gatheredBytes > 0 &&
+      offset === this.gatheredAt + this.gatheredBytes &&
+      this.gatheredBytes + n <= GATHER_BYTES
+    ) {
+      this.gather!.set(data, this.gatheredBytes);
+      this.gatheredBytes += n;
+    } else {
+      this.flush();
+      if (n >= GATHER_BYTES / 2) this.writeAt(offset, data);
+      else {
+        this.gather ??= Buffer.allocUnsafeSlow(GATHER_BYTES);
+        this.gather.set(data, 0);
+        this.gatheredAt = offset;
+        this.gatheredBytes = n;
+      }
+    }
+    // the journal may lag the data (ranges are re-received), never lead it: it is written after the bytes
+    this.checkpoint(Date.now());
+  }
+
+  /** Writes the gathered bytes (the receiver holds the whole file; also before every journal and the hash). */
+  flush(): void {
+    if (this.gatheredBytes === 0 || this.closed) return;
+    const n = this.gatheredBytes;
+    this.gatheredBytes = 0;
+    this.writeAt(this.gatheredAt, this.gather!.subarray(0, n));
+  }
+
+  private writeAt(offset: number, data: Uint8Array): void {
     try {
       let done = 0;
       while (done < data.length) done += writeSync(this.fd, data, done, data.length - done, offset + done);
     } catch (e) {
+      // gathered bytes the receiver counts as held may be lost: no journal may claim them (the last one stands)
+      this.writeFailed = true;
       throw fromFsError(e, this.partPath);
     }
-    // the journal may lag the data (ranges are re-received), never lead it: it is written after the bytes
-    this.checkpoint(Date.now());
   }
 
   /** Rewrites the journal if the last write is older than `everyMs` (call it often; it is cheap when not due). */
@@ -299,7 +345,7 @@ export class PartFile implements DataSink {
   }
 
   private writeJournal(): void {
-    if (this.closed) return;
+    if (this.closed || this.writeFailed) return;
     const j: Journal = {
       version: JOURNAL_VERSION,
       sizeBytes: this.opts.sizeBytes,
@@ -315,6 +361,7 @@ export class PartFile implements DataSink {
     let fd: number | undefined;
     let created = false;
     try {
+      this.flush(); // the gathered bytes too: the journal below claims them
       const t0 = performance.now();
       fdatasyncSync(this.fd); // what the journal is about to claim is on disk first
       this.syncMs = performance.now() - t0;
@@ -337,6 +384,7 @@ export class PartFile implements DataSink {
   /** Truncates the part to sizeBytes, fsyncs, then the SHA-256 of its bytes read through the fd (hex). */
   async hashOnDisk(): Promise<string> {
     const size = this.opts.sizeBytes;
+    this.flush();
     try {
       ftruncateSync(this.fd, size);
       fsyncSync(this.fd);
@@ -420,6 +468,7 @@ export class PartFile implements DataSink {
   private closeFd(): void {
     if (this.closed) return;
     this.closed = true;
+    this.gatheredBytes = 0; // suspend() wrote what the journal claims; discard() wants none of it
     if (active.get(this.key) === join(this.realDir, this.partName)) active.delete(this.key);
     try {
       closeSync(this.fd);

@@ -25,6 +25,7 @@ export {
   encodeInitialEnvelope,
   encodeReject,
   HEADER_BYTES,
+  headerTypeFor,
   type Initial,
   type InitialEnvelope,
   MAX_PATH_BYTES,

@@ -9,6 +9,7 @@
 //   dropped unacknowledged (a hostile sender's 1-byte frames cost O(cap) each, never quadratic time, and the
 //   journal stays small; security review #8). Data that fills or extends a range is always taken, so an
 //   honest transfer always progresses.
+// - Once every byte and the FIN are in, the sink is told once (flush): a sink that gathers writes writes them now.
 import { type Frame, MAX_ACK_RANGES, type RttSummaryUs, type SenderSample } from './frames.js';
 import { type Range, RangeSet } from './range-set.js';
 import type { ChunkCodec, DataSink } from './source-sink.js';
@@ -57,6 +58,8 @@ export class Receiver {
    */
   readonly own: Array<{ tMs: number; bytesReceived: number }> = [];
   private ownEveryMs = OWN_SAMPLE_MS;
+  /** The sink was told that every byte is in (once). */
+  private flushed = false;
 
   constructor(
     private readonly sink: DataSink,
@@ -129,6 +132,10 @@ export class Receiver {
       }
     }
     this.stats.packetsReceived++;
+    if (!this.flushed && this.complete) {
+      this.flushed = true;
+      this.sink.flush?.();
+    }
     this.recordOwn(nowMs);
     const reordered = pn < this.largestPn || (this.largestPn >= 0 && pn > this.largestPn + 1);
     this.pns.add(pn, pn + 1);

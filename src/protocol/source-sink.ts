@@ -10,6 +10,12 @@ export interface DataSource {
 
 export interface DataSink {
   write(offset: number, data: Uint8Array): void;
+  /**
+   * Optional: the receiver holds every byte of the file. A sink that defers its writes (PartFile gathers
+   * neighbouring packets into one write) writes what it holds now, so that an error (E_DISK_FULL) still ends the
+   * transfer with its code; it may throw like write().
+   */
+  flush?(): void;
 }
 
 /** Per-chunk compression, injected (zlib lives outside the core). */

@@ -37,6 +37,7 @@ import {
   type ConnectionEvent,
   decodeHeader,
   decodeInitialEnvelope,
+  headerTypeFor,
   type Initial,
   MemorySource,
   MIN_INITIAL_DATAGRAM,
@@ -384,7 +385,10 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     }
   };
 
+  /** The session the last datagram of a held session was for. */
+  let recent: Session | undefined;
   const forget = (s: Session) => {
+    if (recent === s) recent = undefined;
     if (sessions.get(s.key) === s) {
       sessions.delete(s.key);
       inactive(s);
@@ -424,11 +428,18 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     // source port 0 cannot be answered (a forged datagram; Node's send() throws for it): drop unread
     if (rinfo.port === 0) return;
     const data = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
+    // the session of the datagram before (nearly always, mid-transfer): its ID compared in place, no decoding,
+    // no hex key, no map lookup (the same session the map would give: `recent` is forgotten with it)
+    if (recent && headerTypeFor(data, recent.driver.conn.connectionId) !== 0) {
+      onSessionDatagram(recent, data, rinfo);
+      return;
+    }
     const h = decodeHeader(data);
     if (!h.ok) return;
     const key = toHex(h.value.connectionId); // a view of the datagram's bytes, no copy
     const existing = sessions.get(key);
     if (existing) {
+      recent = existing;
       onSessionDatagram(existing, data, rinfo);
       return;
     }

@@ -1,7 +1,11 @@
 // A node:dgram socket with explicit buffer sizes. Linux defaults are ~208 KiB; we ask for 4 MiB, read back what
 // the kernel granted, and warn when net.core.rmem_max / wmem_max caps it (a lossy receive buffer looks like
 // path loss to the protocol).
+// Sends to an address literal skip Node's per-send DNS step (literalLookup): udplab resolves a host name once and
+// then only ever sends to literals (the resolved address, a peer's rinfo.address).
 import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP } from 'node:net';
 
 export const WANT_BUFFER_BYTES = 4 << 20;
 
@@ -61,7 +65,42 @@ export async function bindUdp(
 
 /** A dgram socket; `reusePort` needs Node >= 22.12 (older ones ignore it; @types/node 20 does not know it). */
 export function udpSocket(type: 'udp4' | 'udp6', reusePort: boolean): Socket {
-  return createSocket({ type, reuseAddr: false, ...(reusePort && { reusePort: true }) } as SocketOptions);
+  return createSocket({
+    type,
+    reuseAddr: false,
+    lookup: literalLookup(),
+    ...(reusePort && { reusePort: true }),
+  } as SocketOptions);
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * The lookup a dgram socket runs before every send (and bind, connect). Node's default is dns.lookup, which for an
+ * address literal answers the same literal on the next tick: per datagram a regular expression, a closure and a
+ * trip through the tick queue (measured: docs/performance.md). This one answers a literal at once, with the family
+ * dns.lookup would give it, remembering the last literal it saw so that a run of sends to one peer costs a string
+ * comparison; a host name still goes to dns.lookup.
+ */
+export function literalLookup(): (
+  hostname: string,
+  options: number | LookupOneOptions,
+  callback: LookupCallback,
+) => void {
+  let lastAddress = '';
+  let lastFamily = 0;
+  return (hostname, options, callback) => {
+    if (hostname !== lastAddress) {
+      const family = isIP(hostname);
+      if (family === 0) {
+        dnsLookup(hostname, typeof options === 'number' ? { family: options } : options, callback);
+        return;
+      }
+      lastAddress = hostname;
+      lastFamily = family;
+    }
+    callback(null, lastAddress, lastFamily);
+  };
 }
 
 export type { RemoteInfo };
