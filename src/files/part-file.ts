@@ -20,7 +20,8 @@
 //   journal (its fdatasync covers them), at flush() (the receiver holds the whole file) and before hashing. One
 //   pwrite per packet cost the receiving side ~2.5 CPU s per GiB (docs/performance.md); a write error (E_DISK_FULL)
 //   ends the transfer all the same, from the write, the checkpoint or flush() that meets it; after a failed write
-//   the journal is left as the last checkpoint wrote it (the receiver's ranges may name gathered bytes now lost).
+//   or fdatasync/fsync (a writeback error is reported once, and the next sync succeeds without the dropped pages)
+//   the journal is left as the last checkpoint wrote it (the receiver's ranges may name bytes now lost).
 // - Modes: parts and journals 0600; a promoted file gets `finalMode` (default 0600: the server's uploads stay private
 //   to its user; the client's downloads ask for 0666 & ~umask, as curl and cp do).
 import { createHash, randomBytes } from 'node:crypto';
@@ -231,7 +232,10 @@ export class PartFile implements DataSink {
   private gather: Buffer | undefined;
   private gatheredAt = 0;
   private gatheredBytes = 0;
-  /** A write failed: the journal is not rewritten any more (the receiver's ranges may name bytes never written). */
+  /**
+   * A write or a sync failed: the journal is not rewritten any more (the receiver's ranges may name bytes never
+   * written, or written and then dropped by the kernel's failed writeback).
+   */
   private writeFailed = false;
 
   constructor(
@@ -363,7 +367,7 @@ export class PartFile implements DataSink {
     try {
       this.flush(); // the gathered bytes too: the journal below claims them
       const t0 = performance.now();
-      fdatasyncSync(this.fd); // what the journal is about to claim is on disk first
+      this.syncData(); // what the journal is about to claim is on disk first
       this.syncMs = performance.now() - t0;
       fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
       created = true;
@@ -381,13 +385,27 @@ export class PartFile implements DataSink {
     }
   }
 
+  /**
+   * fdatasync of the part. A failure counts as a failed write: Linux reports a writeback error once and drops the
+   * pages, so the next fdatasync succeeds without them; no journal written after it may claim them.
+   */
+  private syncData(full = false): void {
+    try {
+      if (full) fsyncSync(this.fd);
+      else fdatasyncSync(this.fd);
+    } catch (e) {
+      this.writeFailed = true;
+      throw e;
+    }
+  }
+
   /** Truncates the part to sizeBytes, fsyncs, then the SHA-256 of its bytes read through the fd (hex). */
   async hashOnDisk(): Promise<string> {
     const size = this.opts.sizeBytes;
     this.flush();
     try {
       ftruncateSync(this.fd, size);
-      fsyncSync(this.fd);
+      this.syncData(true);
     } catch (e) {
       throw fromFsError(e, this.partPath);
     }
