@@ -9,8 +9,11 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { WANT_BUFFER_BYTES } from '../transport/index.js';
 import { LabError } from './errors.js';
+import { ProcessHost } from './runtimes/host.js';
+import { ResidentSidecar } from './runtimes/sidecar.js';
 import type { RuntimeName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
+import { netemShaper } from './shapers/netem.js';
 
 const exec = promisify(execFile);
 
@@ -422,37 +425,30 @@ export function realProbes(env: NodeJS.ProcessEnv = process.env): DoctorProbes {
       const r = await throwaway(image, [], ['sh', '-c', 'command -v "$0"', tool]);
       return r.code === 0 ? { state: 'present', path: r.out.trim() } : { state: 'missing' };
     },
+    // both netem probes go through the Shaper seam (netemShaper.probe: tc netem accepted on lo, then removed)
     netemInImage: async (image) => {
-      const r = await throwaway(
+      const side = new ResidentSidecar(`a container of ${image}`, {
+        container: `udplab-doctor-${process.pid}-${++probeCount}`,
+        network: 'none',
         image,
-        ['--cap-add', 'NET_ADMIN'],
-        ['tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '0ms'],
-      );
-      return { ok: r.code === 0, detail: r.code === 0 ? 'tc netem accepted' : r.out };
+        role: 'doctor',
+      });
+      try {
+        return await netemShaper.probe(side, 'lo');
+      } finally {
+        await side.remove();
+      }
     },
     netns: async () => {
       const ns = `udplab-doctor-${process.pid}`;
       const add = await run('ip', ['netns', 'add', ns], 10_000);
       if (add.code !== 0) return { netns: { ok: false, detail: add.out } };
       try {
-        const tc = await run('ip', [
-          'netns',
-          'exec',
-          ns,
-          'tc',
-          'qdisc',
-          'add',
-          'dev',
+        const netem = await netemShaper.probe(
+          new ProcessHost(`netns ${ns}`, '127.0.0.1', ['ip', 'netns', 'exec', ns]),
           'lo',
-          'root',
-          'netem',
-          'delay',
-          '0ms',
-        ]);
-        return {
-          netns: { ok: true, detail: 'ip netns add/del' },
-          netem: { ok: tc.code === 0, detail: tc.code === 0 ? 'tc netem accepted' : tc.out },
-        };
+        );
+        return { netns: { ok: true, detail: 'ip netns add/del' }, netem };
       } finally {
         await run('ip', ['netns', 'del', ns], 10_000);
       }

@@ -8,7 +8,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { release } from 'node:os';
 import { promisify } from 'node:util';
-import { ipUdpHeaderBytes, type Netem, parseNetem, printNetem, tcNetemArgs, udpFrameBytes } from '../impair/index.js';
+import { ipUdpHeaderBytes, type Netem, parseNetem, printNetem, udpFrameBytes } from '../impair/index.js';
 import {
   type LabResults,
   type RunRecord,
@@ -19,8 +19,9 @@ import {
   unshaped,
 } from '../report/index.js';
 import { startRelay } from '../transport/index.js';
-import { LabError } from './errors.js';
+import { ProcessHost } from './runtimes/host.js';
 import type { NetemCounters } from './shapers/counters.js';
+import { netemShaper } from './shapers/netem.js';
 import { planShaping } from './shapers/plan.js';
 
 export interface Arrival {
@@ -435,7 +436,8 @@ function jsonLine(child: ChildProcess, ms: number): Promise<unknown> {
 
 /**
  * The same probe stream through kernel netem: two network namespaces joined by a veth pair (10.78.<k>.1 sender ⟷
- * 10.78.<k>.2 reflector), `tc qdisc add … netem` on the sender's end (up) and the reflector's end (down), the
+ * 10.78.<k>.2 reflector), netem on the sender's end (up) and the reflector's end (down) through the Shaper seam
+ * (`netemShaper.apply` over a ProcessHost behind `ip netns exec NS`; its read-back of the up end is in `where`), the
  * endpoints started with `ip netns exec` as `udplab fidelity-endpoint` (`cli`: how to run udplab). Root, Linux
  * with sch_netem. The namespaces (udplab-<pid>-{c,s}, which the lab's sweep also recognises) are deleted and the
  * endpoints ended even on failure. Send and receive times come from CLOCK_MONOTONIC, shared by both namespaces.
@@ -456,21 +458,22 @@ export async function measureKernelNetem(
   const sdev = `ulf${k}s`;
   const [caddr, saddr] = [`10.78.${k}.1`, `10.78.${k}.2`];
   const children: ChildProcess[] = [];
+  let readback = '';
   try {
     await run('ip', ['netns', 'add', cns]);
     await run('ip', ['netns', 'add', sns]);
     await run('ip', ['link', 'add', cdev, 'netns', cns, 'type', 'veth', 'peer', 'name', sdev, 'netns', sns]);
-    for (const [ns, dev, addr, n] of [
-      [cns, cdev, caddr, up],
-      [sns, sdev, saddr, down],
+    for (const [ns, dev, addr, n, dir] of [
+      [cns, cdev, caddr, up, 'up'],
+      [sns, sdev, saddr, down, 'down'],
     ] as const) {
       await run('ip', ['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev]);
       await run('ip', ['-n', ns, 'link', 'set', dev, 'up']);
       await run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      if (Object.keys(n).length > 0)
-        await run('ip', ['netns', 'exec', ns, 'tc', ...tcNetemArgs(dev, n)]).catch((e: { stderr?: string }) => {
-          throw new LabError('E_SHAPER', `tc ${tcNetemArgs(dev, n).join(' ')}: ${(e.stderr ?? String(e)).trim()}`);
-        });
+      // the Shaper seam: `tc` in the namespace (`ip netns exec NS`), a refusal is one E_SHAPER line in tc's words
+      const host = new ProcessHost(`netns ${ns}`, addr, ['ip', 'netns', 'exec', ns]);
+      const show = await netemShaper.apply(host, dev, dir, n);
+      if (dir === 'up') readback = show;
     }
     const spawnIn = (ns: string, args: string[]) => {
       const c = spawn('ip', ['netns', 'exec', ns, ...cli, 'fidelity-endpoint', ...args], {
@@ -496,8 +499,7 @@ export async function measureKernelNetem(
     const s = (await jsonLine(send, 300_000 + (probe.count / probe.pps) * 1000 + drain)) as SenderRecord;
     refl.stdin?.end(); // the reflector prints what it received and exits
     const r = (await reflDone) as { arrivals: Arrival[]; echoes: number };
-    const readback = (await run('ip', ['netns', 'exec', cns, 'tc', 'qdisc', 'show', 'dev', cdev])).split('\n')[0];
-    const where = `kernel netem on a veth pair between namespaces (${host()}; up qdisc: ${readback?.trim()})`;
+    const where = `kernel netem on a veth pair between namespaces (${host()}; up qdisc: ${readback.trim()})`;
     return probeResult('netem', where, up, down, probe, r.arrivals, r.echoes, s);
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

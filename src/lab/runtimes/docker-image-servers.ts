@@ -25,6 +25,8 @@ export interface ImageLabContext {
   readyTimeoutMs: number;
   /** a fresh number for a container name */
   seq: () => number;
+  /** after `docker start` of a killed server: its network namespace is new (a resident sidecar must follow it) */
+  restarted?: (s: Server) => Promise<void>;
   must: (args: string[], what: string) => Promise<string>;
   inspect: (name: string, format: string) => Promise<string>;
   ipOf: (name: string) => Promise<string>;
@@ -123,6 +125,7 @@ export async function restartServer(ctx: ImageLabContext, s: Server): Promise<Se
     };
     return s.failed;
   }
+  await ctx.restarted?.(s);
   await becomeReady(ctx, s, since);
   if (s.failed) return s.failed;
   if (s.ip !== was) {

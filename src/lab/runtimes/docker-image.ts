@@ -8,8 +8,10 @@
 //   ready   the port bound (the server's /proc/net/udp|tcp(6), read by a sidecar in its network namespace: the
 //           user's image may have nothing but its program), a line of `docker logs` matching a regex, or a delay.
 //   shaping the userspace relay (shapers/relay.ts's argv, read-back, counters) in a container of its own (this
-//           host: no sch_netem), or kernel netem (shapers/netem.ts) put on the holder's eth0 (up) and the server's eth0
-//           (down) from sidecars (host.ts SidecarHost), as Pumba does.
+//           host: no sch_netem), or kernel netem (shapers/netem.ts's NetemPath, blackouts included) put on the holder's
+//           eth0 (up) and the server's eth0 (down) from resident sidecars (sidecar.ts: one long-lived container in
+//           each one's network namespace with NET_ADMIN, entered with `docker exec`), as Pumba does; a restarted
+//           server gets a new sidecar (its network namespace is new).
 //   faults  the client's or the server's container killed when {local} holds the fault's share (as for exec).
 // This file holds the lab's life cycle and its shaping; argv (docker-image-argv.ts), grading (docker-image-grade.ts),
 // server placement and readiness (docker-image-servers.ts), clients, faults and capture (docker-image-clients.ts).
@@ -23,7 +25,7 @@ import { LabError } from '../errors.js';
 import type { Fault, FaultRecord } from '../protocols/index.js';
 import type { ImageSpec } from '../protocols/types.js';
 import { type DockerExec, execDocker, RELAY_ALTERNATIVE } from '../shape.js';
-import { NetemPath, netemShaper } from '../shapers/netem.js';
+import { NetemPath, type NetemPathOptions, netemShaper } from '../shapers/netem.js';
 import { type RelayListening, relayArgs, relayCounters, relayReadback } from '../shapers/relay.js';
 import { buildImage, createInternalNetwork, type LabNetwork, labels } from './docker.js';
 import { type ImageEndpointSpec, labelArgs } from './docker-image-argv.js';
@@ -31,8 +33,8 @@ import { type ClientPlan, runClient, runClientWithFaults, startCapture, stopCapt
 import { type HashedFile, type ImageRunOutcome, lastLine, sha256Sync } from './docker-image-grade.js';
 import { ensureImage, type ImageLabContext, type Server, serverExited, startServer } from './docker-image-servers.js';
 import { ExecServerError } from './exec.js';
-import { SidecarHost } from './host.js';
 import { writeContent } from './placed.js';
+import { ResidentSidecar } from './sidecar.js';
 import type { ClientOutcome, PreparedFile } from './types.js';
 
 export { implTag } from '../protocols/image.js';
@@ -54,6 +56,8 @@ export class ImageEndpointLab {
   private relay = '';
   /** kernel netem on the path (from sidecars), while it is applied */
   private netem: NetemPath | undefined;
+  /** one resident sidecar per container that netem shapes (holder, servers), by container ID, until stop() */
+  private readonly sidecars = new Map<string, ResidentSidecar>();
   private readonly servers = new Map<string, Server>();
   private readonly containers = new Set<string>();
   private readonly dirs: string[] = [];
@@ -72,6 +76,8 @@ export class ImageEndpointLab {
     private readonly docker: DockerExec = execDocker,
     /** how long a server may take to be ready (the contract: 10 s) */
     readonly readyTimeoutMs = 10_000,
+    /** NetemPath's clock and poll interval (tests) */
+    private readonly netemOptions: NetemPathOptions = {},
   ) {}
 
   /** What the placement and client functions (docker-image-servers.ts, docker-image-clients.ts) need of this lab. */
@@ -86,6 +92,7 @@ export class ImageEndpointLab {
       notices: this.notices,
       readyTimeoutMs: this.readyTimeoutMs,
       seq: () => this.runs++,
+      restarted: (s) => this.serverRestarted(s),
       must: (args, what) => this.must(args, what),
       inspect: (name, format) => this.inspect(name, format),
       ipOf: (name) => this.ipOf(name),
@@ -126,6 +133,7 @@ export class ImageEndpointLab {
       this.shaper = 'netem';
       return;
     }
+    await this.dropSidecar(this.holder, true); // the relay shapes: no tc from here on
     const release = this.kernel.split(' ')[1] ?? this.kernel;
     const probe = /qdisc kind is unknown/i.test(p.detail)
       ? `this kernel (${release}) has no sch_netem (tc: "${p.detail}"); ${RELAY_ALTERNATIVE}`
@@ -136,9 +144,48 @@ export class ImageEndpointLab {
     );
   }
 
-  /** Where `tc` runs for a container of this lab: a sidecar in its network namespace (the image needs no tc). */
-  private sidecar(id: string, role: string): SidecarHost {
-    return new SidecarHost(`a sidecar in the ${role} container's network namespace`, id, this.udplabImage, this.docker);
+  /**
+   * Where `tc` runs for a container of this lab: its resident sidecar (the image needs no tc), started on its first
+   * command and kept until stop(); `docker exec` into it takes tens of ms, so blackouts can be timed through it.
+   */
+  private sidecar(id: string, role: string): ResidentSidecar {
+    let s = this.sidecars.get(id);
+    if (!s) {
+      const container = `udplab-img-${this.tag}-tc-${role}-${this.sidecars.size}`;
+      this.containers.add(container);
+      s = new ResidentSidecar(
+        `a sidecar in the ${role} container's network namespace`,
+        { container, network: `container:${id}`, image: this.udplabImage },
+        this.docker,
+      );
+      this.sidecars.set(id, s);
+    }
+    return s;
+  }
+
+  /**
+   * A fault restarted SERVER's container: it has a new network namespace, without the netem put on its eth0. Its
+   * sidecar is replaced by one in the new namespace, and the path's netem is applied there again (said once).
+   */
+  private async serverRestarted(server: Server): Promise<void> {
+    await this.dropSidecar(server.id);
+    const side = this.sidecars.get(server.id);
+    if (!this.netem || !side || (await this.netem.reapply(side)) === 0) return;
+    const n = `kernel netem: a fault restarted ${server.spec.label}'s server container (a new network namespace): its netem was applied again from a new sidecar, and its counters count from the restart`;
+    if (!this.notices.includes(n)) this.notices.push(n);
+  }
+
+  /**
+   * Removes a container's resident sidecar: the next command starts a new one in the container's current network
+   * namespace (a restarted container has a new one), unless `forget` (no more commands: netem is not used).
+   */
+  private async dropSidecar(id: string, forget = false): Promise<void> {
+    const s = this.sidecars.get(id);
+    if (!s) return;
+    await s.remove();
+    if (!forget) return;
+    this.sidecars.delete(id);
+    this.containers.delete(s.spec.container);
   }
 
   private tmp(what: string): string {
@@ -198,21 +245,19 @@ export class ImageEndpointLab {
     if (s.failed) throw new ExecServerError(s.failed.verdict, s.failed.reason);
     this.target = { host: s.ip, port: s.port };
     if (this.shaper === 'netem') {
-      if (req.blackouts?.length)
-        throw new LabError(
-          'E_SHAPER',
-          'blackouts on kernel netem for image protocols: tc reaches their containers through a sidecar container per command (about a second each), too slow to time a window from the first datagram; run with --shaper userspace',
-        );
-      this.netem = new NetemPath([
-        {
-          host: this.sidecar(this.holder, 'client'),
-          dev: 'eth0',
-          direction: 'up',
-          where: 'client eth0, from a sidecar',
-        },
-        { host: this.sidecar(s.id, 'server'), dev: 'eth0', direction: 'down', where: 'server eth0, from a sidecar' },
-      ]);
-      return this.netem.apply({ up: req.up, down: req.down });
+      this.netem = new NetemPath(
+        [
+          {
+            host: this.sidecar(this.holder, 'client'),
+            dev: 'eth0',
+            direction: 'up',
+            where: 'client eth0, from a sidecar',
+          },
+          { host: this.sidecar(s.id, 'server'), dev: 'eth0', direction: 'down', where: 'server eth0, from a sidecar' },
+        ],
+        this.netemOptions,
+      );
+      return this.netem.apply({ up: req.up, down: req.down }, req.blackouts);
     }
     if (s.spec.transport === 'tcp')
       return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
@@ -354,6 +399,7 @@ export class ImageEndpointLab {
 
   /** Removes every container this lab started (servers, holder, relay, sidecars, clients), its network and folders. */
   async stop(): Promise<void> {
+    this.sidecars.clear(); // their containers are in `containers`
     const names = [...this.containers];
     if (names.length > 0) await this.docker(['rm', '-f', '-v', ...names]);
     this.containers.clear();

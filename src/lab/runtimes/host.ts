@@ -7,8 +7,9 @@
 // knows its PID there (asked for with `pidOnHost` where the child is only `docker exec`), so it is signalled where it
 // runs. udplab's servers, relay and clients, users' programs (exec), tcpdump and the shapers' `tc` are all placed
 // through it (the shared jobs: ./placed.ts). A container that must not be entered (a user's image, which need not
-// have `tc`) is reached for shaping only, through a sidecar in its network namespace (`SidecarHost`: a
-// `CommandHost`, which runs commands to their end and nothing else).
+// have `tc`) is reached for shaping only, through a sidecar in its network namespace: a `CommandHost`, which runs
+// commands to their end and nothing else — the lab keeps one resident per container (./sidecar.ts); `SidecarHost`
+// here starts one per command (`docker run --rm`, about a second each), the baseline that sidecar is measured against.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';

@@ -235,7 +235,7 @@ export class NetemPath {
       if (this.stopped) return;
       const now = await this.dropped();
       for (const [d, n] of Object.entries(now) as Array<[Direction, number]>)
-        if (base[d] !== undefined) w.dropped[d] = n - base[d];
+        if (base[d] !== undefined) w.dropped[d] = n >= base[d] ? n - base[d] : n; // below: applied again since
       if (--this.depth === 0) await this.change(false);
       w.off_at_ms = Math.round(this.clock.now() - t0);
     });
@@ -262,6 +262,26 @@ export class NetemPath {
     );
     for (const { end, r } of results)
       if (r.code !== 0) this.failure ??= `tc qdisc change on ${end.where} in ${end.host.name}: ${said(r)}`;
+  }
+
+  /**
+   * Applies again what this path put on HOST's ends (a restarted container has a new network namespace, without
+   * it): the scenario's netem, or `loss 100%` while a window is on; in turn with the windows' transitions. Its
+   * counters then count from here. Returns how many ends were shaped again.
+   */
+  reapply(host: CommandHost): Promise<number> {
+    const ends = this.applied.filter((a) => a.end.host === host);
+    const done = this.chain.then(async () => {
+      if (this.stopped) return;
+      for (const { end, netem } of ends)
+        await netemShaper.apply(end.host, end.dev, end.direction, this.depth > 0 ? blackedOut(netem) : netem, {
+          always: this.blackouts.length > 0,
+        });
+    });
+    this.chain = done.catch((e: unknown) => {
+      this.failure ??= `applying netem again on ${ends.map((a) => a.end.where).join(', ')}: ${(e as Error).message}`;
+    });
+    return this.chain.then(() => ends.length);
   }
 
   /** Stops the schedule (every timer cleared, the transition in flight finished), reads the counters, removes netem. */

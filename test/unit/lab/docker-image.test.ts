@@ -15,6 +15,8 @@ import {
   template,
 } from '../../../src/lab/runtimes/docker-image-argv.js';
 import { describeExit, judge, lastLine, sha256Sync } from '../../../src/lab/runtimes/docker-image-grade.js';
+import { restartServer, type Server } from '../../../src/lab/runtimes/docker-image-servers.js';
+import type { Clock, NetemPathCounters } from '../../../src/lab/shapers/netem.js';
 import { planShaping } from '../../../src/lab/shapers/plan.js';
 
 const spec: ImageEndpointSpec = {
@@ -138,62 +140,285 @@ describe('image protocol: verdicts from the file on disk', () => {
   });
 });
 
-describe('image protocol: kernel netem from sidecars (a fake docker that has netem)', () => {
-  it('probes netem on the holder, then shapes up on the holder and down on the server, each from a sidecar', async () => {
-    const calls: string[][] = [];
-    const docker: DockerExec = async (args) => {
-      calls.push(args);
-      const ok = (stdout = '') => ({ code: 0, stdout, stderr: '' });
-      if (args[0] === 'run' && args[1] === '-d') return ok(args[3] === undefined ? '' : `id-${args[3]}\n`);
-      if (args[0] === 'inspect') {
-        const f = args.at(-2)!;
-        if (f.includes('IPAddress')) return ok('10.1.0.9\n');
-        if (f.includes('State.Running')) return ok('true 0\n');
-      }
-      if (args[0] === 'exec') return ok('Linux 6.1.0\n');
-      if (args[0] === 'run' && args.includes('show'))
-        return ok('qdisc netem 8001: root refcnt 2 limit 1000 loss 10%\n');
-      return ok(); // tc add/del, port check: the kernel has netem, the port is bound
-    };
+/** A fake clock (no sleeps) for NetemPath's polls and windows, as in netem-shaper.test.ts. */
+class FakeClock implements Clock {
+  t = 0;
+  private q: Array<{ at: number; fn: () => void }> = [];
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const h = { at: this.t + ms, fn };
+    this.q.push(h);
+    return h;
+  }
+  clearTimeout(h: unknown): void {
+    this.q = this.q.filter((x) => x !== h);
+  }
+  async advanceTo(target: number): Promise<void> {
+    for (;;) {
+      await flush();
+      const next = this.q.filter((x) => x.at <= target).sort((a, b) => a.at - b.at)[0];
+      if (!next) break;
+      this.q = this.q.filter((x) => x !== next);
+      this.t = Math.max(this.t, next.at);
+      next.fn();
+    }
+    this.t = Math.max(this.t, target);
+    await flush();
+  }
+}
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((ok) => setImmediate(ok));
+};
+
+/**
+ * A Docker engine whose kernel has netem: containers by name (`id-NAME`), one netem qdisc per resident sidecar
+ * (`docker exec SIDECAR tc …`) that counts what `traffic` says went through it.
+ */
+function netemEngine() {
+  const calls: string[][] = [];
+  const traffic = { sent: 0, dropped: 0 };
+  const docker: DockerExec = async (args) => {
+    calls.push(args);
+    const ok = (stdout = '') => ({ code: 0, stdout, stderr: '' });
+    if (args[0] === 'run' && args[1] === '-d') return ok(`id-${args[3]}\n`);
+    if (args[0] === 'inspect') {
+      const f = args.at(-2)!;
+      if (f.includes('IPAddress')) return ok('10.1.0.9\n');
+      if (f.includes('State.Running')) return ok('true 0\n');
+    }
+    if (args[0] === 'exec' && args[2] === 'uname') return ok('Linux 6.1.0\n');
+    if (args[0] === 'exec' && args[2] === 'tc') {
+      if (args[3] === '-s')
+        return ok(
+          `qdisc netem 8001: root refcnt 2 limit 1000 loss 10%\n Sent ${traffic.sent * 1200} bytes ${traffic.sent} pkt (dropped ${traffic.dropped}, overlimits 0 requeues 0)\n backlog 0b 0p requeues 0\n`,
+        );
+      if (args[4] === 'show') return ok('qdisc netem 8001: root refcnt 2 limit 1000 loss 10%\n');
+    }
+    return ok(); // tc add/del/change, the port check: the kernel has netem, the port is bound
+  };
+  const named = (role: string) => calls.find((a) => a.includes(`udplab.role=${role}`))![3]!;
+  /** the resident sidecars' `docker run -d`, and every `docker exec` into one of them, as lines */
+  const sidecarRuns = () => calls.filter((a) => a[0] === 'run' && a.includes('udplab.role=sidecar') && a[1] === '-d');
+  const execs = (name: string) =>
+    calls.filter((a) => a[0] === 'exec' && a[1] === name).map((a) => a.slice(2).join(' '));
+  return { calls, traffic, docker, named, sidecarRuns, execs };
+}
+
+describe('image protocol: kernel netem from resident sidecars (a fake docker that has netem)', () => {
+  it('probes netem on the holder, then shapes up on the holder and down on the server, each from its sidecar', async () => {
+    const e = netemEngine();
     const notices: string[] = [];
-    const lab = new ImageEndpointLab(notices, 'auto', docker, 1_000);
+    const lab = new ImageEndpointLab(notices, 'auto', e.docker, 1_000);
     await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
     try {
       expect(lab.shaper).toBe('netem');
       expect(notices).toEqual([]);
-      const shaped = await lab.applyShaping({
-        spec: { ...spec, image: 'img:1' },
-        up: parseNetem('loss 10%'),
-        down: planShaping('down', parseNetem('delay 5ms')).netem, // as the runner plans it: a limit from the BDP
-        seed: 3,
-      });
-      expect(shaped).toMatch(
-        /^up \(client eth0, from a sidecar\): qdisc netem .*; down \(server eth0, from a sidecar\): qdisc netem /,
-      );
-      const sidecar = (id: string) => ['run', '--rm', '--network', `container:${id}`, '--cap-add', 'NET_ADMIN'];
-      const tc = calls
-        .filter((a) => a[0] === 'run' && a[1] === '--rm' && a.includes('NET_ADMIN'))
-        .map((a) => a.join(' '));
-      const holder = calls.find((a) => a.includes('udplab.role=client-holder'))![3]!;
-      const server = calls.find((a) => a.includes('udplab.role=server'))![3]!;
-      // the probe: netem accepted on the holder's eth0, from a sidecar, before anything is shaped
-      const probe = tc.findIndex((l) => / tc qdisc add dev eth0 root netem delay 0ms/.test(l));
-      expect(probe).toBe(1); // after its del (which may fail), before the shaping
-      expect(tc[probe]!.startsWith(`${sidecar(`id-${holder}`).join(' ')} `)).toBe(true);
-      expect(tc.filter((l) => l.endsWith('tc qdisc add dev eth0 root netem loss 10%'))).toEqual([
-        `${sidecar(`id-${holder}`).join(' ')} --label udplab=1 --label udplab.owner=${process.pid} --label udplab.role=sidecar udplab/udplab:test tc qdisc add dev eth0 root netem loss 10%`,
+      for (let run = 0; run < 2; run++) {
+        const shaped = await lab.applyShaping({
+          spec: { ...spec, image: 'img:1' },
+          up: parseNetem('loss 10%'),
+          down: planShaping('down', parseNetem('delay 5ms')).netem, // as the runner plans it: a limit from the BDP
+          seed: 3,
+        });
+        expect(shaped).toMatch(
+          /^up \(client eth0, from a sidecar\): qdisc netem .*; down \(server eth0, from a sidecar\): qdisc netem /,
+        );
+      }
+      await lab.clearShaping();
+      const holder = e.named('client-holder');
+      const server = e.named('server');
+      // one resident sidecar per shaped container, started once for both runs, in its network namespace with NET_ADMIN
+      const runs = e.sidecarRuns();
+      expect(runs.map((a) => a[5])).toEqual([`container:id-${holder}`, `container:id-${server}`]);
+      const [up, down] = runs.map((a) => a[3]!);
+      expect(runs[0]).toEqual([
+        ...['run', '-d', '--name', up, '--network', `container:id-${holder}`, '--cap-add', 'NET_ADMIN'],
+        ...['--label', 'udplab=1', '--label', `udplab.owner=${process.pid}`, '--label', 'udplab.role=sidecar'],
+        ...['--entrypoint', 'sleep', 'udplab/udplab:test', '2147483647'],
       ]);
-      expect(tc.filter((l) => / tc qdisc add dev eth0 root netem delay 5ms limit \d+$/.test(l))[0]).toMatch(
-        new RegExp(`^${sidecar(`id-${server}`).join(' ')} `),
-      );
+      // no `docker run --rm` per tc command any more
+      expect(e.calls.filter((a) => a[0] === 'run' && a[1] === '--rm' && a.includes('tc'))).toEqual([]);
+      // the probe: netem accepted on the holder's eth0, from its sidecar, before anything is shaped
+      expect(e.execs(up!).slice(0, 3)).toEqual([
+        'tc qdisc del dev eth0 root',
+        'tc qdisc add dev eth0 root netem delay 0ms',
+        'tc qdisc del dev eth0 root',
+      ]);
+      expect(e.execs(up!).filter((l) => l.startsWith('tc qdisc add dev eth0 root netem loss 10%'))).toHaveLength(2);
+      expect(
+        e.execs(down!).filter((l) => /^tc qdisc add dev eth0 root netem delay 5ms limit \d+$/.test(l)),
+      ).toHaveLength(2);
       // the user's image never runs tc: no exec into the server, no NET_ADMIN on it
-      expect(calls.some((a) => a[0] === 'exec' && a[1] === `id-${server}`)).toBe(false);
-      expect(calls.find((a) => a.includes('udplab.role=server'))).not.toContain('NET_ADMIN');
+      expect(e.calls.some((a) => a[0] === 'exec' && a[1] === `id-${server}`)).toBe(false);
+      expect(e.calls.find((a) => a.includes('udplab.role=server'))).not.toContain('NET_ADMIN');
+      expect(lab.leftovers().containers).toEqual(expect.arrayContaining([up, down]));
     } finally {
       await lab.stop(); // its folders too, even when an expectation fails
     }
-    expect(calls.at(-1)!.slice(0, 3)).toEqual(['rm', '-f', '-v']);
-    const named = (role: string) => calls.find((a) => a.includes(`udplab.role=${role}`))![3]!;
-    expect(calls.at(-1)).toEqual(expect.arrayContaining([named('client-holder'), named('server')]));
+    expect(e.calls.at(-1)!.slice(0, 3)).toEqual(['rm', '-f', '-v']);
+    const [up, down] = e.sidecarRuns().map((a) => a[3]!);
+    expect(e.calls.at(-1)).toEqual(expect.arrayContaining([e.named('client-holder'), e.named('server'), up, down]));
+    expect(lab.leftovers().containers).toEqual([]);
+  });
+
+  it('blackouts: timed from the first datagram by polling both sidecars every 10 ms, loss 100% and back', async () => {
+    const e = netemEngine();
+    const clock = new FakeClock();
+    const lab = new ImageEndpointLab([], 'netem', e.docker, 1_000, { clock });
+    await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
+    try {
+      const shaped = await lab.applyShaping({
+        spec: { ...spec, image: 'img:1' },
+        up: parseNetem('loss 10%'),
+        down: parseNetem('delay 5ms'),
+        seed: 3,
+        blackouts: [{ startMs: 20, durationMs: 3000 }],
+      });
+      expect(shaped).toMatch(
+        /, blackouts 20ms\+3000ms from the first datagram \(netem: first datagram seen by polling tc counters every 10 ms\)$/,
+      );
+      const [up, down] = e.sidecarRuns().map((a) => a[3]!);
+      await clock.advanceTo(30); // no datagram yet: polls only
+      expect(e.execs(up!).filter((l) => l === 'tc -s qdisc show dev eth0').length).toBe(4);
+      e.traffic.sent = 3; // the first datagram goes through
+      await clock.advanceTo(40);
+      await clock.advanceTo(60); // 40 + 20: the window opens on both ends
+      expect(e.execs(up!).filter((l) => l.startsWith('tc qdisc change'))).toEqual([
+        'tc qdisc change dev eth0 root netem loss 100%',
+      ]);
+      expect(e.execs(down!).filter((l) => l.startsWith('tc qdisc change'))).toEqual([
+        'tc qdisc change dev eth0 root netem delay 5ms loss 100%', // every other attribute sent again
+      ]);
+      e.traffic.dropped = 50;
+      await clock.advanceTo(3060);
+      expect(
+        e
+          .execs(up!)
+          .filter((l) => l.startsWith('tc qdisc change'))
+          .at(-1),
+      ).toBe('tc qdisc change dev eth0 root netem loss 10%');
+      expect(
+        e
+          .execs(down!)
+          .filter((l) => l.startsWith('tc qdisc change'))
+          .at(-1),
+      ).toBe('tc qdisc change dev eth0 root netem delay 5ms');
+      const counters = (await lab.clearShaping()) as NetemPathCounters;
+      expect(counters.blackouts).toEqual(['20ms+3000ms from first datagram']);
+      expect(counters.blackout_schedule).toMatchObject({
+        poll_ms: 10,
+        first_datagram_ms: 40,
+        windows: [{ start_ms: 20, duration_ms: 3000, on_at_ms: 20, off_at_ms: 3020, dropped: { up: 50, down: 50 } }],
+      });
+      expect(e.sidecarRuns()).toHaveLength(2); // every tc of the schedule went through the two resident sidecars
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it('a fault restarts the server: its sidecar is replaced (new network namespace) and netem applied again there', async () => {
+    const e = netemEngine();
+    const notices: string[] = [];
+    const lab = new ImageEndpointLab(notices, 'netem', e.docker, 1_000);
+    await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
+    try {
+      await lab.applyShaping({
+        spec: { ...spec, image: 'img:1' },
+        up: parseNetem('loss 10%'),
+        down: parseNetem('delay 5ms'),
+        seed: 3,
+      });
+      const [, down] = e.sidecarRuns().map((a) => a[3]!);
+      const server = e.named('server');
+      const n = e.calls.length;
+      // what runClientWithFaults → restartServer calls after `docker start` (docker-image-servers.ts)
+      const ctx = (lab as unknown as { ctx: { restarted: (s: Partial<Server>) => Promise<void> } }).ctx;
+      await ctx.restarted({ id: `id-${server}`, name: server, spec: { ...spec, image: 'img:1' } });
+      expect(e.calls.slice(n).map((a) => a.slice(0, 5).join(' '))).toEqual([
+        `rm -f ${down}`,
+        `run -d --name ${down} --network`,
+        `exec ${down} tc qdisc del`,
+        `exec ${down} tc qdisc add`,
+        `exec ${down} tc qdisc show`,
+      ]);
+      expect(e.calls.at(-2)!.slice(2).join(' ')).toBe('tc qdisc add dev eth0 root netem delay 5ms');
+      expect(notices.at(-1)).toEqual(
+        "kernel netem: a fault restarted alice's server container (a new network namespace): its netem was applied again from a new sidecar, and its counters count from the restart",
+      );
+    } finally {
+      await lab.stop();
+    }
+  });
+
+  it("a kernel without netem: the holder's sidecar is removed at once and the relay shapes", async () => {
+    const e = netemEngine();
+    const refusing: DockerExec = async (args) => {
+      if (args[0] === 'exec' && args.slice(2, 5).join(' ') === 'tc qdisc add') {
+        await e.docker(args);
+        return { code: 2, stdout: '', stderr: 'Error: Specified qdisc kind is unknown.\n' };
+      }
+      return e.docker(args);
+    };
+    const notices: string[] = [];
+    const lab = new ImageEndpointLab(notices, 'auto', refusing, 1_000);
+    await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
+    try {
+      expect(lab.shaper).toBe('userspace');
+      expect(notices.join('\n')).toMatch(/^FALLBACK: image endpoints: kernel netem from a sidecar was refused/);
+      const side = e.sidecarRuns()[0]![3]!;
+      expect(e.calls.at(-1)).toEqual(['rm', '-f', side]);
+      expect(lab.leftovers().containers).not.toContain(side);
+    } finally {
+      await lab.stop();
+    }
+  });
+});
+
+describe('image protocol: a restarted server tells its lab (its network namespace is new)', () => {
+  it('restartServer calls ctx.restarted after docker start, before readiness', async () => {
+    const order: string[] = [];
+    const docker: DockerExec = async (args) => {
+      order.push(args.slice(0, 2).join(' '));
+      if (args[0] === 'inspect')
+        return { code: 0, stdout: args.at(-2)!.includes('IPAddress') ? '10.1.0.9' : 'true 0', stderr: '' };
+      return { code: 0, stdout: '', stderr: '' };
+    };
+    const server: Server = {
+      spec: {
+        label: 'alice',
+        image: 'img:1',
+        transport: 'udp',
+        server: ['s'],
+        client: ['c'],
+        ready: { delayMs: 1 },
+        resumable: true,
+      },
+      name: 'srv',
+      id: 'srvid',
+      ip: '10.1.0.9',
+      port: 4470,
+      readyBy: 'a delay',
+    };
+    const ctx = {
+      docker,
+      tag: 't',
+      udplabImage: 'udplab/udplab:test',
+      network: 'net1',
+      holder: 'h',
+      containers: new Set<string>(),
+      notices: [],
+      readyTimeoutMs: 1000,
+      seq: () => 0,
+      restarted: async (s: Server) => {
+        order.push(`restarted ${s.id}`);
+      },
+      must: async () => '',
+      inspect: async (_: string, format: string) => (format.includes('Running') ? 'true 0' : ''),
+      ipOf: async () => '10.1.0.9',
+    };
+    expect(await restartServer(ctx, server)).toBeUndefined();
+    expect(order.slice(0, 2)).toEqual(['start srv', 'restarted srvid']);
   });
 });

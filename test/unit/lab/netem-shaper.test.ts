@@ -184,6 +184,31 @@ describe('kernel netem shaper: blackouts from the first datagram', () => {
     expect(clock.pending()).toBe(0);
   });
 
+  it('reapply: an end whose namespace was renewed gets its netem again (loss 100% inside a window), in turn', async () => {
+    const { clock, c, s, p } = path();
+    await p.apply({ up: parseNetem('delay 50ms'), down: parseNetem('delay 50ms loss 2%') }, [
+      { startMs: 20, durationMs: 3000 },
+    ]);
+    c.sent = 1;
+    await clock.advanceTo(30); // seen at t=0… the window is on from t=20
+    expect(s.tc('change')).toEqual(['tc qdisc change dev ul1s root netem delay 50ms loss 100%']);
+    s.dropped = 4;
+    const before = s.calls.length;
+    expect(await p.reapply(s)).toBe(1); // the server end restarted: a fresh qdisc, fresh counters
+    expect(s.calls.slice(before).map((x) => x.argv.join(' '))).toEqual([
+      'tc qdisc del dev ul1s root',
+      'tc qdisc add dev ul1s root netem delay 50ms loss 100%', // still inside the window
+      'tc qdisc show dev ul1s',
+    ]);
+    expect(c.calls.some((x, i) => i >= before && x.argv[2] === 'add')).toBe(false);
+    s.dropped = 1; // counted since the restart: below the window's baseline
+    await clock.advanceTo(3100);
+    expect(s.tc('change').at(-1)).toBe('tc qdisc change dev ul1s root netem delay 50ms loss 2%');
+    const counters = await p.clear();
+    expect(counters!.blackout_schedule!.windows[0]!.dropped.down).toBe(1); // at least what the new qdisc dropped
+    expect(await p.reapply(s)).toBe(0); // cleared: nothing left to apply
+  });
+
   it('clear() before a window clears every timer: nothing changes afterwards', async () => {
     const { clock, c, s, p } = path();
     await p.apply({ up: {}, down: {} }, [{ startMs: 1000, durationMs: 2000 }]);
