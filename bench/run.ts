@@ -20,6 +20,9 @@
 //              (LEDBAT) against the TCP model: TCP's share (≥ 0.9), and background alone (≥ 0.8 of the link); issue 22
 //   compress — a log text through a 10 Mbit/s relay, compressed and not: goodput ÷ (ratio × link), target ≥ 0.8;
 //              the sender's CPU per GiB of random bytes with compression on and off (bench/compress.ts)
+//   fidelity — the userspace relay against its netem on loopback (a probe stream, `udplab fidelity`): median delay
+//              − configured per direction (target ±1 ms), loss − configured (±1 pp), the wire rate under `rate 1mbit`
+//              ÷ 1 Mbit/s counting the frame (±3%); timed on this process's clock, so a loaded host misses them
 //   crypto   — µs per seal and per open of one 1,160-byte packet (16-byte header as associated data), per AEAD
 //              backend (libsodium through sodium-native, node:crypto) and cipher; X25519 and a whole NK handshake
 import { spawn, spawnSync } from 'node:child_process';
@@ -50,7 +53,8 @@ import {
   x25519,
   x25519KeyPair,
 } from '../src/crypto/index.js';
-import { parseNetem } from '../src/impair/index.js';
+import { ipUdpHeaderBytes, parseNetem, udpFrameBytes } from '../src/impair/index.js';
+import { checkTargets, measureRelay } from '../src/lab/fidelity.js';
 import { parseFlows, simulateBottleneck, simulateTransfer } from '../src/sim/index.js';
 import { compressSuite } from './compress.js';
 import {
@@ -1085,6 +1089,33 @@ function cryptoSuite(): Row[] {
   return rows;
 }
 
+/** The relay's fidelity to its netem on loopback: the targets test/integration/fidelity-relay.test.ts used to time. */
+async function fidelitySuite(): Promise<Row[]> {
+  const rows: Row[] = [];
+  const r = await measureRelay('delay 20ms loss 5%', 'delay 10ms duplicate 3%', { count: 2000, pps: 500, bytes: 200 });
+  for (const c of checkTargets(r))
+    rows.push({
+      suite: 'fidelity',
+      case: `relay ${c.what}`,
+      value: Number((c.measured - c.configured).toFixed(2)),
+      unit: `measured − configured (${c.configured}); target within ±${c.tolerance}`,
+      target: c.tolerance,
+      met: c.ok,
+    });
+  const q = await measureRelay('rate 1mbit', '', { count: 500, pps: 500, bytes: 472 });
+  const frameRate = (q.upStats.rateBit! * udpFrameBytes(472, 4)) / (472 + ipUdpHeaderBytes(4));
+  const ratio = Number((frameRate / 1e6).toFixed(3));
+  rows.push({
+    suite: 'fidelity',
+    case: 'relay rate 1mbit, frames',
+    value: ratio,
+    unit: 'ratio (wire rate counting the Ethernet frame ÷ 1 Mbit/s); target within ±3%',
+    target: 1,
+    met: Math.abs(ratio - 1) < 0.03,
+  });
+  return rows;
+}
+
 const SUITES: Record<string, () => Row[] | Promise<Row[]>> = {
   sim: simSuite,
   loopback: loopbackSuite,
@@ -1096,6 +1127,7 @@ const SUITES: Record<string, () => Row[] | Promise<Row[]>> = {
   fairness: fairnessSuite,
   crypto: cryptoSuite,
   compress: compressSuite,
+  fidelity: fidelitySuite,
 };
 
 const args = process.argv.slice(2);

@@ -128,10 +128,10 @@ describe('a FIFO in the root', () => {
           }
         });
       });
-      const o = { host: '127.0.0.1', port, serverKey: id.publicKey, config: { handshakeTimeoutMs: 3000 } };
-      const started = Date.now();
+      // "at once" is the answer itself, not a stopwatch: a server blocked in open() on the FIFO never answers, and
+      // the client gives up with a timeout of its own (10 s: a handshake on a loaded host is slow, not lost)
+      const o = { host: '127.0.0.1', port, serverKey: id.publicKey, config: { handshakeTimeoutMs: 10_000 } };
       expect(await fail(get(o, 'pipe', join(out, 'pipe.out')))).toBe('E_NOT_FOUND');
-      expect(Date.now() - started).toBeLessThan(2500);
       const r = await get(o, 'ok.txt', join(out, 'ok.txt'));
       expect(r.bytes).toBe(5);
     } finally {

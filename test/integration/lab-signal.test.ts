@@ -32,6 +32,15 @@ function descendants(pid: number): number[] {
   return out;
 }
 
+/** A process's argv, NUL-separated ('' once it is gone). */
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** Alive and not a zombie. */
 function running(pid: number): boolean {
   try {
@@ -49,7 +58,8 @@ describe.skipIf(process.platform !== 'linux')('udplab lab under a signal', () =>
       const yaml = join(d.path, 'sig.yaml');
       writeFileSync(
         yaml,
-        'name: sig\nfile: { size: 8MiB }\nnetwork: { netem: "delay 5ms rate 8mbit" }\nrepeat: 6\ntimeout: 60s\n',
+        // a run is 24 MiB at 8 Mbit/s: ≥ 25 s on the wire, however fast the host
+        'name: sig\nfile: { size: 24MiB }\nnetwork: { netem: "delay 5ms rate 8mbit" }\nrepeat: 2\ntimeout: 90s\n',
       );
       const cli = spawn(
         process.execPath,
@@ -60,17 +70,22 @@ describe.skipIf(process.platform !== 'linux')('udplab lab under a signal', () =>
       const exited = new Promise<{ code: number | null; signal: string | null }>((ok) =>
         cli.once('exit', (code, sig) => ok({ code, signal: sig })),
       );
-      // the first run has finished: the lab is up, a second run is starting
-      await new Promise<void>((ok, fail) => {
-        createInterface({ input: cli.stderr! }).on('line', (l) => {
-          stderr += `${l}\n`;
-          if (l.startsWith('[1/6]')) ok();
-        });
-        void exited.then(() => fail(new Error(`udplab lab exited before its first run ended:\n${stderr}`)));
+      createInterface({ input: cli.stderr! }).on('line', (l) => {
+        stderr += `${l}\n`;
       });
-      const placed = descendants(cli.pid!);
+      // ready: the lab is up and the first run's client is downloading (polled, 30 s at most)
+      let placed: number[] = [];
+      for (let i = 0; i < 300 && cli.exitCode === null; i++) {
+        placed = descendants(cli.pid!);
+        if (placed.some((p) => cmdline(p).includes('\0get\0'))) break;
+        await new Promise((ok) => setTimeout(ok, 100));
+      }
+      expect(
+        placed.some((p) => cmdline(p).includes('\0get\0')),
+        `no client placed: ${stderr}`,
+      ).toBe(true);
       const labDir = placed
-        .map((p) => /--root\0(\/[^\0]*\/udplab-lab-[^/\0]+)\/root/.exec(readFileSync(`/proc/${p}/cmdline`, 'utf8')))
+        .map((p) => /--root\0(\/[^\0]*\/udplab-lab-[^/\0]+)\/root/.exec(cmdline(p)))
         .find((m) => m)?.[1];
       expect(placed.length).toBeGreaterThan(0);
       expect(labDir && existsSync(labDir)).toBe(true);
@@ -78,9 +93,12 @@ describe.skipIf(process.platform !== 'linux')('udplab lab under a signal', () =>
       cli.kill(signal);
       const end = await exited;
       const tookMs = Date.now() - t0;
+      console.log(`${signal}: exit ${tookMs} ms after the signal`);
       expect(end, stderr).toEqual({ code: 2, signal: null });
-      // a run here takes ~10 s (8 MiB at 8 Mbit/s): the lab does not wait for it to end (exit measured 1.0 s after the signal)
-      expect(tookMs, stderr).toBeLessThan(8_000);
+      // the lab does not wait for the run to end: that would be ≥ 25 s (the wire time left), whatever the load; exit
+      // measured ~1 s after the signal, and a host at load 16 slows that several times, not to 20 s
+      expect(tookMs, stderr).toBeLessThan(20_000);
+      expect(stderr, 'a run was reported as ended').not.toMatch(/^\[1\/2\]/m);
       expect(stderr.trimEnd().split('\n').at(-1)).toBe('udplab: E_RUNTIME: interrupted');
       expect(placed.filter(running)).toEqual([]);
       expect(existsSync(labDir!)).toBe(false);
@@ -111,13 +129,7 @@ describe.skipIf(process.platform !== 'linux')('udplab lab under a signal', () =>
       cli.once('exit', (code, sig) => ok({ code, signal: sig })),
     );
     // ready: the hanging client and its sleeping child are running (polled, 30 s at most)
-    const cmd = (p: number) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      } catch {
-        return '';
-      }
-    };
+    const cmd = cmdline;
     let placed: number[] = [];
     for (let i = 0; i < 300; i++) {
       placed = descendants(cli.pid!);
@@ -132,7 +144,8 @@ describe.skipIf(process.platform !== 'linux')('udplab lab under a signal', () =>
     cli.kill('SIGTERM');
     const end = await exited;
     expect(end, stderr).toEqual({ code: 2, signal: null });
-    expect(Date.now() - t0, stderr).toBeLessThan(8_000); // not the scenario's 60 s timeout
+    // not the scenario's 60 s timeout (exit measured ~1 s after the signal; a loaded host slows it, not to 30 s)
+    expect(Date.now() - t0, stderr).toBeLessThan(30_000);
     expect(stderr.trimEnd().split('\n').at(-1)).toBe('udplab: E_RUNTIME: interrupted');
     expect(placed.filter(running)).toEqual([]);
   }, 120_000);

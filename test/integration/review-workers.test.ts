@@ -175,7 +175,9 @@ describe.runIf(haveReusePort)('review: serve --workers 2 under attack', () => {
       for (const s of sessions)
         s.send([{ type: 'data', offset: 0, length: 10, compressed: false, bytes: new Uint8Array(10).fill(7) }]);
       const live = () => readdirSync(sub).filter((n) => /^u\d\.bin\.[0-9a-f]{16}\.part$/.test(n)).length;
-      const deadline = Date.now() + 3000;
+      // ready: every part exists (polled, 10 s at most: a loaded host's worker threads are slow, and the sessions'
+      // 15 s idle timeout leaves room for the check below)
+      const deadline = Date.now() + 10_000;
       while (live() < 8 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 20));
       expect(live()).toBe(8);
       const after = (await srv.perWorker()).map((w) => w.created);

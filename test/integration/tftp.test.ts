@@ -2,9 +2,9 @@
 // attacks, foreign transfer IDs, no Sorcerer's Apprentice, silence for garbage, and loss through the relay. Then
 // interoperability with Debian's peers: the tftp-hpa, atftp and curl clients against our server, our client
 // against tftpd-hpa.
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -305,8 +305,7 @@ describe.skipIf(peersMissing.length > 0)('interoperability with Debian TFTP peer
   }, 120_000);
 
   it('our client fetches from tftpd-hpa: blksize 1468 and tsize granted, windowsize 8 declined, also through 5% loss', async () => {
-    const port = await freeUdpPort();
-    const srv = spawn('in.tftpd', ['-L', '-u', 'root', '-s', root, '-a', `127.0.0.1:${port}`], { stdio: 'ignore' });
+    const { port, srv } = await startTftpd();
     const relay = await startRelay({
       targetHost: '127.0.0.1',
       targetPort: port,
@@ -315,7 +314,6 @@ describe.skipIf(peersMissing.length > 0)('interoperability with Debian TFTP peer
       seed: 11,
     });
     try {
-      await new Promise((ok) => setTimeout(ok, 300));
       const r = await tftpGet({ ...ours(port), blksize: 1468, windowsize: 8 }, 'f.bin', local('h1.bin'));
       expect(r.negotiated).toMatchObject({ blksize: 1468, windowsize: 1, tsize: 3_000_000, oack: true });
       expect(sha256File(local('h1.bin'))).toBe(sha);
@@ -332,6 +330,52 @@ describe.skipIf(peersMissing.length > 0)('interoperability with Debian TFTP peer
     }
   });
 });
+
+/**
+ * tftpd-hpa listening on 127.0.0.1: ready once its own socket is bound to the port (its fd's inode in
+ * /proc/net/udp; polled, 10 s at most). The port was free a moment before; should another socket take it meanwhile,
+ * in.tftpd exits and the next of up to three ports is tried.
+ */
+async function startTftpd(): Promise<{ port: number; srv: ChildProcess }> {
+  const tried: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freeUdpPort();
+    const srv = spawn('in.tftpd', ['-L', '-u', 'root', '-s', root, '-a', `127.0.0.1:${port}`], { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    while (srv.exitCode === null && srv.signalCode === null && Date.now() < deadline) {
+      if (srv.pid !== undefined && boundBy(srv.pid, port)) return { port, srv };
+      await new Promise((ok) => setTimeout(ok, 20));
+    }
+    srv.kill();
+    tried.push(
+      `${port} (${srv.exitCode === null && srv.signalCode === null ? 'not bound in 10 s' : `exited ${srv.exitCode ?? srv.signalCode}`})`,
+    );
+  }
+  throw new Error(`in.tftpd did not listen on 127.0.0.1: ports ${tried.join(', ')}`);
+}
+
+/** Whether process `pid` holds a UDP socket bound to 127.0.0.1:`port`. */
+function boundBy(pid: number, port: number): boolean {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = readFileSync('/proc/net/udp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[1] === local)
+    .map((f) => `socket:[${f[9]}]`);
+  if (inodes.length === 0) return false;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.includes(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
 
 async function freeUdpPort(): Promise<number> {
   const s = createSocket('udp4');

@@ -8,7 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/tmp.js';
-import { type Block, checkFigure, checkOutput, type Page, parsePage, statedBefore } from './pages.js';
+import { type Block, checkFigure, checkOutput, type Figure, type Page, parsePage, statedBefore } from './pages.js';
 
 const run = promisify(execFile);
 const DOCS = 'docs/teaching';
@@ -48,6 +48,9 @@ async function shell(b: Block, cwd: string, env: NodeJS.ProcessEnv): Promise<{ o
     };
   }
 }
+
+/** A figure timed on the clients' clocks (a goodput, a duration), not counted. */
+const timed = (f: Figure) => /goodput|duration/.test(f.expr);
 
 /** results.json fields feat/lesson-reports adds (the naive client's kept file, its socket's drops). */
 const LESSON_FIELDS = ['received', 'socket_drops'];
@@ -146,9 +149,13 @@ describe('teaching pages (docs/teaching)', () => {
       // (`udplab doctor` says the sysctl line), so the test runs with --allow-capped: the pages' ranges hold there
       // 06 is a race between two clients started at once: on a loaded machine the second one's Node can start after
       // the first transfer has ended (CI: both files right, all 4,096 datagrams to one port), or the relay can fall
-      // behind; so 06 alone is run again when its checks fail, at most twice, and each attempt's problems are printed.
-      // Every other scenario counts at once.
-      const attempts = s === '06-two-clients' ? 3 : 1;
+      // behind; so 06 is run again when its checks fail, at most twice, and each attempt's problems are printed.
+      // A goodput or a duration a page states is timed on the clients' clocks: a loaded host (CI: load 13–16) slows
+      // a run although the protocol is right, and no load makes a wrong one right; a scenario whose only misses are
+      // such figures is run again too, at most twice. A counted figure, a command's output or a failed run counts
+      // at once.
+      const figures = pages.flatMap((p) => p.figures).filter((x) => x.scenario === s);
+      const attempts = s === '06-two-clients' || figures.some(timed) ? 3 : 1;
       for (let attempt = 1; attempt <= attempts; attempt++) {
         // the pages' commands read `reports/*/`: a run again replaces the folder of the one before
         const out = join(d.path, 'reports');
@@ -169,8 +176,12 @@ describe('teaching pages (docs/teaching)', () => {
         const found: string[] = results.runs
           .filter((r) => r.verdict !== 'pass')
           .map((r) => `${r.id}: ${r.verdict}: ${r.failures.join('; ')}`);
-        for (const f of pages.flatMap((p) => p.figures).filter((x) => x.scenario === s))
-          found.push(checkFigure(f, results));
+        let untimed = found.length;
+        for (const f of figures) {
+          const why = checkFigure(f, results);
+          found.push(why);
+          if (why && !timed(f)) untimed++;
+        }
         for (const b of blocks.filter((x) => x.when === 'after')) {
           const why = cannotRun(b, reportDir, results);
           if (why) {
@@ -178,16 +189,18 @@ describe('teaching pages (docs/teaching)', () => {
             continue;
           }
           const r = await shell(b, b.fromRoot ? d.path : reportDir, env);
-          found.push(r.err || checkOutput(b, r.out, results));
+          const wrong = r.err || checkOutput(b, r.out, results);
+          found.push(wrong);
+          if (wrong) untimed++;
         }
         const bad = found.filter(Boolean);
-        if (bad.length === 0 || attempt === attempts) {
+        if (bad.length === 0 || attempt === attempts || (untimed > 0 && s !== '06-two-clients')) {
           problems.push(...bad);
           break;
         }
         console.warn(`${s}: attempt ${attempt} of ${attempts} did not show the lesson:\n  ${bad.join('\n  ')}`);
       }
       expect(problems.filter(Boolean)).toEqual([]);
-    }, 180_000);
+    }, 400_000);
   }
 });
