@@ -4,7 +4,8 @@
 // fails once is started again and its shard comes back, a task that always fails leaves its shard MISSING in the
 // merged report; SIGTERM and SIGINT of `udplab lab --cluster swarm` mid-job remove the service and its containers.
 // The swarm runtime (endpoints as services on an overlay network) gives the docker runtime's verdicts on two loss
-// points × two protocols, and a placement no node satisfies fails at once, leaving nothing. The scenario's
+// points × two protocols, survives the docker runtime's crash faults (kill -9 of client and server in their tasks,
+// restart, resume), and a placement no node satisfies fails at once, leaving nothing. The scenario's
 // `placement:` places server and client by node labels the test adds to this node (and removes, even on failure),
 // a flag wins over it for the relay, and with `--node-engine <this node>=unix://PROXY` every command of the lab in
 // the tasks goes through PROXY (a socket the test forwards to this engine, counting connections): the one node
@@ -247,6 +248,20 @@ describe.skipIf(!runDocker)('the lab on Docker Swarm: sweeps as a replicated job
         expect(r.shaping_readback).toMatch(/^userspace relay container: up "delay 2ms( loss 5%)?"/);
       else expect(r.shaping_readback).toMatch(/netem/);
     }
+    expect(mine()).toEqual({ services: '', networks: '', containers: '' });
+  }, 600_000);
+
+  it('--runtime swarm: crash faults in the tasks (client at 10%, server at 50%, client at 90%), resumed, verified', async () => {
+    const res = await runScenario(loadScenario(join(ROOT, 'scenarios', 'regression', 'faults.yaml')), {
+      runtime: 'swarm',
+      shaper: 'auto',
+      placement: { server: 'node.role==manager', client: 'node.role==manager' },
+    });
+    const r = res.runs[0]!;
+    expect(r.verdict, r.failures.join('; ')).toBe('pass');
+    expect(r.faults!.map((f) => f.kill)).toEqual(['client', 'server', 'client']);
+    for (const f of r.faults!) expect(f.promoted_early).toBe(false);
+    expect(r.sha256_actual).toBe(r.sha256_expected);
     expect(mine()).toEqual({ services: '', networks: '', containers: '' });
   }, 600_000);
 
