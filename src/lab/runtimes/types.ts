@@ -2,7 +2,7 @@
 import type { Blackout, Netem } from '../../impair/index.js';
 import type { TransferResult } from '../../transport/index.js';
 import type { Fault, FaultRecord, Variant } from '../protocols/index.js';
-import type { AmplificationOutcome } from './local.js';
+import type { AmplificationOutcome } from './amplification.js';
 
 export type RuntimeName = 'docker' | 'local' | 'netns' | 'swarm';
 export type ShaperName = 'netem' | 'userspace';
