@@ -31,13 +31,14 @@ s.bind(0, process.argv[1], () => console.log(JSON.stringify({ event: 'listening'
 
 /**
  * Victim: binds UDP on argv[1] (port 0), prints `{"event":"listening","port":N}`, counts what arrives, and on
- * SIGTERM prints `{"event":"counted","bytes":B,"datagrams":D}` and exits.
+ * SIGTERM prints `{"event":"counted","bytes":B,"datagrams":D}` and exits (after the poll phase that saw the
+ * signal: datagrams already queued when it came are counted).
  */
 export const VICTIM_SCRIPT = `const s = require('node:dgram').createSocket('udp4');
 let bytes = 0, datagrams = 0;
 s.on('error', (e) => { console.error('victim: ' + e.message); process.exit(1); });
 s.on('message', (m) => { bytes += m.length; datagrams++; });
-process.on('SIGTERM', () => { console.log(JSON.stringify({ event: 'counted', bytes, datagrams })); process.exit(0); });
+process.on('SIGTERM', () => setImmediate(() => { console.log(JSON.stringify({ event: 'counted', bytes, datagrams })); process.exit(0); }));
 s.bind(0, process.argv[1], () => console.log(JSON.stringify({ event: 'listening', port: s.address().port })));`;
 
 export interface Forgery {
