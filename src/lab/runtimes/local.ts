@@ -10,7 +10,6 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LabError } from '../errors.js';
 import {
   clientArgs,
   type Fault,
