@@ -3,6 +3,7 @@
 // loopback.
 import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
+import { parseScenario, runScenario } from '../../../src/lab/index.js';
 import { type Forgery, forgerArgv, SINK_SCRIPT, VICTIM_SCRIPT } from '../../../src/lab/runtimes/amplification.js';
 import { ContainerHost, type Host, ProcessHost, place } from '../../../src/lab/runtimes/host.js';
 import type { ExecResult } from '../../../src/lab/shape.js';
@@ -134,5 +135,17 @@ describe('sink and victim (node -e SCRIPT ADDRESS) on a host', () => {
     } finally {
       await victim.stop('SIGKILL');
     }
+  });
+});
+
+describe('where an attack scenario runs', () => {
+  it('a swarm (containers on other machines, beyond this machine’s hping3) is refused in one line', async () => {
+    const s = parseScenario(
+      'name: amp\nfile: { size: 1KiB }\nnetwork: { netem: "" }\nattack: amplification\nprotocols: [ruft]\n',
+      'amp.yaml',
+    );
+    await expect(runScenario(s, { runtime: 'swarm', shaper: 'auto' })).rejects.toThrow(
+      'amp.yaml: attack scenarios run on the local, netns or docker runtime (hping3 forges from this machine), not --runtime swarm',
+    );
   });
 });
