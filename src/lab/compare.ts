@@ -13,7 +13,10 @@ import type { Scenario } from './scenario.js';
 /** The runtime a comparison takes: kernel netem needs netns (root, Linux) or docker; `local` has no kernel shaper. */
 export function compareRuntime(s: Scenario, wanted: RunOptions['runtime'], root: boolean): RuntimeName {
   if (s.attack)
-    throw new LabError('E_SCENARIO_INVALID', `${s.source}: --compare-shapers: attack scenarios run on loopback only`);
+    throw new LabError(
+      'E_SCENARIO_INVALID',
+      `${s.source}: --compare-shapers: attack scenarios shape nothing (the forged request goes straight to the server): nothing to compare`,
+    );
   if (wanted === 'local')
     throw new LabError(
       'E_SHAPER',

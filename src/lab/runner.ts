@@ -112,10 +112,21 @@ async function chooseRuntime(o: RunOptions, notices: string[], s: Scenario): Pro
     }
   }
   if (s.attack) {
-    if (o.runtime !== 'auto' && o.runtime !== 'local')
-      throw new LabError('E_SCENARIO_INVALID', `${s.source}: attack scenarios run on loopback only (--runtime local)`);
-    notices.push(`ATTACK on loopback only: ${s.attack} — forged requests go to 127.0.0.1, nowhere else.`);
-    return defineRuntime('local', (n) => new LocalRuntime(n));
+    // forged packets go only between the lab's own hosts: loopback, its namespaces or its containers on this machine
+    if (o.runtime === 'auto' || o.runtime === 'local') {
+      notices.push(`ATTACK on loopback only: ${s.attack} — forged requests go to 127.0.0.1, nowhere else.`);
+      return defineRuntime('local', (n) => new LocalRuntime(n));
+    }
+    if (o.runtime !== 'netns' && o.runtime !== 'docker')
+      throw new LabError(
+        'E_SCENARIO_INVALID',
+        `${s.source}: attack scenarios run on the local, netns or docker runtime (hping3 forges from this machine), not --runtime ${o.runtime}`,
+      );
+    notices.push(
+      o.runtime === 'netns'
+        ? `ATTACK inside the lab's namespaces only: ${s.attack} — forged requests go from the client's namespace to the server's over the lab's veth pair, nowhere else.`
+        : `ATTACK inside the lab's containers only: ${s.attack} — forged requests go from the client container to the server container over the lab's internal network, nowhere else.`,
+    );
   }
   if (s.ip === 6 && o.runtime !== 'docker') {
     // the docker runtime says so itself, with the addresses the engine gave its containers
@@ -517,6 +528,13 @@ async function measureLesson(
   };
 }
 
+/** Where a forged request travels, per runtime (the run's read-back). */
+const ATTACK_PATH: Partial<Record<string, string>> = {
+  local: 'on loopback',
+  netns: "over the lab's veth pair",
+  docker: "over the lab's internal network",
+};
+
 /** Amplification = bytes the server sent the victim ÷ bytes of the forged request; above 3× is a reflector. */
 async function amplificationRun(lab: StartedLab, p: PlannedRun, seed: number, sha: string): Promise<RunRecord> {
   if (!lab.amplification) throw new LabError('E_RUNTIME', `the ${lab.name} runtime has no amplification attack`);
@@ -537,7 +555,7 @@ async function amplificationRun(lab: StartedLab, p: PlannedRun, seed: number, sh
     seed,
     netem_up: '',
     netem_down: '',
-    shaping_readback: 'none: forged request straight to the server on loopback',
+    shaping_readback: `none: forged request straight to the server ${ATTACK_PATH[lab.name] ?? `on the ${lab.name} runtime`}`,
     shaper_counters: {
       request_bytes: a.requestBytes,
       victim_bytes: a.victimBytes,

@@ -40,6 +40,27 @@ describe.skipIf(!root)('lab on the netns runtime', () => {
     expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
   });
 
+  it('attack: amplification forges from the client namespace (ip netns exec hping3): naive reflects, ruft stays ≤ 3×', async () => {
+    const s = parseScenario(
+      'name: ns-amplify\nfile: { size: 256KiB }\nnetwork: { netem: "" }\nattack: amplification\n' +
+        'protocols: [{ protocol: naive, expect_failure: true }, ruft]\n',
+      'ns-amplify.yaml',
+    );
+    const res = await runScenario(s, { runtime: 'netns', shaper: 'auto' });
+    expect(res.environment.runtime).toBe('netns');
+    expect(res.summary).toEqual({ runs: 2, passed: 2, failed: 0 });
+    expect(res.environment.notices.join('\n')).toMatch(/ATTACK inside the lab's namespaces only: amplification/);
+    const counters = (id: string) =>
+      res.runs.find((r) => r.protocol === id)!.shaper_counters as { amplification: number; victim_bytes: number };
+    expect(counters('naive').amplification).toBeGreaterThan(3);
+    expect(counters('naive').victim_bytes).toBeGreaterThan(256 * 1024); // the whole file, to the victim
+    expect(counters('ruft').amplification).toBeGreaterThan(0); // the victim heard the server's bounded answer
+    expect(counters('ruft').amplification).toBeLessThanOrEqual(3);
+    for (const r of res.runs)
+      expect(r.shaping_readback).toBe("none: forged request straight to the server over the lab's veth pair");
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+  });
+
   it('ip: 6 runs RUFT, TFTP and TCP over the veth pair on fd77:0:0:<k>::/64 (nodad), and deletes the namespaces', async () => {
     const s = parseScenario(
       'name: ns-v6\nfile: { size: 1MiB }\nnetwork: { netem: "delay 2ms loss 5%" }\nip: 6\n' +

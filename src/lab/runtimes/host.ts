@@ -54,6 +54,11 @@ export interface Host extends CommandHost {
    * PID there must be asked for (`pidOnHost`).
    */
   readonly childIsProxy?: boolean;
+  /**
+   * The argv that runs a binary of this machine (`cmd`, e.g. hping3, which the host need not have) in this host's
+   * network namespace, from this machine; absent where this machine cannot enter it.
+   */
+  netnsArgv?(cmd: string[]): Promise<string[]>;
 }
 
 /**
@@ -104,6 +109,11 @@ export class ProcessHost implements Host {
 
   argv(cmd: string[]): string[] {
     return [...this.prefix, ...cmd];
+  }
+
+  /** Its prefix (`ip netns exec NS`, or none on this machine's own network) runs this machine's binaries already. */
+  async netnsArgv(cmd: string[]): Promise<string[]> {
+    return this.argv(cmd);
   }
 
   exec(cmd: string[], o: { env?: Record<string, string> } = {}): Promise<ExecResult> {
@@ -200,6 +210,26 @@ export class ContainerHost implements Host {
 
   exec(cmd: string[], o: { env?: Record<string, string> } = {}): Promise<ExecResult> {
     return this.docker.exec(this.execArgs(cmd, o));
+  }
+
+  /**
+   * `nsenter -t PID -n CMD`: the container's network namespace entered from this machine, PID its main process's
+   * here (`docker inspect -f {{.State.Pid}}`); only for a container of this machine's own engine.
+   */
+  async netnsArgv(cmd: string[]): Promise<string[]> {
+    if (this.docker.argv.length !== 1 || this.docker.argv[0] !== 'docker')
+      throw new LabError(
+        'E_RUNTIME',
+        `${this.name} runs on another engine (${this.docker.argv.join(' ')}): its network namespace is not on this machine`,
+      );
+    const r = await this.docker.exec(['inspect', '-f', '{{.State.Pid}}', this.id]);
+    const pid = Number(r.stdout.trim());
+    if (r.code !== 0 || !Number.isInteger(pid) || pid <= 0)
+      throw new LabError(
+        'E_RUNTIME',
+        `the PID of ${this.name} on this machine: ${r.stderr.trim() || `docker inspect said "${r.stdout.trim()}"`}`,
+      );
+    return ['nsenter', '-t', String(pid), '-n', ...cmd];
   }
 
   /** The child is the `docker exec` client: its stdout and stderr are the command's, its exit the command's. */

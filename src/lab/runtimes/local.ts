@@ -3,15 +3,13 @@
 // faults, capture and the test file are ./placed.ts over this runtime's hosts (`ProcessHost`s: loopback here,
 // `ip netns exec` in the netns subclass, ./netns.ts); this file keeps a folder of its own (the server's root, the
 // clients' files, a home per role: the RUFT server makes its identity there, a client pins it on first contact),
-// users' programs (`protocol: exec`, placed with ./exec.ts) and the reflection test (amplification).
-import { execFile } from 'node:child_process';
+// users' programs (`protocol: exec`, placed with ./exec.ts); the reflection test (amplification) is ./placed.ts's
+// too, over ./amplification.ts.
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { LabError } from '../errors.js';
 import {
   clientArgs,
   type Fault,
@@ -31,7 +29,7 @@ import {
   startExecClient,
   startExecServer,
 } from './exec.js';
-import { type Host, ProcessHost, place, type Role } from './host.js';
+import { type Host, ProcessHost, type Role } from './host.js';
 import { PlacedRuntime, type RunningServer, stoppingError, waitForShare } from './placed.js';
 import {
   type ClientOutcome,
@@ -43,14 +41,6 @@ import {
 } from './types.js';
 
 export { startTimeoutMs } from '../process.js';
-
-const execFileP = promisify(execFile);
-
-export interface AmplificationOutcome {
-  requestBytes: number;
-  victimBytes: number;
-  victimDatagrams: number;
-}
 
 /**
  * udplab's processes on this machine, each role with a home of its own, and users' programs. The `local` runtime
@@ -278,78 +268,6 @@ export class LocalRuntime extends PlacedRuntime {
     }
     const outcome = await this.judgeExec(client, local, remote, timeoutMs);
     return { outcome: this.withServerExit(v, [outcome])[0]!, faults: records };
-  }
-
-  /**
-   * Reflection on loopback: the variant's real client sends its first request to a silent socket; that datagram
-   * is sent again by hping3 with the source address of a victim socket (a forged address), straight to the
-   * server; the victim counts what the server sends it within `windowMs`.
-   */
-  async amplification(v: Variant, remote: string, windowMs: number): Promise<AmplificationOutcome> {
-    const server = await this.ensureServer(v);
-    if (server.transport === 'tcp')
-      throw new LabError('E_RUNTIME', 'amplification: TCP needs a handshake, nothing to reflect');
-    const sink = createSocket('udp4');
-    const victim = createSocket('udp4');
-    await Promise.all([sink, victim].map((s) => new Promise<void>((ok) => s.bind(0, '127.0.0.1', ok))));
-    const got = { bytes: 0, datagrams: 0 };
-    victim.on('message', (m) => {
-      got.bytes += m.length;
-      got.datagrams++;
-    });
-    const reqFile = join(this.dir, 'request.bin');
-    try {
-      const request = await new Promise<Buffer>((ok, fail) => {
-        const argv = clientArgs(v, `127.0.0.1:${sink.address().port}`, remote, join(this.dir, 'client', 'never.bin'));
-        const client = place(this.host('client'), [...this.udplab(), ...argv], { env: this.home('client') });
-        const t = setTimeout(() => {
-          void client.stop('SIGKILL');
-          fail(new LabError('E_RUNTIME', `amplification: the ${v.id} client sent no request within 10 s`));
-        }, 10_000);
-        sink.once('message', (m) => {
-          clearTimeout(t);
-          void client.stop('SIGKILL');
-          ok(m);
-        });
-      });
-      writeFileSync(reqFile, request);
-      const { port } = victim.address();
-      await execFileP(
-        'hping3',
-        [
-          '127.0.0.1',
-          '-2',
-          '-a',
-          '127.0.0.1',
-          '-s',
-          String(port),
-          '-k',
-          '-p',
-          String(server.port),
-          '-c',
-          '1',
-          '-d',
-          String(request.length),
-          '-E',
-          reqFile,
-        ],
-        { timeout: 10_000 },
-      ).catch((e: NodeJS.ErrnoException & { stdout?: string; stderr?: string }) => {
-        // hping3 exits 1 when no answer comes back to its own port, which is the point: the answer went elsewhere
-        if (/1 packets transmitted/.test(`${e.stdout}${e.stderr}`)) return;
-        throw new LabError(
-          'E_RUNTIME',
-          e.code === 'ENOENT'
-            ? 'amplification needs hping3 (apt-get install hping3) to forge the source address'
-            : `hping3: ${e.message}`,
-        );
-      });
-      await new Promise((ok) => setTimeout(ok, windowMs));
-      return { requestBytes: request.length, victimBytes: got.bytes, victimDatagrams: got.datagrams };
-    } finally {
-      sink.close();
-      victim.close();
-    }
   }
 
   protected override stopProcesses(): Promise<unknown> {

@@ -5,9 +5,11 @@
 // on the client host (their outcome from their JSON line, the SHA-256 of what they wrote read where it lies), flows
 // at once, the crash-fault loop (progress read from the client's `.part.journal` through `readFile`, kills by PID
 // where the process runs, the server restarted on its port, `--resume`, the early-promotion check), tcpdump on the
-// client host with the pcap copied back, and a teardown that ends all of it. A runtime (local.ts, netns.ts,
-// docker-runtime.ts, swarm/) only builds the network and places hosts: `host(role)`, the argv that runs udplab there,
-// its folders and addresses — and what is truly its own (users' programs, amplification, image protocols).
+// client host with the pcap copied back, the reflection test (`attack: amplification`, ./amplification.ts: sink,
+// victim and the real client on the client host, hping3 in its network namespace through `Host.netnsArgv`), and a
+// teardown that ends all of it. A runtime (local.ts, netns.ts, docker-runtime.ts, swarm/) only builds the network
+// and places hosts: `host(role)`, the argv that runs udplab there, its folders and addresses — and what is truly
+// its own (users' programs, image protocols).
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, statSync, writeFileSync } from 'node:fs';
@@ -19,6 +21,7 @@ import { clientArgs, type Fault, type FaultRecord, serverSpec, type Variant } fr
 import { NetemPath } from '../shapers/netem.js';
 import { type RelayListening, type RunningRelay, relayReadback, startRelay } from '../shapers/relay.js';
 import type { ShapedEnd } from '../shapers/types.js';
+import { type AmplificationOutcome, amplify } from './amplification.js';
 import { type Host, type Placed, place, type Role } from './host.js';
 import {
   type ClientOutcome,
@@ -417,6 +420,35 @@ export abstract class PlacedRuntime implements LabRuntime {
     }
     const outcome = await this.finishClient(client, local, timeoutMs, Math.max(1000, deadline - Date.now()));
     return { outcome, faults: records };
+  }
+
+  /**
+   * Reflection (./amplification.ts): the variant's real client's first request, caught on the client host, sent
+   * again by hping3 from the client host's network namespace with a victim's address there as its source, straight
+   * to the variant's server (not through the shaped path); what the victim receives within `windowMs`.
+   */
+  async amplification(v: Variant, remote: string, windowMs: number): Promise<AmplificationOutcome> {
+    const server = await this.ensureServer(v);
+    if (server.transport === 'tcp')
+      throw new LabError('E_RUNTIME', 'amplification: TCP needs a handshake, nothing to reflect');
+    const env = this.home('client');
+    return amplify({
+      client: this.host('client'),
+      server: this.host('server').address,
+      serverPort: server.port,
+      clientArgv: (target) => [
+        ...this.udplab(),
+        ...clientArgs(v, target, remote, join(this.folders().clients, 'never.bin')),
+      ],
+      ...(env && { env }),
+      label: v.id,
+      windowMs,
+      placed: (p) => {
+        if (this.stopping) throw stoppingError('an amplification step');
+        this.clients.add(p);
+        void p.exited.then(() => this.clients.delete(p));
+      },
+    });
   }
 
   async startCapture(pcapPath: string): Promise<string | undefined> {

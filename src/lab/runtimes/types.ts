@@ -2,7 +2,7 @@
 import type { Blackout, Netem } from '../../impair/index.js';
 import type { TransferResult } from '../../transport/index.js';
 import type { Fault, FaultRecord, Variant } from '../protocols/index.js';
-import type { AmplificationOutcome } from './local.js';
+import type { AmplificationOutcome } from './amplification.js';
 
 export type RuntimeName = 'docker' | 'local' | 'netns' | 'swarm';
 export type ShaperName = 'netem' | 'userspace';
@@ -103,7 +103,7 @@ export interface LabRuntime {
     faults: Fault[],
     seed?: number,
   ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }>;
-  /** A forged request's reflection on loopback (attack scenarios: local). */
+  /** A forged request's reflection between the lab's own hosts (attack scenarios: ./amplification.ts). */
   amplification?(v: Variant, remote: string, windowMs: number): Promise<AmplificationOutcome>;
   /** Builds the network and places what the lab needs before its first run; on a throw, `stop` removes what it made. */
   start(): Promise<void>;
