@@ -3,15 +3,7 @@
 // from the same zod schema (`udplab lab --print-schema`), and a test keeps the two in step.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import {
-  type Blackout,
-  type Netem,
-  parseNetem,
-  parsePercent,
-  parseRateBit,
-  parseSizeBytes,
-  parseTimeMs,
-} from '../impair/index.js';
+import { type Blackout, type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes } from '../impair/index.js';
 import { LESSON_KINDS, type LessonKind, type LessonRecord, lessonFigureKeys, lessonRecord } from '../report/index.js';
 import { LabError } from './errors.js';
 import { PROFILES } from './profiles.js';

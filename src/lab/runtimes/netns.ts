@@ -47,7 +47,6 @@ export class NetnsRuntime extends LocalRuntime {
   private readonly k = (process.pid + instances++) % 250;
   private readonly cns = `udplab-${process.pid}-c${this.k}`;
   private readonly sns = `udplab-${process.pid}-s${this.k}`;
-  private created = false;
   /** The namespaces `ip netns add` made, each as soon as it exists: stop deletes these, also after a half-done start. */
   private readonly made = new Set<string>();
 
@@ -90,7 +89,6 @@ export class NetnsRuntime extends LocalRuntime {
         await ip('netns', 'add', ns);
         this.made.add(ns);
       }
-      this.created = true;
       await ip(
         'link',
         'add',
@@ -150,7 +148,6 @@ export class NetnsRuntime extends LocalRuntime {
     try {
       await super.stop();
     } finally {
-      this.created = false;
       for (const ns of [...this.made]) {
         await ip('netns', 'del', ns).then(
           () => this.made.delete(ns),
