@@ -13,8 +13,8 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, readFile, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { copyFile, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { LabError } from '../errors.js';
 import { exitedWithin } from '../process.js';
@@ -47,6 +47,8 @@ export interface Host extends CommandHost {
   copyIn(localPath: string, path: string): Promise<void>;
   /** Copies a file from here to `localPath` on this machine; false when there is none. */
   copyOut(path: string, localPath: string): Promise<boolean>;
+  /** Removes the regular files in `dir` whose names start with `prefix` (a download's file, its parts and journal). */
+  removeNamed(dir: string, prefix: string): Promise<void>;
   /** Signals a process (a PID on this host), or with `group` its whole process group. */
   kill(pid: number, signal: NodeJS.Signals, o?: { group?: boolean }): void;
   /**
@@ -153,6 +155,15 @@ export class ProcessHost implements Host {
     if ((await this.size(path)) === undefined) return false;
     if (resolve(localPath) !== resolve(path)) await copyFile(path, localPath);
     return true;
+  }
+
+  /** Through this machine's file system (no `find` needed on PATH: the namespaces share it). */
+  async removeNamed(dir: string, prefix: string): Promise<void> {
+    const names = await readdir(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [] as string[];
+      throw e;
+    });
+    for (const n of names.filter((x) => x.startsWith(prefix))) await rm(join(dir, n), { force: true });
   }
 
   kill(pid: number, signal: NodeJS.Signals, o: { group?: boolean } = {}): void {
@@ -275,6 +286,16 @@ export class ContainerHost implements Host {
   async copyOut(path: string, localPath: string): Promise<boolean> {
     if ((await this.size(path)) === undefined) return false;
     return (await this.docker.exec(['cp', `${this.id}:${path}`, localPath])).code === 0;
+  }
+
+  /** `find DIR -maxdepth 1 -type f -name PREFIX* -delete` in the container (the udplab image has find). */
+  async removeNamed(dir: string, prefix: string): Promise<void> {
+    const r = await this.exec(['find', dir, '-maxdepth', '1', '-type', 'f', '-name', `${prefix}*`, '-delete']);
+    if (r.code !== 0)
+      throw new LabError(
+        'E_RUNTIME',
+        `removing ${prefix}* in ${dir} in ${this.name}: ${r.stderr.trim() || `exit ${r.code}`}`,
+      );
   }
 
   /** `docker exec CONTAINER kill -s SIG PID` (a PID inside the container); not awaited, like process.kill. */

@@ -210,18 +210,8 @@ export abstract class PlacedRuntime implements LabRuntime {
   }
 
   /** Removes a client's file and what a download of it left (`NAME.<16 hex>.part`, its journal) on the client host. */
-  private async clearClientFile(local: string): Promise<void> {
-    const r = await this.host('client').exec([
-      'find',
-      dirname(local),
-      '-maxdepth',
-      '1',
-      '-name',
-      `${basename(local)}*`,
-      '-delete',
-    ]);
-    if (r.code !== 0)
-      throw new LabError('E_RUNTIME', `clearing ${local} in ${this.host('client').name}: ${r.stderr.trim()}`);
+  private clearClientFile(local: string): Promise<void> {
+    return this.host('client').removeNamed(dirname(local), basename(local));
   }
 
   protected async ensureServer(v: Variant, seed = 1): Promise<{ port: number; transport: 'udp' | 'tcp' }> {

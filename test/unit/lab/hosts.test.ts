@@ -1,5 +1,8 @@
 // The Host seam's container implementations (argv arrays through `docker`, never a shell string) and the relay
 // shaper's argv, read-back and counters (src/lab/shapers/relay.ts), golden.
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseNetem } from '../../../src/impair/index.js';
 import { ContainerHost, ProcessHost, pidOnHost, SidecarHost } from '../../../src/lab/runtimes/host.js';
@@ -67,6 +70,31 @@ describe('ContainerHost: docker exec CONTAINER …', () => {
       ['cp', 'srv1:/data/file-0.bin', '/tmp/keep.bin'],
     ]);
     expect(h.argv(['true'])).toEqual(['docker', '--host', 'tcp://n2:2375', 'exec', 'srv1', 'true']);
+  });
+
+  it('removeNamed: find … -delete in the container, through the injected docker; loopback through fs (no find on PATH)', async () => {
+    const { calls, docker } = fakeDocker();
+    const h = new ContainerHost('container client', 'abc123', '10.9.0.3', { argv: ['docker'], exec: docker });
+    await h.removeNamed('/data', 'file-0.bin');
+    expect(calls).toEqual([
+      ['exec', 'abc123', 'find', '/data', '-maxdepth', '1', '-type', 'f', '-name', 'file-0.bin*', '-delete'],
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), 'udplab-hosts-'));
+    try {
+      for (const n of ['file-0.bin', 'file-0.bin.0123456789abcdef.part', 'file-0.bin.part.journal', 'file-1.bin'])
+        writeFileSync(join(dir, n), 'x');
+      const path = process.env.PATH;
+      process.env.PATH = ''; // the doctor test's lab runs with a PATH that has node only
+      try {
+        await new ProcessHost('loopback', '127.0.0.1').removeNamed(dir, 'file-0.bin');
+      } finally {
+        process.env.PATH = path;
+      }
+      expect(readdirSync(dir)).toEqual(['file-1.bin']);
+      await new ProcessHost('loopback', '127.0.0.1').removeNamed(join(dir, 'absent'), 'file-0.bin');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('spawn runs the injected docker argv prefix (another node’s engine), as exec does', async () => {

@@ -118,6 +118,10 @@ class FakeHost implements Host {
     if (b) writeFileSync(localPath, b);
     return b !== undefined;
   }
+  async removeNamed(dir: string, prefix: string): Promise<void> {
+    this.execs.push(['removeNamed', dir, prefix]);
+    for (const f of [...this.files.keys()]) if (f.startsWith(`${dir}/${prefix}`)) this.files.delete(f);
+  }
   kill(pid: number, signal: NodeJS.Signals): void {
     this.kills.push([pid, signal]);
     const p = this.spawned.find((s) => s.pid === pid);
@@ -215,7 +219,7 @@ describe('PlacedRuntime over a fake host', () => {
       expect(r.killed_at_pct).toBeLessThan(r.at_pct + 20);
     }
     // the client's file and what a download left were cleared on the client host before the first leg
-    expect(rt.client.execs[0]).toEqual(['find', '/data', '-maxdepth', '1', '-name', 'file-0.bin*', '-delete']);
+    expect(rt.client.execs[0]).toEqual(['removeNamed', '/data', 'file-0.bin']);
     await rt.stop();
     expect(rt.leftovers().pids).toEqual([]);
   });
