@@ -55,11 +55,27 @@ describe.skipIf(!runDocker)('grading the examples on the docker runtime (issue #
     });
     const sem = row(g, 'seminar-2021');
     expect(sem.clean).toEqual(['pass', '']);
+    // two-clients fails the seminar's program only when its clients' transfers overlap (the shared peer address
+    // re-points a running transfer); eight client containers start through the engine one after another, and a 1 MiB
+    // blast lasts tens of ms, so a run on docker can miss the overlap (CI once saw all eight pass, after many runs where
+    // they failed). That cell alone is graded again, at most twice, each attempt printed; one must fail it, with the reason.
+    const tries: Array<[string, string]> = [sem['two-clients']!];
+    for (let k = 0; k < 2 && tries.at(-1)![0] === 'pass'; k++) {
+      using again = tempDir();
+      const r = await gradeExamples(['two-clients'], 'docker', again.path, 240_000);
+      expect(list('ps', r.pid)).toEqual([]);
+      expect(row(r, 'stop-and-wait')['two-clients']).toEqual(['pass', '']);
+      tries.push(row(r, 'seminar-2021')['two-clients']!);
+    }
+    console.log(
+      `seminar-2021 × two-clients on docker: ${tries.map(([v, why]) => `${v}${why ? ` (${why})` : ''}`).join(', ')}`,
+    );
+    sem['two-clients'] = tries.at(-1)!;
     for (const s of ['loss-10pct', 'two-clients']) {
       expect(sem[s]![0], `seminar-2021 × ${s}`).toBe('fail');
       expect(sem[s]![1], `seminar-2021 × ${s}`).toMatch(SEMINAR_REASONS[s]!);
     }
-    expect(g.summary).toEqual({ cells: 6, passed: 4, failed: 2 });
+    expect(g.summary).toEqual({ cells: 6, passed: tries.length === 1 ? 4 : 5, failed: tries.length === 1 ? 2 : 1 });
     // the images were built by this run from the folders' Dockerfiles, labelled, on the offline base
     for (const img of IMAGES) {
       const labels = execFileSync('docker', ['image', 'inspect', '--format', '{{json .Config.Labels}}', img], {
@@ -70,5 +86,5 @@ describe.skipIf(!runDocker)('grading the examples on the docker runtime (issue #
     // nothing of the run is left: no container, no network
     expect(list('ps', g.pid)).toEqual([]);
     expect(list('network', g.pid)).toEqual([]);
-  }, 480_000);
+  }, 960_000);
 });
