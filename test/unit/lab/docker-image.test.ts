@@ -16,8 +16,9 @@ import {
 } from '../../../src/lab/runtimes/docker-image-argv.js';
 import { describeExit, judge, lastLine, sha256Sync } from '../../../src/lab/runtimes/docker-image-grade.js';
 import { restartServer, type Server } from '../../../src/lab/runtimes/docker-image-servers.js';
-import type { Clock, NetemPathCounters } from '../../../src/lab/shapers/netem.js';
+import type { NetemPathCounters } from '../../../src/lab/shapers/netem.js';
 import { planShaping } from '../../../src/lab/shapers/plan.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
 
 const spec: ImageEndpointSpec = {
   label: 'alice',
@@ -139,38 +140,6 @@ describe('image protocol: verdicts from the file on disk', () => {
     expect(lastLine('a\nb\n\n  \n')).toBe('b');
   });
 });
-
-/** A fake clock (no sleeps) for NetemPath's polls and windows, as in netem-shaper.test.ts. */
-class FakeClock implements Clock {
-  t = 0;
-  private q: Array<{ at: number; fn: () => void }> = [];
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const h = { at: this.t + ms, fn };
-    this.q.push(h);
-    return h;
-  }
-  clearTimeout(h: unknown): void {
-    this.q = this.q.filter((x) => x !== h);
-  }
-  async advanceTo(target: number): Promise<void> {
-    for (;;) {
-      await flush();
-      const next = this.q.filter((x) => x.at <= target).sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
-      this.q = this.q.filter((x) => x !== next);
-      this.t = Math.max(this.t, next.at);
-      next.fn();
-    }
-    this.t = Math.max(this.t, target);
-    await flush();
-  }
-}
-const flush = async () => {
-  for (let i = 0; i < 5; i++) await new Promise((ok) => setImmediate(ok));
-};
 
 /**
  * A Docker engine whose kernel has netem: containers by name (`id-NAME`), one netem qdisc per resident sidecar

@@ -1,5 +1,5 @@
 // `udplab shape`: the argv it runs (golden), how it finds its container, and what it says when it cannot.
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { parseNetem } from '../../../src/impair/index.js';
 import {
   applySteps,
@@ -19,6 +19,7 @@ import {
   sidecarArgv,
 } from '../../../src/lab/index.js';
 import { IMAGE_TAG } from '../../../src/lab/runtimes/docker.js';
+import { cliRunner } from '../../helpers/cli.js';
 
 const ok = (stdout = ''): ExecResult => ({ code: 0, stdout, stderr: '' });
 const failed = (stderr: string, code = 2): ExecResult => ({ code, stdout: '', stderr });
@@ -352,19 +353,8 @@ describe('shape: notices', () => {
 });
 
 describe('udplab shape (CLI): input checked before Docker is asked', () => {
-  const lines: string[] = [];
-  afterEach(() => {
-    vi.restoreAllMocks();
-    lines.length = 0;
-  });
-  const run = async (argv: string[]) => {
-    vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-      lines.push(String(s));
-      return true;
-    });
-    const { main } = await import('../../../src/cli/index.js');
-    return main(argv);
-  };
+  const { lines, run, restore } = cliRunner();
+  afterEach(restore);
 
   it('bad grammar: exit 2, one line with the offending word', async () => {
     const code = await run(['shape', 'no-such-container-xyz', 'delay 10ms dleay 5ms']);

@@ -3,7 +3,7 @@
 // task is according to a fake manager engine (its `docker service ps`, `docker inspect --type task` and
 // `docker node inspect` answers), the `--node-engine` syntax, the scenario's `placement:` merged with the flags, and
 // the notice a non-swarm runtime gives a scenario that has `placement:`.
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { LabError } from '../../../src/lab/errors.js';
 import { parseScenario, runScenario } from '../../../src/lab/index.js';
 import { ContainerHost } from '../../../src/lab/runtimes/host.js';
@@ -24,6 +24,7 @@ import {
   programPass,
   type ShaperName,
 } from '../../../src/lab/runtimes/types.js';
+import { cliRunner } from '../../helpers/cli.js';
 
 const SELF = 'selfnodeid0000000000000a';
 const B = { id: 'bnodeid00000000000000000b', hostname: 'node-b', labels: {} as Record<string, string> };
@@ -266,19 +267,8 @@ describe('placement: the scenario’s field and the flags', () => {
 });
 
 describe('udplab lab (CLI): --node-engine and --relay-node checked before anything runs', () => {
-  const lines: string[] = [];
-  afterEach(() => {
-    vi.restoreAllMocks();
-    lines.length = 0;
-  });
-  const run = async (argv: string[]) => {
-    vi.spyOn(process.stderr, 'write').mockImplementation((s) => {
-      lines.push(String(s));
-      return true;
-    });
-    const { main } = await import('../../../src/cli/index.js');
-    return main(argv);
-  };
+  const { lines, run, restore } = cliRunner();
+  afterEach(restore);
 
   it('on another runtime: a usage line; a malformed NODE=URL: a usage line naming it', async () => {
     expect(await run(['lab', 'scenarios/lossy-10pct.yaml', '--node-engine', 'a=ssh://b'])).toBe(2);
