@@ -80,11 +80,27 @@ describe.skipIf(!run)('kernel netem in the VM lane', () => {
 
   it('udplab shape on a Docker container: netem applied, read back, felt by ping; ingress through ifb; cleared', () => {
     const tar = shapeImageTar();
-    const r = inVm(`sh test/vm/shape-guest.sh ${tar}`, 900);
+    const steps = ['import', 'run', 'apply', 'ping', 'show', 'reapply', 'ingress', 'clear-ingress', 'clear'];
+    const missing = (out: string) => steps.filter((s) => !new RegExp(`^${s} rc=0$`, 'm').test(out));
+    // The guest's own environment (dockerd starting, the image imported, the container run, all under TCG) may
+    // fail once on a loaded host; that, or a guest that never finished (no final rc line: the VM timed out), is
+    // tried once more, the first attempt printed. A failure of udplab shape's own steps is never retried.
+    let r = inVm(`sh test/vm/shape-guest.sh ${tar}`, 900);
+    const environmentFailed = (out: string) => !/^run rc=0$/m.test(out) || !/^rc=\d+$/m.test(out);
+    if (environmentFailed(r.stdout)) {
+      console.log(
+        `attempt 1: the guest's environment failed (missing: ${missing(r.stdout).join(', ')}; exit ${r.status}):\n${r.stdout}${r.stderr}`,
+      );
+      r = inVm(`sh test/vm/shape-guest.sh ${tar}`, 900);
+    }
     const out = r.stdout;
+    console.log(out);
     expect(out).toMatch(/guest kernel 6\.1\./);
-    for (const step of ['import', 'run', 'apply', 'ping', 'show', 'reapply', 'ingress', 'clear-ingress', 'clear'])
-      expect(out, out.slice(-3000)).toContain(`${step} rc=0`);
+    // one line first (CI lists the first line of each failure), then the guest's whole output
+    expect(
+      missing(out),
+      `steps without rc=0: ${missing(out).join(', ')} (exit ${r.status})\n${out}${r.stderr}`,
+    ).toEqual([]);
     expect(out).toMatch(
       /udplab shape: shp eth0 egress: netem delay 10ms loss 1% limit 2084\nqdisc netem \S+ root .*delay 10ms loss 1%/,
     );
