@@ -40,11 +40,14 @@ describe.skipIf(!run)('competing flows on a real kernel (VM lane)', () => {
       ],
       { cwd: ROOT, encoding: 'utf8', timeout: 1_600_000 },
     );
-    const tail = r.stdout.slice(-4000);
-    expect(r.stdout, tail).toMatch(/guest kernel 6\.1\./);
-    expect(r.stdout, tail).toMatch(/tcp_congestion_control=cubic/);
-    expect(r.stdout, tail).toMatch(/vm-fairness-ruft-tcp: 1\/1 runs passed on netns with the netem shaper/);
-    expect(r.status, tail).toBe(0);
+    // each message's first line says what was missing (CI lists first lines), then the guest's last 4000 characters
+    const tail = (what: string) => `${what} (exit ${r.status})\n${r.stdout.slice(-4000)}`;
+    expect(r.stdout, tail('no guest kernel line')).toMatch(/guest kernel 6\.1\./);
+    expect(r.stdout, tail('the guest does not use cubic')).toMatch(/tcp_congestion_control=cubic/);
+    expect(r.stdout, tail('the fairness run did not pass')).toMatch(
+      /vm-fairness-ruft-tcp: 1\/1 runs passed on netns with the netem shaper/,
+    );
+    expect(r.status, tail('the guest command failed')).toBe(0);
     const out = join(ROOT, '.cache', 'vm', 'out', 'reports');
     const dir = join(out, readdirSync(out).find((d) => d.startsWith('vm-fairness-ruft-tcp-'))!);
     const res = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
