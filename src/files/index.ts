@@ -29,6 +29,7 @@ export {
   readJournal,
   readJournalInfo,
   removePartial,
+  syncDirectory,
 } from './part-file.js';
 export { MAX_NAME_BYTES, type ResolveOptions, resolveInsideRoot } from './safe-path.js';
 export { type SweepOptions, type SweepResult, sweepAbandonedParts } from './sweep.js';

@@ -6,6 +6,8 @@
 // - The journal `NAME.part.journal` is JSON `{version:2,sizeBytes,part,ranges}`, rewritten at most every 250 ms
 //   (longer when syncing is slow) and at the end through a temp file `NAME.part.journal.<16 hex>.tmp` (O_EXCL,
 //   O_NOFOLLOW, 0600) renamed over it, after an fdatasync of the part: the journal may lag the data, never lead it.
+//   The temp file is fdatasynced before the rename and the directory fsynced after it, so after a power loss the
+//   journal's name holds a whole journal (not an empty file the rename outran) and the resume it offers survives.
 //   It holds at most MAX_JOURNAL_RANGES ranges (fewer ranges claim less: safe). Version-1 journals (the shared
 //   `NAME.part` of older releases) are ignored: such a transfer starts again.
 // - `--resume` reopens the journal's part with O_RDWR|O_NOFOLLOW (a regular file with one link, else start again)
@@ -14,7 +16,9 @@
 // - `hashOnDisk` truncates the part to sizeBytes, fsyncs and hashes through the fd. `promote` checks that the part's
 //   name still is this fd's inode, then without `force` link()s it to NAME (fails on any existing NAME, EEXIST) and
 //   unlinks the part, with `force` rename()s over NAME; NAME is checked to be that inode afterwards. A mismatch
-//   removes the part: nothing wrong ever appears under the final name.
+//   removes the part: nothing wrong ever appears under the final name. The directory is fsynced after the promotion
+//   (the part's bytes were fsynced by hashOnDisk), so a file reported done is still there after a power loss.
+//   Directory syncs are best effort: a file system that cannot sync a directory (EINVAL) is not an error.
 // - Writes are gathered: a packet's bytes that continue the previous ones are copied into a buffer of GATHER_BYTES,
 //   written with one pwrite when the next packet does not continue them, when the buffer is full, before every
 //   journal (its fdatasync covers them), at flush() (the receiver holds the whole file) and before hashing. One
@@ -50,7 +54,23 @@ import { FileError, fromFsError } from './errors.js';
 import { assertFdInside } from './fd-check.js';
 import { isPartOf, journalNameFor, journalTempNameFor, partNameFor } from './temp-names.js';
 
-const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
+const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = constants;
+
+/**
+ * fsync of a directory: makes the renames, links and unlinks in it durable. Best effort — a file system that
+ * cannot sync a directory, or a failure, leaves the names as the kernel has them (the data itself was synced).
+ */
+export function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, O_RDONLY | O_DIRECTORY);
+    fsyncSync(fd);
+  } catch {
+    /* best effort (see above) */
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 /** Bytes of neighbouring packets gathered into one pwrite at most (larger writes go straight to the file). */
 export const GATHER_BYTES = 256 << 10;
@@ -368,16 +388,18 @@ export class PartFile implements DataSink {
       this.flush(); // the gathered bytes too: the journal below claims them
       const t0 = performance.now();
       this.syncData(); // what the journal is about to claim is on disk first
-      this.syncMs = performance.now() - t0;
       fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
       created = true;
       assertFdInside(fd, this.realDir, tmp, { directlyIn: true });
       let done = 0;
       while (done < body.length) done += writeSync(fd, body, done, body.length - done);
+      fdatasyncSync(fd); // the journal's bytes before its name: a power loss must not leave an empty journal
       closeSync(fd);
       fd = undefined;
       renameSync(tmp, final); // replaces whatever is at the journal's name (a symlink itself, never its target)
       created = false;
+      syncDirectory(this.realDir);
+      this.syncMs = performance.now() - t0; // every sync above: checkpoints are spaced to 10× what they cost
     } catch (e) {
       if (fd !== undefined) closeSync(fd);
       if (created) unlinkQuiet(tmp);
@@ -442,6 +464,7 @@ export class PartFile implements DataSink {
         if (!this.opts.force) unlinkQuiet(this.finalPath); // the name link() just made
         throw new FileError('E_IO', `${this.finalPath} changed while being promoted; removed`);
       }
+      syncDirectory(this.realDir); // the final name (and the part's unlink) durable before the transfer is done
     } catch (e) {
       throw e instanceof FileError ? e : fromFsError(e, this.finalPath);
     } finally {
