@@ -181,8 +181,9 @@ export function largerProbeSizes(r: RouteMtu | undefined): number[] {
 }
 
 /**
- * The probe list for a peer: the larger sizes its route allows, then `defaults` (the core's), all at most `ceiling`
- * (`--max-datagram`) when one is given.
+ * The probe list for a peer: the larger sizes its route allows, then `defaults` (the core's), none larger than the
+ * local route's MTU allows (a gateway or not: the first hop's interface would fragment it; so over IPv6 on a
+ * 1,500-byte link 1,472 is not tried, 1,452 is), and all at most `ceiling` (`--max-datagram`) when one is given.
  */
 export function probeSizesFor(
   address: string,
@@ -190,8 +191,9 @@ export function probeSizesFor(
   ceiling?: number,
   src?: PathMtuSources,
 ): number[] {
-  const all = [...largerProbeSizes(routeMtu(address, src)), ...defaults];
-  return ceiling === undefined ? all : all.filter((s) => s <= ceiling);
+  const r = routeMtu(address, src);
+  const bound = Math.min(r ? r.mtu - (r.family === 6 ? 48 : 28) : MAX_UDP_PAYLOAD, ceiling ?? MAX_UDP_PAYLOAD);
+  return [...largerProbeSizes(r), ...defaults].filter((s) => s <= bound);
 }
 
 function ownAddresses(): string[] {

@@ -130,4 +130,16 @@ describe('the probe sizes above 1,472', () => {
     expect(probeSizesFor('127.0.0.1', defaults, 1472, src)).toEqual(defaults);
     expect(probeSizesFor('127.0.0.1', defaults, 1400, src)).toEqual([1400, 1280]);
   });
+
+  it('no default size above what the local route carries: IPv6 on a 1,500-byte link starts at 1,452', () => {
+    const defaults = [1472, 1452, 1400, 1280];
+    expect(probeSizesFor('fd00::77', defaults, undefined, src)).toEqual([1452, 1400, 1280]);
+    expect(probeSizesFor('2001:db8::1', defaults, undefined, src)).toEqual([1452, 1400, 1280]);
+    expect(probeSizesFor('::1', defaults, undefined, { ...src, linkMtu: '1500' })).toEqual([1452, 1400, 1280]);
+    expect(probeSizesFor('10.0.0.1', defaults, undefined, { ...src, linkMtu: '1400' })).toEqual([1280]);
+    // unknown route: the defaults as they were
+    expect(probeSizesFor('10.0.1.20', defaults, undefined, { ...src, route4: join(dir.path, 'missing') })).toEqual(
+      defaults,
+    );
+  });
 });
