@@ -119,7 +119,8 @@ const DATAGRAM_SIZE_HELP =
   'fixed datagram size to send data in (1200–65507; default: 1200, raised by path-MTU probing, see --max-datagram)';
 const MAX_DATAGRAM_HELP =
   'largest datagram path-MTU probing may try when sending data (1200–65507; default: the route MTU to the peer ' +
-  'minus IP/UDP headers, at most 32000, where the peer is this machine or on a directly attached link, else 1472; ' +
+  'minus IP/UDP headers, at most 32000, where the peer is this machine or on a directly attached link, else at ' +
+  "most 1472 (less where the local route's MTU is smaller); " +
   '1472 keeps data within a 1500-byte Ethernet MTU)';
 
 function parsePort(v: string): number {
