@@ -71,6 +71,8 @@ export interface CongestionControl {
   readonly btlBwBps: number;
   readonly pacingRateBps: number;
   readonly cwndBytes: number;
+  /** The packet size its floors and initial rates count in (the sender raises it with the packet size: sender.ts). */
+  mss: number;
   onAck(s: AckSample): void;
   onTimeout(first?: boolean): void;
 }
@@ -105,7 +107,7 @@ export class CongestionController implements CongestionControl {
   minValidated = false;
 
   constructor(
-    private readonly mss: number,
+    public mss: number,
     private readonly initialRateBps: number = (32 * mss) / 0.1,
   ) {}
 

@@ -1,6 +1,7 @@
 // Public face of the RUFT protocol core (sans-I/O).
 export { Connection, MIN_INITIAL_DATAGRAM } from './connection.js';
 export type { ConnectionConfig, ConnectionEvent, Deferred, Role } from './connection-config.js';
+export { CONNECTION_DEFAULTS } from './connection-config.js';
 export type { ConnectionStats, TimelinePoint } from './connection-stats.js';
 export type { TransferErrorCode } from './errors.js';
 export { DoneStatus, decodeFrames, encodeFrames, type Frame, type SenderSample } from './frames.js';

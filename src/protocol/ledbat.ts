@@ -27,7 +27,7 @@ export class LedbatController implements CongestionControl {
   private lastCutMs = Number.NEGATIVE_INFINITY;
   private roundDecrease = 0;
 
-  constructor(private readonly mss: number) {
+  constructor(public mss: number) {
     this.cwnd = INITIAL_CWND_PACKETS * mss;
   }
 

@@ -146,9 +146,23 @@ export class Sender {
 
   /** Earliest time a packet may go out (undefined: nothing to send until an ACK or timer). */
   nextSendTime(): number | undefined {
+    this.followPacketSize();
     if (this.recovery.probesOwed > 0) return 0;
     if (!this.hasData() || this.log.bytesInFlight + this.pmtu.payloadBytes > this.cc.cwndBytes) return undefined;
     return this.nextSendMs - this.quantumMs;
+  }
+
+  /**
+   * The controller's packet unit (its floors: at least 8 packets in the window, 2 per pacing interval): the base size,
+   * or the current one once the PMTU search has raised it above twice the base (a route MTU larger than Ethernet's:
+   * transport/path-mtu.ts). A window floor of a few 1,160-byte units holds less than one 32,000-byte packet: the
+   * sender would wait for ACKs that never come, or send one packet per delayed ACK. Sizes up to 1,472 keep the base
+   * unit, as before (the simulator's digests pin them).
+   */
+  private followPacketSize(): void {
+    const p = this.pmtu.payloadBytes;
+    const unit = p > 2 * this.opts.payloadBytes ? p : this.opts.payloadBytes;
+    if (this.cc.mss !== unit) this.cc.mss = unit;
   }
 
   /** Loss detection and the probe timeout (tail probe or RTO): the earlier deadline. */

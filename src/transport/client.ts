@@ -22,6 +22,7 @@ import {
 } from '../files/index.js';
 import { createRng, type Rng } from '../impair/index.js';
 import {
+  CONNECTION_DEFAULTS,
   Connection,
   type ConnectionConfig,
   type DataSink,
@@ -39,6 +40,7 @@ import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
 import { TransportError } from './errors.js';
 import { defaultKnownHostsPath, KnownHosts } from './identity.js';
+import { probeSizesFor } from './path-mtu.js';
 import { type BoundSocket, bindUdp } from './udp-socket.js';
 
 export interface Progress {
@@ -67,6 +69,11 @@ export interface ClientOptions {
   background?: boolean;
   rng?: Rng;
   clock?: Clock;
+  /**
+   * The largest datagram the path-MTU search may try (`--max-datagram`): sizes above 1,472 are offered up to the
+   * route's MTU to the server (path-mtu.ts), none above this. Ignored when `config.probeDatagramBytes` is given.
+   */
+  datagramCeiling?: number;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
   onProgress?: (p: Progress) => void;
   onWarning?: (w: string) => void;
@@ -221,8 +228,17 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   // the socket is open: anything that throws before the driver owns it (a bad UDPLAB_CRYPTO, a codec) closes it
   let conn: Connection;
   try {
+    // sizes above 1,472 only as far as the route to the server carries them unfragmented (path-mtu.ts)
+    const probeDatagramBytes = probeSizesFor(address, CONNECTION_DEFAULTS.probeDatagramBytes, o.datagramCeiling);
     conn = Connection.client(
-      { codecFor, connectionId: o.rng ? o.rng.bytes(8) : randomBytes(8), ...o.config, rng, clientSecurity },
+      {
+        codecFor,
+        connectionId: o.rng ? o.rng.bytes(8) : randomBytes(8),
+        probeDatagramBytes,
+        ...o.config,
+        rng,
+        clientSecurity,
+      },
       started,
       {
         op: spec.op,

@@ -26,7 +26,16 @@ export {
   parsePublicKey,
   udplabHome,
 } from './identity.js';
-export { type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
+export {
+  largerProbeSizes,
+  type PathMtuSources,
+  parseIpv6Route,
+  parseProcRoute,
+  probeSizesFor,
+  type RouteMtu,
+  routeMtu,
+} from './path-mtu.js';
+export { DEFAULT_LINK_MTU, type RelayOptions, type RelayReport, type RunningRelay, startRelay } from './relay.js';
 export {
   LatenessHistogram,
   type LatenessSummary,

@@ -42,6 +42,14 @@ export interface RelayOptions {
   tamper?: TamperOptions;
   /** Emulate IPv4 fragmentation at this MTU: each fragment meets the impairment on its own. */
   mtu?: number;
+  /**
+   * Without `mtu`: the emulated link's MTU (default DEFAULT_LINK_MTU, 1,500; 0: none). A datagram whose IP packet is
+   * larger (payload + 28 bytes over IPv4, + 48 over IPv6) is dropped, as a 1,500-byte hop drops what endpoints on
+   * loopback send it: their interface (MTU 65,536) carries the datagram whole, so Linux's default
+   * (IP_PMTUDISC_WANT) sends it unfragmented with DF set; the ICMP "fragmentation needed" a router would answer
+   * cannot reach a loopback kernel. Counted in the report's `oversize`.
+   */
+  linkMtu?: number;
   /** The receive buffer of the relay's sockets in bytes (default: bindUdp's 4 MiB ask); a small one makes the
    * kernel drop datagrams at the relay's sockets, which `self.*.socket_drops` then reports. */
   recvBufferBytes?: number;
@@ -63,6 +71,8 @@ export interface RelayReport {
   dropped?: number;
   /** With an MTU: datagrams sent as fragments, and those lost because a fragment was. */
   fragments?: { mtu: number; datagrams: number; lost: number };
+  /** Datagrams dropped, both ways, for being larger than the emulated link's MTU (present once one was). */
+  oversize?: { link_mtu: number; dropped: number };
   /**
    * What the relay itself added, per direction: `lateness` of each release (actual send − the time the
    * impairment model scheduled it, from when the relay's handler saw the datagram); `socket_drops`, datagrams
@@ -102,6 +112,9 @@ interface Upstream {
 
 type Job = { bytes: Uint8Array; send: (b: Uint8Array) => void };
 
+/** The link the relay emulates when no `mtu` is given: Ethernet's (docs/lab.md, "The emulated link's MTU"). */
+export const DEFAULT_LINK_MTU = 1500;
+
 /** IPv4 fragment sizes (20-byte IP header each, 8-byte UDP header in the first) of a UDP payload at an MTU. */
 export function fragmentSizes(payloadBytes: number, mtu: number): number[] {
   const total = payloadBytes + 8;
@@ -125,7 +138,12 @@ class Direction {
     private readonly mtu?: number,
     /** The IP version on the wire: `rate` counts the frame kernel netem would (src/impair/wire.ts). */
     private readonly ip: 4 | 6 = 4,
+    /** Without `mtu`: larger IP packets are dropped (0: no limit). */
+    private readonly linkMtu = 0,
   ) {}
+
+  /** Datagrams dropped for being larger than the link's MTU. */
+  oversize = 0;
 
   /** Datagrams whose forwarding threw (dropped, counted). */
   errors = 0;
@@ -146,6 +164,10 @@ class Direction {
     const out = this.tamper ? (b: Uint8Array) => this.tamper!.apply(b).forEach(guarded) : guarded;
     if (this.mtu && bytes.length + 28 > this.mtu) {
       this.pushFragmented(bytes, fragmentSizes(bytes.length, this.mtu), now, out);
+      return;
+    }
+    if (!this.mtu && this.linkMtu && bytes.length + (this.ip === 6 ? 48 : 28) > this.linkMtu) {
+      this.oversize++;
       return;
     }
     for (const d of this.imp.decide(now, bytes.length, udpFrameBytes(bytes.length, this.ip))) {
@@ -244,8 +266,17 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   // the target resolved once (IPv4 or IPv6, the OS's first), in the form the server's replies come from
   const target = await resolveHost(o.targetHost);
   const ip = target.includes(':') ? 6 : 4;
-  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'), o.mtu, ip);
-  const down = new Direction(new Impairment(o.down, root.fork('down'), opts), clock, t0, tamper('down'), o.mtu, ip);
+  const linkMtu = o.linkMtu ?? DEFAULT_LINK_MTU;
+  const up = new Direction(new Impairment(o.up, root.fork('up'), opts), clock, t0, tamper('up'), o.mtu, ip, linkMtu);
+  const down = new Direction(
+    new Impairment(o.down, root.fork('down'), opts),
+    clock,
+    t0,
+    tamper('down'),
+    o.mtu,
+    ip,
+    linkMtu,
+  );
   const front = await bindUdp(o.listenHost ?? '127.0.0.1', o.listenPort ?? 0);
   if (o.recvBufferBytes !== undefined) front.socket.setRecvBufferSize(o.recvBufferBytes);
   const upstreams = new Map<string, Promise<Upstream>>();
@@ -357,6 +388,9 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
           datagrams: up.fragmented + down.fragmented,
           lost: up.fragmentLost + down.fragmentLost,
         },
+      }),
+      ...(up.oversize + down.oversize > 0 && {
+        oversize: { link_mtu: linkMtu, dropped: up.oversize + down.oversize },
       }),
     }),
     close: async () => {

@@ -32,6 +32,7 @@ import {
 } from '../files/index.js';
 import { createRng, type Rng } from '../impair/index.js';
 import {
+  CONNECTION_DEFAULTS,
   Connection,
   type ConnectionConfig,
   type ConnectionEvent,
@@ -52,6 +53,7 @@ import { formatHostPort } from './address.js';
 import { AddressValidator, sourceKey } from './admission.js';
 import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
+import { probeSizesFor } from './path-mtu.js';
 import { SharedAdmission, sharedAdmissionBuffer } from './shared-admission.js';
 import { bindUdp, type RemoteInfo } from './udp-socket.js';
 
@@ -78,6 +80,11 @@ export interface ServeOptions {
   partSweepEveryMs?: number;
   rng?: Rng;
   clock?: Clock;
+  /**
+   * The largest datagram the path-MTU search may try (`--max-datagram`): sizes above 1,472 are offered up to the
+   * route's MTU to each client (path-mtu.ts), none above this. Ignored when `config.probeDatagramBytes` is given.
+   */
+  datagramCeiling?: number;
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
   log?: (line: string) => void;
   /** Bind with SO_REUSEPORT, beside the other workers of `serveWorkers` (workers.ts). */
@@ -178,6 +185,8 @@ const OP_NAMES: Record<number, string> = { [Op.Get]: 'get', [Op.Put]: 'put', [Op
 const PATH_PROBE_EVERY_MS = 250;
 const MAX_SESSION_LOG = 10_000;
 const PATH_PROBE_TRIES = 5;
+const PROBE_SIZES_TTL_MS = 60_000;
+const PROBE_SIZES_MAX = 1024;
 
 // Every address compared here (cookies, per-source counts and limits, migration) is a `rinfo.address` of this
 // one socket, so each peer has one spelling: on a dual-stack socket (`--host ::`) an IPv4 peer is always
@@ -236,6 +245,18 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     admission.inactive(s.source);
   };
   const who = (r: RemoteInfo) => formatHostPort(r.address, r.port);
+  // the probe sizes per client address, from the route's MTU to it (path-mtu.ts: a few small /proc and /sys reads
+  // per new session, remembered for PROBE_SIZES_TTL_MS; the map is emptied when it holds PROBE_SIZES_MAX addresses)
+  const probeSizes = new Map<string, { sizes: number[]; at: number }>();
+  const probesFor = (address: string): number[] => {
+    const now = clock();
+    const known = probeSizes.get(address);
+    if (known && now - known.at < PROBE_SIZES_TTL_MS) return known.sizes;
+    if (probeSizes.size >= PROBE_SIZES_MAX) probeSizes.clear();
+    const sizes = probeSizesFor(address, CONNECTION_DEFAULTS.probeDatagramBytes, o.datagramCeiling);
+    probeSizes.set(address, { sizes, at: now });
+    return sizes;
+  };
 
   const handleRequest = (s: Session, req: Initial) => {
     const c = s.driver.conn;
@@ -489,7 +510,11 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     if (!admitted) return;
     let conn: Connection | undefined;
     try {
-      conn = Connection.server({ codecFor, ...o.config, rng, serverSecurity }, clock(), data);
+      conn = Connection.server(
+        { codecFor, probeDatagramBytes: probesFor(rinfo.address), ...o.config, rng, serverSecurity },
+        clock(),
+        data,
+      );
     } finally {
       // no session made (a failed Noise read, or a throw for the fault boundary): its place is given back
       if (!conn) {

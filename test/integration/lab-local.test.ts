@@ -23,6 +23,13 @@ describe('lab on the local runtime', () => {
       expect(r.shaping_readback).toMatch(/userspace relay: up ".*" down ".*" seed \d+/);
       expect(r.goodput_bps).toBeGreaterThan(1000);
     }
+    // the relay emulates a 1,500-byte link and RUFT is told so (UDPLAB_LINK_MTU): on loopback (MTU 65,536) it would
+    // otherwise probe 32,000-byte datagrams; here it sends 1,472 at most (1 MiB: > 734 packets of 1,428 bytes of file)
+    // and no probe above that meets the relay (its `oversize` count would say so)
+    for (const r of res.runs) {
+      expect(r.packets_sent, r.id).toBeGreaterThan((1 << 20) / 1428);
+      expect((r.shaper_counters as { oversize?: unknown }).oversize, r.id).toBeUndefined();
+    }
     expect(res.runs[1]!.netem_down).toBe('delay 2ms loss 10%');
     expect((res.runs[1]!.shaper_counters as { downStats: { lost: number } }).downStats.lost).toBeGreaterThan(0);
     expect(lines.some((l) => l.startsWith('[2/2]'))).toBe(true);

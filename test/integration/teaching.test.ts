@@ -88,6 +88,9 @@ describe('teaching set (scenarios/teaching)', () => {
     const frag = (byId(res, 'naive-60k').shaper_counters as { fragments: { datagrams: number; lost: number } })
       .fragments;
     expect(frag.lost / frag.datagrams).toBeGreaterThan(0.2);
+    // RUFT is told the emulated link's MTU (1,500): it probes no larger datagram, so none of its packets is cut
+    const ruftFrag = (byId(res, 'ruft').shaper_counters as { fragments: { datagrams: number } }).fragments;
+    expect(ruftFrag.datagrams).toBe(0);
   });
 
   it('05 receiver overrun and 06 two clients: the seminar server fails without any network loss', async () => {

@@ -42,9 +42,11 @@ describe('udplab get / put / ls over loopback', () => {
     expect(r.sha256).toBe(bigSha);
     expect(r.bytes).toBe(8 << 20);
     expect(r.goodput_bps).toBeGreaterThan(0);
-    // path-MTU probing on loopback: the data moves to 1472-byte datagrams (1428 bytes of file each)
-    expect(r.datagram_bytes).toBe(1472);
-    expect(r.packets_received).toBeGreaterThan((8 << 20) / 1428);
+    // path-MTU probing on loopback (route MTU 65,536): the data moves to 32,000-byte datagrams (31,956 bytes of
+    // file each), where the probes used to stop at 1,472 (8 MiB: > 5,874 packets)
+    expect(r.datagram_bytes).toBe(32_000);
+    expect(r.packets_received).toBeGreaterThan((8 << 20) / 31_956);
+    expect(r.packets_received).toBeLessThan((8 << 20) / 1428 / 10);
     expect(r.rtt_ms_min).toBeGreaterThanOrEqual(0);
     expect(r.security).toMatch(/^Noise_NK_25519_ChaChaPoly_SHA256, server SHA256:/);
     expect(readdirSync(out).filter((n) => n.startsWith('big.bin.') && n.includes('.part'))).toEqual([]);
@@ -131,8 +133,48 @@ describe('udplab get / put / ls over loopback', () => {
     }
   });
 
+  it('the relay emulates a 1,500-byte link: RUFT’s larger probes are dropped there and data stays at 1,472', async () => {
+    const relay = await startRelay({
+      targetHost: '127.0.0.1',
+      targetPort: server.port,
+      up: parseNetem('delay 1ms'),
+      down: parseNetem('delay 1ms'),
+      seed: 5,
+    });
+    try {
+      const local = join(out, 'via-relay.bin');
+      const r = await get({ host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey }, 'big.bin', local);
+      expect(sha256File(local)).toBe(bigSha);
+      expect(r.datagram_bytes).toBe(1472);
+      // the server probed 32,000 and 8,972 (its route to the relay is loopback's); the link dropped every try
+      expect(relay.report().oversize).toEqual({ link_mtu: 1500, dropped: 6 });
+      expect(relay.report().fragments).toBeUndefined();
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('a ceiling (--max-datagram) keeps loopback data within 1,472 bytes, no probe above it', async () => {
+    const capped = await serve({ root, host: '127.0.0.1', port: 0, identity, datagramCeiling: 1472 });
+    try {
+      const local = join(out, 'capped.bin');
+      const r = await get({ host: '127.0.0.1', port: capped.port, serverKey: identity.publicKey }, 'big.bin', local);
+      expect(sha256File(local)).toBe(bigSha);
+      expect(r.datagram_bytes).toBe(1472);
+      expect(r.packets_received).toBeGreaterThan((8 << 20) / 1428);
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('--datagram-size 1472 sends data in datagrams that fill a 1500-byte MTU exactly', async () => {
-    const big = await serve({ root, host: '127.0.0.1', port: 0, identity, config: { maxDatagramBytes: 1472 } });
+    const big = await serve({
+      root,
+      host: '127.0.0.1',
+      port: 0,
+      identity,
+      config: { maxDatagramBytes: 1472, probeDatagramBytes: [] }, // as --datagram-size 1472 sets it
+    });
     randomFile(join(root, 'd.bin'), 1 << 20);
     try {
       for (const mtu of [1500, 1400]) {
@@ -163,7 +205,7 @@ describe('udplab get / put / ls over loopback', () => {
     }
   });
 
-  it('udplab put --json reports the datagram size: probed up to 1472 by default, fixed by --datagram-size', async () => {
+  it('udplab put --json reports the datagram size: probed (loopback: 32,000), bounded by --max-datagram, fixed by --datagram-size', async () => {
     const src = join(out, 'p.bin');
     randomFile(src, 1 << 20);
     const key = Buffer.from(identity.publicKey).toString('base64');
@@ -183,12 +225,16 @@ describe('udplab get / put / ls over loopback', () => {
         c.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text)) : reject(new Error(`exit ${code}: ${err}`))));
       });
     const probed = await putJson('p1.bin', []);
-    expect(probed.datagram_bytes).toBe(1472);
+    expect(probed.datagram_bytes).toBe(32_000);
+    const bounded = await putJson('p3.bin', ['--max-datagram', '1472']);
+    expect(bounded.datagram_bytes).toBe(1472);
     const fixed = await putJson('p2.bin', ['--datagram-size', '1300']);
     expect(fixed.datagram_bytes).toBe(1300);
     // 1 MiB: 1,256 bytes of file per 1300-byte datagram → > 834 packets; 1,428 per 1472-byte one → ~735
     expect(fixed.packets_sent).toBeGreaterThan(834);
-    expect(probed.packets_sent).toBeLessThan(fixed.packets_sent);
+    expect(bounded.packets_sent).toBeLessThan(fixed.packets_sent);
+    // 1 MiB in 31,956-byte frames: 33 packets, after the 1,200-byte ones of the first round trips (up to 64)
+    expect(probed.packets_sent).toBeLessThan(bounded.packets_sent / 4);
   });
 
   it('--datagram-size outside 1200–65507: one line, E_USAGE, exit 2', () => {
@@ -201,6 +247,23 @@ describe('udplab get / put / ls over loopback', () => {
       });
       expect(r.status).toBe(2);
       expect(r.stderr.trim()).toMatch(/^udplab: E_USAGE: --datagram-size expects 1200–65507 bytes, got "\d+"$/);
+    }
+  });
+
+  it('--max-datagram outside 1200–65507, or with --datagram-size: one line, E_USAGE, exit 2', () => {
+    for (const [args, line] of [
+      [['serve', '--root', root, '--max-datagram', '70000'], /--max-datagram expects 1200–65507 bytes, got "70000"$/],
+      [
+        ['put', join(root, 'd.bin'), '127.0.0.1:9', '--max-datagram', '9000', '--datagram-size', '1300'],
+        /--datagram-size fixes the size and --max-datagram bounds the probing: give one of them$/,
+      ],
+    ] as const) {
+      const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'udplab.js'), ...args], {
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(2);
+      expect(r.stderr.trim()).toMatch(/^udplab: E_USAGE: /);
+      expect(r.stderr.trim()).toMatch(line);
     }
   });
 

@@ -15,6 +15,7 @@ interface RelayFlags {
   seed: string;
   tamper?: string;
   mtu?: string;
+  linkMtu: string;
   rcvbuf?: string;
   reportEvery: string;
   blackout: string[];
@@ -32,6 +33,12 @@ export const register: Register = (program: Command, setExit) => {
     .option('--netem <netem>', 'the same impairment both ways')
     .option('--seed <n>', 'PRNG seed', '1')
     .option('--mtu <bytes>', 'emulate IPv4 fragmentation at this MTU (each fragment lost on its own)')
+    .option(
+      '--link-mtu <bytes|none>',
+      "without --mtu: drop datagrams whose IP packet exceeds the emulated link's MTU, as a 1500-byte hop drops " +
+        'the unfragmented (DF) datagrams endpoints on loopback send (none: no limit)',
+      '1500',
+    )
     .option('--rcvbuf <bytes>', "the relay sockets' receive buffer (default: 4 MiB asked of the kernel)")
     .option('--tamper <spec>', 'hostile stage, e.g. "after 10 flip 5% truncate 2% replay 5% reorder 5%"')
     .option(
@@ -73,6 +80,7 @@ export const register: Register = (program: Command, setExit) => {
         blackoutsFrom: blackoutFromFlag(f.blackoutFrom),
         ...(f.tamper !== undefined && { tamper: tamperFlag(f.tamper) }),
         ...(f.mtu !== undefined && { mtu: mtuFlag(f.mtu) }),
+        linkMtu: f.linkMtu === 'none' ? 0 : mtuFlag(f.linkMtu, '--link-mtu'),
         ...(f.rcvbuf !== undefined && { recvBufferBytes: rcvbufFlag(f.rcvbuf) }),
       });
       console.log(
@@ -109,9 +117,10 @@ function blackoutFromFlag(v: string): 'start' | 'first-datagram' {
   return v;
 }
 
-function mtuFlag(v: string): number {
+function mtuFlag(v: string, flag = '--mtu'): number {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n < 576 || n > 65535) throw new UsageError(`--mtu expects 576–65535, got "${v}"`);
+  if (!/^\d+$/.test(v) || n < 576 || n > 65535)
+    throw new UsageError(`${flag} expects 576–65535${flag === '--mtu' ? '' : ' or none'}, got "${v}"`);
   return n;
 }
 

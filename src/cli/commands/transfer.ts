@@ -82,8 +82,10 @@ function parseRate(v: string): { burst: number; perSecond: number } {
  * `--datagram-size`: a fixed datagram size for the data this side sends (header, frames and tag; IP and UDP headers
  * not counted). The receiver takes any size, so it is the sender's choice alone. Without it the sender starts at
  * 1200 (any IPv4 or IPv6 path carries it) and probes for 1472, 1452, 1400 and 1280 (path-MTU discovery): 1472
- * fills a 1500-byte Ethernet MTU over IPv4 with ~19% fewer packets per byte. A size beyond the path MTU is
- * fragmented by IP, and a lost fragment loses the whole datagram (teaching scenario 04).
+ * fills a 1500-byte Ethernet MTU over IPv4 with ~19% fewer packets per byte; where the route's MTU to the peer is
+ * known and larger (this machine, a directly attached jumbo-frame link: transport/path-mtu.ts) it probes up to that
+ * MTU first (at most 32,000; `--max-datagram` lowers the bound). A size beyond the path MTU is fragmented by IP, and
+ * a lost fragment loses the whole datagram (teaching scenario 04).
  */
 export function parseDatagramSize(v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -93,10 +95,33 @@ export function parseDatagramSize(v: string | undefined): number | undefined {
   return n;
 }
 
-/** The connection config of a fixed `--datagram-size` (no path-MTU probes), or nothing. */
-function fixedDatagram(bytes: number | undefined): { config?: { maxDatagramBytes: number; probeDatagramBytes: [] } } {
-  return bytes ? { config: { maxDatagramBytes: bytes, probeDatagramBytes: [] } } : {};
+/** `--max-datagram`: the largest datagram path-MTU probing may try (1200–65507). */
+export function parseMaxDatagram(v: string | undefined, fixed: number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1200 || n > 65507)
+    throw new UsageError(`--max-datagram expects 1200–65507 bytes, got "${v}"`);
+  if (fixed !== undefined)
+    throw new UsageError('--datagram-size fixes the size and --max-datagram bounds the probing: give one of them');
+  return n;
 }
+
+/** The connection config of a fixed `--datagram-size` (no path-MTU probes), or a probing ceiling, or nothing. */
+function datagramOptions(
+  bytes: number | undefined,
+  ceiling: number | undefined,
+): { config?: { maxDatagramBytes: number; probeDatagramBytes: [] }; datagramCeiling?: number } {
+  if (bytes) return { config: { maxDatagramBytes: bytes, probeDatagramBytes: [] } };
+  return ceiling === undefined ? {} : { datagramCeiling: ceiling };
+}
+
+const DATAGRAM_SIZE_HELP =
+  'fixed datagram size to send data in (1200–65507; default: 1200, raised by path-MTU probing, see --max-datagram)';
+const MAX_DATAGRAM_HELP =
+  'largest datagram path-MTU probing may try when sending data (1200–65507; default: the route MTU to the peer ' +
+  'minus IP/UDP headers, at most 32000, where the peer is this machine or on a directly attached link, else at ' +
+  "most 1472 (less where the local route's MTU is smaller); " +
+  '1472 keeps data within a 1500-byte Ethernet MTU)';
 
 function parsePort(v: string): number {
   const n = Number(v);
@@ -106,6 +131,7 @@ function parsePort(v: string): number {
 
 interface CommonFlags {
   datagramSize?: string;
+  maxDatagram?: string;
   serverKey?: string;
   acceptNew?: boolean;
   knownHosts?: string;
@@ -240,6 +266,7 @@ interface ServeFlags {
   /** commander's --no-overwrite */
   overwrite?: boolean;
   datagramSize?: string;
+  maxDatagram?: string;
   identity?: string;
   pskFile?: string;
   insecurePlaintext?: boolean;
@@ -298,10 +325,8 @@ export const register: Register = (program, setExit) => {
       'handshakes allowed per source address (many clients behind one NAT)',
       '50/20',
     )
-    .option(
-      '--datagram-size <bytes>',
-      'fixed datagram size to send data in (1200–65507; default: 1200, raised to 1472 by path-MTU probing)',
-    )
+    .option('--datagram-size <bytes>', DATAGRAM_SIZE_HELP)
+    .option('--max-datagram <bytes>', MAX_DATAGRAM_HELP)
     .option('--identity <file>', 'static key pair (default ~/.config/udplab/server.key, generated when missing)')
     .option(
       '--psk-file <file>',
@@ -322,6 +347,7 @@ export const register: Register = (program, setExit) => {
     .action(async (f: ServeFlags) => {
       const log = f.quiet ? () => {} : (l: string) => console.error(`udplab serve: ${l}`);
       const datagram = parseDatagramSize(f.datagramSize);
+      const ceiling = parseMaxDatagram(f.maxDatagram, datagram);
       const workers = parseWorkers(f.workers);
       // before anything is generated or bound: a Node without reusePort cannot run workers (one line, exit 2)
       const missing = workers > 1 ? reusePortMissing() : undefined;
@@ -348,7 +374,7 @@ export const register: Register = (program, setExit) => {
         readOnly: f.readOnly ?? false,
         noOverwrite: f.overwrite === false,
         handshakeRate: parseRate(f.handshakeRate),
-        ...fixedDatagram(datagram),
+        ...datagramOptions(datagram, ceiling),
         log,
       });
       // the default, ::, is dual-stack; a kernel without IPv6 cannot bind it: IPv4's every interface then
@@ -439,19 +465,18 @@ export const register: Register = (program, setExit) => {
       .argument('<host[:port]>', TARGET_HELP)
       .argument('[remote]', 'path under the server root (default: the local name)'),
   )
-    .option(
-      '--datagram-size <bytes>',
-      'fixed datagram size to send data in (1200–65507; default: 1200, raised to 1472 by path-MTU probing)',
-    )
+    .option('--datagram-size <bytes>', DATAGRAM_SIZE_HELP)
+    .option('--max-datagram <bytes>', MAX_DATAGRAM_HELP)
     .action(async (local: string, target: string, remote: string | undefined, f: CommonFlags) => {
       const bar = progressBar(f);
       const datagram = parseDatagramSize(f.datagramSize);
+      const ceiling = parseMaxDatagram(f.maxDatagram, datagram);
       const r = await withSigint((signal) =>
         put(
           {
             ...clientOptions(target, f, signal),
             ...(bar.onProgress && { onProgress: bar.onProgress }),
-            ...fixedDatagram(datagram),
+            ...datagramOptions(datagram, ceiling),
           },
           local,
           remote ?? basename(local),

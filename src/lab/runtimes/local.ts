@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_LINK_MTU } from '../../transport/index.js';
 import {
   clientArgs,
   type Fault,
@@ -38,6 +39,7 @@ import {
   notResumable,
   type RuntimeName,
   type ShaperName,
+  type ShapingRequest,
 } from './types.js';
 
 export { startTimeoutMs } from '../process.js';
@@ -62,8 +64,20 @@ export class LocalRuntime extends PlacedRuntime {
   protected folders(): { root: string; clients: string; stage: string } {
     return { root: join(this.dir, 'root'), clients: join(this.dir, 'client'), stage: join(this.dir, 'root') };
   }
+  /** The link the relay emulates (the scenario's `mtu:`, else the relay's default): what RUFT is told below. */
+  private linkMtu = DEFAULT_LINK_MTU;
   protected override home(role: Role): Record<string, string> {
-    return { UDPLAB_HOME: join(this.dir, `${role}-home`) };
+    // On loopback RUFT would read the route MTU 65,536 and probe datagrams no Ethernet link carries: it is told the
+    // emulated link's MTU instead (transport/path-mtu.ts), as an endpoint of that link reads its interface's. In
+    // network namespaces the veth's MTU already bounds it (and `mtu:` applies to the relay alone).
+    return {
+      UDPLAB_HOME: join(this.dir, `${role}-home`),
+      ...(this.name === 'local' && { UDPLAB_LINK_MTU: String(this.linkMtu) }),
+    };
+  }
+  override async applyShaping(r: ShapingRequest): Promise<string> {
+    this.linkMtu = r.mtu ?? DEFAULT_LINK_MTU;
+    return super.applyShaping(r);
   }
   /** Where the client's packets can be captured. */
   protected captureInterface(): string {

@@ -29,6 +29,21 @@ describe('path-MTU probing', () => {
     expect(r.mtuDropped).toBe(0);
   });
 
+  it('far above the base size (32,000 on a short, loopback-sized path) the window counts in packets of that size', () => {
+    // 100 Mbit/s, 0.5 ms round trip: a BDP of ~6 KB. A window floored at 4–8 packets of 1,160 bytes holds no
+    // 31,956-byte packet: before the controller's unit followed the size, nothing was sent after the probe
+    const r = simulateTransfer({
+      seed: 3,
+      sizeBytes: 4 << 20,
+      up: parseNetem('delay 250us'),
+      down: parseNetem('delay 250us rate 100mbit limit 300'),
+      config: { probeDatagramBytes: [32_000, 1472] },
+    });
+    expect(r.outcome).toBe('completed');
+    expect(r.stats.datagramBytes).toBe(32_000);
+    expect(r.stats.pmtuProbes).toBe(1);
+  });
+
   it('the receiver reports the size it received, for GET and PUT alike', () => {
     for (const op of ['get', 'put'] as const) {
       const r = run({ op });
