@@ -4,7 +4,7 @@
 //   transfer (one live PartFile per final name in this process: a second is refused E_BUSY). After opening, the
 //   kernel's path of the fd must lie in NAME's directory (and inside `root` when given): a swapped directory is refused.
 // - The journal `NAME.part.journal` is JSON `{version:2,sizeBytes,part,ranges}`, rewritten at most every 250 ms
-//   (longer when syncing is slow) and at the end through a temp file `NAME.part.journal.<16 hex>.tmp` (O_EXCL,
+//   (longer when checkpoints are slow, or many parts are open in this process: see `openParts`) and at the end through a temp file `NAME.part.journal.<16 hex>.tmp` (O_EXCL,
 //   O_NOFOLLOW, 0600) renamed over it, after an fdatasync of the part: the journal may lag the data, never lead it.
 //   The temp file is fdatasynced before the rename and the directory fsynced after it, so after a power loss the
 //   journal's name holds a whole journal (not an empty file the rename outran) and the resume it offers survives.
@@ -106,6 +106,20 @@ export interface PartFileOptions {
 
 /** Final names (real directory + name) with a live PartFile in this process → that PartFile's part path. */
 const active = new Map<string, string>();
+
+/**
+ * Parts open in this process. The journal checkpoints of all of them share one budget: each part's are spaced to
+ * ≥ 10× what its last one cost (its syncs, the journal's write and rename) × this count, so that together they keep
+ * to about a tenth of the process's time however many transfers it holds. One event loop holding many receptions (a
+ * server's uploads; the bench's load generator with 100 downloads) spent ~40% of its time in checkpoints when each
+ * part looked only at its own cost (docs/performance.md, "Many clients on one server").
+ */
+let openParts = 0;
+
+/** How many parts this process has open (the checkpoint budget's divisor). */
+export function openPartCount(): number {
+  return openParts;
+}
 
 /** Is a PartFile of this process writing to `finalKey` (real directory + name) or `partPath`? */
 export function isActivePart(finalKey: string, partPath?: string): boolean {
@@ -248,6 +262,8 @@ export class PartFile implements DataSink {
   /** How long the last fdatasync before a journal rename took: checkpoints are spaced to ≥ 10× that. */
   private syncMs = 0;
   private closed = false;
+  /** Counted in `openParts` (from a successful open to closeFd). */
+  private counted = false;
   /** Gathered bytes not yet written: `gatheredBytes` of `gather`, for the file at `gatheredAt`. */
   private gather: Buffer | undefined;
   private gatheredAt = 0;
@@ -311,6 +327,8 @@ export class PartFile implements DataSink {
       assertFdInside(this.fd, realDir, this.partPath, { directlyIn: true });
       if (realRoot !== undefined) assertFdInside(this.fd, realRoot, this.partPath);
       active.set(this.key, join(realDir, name));
+      openParts++;
+      this.counted = true;
       this.writeJournal();
     } catch (e) {
       this.closeFd();
@@ -363,7 +381,7 @@ export class PartFile implements DataSink {
 
   /** Rewrites the journal if the last write is older than `everyMs` (call it often; it is cheap when not due). */
   checkpoint(nowMs: number, everyMs = 250): void {
-    if (nowMs - this.lastJournalMs < Math.max(everyMs, 10 * this.syncMs)) return;
+    if (nowMs - this.lastJournalMs < Math.max(everyMs, 10 * this.syncMs * openParts)) return;
     this.lastJournalMs = nowMs;
     this.writeJournal();
   }
@@ -509,6 +527,8 @@ export class PartFile implements DataSink {
   private closeFd(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.counted) openParts--;
+    this.counted = false;
     this.gatheredBytes = 0; // suspend() wrote what the journal claims; discard() wants none of it
     if (active.get(this.key) === join(this.realDir, this.partName)) active.delete(this.key);
     try {

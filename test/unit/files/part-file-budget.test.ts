@@ -1,0 +1,89 @@
+// One process holding many receptions (a server's uploads, the bench's load generator with 100 downloads) shares
+// one checkpoint budget: each part's journal is rewritten no sooner than 10× its last checkpoint's cost × the parts
+// open in this process. Counted: the journal renames (one per checkpoint); every fdatasync is made to take ≥ 6 ms, so
+// the spacing a part's own cost alone would give (10 × a checkpoint's cost, ≥ 120 ms) stays below the 250 ms floor.
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { openPartCount, PartFile, readJournalInfo } from '../../../src/files/index.js';
+import { tempDir } from '../../helpers/tmp.js';
+
+const SYNC_MS = 6;
+const syncs = { count: 0 };
+const pause = new Int32Array(new SharedArrayBuffer(4));
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>();
+  return {
+    ...real,
+    renameSync: (from: string, to: string) => {
+      if (String(to).endsWith('.journal')) syncs.count++;
+      real.renameSync(from, to);
+    },
+    fdatasyncSync: (fd: number) => {
+      Atomics.wait(pause, 0, 0, SYNC_MS); // a slow disk: at least SYNC_MS per sync
+      real.fdatasyncSync(fd);
+    },
+  };
+});
+
+const PACKET = 1160;
+
+describe('PartFile checkpoints share one budget per process', () => {
+  it('with 20 parts open a part checkpoints less often than alone, and the count of open parts returns to 0', () => {
+    using dir = tempDir();
+    const parts: PartFile[] = [];
+    const held: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      held.push(0);
+      parts.push(
+        new PartFile(join(dir.path, `f${i}.bin`), { sizeBytes: 100 * PACKET, resume: false, force: false }, () => [
+          [0, held[i]!],
+        ]),
+      );
+    }
+    expect(openPartCount()).toBe(20);
+    const p = parts[0]!;
+    const final = join(dir.path, 'f0.bin');
+    p.write(0, new Uint8Array(PACKET).fill(1)); // its first checkpoint (due at once), before the range is held
+    held[0] = PACKET;
+    const t = Date.now();
+    p.write(PACKET, new Uint8Array(PACKET).fill(2));
+    held[0] = 2 * PACKET;
+    syncs.count = 0;
+    // 1 s later: alone this part would checkpoint (10 × its cost, ≥ 120 ms but far below 1 s); 20 parts share the
+    // budget (10 × ≥ 12 ms × 20 ≥ 2.4 s), so not yet
+    p.checkpoint(t + 1_000);
+    expect(syncs.count).toBe(0);
+    expect(readJournalInfo(final)?.ranges).toEqual([]);
+    p.checkpoint(t + 60_000);
+    expect(syncs.count).toBe(1);
+    expect(readJournalInfo(final)?.ranges).toEqual([[0, 2 * PACKET]]);
+    // the others end (each way a part ends): one part open, the spacing is its own again
+    for (const [i, q] of parts.entries()) {
+      if (i === 0) continue;
+      if (i % 2) q.discard();
+      else q.suspend();
+    }
+    expect(openPartCount()).toBe(1);
+    p.write(2 * PACKET, new Uint8Array(PACKET).fill(3));
+    held[0] = 3 * PACKET;
+    syncs.count = 0;
+    p.checkpoint(t + 61_000);
+    expect(syncs.count).toBe(1);
+    expect(readJournalInfo(final)?.ranges).toEqual([[0, 3 * PACKET]]);
+    p.suspend();
+    expect(openPartCount()).toBe(0);
+  });
+
+  it('a part that fails to open is not counted', () => {
+    using dir = tempDir();
+    const final = join(dir.path, 'x.bin');
+    const a = new PartFile(final, { sizeBytes: PACKET, resume: false, force: false }, () => []);
+    expect(() => new PartFile(final, { sizeBytes: PACKET, resume: false, force: false }, () => [])).toThrow(
+      /E_BUSY|already being received/,
+    );
+    expect(openPartCount()).toBe(1);
+    a.discard();
+    a.discard(); // twice: still counted once
+    expect(openPartCount()).toBe(0);
+  });
+});
