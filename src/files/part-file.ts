@@ -3,9 +3,11 @@
 //   O_CREAT|O_EXCL|O_NOFOLLOW mode 0600: never an existing file, never through a symlink, never shared with another
 //   transfer (one live PartFile per final name in this process: a second is refused E_BUSY). After opening, the
 //   kernel's path of the fd must lie in NAME's directory (and inside `root` when given): a swapped directory is refused.
-// - The journal `NAME.part.journal` is JSON `{version:2,sizeBytes,part,ranges}`, rewritten at most every 250 ms
-//   (longer when checkpoints are slow, or many parts are open in this process: see `openParts`) and at the end through a temp file `NAME.part.journal.<16 hex>.tmp` (O_EXCL,
-//   O_NOFOLLOW, 0600) renamed over it, after an fdatasync of the part: the journal may lag the data, never lead it.
+// - The journal `NAME.part.journal` is JSON `{version:2,sizeBytes,part,ranges}`, written when the part is opened,
+//   then rewritten at most every 250 ms (longer when checkpoints are slow, or many parts are open in this process:
+//   see `openParts`) and at the end, through a temp file `NAME.part.journal.<16 hex>.tmp` (O_EXCL, O_NOFOLLOW, 0600)
+//   renamed over it, after an fdatasync of the part (none for a journal that claims no range): the journal may lag
+//   the data, never lead it.
 //   The temp file is fdatasynced before the rename and the directory fsynced after it, so after a power loss the
 //   journal's name holds a whole journal (not an empty file the rename outran) and the resume it offers survives.
 //   It holds at most MAX_JOURNAL_RANGES ranges (fewer ranges claim less: safe). Version-1 journals (the shared
@@ -330,6 +332,8 @@ export class PartFile implements DataSink {
       openParts++;
       this.counted = true;
       this.writeJournal();
+      // the next checkpoint one spacing from now (the first packet used to rewrite this journal at once)
+      this.lastJournalMs = Date.now();
     } catch (e) {
       this.closeFd();
       if (ranges.length === 0) unlinkQuiet(this.partPath); // ours, just created (or nothing worth keeping)
@@ -398,6 +402,7 @@ export class PartFile implements DataSink {
         .map((r) => [r[0], r[1]]),
     };
     const body = Buffer.from(JSON.stringify(j));
+    const claims = j.ranges.some(([a, b]) => b > a);
     const final = journalPath(this.finalPath);
     const tmp = join(dirname(this.finalPath), journalTempNameFor(basename(this.finalPath), hex16()));
     let fd: number | undefined;
@@ -405,7 +410,7 @@ export class PartFile implements DataSink {
     try {
       this.flush(); // the gathered bytes too: the journal below claims them
       const t0 = performance.now();
-      this.syncData(); // what the journal is about to claim is on disk first
+      if (claims) this.syncData(); // what the journal is about to claim is on disk first (a journal of none: nothing)
       fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
       created = true;
       assertFdInside(fd, this.realDir, tmp, { directlyIn: true });

@@ -8,7 +8,7 @@ import { openPartCount, PartFile, readJournalInfo } from '../../../src/files/ind
 import { tempDir } from '../../helpers/tmp.js';
 
 const SYNC_MS = 6;
-const syncs = { count: 0 };
+const syncs = { count: 0, data: 0 };
 const pause = new Int32Array(new SharedArrayBuffer(4));
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
@@ -19,6 +19,7 @@ vi.mock('node:fs', async (importOriginal) => {
       real.renameSync(from, to);
     },
     fdatasyncSync: (fd: number) => {
+      syncs.data++;
       Atomics.wait(pause, 0, 0, SYNC_MS); // a slow disk: at least SYNC_MS per sync
       real.fdatasyncSync(fd);
     },
@@ -28,6 +29,28 @@ vi.mock('node:fs', async (importOriginal) => {
 const PACKET = 1160;
 
 describe('PartFile checkpoints share one budget per process', () => {
+  it('opening a part writes one journal, with no sync of the still empty part; its first packets write none', () => {
+    using dir = tempDir();
+    const final = join(dir.path, 'o.bin');
+    let held = 0;
+    syncs.count = 0;
+    syncs.data = 0;
+    const p = new PartFile(final, { sizeBytes: 100 * PACKET, resume: false, force: false }, () => [[0, held]]);
+    try {
+      expect(syncs).toEqual({ count: 1, data: 1 }); // the journal's temp file only: it claims no range
+      for (let i = 0; i < 3; i++) {
+        p.write(i * PACKET, new Uint8Array(PACKET).fill(i));
+        held = (i + 1) * PACKET;
+      }
+      expect(syncs).toEqual({ count: 1, data: 1 }); // the journal just written is not rewritten at the first packet
+      p.checkpoint(Date.now() + 60_000);
+      expect(syncs).toEqual({ count: 2, data: 3 }); // it claims 3 packets: the part, then the journal's temp file
+      expect(readJournalInfo(final)?.ranges).toEqual([[0, 3 * PACKET]]);
+    } finally {
+      p.discard(); // also when an expectation failed: the count of open parts stays right for the next test
+    }
+  });
+
   it('with 20 parts open a part checkpoints less often than alone, and the count of open parts returns to 0', () => {
     using dir = tempDir();
     const parts: PartFile[] = [];
@@ -43,7 +66,7 @@ describe('PartFile checkpoints share one budget per process', () => {
     expect(openPartCount()).toBe(20);
     const p = parts[0]!;
     const final = join(dir.path, 'f0.bin');
-    p.write(0, new Uint8Array(PACKET).fill(1)); // its first checkpoint (due at once), before the range is held
+    p.write(0, new Uint8Array(PACKET).fill(1));
     held[0] = PACKET;
     const t = Date.now();
     p.write(PACKET, new Uint8Array(PACKET).fill(2));
