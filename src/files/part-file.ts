@@ -15,7 +15,8 @@
 // - `--resume` reopens the journal's part with O_RDWR|O_NOFOLLOW (a regular file with one link, else start again)
 //   and clamps the journal's ranges to the part's size; a journal over MAX_JOURNAL_BYTES is not read. A transfer that
 //   does not resume removes the previous journal's part (unlink: a name in this directory, nothing is followed).
-// - `hashOnDisk` truncates the part to sizeBytes, fsyncs and hashes through the fd. `promote` checks that the part's
+// - `hashOnDisk` truncates the part to sizeBytes, fsyncs and hashes through the fd (the fsync and the reads off the
+//   event loop: one process may hold many transfers). `promote` checks that the part's
 //   name still is this fd's inode, then without `force` link()s it to NAME (fails on any existing NAME, EEXIST) and
 //   unlinks the part, with `force` rename()s over NAME; NAME is checked to be that inode afterwards. A mismatch
 //   removes the part: nothing wrong ever appears under the final name. The directory is fsynced after the promotion
@@ -37,6 +38,7 @@ import {
   fchmodSync,
   fdatasyncSync,
   fstatSync,
+  fsync,
   fsyncSync,
   ftruncateSync,
   linkSync,
@@ -434,10 +436,9 @@ export class PartFile implements DataSink {
    * fdatasync of the part. A failure counts as a failed write: Linux reports a writeback error once and drops the
    * pages, so the next fdatasync succeeds without them; no journal written after it may claim them.
    */
-  private syncData(full = false): void {
+  private syncData(): void {
     try {
-      if (full) fsyncSync(this.fd);
-      else fdatasyncSync(this.fd);
+      fdatasyncSync(this.fd);
     } catch (e) {
       this.writeFailed = true;
       throw e;
@@ -450,10 +451,18 @@ export class PartFile implements DataSink {
     this.flush();
     try {
       ftruncateSync(this.fd, size);
-      this.syncData(true);
     } catch (e) {
       throw fromFsError(e, this.partPath);
     }
+    // the fsync off the event loop (as the reads below): a process holding many transfers (a server's uploads, the
+    // bench's load generator) ran every other session's packets only after each one's fsync of its whole file
+    await new Promise<void>((ok, fail) =>
+      fsync(this.fd, (err) => {
+        if (!err) return ok();
+        this.writeFailed = true; // as syncData: the pages a failed writeback dropped must not be claimed later
+        fail(fromFsError(err, this.partPath));
+      }),
+    );
     const h = createHash('sha256');
     const buf = Buffer.allocUnsafe(Math.max(1, Math.min(1 << 20, size)));
     for (let pos = 0; pos < size; ) {

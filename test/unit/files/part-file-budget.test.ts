@@ -2,6 +2,7 @@
 // one checkpoint budget: each part's journal is rewritten no sooner than 10× its last checkpoint's cost × the parts
 // open in this process. Counted: the journal renames (one per checkpoint); every fdatasync is made to take ≥ 6 ms, so
 // the spacing a part's own cost alone would give (10 × a checkpoint's cost, ≥ 120 ms) stays below the 250 ms floor.
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { openPartCount, PartFile, readJournalInfo } from '../../../src/files/index.js';
@@ -9,6 +10,8 @@ import { tempDir } from '../../helpers/tmp.js';
 
 const SYNC_MS = 6;
 const syncs = { count: 0, data: 0 };
+/** The hash's fsyncs, held until the test lets them run. */
+const held: Array<() => void> = [];
 const pause = new Int32Array(new SharedArrayBuffer(4));
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
@@ -17,6 +20,9 @@ vi.mock('node:fs', async (importOriginal) => {
     renameSync: (from: string, to: string) => {
       if (String(to).endsWith('.journal')) syncs.count++;
       real.renameSync(from, to);
+    },
+    fsync: (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      held.push(() => real.fsync(fd, cb));
     },
     fdatasyncSync: (fd: number) => {
       syncs.data++;
@@ -108,5 +114,27 @@ describe('PartFile checkpoints share one budget per process', () => {
     a.discard();
     a.discard(); // twice: still counted once
     expect(openPartCount()).toBe(0);
+  });
+
+  it('the hash fsyncs the part off the event loop: the loop runs on while that fsync is pending', async () => {
+    using dir = tempDir();
+    const final = join(dir.path, 'h.bin');
+    const data = new Uint8Array(4 * PACKET).map((_, i) => i & 0xff);
+    const p = new PartFile(final, { sizeBytes: data.length, resume: false, force: false }, () => [[0, data.length]]);
+    try {
+      for (let i = 0; i < 4; i++) p.write(i * PACKET, data.subarray(i * PACKET, (i + 1) * PACKET));
+      let hashed: string | undefined;
+      const hashing = p.hashOnDisk().then((h) => {
+        hashed = h;
+      });
+      await new Promise((ok) => setImmediate(ok)); // other sessions' I/O and timers run here
+      expect(held.length).toBe(1); // the fsync was asked for, not run on this thread
+      expect(hashed).toBeUndefined();
+      held.shift()!();
+      await hashing;
+      expect(hashed).toBe(createHash('sha256').update(data).digest('hex'));
+    } finally {
+      p.discard();
+    }
   });
 });
