@@ -4,7 +4,7 @@
 //   transfer (one live PartFile per final name in this process: a second is refused E_BUSY). After opening, the
 //   kernel's path of the fd must lie in NAME's directory (and inside `root` when given): a swapped directory is refused.
 // - The journal `NAME.part.journal` is JSON `{version:2,sizeBytes,part,ranges}`, written when the part is opened,
-//   then rewritten at most every 250 ms (longer when checkpoints are slow, or many parts are open in this process:
+//   then rewritten at most every 250 ms (longer when checkpoints are slow, or many parts are open in this thread:
 //   see `openParts`) and at the end, through a temp file `NAME.part.journal.<16 hex>.tmp` (O_EXCL, O_NOFOLLOW, 0600)
 //   renamed over it, after an fdatasync of the part (none for a journal that claims no range): the journal may lag
 //   the data, never lead it.
@@ -112,15 +112,16 @@ export interface PartFileOptions {
 const active = new Map<string, string>();
 
 /**
- * Parts open in this process. The journal checkpoints of all of them share one budget: each part's are spaced to
- * ≥ 10× what its last one cost (its syncs, the journal's write and rename) × this count, so that together they keep
- * to about a tenth of the process's time however many transfers it holds. One event loop holding many receptions (a
- * server's uploads; the bench's load generator with 100 downloads) spent ~40% of its time in checkpoints when each
- * part looked only at its own cost (docs/performance.md, "Many clients on one server").
+ * Parts open in this thread (each of `serve --workers`' threads loads this module, so counts its own: one event
+ * loop each). The journal checkpoints of all of them share one budget: each part's are spaced to ≥ 10× what its last
+ * one cost (its syncs, the journal's write and rename) × this count, so that together they keep to about a tenth of
+ * the loop's time however many transfers it holds. One event loop holding many receptions (a server's uploads; the
+ * bench's load generator with 100 downloads) spent up to half its time in checkpoints when each part looked only at
+ * its own cost (docs/performance.md, "Many clients on one server").
  */
 let openParts = 0;
 
-/** How many parts this process has open (the checkpoint budget's divisor). */
+/** How many parts this thread has open (the checkpoint budget's divisor). */
 export function openPartCount(): number {
   return openParts;
 }
