@@ -11,7 +11,8 @@
 //              missing peer (uftp, udx-native, utp-native) an error instead of a "not measured" row
 //   cost     — CPU seconds per GiB on each side; peak RSS of each side while moving BENCH_RSS_GIB (default 4) GiB
 //   clients  — one server (--workers 1 and 2), 1, 2 and 100 clients held by one load-generator process:
-//              aggregate goodput ÷ one client's, median of 3 rounds
+//              aggregate goodput ÷ one client's, median of 3 rounds (each round runs 1, 2 and 100 in turn); per
+//              round the cores used, the host's UDP receive-buffer drops and the sessions' retransmissions
 //   flood    — a client's transfer time during a handshake flood ÷ its time without one (target ≤ 2)
 //   tcp50    — RUFT ÷ TCP at 5% loss on a 50 ms path (target ≥ 30); TCP on kernel netem (here: the VM lane)
 //   fairness — the shared-bottleneck simulator (10 Mbit/s, 40 ms, drop-tail, 30 s, seed 1): Jain's index of
@@ -808,6 +809,32 @@ async function costSuite(): Promise<Row[]> {
   }
 }
 
+/** The host's UDP counters (/proc/net/snmp): on loopback both sides' sockets count here. */
+function udpCounters(): { inErrors: number; rcvbufErrors: number } {
+  try {
+    const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('Udp: InDatagrams'));
+    const names = lines[i]!.split(/\s+/);
+    const values = lines[i + 1]!.split(/\s+/).map(Number);
+    const at = (name: string) => values[names.indexOf(name)] ?? 0;
+    return { inErrors: at('InErrors'), rcvbufErrors: at('RcvbufErrors') };
+  } catch {
+    return { inErrors: 0, rcvbufErrors: 0 };
+  }
+}
+
+interface LoadRound {
+  bps: number;
+  ms: number;
+  serverCpuS: number;
+  /** The generator's CPU over the clocked interval (its start-up excluded). */
+  loadCpuS: number;
+  /** Datagrams the host's UDP sockets dropped for a full receive buffer during the round (both sides). */
+  rcvbufDrops: number;
+  sent: number;
+  retransmitted: number;
+}
+
 /** Runs the one-process load generator (bench/load.ts): N concurrent sessions, the clock around them only. */
 async function loadRound(
   port: number,
@@ -816,16 +843,17 @@ async function loadRound(
   outDir: string,
   keyFile: string,
   serverPid: number,
-): Promise<{ bps: number; ms: number; serverCpuS: number; loadCpuS: number }> {
+): Promise<LoadRound> {
   mkdirSync(outDir, { recursive: true });
+  const udp0 = udpCounters();
   const child = spawn(
     process.execPath,
     [join(import.meta.dirname, 'load.js'), '127.0.0.1', String(port), name, String(n), outDir, keyFile, '600'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  // CPU seconds of the server (all its threads) and of the generator over the round: which side is the limit
+  // CPU seconds of the server (all its threads) over the round, the generator's from its own line: which side is
+  // the limit
   const server0 = cpuSeconds(serverPid);
-  const usage = watchUsage(child.pid!);
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => {
@@ -835,22 +863,42 @@ async function loadRound(
     err += d;
   });
   const code = await new Promise<number | null>((ok) => child.once('exit', ok));
-  const loadCpuS = usage.stop().cpuS;
   const serverCpuS = cpuSeconds(serverPid) - server0;
+  const udp1 = udpCounters();
   if (code !== 0) throw new Error(`bench: the load generator (${n} clients) failed: ${err.trim()}`);
-  const r = JSON.parse(out.trim().split('\n').pop()!) as { bytes: number; ms: number };
-  return { bps: (r.bytes * 8 * 1000) / r.ms, ms: r.ms, serverCpuS, loadCpuS };
+  const r = JSON.parse(out.trim().split('\n').pop()!) as {
+    bytes: number;
+    ms: number;
+    cpuS: number;
+    sent: number;
+    retransmitted: number;
+  };
+  return {
+    bps: (r.bytes * 8 * 1000) / r.ms,
+    ms: r.ms,
+    serverCpuS,
+    loadCpuS: r.cpuS,
+    rcvbufDrops: udp1.rcvbufErrors - udp0.rcvbufErrors,
+    sent: r.sent,
+    retransmitted: r.retransmitted,
+  };
 }
 
 // One server (`serve --workers W`, W = 1 and 2 by default), then 1, 2 and N clients held by ONE load-generator
-// process (its start-up outside the clock), each count BENCH_REPEAT times (default 3): the median aggregate
-// goodput, its spread (min–max), and aggregate ÷ one client's on the same server.
+// process (its start-up outside the clock). BENCH_REPEAT rounds (default 3), each running 1, 2 and N clients in
+// turn, so that every count is measured at about the same moments of a shared machine's load (before, all rounds
+// of 1 client ran, then all of N: a ratio could compare a quiet minute with a busy one). The median aggregate
+// goodput, its spread (min–max), and aggregate ÷ one client's on the same server. Per round: the cores used by the
+// server / the generator (CPU seconds ÷ the round's wall time), the host's UDP receive-buffer drops, and the
+// sessions' retransmitted ÷ sent data packets.
 async function clientsSuite(): Promise<Row[]> {
   const sc = scratch();
   const n = Number(process.env.BENCH_CLIENTS ?? 100);
   const repeat = Number(process.env.BENCH_REPEAT ?? 3);
   const workerCounts = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
-  const name = sc.file('f.bin', Number(process.env.BENCH_CLIENT_MIB ?? 2) * MiB);
+  const mib = Number(process.env.BENCH_CLIENT_MIB ?? 2);
+  const name = sc.file('f.bin', mib * MiB);
+  const counts = [...new Set([1, 2, n])];
   const rows: Row[] = [];
   try {
     for (const w of workerCounts) {
@@ -867,11 +915,9 @@ async function clientsSuite(): Promise<Row[]> {
         `${4 * n}/${2 * n}`,
       ]);
       try {
-        const medians = new Map<number, number>();
-        for (const k of [...new Set([1, 2, n])]) {
-          const bps: number[] = [];
-          const cpu: string[] = [];
-          for (let r = 0; r < repeat; r++) {
+        const rounds = new Map<number, LoadRound[]>(counts.map((k) => [k, []]));
+        for (let r = 0; r < repeat; r++) {
+          for (const k of counts) {
             const round = await loadRound(
               srv.port,
               name,
@@ -882,18 +928,28 @@ async function clientsSuite(): Promise<Row[]> {
             ).catch((e: Error) => {
               throw new Error(`--workers ${w}, round ${r + 1}: ${e.message}`);
             });
-            bps.push(round.bps);
-            // CPU use in cores: busy seconds ÷ wall seconds, server / generator
-            cpu.push(
-              `${(round.serverCpuS / (round.ms / 1000)).toFixed(2)}/${(round.loadCpuS / (round.ms / 1000)).toFixed(2)}`,
-            );
+            rounds.get(k)!.push(round);
           }
+        }
+        const medians = new Map<number, number>();
+        for (const k of counts) {
+          const rs = rounds.get(k)!;
+          const bps = rs.map((x) => x.bps);
           medians.set(k, median(bps));
+          const cores = rs.map(
+            (x) => `${(x.serverCpuS / (x.ms / 1000)).toFixed(2)}/${(x.loadCpuS / (x.ms / 1000)).toFixed(2)}`,
+          );
+          const sent = rs.reduce((a, x) => a + x.sent, 0);
+          const retx = rs.reduce((a, x) => a + x.retransmitted, 0);
+          const drops = rs.reduce((a, x) => a + x.rcvbufDrops, 0);
           rows.push({
             suite: 'clients',
             case: `w${w} ${k} client${k > 1 ? 's' : ''}`,
             value: mbit(median(bps)),
-            unit: `Mbit/s aggregate, median of ${repeat} (${bps.map((b) => mbit(b)).join(', ')}); cores used server/generator ${cpu.join(', ')}`,
+            unit:
+              `Mbit/s aggregate (${mib} MiB each), median of ${repeat} (${bps.map((b) => mbit(b)).join(', ')}); ` +
+              `cores used server/generator ${cores.join(', ')}; UDP receive-buffer drops ${drops}; ` +
+              `retransmitted ${sent ? ((100 * retx) / sent).toFixed(2) : '0'}% of ${sent} data packets`,
           });
         }
         for (const k of [...new Set([2, n])])

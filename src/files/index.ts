@@ -24,6 +24,7 @@ export {
   JOURNAL_VERSION,
   journalPath,
   MAX_JOURNAL_RANGES,
+  openPartCount,
   PartFile,
   type PartFileOptions,
   readJournal,

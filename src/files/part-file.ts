@@ -3,9 +3,11 @@
 //   O_CREAT|O_EXCL|O_NOFOLLOW mode 0600: never an existing file, never through a symlink, never shared with another
 //   transfer (one live PartFile per final name in this process: a second is refused E_BUSY). After opening, the
 //   kernel's path of the fd must lie in NAME's directory (and inside `root` when given): a swapped directory is refused.
-// - The journal `NAME.part.journal` is JSON `{version:2,sizeBytes,part,ranges}`, rewritten at most every 250 ms
-//   (longer when syncing is slow) and at the end through a temp file `NAME.part.journal.<16 hex>.tmp` (O_EXCL,
-//   O_NOFOLLOW, 0600) renamed over it, after an fdatasync of the part: the journal may lag the data, never lead it.
+// - The journal `NAME.part.journal` is JSON `{version:2,sizeBytes,part,ranges}`, written when the part is opened,
+//   then rewritten at most every 250 ms (longer when checkpoints are slow, or many parts are open in this thread:
+//   see `openParts`) and at the end, through a temp file `NAME.part.journal.<16 hex>.tmp` (O_EXCL, O_NOFOLLOW, 0600)
+//   renamed over it, after an fdatasync of the part (none for a journal that claims no range): the journal may lag
+//   the data, never lead it.
 //   The temp file is fdatasynced before the rename and the directory fsynced after it, so after a power loss the
 //   journal's name holds a whole journal (not an empty file the rename outran) and the resume it offers survives.
 //   It holds at most MAX_JOURNAL_RANGES ranges (fewer ranges claim less: safe). Version-1 journals (the shared
@@ -13,7 +15,8 @@
 // - `--resume` reopens the journal's part with O_RDWR|O_NOFOLLOW (a regular file with one link, else start again)
 //   and clamps the journal's ranges to the part's size; a journal over MAX_JOURNAL_BYTES is not read. A transfer that
 //   does not resume removes the previous journal's part (unlink: a name in this directory, nothing is followed).
-// - `hashOnDisk` truncates the part to sizeBytes, fsyncs and hashes through the fd. `promote` checks that the part's
+// - `hashOnDisk` truncates the part to sizeBytes, fsyncs and hashes through the fd (the fsync and the reads off the
+//   event loop: one process may hold many transfers). `promote` checks that the part's
 //   name still is this fd's inode, then without `force` link()s it to NAME (fails on any existing NAME, EEXIST) and
 //   unlinks the part, with `force` rename()s over NAME; NAME is checked to be that inode afterwards. A mismatch
 //   removes the part: nothing wrong ever appears under the final name. The directory is fsynced after the promotion
@@ -35,6 +38,7 @@ import {
   fchmodSync,
   fdatasyncSync,
   fstatSync,
+  fsync,
   fsyncSync,
   ftruncateSync,
   linkSync,
@@ -106,6 +110,21 @@ export interface PartFileOptions {
 
 /** Final names (real directory + name) with a live PartFile in this process → that PartFile's part path. */
 const active = new Map<string, string>();
+
+/**
+ * Parts open in this thread (each of `serve --workers`' threads loads this module, so counts its own: one event
+ * loop each). The journal checkpoints of all of them share one budget: each part's are spaced to ≥ 10× what its last
+ * one cost (its syncs, the journal's write and rename) × this count, so that together they keep to about a tenth of
+ * the loop's time however many transfers it holds. One event loop holding many receptions (a server's uploads; the
+ * bench's load generator with 100 downloads) spent up to half its time in checkpoints when each part looked only at
+ * its own cost (docs/performance.md, "Many clients on one server").
+ */
+let openParts = 0;
+
+/** How many parts this thread has open (the checkpoint budget's divisor). */
+export function openPartCount(): number {
+  return openParts;
+}
 
 /** Is a PartFile of this process writing to `finalKey` (real directory + name) or `partPath`? */
 export function isActivePart(finalKey: string, partPath?: string): boolean {
@@ -248,6 +267,8 @@ export class PartFile implements DataSink {
   /** How long the last fdatasync before a journal rename took: checkpoints are spaced to ≥ 10× that. */
   private syncMs = 0;
   private closed = false;
+  /** Counted in `openParts` (from a successful open to closeFd). */
+  private counted = false;
   /** Gathered bytes not yet written: `gatheredBytes` of `gather`, for the file at `gatheredAt`. */
   private gather: Buffer | undefined;
   private gatheredAt = 0;
@@ -311,7 +332,11 @@ export class PartFile implements DataSink {
       assertFdInside(this.fd, realDir, this.partPath, { directlyIn: true });
       if (realRoot !== undefined) assertFdInside(this.fd, realRoot, this.partPath);
       active.set(this.key, join(realDir, name));
+      openParts++;
+      this.counted = true;
       this.writeJournal();
+      // the next checkpoint one spacing from now (the first packet used to rewrite this journal at once)
+      this.lastJournalMs = Date.now();
     } catch (e) {
       this.closeFd();
       if (ranges.length === 0) unlinkQuiet(this.partPath); // ours, just created (or nothing worth keeping)
@@ -363,7 +388,7 @@ export class PartFile implements DataSink {
 
   /** Rewrites the journal if the last write is older than `everyMs` (call it often; it is cheap when not due). */
   checkpoint(nowMs: number, everyMs = 250): void {
-    if (nowMs - this.lastJournalMs < Math.max(everyMs, 10 * this.syncMs)) return;
+    if (nowMs - this.lastJournalMs < Math.max(everyMs, 10 * this.syncMs * openParts)) return;
     this.lastJournalMs = nowMs;
     this.writeJournal();
   }
@@ -380,6 +405,7 @@ export class PartFile implements DataSink {
         .map((r) => [r[0], r[1]]),
     };
     const body = Buffer.from(JSON.stringify(j));
+    const claims = j.ranges.some(([a, b]) => b > a);
     const final = journalPath(this.finalPath);
     const tmp = join(dirname(this.finalPath), journalTempNameFor(basename(this.finalPath), hex16()));
     let fd: number | undefined;
@@ -387,7 +413,7 @@ export class PartFile implements DataSink {
     try {
       this.flush(); // the gathered bytes too: the journal below claims them
       const t0 = performance.now();
-      this.syncData(); // what the journal is about to claim is on disk first
+      if (claims) this.syncData(); // what the journal is about to claim is on disk first (a journal of none: nothing)
       fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
       created = true;
       assertFdInside(fd, this.realDir, tmp, { directlyIn: true });
@@ -411,10 +437,9 @@ export class PartFile implements DataSink {
    * fdatasync of the part. A failure counts as a failed write: Linux reports a writeback error once and drops the
    * pages, so the next fdatasync succeeds without them; no journal written after it may claim them.
    */
-  private syncData(full = false): void {
+  private syncData(): void {
     try {
-      if (full) fsyncSync(this.fd);
-      else fdatasyncSync(this.fd);
+      fdatasyncSync(this.fd);
     } catch (e) {
       this.writeFailed = true;
       throw e;
@@ -427,10 +452,18 @@ export class PartFile implements DataSink {
     this.flush();
     try {
       ftruncateSync(this.fd, size);
-      this.syncData(true);
     } catch (e) {
       throw fromFsError(e, this.partPath);
     }
+    // the fsync off the event loop (as the reads below): a process holding many transfers (a server's uploads, the
+    // bench's load generator) ran every other session's packets only after each one's fsync of its whole file
+    await new Promise<void>((ok, fail) =>
+      fsync(this.fd, (err) => {
+        if (!err) return ok();
+        this.writeFailed = true; // as syncData: the pages a failed writeback dropped must not be claimed later
+        fail(fromFsError(err, this.partPath));
+      }),
+    );
     const h = createHash('sha256');
     const buf = Buffer.allocUnsafe(Math.max(1, Math.min(1 << 20, size)));
     for (let pos = 0; pos < size; ) {
@@ -509,6 +542,8 @@ export class PartFile implements DataSink {
   private closeFd(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.counted) openParts--;
+    this.counted = false;
     this.gatheredBytes = 0; // suspend() wrote what the journal claims; discard() wants none of it
     if (active.get(this.key) === join(this.realDir, this.partName)) active.delete(this.key);
     try {

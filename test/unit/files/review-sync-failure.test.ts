@@ -20,7 +20,23 @@ vi.mock('node:fs', async (importOriginal) => {
       }
       f(fd);
     };
-  return { ...real, fdatasyncSync: failing(real.fdatasyncSync), fsyncSync: failing(real.fsyncSync) };
+  // the hash's fsync runs off the event loop (fs.fsync): it fails the same way
+  const failingAsync =
+    (f: typeof real.fsync) =>
+    (fd: number, cb: (err: NodeJS.ErrnoException | null) => void): void => {
+      if (syncs.failNext) {
+        syncs.failNext = false;
+        queueMicrotask(() => cb(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })));
+        return;
+      }
+      f(fd, cb);
+    };
+  return {
+    ...real,
+    fdatasyncSync: failing(real.fdatasyncSync),
+    fsyncSync: failing(real.fsyncSync),
+    fsync: failingAsync(real.fsync),
+  };
 });
 
 const PACKET = 1160;
