@@ -422,7 +422,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const onSessionDatagram = (s: Session, data: Uint8Array, rinfo: RemoteInfo) => {
     const conn = s.driver.conn;
     const before = conn.packetsAccepted;
-    s.driver.input(data);
+    s.driver.input(data, true); // a datagram of its own (dgram's, or a copy from another worker): read by nothing after
     const responses = conn.takePathResponses();
     if (conn.packetsAccepted === before || sameAddress(rinfo, s.peer)) return;
     const now = clock();
