@@ -29,8 +29,12 @@ export type CipherName = 'ChaChaPoly' | 'AESGCM';
  */
 export interface PacketAead {
   seal(header: Uint8Array, n: number, plaintext: Uint8Array): Uint8Array;
-  /** The plaintext, or undefined when `sealed` does not authenticate under `header` and `n`. */
-  open(header: Uint8Array, n: number, sealed: Uint8Array): Uint8Array | undefined;
+  /**
+   * The plaintext, or undefined when `sealed` does not authenticate under `header` and `n`. `inPlace`: the caller
+   * gives `sealed` up (a received datagram nobody reads again); a backend may then decrypt into its bytes (a failed
+   * open may leave them zeroed) instead of allocating the plaintext.
+   */
+  open(header: Uint8Array, n: number, sealed: Uint8Array, inPlace?: boolean): Uint8Array | undefined;
 }
 
 export interface CryptoBackend {
@@ -255,10 +259,14 @@ function sodiumPacketAead(s: SodiumApi, key: Uint8Array): PacketAead {
       s.crypto_aead_chacha20poly1305_ietf_encrypt(out.subarray(header.length), plaintext, header, null, iv, k);
       return out;
     },
-    open(header, n, sealed) {
+    open(header, n, sealed, inPlace) {
       if (sealed.length < TAG) return undefined;
       setNonce(n);
-      const out = take(sealed.length - TAG);
+      // a large datagram the transport gave up is decrypted where it lies (libsodium allows m == c): a fresh
+      // ArrayBuffer per 32,000-byte plaintext doubled the external memory V8 lets pile up before it collects
+      // (docs/performance.md, "The client's peak RSS")
+      const len = sealed.length - TAG;
+      const out = inPlace && len > SLAB / 4 ? Buffer.from(sealed.buffer, sealed.byteOffset, len) : take(len);
       try {
         s.crypto_aead_chacha20poly1305_ietf_decrypt(out, null, sealed, header, iv, k);
       } catch {

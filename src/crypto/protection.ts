@@ -10,8 +10,11 @@ export interface PacketProtection {
   readonly overheadBytes: number;
   /** The whole datagram: header ‖ sealed payload (payload and tag), in one allocation. */
   seal(header: Uint8Array, packetNumber: number, payload: Uint8Array): Uint8Array;
-  /** The payload of `sealed` (what follows the header), or undefined. */
-  open(header: Uint8Array, packetNumber: number, sealed: Uint8Array): Uint8Array | undefined;
+  /**
+   * The payload of `sealed` (what follows the header), or undefined. `inPlace`: `sealed` is given up (a received
+   * datagram nobody reads again) and may be decrypted in place (PacketAead.open).
+   */
+  open(header: Uint8Array, packetNumber: number, sealed: Uint8Array, inPlace?: boolean): Uint8Array | undefined;
 }
 
 const TAG = 16;

@@ -93,10 +93,10 @@ export function aeadProtection(
     security: label,
     overheadBytes: 16,
     seal: (header, pn, payload) => send.seal(header, pn, payload),
-    open: (header, pn, sealed) => {
+    open: (header, pn, sealed, inPlace) => {
       if (pn + WINDOW <= highest) return undefined; // too old to tell: treat as a replay
       if (pn <= highest && seen[pn % WINDOW] === 1) return undefined;
-      const p = recv.open(header, pn, sealed);
+      const p = recv.open(header, pn, sealed, inPlace);
       if (!p) return undefined;
       if (pn > highest) {
         for (let q = Math.max(highest + 1, pn - WINDOW + 1); q < pn; q++) seen[q % WINDOW] = 0;

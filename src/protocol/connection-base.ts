@@ -281,10 +281,25 @@ export abstract class ConnectionBase {
     return this.receiver?.data.toArray() ?? [];
   }
 
+  /** The probe list for a path change before the sender exists (pathChanged). */
+  private probeDatagramBytes: readonly number[] | undefined;
+
+  /**
+   * The peer moved to another path (the transport validated its new address): data returns to the base size and the
+   * path-MTU search starts over among `probeDatagramBytes`, the datagram sizes the new path may carry (the
+   * transport's, from its route: transport/path-mtu.ts). What the old path carried says nothing of the new one.
+   */
+  pathChanged(probeDatagramBytes: readonly number[]): void {
+    this.probeDatagramBytes = probeDatagramBytes;
+    this.sender?.pathChanged(probeDatagramBytes.map((b) => b - PACKET_OVERHEAD));
+  }
+
   protected makeSender(source: DataSource, held: readonly Range[], codec: ChunkCodec | undefined): Sender {
-    const probePayloadBytes = (this.cfg.probeDatagramBytes ?? DEFAULTS.probeDatagramBytes).map(
-      (b) => b - PACKET_OVERHEAD,
-    );
+    const probePayloadBytes = (
+      this.probeDatagramBytes ??
+      this.cfg.probeDatagramBytes ??
+      DEFAULTS.probeDatagramBytes
+    ).map((b) => b - PACKET_OVERHEAD);
     return new Sender(
       source,
       sha256(),

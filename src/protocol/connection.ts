@@ -194,7 +194,11 @@ export class Connection extends ConnectionBase {
       });
   }
 
-  handleDatagram(nowMs: number, datagram: Uint8Array): void {
+  /**
+   * A datagram from the peer. `owned`: the caller gives it up (a transport's freshly received datagram, read by
+   * nothing else afterwards): a large one is decrypted in place.
+   */
+  handleDatagram(nowMs: number, datagram: Uint8Array, owned = false): void {
     if (this.state === 'closed') return;
     const type = headerTypeFor(datagram, this.connectionId);
     if (type === 0) {
@@ -207,7 +211,7 @@ export class Connection extends ConnectionBase {
       this.client?.onDataWithoutKeys(nowMs);
       return;
     }
-    const payload = this.packets.open(type, pn, datagram);
+    const payload = this.packets.open(type, pn, datagram, owned);
     if (!payload) {
       this.counters.badPackets++;
       return;

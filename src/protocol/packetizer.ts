@@ -36,10 +36,13 @@ export class Packetizer {
     return this.seal(type, this.nextPn++, payload);
   }
 
-  /** The payload of a datagram whose header decoded as `type`/`pn`, or undefined when it does not verify. */
-  open(type: PacketType, pn: number, datagram: Uint8Array): Uint8Array | undefined {
+  /**
+   * The payload of a datagram whose header decoded as `type`/`pn`, or undefined when it does not verify. `owned`:
+   * the datagram is given up and may be decrypted in place.
+   */
+  open(type: PacketType, pn: number, datagram: Uint8Array, owned = false): Uint8Array | undefined {
     const prot = type === PacketType.Data ? this.dataProtection : this.hsProtection;
-    return prot?.open(datagram.subarray(0, HEADER_BYTES), pn, datagram.subarray(HEADER_BYTES));
+    return prot?.open(datagram.subarray(0, HEADER_BYTES), pn, datagram.subarray(HEADER_BYTES), owned);
   }
 
   private seal(type: PacketType, pn: number, payload: Uint8Array): Uint8Array {

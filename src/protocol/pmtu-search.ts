@@ -20,7 +20,7 @@ export class PmtuSearch {
   payloadBytes: number;
   /** Room for data in such a packet. */
   dataPerPacket: number;
-  private readonly candidates: readonly number[];
+  private candidates: readonly number[];
   /** Sizes still to try, largest first; a probe in flight; losses of the current size's probes. */
   private sizes: number[];
   private outstanding = false;
@@ -52,7 +52,8 @@ export class PmtuSearch {
 
   onProbeAcked(size: number): void {
     this.outstanding = false;
-    if (size <= this.payloadBytes) return;
+    // a probe sent before a path change (restart) proves nothing about the new path
+    if (size <= this.payloadBytes || !this.candidates.includes(size)) return;
     this.payloadBytes = size;
     this.dataPerPacket = size - DATA_FRAME_OVERHEAD;
     this.sizes = []; // candidates go largest first (a late ACK may be of one given up on): done
@@ -64,6 +65,19 @@ export class PmtuSearch {
       this.sizes.shift();
       this.losses = 0;
     }
+  }
+
+  /**
+   * The peer moved to another path (a validated migration, RFC 9000 §9.4): what the old one carried says nothing
+   * of it. Back to the base size, and search again among `probePayloadBytes` (the new path's candidates).
+   */
+  restart(probePayloadBytes: readonly number[]): void {
+    this.payloadBytes = this.basePayloadBytes;
+    this.dataPerPacket = this.payloadBytes - DATA_FRAME_OVERHEAD;
+    this.candidates = [...probePayloadBytes].filter((b) => b > this.basePayloadBytes).sort((a, b) => b - a);
+    this.sizes = [...this.candidates];
+    this.outstanding = false;
+    this.losses = 0;
   }
 
   /** Consecutive RTOs (`backoff` of them): from the second on, packets above the base size are a black hole. */

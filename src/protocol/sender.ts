@@ -165,6 +165,16 @@ export class Sender {
     if (this.cc.mss !== unit) this.cc.mss = unit;
   }
 
+  /**
+   * The peer is on another path now (a validated migration): data goes back to the base size and the PMTU search
+   * starts over among `probePayloadBytes`, the new path's candidates (payload sizes). Larger data in flight or
+   * queued for retransmission is split as after a black-hole fall back.
+   */
+  pathChanged(probePayloadBytes: readonly number[]): void {
+    this.pmtu.restart(probePayloadBytes);
+    this.followPacketSize();
+  }
+
   /** Loss detection and the probe timeout (tail probe or RTO): the earlier deadline. */
   nextTimerMs(): number | undefined {
     return this.recovery.nextTimerMs();

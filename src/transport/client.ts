@@ -315,7 +315,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
     bound.socket.on('message', (msg, rinfo) => {
       // only the server speaks in this session: anything else is dropped unread
       if (rinfo.port !== o.port || rinfo.address !== address) return;
-      driver.input(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+      driver.input(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), true); // dgram's own, per datagram
     });
     bound.socket.on('error', (err) => finish(new TransportError('E_IO', `socket error: ${err.message}`)));
     if (o.onProgress) {

@@ -22,10 +22,11 @@ export class ConnectionDriver {
     private readonly onError?: (err: unknown) => void,
   ) {}
 
-  input(datagram: Uint8Array): void {
+  /** A datagram from the peer; `owned`: nothing reads it afterwards (it may be decrypted in place). */
+  input(datagram: Uint8Array, owned = false): void {
     if (this.stopped) return;
     try {
-      this.conn.handleDatagram(this.clock(), datagram);
+      this.conn.handleDatagram(this.clock(), datagram, owned);
       this.drain();
     } catch (err) {
       this.fail(err);

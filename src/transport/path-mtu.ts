@@ -8,12 +8,13 @@
 // - the peer is on a link of its own (a route without a gateway, longest prefix, lowest metric, in /proc/net/route or
 //   /proc/net/ipv6_route): /sys/class/net/IF/mtu, and the route's MTU column of /proc/net/route when set (it shows
 //   the route's advmss + 40, what `ip route … advmss` pins);
+// - a link-local IPv6 peer (fe80::/10): the interface its scope names (`fe80::1%eth1`), none without a scope;
 // - beyond a gateway the next hops' MTU is unknown (a router with a smaller MTU drops the probe and sends ICMP, after
 //   which the kernel fragments locally): no larger sizes, as for an unknown route, or off Linux.
 // Only the main table of /proc/net/route is read (policy routing is not seen). UDPLAB_LINK_MTU (576–65535), set by
 // the lab's local runtime for processes behind its relay, stands for the interface MTU of every path: the relay
 // emulates that link on loopback.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { endianness, networkInterfaces } from 'node:os';
 
@@ -120,6 +121,7 @@ export function routeMtu(address: string, src: PathMtuSources = {}): RouteMtu | 
   const sys = src.sysClassNet ?? '/sys/class/net';
   const ifMtu = (iface: string) => readNumber(`${sys}/${iface}/mtu`);
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  const scope = /%(.+)$/.exec(address)?.[1];
   const addr = mapped ? mapped[1]! : address.replace(/%.*$/, '');
   const family = isIPv4(addr) ? 4 : isIPv6(addr) ? 6 : 0;
   if (family === 0) return undefined;
@@ -152,9 +154,17 @@ export function routeMtu(address: string, src: PathMtuSources = {}): RouteMtu | 
       family,
     };
   }
+  const a = ipv6BigInt(addr);
+  if (a >> 118n === 0x3fan) {
+    // link-local (fe80::/10): every interface has its own fe80::/64 route, all alike, so the table cannot tell which
+    // link the peer is on; the address's scope (`%eth1`, as Node spells rinfo's, or an interface index) names it.
+    // Without a scope the link is unknown: no larger sizes
+    const iface = scope === undefined ? undefined : scopeInterface(scope, sys);
+    const mtu = iface === undefined ? undefined : ifMtu(iface);
+    return mtu === undefined || iface === undefined ? undefined : { mtu, iface, direct: true, family };
+  }
   const text = readText(src.route6 ?? '/proc/net/ipv6_route');
   if (text === undefined) return undefined;
-  const a = ipv6BigInt(addr);
   const best = parseIpv6Route(text)
     .filter((r) => r.flags & RTF_UP && !(r.flags & RTF_REJECT) && prefixMatch6(a, r.dest, r.prefix))
     .sort((x, y) => y.prefix - x.prefix || x.metric - y.metric)[0];
@@ -194,6 +204,18 @@ export function probeSizesFor(
   const r = routeMtu(address, src);
   const bound = Math.min(r ? r.mtu - (r.family === 6 ? 48 : 28) : MAX_UDP_PAYLOAD, ceiling ?? MAX_UDP_PAYLOAD);
   return [...largerProbeSizes(r), ...defaults].filter((s) => s <= bound);
+}
+
+/** The interface an IPv6 scope names: a name (`eth1`) or an index (`3`, found in /sys/class/net/IF/ifindex). */
+function scopeInterface(scope: string, sys: string): string | undefined {
+  if (!/^\d+$/.test(scope)) return /^[\w.:@-]{1,15}$/.test(scope) && !/^\.+$/.test(scope) ? scope : undefined;
+  let names: string[];
+  try {
+    names = readdirSync(sys);
+  } catch {
+    return undefined;
+  }
+  return names.find((n) => readText(`${sys}/${n}/ifindex`)?.trim() === scope);
 }
 
 function ownAddresses(): string[] {

@@ -85,6 +85,11 @@ export interface ServeOptions {
    * route's MTU to each client (path-mtu.ts), none above this. Ignored when `config.probeDatagramBytes` is given.
    */
   datagramCeiling?: number;
+  /**
+   * The probe list for a client address, instead of the route's (path-mtu.ts's probeSizesFor with datagramCeiling):
+   * tests stand in for a route table with it.
+   */
+  probeSizes?: (address: string) => readonly number[];
   config?: Partial<Omit<ConnectionConfig, 'rng'>>;
   log?: (line: string) => void;
   /** Bind with SO_REUSEPORT, beside the other workers of `serveWorkers` (workers.ts). */
@@ -247,13 +252,14 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const who = (r: RemoteInfo) => formatHostPort(r.address, r.port);
   // the probe sizes per client address, from the route's MTU to it (path-mtu.ts: a few small /proc and /sys reads
   // per new session, remembered for PROBE_SIZES_TTL_MS; the map is emptied when it holds PROBE_SIZES_MAX addresses)
-  const probeSizes = new Map<string, { sizes: number[]; at: number }>();
-  const probesFor = (address: string): number[] => {
+  const probeSizes = new Map<string, { sizes: readonly number[]; at: number }>();
+  const probesFor = (address: string): readonly number[] => {
     const now = clock();
     const known = probeSizes.get(address);
     if (known && now - known.at < PROBE_SIZES_TTL_MS) return known.sizes;
     if (probeSizes.size >= PROBE_SIZES_MAX) probeSizes.clear();
-    const sizes = probeSizesFor(address, CONNECTION_DEFAULTS.probeDatagramBytes, o.datagramCeiling);
+    const sizes =
+      o.probeSizes?.(address) ?? probeSizesFor(address, CONNECTION_DEFAULTS.probeDatagramBytes, o.datagramCeiling);
     probeSizes.set(address, { sizes, at: now });
     return sizes;
   };
@@ -422,13 +428,15 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   const onSessionDatagram = (s: Session, data: Uint8Array, rinfo: RemoteInfo) => {
     const conn = s.driver.conn;
     const before = conn.packetsAccepted;
-    s.driver.input(data);
+    s.driver.input(data, true); // a datagram of its own (dgram's, or a copy from another worker): read by nothing after
     const responses = conn.takePathResponses();
     if (conn.packetsAccepted === before || sameAddress(rinfo, s.peer)) return;
     const now = clock();
     const p = s.probe;
     if (p && sameAddress(p.addr, rinfo) && responses.some((r) => r.length === 8 && timingSafeEqual(r, p.data))) {
       log(`session moved ${who(s.peer)} → ${who(rinfo)} (path validated)`);
+      // another address is another route: the sizes the old one carried are not known to fit (RFC 9000 §9.4)
+      if (!o.config?.probeDatagramBytes && rinfo.address !== s.peer.address) conn.pathChanged(probesFor(rinfo.address));
       s.peer = rinfo;
       s.probe = undefined;
       return;
