@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import { type LabResults, mergeResults, readResults } from '../report/index.js';
 import { LabError } from './errors.js';
 import { planRuns } from './runner.js';
-import { LABEL } from './runtimes/docker.js';
+import { LABEL, ownerAlive } from './runtimes/docker.js';
 import { removeService } from './runtimes/swarm/index.js';
 import type { Scenario } from './scenario.js';
 
@@ -157,9 +157,7 @@ export async function sweepServices(): Promise<number> {
   for (const line of out.split('\n')) {
     const [name, owner] = line.trim().split(' ');
     if (!name || !owner) continue;
-    try {
-      process.kill(Number(owner), 0);
-    } catch {
+    if (!ownerAlive(owner)) {
       await removeService(name);
       removed++;
     }

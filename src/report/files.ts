@@ -151,8 +151,21 @@ function markdown(res: LabResults): string {
   return l.join('\n');
 }
 
+/**
+ * Escapes text for HTML and XML (the reports, JUnit). Characters XML 1.0 forbids (C0 controls but tab, LF, CR; lone
+ * surrogates) are replaced by U+FFFD: a program's stderr line with an ANSI colour code in a failure reason made the
+ * whole junit.xml unreadable.
+ */
 export function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return s
+    .replace(
+      /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+      '\uFFFD',
+    )
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 }
 
 export interface JunitSuite {

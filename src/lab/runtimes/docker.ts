@@ -65,14 +65,21 @@ export async function dockerAvailable(): Promise<boolean> {
   }
 }
 
-function ownerAlive(owner: string | undefined): boolean {
+/**
+ * Whether the lab process that owns a labelled object still runs. EPERM (a process of another user: another user's
+ * lab on this machine) is alive — only ESRCH is gone; sweeping on EPERM removed another user's running lab.
+ */
+export function ownerAlive(
+  owner: string | undefined,
+  kill: (pid: number, signal: 0) => void = (pid, signal) => process.kill(pid, signal),
+): boolean {
   const pid = Number(owner);
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
-    process.kill(pid, 0);
+    kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

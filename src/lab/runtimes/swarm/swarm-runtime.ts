@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { LabError } from '../../errors.js';
+import { sweepServices } from '../../swarm-job.js';
 import { buildImage, LABEL, type LabNetwork, type LabNode } from '../docker.js';
 import { DockerRuntime } from '../docker-runtime.js';
 import type { DockerCli, Role } from '../host.js';
@@ -102,6 +103,9 @@ export class SwarmRuntime extends DockerRuntime {
       checkNodeNames(this.nodeEngines, (await docker(['node', 'ls', '--format', '{{.ID}} {{.Hostname}}'])).split('\n'));
     const tag = await buildImage();
     this.image = (await docker(['image', 'inspect', '--format', '{{.Id}}', tag])).trim();
+    // services of a lab killed before its teardown (SIGKILL) hold their overlay network: remove them first, as
+    // super.start() sweeps containers and networks
+    await sweepServices();
     await super.start();
     const said = this.o.said ?? ROLES.filter((r) => this.placement[r]).map((r) => `${r} on ${this.placement[r]}`);
     this.notices.push(
