@@ -18,6 +18,7 @@ import {
   HEADER_BYTES,
   type Initial,
   MIN_INITIAL_PAYLOAD,
+  Op,
   openStateless,
   PacketType,
   sealStateless,
@@ -218,4 +219,26 @@ export class EvilSession {
     const f = decodeFrames(p);
     return f.ok ? f.value : undefined;
   }
+}
+
+/** A GET request as a fresh client sends it (fields of `extra` override). */
+export const getRequest = (path: string, extra: Partial<Initial> = {}): Initial => ({
+  op: Op.Get,
+  resume: false,
+  force: false,
+  compression: 0,
+  path,
+  sizeBytes: 0,
+  ranges: [],
+  ...extra,
+});
+
+/** The highest packet number of the DATA packets in `sock`'s inbox (from index `from`) that open under `s`'s keys. */
+export function highestDataPn(sock: EvilSocket, s: EvilSession, from = 0): number {
+  let top = 0;
+  for (const m of sock.inbox.slice(from)) {
+    const h = decodeHeader(m.bytes);
+    if (h.ok && h.value.type === PacketType.Data && s.open(m.bytes)) top = Math.max(top, h.value.packetNumber);
+  }
+  return top;
 }

@@ -10,7 +10,6 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientHandshake, x25519KeyPair } from '../../src/crypto/index.js';
 import {
-  decodeHeader,
   encodeInitial,
   encodeInitialEnvelope,
   encodeReject,
@@ -23,7 +22,15 @@ import {
   sealStateless,
 } from '../../src/protocol/index.js';
 import { get, put, type RunningServer, serve } from '../../src/transport/index.js';
-import { cookieFor, EvilSession, EvilSocket, initialDatagram, typeOf } from '../helpers/evil-client.js';
+import {
+  cookieFor,
+  EvilSession,
+  EvilSocket,
+  getRequest,
+  highestDataPn,
+  initialDatagram,
+  typeOf,
+} from '../helpers/evil-client.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir();
@@ -45,18 +52,8 @@ function snapshot(root: string): Record<string, string> {
   return out;
 }
 
-const getReq = (path: string, extra: Partial<Initial> = {}): Initial => ({
-  op: Op.Get,
-  resume: false,
-  force: false,
-  compression: 0,
-  path,
-  sizeBytes: 0,
-  ranges: [],
-  ...extra,
-});
 const putReq = (path: string, sizeBytes: number, extra: Partial<Initial> = {}): Initial => ({
-  ...getReq(path),
+  ...getRequest(path),
   op: Op.Put,
   sizeBytes,
   ...extra,
@@ -141,7 +138,7 @@ describe('#1 low-order X25519 points', () => {
       { mode: 'noise', serverPublicKey: identity.publicKey, ephemeral: randomBytes(32) },
       { connectionId: cid },
     );
-    hs.firstMessage(encodeInitial(getReq('f.bin')));
+    hs.firstMessage(encodeInitial(getRequest('f.bin')));
     for (const point of LOW_ORDER) {
       const body = new Uint8Array(32 + 17);
       body.set(point);
@@ -181,9 +178,9 @@ describe('#3 PSK checked before anything is done; replayed INITIALs execute noth
       for (const req of [
         putReq('victim.bin', 5000, { resume: false, force: true }),
         putReq('newfile.bin', 5000),
-        getReq('secret-exists.txt'),
-        getReq('nope.txt'),
-        { ...getReq(''), op: Op.List },
+        getRequest('secret-exists.txt'),
+        getRequest('nope.txt'),
+        { ...getRequest(''), op: Op.List },
       ]) {
         const r = await EvilSession.attempt(sock, {
           serverPort: srv.port,
@@ -275,7 +272,7 @@ describe('#4 handshake packets never move or refresh a session; migration needs 
       const s = await EvilSession.open(client, {
         serverPort: srv.port,
         serverKey: identity.publicKey,
-        request: getReq('big.bin'),
+        request: getRequest('big.bin'),
       });
       s.send([{ type: 'ping' }]); // confirm, then go silent: the session must end at its idle timeout
       const forged = sealStateless(PacketType.Initial, s.cid, new Uint8Array(4));
@@ -305,7 +302,7 @@ describe('#4 handshake packets never move or refresh a session; migration needs 
       const s = await EvilSession.open(client, {
         serverPort: srv.port,
         serverKey: identity.publicKey,
-        request: getReq('big.bin'),
+        request: getRequest('big.bin'),
       });
       let bytesFromVictim = 0;
       const t0 = Date.now();
@@ -335,7 +332,7 @@ describe('#4 handshake packets never move or refresh a session; migration needs 
       const s = await EvilSession.open(first, {
         serverPort: srv.port,
         serverKey: identity.publicKey,
-        request: getReq('big.bin'),
+        request: getRequest('big.bin'),
       });
       // from the new address: an authenticated packet, then the challenge's answer
       moved.socket.send(s.seal([{ type: 'ping' }]), srv.port, '127.0.0.1');
@@ -344,7 +341,7 @@ describe('#4 handshake packets never move or refresh a session; migration needs 
       const data = (s.open(ch!.bytes)!.find((f) => f.type === 'path_challenge') as { data: Uint8Array }).data;
       const before = moved.inbox.length;
       // the answer, and an ACK of what went to the old address, so that the sender has room to send more
-      const top = highestPn(first, s);
+      const top = highestDataPn(first, s);
       moved.socket.send(
         s.seal([
           { type: 'path_response', data },
@@ -430,7 +427,7 @@ describe('#7 admission counts handshakes, caps sessions per source, ignores shor
           await EvilSession.attempt(sock, {
             serverPort: busy.port,
             serverKey: identity.publicKey,
-            request: getReq('f.bin'),
+            request: getRequest('f.bin'),
           }),
         );
       }
@@ -504,7 +501,7 @@ describe('#2 a read error in the sender ends that session, not the server', () =
       const s = await EvilSession.open(sock, {
         serverPort: srv.port,
         serverKey: identity.publicKey,
-        request: getReq('shrinks.bin'),
+        request: getRequest('shrinks.bin'),
       });
       s.send([{ type: 'ping' }]);
       // wait for the first flight, then truncate the file and acknowledge everything so far: the sender must read on
@@ -512,7 +509,7 @@ describe('#2 a read error in the sender ends that session, not the server', () =
       truncateSync(join(root, 'shrinks.bin'), 0);
       let closed: Frame | undefined;
       for (let i = 0; i < 200 && !closed; i++) {
-        const top = highestPn(sock, s);
+        const top = highestDataPn(sock, s);
         s.send([{ type: 'ack', largest: top, ackDelayUs: 0, maxOffset: 64 << 20, ranges: [[0, top]] }]);
         const m = await sock.waitFor((x) => (s.open(x.bytes) ?? []).some((f) => f.type === 'close'), 25);
         closed = m && s.open(m.bytes)!.find((f) => f.type === 'close');
@@ -669,14 +666,6 @@ describe('forged source port 0', () => {
 afterAll(() => dir[Symbol.dispose]());
 
 /** The highest packet number of this session's DATA packets the socket has received. */
-function highestPn(sock: EvilSocket, s: EvilSession): number {
-  let top = 0;
-  for (const m of sock.inbox) {
-    const h = decodeHeader(m.bytes);
-    if (h.ok && h.value.type === PacketType.Data && s.open(m.bytes)) top = Math.max(top, h.value.packetNumber);
-  }
-  return top;
-}
 
 // keep the unpadded-envelope helper honest: a real client pads to MIN_INITIAL_PAYLOAD
 it('the attacker toolkit pads INITIALs as a real client does', () => {

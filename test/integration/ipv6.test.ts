@@ -11,9 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tcpGet, tcpServe, tftpGet, tftpPut, tftpServe } from '../../src/baselines/index.js';
 import { x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
-import { decodeHeader, type Initial, Op, PacketType } from '../../src/protocol/index.js';
 import { generateIdentity, get, ls, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
-import { EvilSession, EvilSocket } from '../helpers/evil-client.js';
+import { EvilSession, EvilSocket, getRequest, highestDataPn } from '../helpers/evil-client.js';
 import { IPV6 } from '../helpers/ipv6.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
@@ -128,12 +127,16 @@ describe.skipIf(!IPV6)('a dual-stack server (--host ::)', () => {
     const mapped = await EvilSocket.open('::');
     try {
       for (const s of socks)
-        await EvilSession.open(s, { serverPort: capped.port, serverKey: identity.publicKey, request: getReq('f.bin') });
+        await EvilSession.open(s, {
+          serverPort: capped.port,
+          serverKey: identity.publicKey,
+          request: getRequest('f.bin'),
+        });
       const third = await EvilSession.attempt(mapped, {
         serverPort: capped.port,
         serverHost: '::ffff:127.0.0.1',
         serverKey: identity.publicKey,
-        request: getReq('f.bin'),
+        request: getRequest('f.bin'),
       });
       expect(third.kind === 'rejected' && third.code).toBe('E_BUSY');
       const r = await get({ host: '::1', port: capped.port, serverKey: identity.publicKey }, 'f.bin', local('d6b.bin'));
@@ -151,7 +154,7 @@ describe.skipIf(!IPV6)('a dual-stack server (--host ::)', () => {
       const s = await EvilSession.open(first, {
         serverPort: dual.port,
         serverKey: identity.publicKey,
-        request: getReq('f.bin'),
+        request: getRequest('f.bin'),
       });
       moved.send(s.seal([{ type: 'ping' }]), dual.port, '::1');
       const ch = await moved.waitFor((m) => (s.open(m.bytes) ?? []).some((f) => f.type === 'path_challenge'), 2000);
@@ -160,7 +163,7 @@ describe.skipIf(!IPV6)('a dual-stack server (--host ::)', () => {
       expect(moved.inbox.every((m) => !(s.open(m.bytes) ?? []).some((f) => f.type === 'data'))).toBe(true);
       const data = (s.open(ch!.bytes)!.find((f) => f.type === 'path_challenge') as { data: Uint8Array }).data;
       const before = moved.inbox.length;
-      const top = highestPn(first, s);
+      const top = highestDataPn(first, s);
       moved.send(
         s.seal([
           { type: 'path_response', data },
@@ -358,22 +361,3 @@ describe.skipIf(!IPV6)('TFTP and TCP baselines over ::1', () => {
     }
   });
 });
-
-const getReq = (path: string): Initial => ({
-  op: Op.Get,
-  resume: false,
-  force: false,
-  compression: 0,
-  path,
-  sizeBytes: 0,
-  ranges: [],
-});
-
-function highestPn(sock: EvilSocket, s: EvilSession): number {
-  let top = 0;
-  for (const m of sock.inbox) {
-    const h = decodeHeader(m.bytes);
-    if (h.ok && h.value.type === PacketType.Data && s.open(m.bytes)) top = Math.max(top, h.value.packetNumber);
-  }
-  return top;
-}

@@ -9,9 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { x25519KeyPair } from '../../src/crypto/index.js';
-import { decodeHeader, type Initial, Op, PacketType } from '../../src/protocol/index.js';
 import { type RunningServer, serve } from '../../src/transport/index.js';
-import { EvilSession, EvilSocket } from '../helpers/evil-client.js';
+import { EvilSession, EvilSocket, getRequest, highestDataPn } from '../helpers/evil-client.js';
 import { randomFile, tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir('udplab-migration-pmtu-');
@@ -37,25 +36,6 @@ afterAll(async () => {
   dir[Symbol.dispose]();
 });
 
-const getReq = (path: string): Initial => ({
-  op: Op.Get,
-  resume: false,
-  force: false,
-  compression: 0,
-  path,
-  sizeBytes: 0,
-  ranges: [],
-});
-
-function highestPn(sock: EvilSocket, s: EvilSession, from = 0): number {
-  let top = 0;
-  for (const m of sock.inbox.slice(from)) {
-    const h = decodeHeader(m.bytes);
-    if (h.ok && h.value.type === PacketType.Data && s.open(m.bytes)) top = Math.max(top, h.value.packetNumber);
-  }
-  return top;
-}
-
 const ack = (top: number) => ({
   type: 'ack' as const,
   largest: top,
@@ -72,7 +52,7 @@ describe('a validated migration restarts the path-MTU search with the new addres
       const s = await EvilSession.open(first, {
         serverPort: server.port,
         serverKey: identity.publicKey,
-        request: getReq('f.bin'),
+        request: getRequest('f.bin'),
       });
       first.send(s.seal([{ type: 'ping' }]), server.port);
       // acknowledge everything from 127.0.0.1 until the server sends 32,000-byte datagrams there
@@ -82,7 +62,7 @@ describe('a validated migration restarts the path-MTU search with the new addres
       let raised = false;
       while (Date.now() < deadline && !raised) {
         await new Promise((ok) => setTimeout(ok, 10));
-        first.send(s.seal([ack(highestPn(first, s, 0))]), server.port);
+        first.send(s.seal([ack(highestDataPn(first, s, 0))]), server.port);
         raised = big(seen) && first.inbox.slice(seen).filter((m) => m.bytes.length === 32_000).length >= 2;
         if (!raised) seen = Math.max(0, first.inbox.length - 64);
       }
@@ -94,12 +74,12 @@ describe('a validated migration restarts the path-MTU search with the new addres
       expect(ch).toBeDefined();
       const data = (s.open(ch!.bytes)!.find((f) => f.type === 'path_challenge') as { data: Uint8Array }).data;
       const before = moved.inbox.length;
-      moved.send(s.seal([{ type: 'path_response', data }, ack(highestPn(first, s))]), server.port);
+      moved.send(s.seal([{ type: 'path_response', data }, ack(highestDataPn(first, s))]), server.port);
       // keep acknowledging from the new address for a while: what the server sends there is what it chose for it
       const until = Date.now() + 1500;
       while (Date.now() < until) {
         await new Promise((ok) => setTimeout(ok, 10));
-        moved.send(s.seal([ack(Math.max(highestPn(first, s), highestPn(moved, s)))]), server.port);
+        moved.send(s.seal([ack(Math.max(highestDataPn(first, s), highestDataPn(moved, s)))]), server.port);
       }
       expect(log.join('\n')).toMatch(/session moved 127\.0\.0\.1:\d+ → 127\.0\.0\.2:\d+ \(path validated\)/);
       const after = moved.inbox.slice(before).filter((m) => (s.open(m.bytes) ?? []).some((f) => f.type === 'data'));

@@ -19,7 +19,7 @@ import {
   startRelay,
   type WorkersOptions,
 } from '../../src/transport/index.js';
-import { EvilSession, EvilSocket, initialDatagram, typeOf } from '../helpers/evil-client.js';
+import { EvilSession, EvilSocket, getRequest, initialDatagram, typeOf } from '../helpers/evil-client.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
 const haveReusePort = reusePortMissing() === undefined;
@@ -29,16 +29,7 @@ mkdirSync(root);
 randomFile(join(root, 'f.bin'), 4 << 20);
 const identity = x25519KeyPair(randomBytes(32));
 
-const getReq = (path: string): Initial => ({
-  op: Op.Get,
-  resume: false,
-  force: false,
-  compression: 0,
-  path,
-  sizeBytes: 0,
-  ranges: [],
-});
-const putReq = (path: string, sizeBytes: number): Initial => ({ ...getReq(path), op: Op.Put, sizeBytes });
+const putReq = (path: string, sizeBytes: number): Initial => ({ ...getRequest(path), op: Op.Put, sizeBytes });
 const sum = (ws: ServerStats[], k: keyof ServerStats) => ws.reduce((a, w) => a + w[k], 0);
 
 /** Two workers on a fresh port; closed after the test. */
@@ -81,7 +72,11 @@ describe.runIf(haveReusePort)('review: serve --workers 2 under attack', () => {
       // sessions that stay active (a GET never acknowledged) from 16 ports: all on one worker is 2^-15
       const r = await Promise.all(
         socks.map((sock) =>
-          EvilSession.attempt(sock, { serverPort: srv.port, serverKey: identity.publicKey, request: getReq('f.bin') }),
+          EvilSession.attempt(sock, {
+            serverPort: srv.port,
+            serverKey: identity.publicKey,
+            request: getRequest('f.bin'),
+          }),
         ),
       );
       const accepted = r.filter((x) => x.kind === 'accepted').length;
@@ -104,7 +99,11 @@ describe.runIf(haveReusePort)('review: serve --workers 2 under attack', () => {
     try {
       const r = await Promise.all(
         socks.map((sock) =>
-          EvilSession.attempt(sock, { serverPort: srv.port, serverKey: identity.publicKey, request: getReq('f.bin') }),
+          EvilSession.attempt(sock, {
+            serverPort: srv.port,
+            serverKey: identity.publicKey,
+            request: getRequest('f.bin'),
+          }),
         ),
       );
       expect(r.filter((x) => x.kind === 'accepted').length).toBe(2);
@@ -127,7 +126,7 @@ describe.runIf(haveReusePort)('review: serve --workers 2 under attack', () => {
       const s = await EvilSession.open(owner, {
         serverPort: srv.port,
         serverKey: identity.publicKey,
-        request: getReq('f.bin'),
+        request: getRequest('f.bin'),
       });
       const before = await srv.perWorker();
       // 36-byte INITIAL-typed datagrams (a keyless SHA-256 tag anyone computes) with the session's connection ID,

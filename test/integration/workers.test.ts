@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientHandshake, x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
-import { decodeHeader, encodeInitial, type Initial, Op, PacketType } from '../../src/protocol/index.js';
+import { decodeHeader, encodeInitial, PacketType } from '../../src/protocol/index.js';
 import { AddressValidator } from '../../src/transport/admission.js';
 import {
   get,
@@ -20,7 +20,7 @@ import {
   serveWorkers,
   startRelay,
 } from '../../src/transport/index.js';
-import { EvilSession, EvilSocket, initialDatagram, typeOf } from '../helpers/evil-client.js';
+import { EvilSession, EvilSocket, getRequest, initialDatagram, typeOf } from '../helpers/evil-client.js';
 import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
 
 const haveReusePort = reusePortMissing() === undefined;
@@ -44,15 +44,6 @@ const workerThreads = () =>
   }).length;
 const threadsBefore = workerThreads();
 
-const getReq = (path: string): Initial => ({
-  op: Op.Get,
-  resume: false,
-  force: false,
-  compression: 0,
-  path,
-  sizeBytes: 0,
-  ranges: [],
-});
 const opts = (port = srv.port) => ({ host: '127.0.0.1', port, serverKey: identity.publicKey });
 const created = (w: ServerStats[]) => w.map((s) => s.created);
 const fail = (p: Promise<unknown>) =>
@@ -167,7 +158,7 @@ describe.runIf(haveReusePort)('serve --workers 2', () => {
           { mode: 'noise', serverPublicKey: identity.publicKey, ephemeral: randomBytes(32) },
           { connectionId: cid },
         );
-        sock.send(initialDatagram(cid, hs.suite, token, hs.firstMessage(encodeInitial(getReq('f.bin')))), srv.port);
+        sock.send(initialDatagram(cid, hs.suite, token, hs.firstMessage(encodeInitial(getRequest('f.bin')))), srv.port);
       }
       const answers = await Promise.all(
         socks.map((s) =>
@@ -197,7 +188,7 @@ describe.runIf(haveReusePort)('serve --workers 2', () => {
         const s = await EvilSession.open(first, {
           serverPort: srv.port,
           serverKey: identity.publicKey,
-          request: getReq('big.bin'),
+          request: getRequest('big.bin'),
         });
         const before = await srv.perWorker();
         moved.socket.send(s.seal([{ type: 'ping' }]), srv.port, '127.0.0.1');
