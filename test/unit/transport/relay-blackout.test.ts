@@ -1,22 +1,8 @@
 // The relay's blackout clock: from its own start (the default), or from the first datagram a client sends
 // (what the lab uses, so a blackout meets every run at the same point of its transfer).
-import { createSocket, type Socket } from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningRelay, startRelay } from '../../../src/transport/index.js';
-
-const open: Array<Socket | RunningRelay> = [];
-afterEach(async () => {
-  for (const o of open.splice(0))
-    if ('report' in o) await o.close();
-    else o.close();
-});
-
-async function udp(): Promise<Socket> {
-  const s = createSocket('udp4');
-  await new Promise<void>((ok) => s.bind(0, '127.0.0.1', ok));
-  open.push(s);
-  return s;
-}
+import { describe, expect, it } from 'vitest';
+import { startRelay } from '../../../src/transport/index.js';
+import { closeAfter, udp } from '../../helpers/relay-sockets.js';
 
 /** Sends one datagram at each fake time given; returns how many the relay dropped in its blackout. */
 async function through(from: 'start' | 'first-datagram', times: number[]): Promise<{ dark: number }> {
@@ -32,7 +18,7 @@ async function through(from: 'start' | 'first-datagram', times: number[]): Promi
     blackoutsFrom: from,
     clock: () => now,
   });
-  open.push(relay);
+  closeAfter(relay);
   for (const [i, t] of times.entries()) {
     now = t;
     const last = i === times.length - 1;
@@ -68,7 +54,7 @@ describe('relay blackouts', () => {
       blackouts: [{ startMs: 20, durationMs: 3000 }],
       blackoutsFrom: 'first-datagram',
     });
-    open.push(relay);
+    closeAfter(relay);
     expect(relay.report().blackouts).toEqual(['20ms+3000ms from first datagram']);
   });
 });

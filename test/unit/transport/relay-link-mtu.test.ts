@@ -1,22 +1,8 @@
 // The relay's emulated link MTU: without `mtu` (fragmentation), a datagram whose IP packet exceeds the link's MTU
 // (1,500 by default; payload + 28 bytes over IPv4) is dropped and counted as `oversize`; `linkMtu: 0` lifts it.
-import { createSocket, type Socket } from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningRelay, startRelay } from '../../../src/transport/index.js';
-
-const open: Array<Socket | RunningRelay> = [];
-afterEach(async () => {
-  for (const o of open.splice(0))
-    if ('report' in o) await o.close();
-    else o.close();
-});
-
-async function udp(): Promise<Socket> {
-  const s = createSocket('udp4');
-  await new Promise<void>((ok) => s.bind(0, '127.0.0.1', ok));
-  open.push(s);
-  return s;
-}
+import { describe, expect, it } from 'vitest';
+import { startRelay } from '../../../src/transport/index.js';
+import { closeAfter, udp } from '../../helpers/relay-sockets.js';
 
 /** Sends one datagram of each size through a relay and returns the sizes the target received, and the report. */
 async function through(sizes: number[], o: { linkMtu?: number; mtu?: number } = {}) {
@@ -31,7 +17,7 @@ async function through(sizes: number[], o: { linkMtu?: number; mtu?: number } = 
     down: {},
     ...o,
   });
-  open.push(relay);
+  closeAfter(relay);
   for (const [i, n] of sizes.entries()) {
     client.send(Buffer.alloc(n), relay.port, '127.0.0.1');
     // each datagram handled (met the impairment, or dropped as oversize) before the next
