@@ -238,10 +238,11 @@ async function runCluster(
     throw new UsageError(`--cluster swarm: each task runs the netns or local runtime, not "${f.runtime}"`);
   const jobTimeout = Number(f.jobTimeout);
   if (!(jobTimeout > 0)) throw new UsageError(`--job-timeout expects seconds, got "${f.jobTimeout}"`);
-  const { buildImage, loadScenario, runSwarmJob } = await import('../../lab/index.js');
+  const { buildImage, checkJobScenario, loadScenario, runSwarmJob } = await import('../../lab/index.js');
   const { terminalSummary, writeReports } = await import('../../report/index.js');
   const file = files[0]!;
   const s = loadScenario(file);
+  checkJobScenario(s); // users' programs are refused before an image is built
   const say = (l: string) => {
     if (!f.json) console.error(l);
   };
