@@ -1,5 +1,6 @@
 // Implementation manifests (udplab.yaml, docs/endpoints.md): a good one becomes an exec protocol; a malformed one
-// is ONE error naming file:line:col and the field.
+// is ONE error naming file:line:col and the field. An implementation's image is its own folder's build, tagged by its
+// label only; `image:` alone names only an image the grader allowed (--allow-image).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -95,5 +96,63 @@ describe('implementation manifests', () => {
     expect(() => loadImplementations(dir.path)).toThrow(
       /Bad Name\/udplab\.yaml:1:1: label: the folder's name "Bad Name" is not a label/,
     );
+  });
+
+  describe('image: only its own build, or an image the grader allowed', () => {
+    const where = (d: string, line: number) => `${join(d, 'udplab.yaml')}:${line}:8: image: `;
+    const message = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    it('image: NAME without build: . is refused at its line and column, unless --allow-image names it', () => {
+      using dir = tempDir();
+      const d = folder(dir.path, 'mallory', `${GOOD}image: udplab-impl/alice:local\n`);
+      const msg = message(() => loadImplementation(d));
+      expect(msg).toBe(
+        `${where(d, 6)}image udplab-impl/alice:local is not built from this folder: give build: . (a Dockerfile here), or the grader allows it with --allow-image udplab-impl/alice:local`,
+      );
+      expect(() => loadImplementation(d, { allowImages: ['udplab-impl/alice:other'] })).toThrow(/is not built/);
+      const ok = loadImplementation(d, { allowImages: ['udplab-impl/alice:local'] });
+      expect(ok.image).toBe('udplab-impl/alice:local');
+      expect(ok.imageVariant?.options.image?.image).toBe('udplab-impl/alice:local');
+      expect(ok.imageVariant?.options.image?.build).toBeUndefined();
+    });
+
+    it('build: . is tagged with the label only: another tag beside it is refused (it would overwrite that image)', () => {
+      using dir = tempDir();
+      const d = folder(dir.path, 'mallory', `${GOOD}build: .\nimage: udplab-impl/alice:local\n`);
+      expect(message(() => loadImplementation(d, { allowImages: ['udplab-impl/alice:local'] }))).toBe(
+        `${where(d, 7)}build: . tags this folder's image udplab-impl/mallory:local (its label's); leave out image: udplab-impl/alice:local`,
+      );
+      const own = loadImplementation(folder(dir.path, 'bob', `${GOOD}build: .\n`));
+      expect(own.imageVariant?.options.image).toMatchObject({
+        image: 'udplab-impl/bob:local',
+        build: join(dir.path, 'bob'),
+      });
+      // its own label's tag, said explicitly, is what it gets anyway
+      const said = loadImplementation(folder(dir.path, 'carol', `${GOOD}build: .\nimage: udplab-impl/carol:local\n`));
+      expect(said.imageVariant?.options.image?.image).toBe('udplab-impl/carol:local');
+      // label: decides the tag, not the folder's name
+      expect(
+        message(() =>
+          loadImplementation(
+            folder(dir.path, 'dave', `label: alice\n${GOOD}build: .\nimage: udplab-impl/dave:local\n`),
+          ),
+        ),
+      ).toMatch(/:8:8: image: build: \. tags this folder's image udplab-impl\/alice:local/);
+    });
+
+    it('a build whose tag --allow-image names (a reference image) is refused: it would replace that image', () => {
+      using dir = tempDir();
+      folder(dir.path, 'ref', `${GOOD}build: .\n`);
+      expect(() => loadImplementations(dir.path, { allowImages: ['udplab-impl/ref:local'] })).toThrow(
+        /ref\/udplab\.yaml:1:1: label "ref": its build would be tagged udplab-impl\/ref:local, the image --allow-image names/,
+      );
+      expect(loadImplementations(dir.path).map((i) => i.label)).toEqual(['ref']);
+    });
   });
 });
