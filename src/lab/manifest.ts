@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { dockerfileRefusal } from './dockerfile.js';
 import { LabError } from './errors.js';
 import { implementationFields, READY_HINT } from './protocols/exec.js';
 import { implTag } from './protocols/image.js';
@@ -113,6 +114,11 @@ export function loadImplementation(dir: string, o: ManifestOptions = {}): Implem
     },
     { file, ms },
   );
+  const dockerfile = join(dir, 'Dockerfile');
+  if (m.build !== undefined && existsSync(dockerfile)) {
+    const bad = dockerfileRefusal(readFileSync(dockerfile, 'utf8'));
+    if (bad) throw new LabError('E_SCENARIO_INVALID', `${dockerfile}:${bad.line}:${bad.col}: ${bad.message}`);
+  }
   const imageVariant =
     m.image !== undefined || m.build !== undefined
       ? toVariant(

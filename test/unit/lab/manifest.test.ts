@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { dockerfileRefusal } from '../../../src/lab/dockerfile.js';
 import { loadImplementation, loadImplementations } from '../../../src/lab/manifest.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -153,6 +154,51 @@ describe('implementation manifests', () => {
         /ref\/udplab\.yaml:1:1: label "ref": its build would be tagged udplab-impl\/ref:local, the image --allow-image names/,
       );
       expect(loadImplementations(dir.path).map((i) => i.label)).toEqual(['ref']);
+    });
+  });
+
+  describe("build: . — the Dockerfile starts from the lab's base only, not from another image of the host", () => {
+    it.each([
+      ['FROM another image', 'ARG BASE\nFROM udplab-impl/alice:local\n', 2, 6, 'FROM udplab-impl/alice:local'],
+      ['FROM after a flag', 'ARG BASE\nFROM --platform=linux/amd64 alice\n', 2, 29, 'FROM alice'],
+      [
+        'COPY --from an image',
+        'ARG BASE\nFROM ${BASE}\nCOPY --from=udplab-impl/alice:local /impl /impl\n',
+        3,
+        6,
+        'COPY --from=udplab-impl/alice:local',
+      ],
+      ['a continued COPY', 'ARG BASE\nFROM ${BASE}\nCOPY \\\n  --from=alice /impl /impl\n', 3, 1, 'COPY --from=alice'],
+      [
+        'RUN --mount from an image',
+        'ARG BASE\nFROM $BASE\nRUN --mount=type=bind,from=alice,target=/a cp -r /a /impl\n',
+        3,
+        5,
+        'RUN --mount=type=bind,from=alice',
+      ],
+      ['a stage named later', 'FROM b\nFROM ${BASE} AS b\n', 1, 6, 'FROM b'],
+    ])('%s: refused at its line and column', (_, text, line, col, what) => {
+      expect(dockerfileRefusal(text)).toMatchObject({ line, col, message: expect.stringContaining(what) });
+    });
+
+    it('the base, scratch, its own stages (by name or index) and the examples pass', () => {
+      const ok = [
+        'ARG BASE=udplab/python:local\nFROM ${BASE}\nCOPY client.py server.py /impl/\n',
+        '# a comment\nARG BASE\nfrom ${base} as build\nRUN true\nFROM scratch\nCOPY --from=build /impl /impl\nCOPY --from=0 /x /x\n',
+        '# escape=`\nARG BASE\nFROM ${BASE}\nCOPY `\n  a /impl/\n',
+      ];
+      for (const t of ok) expect(dockerfileRefusal(t)).toBeUndefined();
+      const examples = join(import.meta.dirname, '..', '..', '..', 'examples');
+      expect(loadImplementations(examples).filter((i) => i.build).length).toBeGreaterThan(0);
+    });
+
+    it("the manifest loader refuses such a folder with one line at the Dockerfile's file:line:col", () => {
+      using dir = tempDir();
+      const d = folder(dir.path, 'mallory', `${GOOD}build: .\n`);
+      writeFileSync(join(d, 'Dockerfile'), 'ARG BASE\nFROM udplab-impl/alice:local\n');
+      expect(() => loadImplementation(d)).toThrow(
+        `${join(d, 'Dockerfile')}:2:6: FROM udplab-impl/alice:local: an implementation's image is built FROM \${BASE} (the lab's base), scratch, or its own earlier stages`,
+      );
     });
   });
 });
