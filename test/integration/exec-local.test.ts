@@ -162,3 +162,34 @@ describe('exec protocol: what built-ins get', () => {
     }
   }, 60_000);
 });
+
+describe('exec protocol: the byte cross-check (issue #18, C3)', () => {
+  it('a client that sends straight to the server’s port, past the relay, fails as a bypass; an honest one passes', async () => {
+    using dir = tempDir();
+    // the port the hostile client uses: what the server was given in its argv (the fixture writes it down)
+    process.env.FIXTURE_PORT_FILE = join(dir.path, 'server-port');
+    const file = join(dir.path, 'bypass.yaml');
+    // the honest implementation first: the port file then holds the hostile one's server port when its client runs
+    writeFileSync(
+      file,
+      `name: bypass\nfile: { size: 48KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 30s\nprotocols:\n${entry('honest', 'ok', 'ok')}${entry('bypass', 'ok', 'bypass')}`,
+    );
+    try {
+      const res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+      const [honest, bypass] = res.runs;
+      expect(honest!.verdict, honest!.failures.join()).toBe('pass');
+      expect(honest!.crossed).toMatchObject({ judged: true, ok: true, intact_clients: 1, needed_bytes: 24 * 1024 });
+      expect(honest!.crossed!.down_bytes).toBeGreaterThanOrEqual(48 * 1024);
+      // the file is intact: only the cross-check tells
+      expect(bypass!.sha256_actual).toBe(res.file.sha256);
+      expect(bypass!.verdict).toBe('fail');
+      expect(bypass!.crossed).toMatchObject({ judged: true, ok: false, down_bytes: 0 });
+      expect(bypass!.failures).toEqual([
+        'bypassed the shaped path: 0 bytes crossed the shaper server→client for a 0.049 MB file (at least 0.025 MB expected; userspace relay, forwarded to the clients)',
+      ]);
+    } finally {
+      delete process.env.FIXTURE_PORT_FILE;
+    }
+    expect(runningIn(FIXTURES)).toEqual([]);
+  }, 90_000);
+});
