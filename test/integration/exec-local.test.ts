@@ -177,6 +177,8 @@ describe('exec protocol: the byte cross-check (issue #18, C3, C1)', () => {
     try {
       const res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
       const [honest, bypass, copy] = res.runs;
+      // the verdicts first (on the old code both hostile runs passed)
+      expect([honest!.verdict, bypass!.verdict, copy!.verdict]).toEqual(['pass', 'fail', 'fail']);
       expect(honest!.verdict, honest!.failures.join()).toBe('pass');
       expect(honest!.crossed).toMatchObject({ judged: true, ok: true, intact_clients: 1, needed_bytes: 24 * 1024 });
       expect(honest!.crossed!.down_bytes).toBeGreaterThanOrEqual(48 * 1024);
