@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
+import { runWithPortFile } from '../helpers/port-file.js';
 import { runningIn } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -61,39 +62,31 @@ describe.skipIf(!root)('exec protocol on the netns runtime', () => {
 describe.skipIf(!root)('exec protocol on the netns runtime: the shaped path cannot be bypassed (issue #18, C3)', () => {
   it('behind the relay the server is out of the client’s reach; one that binds the wildcard is caught by the byte cross-check', async () => {
     using dir = tempDir();
-    // the port the hostile clients use: what the server was given in its argv (the fixture writes it down)
-    process.env.FIXTURE_PORT_FILE = join(dir.path, 'server-port');
-    const file = join(dir.path, 'bypass.yaml');
-    // one server at a time in this order: the port file holds the server of the run whose client reads it
-    writeFileSync(
-      file,
+    const res = await runWithPortFile(
+      dir.path,
       `name: ns-bypass\nfile: { size: 32KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 30s\nprotocols:\n${entry('honest', 'ok', 'ok')}${entry('bypass', 'ok', 'bypass')}${entry('wildcard', 'wildcard', 'bypass')}`,
+      'netns',
     );
-    try {
-      const res = await runScenario(loadScenario(file), { runtime: 'netns', shaper: 'auto' });
-      const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
-      expect(run('honest').verdict, run('honest').failures.join()).toBe('pass');
-      if (res.environment.shaper === 'userspace') {
-        // the server bound {bind} = 127.0.0.1 of its namespace: from the client's, its port answers nothing
-        expect(run('bypass').failures).toEqual([
-          expect.stringMatching(
-            /^transfer failed: crashed: exit code 5: fixture client: no answer at 10\.77\.\d+\.2 20001/,
-          ),
-        ]);
-        // it ignored {bind}: reachable, the file arrives intact past the relay, and the cross-check fails it
-        expect(run('wildcard').sha256_actual).toBe(res.file.sha256);
-        expect(run('wildcard').crossed).toMatchObject({ judged: true, ok: false, down_bytes: 0 });
-        expect(run('wildcard').failures).toEqual([
-          expect.stringMatching(
-            /^bypassed the shaped path: 0 bytes crossed the shaper server→client for a 0\.033 MB file/,
-          ),
-        ]);
-      } else {
-        // kernel netem shapes the veth itself: there is no way past it; the cross-check reads the server side's Sent
-        for (const id of ['bypass', 'wildcard']) expect(run(id).crossed).toMatchObject({ ok: true });
-      }
-    } finally {
-      delete process.env.FIXTURE_PORT_FILE;
+    const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+    expect(run('honest').verdict, run('honest').failures.join()).toBe('pass');
+    if (res.environment.shaper === 'userspace') {
+      // the server bound {bind} = 127.0.0.1 of its namespace: from the client's, its port answers nothing
+      expect(run('bypass').failures).toEqual([
+        expect.stringMatching(
+          /^transfer failed: crashed: exit code 5: fixture client: no answer at 10\.77\.\d+\.2 20001/,
+        ),
+      ]);
+      // it ignored {bind}: reachable, the file arrives intact past the relay, and the cross-check fails it
+      expect(run('wildcard').sha256_actual).toBe(res.file.sha256);
+      expect(run('wildcard').crossed).toMatchObject({ judged: true, ok: false, down_bytes: 0 });
+      expect(run('wildcard').failures).toEqual([
+        expect.stringMatching(
+          /^bypassed the shaped path: 0 bytes crossed the shaper server→client for a 0\.033 MB file/,
+        ),
+      ]);
+    } else {
+      // kernel netem shapes the veth itself: there is no way past it; the cross-check reads the server side's Sent
+      for (const id of ['bypass', 'wildcard']) expect(run(id).crossed).toMatchObject({ ok: true });
     }
     expect(runningIn(FIXTURES)).toEqual([]);
     expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
