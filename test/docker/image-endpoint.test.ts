@@ -11,6 +11,7 @@ import { parseNetem } from '../../src/impair/index.js';
 import { execDocker } from '../../src/lab/index.js';
 import { IMPL_BASE, ImageEndpointLab, type ImageEndpointSpec, implTag } from '../../src/lab/runtimes/docker-image.js';
 import { ExecServerError } from '../../src/lab/runtimes/exec.js';
+import { checkCrossed } from '../../src/lab/shapers/crossed.js';
 import { runDocker } from '../helpers/docker.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -77,6 +78,10 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       expect(counters.upStats.lost).toBeGreaterThan(0);
       expect(counters.downStats.lost).toBeGreaterThan(0);
     }
+    // the byte cross-check reads the relay container's report (or netem's server side): both files crossed it
+    expect(checkCrossed({ counters, intact: 2, fileBytes: 65_536, deflatedBytes: 65_536, judged: true })).toMatchObject(
+      { ok: true, needed_bytes: 65_536 },
+    );
     // between runs: the holder and the server only, no client left
     expect(owned().filter((n) => /-cli-/.test(n))).toEqual([]);
     expect(owned().some((n) => /-srv-/.test(n))).toBe(true);
