@@ -67,6 +67,20 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       expect(shaped).toBe('userspace relay container: up "loss 10%" down "loss 10%" seed 7');
     } else expect(shaped).toMatch(/^up \(client eth0, from a sidecar\): qdisc netem .*loss 10%/);
     expect(notices).toContain('fixture: server ready by UDP port 4470 bound (/proc/net/udp, read from a sidecar)');
+    if (lab.shaper === 'userspace') {
+      // behind the relay the server is on an internal network of its own (#18, C3), which the holder (where every
+      // client runs) is not on and the relay is: Docker drops what leaves an internal network's bridge
+      const nets = (re: RegExp) => {
+        const name = owned().find((n) => re.test(n))!;
+        const f = '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}';
+        return execFileSync('docker', ['inspect', '--format', f, name]).toString().trim().split(' ').sort();
+      };
+      const [server, holder, relay] = [nets(/-srv-0$/), nets(/-holder$/), nets(/-relay-/)];
+      expect(server).toEqual([expect.stringMatching(/-srv$/)]);
+      expect(holder).toHaveLength(1);
+      expect(holder).not.toEqual(server);
+      expect(relay).toEqual([...holder, ...server].sort());
+    }
     const runs = await lab.runClients(good, 'file.bin', 60_000, 2);
     for (const r of runs) {
       expect(r, JSON.stringify(r)).toMatchObject({ verdict: 'pass', reason: '', exitCode: 0, sha256Local: sha });
