@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
 import { runningIn } from '../helpers/procs.js';
-import { tempDir } from '../helpers/tmp.js';
+import { sharedFile, tempDir } from '../helpers/tmp.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'endpoints');
 const root = process.getuid?.() === 0;
@@ -20,8 +20,7 @@ const entry = (label: string, server: string, client: string) =>
 describe.skipIf(!root)('exec protocol on the netns runtime', () => {
   it('runs implementations across two namespaces under loss, with verdicts, and leaves nothing behind', async () => {
     using dir = tempDir();
-    const pids = join(dir.path, 'pids');
-    writeFileSync(pids, '');
+    const pids = sharedFile(dir.path, 'pids');
     process.env.FIXTURE_PIDS = pids;
     const file = join(dir.path, 'ns.yaml');
     writeFileSync(

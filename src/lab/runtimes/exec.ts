@@ -10,6 +10,7 @@ import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
 import { difference } from './difference.js';
 import type { Host } from './host.js';
+import { type Ids, othersPath, setprivArgv } from './privsep.js';
 import { type ClientOutcome, programPass } from './types.js';
 
 /** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
@@ -64,15 +65,22 @@ export function pidNamespaceNotice(): string | undefined {
     : `exec programs run without a PID namespace of their own (${p.why}): what they start is found by its ${PROC_TAG} mark, so a descendant that clears its environment and leaves the process group can outlive the run`;
 }
 
-export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host): Proc {
+/**
+ * Starts a program in a process group of its own (and a PID namespace when it can); with `as`, as that user, without
+ * capabilities (./privsep.ts: setpriv after unshare, which needs root).
+ */
+export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host, as?: Ids): Proc {
   const cmd = argv[0];
   // a mark in the environment that every descendant inherits, even one that leaves the group (setsid, double fork)
   const tag = `${process.pid}.${++procSeq}`;
   // group: setsid, so the program and everything it starts share a process group the lab can kill whole; in a PID
   // namespace of its own when it can be (the group's leader is then unshare, and the program is the namespace's
   // PID 1: when it dies, the kernel kills everything left in the namespace)
-  const full = pidNamespace().ok ? [...PIDNS_ARGV, ...argv] : argv;
-  const child = host.spawn(full, { cwd, env: { ...env, [PROC_TAG]: tag }, group: true });
+  const dropped = as ? [...setprivArgv(as), ...argv] : argv;
+  const full = pidNamespace().ok ? [...PIDNS_ARGV, ...dropped] : dropped;
+  // a dropped program gets the PATH its user can search (else `python3` may be a shim in root's home it can't read)
+  const path = as ? { PATH: othersPath().path } : {};
+  const child = host.spawn(full, { cwd, env: { ...env, ...path, [PROC_TAG]: tag }, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
@@ -167,8 +175,12 @@ export async function killGroup(p: Proc): Promise<void> {
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
-/** Is `port` bound (UDP) or listening (TCP) in the network namespace of `pid`? Reads /proc/PID/net/{udp,tcp}{,6}. */
-export function portBound(pid: number, transport: 'udp' | 'tcp', port: number): boolean {
+/**
+ * The owners (uids) of the sockets bound (UDP) or listening (TCP) on `port` in the network namespace of `pid`: none
+ * when it is free. Reads /proc/PID/net/{udp,tcp}{,6} (column 8 is the socket's uid).
+ */
+export function portOwners(pid: number, transport: 'udp' | 'tcp', port: number): number[] {
+  const out: number[] = [];
   for (const f of [transport, `${transport}6`]) {
     let text: string;
     try {
@@ -178,12 +190,12 @@ export function portBound(pid: number, transport: 'udp' | 'tcp', port: number): 
     }
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length < 4) continue;
+      if (cols.length < 8) continue;
       const p = Number.parseInt(cols[1]!.split(':')[1] ?? '', 16);
-      if (p === port && (transport === 'udp' || cols[3] === '0A')) return true;
+      if (p === port && (transport === 'udp' || cols[3] === '0A')) out.push(Number(cols[7]));
     }
   }
-  return false;
+  return out;
 }
 
 /** Why a server is not serving: the verdict and its reason. */
@@ -216,9 +228,12 @@ export async function startExecServer(o: {
   port: number;
   root: string;
   seed: number;
+  /** the user it runs as (./privsep.ts); its port then counts as bound only by a socket of that user's */
+  as?: Ids;
 }): Promise<ExecServer> {
   const values = { bind: o.bind, port: String(o.port), root: o.root };
-  const proc = startProc(fill(o.spec.server, values), o.spec.cwd, execEnv({ ...values, seed: String(o.seed) }), o.host);
+  const env = execEnv({ ...values, seed: String(o.seed) });
+  const proc = startProc(fill(o.spec.server, values), o.spec.cwd, env, o.host, o.as);
   let exit: string | undefined;
   void proc.exited.then((e) => {
     exit = exitText(e, proc.lastStderr());
@@ -242,7 +257,17 @@ export async function startExecServer(o: {
         `the server exited before it was ready: ${exitText(await proc.exited, proc.lastStderr())}`,
       );
     }
-    if ('port' in r && portBound(proc.pgid, o.spec.transport, o.port)) {
+    // a socket of another user's on the port: someone else took it (another implementation's program)
+    const owners = portOwners(proc.pgid, o.spec.transport, o.port);
+    const other = o.as && owners.find((u) => u !== o.as!.uid);
+    if (other !== undefined) {
+      await killGroup(proc);
+      throw new ExecServerError(
+        'server never ready',
+        `${o.spec.transport.toUpperCase()} port ${o.port} taken by another program (uid ${other}, not the server's ${o.as!.uid})`,
+      );
+    }
+    if ('port' in r && owners.length > 0) {
       readiness = `${o.spec.transport.toUpperCase()} port ${o.port} bound (/proc/net/${o.spec.transport})`;
       break;
     }
@@ -281,9 +306,11 @@ export function startExecClient(o: {
   values: { host: string; port: string; remote: string; local: string };
   seed: number;
   timeoutMs: number;
+  /** the user it runs as (./privsep.ts) */
+  as?: Ids;
 }): ExecClient {
   const startedMs = performance.now();
-  const proc = startProc(o.argv, o.spec.cwd, execEnv({ ...o.values, seed: String(o.seed) }), o.host);
+  const proc = startProc(o.argv, o.spec.cwd, execEnv({ ...o.values, seed: String(o.seed) }), o.host, o.as);
   let killed = false;
   const timer = setTimeout(() => {
     killed = true;
