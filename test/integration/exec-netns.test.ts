@@ -54,3 +54,38 @@ describe.skipIf(!root)('exec protocol on the netns runtime', () => {
     expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
   }, 120_000);
 });
+
+describe.skipIf(!root)('exec protocol on the netns runtime: programs without privileges', () => {
+  it('a server cannot remove or change its shaping (tc, ip link), a client cannot copy the served file', async () => {
+    using dir = tempDir();
+    const log = sharedFile(dir.path, 'attempts');
+    process.env.FIXTURE_LOG = log;
+    const file = join(dir.path, 'ns-hostile.yaml');
+    writeFileSync(
+      file,
+      `name: ns-hostile\nfile: { size: 32KiB }\nnetwork: { netem: "delay 1ms" }\ntimeout: 10s\nprotocols:\n${entry('tamper', 'tc', 'ok')}${entry('copier', 'ok', 'copy')}`,
+    );
+    let res: Awaited<ReturnType<typeof runScenario>>;
+    try {
+      res = await runScenario(loadScenario(file), { runtime: 'netns', shaper: 'auto' });
+    } finally {
+      delete process.env.FIXTURE_LOG;
+    }
+    const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+    // each attempt on the server's veth was refused: no CAP_NET_ADMIN
+    const attempts = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    expect(attempts.map((l) => l.split(' -> ')[0])).toEqual([
+      expect.stringMatching(/^tc qdisc del dev ul\d+s root$/),
+      expect.stringMatching(/^tc qdisc replace dev ul\d+s root pfifo$/),
+      expect.stringMatching(/^ip link set dev ul\d+s mtu 1280$/),
+    ]);
+    for (const a of attempts) expect(a).toMatch(/ -> exit [1-9]\d*: .*Operation not permitted/);
+    expect(run('tamper').verdict, run('tamper').failures.join()).toBe('pass');
+    expect(run('tamper').shaping_readback).toMatch(res.environment.shaper === 'netem' ? /netem.*delay 1ms/ : /relay/);
+    expect(run('copier').failures[0]).toMatch(
+      /^transfer failed: crashed: exit code 5: fixture client: could not copy the served file: .*Permission denied/,
+    );
+    expect(runningIn(FIXTURES)).toEqual([]);
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+  }, 60_000);
+});
