@@ -125,16 +125,17 @@ export class LocalRuntime extends PlacedRuntime {
       chmodSync(this.dir, 0o711);
       for (const d of ['root', 'client']) chmodSync(join(this.dir, d), 0o700);
     }
-    const n = privilegeDropNotice();
-    if (n) this.notices.push(n);
-    else {
-      this.notices.push(
-        "exec programs run as unprivileged users of their own (setpriv: no capabilities, no supplementary groups): each implementation's server and its clients as two users, other than every other implementation's; the served file readable by its server only, {local}'s folder writable by its clients only",
-      );
-      const left = othersPath().left;
-      if (left.length > 0)
-        this.notices.push(`exec programs' PATH leaves out what their users cannot read: ${left.join(', ')}`);
-    }
+  }
+
+  /** Once, with the first implementation: whose user its programs run as. */
+  private userNotices(): void {
+    const ns = privilegeDropNotice() ?? [
+      "exec programs run as unprivileged users of their own (setpriv: no capabilities, no supplementary groups): each implementation's server and its clients as two users, other than every other implementation's; the served file readable by its server only, {local}'s folder writable by its clients only",
+      ...(othersPath().left.length > 0
+        ? [`exec programs' PATH leaves out what their users cannot read: ${othersPath().left.join(', ')}`]
+        : []),
+    ];
+    for (const n of typeof ns === 'string' ? [ns] : ns) if (!this.notices.includes(n)) this.notices.push(n);
   }
 
   /**
@@ -147,6 +148,7 @@ export class LocalRuntime extends PlacedRuntime {
     const key = serverSpec(v).key;
     const known = this.impls.get(key);
     if (known) return known;
+    this.userNotices();
     const unreadable = this.ids && unreadableBy(serverSpec(v).exec!.cwd);
     if (unreadable)
       throw new ExecServerError(
