@@ -89,3 +89,24 @@ describe.skipIf(!root)('exec protocol on the netns runtime: programs without pri
     expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
   }, 60_000);
 });
+
+describe.skipIf(!root)('exec protocol on the netns runtime: one implementation against the next', () => {
+  it("a server that takes the next implementation's port first: that one fails with 'port taken', the first passes", async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'ns-squat.yaml');
+    writeFileSync(
+      file,
+      `name: ns-squat\nfile: { size: 32KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nprotocols:\n${entry('squatter', 'squat', 'ok')}${entry('next', 'reuse', 'ok')}`,
+    );
+    const res = await runScenario(loadScenario(file), { runtime: 'netns', shaper: 'auto' });
+    const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+    expect(run('squatter').verdict, run('squatter').failures.join()).toBe('pass');
+    // ports are handed out in turn (20000, 20001): the squatter held 20001 (SO_REUSEADDR) before `next` bound it too
+    expect(run('next').failures).toEqual([
+      expect.stringMatching(
+        /^transfer failed: server never ready: UDP port 20001 taken by another program \(uid \d+, not the server's \d+\)$/,
+      ),
+    ]);
+    expect(runningIn(FIXTURES)).toEqual([]);
+  }, 60_000);
+});
