@@ -104,8 +104,8 @@ export class IdPool {
   private readonly base: number;
   private readonly pairs = new Map<string, IdPair>();
 
-  constructor(pid = process.pid, used = usedIds()) {
-    let block = (pid * 16 + (pools++ % 16)) % BLOCKS;
+  constructor(pid = process.pid, used = usedIds(), seq = pools++) {
+    let block = (pid * 16 + (seq % 16)) % BLOCKS;
     const taken = [...used].filter((u) => u >= FIRST);
     while (taken.some((u) => u >= FIRST + block * BLOCK && u < FIRST + (block + 1) * BLOCK))
       block = (block + 1) % BLOCKS;
