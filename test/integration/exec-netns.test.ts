@@ -55,19 +55,31 @@ describe.skipIf(!root)('exec protocol on the netns runtime', () => {
   }, 120_000);
 });
 
+/** Grades scenario `name` (the YAML after its `name:` line) on the netns runtime, from a file in `dir`. */
+function gradeNs(dir: string, name: string, yaml: string) {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, `name: ${name}\n${yaml}`);
+  return runScenario(loadScenario(file), { runtime: 'netns', shaper: 'auto' });
+}
+
+/** Nothing the fixtures started is left, nor this process's namespaces. */
+function expectNothingLeft(): void {
+  expect(runningIn(FIXTURES)).toEqual([]);
+  expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+}
+
 describe.skipIf(!root)('exec protocol on the netns runtime: programs without privileges', () => {
   it('a server cannot remove or change its shaping (tc, ip link), a client cannot copy the served file', async () => {
     using dir = tempDir();
     const log = sharedFile(dir.path, 'attempts');
     process.env.FIXTURE_LOG = log;
-    const file = join(dir.path, 'ns-hostile.yaml');
-    writeFileSync(
-      file,
-      `name: ns-hostile\nfile: { size: 32KiB }\nnetwork: { netem: "delay 1ms" }\ntimeout: 10s\nprotocols:\n${entry('tamper', 'tc', 'ok')}${entry('copier', 'ok', 'copy')}`,
-    );
-    let res: Awaited<ReturnType<typeof runScenario>>;
+    let res: Awaited<ReturnType<typeof gradeNs>>;
     try {
-      res = await runScenario(loadScenario(file), { runtime: 'netns', shaper: 'auto' });
+      res = await gradeNs(
+        dir.path,
+        'ns-hostile',
+        `file: { size: 32KiB }\nnetwork: { netem: "delay 1ms" }\ntimeout: 10s\nprotocols:\n${entry('tamper', 'tc', 'ok')}${entry('copier', 'ok', 'copy')}`,
+      );
     } finally {
       delete process.env.FIXTURE_LOG;
     }
@@ -85,20 +97,18 @@ describe.skipIf(!root)('exec protocol on the netns runtime: programs without pri
     expect(run('copier').failures[0]).toMatch(
       /^transfer failed: crashed: exit code 5: fixture client: could not copy the served file: .*Permission denied/,
     );
-    expect(runningIn(FIXTURES)).toEqual([]);
-    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+    expectNothingLeft();
   }, 60_000);
 });
 
 describe.skipIf(!root)('exec protocol on the netns runtime: one implementation against the next', () => {
   it("a server that takes the next implementation's port first: that one fails with 'port taken', the first passes", async () => {
     using dir = tempDir();
-    const file = join(dir.path, 'ns-squat.yaml');
-    writeFileSync(
-      file,
-      `name: ns-squat\nfile: { size: 32KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nprotocols:\n${entry('squatter', 'squat', 'ok')}${entry('next', 'reuse', 'ok')}`,
+    const res = await gradeNs(
+      dir.path,
+      'ns-squat',
+      `file: { size: 32KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nprotocols:\n${entry('squatter', 'squat', 'ok')}${entry('next', 'reuse', 'ok')}`,
     );
-    const res = await runScenario(loadScenario(file), { runtime: 'netns', shaper: 'auto' });
     const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
     expect(run('squatter').verdict, run('squatter').failures.join()).toBe('pass');
     // ports are handed out in turn (20000, 20001): the squatter held 20001 (SO_REUSEADDR) before `next` bound it too
@@ -107,6 +117,6 @@ describe.skipIf(!root)('exec protocol on the netns runtime: one implementation a
         /^transfer failed: server never ready: UDP port 20001 taken by another program \(uid \d+, not the server's \d+\)$/,
       ),
     ]);
-    expect(runningIn(FIXTURES)).toEqual([]);
+    expectNothingLeft();
   }, 60_000);
 });

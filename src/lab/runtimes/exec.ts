@@ -2,7 +2,7 @@
 // from templates (no shell), the contract's environment, the implementation's cwd, each program in a process
 // group of its own (killed whole after every client run and at teardown), readiness watched in the server's own
 // network namespace, and the outcome read from the file on disk — never from the program's word.
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -10,7 +10,7 @@ import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
 import { difference } from './difference.js';
 import type { Host } from './host.js';
-import { type Ids, othersPath, setprivArgv } from './privsep.js';
+import { type Ids, othersPath, type Probe, probeRoot, setprivArgv } from './privsep.js';
 import { type ClientOutcome, programPass } from './types.js';
 
 /** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
@@ -35,25 +35,15 @@ let procSeq = 0;
 /** The argv prefix that runs a program as PID 1 of a PID namespace of its own (util-linux's unshare). */
 export const PIDNS_ARGV = ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc'];
 
-let pidNs: { ok: true } | { ok: false; why: string } | undefined;
+let pidNs: Probe | undefined;
 
 /**
  * Can programs run in a PID namespace of their own here (root, and `unshare` from util-linux)? Probed once, by
  * running `unshare --pid --fork --kill-child --mount-proc true`. When it can, ending the program's process group
  * ends the namespace, and the kernel kills everything in it: also what cleared its environment and left the group.
  */
-export function pidNamespace(): { ok: true } | { ok: false; why: string } {
-  if (pidNs) return pidNs;
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) pidNs = { ok: false, why: 'it needs root on Linux' };
-  else {
-    const [exe, ...args] = PIDNS_ARGV;
-    const r = spawnSync(exe!, [...args, 'true'], { timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
-    const said = r.stderr?.toString().trim().split('\n').pop();
-    pidNs =
-      r.status === 0
-        ? { ok: true }
-        : { ok: false, why: r.error ? `${exe}: ${r.error.message}` : `${exe}: ${said || `exit ${r.status}`}` };
-  }
+export function pidNamespace(): Probe {
+  pidNs ??= probeRoot(PIDNS_ARGV, 'it needs root on Linux');
   return pidNs;
 }
 

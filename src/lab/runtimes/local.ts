@@ -153,7 +153,7 @@ export class LocalRuntime extends PlacedRuntime {
     if (unreadable)
       throw new ExecServerError(
         'server never ready',
-        `${v.id}: the unprivileged users its programs run as cannot read its folder: ${unreadable} (chmod o+rX it, or grade on docker)`,
+        `the unprivileged users its programs run as cannot read its folder: ${unreadable} (chmod o+rX it, or grade on docker)`,
       );
     const top = join(this.dir, `impl-${this.impls.size}`);
     const impl: Implementation = { root: join(top, 'root'), client: join(top, 'client') };

@@ -38,24 +38,30 @@ export function setprivArgv(id: Ids): string[] {
 /** The ids a program is checked with by the probe: nobody's. */
 const PROBE: Ids = { uid: 65534, gid: 65534 };
 
-let probed: { ok: true } | { ok: false; why: string } | undefined;
+/** Whether a way of starting programs works here, and why not. */
+export type Probe = { ok: true } | { ok: false; why: string };
+
+/**
+ * Runs `prefix true` once (root on Linux only, else `notRoot`; bounded at 5 s): ok when it exits 0, else its last
+ * stderr line. How the exec runtimes learn whether `unshare` (exec.ts) and `setpriv` work on this machine.
+ */
+export function probeRoot(prefix: readonly string[], notRoot: string): Probe {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return { ok: false, why: notRoot };
+  const [exe, ...args] = prefix;
+  const r = spawnSync(exe!, [...args, 'true'], { timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
+  const said = r.stderr?.toString().trim().split('\n').pop();
+  if (r.status === 0) return { ok: true };
+  return { ok: false, why: r.error ? `${exe}: ${r.error.message}` : `${exe}: ${said || `exit ${r.status}`}` };
+}
+
+let probed: Probe | undefined;
 
 /**
  * Can programs be dropped to another user here (root on Linux, and `setpriv` from util-linux)? Probed once, by
  * running `setpriv … -- true` as nobody.
  */
-export function privilegeDrop(): { ok: true } | { ok: false; why: string } {
-  if (probed) return probed;
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) probed = { ok: false, why: 'the lab is not root' };
-  else {
-    const [exe, ...args] = setprivArgv(PROBE);
-    const r = spawnSync(exe!, [...args, 'true'], { timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
-    const said = r.stderr?.toString().trim().split('\n').pop();
-    probed =
-      r.status === 0
-        ? { ok: true }
-        : { ok: false, why: r.error ? `${exe}: ${r.error.message}` : `${exe}: ${said || `exit ${r.status}`}` };
-  }
+export function privilegeDrop(): Probe {
+  probed ??= probeRoot(setprivArgv(PROBE), 'the lab is not root');
   return probed;
 }
 
