@@ -32,6 +32,7 @@ import type { Scenario } from './scenario.js';
 import { checkCrossed, crossedFailure, preparedDeflatedSize } from './shapers/crossed.js';
 import { NETEM_POLL_MS } from './shapers/netem.js';
 import { planShaping, withLoss } from './shapers/plan.js';
+import { tampered } from './shapers/types.js';
 import { ms } from './units.js';
 import { analyseWire } from './wire.js';
 
@@ -385,6 +386,12 @@ async function runOn(
       );
       Object.assign(rec, await measureLesson(s, p.variant, rec, outcomes, lab, o.outDir, capture));
       if (s.competing) judgeFlows(rec, s, p.variant, [...outcomes, ...competing]);
+      // the shaping read back again before it was cleared differs from what was applied: the run proves nothing
+      const changed = tampered(counters);
+      if (changed) {
+        rec.failures.unshift(`shaping tampered: ${changed}`);
+        rec.verdict = 'fail';
+      }
       judgeCrossed(rec, counters, [...outcomes, ...competing], file, deflated, isExec(p.variant));
       const overhead = relayOverhead(counters, up.netem, down.netem);
       if (overhead) {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,4 +16,16 @@ export function randomFile(path: string, sizeBytes: number): string {
 
 export function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/**
+ * An empty file in `dir` that any user may append to (the folder made crossable): where fixture programs note what
+ * they did, also when the lab runs them as unprivileged users of their own (root: src/lab/runtimes/privsep.ts).
+ */
+export function sharedFile(dir: string, name: string): string {
+  chmodSync(dir, 0o711);
+  const path = join(dir, name);
+  writeFileSync(path, '');
+  chmodSync(path, 0o666);
+  return path;
 }

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
 import { runWithPortFile } from '../helpers/port-file.js';
 import { runningIn } from '../helpers/procs.js';
-import { tempDir } from '../helpers/tmp.js';
+import { sharedFile, tempDir } from '../helpers/tmp.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'endpoints');
 
@@ -22,8 +22,7 @@ function entry(label: string, server: string, client: string, ready = '{ port: t
 describe('exec protocol on the local runtime', () => {
   it('judges each implementation from the file on disk, with the reason, and leaves nothing running', async () => {
     using dir = tempDir();
-    const pids = join(dir.path, 'pids');
-    writeFileSync(pids, '');
+    const pids = sharedFile(dir.path, 'pids');
     process.env.FIXTURE_PIDS = pids;
     const file = join(dir.path, 'grading.yaml');
     writeFileSync(
@@ -169,7 +168,7 @@ describe('exec protocol: the byte cross-check (issue #18, C3, C1)', () => {
     using dir = tempDir();
     const res = await runWithPortFile(
       dir.path,
-      `name: bypass\nfile: { size: 48KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 30s\nprotocols:\n${entry('honest', 'ok', 'ok')}${entry('bypass', 'ok', 'bypass')}${entry('copy', 'ok', 'copy')}`,
+      `name: bypass\nfile: { size: 48KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 30s\nprotocols:\n${entry('honest', 'ok', 'ok')}${entry('bypass', 'ok', 'bypass')}${entry('copy', 'ok', 'copyroot')}`,
       'local',
     );
     const [honest, bypass, copy] = res.runs;
@@ -191,6 +190,33 @@ describe('exec protocol: the byte cross-check (issue #18, C3, C1)', () => {
     // Where it could, the file is intact and only the cross-check tells
     if (copy!.sha256_actual === res.file.sha256)
       expect(copy!.failures).toEqual([expect.stringMatching(/^bypassed the shaped path: 0 bytes crossed/)]);
+    expect(runningIn(FIXTURES)).toEqual([]);
+  }, 90_000);
+});
+
+describe.skipIf(process.getuid?.() !== 0)('exec protocol: programs run as users of their own (lab as root)', () => {
+  it('a client cannot copy the served file, nor one implementation spoil the files of the next', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'hostile.yaml');
+    writeFileSync(
+      file,
+      `name: hostile\nfile: { size: 48KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nclients: 2\nprotocols:\n${[
+        entry('copier', 'ok', 'copy'),
+        entry('spoiler', 'spoil', 'ok'),
+        entry('victim', 'ok', 'ok'),
+      ].join('')}`,
+    );
+    const res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+    const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+    // `$(dirname {local})/../root/{remote}` and every other path it tried: not its to read
+    expect(run('copier').verdict).toBe('fail');
+    expect(run('copier').failures[0]).toMatch(
+      /^client 1: transfer failed: crashed: exit code 5: fixture client: could not copy the served file: .*root\/file\.bin: Permission denied.* \(no file\)$/,
+    );
+    // the spoiler's server, alive through the victim's runs, overwrites every client file it can reach: none
+    expect(run('spoiler').verdict, run('spoiler').failures.join()).toBe('pass');
+    expect(run('victim').verdict, run('victim').failures.join()).toBe('pass');
+    expect(res.environment.notices.join('\n')).toMatch(/exec programs run as unprivileged users of their own/);
     expect(runningIn(FIXTURES)).toEqual([]);
   }, 90_000);
 });

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
 import { runWithPortFile } from '../helpers/port-file.js';
 import { runningIn } from '../helpers/procs.js';
-import { tempDir } from '../helpers/tmp.js';
+import { sharedFile, tempDir } from '../helpers/tmp.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'endpoints');
 const root = process.getuid?.() === 0;
@@ -21,8 +21,7 @@ const entry = (label: string, server: string, client: string) =>
 describe.skipIf(!root)('exec protocol on the netns runtime', () => {
   it('runs implementations across two namespaces under loss, with verdicts, and leaves nothing behind', async () => {
     using dir = tempDir();
-    const pids = join(dir.path, 'pids');
-    writeFileSync(pids, '');
+    const pids = sharedFile(dir.path, 'pids');
     process.env.FIXTURE_PIDS = pids;
     const file = join(dir.path, 'ns.yaml');
     writeFileSync(
@@ -91,4 +90,70 @@ describe.skipIf(!root)('exec protocol on the netns runtime: the shaped path cann
     expect(runningIn(FIXTURES)).toEqual([]);
     expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
   }, 120_000);
+});
+
+/** Grades scenario `name` (the YAML after its `name:` line) on the netns runtime, from a file in `dir`. */
+function gradeNs(dir: string, name: string, yaml: string) {
+  const file = join(dir, `${name}.yaml`);
+  writeFileSync(file, `name: ${name}\n${yaml}`);
+  return runScenario(loadScenario(file), { runtime: 'netns', shaper: 'auto' });
+}
+
+/** Nothing the fixtures started is left, nor this process's namespaces. */
+function expectNothingLeft(): void {
+  expect(runningIn(FIXTURES)).toEqual([]);
+  expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+}
+
+describe.skipIf(!root)('exec protocol on the netns runtime: programs without privileges', () => {
+  it('a server cannot remove or change its shaping (tc, ip link), a client cannot copy the served file', async () => {
+    using dir = tempDir();
+    const log = sharedFile(dir.path, 'attempts');
+    process.env.FIXTURE_LOG = log;
+    let res: Awaited<ReturnType<typeof gradeNs>>;
+    try {
+      res = await gradeNs(
+        dir.path,
+        'ns-hostile',
+        `file: { size: 32KiB }\nnetwork: { netem: "delay 1ms" }\ntimeout: 10s\nprotocols:\n${entry('tamper', 'tc', 'ok')}${entry('copier', 'ok', 'copy')}`,
+      );
+    } finally {
+      delete process.env.FIXTURE_LOG;
+    }
+    const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+    // each attempt on the server's veth was refused: no CAP_NET_ADMIN
+    const attempts = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    expect(attempts.map((l) => l.split(' -> ')[0])).toEqual([
+      expect.stringMatching(/^tc qdisc del dev ul\d+s root$/),
+      expect.stringMatching(/^tc qdisc replace dev ul\d+s root pfifo$/),
+      expect.stringMatching(/^ip link set dev ul\d+s mtu 1280$/),
+    ]);
+    for (const a of attempts) expect(a).toMatch(/ -> exit [1-9]\d*: .*Operation not permitted/);
+    expect(run('tamper').verdict, run('tamper').failures.join()).toBe('pass');
+    expect(run('tamper').shaping_readback).toMatch(res.environment.shaper === 'netem' ? /netem.*delay 1ms/ : /relay/);
+    expect(run('copier').failures[0]).toMatch(
+      /^transfer failed: crashed: exit code 5: fixture client: could not copy the served file: .*Permission denied/,
+    );
+    expectNothingLeft();
+  }, 60_000);
+});
+
+describe.skipIf(!root)('exec protocol on the netns runtime: one implementation against the next', () => {
+  it("a server that takes the next implementation's port first: that one fails with 'port taken', the first passes", async () => {
+    using dir = tempDir();
+    const res = await gradeNs(
+      dir.path,
+      'ns-squat',
+      `file: { size: 32KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nprotocols:\n${entry('squatter', 'squat', 'ok')}${entry('next', 'reuse', 'ok')}`,
+    );
+    const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+    expect(run('squatter').verdict, run('squatter').failures.join()).toBe('pass');
+    // ports are handed out in turn (20000, 20001): the squatter held 20001 (SO_REUSEADDR) before `next` bound it too
+    expect(run('next').failures).toEqual([
+      expect.stringMatching(
+        /^transfer failed: server never ready: UDP port 20001 taken by another program \(uid \d+, not the server's \d+\)$/,
+      ),
+    ]);
+    expectNothingLeft();
+  }, 60_000);
 });

@@ -1,7 +1,7 @@
 // `udplab lab SCENARIO… --protocols-from DIR` end to end on the local runtime: every implementation folder on
 // every scenario, the matrix in matrix.json / .md / .html / junit.xml and on the terminal, exit 1 when a cell fails.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/tmp.js';
@@ -20,6 +20,8 @@ function implementation(dir: string, name: string, clientMode: string): void {
 describe('grading matrix', () => {
   it('runs every implementation on every scenario and writes the matrix; exit 1 when a cell fails', () => {
     using dir = tempDir();
+    // as root the programs run as users of their own, who must be able to read their folders (docs/endpoints.md)
+    chmodSync(dir.path, 0o755);
     const impls = join(dir.path, 'impls');
     mkdirSync(impls);
     implementation(impls, 'good', 'ok');
@@ -88,6 +90,31 @@ describe('grading matrix', () => {
     expect(r.stdout).toMatch(/^lazy\s+FAIL\s+FAIL\s*$/m);
     expect(r.stdout).toMatch(/lazy × clean: transfer failed: no file/);
   }, 150_000);
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'as root: an implementation whose folder others cannot read fails with one line naming it and its mode',
+    () => {
+      using dir = tempDir(); // 0700: the users programs run as cannot cross it
+      implementation(dir.path, 'private', 'ok');
+      const r = spawnSync(
+        process.execPath,
+        [
+          join(ROOT, 'bin', 'udplab.js'),
+          'lab',
+          join(ROOT, 'scenarios', 'regression', 'clean.yaml'),
+          '--protocols-from',
+          dir.path,
+          '--runtime',
+          'local',
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toContain(
+        `private × regression-clean: transfer failed: server never ready: the unprivileged users its programs run as cannot read its folder: ${dir.path} is mode 0700 (chmod o+rX it, or grade on docker)`,
+      );
+    },
+  );
 
   it('a malformed manifest stops everything with one file:line:col line and exit 2', () => {
     using dir = tempDir();

@@ -2,7 +2,7 @@
 // from templates (no shell), the contract's environment, the implementation's cwd, each program in a process
 // group of its own (killed whole after every client run and at teardown), readiness watched in the server's own
 // network namespace, and the outcome read from the file on disk — never from the program's word.
-import { type ChildProcess, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -10,6 +10,7 @@ import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
 import { difference } from './difference.js';
 import type { Host } from './host.js';
+import { type Ids, othersPath, type Probe, probeRoot, setprivArgv } from './privsep.js';
 import { type ClientOutcome, programPass } from './types.js';
 
 /** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
@@ -34,25 +35,15 @@ let procSeq = 0;
 /** The argv prefix that runs a program as PID 1 of a PID namespace of its own (util-linux's unshare). */
 export const PIDNS_ARGV = ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc'];
 
-let pidNs: { ok: true } | { ok: false; why: string } | undefined;
+let pidNs: Probe | undefined;
 
 /**
  * Can programs run in a PID namespace of their own here (root, and `unshare` from util-linux)? Probed once, by
  * running `unshare --pid --fork --kill-child --mount-proc true`. When it can, ending the program's process group
  * ends the namespace, and the kernel kills everything in it: also what cleared its environment and left the group.
  */
-export function pidNamespace(): { ok: true } | { ok: false; why: string } {
-  if (pidNs) return pidNs;
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) pidNs = { ok: false, why: 'it needs root on Linux' };
-  else {
-    const [exe, ...args] = PIDNS_ARGV;
-    const r = spawnSync(exe!, [...args, 'true'], { timeout: 5000, stdio: ['ignore', 'ignore', 'pipe'] });
-    const said = r.stderr?.toString().trim().split('\n').pop();
-    pidNs =
-      r.status === 0
-        ? { ok: true }
-        : { ok: false, why: r.error ? `${exe}: ${r.error.message}` : `${exe}: ${said || `exit ${r.status}`}` };
-  }
+export function pidNamespace(): Probe {
+  pidNs ??= probeRoot(PIDNS_ARGV, 'it needs root on Linux');
   return pidNs;
 }
 
@@ -64,15 +55,22 @@ export function pidNamespaceNotice(): string | undefined {
     : `exec programs run without a PID namespace of their own (${p.why}): what they start is found by its ${PROC_TAG} mark, so a descendant that clears its environment and leaves the process group can outlive the run`;
 }
 
-export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host): Proc {
+/**
+ * Starts a program in a process group of its own (and a PID namespace when it can); with `as`, as that user, without
+ * capabilities (./privsep.ts: setpriv after unshare, which needs root).
+ */
+export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host, as?: Ids): Proc {
   const cmd = argv[0];
   // a mark in the environment that every descendant inherits, even one that leaves the group (setsid, double fork)
   const tag = `${process.pid}.${++procSeq}`;
   // group: setsid, so the program and everything it starts share a process group the lab can kill whole; in a PID
   // namespace of its own when it can be (the group's leader is then unshare, and the program is the namespace's
   // PID 1: when it dies, the kernel kills everything left in the namespace)
-  const full = pidNamespace().ok ? [...PIDNS_ARGV, ...argv] : argv;
-  const child = host.spawn(full, { cwd, env: { ...env, [PROC_TAG]: tag }, group: true });
+  const dropped = as ? [...setprivArgv(as), ...argv] : argv;
+  const full = pidNamespace().ok ? [...PIDNS_ARGV, ...dropped] : dropped;
+  // a dropped program gets the PATH its user can search (else `python3` may be a shim in root's home it can't read)
+  const path = as ? { PATH: othersPath().path } : {};
+  const child = host.spawn(full, { cwd, env: { ...env, ...path, [PROC_TAG]: tag }, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
@@ -167,8 +165,12 @@ export async function killGroup(p: Proc): Promise<void> {
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
-/** Is `port` bound (UDP) or listening (TCP) in the network namespace of `pid`? Reads /proc/PID/net/{udp,tcp}{,6}. */
-export function portBound(pid: number, transport: 'udp' | 'tcp', port: number): boolean {
+/**
+ * The owners (uids) of the sockets bound (UDP) or listening (TCP) on `port` in the network namespace of `pid`: none
+ * when it is free. Reads /proc/PID/net/{udp,tcp}{,6} (column 8 is the socket's uid).
+ */
+export function portOwners(pid: number, transport: 'udp' | 'tcp', port: number): number[] {
+  const out: number[] = [];
   for (const f of [transport, `${transport}6`]) {
     let text: string;
     try {
@@ -178,12 +180,12 @@ export function portBound(pid: number, transport: 'udp' | 'tcp', port: number): 
     }
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length < 4) continue;
+      if (cols.length < 8) continue;
       const p = Number.parseInt(cols[1]!.split(':')[1] ?? '', 16);
-      if (p === port && (transport === 'udp' || cols[3] === '0A')) return true;
+      if (p === port && (transport === 'udp' || cols[3] === '0A')) out.push(Number(cols[7]));
     }
   }
-  return false;
+  return out;
 }
 
 /** Why a server is not serving: the verdict and its reason. */
@@ -216,9 +218,12 @@ export async function startExecServer(o: {
   port: number;
   root: string;
   seed: number;
+  /** the user it runs as (./privsep.ts); its port then counts as bound only by a socket of that user's */
+  as?: Ids;
 }): Promise<ExecServer> {
   const values = { bind: o.bind, port: String(o.port), root: o.root };
-  const proc = startProc(fill(o.spec.server, values), o.spec.cwd, execEnv({ ...values, seed: String(o.seed) }), o.host);
+  const env = execEnv({ ...values, seed: String(o.seed) });
+  const proc = startProc(fill(o.spec.server, values), o.spec.cwd, env, o.host, o.as);
   let exit: string | undefined;
   void proc.exited.then((e) => {
     exit = exitText(e, proc.lastStderr());
@@ -242,7 +247,17 @@ export async function startExecServer(o: {
         `the server exited before it was ready: ${exitText(await proc.exited, proc.lastStderr())}`,
       );
     }
-    if ('port' in r && portBound(proc.pgid, o.spec.transport, o.port)) {
+    // a socket of another user's on the port: someone else took it (another implementation's program)
+    const owners = portOwners(proc.pgid, o.spec.transport, o.port);
+    const other = o.as && owners.find((u) => u !== o.as!.uid);
+    if (other !== undefined) {
+      await killGroup(proc);
+      throw new ExecServerError(
+        'server never ready',
+        `${o.spec.transport.toUpperCase()} port ${o.port} taken by another program (uid ${other}, not the server's ${o.as!.uid})`,
+      );
+    }
+    if ('port' in r && owners.length > 0) {
       readiness = `${o.spec.transport.toUpperCase()} port ${o.port} bound (/proc/net/${o.spec.transport})`;
       break;
     }
@@ -281,9 +296,11 @@ export function startExecClient(o: {
   values: { host: string; port: string; remote: string; local: string };
   seed: number;
   timeoutMs: number;
+  /** the user it runs as (./privsep.ts) */
+  as?: Ids;
 }): ExecClient {
   const startedMs = performance.now();
-  const proc = startProc(o.argv, o.spec.cwd, execEnv({ ...o.values, seed: String(o.seed) }), o.host);
+  const proc = startProc(o.argv, o.spec.cwd, execEnv({ ...o.values, seed: String(o.seed) }), o.host, o.as);
   let killed = false;
   const timer = setTimeout(() => {
     killed = true;

@@ -6,7 +6,17 @@
 // users' programs (`protocol: exec`, placed with ./exec.ts); the reflection test (amplification) is ./placed.ts's
 // too, over ./amplification.ts.
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +42,7 @@ import {
 } from './exec.js';
 import { type Host, ProcessHost, type Role } from './host.js';
 import { PlacedRuntime, type RunningServer, stoppingError, waitForShare } from './placed.js';
+import { type IdPair, IdPool, othersPath, privilegeDrop, privilegeDropNotice, unreadableBy } from './privsep.js';
 import {
   type ClientOutcome,
   faultRecord,
@@ -54,6 +65,10 @@ export class LocalRuntime extends PlacedRuntime {
   shaper: ShaperName = 'userspace';
   kernel = `${process.platform} (loopback, no kernel shaping)`;
   protected readonly dir = mkdtempSync(join(tmpdir(), 'udplab-lab-'));
+  /** The users exec programs run as (./privsep.ts), when the lab is root; else they keep the lab's user. */
+  private readonly ids = privilegeDrop().ok ? new IdPool() : undefined;
+  /** Each implementation's own folders (and users): see `implementation`. */
+  private readonly impls = new Map<string, Implementation>();
   /** Where a role's processes run: this machine's loopback. */
   protected host(_role: Role): Host {
     return new ProcessHost('loopback', this.ip === 6 ? '::1' : '127.0.0.1');
@@ -104,6 +119,64 @@ export class LocalRuntime extends PlacedRuntime {
   async start(): Promise<void> {
     mkdirSync(join(this.dir, 'root'));
     mkdirSync(join(this.dir, 'client'));
+    if (this.ids) {
+      // programs run as other users: the lab's folder they may cross (to their own) but not list; udplab's own
+      // folders (the stage of the served file, its clients' files) not at all
+      chmodSync(this.dir, 0o711);
+      for (const d of ['root', 'client']) chmodSync(join(this.dir, d), 0o700);
+    }
+  }
+
+  /** Once, with the first implementation: whose user its programs run as. */
+  private userNotices(): void {
+    const ns = privilegeDropNotice() ?? [
+      "exec programs run as unprivileged users of their own (setpriv: no capabilities, no supplementary groups): each implementation's server and its clients as two users, other than every other implementation's; the served file readable by its server only, {local}'s folder writable by its clients only",
+      ...(othersPath().left.length > 0
+        ? [`exec programs' PATH leaves out what their users cannot read: ${othersPath().left.join(', ')}`]
+        : []),
+    ];
+    for (const n of typeof ns === 'string' ? [ns] : ns) if (!this.notices.includes(n)) this.notices.push(n);
+  }
+
+  /**
+   * The implementation's own folders, made on first use: `{root}` (the served file, copied from the stage) and its
+   * clients' folder, under `impl-N/` of the lab's folder. When programs run as other users (./privsep.ts) `{root}`
+   * and the file in it are root's, readable by the server's group only (0750/0640: not writable by the server, not
+   * readable by the clients), the clients' folder the clients' own (0700), `impl-N/` crossable only (0711).
+   */
+  private implementation(v: Variant): Implementation {
+    const key = serverSpec(v).key;
+    const known = this.impls.get(key);
+    if (known) return known;
+    this.userNotices();
+    const unreadable = this.ids && unreadableBy(serverSpec(v).exec!.cwd);
+    if (unreadable)
+      throw new ExecServerError(
+        'server never ready',
+        `the unprivileged users its programs run as cannot read its folder: ${unreadable} (chmod o+rX it, or grade on docker)`,
+      );
+    const top = join(this.dir, `impl-${this.impls.size}`);
+    const impl: Implementation = { root: join(top, 'root'), client: join(top, 'client') };
+    const ids = this.ids?.pair(key);
+    if (ids) impl.ids = ids;
+    mkdirSync(impl.root, { recursive: true });
+    mkdirSync(impl.client);
+    const stage = join(this.dir, 'root');
+    const files = readdirSync(stage).filter((n) => statSync(join(stage, n)).isFile());
+    for (const n of files) copyFileSync(join(stage, n), join(impl.root, n));
+    if (ids) {
+      chmodSync(top, 0o711);
+      chownSync(impl.root, 0, ids.server.gid);
+      chmodSync(impl.root, 0o750);
+      for (const n of files) {
+        chownSync(join(impl.root, n), 0, ids.server.gid);
+        chmodSync(join(impl.root, n), 0o640);
+      }
+      chownSync(impl.client, ids.client.uid, ids.client.gid);
+      chmodSync(impl.client, 0o700);
+    }
+    this.impls.set(key, impl);
+    return impl;
   }
 
   /** A user's program as the variant's server, on a port of its own; one that never became ready is not tried again. */
@@ -135,13 +208,15 @@ export class LocalRuntime extends PlacedRuntime {
 
   private async startExec(v: Variant, port: number, seed: number): Promise<RunningServer> {
     const bind = this.execBind(v);
+    const impl = this.implementation(v);
     const exec = await startExecServer({
       spec: serverSpec(v).exec!,
       host: this.host('server'),
       bind,
       port,
-      root: this.folders().root,
+      root: impl.root,
       seed,
+      ...(impl.ids && { as: impl.ids.server }),
     });
     const n = `${v.id}: server ready by ${exec.readiness}`;
     if (!this.notices.includes(n)) this.notices.push(n);
@@ -199,7 +274,7 @@ export class LocalRuntime extends PlacedRuntime {
   ): Promise<ClientOutcome[]> {
     const outcomes = await Promise.all(
       Array.from({ length: count }, async (_, i) => {
-        const local = this.clientFile(i);
+        const local = this.execClientFile(v, i);
         rmSync(local, { force: true });
         const c = this.startExecClientOf(v, remote, local, seed, timeoutMs);
         return this.judgeExec(c, local, remote, timeoutMs);
@@ -208,8 +283,14 @@ export class LocalRuntime extends PlacedRuntime {
     return this.withServerExit(v, outcomes);
   }
 
+  /** Client `i`'s file of an implementation: in its clients' own folder. */
+  private execClientFile(v: Variant, i: number): string {
+    return join(this.implementation(v).client, `file-${i}.bin`);
+  }
+
   private startExecClientOf(v: Variant, remote: string, local: string, seed: number, timeoutMs: number) {
     if (this.stopping) throw stoppingError('a client program');
+    const ids = this.implementation(v).ids;
     const c = startExecClient({
       argv: clientArgs(v, this.target(), remote, local),
       spec: serverSpec(v).exec!,
@@ -217,6 +298,7 @@ export class LocalRuntime extends PlacedRuntime {
       values: { host: this.targetAddress, port: String(this.targetPort), remote, local },
       seed,
       timeoutMs,
+      ...(ids && { as: ids.client }),
     });
     this.execClients.add(c.proc);
     void c.proc.exited.then(() => this.execClients.delete(c.proc));
@@ -257,7 +339,7 @@ export class LocalRuntime extends PlacedRuntime {
     faults: Fault[],
     seed = 1,
   ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
-    const local = this.clientFile(0);
+    const local = this.execClientFile(v, 0);
     rmSync(local, { force: true });
     const host = this.host('client');
     const size = statSync(join(this.dir, 'root', remote)).size;
@@ -316,4 +398,11 @@ export class LocalRuntime extends PlacedRuntime {
       .map((c) => c.pid!);
     return { pids: [...this.livePids(), ...programs], dirs: existsSync(this.dir) ? [this.dir] : [] };
   }
+}
+
+/** An implementation's folders on this machine, and the users its programs run as (none: the lab's user). */
+interface Implementation {
+  root: string;
+  client: string;
+  ids?: IdPair;
 }

@@ -336,7 +336,13 @@ export abstract class PlacedRuntime implements LabRuntime {
     const r = this.relay;
     if (!r) return undefined;
     this.relay = undefined;
-    return r.stop();
+    // the relay is the shaping: one gone before the end of the run let the rest of it through unshaped, or not at all
+    const c = r.child;
+    const gone = r.alive()
+      ? undefined
+      : `the relay exited during the run (${c.signalCode ? `killed by ${c.signalCode}` : `exit code ${c.exitCode}`})`;
+    const counters = await r.stop();
+    return gone ? { ...(counters as object | undefined), tampered: gone } : counters;
   }
 
   async runClients(v: Variant, remote: string, timeoutMs: number, count: number, _seed = 1): Promise<ClientOutcome[]> {

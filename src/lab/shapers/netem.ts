@@ -13,7 +13,15 @@ import { type Blackout, type Netem, tcNetemArgs } from '../../impair/index.js';
 import { LabError } from '../errors.js';
 import type { CommandHost } from '../runtimes/host.js';
 import { type NetemCounters, parseTcStats } from './counters.js';
-import { blackoutReadback, type Direction, type ProbeResult, type ShapedEnd, type Shaper } from './types.js';
+import {
+  blackoutReadback,
+  type Direction,
+  type ProbeResult,
+  qdiscChange,
+  type ShapedEnd,
+  type Shaper,
+  type Tamperable,
+} from './types.js';
 
 /** How often the qdiscs' counters are read while waiting for a run's first datagram (blackouts only). */
 export const NETEM_POLL_MS = 10;
@@ -63,14 +71,19 @@ export const netemShaper: Shaper<NetemCounters> & {
   async apply(host: CommandHost, dev: string, _direction: Direction, n: Netem, o: { always?: boolean } = {}) {
     await host.exec(tcClearArgs(dev)); // `replace` keeps old attributes: del + add
     if (Object.keys(n).length > 0 || o.always) await addNetem(host, dev, n);
-    const show = await host.exec(['tc', 'qdisc', 'show', 'dev', dev]);
-    return show.stdout.trim().split('\n')[0] ?? '';
+    return netemShaper.show(host, dev);
   },
 
   async clear(host, dev, where = dev) {
     const s = await stats(host, dev, where);
     await host.exec(tcClearArgs(dev));
     return s;
+  },
+
+  /** The root qdisc's line of `tc qdisc show` (the apply's read-back). */
+  async show(host, dev) {
+    const r = await host.exec(['tc', 'qdisc', 'show', 'dev', dev]);
+    return r.code === 0 ? (r.stdout.trim().split('\n')[0] ?? '') : `(tc qdisc show: ${said(r)})`;
   },
 };
 
@@ -101,7 +114,7 @@ export interface BlackoutWindow {
   dropped: Partial<Record<Direction, number>>;
 }
 
-export interface NetemPathCounters {
+export interface NetemPathCounters extends Tamperable {
   up?: NetemCounters;
   down?: NetemCounters;
   /** the ends (`where`) applied again during the run (a restarted container): their counters count from then */
@@ -132,7 +145,7 @@ export class NetemPath {
   private readonly pollMs: number;
   private readonly maxPollMs: number;
   private readonly timers = new Set<unknown>();
-  private applied: Array<{ end: ShapedEnd; netem: Netem }> = [];
+  private applied: Array<{ end: ShapedEnd; netem: Netem; shown: string }> = [];
   private stopped = false;
   /** transitions run one after another; clear() waits for the one in flight */
   private chain: Promise<void> = Promise.resolve();
@@ -156,8 +169,8 @@ export class NetemPath {
     const out: string[] = [];
     for (const end of this.ends) {
       const n = netem[end.direction];
-      this.applied.push({ end, netem: n });
       const show = await netemShaper.apply(end.host, end.dev, end.direction, n, { always: blackouts.length > 0 });
+      this.applied.push({ end, netem: n, shown: show });
       out.push(`${end.direction} (${end.where}): ${show}`);
     }
     if (blackouts.length === 0) return out.join('; ');
@@ -277,10 +290,15 @@ export class NetemPath {
     for (const { end } of ends) this.reapplied.add(end.where);
     const done = this.chain.then(async () => {
       if (this.stopped) return;
-      for (const { end, netem } of ends)
-        await netemShaper.apply(end.host, end.dev, end.direction, this.depth > 0 ? blackedOut(netem) : netem, {
-          always: this.blackouts.length > 0,
-        });
+      // what the end of the run is compared with
+      for (const a of ends)
+        a.shown = await netemShaper.apply(
+          a.end.host,
+          a.end.dev,
+          a.end.direction,
+          this.depth > 0 ? blackedOut(a.netem) : a.netem,
+          { always: this.blackouts.length > 0 },
+        );
     });
     this.chain = done.catch((e: unknown) => {
       this.failure ??= `applying netem again on ${ends.map((a) => a.end.where).join(', ')}: ${(e as Error).message}`;
@@ -295,6 +313,14 @@ export class NetemPath {
     this.timers.clear();
     await this.chain;
     const out: NetemPathCounters = {};
+    // read back again: a qdisc another process removed or replaced under the run fails it (blackouts change
+    // netem's parameters themselves: then only each qdisc's kind, handle and parent are compared)
+    const changed: string[] = [];
+    for (const { end, shown } of this.applied) {
+      const c = qdiscChange(end.where, shown, await netemShaper.show(end.host, end.dev), this.blackouts.length > 0);
+      if (c) changed.push(c);
+    }
+    if (changed.length > 0) out.tampered = changed.join('; ');
     for (const { end } of this.applied.splice(0)) {
       const c = await netemShaper.clear(end.host, end.dev, end.where);
       if (c) out[end.direction] = c;

@@ -77,6 +77,8 @@ export interface RunningRelay {
   listening: RelayListening;
   /** The process this machine started for it (the relay itself, or `docker exec`): a teardown's leftovers name it. */
   child: ChildProcess;
+  /** Still running (a relay that died under the run shaped only part of it). */
+  alive(): boolean;
   stop(): Promise<unknown>;
 }
 
@@ -105,6 +107,7 @@ export async function startRelay(
   return {
     listening: JSON.parse(line) as RelayListening,
     child: relay.child,
+    alive: () => relay.alive(),
     async stop() {
       await relay.stop();
       let timer: NodeJS.Timeout | undefined;

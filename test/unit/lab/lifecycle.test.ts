@@ -26,6 +26,8 @@ interface FakeOptions {
   hang?: boolean;
   /** the first run aborts this controller (as SIGINT would) and waits for the teardown to end it */
   abortOnRun?: AbortController;
+  /** clearShaping finds the shaping changed under the run (shapers/types.ts `tampered`) */
+  tampered?: string;
 }
 
 /** A runtime that places nothing: it counts its calls and what it "made", and can hang or fail on cue. */
@@ -63,7 +65,7 @@ class FakeRuntime implements LabRuntime {
     return 'fake shaping';
   }
   async clearShaping(): Promise<unknown> {
-    return undefined;
+    return this.o.tampered ? { tampered: this.o.tampered } : undefined;
   }
   async runClients(_v: unknown, remote: string, _t: number, count: number): Promise<ClientOutcome[]> {
     if (this.o.abortOnRun) {
@@ -216,5 +218,21 @@ describe('a lab with typestate', () => {
     expect(stopped.timedOut).toBe(false);
     expect(warned).toEqual(["TEARDOWN FAILED: the local lab's teardown threw: tcpdump would not stop; left: nothing"]);
     expect(notices).toEqual(warned);
+  });
+});
+
+describe('the runner and the shaping read back at the end of a run (#18 C2)', () => {
+  it('a run whose shaping was changed under it fails with what changed, though its transfers passed', async () => {
+    const changed = 'ul3s: was "qdisc netem 8001: root limit 1000 loss 1%", now "qdisc noqueue 0: root"';
+    const res = await runScenario(scenario(), {
+      runtime: 'auto',
+      shaper: 'auto',
+      lab: defineRuntime('local', (n) => new FakeRuntime(n, { tampered: changed })),
+    });
+    expect(res.summary).toEqual({ runs: 2, passed: 0, failed: 2 });
+    for (const r of res.runs) {
+      expect(r.verdict).toBe('fail');
+      expect(r.failures).toEqual([`shaping tampered: ${changed}`]);
+    }
   });
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseNetem } from '../../../src/impair/index.js';
 import type { CommandHost, ExecResult } from '../../../src/lab/runtimes/host.js';
 import { NetemPath, netemShaper } from '../../../src/lab/shapers/netem.js';
+import { qdiscChange } from '../../../src/lab/shapers/types.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
 /** A namespace with one netem qdisc: records argv (with the fake time), answers tc like the kernel would. */
@@ -14,6 +15,8 @@ class FakeTc implements CommandHost {
   sent = 0;
   dropped = 0;
   refuse = false;
+  /** what `tc qdisc show` says (another process may change it under the run) */
+  shows = 'qdisc netem 8001: root refcnt 2 limit 1000 delay 50ms\n';
   /** how long each command takes on the fake clock (an emulated CPU: seconds) */
   latencyMs = 0;
   constructor(
@@ -28,7 +31,7 @@ class FakeTc implements CommandHost {
       return ok(
         `qdisc netem 8001: root refcnt 2 limit 1000\n Sent ${this.sent * 1200} bytes ${this.sent} pkt (dropped ${this.dropped}, overlimits 0 requeues 0)\n backlog 0b 0p requeues 0\n`,
       );
-    if (argv[2] === 'show') return ok('qdisc netem 8001: root refcnt 2 limit 1000 delay 50ms\n');
+    if (argv[2] === 'show') return ok(this.shows);
     if (this.refuse && argv[2] === 'add')
       return { code: 2, stdout: '', stderr: 'Error: Specified qdisc kind is unknown.\n' };
     return ok();
@@ -228,5 +231,46 @@ describe('kernel netem shaper: blackouts from the first datagram', () => {
     expect(c.tc('change').map((l) => l.endsWith('loss 100%'))).toEqual([true, false]);
     expect(c.calls.find((x) => x.argv.join(' ') === 'tc qdisc change dev ul1c root netem delay 5ms')?.t).toBe(150);
     await p.clear();
+  });
+});
+
+describe('kernel netem shaper: the shaping read back again before it is cleared (#18 C2)', () => {
+  // `tc qdisc show dev ul3s` as Linux 6.1 says it: netem as applied, after `tc qdisc del … root` (a veth's
+  // default), after `tc qdisc replace … root pfifo`, and netem under a blackout (loss 100%)
+  const netem = 'qdisc netem 8001: root refcnt 2 limit 1000 delay 1ms loss 5%';
+  const gone = 'qdisc noqueue 0: root refcnt 2';
+  const pfifo = 'qdisc pfifo 8002: root refcnt 2 limit 1000p';
+  const blackout = 'qdisc netem 8001: root refcnt 3 limit 1000 delay 1ms loss 100%';
+
+  it('names what changed on which device; nothing when only refcnt moved', () => {
+    expect(qdiscChange('ul3s', netem, netem.replace('refcnt 2', 'refcnt 5'))).toBeUndefined();
+    expect(qdiscChange('ul3s', netem, gone)).toBe(
+      'ul3s: was "qdisc netem 8001: root limit 1000 delay 1ms loss 5%", now "qdisc noqueue 0: root"',
+    );
+    expect(qdiscChange('ul3s', netem, pfifo)).toBe(
+      'ul3s: was "qdisc netem 8001: root limit 1000 delay 1ms loss 5%", now "qdisc pfifo 8002: root limit 1000p"',
+    );
+    expect(qdiscChange('ul3s', netem, '')).toBe(
+      'ul3s: was "qdisc netem 8001: root limit 1000 delay 1ms loss 5%", now nothing',
+    );
+    // with blackouts netem's parameters change on purpose: kind, handle and parent still count
+    expect(qdiscChange('ul3s', netem, blackout, true)).toBeUndefined();
+    expect(qdiscChange('ul3s', netem, pfifo, true)).toBe(
+      'ul3s: was "qdisc netem 8001: root", now "qdisc pfifo 8002: root"',
+    );
+  });
+
+  it('a qdisc removed under the run: clear() says so (tampered), after the counters; untouched: nothing', async () => {
+    const { c, s, p } = path();
+    await p.apply({ up: parseNetem('delay 1ms'), down: parseNetem('delay 1ms') });
+    s.shows = `${gone}\n`;
+    const counters = await p.clear();
+    expect(counters?.tampered).toBe(
+      'ul1s: was "qdisc netem 8001: root limit 1000 delay 50ms", now "qdisc noqueue 0: root"',
+    );
+    expect(c.tc('show')).toEqual(['tc qdisc show dev ul1c', 'tc qdisc show dev ul1c']); // after apply, before clear
+    const intact = path();
+    await intact.p.apply({ up: parseNetem('delay 1ms'), down: parseNetem('delay 1ms') });
+    expect((await intact.p.clear())?.tampered).toBeUndefined();
   });
 });

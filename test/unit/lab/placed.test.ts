@@ -80,6 +80,8 @@ class FakeHost implements Host {
       p.child.stdout.write(`{"event":"pid","pid":${p.pid}}\n`);
       if (argv[1] === 'serve') p.child.stdout.write('udplab: listening on 10.0.0.2:4999, key 1234\n');
       if (argv[0] === 'tcpdump') p.child.stderr.write('tcpdump: listening on eth0, link-type EN10MB\n');
+      if (argv[1] === 'relay')
+        p.child.stdout.write('{"event":"listening","address":"10.0.0.2","port":5000,"up":"","down":"","seed":1}\n');
       if (argv[1] === 'get') {
         const local = argv[argv.indexOf('get') + 3]!;
         p.timer = setInterval(() => {
@@ -234,6 +236,20 @@ describe('PlacedRuntime over a fake host', () => {
     expect(records).toEqual([expect.objectContaining({ at_pct: 40, kill: 'client', promoted_early: true })]);
     expect(outcome).toMatchObject({ ok: false, code: 'E_FAULT' });
     expect(rt.client.spawned).toHaveLength(1); // no resume
+    await rt.stop();
+  });
+
+  it('the relay gone before the end of the run: clearShaping says the shaping was tampered with (#18 C2)', async () => {
+    const rt = runtime();
+    rt.shaper = 'userspace';
+    await rt.applyShaping({ up: {}, down: {}, seed: 1, variant: RUFT });
+    expect(await rt.clearShaping()).toBeUndefined(); // ran to the end: stopped by the lab, no counters here
+    await rt.applyShaping({ up: {}, down: {}, seed: 1, variant: RUFT });
+    rt.server.spawned
+      .filter((p) => p.argv[1] === 'relay')
+      .at(-1)!
+      .child.end(137); // e.g. killed by a program
+    expect(await rt.clearShaping()).toEqual({ tampered: 'the relay exited during the run (exit code 137)' });
     await rt.stop();
   });
 
