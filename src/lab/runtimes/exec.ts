@@ -3,13 +3,12 @@
 // group of its own (killed whole after every client run and at teardown), readiness watched in the server's own
 // network namespace, and the outcome read from the file on disk — never from the program's word.
 import { type ChildProcess, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
-import { difference } from './difference.js';
 import type { Host } from './host.js';
+import { judgedFile } from './judged-file.js';
 import { type ClientOutcome, programPass } from './types.js';
 
 /** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
@@ -302,21 +301,18 @@ export async function finishExecClient(
   const durationMs = Math.max(1, Math.round(performance.now() - c.startedMs));
   await killGroup(c.proc); // whatever it started is not left running
   await sleep(20); // the last stderr line
-  const has = existsSync(o.local) && statSync(o.local).isFile();
-  // read where the client ran (the Host seam): the file it wrote, not its word
-  const sha = has
-    ? createHash('sha256')
-        .update(await c.proc.host.readFile(o.local))
-        .digest('hex')
-    : undefined;
+  // judged where it lies (the namespaces share this machine's file system): opened, never followed (judged-file.ts)
+  const j = await judgedFile(o.local, { path: o.original, sha256: o.sha256 });
+  const sha = j.kind === 'file' ? j.sha256 : undefined;
   if (c.timedOut()) return fail('hung', `killed after the scenario's timeout of ${o.timeoutMs / 1000} s`, sha);
-  if (sha === o.sha256)
-    return programPass({ remote: o.remote, local: o.local, bytes: statSync(o.local).size, durationMs, sha256: sha });
-  const onDisk = sha === undefined ? 'no file' : `wrong bytes: ${difference(o.original, o.local)}`;
+  if (j.kind === 'file' && sha === o.sha256)
+    return programPass({ remote: o.remote, local: o.local, bytes: j.size, durationMs, sha256: j.sha256 });
+  const wrong = j.kind === 'none' ? undefined : j.kind === 'refused' ? j.reason : j.difference!;
+  const onDisk = wrong === undefined ? 'no file' : `wrong bytes: ${wrong}`;
   if (e.signal !== null || e.code !== 0) return fail('crashed', `${exitText(e, c.proc.lastStderr())} (${onDisk})`, sha);
-  return sha === undefined
+  return wrong === undefined
     ? fail('no file', `exit code 0 but nothing written to ${o.local}`, sha)
-    : fail('wrong bytes', difference(o.original, o.local), sha);
+    : fail('wrong bytes', wrong, sha);
 }
 
 function fail(code: string, message: string, sha: string | undefined): ClientOutcome {

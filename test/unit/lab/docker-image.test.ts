@@ -1,5 +1,5 @@
 // The image protocol's docker argv (golden), placeholder templating, and the verdicts judged from the file on disk.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import {
 } from '../../../src/lab/runtimes/docker-image-argv.js';
 import { describeExit, judge, lastLine, sha256Sync } from '../../../src/lab/runtimes/docker-image-grade.js';
 import { restartServer, type Server } from '../../../src/lab/runtimes/docker-image-servers.js';
+import { judgedFile } from '../../../src/lab/runtimes/judged-file.js';
 import type { NetemPathCounters } from '../../../src/lab/shapers/netem.js';
 import { planShaping } from '../../../src/lab/shapers/plan.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -131,8 +132,24 @@ describe('image protocol: verdicts from the file on disk', () => {
     [undefined, { ...run, exitCode: 3, stderrLast: 'boom' }, 'crashed', 'exit code 3: boom (no file)'],
     [undefined, { ...run, exitCode: 139 }, 'crashed', 'killed by SIGSEGV (exit code 139) (no file)'],
     [want, { ...run, exitCode: null, timedOut: true }, 'hung', "killed after the scenario's timeout of 2 s"],
-  ] as const)('%s %j → %s', (got, r, verdict, reason) => {
-    expect(judge(onDisk(want), got && onDisk(got), r)).toEqual({ verdict, reason });
+  ] as const)('%s %j → %s', async (got, r, verdict, reason) => {
+    const served = onDisk(want);
+    const found = got ? await judgedFile(onDisk(got).path, served) : ({ kind: 'none' } as const);
+    expect(judge(served, found, r)).toEqual({ verdict, reason });
+  });
+  it('{local} a symbolic link to the served file: wrong bytes, not a pass (it is not followed)', async () => {
+    const served = onDisk(want);
+    const link = join(dir, `link${n++}`);
+    symlinkSync(served.path, link);
+    const found = await judgedFile(link, served, '/udplab/out/f');
+    expect(judge(served, found, run)).toEqual({
+      verdict: 'wrong bytes',
+      reason: '/udplab/out/f is a symbolic link, not a file',
+    });
+    expect(judge(served, found, { ...run, exitCode: 1 })).toEqual({
+      verdict: 'crashed',
+      reason: 'exit code 1 (wrong bytes: /udplab/out/f is a symbolic link, not a file)',
+    });
   });
   it('exit codes and last lines', () => {
     expect(describeExit(137)).toBe('killed by SIGKILL (exit code 137)');
