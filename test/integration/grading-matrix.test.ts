@@ -89,6 +89,78 @@ describe('grading matrix', () => {
     expect(r.stdout).toMatch(/lazy × clean: transfer failed: no file/);
   }, 150_000);
 
+  it('hostile clients: a {local} linked to the served file fails, a {local} made a folder fails its runs, not the matrix', () => {
+    using dir = tempDir();
+    const impls = join(dir.path, 'impls');
+    mkdirSync(impls);
+    implementation(impls, 'good', 'ok');
+    implementation(impls, 'linker', 'symlink');
+    implementation(impls, 'mkdir', 'mkdir');
+    writeFileSync(
+      join(dir.path, 'twice.yaml'),
+      'name: twice\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\nrepeat: 2\n',
+    );
+    writeFileSync(
+      join(dir.path, 'again.yaml'),
+      'name: again\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\n',
+    );
+    const out = join(dir.path, 'reports');
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'udplab.js'),
+        'lab',
+        join(dir.path, 'twice.yaml'),
+        join(dir.path, 'again.yaml'),
+        '--protocols-from',
+        impls,
+        '--runtime',
+        'local',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(r.status, r.stderr).toBe(1);
+    const g = join(out, readdirSync(out)[0]!);
+    for (const f of [
+      'matrix.html',
+      'matrix.md',
+      'matrix.json',
+      'junit.xml',
+      'twice/results.json',
+      'again/results.json',
+    ])
+      expect(existsSync(join(g, f)), f).toBe(true);
+    const m = JSON.parse(readFileSync(join(g, 'matrix.json'), 'utf8'));
+    const cells = m.cells.map((c: { implementation: string; scenario: string; verdict: string; runs: number }) => [
+      c.implementation,
+      c.scenario,
+      c.verdict,
+      c.runs,
+    ]);
+    expect(cells).toEqual([
+      ['good', 'twice', 'pass', 2],
+      ['good', 'again', 'pass', 1],
+      ['linker', 'twice', 'fail', 2],
+      ['linker', 'again', 'fail', 1],
+      ['mkdir', 'twice', 'fail', 2],
+      ['mkdir', 'again', 'fail', 1],
+    ]);
+    // every run of theirs judged, each with the reason: the link is not followed, the folder is not a file
+    const runs = JSON.parse(readFileSync(join(g, 'twice', 'results.json'), 'utf8')).runs as {
+      protocol: string;
+      failures: string[];
+    }[];
+    const why = (p: string) => runs.filter((x) => x.protocol === p).map((x) => x.failures.join('; '));
+    expect(why('linker')).toHaveLength(2);
+    for (const w of why('linker'))
+      expect(w).toMatch(/^transfer failed: wrong bytes: \/\S+\/file-0\.bin is a symbolic link, not a file$/);
+    expect(why('mkdir')).toHaveLength(2);
+    for (const w of why('mkdir'))
+      expect(w).toMatch(/^transfer failed: wrong bytes: \/\S+\/file-0\.bin is a directory, not a file$/);
+  }, 150_000);
+
   it('a malformed manifest stops everything with one file:line:col line and exit 2', () => {
     using dir = tempDir();
     mkdirSync(join(dir.path, 'alice'));

@@ -125,7 +125,7 @@ export async function runClientWithFaults(
 ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
   const local = 'file-0.bin';
   const path = join(p.outDir, local);
-  rmSync(path, { force: true });
+  rmSync(path, { recursive: true, force: true });
   const size = statSync(p.original.path).size;
   // the size of {local} on the host side of its bind mount: the same file the container writes
   const share = async () => (existsSync(path) ? (100 * statSync(path).size) / Math.max(1, size) : 0);

@@ -184,7 +184,7 @@ export class LocalRuntime extends PlacedRuntime {
     const outcomes = await Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const local = this.clientFile(i);
-        rmSync(local, { force: true });
+        rmSync(local, { recursive: true, force: true }); // whatever the last client left there, a folder too
         const c = this.startExecClientOf(v, remote, local, seed, timeoutMs);
         return this.judgeExec(c, local, remote, timeoutMs);
       }),
@@ -242,7 +242,7 @@ export class LocalRuntime extends PlacedRuntime {
     seed = 1,
   ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
     const local = this.clientFile(0);
-    rmSync(local, { force: true });
+    rmSync(local, { recursive: true, force: true }); // whatever the last client left there, a folder too
     const host = this.host('client');
     const size = statSync(join(this.dir, 'root', remote)).size;
     const share = async () => (100 * ((await host.size(local)) ?? 0)) / Math.max(1, size);

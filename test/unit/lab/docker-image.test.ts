@@ -16,6 +16,7 @@ import {
 } from '../../../src/lab/runtimes/docker-image-argv.js';
 import { describeExit, judge, lastLine, sha256Sync } from '../../../src/lab/runtimes/docker-image-grade.js';
 import { restartServer, type Server } from '../../../src/lab/runtimes/docker-image-servers.js';
+import { ExecServerError } from '../../../src/lab/runtimes/exec.js';
 import { judgedFile } from '../../../src/lab/runtimes/judged-file.js';
 import type { NetemPathCounters } from '../../../src/lab/shapers/netem.js';
 import { planShaping } from '../../../src/lab/shapers/plan.js';
@@ -191,6 +192,40 @@ function netemEngine() {
     calls.filter((a) => a[0] === 'exec' && a[1] === name).map((a) => a.slice(2).join(' '));
   return { calls, traffic, docker, named, sidecarRuns, execs };
 }
+
+describe('image protocol: an implementation whose image is missing (or does not build)', () => {
+  it('is its own verdict (server never ready, with the reason); the next implementation still runs', async () => {
+    const e = netemEngine();
+    const docker: DockerExec = async (args) =>
+      args[0] === 'image' && args.at(-1) === 'bob/missing:1'
+        ? { code: 1, stdout: '', stderr: 'No such image' }
+        : e.docker(args);
+    const lab = new ImageEndpointLab([], 'netem', docker, 1_000);
+    await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
+    try {
+      const shaping = (s: ImageEndpointSpec) =>
+        lab.applyShaping({ spec: s, up: parseNetem('loss 1%'), down: parseNetem(''), seed: 1 });
+      const bob = { ...spec, label: 'bob', image: 'bob/missing:1' };
+      for (let run = 0; run < 2; run++) {
+        const err = await shaping(bob).then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        expect(err).toBeInstanceOf(ExecServerError);
+        expect(err).toMatchObject({
+          verdict: 'server never ready',
+          message:
+            'no image to start: bob: image bob/missing:1 is not in this Docker engine (build it, or give build: .)',
+        });
+      }
+      // asked once: the failure is kept for the implementation's other runs
+      expect(e.calls.filter((a) => a[0] === 'run' && a.includes('udplab.role=server'))).toEqual([]);
+      expect(await shaping({ ...spec, image: 'img:1' })).toMatch(/^up \(client eth0, from a sidecar\)/);
+    } finally {
+      await lab.stop();
+    }
+  });
+});
 
 describe('image protocol: kernel netem from resident sidecars (a fake docker that has netem)', () => {
   it('probes netem on the holder, then shapes up on the holder and down on the server, each from its sidecar', async () => {
