@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runningIn } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -160,6 +161,51 @@ describe('grading matrix', () => {
     for (const w of why('mkdir'))
       expect(w).toMatch(/^transfer failed: wrong bytes: \/\S+\/file-0\.bin is a directory, not a file$/);
   }, 150_000);
+
+  it('ready: { stdout: "(a+)+$" } is plain text, not run as a regular expression: no hang on a line of 40 a and a b', () => {
+    using dir = tempDir();
+    const impls = join(dir.path, 'impls');
+    mkdirSync(impls);
+    mkdirSync(join(impls, 'hostile'));
+    // its server prints 1 MiB without a newline, then "aaaa…ab" (exponential for that pattern in a backtracking
+    // engine), then "serving (a+)+$ literally" once bound, and 64 KiB of stdout per request
+    writeFileSync(
+      join(impls, 'hostile', 'udplab.yaml'),
+      `ready: { stdout: "(a+)+$" }\nserver: [python3, ${FIXTURES}/server.py, hostile, "{bind}", "{port}", "{root}"]\nclient: [python3, ${FIXTURES}/client.py, ok, "{host}", "{port}", "{remote}", "{local}"]\n`,
+    );
+    writeFileSync(
+      join(dir.path, 'clean.yaml'),
+      'name: clean\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 10s\n',
+    );
+    const out = join(dir.path, 'reports');
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'udplab.js'),
+        'lab',
+        join(dir.path, 'clean.yaml'),
+        '--protocols-from',
+        impls,
+        '--runtime',
+        'local',
+        '--out',
+        out,
+      ],
+      // readiness (at most 10 s by the contract) and the run (10 s) fit well within this: a hung lab is killed at it
+      // (SIGKILL: one stuck in a regular expression never runs its SIGTERM handler)
+      { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' },
+    );
+    // a lab killed so leaves its programs behind (they run in the implementation's folder): ended here, and none
+    // should have been left
+    const left = runningIn(join(impls, 'hostile'));
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    expect(r.status, r.stderr).toBe(0);
+    expect(left).toEqual([]);
+    const g = join(out, readdirSync(out)[0]!);
+    const res = JSON.parse(readFileSync(join(g, 'clean', 'results.json'), 'utf8'));
+    expect(res.runs.map((x: { verdict: string }) => x.verdict)).toEqual(['pass']);
+    expect(res.environment.notices).toContain('hostile: server ready by a stdout line containing "(a+)+$"');
+  }, 90_000);
 
   it('a malformed manifest stops everything with one file:line:col line and exit 2', () => {
     using dir = tempDir();

@@ -4,11 +4,11 @@
 // network namespace, and the outcome read from the file on disk — never from the program's word.
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
 import type { Host } from './host.js';
 import { judgedFile } from './judged-file.js';
+import { boundedLines, readyLine, readyLineText } from './lines.js';
 import { type ClientOutcome, programPass } from './types.js';
 
 /** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
@@ -25,7 +25,8 @@ export interface Proc {
   tag: string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   lastStderr: () => string;
-  onLine: (f: (line: string) => void) => void;
+  /** Calls `f` with each stdout line (cut to LINE_MAX bytes) until the function it returns is called. */
+  onLine: (f: (line: string) => void) => () => void;
 }
 
 let procSeq = 0;
@@ -74,12 +75,13 @@ export function startProc(argv: string[], cwd: string, env: Record<string, strin
   const child = host.spawn(full, { cwd, env: { ...env, [PROC_TAG]: tag }, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => {
+  // both read to their end, a line at most LINE_MAX bytes kept (./lines.ts): a program's output holds no more
+  boundedLines(child.stderr!, (l) => {
     if (l.trim()) stderrLines.push(l);
     if (stderrLines.length > 20) stderrLines.shift();
   });
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    for (const f of listeners) f(l);
+  boundedLines(child.stdout!, (l) => {
+    for (const f of [...listeners]) f(l);
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => {
     child.once('exit', (code, signal) => ok({ code, signal }));
@@ -95,7 +97,13 @@ export function startProc(argv: string[], cwd: string, env: Record<string, strin
     tag,
     exited,
     lastStderr: () => stderrLines.at(-1) ?? '',
-    onLine: (f) => listeners.push(f),
+    onLine: (f) => {
+      listeners.push(f);
+      return () => {
+        const i = listeners.indexOf(f);
+        if (i >= 0) listeners.splice(i, 1);
+      };
+    },
   };
 }
 
@@ -223,47 +231,48 @@ export async function startExecServer(o: {
     exit = exitText(e, proc.lastStderr());
   });
   const r = o.spec.ready;
-  let readiness: string;
   let matched = false;
-  if ('stdout' in r) {
-    const re = new RegExp(r.stdout);
-    proc.onLine((l) => {
-      if (re.test(l)) matched = true;
-    });
+  // plain text, not a regular expression: a manifest's pattern never runs in the lab (./lines.ts)
+  const isReady = 'stdout' in r ? readyLine(r.stdout) : undefined;
+  // removed once readiness is decided (either way); the output is still drained (startProc)
+  const unwatch = isReady
+    ? proc.onLine((l) => {
+        if (isReady(l)) matched = true;
+      })
+    : () => {};
+  try {
+    return { proc, port: o.port, readiness: await becomeReady(), exit: () => exit };
+  } finally {
+    unwatch();
   }
-  const deadline = Date.now() + ('delayMs' in r ? r.delayMs : READY_TIMEOUT_MS);
-  for (;;) {
-    await sleep(20);
-    if (exit !== undefined) {
-      await sleep(50); // let the last stderr line arrive
-      throw new ExecServerError(
-        'server exited',
-        `the server exited before it was ready: ${exitText(await proc.exited, proc.lastStderr())}`,
-      );
-    }
-    if ('port' in r && portBound(proc.pgid, o.spec.transport, o.port)) {
-      readiness = `${o.spec.transport.toUpperCase()} port ${o.port} bound (/proc/net/${o.spec.transport})`;
-      break;
-    }
-    if ('stdout' in r && matched) {
-      readiness = `stdout matched /${r.stdout}/`;
-      break;
-    }
-    if (Date.now() >= deadline) {
-      if ('delayMs' in r) {
-        readiness = `a delay of ${r.delayMs} ms (last resort: the lab did not check that the server listens)`;
-        break;
+
+  async function becomeReady(): Promise<string> {
+    const deadline = Date.now() + ('delayMs' in r ? r.delayMs : READY_TIMEOUT_MS);
+    for (;;) {
+      await sleep(20);
+      if (exit !== undefined) {
+        await sleep(50); // let the last stderr line arrive
+        throw new ExecServerError(
+          'server exited',
+          `the server exited before it was ready: ${exitText(await proc.exited, proc.lastStderr())}`,
+        );
       }
-      await killGroup(proc);
-      throw new ExecServerError(
-        'server never ready',
-        'port' in r
-          ? `${o.spec.transport.toUpperCase()} port ${o.port} not bound within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`
-          : `no stdout line matched /${r.stdout}/ within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`,
-      );
+      if ('port' in r && portBound(proc.pgid, o.spec.transport, o.port))
+        return `${o.spec.transport.toUpperCase()} port ${o.port} bound (/proc/net/${o.spec.transport})`;
+      if ('stdout' in r && matched) return `a ${readyLineText(r.stdout)}`;
+      if (Date.now() >= deadline) {
+        if ('delayMs' in r)
+          return `a delay of ${r.delayMs} ms (last resort: the lab did not check that the server listens)`;
+        await killGroup(proc);
+        throw new ExecServerError(
+          'server never ready',
+          'port' in r
+            ? `${o.spec.transport.toUpperCase()} port ${o.port} not bound within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`
+            : `no ${readyLineText(r.stdout)} within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`,
+        );
+      }
     }
   }
-  return { proc, port: o.port, readiness, exit: () => exit };
 }
 
 /** A running client of an implementation: its process, when it started, and whether the lab killed it. */

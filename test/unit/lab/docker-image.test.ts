@@ -227,6 +227,25 @@ describe('image protocol: an implementation whose image is missing (or does not 
   });
 });
 
+describe('image protocol: ready: { stdout: TEXT } from docker logs', () => {
+  it('is plain text: "(a+)+$" is not run as a pattern, and the line that has it makes the server ready', async () => {
+    const e = netemEngine();
+    const logs = ['x'.repeat(100_000), `${'a'.repeat(25)}b`, 'serving (a+)+$ literally', ''].join('\n');
+    const docker: DockerExec = async (args) =>
+      args[0] === 'logs' ? { code: 0, stdout: logs, stderr: '' } : e.docker(args);
+    const notices: string[] = [];
+    const lab = new ImageEndpointLab(notices, 'netem', docker, 1_000);
+    await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
+    try {
+      const ready = { ...spec, ready: { stdout: '(a+)+$' } };
+      await lab.applyShaping({ spec: ready, up: parseNetem('loss 1%'), down: parseNetem(''), seed: 1 });
+      expect(notices).toContain('alice: server ready by a stdout line containing "(a+)+$"');
+    } finally {
+      await lab.stop();
+    }
+  });
+});
+
 describe('image protocol: kernel netem from resident sidecars (a fake docker that has netem)', () => {
   it('probes netem on the holder, then shapes up on the holder and down on the server, each from its sidecar', async () => {
     const e = netemEngine();
