@@ -18,6 +18,33 @@ function implementation(dir: string, name: string, clientMode: string): void {
   );
 }
 
+/** A scenario file `NAME.yaml` in `dir` of a 16 KiB file and `rest` (network, timeout, repeat); its path. */
+function scenario(dir: string, name: string, rest: string): string {
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, `name: ${name}\nfile: { size: 16KiB }\n${rest}`);
+  return path;
+}
+
+/** `udplab lab SCENARIOS --protocols-from IMPLS --runtime local --out OUT`, killed at `timeoutMs` (SIGKILL: a lab stuck
+ * in a loop never runs its SIGTERM handler). */
+function grade(scenarios: string[], impls: string, out: string, timeoutMs: number) {
+  return spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'udplab.js'),
+      'lab',
+      ...scenarios,
+      '--protocols-from',
+      impls,
+      '--runtime',
+      'local',
+      '--out',
+      out,
+    ],
+    { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' },
+  );
+}
+
 describe('grading matrix', () => {
   it('runs every implementation on every scenario and writes the matrix; exit 1 when a cell fails', () => {
     using dir = tempDir();
@@ -27,31 +54,10 @@ describe('grading matrix', () => {
     implementation(impls, 'lazy', 'nowrite');
     mkdirSync(join(impls, 'not-an-implementation'));
     // the scenarios' own protocols (ruft) are replaced by the implementations
-    writeFileSync(
-      join(dir.path, 'clean.yaml'),
-      'name: clean\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\n',
-    );
-    writeFileSync(
-      join(dir.path, 'lossy.yaml'),
-      'name: lossy\nfile: { size: 16KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 10s\nrepeat: 2\n',
-    );
+    const clean = scenario(dir.path, 'clean', 'network: { netem: "" }\ntimeout: 5s\n');
+    const lossy = scenario(dir.path, 'lossy', 'network: { netem: "delay 1ms loss 10%" }\ntimeout: 10s\nrepeat: 2\n');
     const out = join(dir.path, 'reports');
-    const r = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'udplab.js'),
-        'lab',
-        join(dir.path, 'clean.yaml'),
-        join(dir.path, 'lossy.yaml'),
-        '--protocols-from',
-        impls,
-        '--runtime',
-        'local',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8', timeout: 120_000 },
-    );
+    const r = grade([clean, lossy], impls, out, 120_000);
     expect(r.status, r.stderr).toBe(1);
     const [grading] = readdirSync(out);
     expect(grading).toMatch(/^grading-\d{8}T\d{6}Z$/);
@@ -97,31 +103,10 @@ describe('grading matrix', () => {
     implementation(impls, 'good', 'ok');
     implementation(impls, 'linker', 'symlink');
     implementation(impls, 'mkdir', 'mkdir');
-    writeFileSync(
-      join(dir.path, 'twice.yaml'),
-      'name: twice\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\nrepeat: 2\n',
-    );
-    writeFileSync(
-      join(dir.path, 'again.yaml'),
-      'name: again\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\n',
-    );
+    const twice = scenario(dir.path, 'twice', 'network: { netem: "" }\ntimeout: 5s\nrepeat: 2\n');
+    const again = scenario(dir.path, 'again', 'network: { netem: "" }\ntimeout: 5s\n');
     const out = join(dir.path, 'reports');
-    const r = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'udplab.js'),
-        'lab',
-        join(dir.path, 'twice.yaml'),
-        join(dir.path, 'again.yaml'),
-        '--protocols-from',
-        impls,
-        '--runtime',
-        'local',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8', timeout: 120_000 },
-    );
+    const r = grade([twice, again], impls, out, 120_000);
     expect(r.status, r.stderr).toBe(1);
     const g = join(out, readdirSync(out)[0]!);
     for (const f of [
@@ -173,28 +158,11 @@ describe('grading matrix', () => {
       join(impls, 'hostile', 'udplab.yaml'),
       `ready: { stdout: "(a+)+$" }\nserver: [python3, ${FIXTURES}/server.py, hostile, "{bind}", "{port}", "{root}"]\nclient: [python3, ${FIXTURES}/client.py, ok, "{host}", "{port}", "{remote}", "{local}"]\n`,
     );
-    writeFileSync(
-      join(dir.path, 'clean.yaml'),
-      'name: clean\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 10s\n',
-    );
+    const clean = scenario(dir.path, 'clean', 'network: { netem: "" }\ntimeout: 10s\n');
     const out = join(dir.path, 'reports');
-    const r = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'udplab.js'),
-        'lab',
-        join(dir.path, 'clean.yaml'),
-        '--protocols-from',
-        impls,
-        '--runtime',
-        'local',
-        '--out',
-        out,
-      ],
-      // readiness (at most 10 s by the contract) and the run (10 s) fit well within this: a hung lab is killed at it
-      // (SIGKILL: one stuck in a regular expression never runs its SIGTERM handler)
-      { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' },
-    );
+    // readiness (at most 10 s by the contract) and the run (10 s) fit well within this: a hung lab is killed at it
+    // (SIGKILL: one stuck in a regular expression never runs its SIGTERM handler)
+    const r = grade([clean], impls, out, 60_000);
     // a lab killed so leaves its programs behind (they run in the implementation's folder): ended here, and none
     // should have been left
     const left = runningIn(join(impls, 'hostile'));
