@@ -7,7 +7,9 @@
 // hashed 1 MiB at a time, never whole in memory.
 //
 // Only the last component is opened without following: the folders above it (the lab's client folder, or the
-// docker runtime's per-run out folder) are the lab's own, made by it and not the program's to replace.
+// docker runtime's per-run out folder) are the lab's own, made by it. A container cannot reach them (only {local}'s
+// folder is mounted); a program on local/netns runs as the lab's user and could swap them, or hard-link the served
+// file in — but it can as well copy that file from {root}: the open finding of docs/endpoints.md, "Trust".
 import { createHash } from 'node:crypto';
 import { constants, statSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
