@@ -231,48 +231,50 @@ export async function startExecServer(o: {
     exit = exitText(e, proc.lastStderr());
   });
   const r = o.spec.ready;
+  let readiness: string;
   let matched = false;
   // plain text, not a regular expression: a manifest's pattern never runs in the lab (./lines.ts)
   const isReady = 'stdout' in r ? readyLine(r.stdout) : undefined;
-  // removed once readiness is decided (either way); the output is still drained (startProc)
+  // removed once the server is ready (a server that is not is killed); its output is still drained (startProc)
   const unwatch = isReady
     ? proc.onLine((l) => {
         if (isReady(l)) matched = true;
       })
     : () => {};
-  try {
-    return { proc, port: o.port, readiness: await becomeReady(), exit: () => exit };
-  } finally {
-    unwatch();
-  }
-
-  async function becomeReady(): Promise<string> {
-    const deadline = Date.now() + ('delayMs' in r ? r.delayMs : READY_TIMEOUT_MS);
-    for (;;) {
-      await sleep(20);
-      if (exit !== undefined) {
-        await sleep(50); // let the last stderr line arrive
-        throw new ExecServerError(
-          'server exited',
-          `the server exited before it was ready: ${exitText(await proc.exited, proc.lastStderr())}`,
-        );
+  const deadline = Date.now() + ('delayMs' in r ? r.delayMs : READY_TIMEOUT_MS);
+  for (;;) {
+    await sleep(20);
+    if (exit !== undefined) {
+      await sleep(50); // let the last stderr line arrive
+      throw new ExecServerError(
+        'server exited',
+        `the server exited before it was ready: ${exitText(await proc.exited, proc.lastStderr())}`,
+      );
+    }
+    if ('port' in r && portBound(proc.pgid, o.spec.transport, o.port)) {
+      readiness = `${o.spec.transport.toUpperCase()} port ${o.port} bound (/proc/net/${o.spec.transport})`;
+      break;
+    }
+    if ('stdout' in r && matched) {
+      readiness = `a ${readyLineText(r.stdout)}`;
+      break;
+    }
+    if (Date.now() >= deadline) {
+      if ('delayMs' in r) {
+        readiness = `a delay of ${r.delayMs} ms (last resort: the lab did not check that the server listens)`;
+        break;
       }
-      if ('port' in r && portBound(proc.pgid, o.spec.transport, o.port))
-        return `${o.spec.transport.toUpperCase()} port ${o.port} bound (/proc/net/${o.spec.transport})`;
-      if ('stdout' in r && matched) return `a ${readyLineText(r.stdout)}`;
-      if (Date.now() >= deadline) {
-        if ('delayMs' in r)
-          return `a delay of ${r.delayMs} ms (last resort: the lab did not check that the server listens)`;
-        await killGroup(proc);
-        throw new ExecServerError(
-          'server never ready',
-          'port' in r
-            ? `${o.spec.transport.toUpperCase()} port ${o.port} not bound within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`
-            : `no ${readyLineText(r.stdout)} within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`,
-        );
-      }
+      await killGroup(proc);
+      throw new ExecServerError(
+        'server never ready',
+        'port' in r
+          ? `${o.spec.transport.toUpperCase()} port ${o.port} not bound within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`
+          : `no ${readyLineText(r.stdout)} within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`,
+      );
     }
   }
+  unwatch();
+  return { proc, port: o.port, readiness, exit: () => exit };
 }
 
 /** A running client of an implementation: its process, when it started, and whether the lab killed it. */
