@@ -67,6 +67,7 @@ export {
 } from './shape.js';
 export { planShaping, withLoss } from './shapers/plan.js';
 export {
+  checkJobScenario,
   type MissingShard,
   runSwarmJob,
   type SwarmJobOptions,

@@ -2,11 +2,16 @@
 // its server and its client. `udplab lab … --protocols-from DIR` turns each sub-folder of DIR that has one into an
 // exec protocol (local and netns runtimes), or with --runtime docker an image protocol (its image:, or the image
 // the lab builds from the folder's Dockerfile with build: .). A malformed manifest is ONE error: file:line:col: field: what.
+// An implementation runs its own folder's build, tagged by its label only (udplab-impl/<label>:local); `image:` alone
+// may name only an image the grader allowed (--allow-image REF): a manifest cannot run another student's image, or
+// any image that happens to be on the host, under its own name.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { dockerfileRefusal } from './dockerfile.js';
 import { LabError } from './errors.js';
 import { implementationFields, READY_HINT } from './protocols/exec.js';
+import { implTag } from './protocols/image.js';
 import { toVariant, type Variant } from './protocols/index.js';
 import { ms } from './units.js';
 import { parseYamlFile } from './yaml.js';
@@ -47,8 +52,31 @@ const HINTS: Record<string, string> = {
   ready: READY_HINT,
 };
 
+export interface ManifestOptions {
+  /** images a manifest may name with `image:` and no `build:` (`--allow-image REF`, exact references) */
+  allowImages?: readonly string[];
+}
+
+/**
+ * Why a manifest's `image:` is refused, or undefined: with `build: .` the folder's build is tagged by its label only
+ * (another tag could overwrite another implementation's image); without it, the image must be one the grader allowed.
+ */
+function imageRefused(
+  m: { image?: string | undefined; build?: '.' | undefined },
+  label: string,
+  allow: readonly string[],
+): string | undefined {
+  if (m.image === undefined) return undefined;
+  if (m.build !== undefined)
+    return m.image === implTag(label)
+      ? undefined
+      : `build: . tags this folder's image ${implTag(label)} (its label's); leave out image: ${m.image}`;
+  if (allow.includes(m.image)) return undefined;
+  return `image ${m.image} is not built from this folder: give build: . (a Dockerfile here), or the grader allows it with --allow-image ${m.image}`;
+}
+
 /** Reads DIR/udplab.yaml; throws LabError with file:line:col on the first problem. */
-export function loadImplementation(dir: string): Implementation {
+export function loadImplementation(dir: string, o: ManifestOptions = {}): Implementation {
   const file = join(dir, MANIFEST);
   let text: string;
   try {
@@ -56,13 +84,18 @@ export function loadImplementation(dir: string): Implementation {
   } catch (e) {
     throw new LabError('E_SCENARIO_INVALID', `${file}: cannot read: ${(e as Error).message}`);
   }
-  const m = parseYamlFile(text, file, manifestSchema, 'manifest', (where, issue) => {
+  const folderLabel = basename(resolve(dir));
+  const schema = manifestSchema.superRefine((m, ctx) => {
+    const why = imageRefused(m, m.label ?? folderLabel, o.allowImages ?? []);
+    if (why) ctx.addIssue({ code: 'custom', path: ['image'], message: why });
+  });
+  const m = parseYamlFile(text, file, schema, 'manifest', (where, issue) => {
     const missing = issue.code === 'invalid_type' && /received undefined/.test(issue.message);
     if (missing && HINTS[where]) return `missing: ${HINTS[where]}`;
     if (issue.code === 'invalid_union' && where === 'ready') return HINTS.ready;
     return undefined;
   });
-  const label = m.label ?? basename(resolve(dir));
+  const label = m.label ?? folderLabel;
   if (!LABEL.test(label))
     throw new LabError(
       'E_SCENARIO_INVALID',
@@ -81,6 +114,11 @@ export function loadImplementation(dir: string): Implementation {
     },
     { file, ms },
   );
+  const dockerfile = join(dir, 'Dockerfile');
+  if (m.build !== undefined && existsSync(dockerfile)) {
+    const bad = dockerfileRefusal(readFileSync(dockerfile, 'utf8'));
+    if (bad) throw new LabError('E_SCENARIO_INVALID', `${dockerfile}:${bad.line}:${bad.col}: ${bad.message}`);
+  }
   const imageVariant =
     m.image !== undefined || m.build !== undefined
       ? toVariant(
@@ -111,7 +149,7 @@ export function loadImplementation(dir: string): Implementation {
 }
 
 /** Every sub-folder of DIR with a udplab.yaml, by name; all manifests are checked before anything runs. */
-export function loadImplementations(dir: string): Implementation[] {
+export function loadImplementations(dir: string, o: ManifestOptions = {}): Implementation[] {
   let entries: string[];
   try {
     entries = readdirSync(dir, { withFileTypes: true })
@@ -123,9 +161,14 @@ export function loadImplementations(dir: string): Implementation[] {
   }
   if (entries.length === 0)
     throw new LabError('E_SCENARIO_INVALID', `--protocols-from ${dir}: no sub-folder has a ${MANIFEST}`);
-  const out = entries.map((e) => loadImplementation(join(dir, e)));
+  const out = entries.map((e) => loadImplementation(join(dir, e), o));
   const seen = new Map<string, string>();
   for (const i of out) {
+    if (i.build && o.allowImages?.includes(implTag(i.label)))
+      throw new LabError(
+        'E_SCENARIO_INVALID',
+        `${i.manifest}:1:1: label "${i.label}": its build would be tagged ${implTag(i.label)}, the image --allow-image names: give it another label`,
+      );
     const other = seen.get(i.label);
     if (other)
       throw new LabError('E_SCENARIO_INVALID', `${i.manifest}:1:1: label "${i.label}" is also ${other}'s label`);

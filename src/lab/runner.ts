@@ -29,6 +29,7 @@ import { NetnsRuntime } from './runtimes/netns.js';
 import { mergePlacement, type Placement, SwarmRuntime } from './runtimes/swarm/index.js';
 import type { ClientOutcome, RuntimeName, ShaperName } from './runtimes/types.js';
 import type { Scenario } from './scenario.js';
+import { checkCrossed, crossedFailure, preparedDeflatedSize } from './shapers/crossed.js';
 import { NETEM_POLL_MS } from './shapers/netem.js';
 import { planShaping, withLoss } from './shapers/plan.js';
 import { ms } from './units.js';
@@ -268,6 +269,8 @@ async function runOn(
   let file = { sizeBytes: 0, sha256: '', remote: '' };
   try {
     file = await lab.prepareFile(s.file);
+    // the byte cross-check's bound rests on it: how small the file can be made (once per prepared file)
+    const deflated = await preparedDeflatedSize(s.file, lab.originalPath(), file.sizeBytes);
     const t0 = Date.now();
     for (const [k, p] of plan.entries()) {
       if (o.signal?.aborted) throw interrupted();
@@ -401,6 +404,7 @@ async function runOn(
       }
       Object.assign(rec, await measureLesson(s, p.variant, rec, outcomes, lab, o.outDir, capture));
       if (s.competing) judgeFlows(rec, s, p.variant, [...outcomes, ...competing]);
+      judgeCrossed(rec, counters, [...outcomes, ...competing], file, deflated, isExec(p.variant));
       const overhead = relayOverhead(counters, up.netem, down.netem);
       if (overhead) {
         rec.relay_overhead = overhead;
@@ -480,6 +484,28 @@ function judgeFlows(rec: RunRecord, s: Scenario, run: Variant, outcomes: ClientO
       rec.failures.push(`${f.flow} (${f.protocol}): its client reported no start time, so its flow cannot be lined up`);
       rec.verdict = 'fail';
     }
+  }
+}
+
+/**
+ * The byte cross-check (shapers/crossed.ts): every intact file (the run's clients and competing flows) must have
+ * crossed the shaper server→client. Below the bound a user's program (exec, image) fails; for udplab's own
+ * protocols the record says it, as an observation.
+ */
+function judgeCrossed(
+  rec: RunRecord,
+  counters: unknown,
+  outcomes: ClientOutcome[],
+  file: { sizeBytes: number; sha256: string },
+  deflatedBytes: number,
+  judged: boolean,
+): void {
+  const intact = outcomes.filter((o) => o.sha256Local === file.sha256).length;
+  rec.crossed = checkCrossed({ counters, intact, fileBytes: file.sizeBytes, deflatedBytes, judged });
+  const bypassed = judged ? crossedFailure(rec.crossed, file.sizeBytes) : undefined;
+  if (bypassed) {
+    rec.failures.push(bypassed);
+    rec.verdict = 'fail';
   }
 }
 

@@ -18,6 +18,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type LabResults, mergeResults, readResults } from '../report/index.js';
 import { LabError } from './errors.js';
+import { protocolEntry } from './protocols/index.js';
 import { planRuns } from './runner.js';
 import { LABEL, ownerAlive } from './runtimes/docker.js';
 import { removeService } from './runtimes/swarm/index.js';
@@ -176,9 +177,105 @@ function shardDir(dir: string, index: number, n: number): string | undefined {
     .at(-1);
 }
 
+/**
+ * Refuses, before anything starts, a scenario the job must not run: its tasks run the netns runtime as root with
+ * NET_ADMIN and SYS_ADMIN (the local runtime as root), beside a writable bind mount of every shard's results, so a
+ * user's program (protocol exec) would run there with all that; and an image protocol needs the docker runtime,
+ * which a task does not have (each task would fail, the shards would be reported missing).
+ */
+export function checkJobScenario(s: Scenario): void {
+  const users = s.variants.filter((v) => protocolEntry(v.protocol).runtimes !== undefined);
+  if (users.length === 0) return;
+  const named = users.map((v) => `${v.protocol} ${v.id}`).join(', ');
+  if (users.some((v) => protocolEntry(v.protocol).runtimes!.some((r) => r === 'local' || r === 'netns')))
+    throw new LabError(
+      'E_SCENARIO_INVALID',
+      `${s.source}: --cluster swarm would run users' programs (${named}) as root in its tasks, with NET_ADMIN and SYS_ADMIN and every shard's results writable: grade them with --protocols-from DIR --runtime docker (image protocols, docs/endpoints.md) instead`,
+    );
+  throw new LabError(
+    'E_SCENARIO_INVALID',
+    `${s.source}: --cluster swarm cannot run image protocols (${named}): its tasks run the netns or local runtime, and image protocols need --runtime docker (run the scenario on one machine)`,
+  );
+}
+
+/**
+ * A host path for the SRC of `docker service create --mount type=bind,src=…`: the option is a CSV line of key=value
+ * pairs, so a comma, a quote, an equals sign or a line break in the path would add or change mount options
+ * (`,dst=/etc`, `,readonly=false`); such a path is refused.
+ */
+export function mountSource(path: string, what: string): string {
+  const bad = /[,="\n\r]/.exec(path);
+  if (bad)
+    throw new LabError(
+      'E_SCENARIO_INVALID',
+      `--cluster swarm: ${what} ${JSON.stringify(path)} holds ${JSON.stringify(bad[0])}, which docker's --mount option cannot take safely: use a path without , = " or line breaks`,
+    );
+  return path;
+}
+
+/** `docker service create` argv of the job (pure: the tests read it). */
+export function jobServiceArgv(o: {
+  name: string;
+  /** the image by ID */
+  image: string;
+  shards: number;
+  runtime: 'netns' | 'local';
+  /** the scenario's folder, mounted read-only at /scenario */
+  scenarioDir: string;
+  /** the job's shards/ folder, mounted at /out */
+  shardsDir: string;
+  command: string[];
+}): string[] {
+  const caps = o.runtime === 'netns' ? ['NET_ADMIN', 'SYS_ADMIN'] : [];
+  return [
+    'service',
+    'create',
+    '--detach',
+    '--quiet',
+    '--no-resolve-image', // the image is on each node already (docker save | docker load, or a registry's tag)
+    '--name',
+    o.name,
+    '--label',
+    `${LABEL}=1`,
+    '--label',
+    `udplab.owner=${process.pid}`,
+    '--container-label',
+    `${LABEL}=1`,
+    '--mode',
+    'replicated-job',
+    '--replicas',
+    String(o.shards),
+    // Docker 20.10 restarts a job's failed task whatever the policy says (measured: `none` and max-attempts 1 both
+    // go on for ever); the lab counts the attempts per slot itself and removes the job after the second
+    '--restart-condition',
+    'on-failure',
+    '--restart-delay',
+    '1s',
+    ...caps.flatMap((c) => ['--cap-add', c]),
+    '--mount',
+    `type=bind,src=${mountSource(o.scenarioDir, "the scenario's folder")},dst=/scenario,readonly`,
+    '--mount',
+    `type=bind,src=${mountSource(o.shardsDir, "the job's shards folder")},dst=/out`,
+    '--env',
+    'UDPLAB_SWARM_SLOT={{.Task.Slot}}',
+    '--env',
+    'UDPLAB_SWARM_TASK={{.Task.ID}}',
+    '--env',
+    'UDPLAB_SWARM_NODE={{.Node.Hostname}}',
+    o.image,
+    ...o.command,
+  ];
+}
+
 /** Runs the scenario as a swarm job of `shards` tasks, retries missing shards once, and merges what came back. */
 export async function runSwarmJob(o: SwarmJobOptions): Promise<SwarmJobResult> {
   const say = o.onProgress ?? (() => undefined);
+  checkJobScenario(o.scenario);
+  const n = o.shards;
+  const scenarioFile = resolve(o.scenarioFile);
+  const shardsDir = resolve(o.outDir, 'shards');
+  mountSource(dirname(scenarioFile), "the scenario's folder"); // both refused before the engine is asked
+  mountSource(shardsDir, "the job's shards folder");
   const state = await swarmState().catch((e: unknown) => {
     throw new LabError(
       'E_DOCKER_UNAVAILABLE',
@@ -196,14 +293,10 @@ export async function runSwarmJob(o: SwarmJobOptions): Promise<SwarmJobResult> {
   // build even when the tag moves meanwhile
   const image = (await docker(['image', 'inspect', '--format', '{{.Id}}', o.image]).catch(() => '')).trim();
   if (!image) throw new LabError('E_IMAGE_BUILD', `--cluster swarm: no image ${o.image} in this Docker engine`);
-  const n = o.shards;
-  const shardsDir = resolve(o.outDir, 'shards');
   mkdirSync(shardsDir, { recursive: true });
-  const scenarioFile = resolve(o.scenarioFile);
   const inTask = `/scenario/${basename(scenarioFile)}`;
   const deadline = Date.now() + (o.timeoutMs ?? 3_600_000);
   const id = `${process.pid}-${randomBytes(3).toString('hex')}`;
-  const caps = o.runtime === 'netns' ? ['NET_ADMIN', 'SYS_ADMIN'] : [];
   const lab = [
     'udplab',
     'lab',
@@ -221,44 +314,15 @@ export async function runSwarmJob(o: SwarmJobOptions): Promise<SwarmJobResult> {
   ];
 
   const name = `udplab-job-${id}`;
-  const argv = [
-    'service',
-    'create',
-    '--detach',
-    '--quiet',
-    '--no-resolve-image', // the image is on each node already (docker save | docker load, or a registry's tag)
-    '--name',
+  const argv = jobServiceArgv({
     name,
-    '--label',
-    `${LABEL}=1`,
-    '--label',
-    `udplab.owner=${process.pid}`,
-    '--container-label',
-    `${LABEL}=1`,
-    '--mode',
-    'replicated-job',
-    '--replicas',
-    String(n),
-    // Docker 20.10 restarts a job's failed task whatever the policy says (measured: `none` and max-attempts 1 both
-    // go on for ever); the lab counts the attempts per slot itself and removes the job after the second
-    '--restart-condition',
-    'on-failure',
-    '--restart-delay',
-    '1s',
-    ...caps.flatMap((c) => ['--cap-add', c]),
-    '--mount',
-    `type=bind,src=${dirname(scenarioFile)},dst=/scenario,readonly`,
-    '--mount',
-    `type=bind,src=${shardsDir},dst=/out`,
-    '--env',
-    'UDPLAB_SWARM_SLOT={{.Task.Slot}}',
-    '--env',
-    'UDPLAB_SWARM_TASK={{.Task.ID}}',
-    '--env',
-    'UDPLAB_SWARM_NODE={{.Node.Hostname}}',
     image,
-    ...(o.command ?? lab),
-  ];
+    shards: n,
+    runtime: o.runtime,
+    scenarioDir: dirname(scenarioFile),
+    shardsDir,
+    command: o.command ?? lab,
+  });
   const ATTEMPTS = 2; // a task and one retry
   let created = false;
   try {

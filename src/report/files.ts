@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import asciichart from 'asciichart';
 import { flowsLine, flowsMarkdown, flowsTerminalSeries } from './flows.js';
 import { lessonMarkdown, lessonProperties, lessonTerminal } from './lesson.js';
+import { FORBIDDEN, md } from './markdown.js';
 import {
   type LabResults,
   netemCounters,
@@ -35,7 +36,7 @@ const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.l
 export async function writeReports(dir: string, res: LabResults): Promise<void> {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify(res, null, 2)}\n`);
-  writeFileSync(join(dir, 'report.md'), markdown(res));
+  writeFileSync(join(dir, 'report.md'), reportMarkdown(res));
   writeFileSync(join(dir, 'junit.xml'), junit(res));
   const { renderHtml } = await import('./html.js');
   writeFileSync(join(dir, 'report.html'), await renderHtml(res));
@@ -71,15 +72,16 @@ export function comparisonRows(
   return out;
 }
 
-function markdown(res: LabResults): string {
+/** report.md: text from outside the lab (reasons, notices, descriptions) goes through md(). */
+export function reportMarkdown(res: LabResults): string {
   const l: string[] = [];
-  l.push(`# ${res.scenario}`, '', res.description, '');
-  l.push(`- network: ${res.network}`);
+  l.push(`# ${md(res.scenario)}`, '', md(res.description), '');
+  l.push(`- network: ${md(res.network)}`);
   l.push(
     `- runtime: ${res.environment.runtime}, shaper: **${res.environment.shaper}**, kernel: ${res.environment.kernel}, node ${res.environment.node}`,
   );
-  for (const n of res.environment.notices) l.push(`- **NOTICE**: ${n}`);
-  if (unshapedNote(res)) l.push(`- **NOTICE**: ${unshapedNote(res)}`);
+  for (const n of res.environment.notices) l.push(`- **NOTICE**: ${md(n)}`);
+  if (unshapedNote(res)) l.push(`- **NOTICE**: ${md(unshapedNote(res))}`);
   l.push(`- file: ${res.file.size_bytes} bytes, sha256 \`${res.file.sha256}\``);
   l.push(`- result: ${res.summary.passed} of ${res.summary.runs} runs met every expectation`, '');
   l.push(...lessonMarkdown(res));
@@ -106,7 +108,7 @@ function markdown(res: LabResults): string {
   );
   for (const r of res.runs) {
     l.push(
-      `| ${r.id} | ${r.verdict} | ${mbit(r.goodput_bps)} | ${(r.duration_ms / 1000).toFixed(2)} | ${r.retransmit_pct.toFixed(1)} | ${shaMatches(r) ? 'yes' : 'NO'} | ${runNotes(r).replace(/\|/g, '\\|')} |`,
+      `| ${r.id} | ${r.verdict} | ${mbit(r.goodput_bps)} | ${(r.duration_ms / 1000).toFixed(2)} | ${r.retransmit_pct.toFixed(1)} | ${shaMatches(r) ? 'yes' : 'NO'} | ${md(runNotes(r))} |`,
     );
   }
   const withFlows = res.runs.filter((r) => r.flows);
@@ -127,8 +129,7 @@ function markdown(res: LabResults): string {
       '| run | read back | counters after |',
       '|---|---|---|',
     );
-    for (const r of shaped)
-      l.push(`| ${r.id} | ${r.shaping_readback.replace(/\|/g, '\\|')} | ${netemCounters(r).replace(/\|/g, '\\|')} |`);
+    for (const r of shaped) l.push(`| ${r.id} | ${md(r.shaping_readback)} | ${md(netemCounters(r))} |`);
   }
   if (res.shaper_comparison) {
     const c = res.shaper_comparison;
@@ -145,7 +146,7 @@ function markdown(res: LabResults): string {
     );
     if (t.differences.length) l.push('', ...t.differences.map((d) => `- **DIFFERENT VERDICT** ${d}`));
     for (const n of c.userspace.notices)
-      if (!res.environment.notices.includes(n)) l.push(`- **NOTICE** (relay runs): ${n}`);
+      if (!res.environment.notices.includes(n)) l.push(`- **NOTICE** (relay runs): ${md(n)}`);
   }
   l.push('');
   return l.join('\n');
@@ -158,10 +159,7 @@ function markdown(res: LabResults): string {
  */
 export function esc(s: string): string {
   return s
-    .replace(
-      /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
-      '\uFFFD',
-    )
+    .replace(FORBIDDEN, '\uFFFD')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')

@@ -2,6 +2,8 @@
 // wall clock every flow's client reported (started_epoch_ms), each flow's share while all ran, and Jain's
 // fairness index. Pure: the runner gives it the clients' results; the report draws and tabulates the record.
 
+import { md } from './markdown.js';
+
 /** One flow of a run: the run's own transfer (`run`) or a competing one. */
 export interface FlowRecord {
   /** `run` or `competing N`. */
@@ -151,7 +153,7 @@ export function flowsMarkdown(runId: string, f: FlowsRecord): string[] {
     '|---|---|---|---|---|---|---|---|---|',
     ...f.flows.map(
       (x) =>
-        `| ${x.flow} | ${x.protocol} | ${x.start_ms === null ? '—' : (x.start_ms / 1000).toFixed(2)} | ${x.end_ms === null ? '—' : (x.end_ms / 1000).toFixed(2)} | ${(x.bytes / 1e6).toFixed(2)} | ${mbit(x.goodput_bps)} | ${mbit(x.overlap_goodput_bps)} | ${x.share === null ? '—' : `${(x.share * 100).toFixed(1)}%`} | ${x.intact ? 'yes' : `NO${x.error ? ` (${x.error.replace(/\|/g, '\\|')})` : ''}`} |`,
+        `| ${x.flow} | ${x.protocol} | ${x.start_ms === null ? '—' : (x.start_ms / 1000).toFixed(2)} | ${x.end_ms === null ? '—' : (x.end_ms / 1000).toFixed(2)} | ${(x.bytes / 1e6).toFixed(2)} | ${mbit(x.goodput_bps)} | ${mbit(x.overlap_goodput_bps)} | ${x.share === null ? '—' : `${(x.share * 100).toFixed(1)}%`} | ${x.intact ? 'yes' : `NO${x.error ? ` (${md(x.error)})` : ''}`} |`,
     ),
     '',
   ];

@@ -36,6 +36,8 @@ export {
 export { MergeError, mergeResults, readResults } from './merge.js';
 export {
   type ArrivalAnalysis,
+  type CrossedRecord,
+  crossedNote,
   type LabResults,
   type LessonRecord,
   netemCounters,

@@ -4,6 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { esc, junitXml } from './files.js';
+import { md } from './markdown.js';
 import type { LabResults } from './results.js';
 
 export interface MatrixCell {
@@ -88,20 +89,20 @@ export function matrixMarkdown(m: GradingMatrix): string {
     `${m.summary.passed} of ${m.summary.cells} cells passed (cell: every run met the scenario's expectations; figure: mean goodput, Mbit/s).`,
     '',
   );
-  l.push(`| implementation | ${m.scenarios.map((s) => s.name).join(' | ')} |`);
+  l.push(`| implementation | ${m.scenarios.map((s) => md(s.name)).join(' | ')} |`);
   l.push(`|---|${m.scenarios.map(() => '---').join('|')}|`);
   for (const i of m.implementations)
-    l.push(`| ${i.label} | ${m.scenarios.map((s) => short(cellOf(m, i.label, s.name))).join(' | ')} |`);
+    l.push(`| ${md(i.label)} | ${m.scenarios.map((s) => short(cellOf(m, i.label, s.name))).join(' | ')} |`);
   const failing = m.cells.filter((c) => c.verdict === 'fail');
   if (failing.length > 0) {
     l.push('', '## Why', '', '| implementation | scenario | run | reason |', '|---|---|---|---|');
     for (const c of failing)
-      l.push(`| ${c.implementation} | ${c.scenario} | ${c.failed_run ?? '—'} | ${c.reason.replace(/\|/g, '\\|')} |`);
+      l.push(`| ${md(c.implementation)} | ${md(c.scenario)} | ${md(c.failed_run ?? '—')} | ${md(c.reason)} |`);
   }
   l.push('', '## Scenarios', '');
   for (const s of m.scenarios)
     l.push(
-      `- **${s.name}** (${s.network}; ${s.runtime}, ${s.shaper} shaper): ${s.description} — report: ${s.report}/report.html`,
+      `- **${md(s.name)}** (${md(s.network)}; ${s.runtime}, ${s.shaper} shaper): ${md(s.description)} — report: ${md(`${s.report}/report.html`)}`,
     );
   l.push('');
   return l.join('\n');

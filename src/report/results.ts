@@ -27,6 +27,25 @@ export interface RelayOverhead {
   loud: boolean;
 }
 
+/**
+ * The byte cross-check of a run (src/lab/shapers/crossed.ts): the bytes the shaper counted server→client against the
+ * least the run's intact files need (½ × min(file size, its deflate size) each).
+ */
+export interface CrossedRecord {
+  /** The verdict rests on it (users' programs: exec, image); for udplab's own protocols it is an observation. */
+  judged: boolean;
+  /** What the shaper counted server→client; null when it reported no counters (then `skipped` says why). */
+  down_bytes: number | null;
+  needed_bytes: number;
+  /** Clients (and competing flows) whose file arrived intact. */
+  intact_clients: number;
+  /** What counted them, e.g. `netem on ul3s`. */
+  where?: string;
+  /** down_bytes ≥ needed_bytes; null: not checked. */
+  ok: boolean | null;
+  skipped?: string;
+}
+
 export interface RunRecord {
   id: string;
   protocol: string;
@@ -49,6 +68,8 @@ export interface RunRecord {
    * is over the limit (drops, or p99 > 1 ms + 10% of the configured delay). Absent under kernel netem.
    */
   relay_overhead?: RelayOverhead;
+  /** The byte cross-check: did the intact files cross the shaped path? (absent: a run not transferred, e.g. NOT RUN). */
+  crossed?: CrossedRecord;
   bytes: number;
   duration_ms: number;
   goodput_bps: number;
@@ -318,12 +339,22 @@ export function shaMatches(r: RunRecord): boolean {
   return r.sha256_actual.split(' ').every((x) => x === r.sha256_expected);
 }
 
+/** What a run's notes say of the byte cross-check ('' when nothing is worth saying; its failure is in `failures`). */
+export function crossedNote(c: CrossedRecord | undefined): string {
+  if (!c) return '';
+  if (c.ok === null && c.judged) return `byte cross-check skipped: ${c.skipped}`;
+  if (c.ok === false && !c.judged)
+    return `only ${c.down_bytes} bytes crossed the shaper server→client, fewer than the ${c.needed_bytes} the byte cross-check expects (${c.where}; an observation for udplab's own protocol)`;
+  return '';
+}
+
 /** The notes of a run, for people: failures, the lesson it showed, the first error, the capture. */
 export function runNotes(r: RunRecord): string {
   return [
     ...r.failures,
     ...(r.observed ?? []).map((o) => (r.expected_failure ? `expected to go wrong, and did: ${o}` : o)),
     r.error && !r.expected_failure ? `${r.error.code}: ${r.error.message}` : '',
+    crossedNote(r.crossed),
     r.clients ? `${r.clients} clients at once` : '',
     r.capture ? `capture: ${r.capture}` : '',
     r.flows ? flowsLine(r.flows) : '',

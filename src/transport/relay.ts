@@ -74,6 +74,12 @@ export interface RelayReport {
   /** Datagrams dropped, both ways, for being larger than the emulated link's MTU (present once one was). */
   oversize?: { link_mtu: number; dropped: number };
   /**
+   * What the relay handed to its sockets per direction after shaping (up: to the server, down: to the clients), UDP
+   * payload bytes and datagrams, duplicates and tampered copies included: what crossed the shaped path, which the lab's
+   * byte cross-check reads (src/lab/shapers/crossed.ts).
+   */
+  forwarded: { up: RelayForwarded; down: RelayForwarded };
+  /**
    * What the relay itself added, per direction: `lateness` of each release (actual send − the time the
    * impairment model scheduled it, from when the relay's handler saw the datagram); `socket_drops`, datagrams
    * the kernel dropped at the relay's receiving sockets (front socket: up; upstream sockets: down) before the
@@ -90,6 +96,11 @@ export interface RelayReport {
      */
     event_loop_delay: { p50_ms: number; p99_ms: number; max_ms: number };
   };
+}
+
+export interface RelayForwarded {
+  datagrams: number;
+  bytes: number;
 }
 
 export interface RelaySelfDirection {
@@ -147,6 +158,8 @@ class Direction {
 
   /** Datagrams whose forwarding threw (dropped, counted). */
   errors = 0;
+  /** What was handed to the socket after shaping: datagrams and their payload bytes. */
+  readonly forwarded: RelayForwarded = { datagrams: 0, bytes: 0 };
   /** Sends the socket reported as failed (asynchronously, after the send was issued). */
   sendErrors = 0;
   /** How late each release was against the time the impairment model scheduled it. */
@@ -157,6 +170,8 @@ class Direction {
     const guarded = (b: Uint8Array) => {
       try {
         send(b);
+        this.forwarded.datagrams++;
+        this.forwarded.bytes += b.length;
       } catch {
         this.errors++;
       }
@@ -382,6 +397,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       clients: upstreams.size,
       ...((dropped > 0 || up.errors + down.errors > 0) && { dropped: dropped + up.errors + down.errors }),
       self: selfReport(),
+      forwarded: { up: { ...up.forwarded }, down: { ...down.forwarded } },
       ...(o.mtu && {
         fragments: {
           mtu: o.mtu,

@@ -11,6 +11,7 @@ import { parseNetem } from '../../src/impair/index.js';
 import { execDocker } from '../../src/lab/index.js';
 import { IMPL_BASE, ImageEndpointLab, type ImageEndpointSpec, implTag } from '../../src/lab/runtimes/docker-image.js';
 import { ExecServerError } from '../../src/lab/runtimes/exec.js';
+import { checkCrossed } from '../../src/lab/shapers/crossed.js';
 import { runDocker } from '../helpers/docker.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -66,6 +67,20 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       expect(shaped).toBe('userspace relay container: up "loss 10%" down "loss 10%" seed 7');
     } else expect(shaped).toMatch(/^up \(client eth0, from a sidecar\): qdisc netem .*loss 10%/);
     expect(notices).toContain('fixture: server ready by UDP port 4470 bound (/proc/net/udp, read from a sidecar)');
+    if (lab.shaper === 'userspace') {
+      // behind the relay the server is on an internal network of its own (#18, C3), which the holder (where every
+      // client runs) is not on and the relay is: Docker drops what leaves an internal network's bridge
+      const nets = (re: RegExp) => {
+        const name = owned().find((n) => re.test(n))!;
+        const f = '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}';
+        return execFileSync('docker', ['inspect', '--format', f, name]).toString().trim().split(' ').sort();
+      };
+      const [server, holder, relay] = [nets(/-srv-0$/), nets(/-holder$/), nets(/-relay-/)];
+      expect(server).toEqual([expect.stringMatching(/-srv$/)]);
+      expect(holder).toHaveLength(1);
+      expect(holder).not.toEqual(server);
+      expect(relay).toEqual([...holder, ...server].sort());
+    }
     const runs = await lab.runClients(good, 'file.bin', 60_000, 2);
     for (const r of runs) {
       expect(r, JSON.stringify(r)).toMatchObject({ verdict: 'pass', reason: '', exitCode: 0, sha256Local: sha });
@@ -77,6 +92,10 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       expect(counters.upStats.lost).toBeGreaterThan(0);
       expect(counters.downStats.lost).toBeGreaterThan(0);
     }
+    // the byte cross-check reads the relay container's report (or netem's server side): both files crossed it
+    expect(checkCrossed({ counters, intact: 2, fileBytes: 65_536, deflatedBytes: 65_536, judged: true })).toMatchObject(
+      { ok: true, needed_bytes: 65_536 },
+    );
     // between runs: the holder and the server only, no client left
     expect(owned().filter((n) => /-cli-/.test(n))).toEqual([]);
     expect(owned().some((n) => /-srv-/.test(n))).toBe(true);

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
+import { runWithPortFile } from '../helpers/port-file.js';
 import { runningIn } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -161,4 +162,35 @@ describe('exec protocol: what built-ins get', () => {
       expect(statSync(join(out, 'good-r1.pcap')).size).toBeGreaterThan(24 + 16 * 40);
     }
   }, 60_000);
+});
+
+describe('exec protocol: the byte cross-check (issue #18, C3, C1)', () => {
+  it('a client that sends straight to the server’s port, past the relay, or copies the served file, fails; an honest one passes', async () => {
+    using dir = tempDir();
+    const res = await runWithPortFile(
+      dir.path,
+      `name: bypass\nfile: { size: 48KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 30s\nprotocols:\n${entry('honest', 'ok', 'ok')}${entry('bypass', 'ok', 'bypass')}${entry('copy', 'ok', 'copy')}`,
+      'local',
+    );
+    const [honest, bypass, copy] = res.runs;
+    // the verdicts first (on the old code all three passed)
+    expect([honest!.verdict, bypass!.verdict, copy!.verdict], honest!.failures.join()).toEqual([
+      'pass',
+      'fail',
+      'fail',
+    ]);
+    expect(honest!.crossed).toMatchObject({ judged: true, ok: true, intact_clients: 1, needed_bytes: 24 * 1024 });
+    expect(honest!.crossed!.down_bytes).toBeGreaterThanOrEqual(48 * 1024);
+    // the file is intact: only the cross-check tells
+    expect(bypass!.sha256_actual).toBe(res.file.sha256);
+    expect(bypass!.crossed).toMatchObject({ judged: true, ok: false, down_bytes: 0 });
+    expect(bypass!.failures).toEqual([
+      'bypassed the shaped path: 0 bytes crossed the shaper server→client for a 0.049 MB file (at least 0.025 MB expected; userspace relay, forwarded to the clients)',
+    ]);
+    // C1: it read the server's {root}; where the programs' users are separated it cannot, and fails for that.
+    // Where it could, the file is intact and only the cross-check tells
+    if (copy!.sha256_actual === res.file.sha256)
+      expect(copy!.failures).toEqual([expect.stringMatching(/^bypassed the shaped path: 0 bytes crossed/)]);
+    expect(runningIn(FIXTURES)).toEqual([]);
+  }, 90_000);
 });

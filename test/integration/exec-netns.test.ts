@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
+import { runWithPortFile } from '../helpers/port-file.js';
 import { runningIn } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -36,7 +37,9 @@ describe.skipIf(!root)('exec protocol on the netns runtime', () => {
         expect(r.verdict, r.failures.join()).toBe('pass');
         expect(r.clients).toBe(2);
         expect(r.sha256_actual).toBe(`${res.file.sha256} ${res.file.sha256}`);
-        if (res.environment.shaper === 'userspace') expect(r.shaping_readback).toMatch(/→ 10\.77\.\d+\.2:20000$/);
+        // behind the relay the program's server binds its namespace's loopback, which only the relay reaches
+        if (res.environment.shaper === 'userspace') expect(r.shaping_readback).toMatch(/→ 127\.0\.0\.1:20000$/);
+        expect(r.crossed).toMatchObject({ judged: true, ok: true, intact_clients: 2 });
       }
       expect(res.environment.notices.join('\n')).toMatch(/good: server ready by UDP port 20000 bound/);
       for (const r of runs('hang')) expect(r.failures[0]).toMatch(/^client 1: transfer failed: hung: /);
@@ -51,6 +54,40 @@ describe.skipIf(!root)('exec protocol on the netns runtime', () => {
     expect(started.length).toBeGreaterThanOrEqual(10);
     // found by their working directory: in a PID namespace the PIDs they noted are its own; `vanish` left a grandchild
     // that cleared its environment (env -i) and its process group: ended with the namespace
+    expect(runningIn(FIXTURES)).toEqual([]);
+    expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
+  }, 120_000);
+});
+
+describe.skipIf(!root)('exec protocol on the netns runtime: the shaped path cannot be bypassed (issue #18, C3)', () => {
+  it('behind the relay the server is out of the client’s reach; one that binds the wildcard is caught by the byte cross-check', async () => {
+    using dir = tempDir();
+    const res = await runWithPortFile(
+      dir.path,
+      `name: ns-bypass\nfile: { size: 32KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 30s\nprotocols:\n${entry('honest', 'ok', 'ok')}${entry('bypass', 'ok', 'bypass')}${entry('wildcard', 'wildcard', 'bypass')}`,
+      'netns',
+    );
+    const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+    expect(run('honest').verdict, run('honest').failures.join()).toBe('pass');
+    if (res.environment.shaper === 'userspace') {
+      // the server bound {bind} = 127.0.0.1 of its namespace: from the client's, its port answers nothing
+      expect(run('bypass').failures).toEqual([
+        expect.stringMatching(
+          /^transfer failed: crashed: exit code 5: fixture client: no answer at 10\.77\.\d+\.2 20001/,
+        ),
+      ]);
+      // it ignored {bind}: reachable, the file arrives intact past the relay, and the cross-check fails it
+      expect(run('wildcard').sha256_actual).toBe(res.file.sha256);
+      expect(run('wildcard').crossed).toMatchObject({ judged: true, ok: false, down_bytes: 0 });
+      expect(run('wildcard').failures).toEqual([
+        expect.stringMatching(
+          /^bypassed the shaped path: 0 bytes crossed the shaper server→client for a 0\.033 MB file/,
+        ),
+      ]);
+    } else {
+      // kernel netem shapes the veth itself: there is no way past it; the cross-check reads the server side's Sent
+      for (const id of ['bypass', 'wildcard']) expect(run(id).crossed).toMatchObject({ ok: true });
+    }
     expect(runningIn(FIXTURES)).toEqual([]);
     expect(execFileSync('ip', ['netns', 'list']).toString()).not.toMatch(new RegExp(`udplab-${process.pid}-`));
   }, 120_000);

@@ -219,7 +219,29 @@ describe('grading matrix', () => {
     );
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(
-      `udplab: E_SCENARIO_INVALID: ${join(dir.path, 'good', 'udplab.yaml')}:1:1: --runtime docker runs implementations as images: give image: NAME[:TAG], or build: . with a Dockerfile in ${join(dir.path, 'good')}`,
+      `udplab: E_SCENARIO_INVALID: ${join(dir.path, 'good', 'udplab.yaml')}:1:1: --runtime docker runs implementations as images: give build: . with a Dockerfile in ${join(dir.path, 'good')} (or image: NAME:TAG, which the grader allows with --allow-image)`,
     );
+  });
+
+  it("a manifest naming another implementation's image (image: without build: .) — one line at its file:line:col; nothing runs", () => {
+    using dir = tempDir();
+    implementation(dir.path, 'mallory', 'ok');
+    const manifest = join(dir.path, 'mallory', 'udplab.yaml');
+    writeFileSync(manifest, `${readFileSync(manifest, 'utf8')}image: udplab-impl/alice:local\n`);
+    const lab = (...more: string[]) =>
+      spawnSync(
+        process.execPath,
+        [join(ROOT, 'bin', 'udplab.js'), 'lab', join(ROOT, 'scenarios', 'regression', 'clean.yaml'), ...more],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+    const r = lab('--protocols-from', dir.path, '--runtime', 'docker', '--out', join(dir.path, 'out'));
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      `udplab: E_SCENARIO_INVALID: ${manifest}:4:8: image: image udplab-impl/alice:local is not built from this folder: give build: . (a Dockerfile here), or the grader allows it with --allow-image udplab-impl/alice:local`,
+    );
+    expect(existsSync(join(dir.path, 'out'))).toBe(false);
+    const alone = lab('--allow-image', 'udplab-impl/alice:local', '--runtime', 'local', '--out', join(dir.path, 'out'));
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toContain('--allow-image goes with --protocols-from');
   });
 });

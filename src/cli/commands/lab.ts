@@ -25,6 +25,7 @@ interface LabFlags {
   json?: boolean;
   printSchema?: boolean;
   protocolsFrom?: string;
+  allowImage?: string[];
   allowCapped?: boolean;
   capture: boolean;
   compareShapers?: boolean;
@@ -73,6 +74,11 @@ export const register: Register = (program: Command, setExit) => {
     .option(
       '--protocols-from <dir>',
       "grade implementations: each sub-folder of DIR with a udplab.yaml replaces the scenarios' protocols, and a matrix (implementations × scenarios) is written",
+    )
+    .option(
+      '--allow-image <ref>',
+      'with --protocols-from: an image a manifest may name with image: (without build: .); exact NAME:TAG, repeatable',
+      (v: string, all: string[] | undefined) => [...(all ?? []), v],
     )
     .option('--allow-capped', 'run a scenario whose rcvbuf is above net.core.rmem_max anyway (a CAPPED notice)')
     .option('--no-capture', 'take no packet captures, even where the scenario says capture: true (a notice)')
@@ -129,7 +135,12 @@ export const register: Register = (program: Command, setExit) => {
       }
       let scenarios = files.map((file) => loadScenario(file)); // all validated before anything runs
       // grading: every implementation of DIR on every scenario (manifests checked before anything runs)
-      const impls = f.protocolsFrom !== undefined ? loadImplementations(f.protocolsFrom) : undefined;
+      if (f.allowImage && f.protocolsFrom === undefined)
+        throw new UsageError('--allow-image goes with --protocols-from (the images manifests may name)');
+      const impls =
+        f.protocolsFrom !== undefined
+          ? loadImplementations(f.protocolsFrom, { allowImages: f.allowImage ?? [] })
+          : undefined;
       const gradingDir = impls && join(f.out, `grading-${stamp(new Date())}`);
       if (impls) {
         // exec on the local and netns runtimes (and auto); image on docker, from the manifest's image: / build: .
@@ -138,7 +149,7 @@ export const register: Register = (program: Command, setExit) => {
           if (i.imageVariant) return i.imageVariant;
           throw new LabError(
             'E_SCENARIO_INVALID',
-            `${i.manifest}:1:1: --runtime docker runs implementations as images: give image: NAME[:TAG], or build: . with a Dockerfile in ${i.dir}`,
+            `${i.manifest}:1:1: --runtime docker runs implementations as images: give build: . with a Dockerfile in ${i.dir} (or image: NAME:TAG, which the grader allows with --allow-image)`,
           );
         });
         scenarios = scenarios.map((s) => ({ ...s, variants }));
@@ -238,10 +249,11 @@ async function runCluster(
     throw new UsageError(`--cluster swarm: each task runs the netns or local runtime, not "${f.runtime}"`);
   const jobTimeout = Number(f.jobTimeout);
   if (!(jobTimeout > 0)) throw new UsageError(`--job-timeout expects seconds, got "${f.jobTimeout}"`);
-  const { buildImage, loadScenario, runSwarmJob } = await import('../../lab/index.js');
+  const { buildImage, checkJobScenario, loadScenario, runSwarmJob } = await import('../../lab/index.js');
   const { terminalSummary, writeReports } = await import('../../report/index.js');
   const file = files[0]!;
   const s = loadScenario(file);
+  checkJobScenario(s); // users' programs are refused before an image is built
   const say = (l: string) => {
     if (!f.json) console.error(l);
   };

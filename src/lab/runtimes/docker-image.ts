@@ -8,10 +8,11 @@
 //   ready   the port bound (the server's /proc/net/udp|tcp(6), read by a sidecar in its network namespace: the
 //           user's image may have nothing but its program), a line of `docker logs` matching a regex, or a delay.
 //   shaping the userspace relay (shapers/relay.ts's argv, read-back, counters) in a container of its own (this
-//           host: no sch_netem), or kernel netem (shapers/netem.ts's NetemPath, blackouts included) put on the holder's
-//           eth0 (up) and the server's eth0 (down) from resident sidecars (sidecar.ts: one long-lived container in
-//           each one's network namespace with NET_ADMIN, entered with `docker exec`), as Pumba does; a restarted
-//           server gets a new sidecar (its network namespace is new).
+//           host: no sch_netem; the UDP servers then on an internal network of their own that only the relay joins
+//           too, out of the clients' reach), or kernel netem (shapers/netem.ts's NetemPath, blackouts included) put
+//           on the holder's eth0 (up) and the server's eth0 (down) from resident sidecars (sidecar.ts: one long-lived
+//           container in each one's network namespace with NET_ADMIN, entered with `docker exec`), as Pumba does; a
+//           restarted server gets a new sidecar (its network namespace is new).
 //   faults  the client's or the server's container killed when {local} holds the fault's share (as for exec).
 // This file holds the lab's life cycle and its shaping; argv (docker-image-argv.ts), grading (docker-image-grade.ts),
 // server placement and readiness (docker-image-servers.ts), clients, faults and capture (docker-image-clients.ts).
@@ -51,6 +52,11 @@ export class ImageEndpointLab {
   kernel = '';
   private net: LabNetwork | undefined;
   private ownNet = false;
+  /**
+   * With the relay: the servers' own internal network, which only the relay container joins besides them, so a client
+   * (on `net`, in the holder's namespace) cannot reach a server past the relay (issue #18, C3).
+   */
+  private serverNet: LabNetwork | undefined;
   private holder = '';
   private relay = '';
   /** kernel netem on the path (from sidecars), while it is applied */
@@ -85,7 +91,7 @@ export class ImageEndpointLab {
       docker: this.docker,
       tag: this.tag,
       udplabImage: this.udplabImage,
-      network: this.net!.name,
+      network: (this.serverNet ?? this.net!).name,
       holder: this.holder,
       containers: this.containers,
       notices: this.notices,
@@ -94,7 +100,7 @@ export class ImageEndpointLab {
       restarted: (s) => this.serverRestarted(s),
       must: (args, what) => this.must(args, what),
       inspect: (name, format) => this.inspect(name, format),
-      ipOf: (name) => this.ipOf(name),
+      ipOf: (name) => this.ipOf(name), // a server's: on one network only
     };
   }
 
@@ -126,17 +132,38 @@ export class ImageEndpointLab {
       'starting the client holder container',
     );
     this.kernel = await this.must(['exec', holder, 'uname', '-sr'], 'uname in the client holder');
-    if (this.shaperWanted === 'userspace') return;
-    const p = await netemShaper.probe(this.sidecar(this.holder, 'client'), 'eth0');
-    if (p.ok) {
-      this.shaper = 'netem';
-      return;
+    if (this.shaperWanted !== 'userspace') {
+      const p = await netemShaper.probe(this.sidecar(this.holder, 'client'), 'eth0');
+      if (p.ok) {
+        this.shaper = 'netem';
+        return;
+      }
+      await this.relayInstead(p.detail);
     }
+    // through the lab's docker (owner-labelled as createInternalNetwork's: the leftover sweep removes it)
+    const name = `udplab-img-${this.tag}-srv`;
+    await this.must(
+      ['network', 'create', '--internal', ...labelArgs('servers'), name],
+      "creating the servers' network",
+    );
+    this.serverNet = {
+      name,
+      remove: async () => {
+        await this.docker(['network', 'rm', name]);
+      },
+    };
+    this.notices.push(
+      'image endpoints behind the relay: the servers are on an internal network of their own, which only the relay container joins; a client cannot reach a server past it',
+    );
+  }
+
+  /** netem from a sidecar was refused: the relay shapes (said loudly), or --shaper netem fails. */
+  private async relayInstead(detail: string): Promise<void> {
     await this.dropSidecar(this.holder, true); // the relay shapes: no tc from here on
     const release = this.kernel.split(' ')[1] ?? this.kernel;
-    const probe = /qdisc kind is unknown/i.test(p.detail)
-      ? `this kernel (${release}) has no sch_netem (tc: "${p.detail}"); ${RELAY_ALTERNATIVE}`
-      : `tc netem from a sidecar in the client holder's network namespace: ${p.detail}`;
+    const probe = /qdisc kind is unknown/i.test(detail)
+      ? `this kernel (${release}) has no sch_netem (tc: "${detail}"); ${RELAY_ALTERNATIVE}`
+      : `tc netem from a sidecar in the client holder's network namespace: ${detail}`;
     if (this.shaperWanted === 'netem') throw new LabError('E_SHAPER', `--shaper netem: ${probe}`);
     this.notices.push(
       `FALLBACK: image endpoints: kernel netem from a sidecar was refused (${probe.split(';')[0]}); shaping with the userspace relay in a container instead.`,
@@ -193,9 +220,13 @@ export class ImageEndpointLab {
     return d;
   }
 
-  private async ipOf(name: string): Promise<string> {
-    const ip = await this.inspect(name, `{{(index .NetworkSettings.Networks "${this.net!.name}").IPAddress}}`);
-    if (!ip) throw new LabError('E_RUNTIME', `container ${name} has no address on ${this.net!.name}`);
+  /** A container's address on NETWORK; without one, its address on the one network it is on (a server). */
+  private async ipOf(name: string, network?: string): Promise<string> {
+    const format = network
+      ? `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`
+      : '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}';
+    const ip = (await this.inspect(name, format)).split(' ')[0];
+    if (!ip) throw new LabError('E_RUNTIME', `container ${name} has no address${network ? ` on ${network}` : ''}`);
     return ip;
   }
 
@@ -219,7 +250,9 @@ export class ImageEndpointLab {
     const known = this.servers.get(spec.label);
     if (known) return known;
     const index = this.servers.size;
-    const s = await startServer(this.ctx, spec, {
+    // a TCP server stays on the clients' network: the relay carries UDP only, so TCP goes to it unshaped
+    const ctx = spec.transport === 'tcp' ? { ...this.ctx, network: this.net!.name } : this.ctx;
+    const s = await startServer(ctx, spec, {
       index,
       port: SERVER_PORT_BASE + index,
       rootDir: this.rootDir,
@@ -276,6 +309,9 @@ export class ImageEndpointLab {
       ...relayArgs(req, `${s.ip}:${s.port}`, `0.0.0.0:${RELAY_PORT}`),
     ];
     await this.must(argv, 'starting the relay container');
+    // the servers' network too: the relay alone joins both (its upstream sockets send nothing before a client does)
+    if (this.serverNet)
+      await this.must(['network', 'connect', this.serverNet.name, relay], 'connecting the relay to the servers');
     const end = Date.now() + 30_000;
     let line = '';
     while (Date.now() < end && !line) {
@@ -286,7 +322,7 @@ export class ImageEndpointLab {
       if (!line) await new Promise((ok) => setTimeout(ok, 100));
     }
     if (!line) throw new LabError('E_RUNTIME', 'udplab relay did not start in its container within 30 s');
-    this.target = { host: await this.ipOf(relay), port: RELAY_PORT };
+    this.target = { host: await this.ipOf(relay, this.net!.name), port: RELAY_PORT };
     return relayReadback('userspace relay container', JSON.parse(line) as RelayListening, req);
   }
 
@@ -391,7 +427,7 @@ export class ImageEndpointLab {
   leftovers(): { containers: string[]; networks: string[]; dirs: string[] } {
     return {
       containers: [...this.containers],
-      networks: this.ownNet && this.net ? [this.net.name] : [],
+      networks: [...(this.ownNet && this.net ? [this.net.name] : []), ...(this.serverNet ? [this.serverNet.name] : [])],
       dirs: [...this.dirs],
     };
   }
@@ -405,6 +441,8 @@ export class ImageEndpointLab {
     this.servers.clear();
     if (this.ownNet) await this.net?.remove();
     this.net = undefined;
+    await this.serverNet?.remove();
+    this.serverNet = undefined;
     for (const d of this.dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   }
 }

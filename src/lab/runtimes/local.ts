@@ -125,11 +125,20 @@ export class LocalRuntime extends PlacedRuntime {
     }
   }
 
+  /**
+   * The `{bind}` of an exec server: its host's address; the netns runtime gives one only the relay reaches when the
+   * relay shapes (./netns.ts).
+   */
+  protected execBind(_v: Variant): string {
+    return this.bindAddress('server');
+  }
+
   private async startExec(v: Variant, port: number, seed: number): Promise<RunningServer> {
+    const bind = this.execBind(v);
     const exec = await startExecServer({
       spec: serverSpec(v).exec!,
       host: this.host('server'),
-      bind: this.bindAddress('server'),
+      bind,
       port,
       root: this.folders().root,
       seed,
@@ -138,7 +147,14 @@ export class LocalRuntime extends PlacedRuntime {
     if (!this.notices.includes(n)) this.notices.push(n);
     const ns = pidNamespaceNotice();
     if (ns && !this.notices.includes(ns)) this.notices.push(ns);
-    return { port: exec.port, args: [], child: exec.proc.child, exit: exec.exit, stop: () => killGroup(exec.proc) };
+    return {
+      port: exec.port,
+      ...(bind !== this.host('server').address && { address: bind }),
+      args: [],
+      child: exec.proc.child,
+      exit: exec.exit,
+      stop: () => killGroup(exec.proc),
+    };
   }
 
   /** A port for an exec server: one the OS hands out on loopback (the netns runtime: one of its own range). */

@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { LabError } from '../errors.js';
+import { serverSpec, type Variant } from '../protocols/index.js';
 import { netemShaper } from '../shapers/netem.js';
 import type { ShapedEnd } from '../shapers/types.js';
 import { type Host, ProcessHost, type Role } from './host.js';
@@ -61,6 +62,19 @@ export class NetnsRuntime extends LocalRuntime {
   /** The veth pair's IPv6 prefix (unique local, fd77:0:0:<k>::/64), ending in `::`. */
   private net6(): string {
     return `fd77:0:0:${this.k.toString(16)}::`;
+  }
+
+  /**
+   * A user's program behind the relay binds the server namespace's loopback (127.0.0.1, ::1): the relay, in that
+   * namespace, forwards to it, and the client's namespace cannot reach it past the relay (issue #18, C3). A program
+   * that binds the wildcard instead is caught by the byte cross-check (../shapers/crossed.ts). Under kernel netem
+   * (both veth ends shaped) and for TCP (the relay carries UDP only: it runs unshaped, client to server) it binds the
+   * veth address. udplab's own servers keep the veth address: the reflection test sends to it from the client's
+   * namespace, and they do not bypass.
+   */
+  protected override execBind(v: Variant): string {
+    if (this.shaper !== 'userspace' || serverSpec(v).transport !== 'udp') return super.execBind(v);
+    return this.ip === 6 ? '::1' : '127.0.0.1';
   }
 
   /** exec servers bind in the server's namespace, where nothing else binds below 32768. */

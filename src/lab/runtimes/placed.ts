@@ -53,6 +53,8 @@ export function writeContent(path: string, sizeBytes: number, content: 'random' 
 /** A server the lab started: a udplab one (`placed`) or a user's program (`exec`, local.ts). */
 export interface RunningServer {
   port: number;
+  /** the address it listens on when not its host's (an exec server on its namespace's loopback, behind the relay) */
+  address?: string;
   /** udplab's arguments (`--port` as first given: 0 or a fixed port); empty for a program */
   args: string[];
   /** what this machine started for it */
@@ -313,7 +315,8 @@ export abstract class PlacedRuntime implements LabRuntime {
     }
     if (server.transport === 'tcp')
       return 'NOT SHAPED: the userspace relay carries UDP only; TCP runs on the clean path (kernel netem shapes it)';
-    const to = formatHostPort(this.host('server').address, server.port);
+    // the server's own address: its host's, or one only the relay's host reaches (netns: the namespace's loopback)
+    const to = formatHostPort(this.servers.get(this.shapedKey)?.address ?? this.host('server').address, server.port);
     const listen = formatHostPort(this.bindAddress('relay'), this.relayPort());
     this.relay = await startRelay(this.host('relay'), this.udplab(), r, { to, listen }, this.home('relay'));
     if (this.stopping) {

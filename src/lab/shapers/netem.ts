@@ -104,6 +104,8 @@ export interface BlackoutWindow {
 export interface NetemPathCounters {
   up?: NetemCounters;
   down?: NetemCounters;
+  /** the ends (`where`) applied again during the run (a restarted container): their counters count from then */
+  reapplied?: string[];
   /** with blackouts: as the relay says them, `20ms+3000ms from first datagram` */
   blackouts?: string[];
   blackout_schedule?: {
@@ -138,6 +140,7 @@ export class NetemPath {
   private blackouts: readonly Blackout[] = [];
   private depth = 0;
   private failure: string | undefined;
+  private readonly reapplied = new Set<string>();
 
   constructor(
     private readonly ends: ShapedEnd[],
@@ -271,6 +274,7 @@ export class NetemPath {
    */
   reapply(host: CommandHost): Promise<number> {
     const ends = this.applied.filter((a) => a.end.host === host);
+    for (const { end } of ends) this.reapplied.add(end.where);
     const done = this.chain.then(async () => {
       if (this.stopped) return;
       for (const { end, netem } of ends)
@@ -295,6 +299,7 @@ export class NetemPath {
       const c = await netemShaper.clear(end.host, end.dev, end.where);
       if (c) out[end.direction] = c;
     }
+    if (this.reapplied.size > 0) out.reapplied = [...this.reapplied];
     if (this.schedule) {
       out.blackouts = this.blackouts.map(
         (b) => `${Math.round(b.startMs)}ms+${Math.round(b.durationMs)}ms from first datagram`,

@@ -408,8 +408,11 @@ describe('image protocol: kernel netem from resident sidecars (a fake docker tha
       expect(lab.shaper).toBe('userspace');
       expect(notices.join('\n')).toMatch(/^FALLBACK: image endpoints: kernel netem from a sidecar was refused/);
       const side = e.sidecarRuns()[0]![3]!;
-      expect(e.calls.at(-1)).toEqual(['rm', '-f', side]);
+      expect(e.calls.at(-2)).toEqual(['rm', '-f', side]);
       expect(lab.leftovers().containers).not.toContain(side);
+      // the servers get an internal network of their own, which only the relay joins besides them (#18, C3)
+      expect(e.calls.at(-1)!.slice(0, 3)).toEqual(['network', 'create', '--internal']);
+      expect(lab.leftovers().networks).toEqual([expect.stringMatching(/^udplab-img-.+-srv$/)]);
     } finally {
       await lab.stop();
     }

@@ -170,6 +170,7 @@ describe('kernel netem shaper: blackouts from the first datagram', () => {
     expect(s.tc('change').at(-1)).toBe('tc qdisc change dev ul1s root netem delay 50ms loss 2%');
     const counters = await p.clear();
     expect(counters!.blackout_schedule!.windows[0]!.dropped.down).toBe(1); // at least what the new qdisc dropped
+    expect(counters!.reapplied).toEqual(['ul1s']); // its counters restarted: the byte cross-check skips them
     expect(await p.reapply(s)).toBe(0); // cleared: nothing left to apply
   });
 

@@ -2,7 +2,8 @@
 // task (`--node-engine`, the node's `udplab.engine` label, this node's own engine, or a one-line refusal), where a
 // task is according to a fake manager engine (its `docker service ps`, `docker inspect --type task` and
 // `docker node inspect` answers), the `--node-engine` syntax, the scenario's `placement:` merged with the flags, and
-// the notice a non-swarm runtime gives a scenario that has `placement:`.
+// the notice a non-swarm runtime gives a scenario that has `placement:`; and each endpoint's service argv (NET_ADMIN
+// only where kernel netem may run: never the relay, not the endpoints under --shaper userspace).
 import { afterEach, describe, expect, it } from 'vitest';
 import { LabError } from '../../../src/lab/errors.js';
 import { parseScenario, runScenario } from '../../../src/lab/index.js';
@@ -17,6 +18,7 @@ import {
   parseNodeEngines,
 } from '../../../src/lab/runtimes/swarm/engines.js';
 import { mergePlacement } from '../../../src/lab/runtimes/swarm/placement.js';
+import { endpointServiceArgv } from '../../../src/lab/runtimes/swarm/swarm-runtime.js';
 import {
   type ClientOutcome,
   type LabRuntime,
@@ -213,6 +215,35 @@ describe('a task’s container as a ContainerHost through its node’s engine', 
     ]);
     expect(h.address).toBe('10.0.1.5');
     expect(engineAt(undefined, 'here').argv).toEqual(['docker']);
+  });
+});
+
+describe('an endpoint’s service: NET_ADMIN only where tc may run', () => {
+  const caps = (a: string[]) => a.flatMap((x, i) => (x === '--cap-add' ? [a[i + 1]] : []));
+  const argv = (role: 'server' | 'client' | 'relay', shaper: 'auto' | 'netem' | 'userspace') =>
+    endpointServiceArgv({ service: `udplab-${role}-1-abc`, role, network: 'net', image: 'sha256:1', shaper });
+  it('the relay (a userspace UDP forwarder) never gets it; server and client do unless the relay shapes for certain', () => {
+    for (const shaper of ['auto', 'netem', 'userspace'] as const) expect(caps(argv('relay', shaper))).toEqual([]);
+    for (const role of ['server', 'client'] as const) {
+      expect(caps(argv(role, 'auto'))).toEqual(['NET_ADMIN']);
+      expect(caps(argv(role, 'netem'))).toEqual(['NET_ADMIN']);
+      expect(caps(argv(role, 'userspace'))).toEqual([]);
+    }
+  });
+  it('labels, network, constraint and the image last', () => {
+    const a = endpointServiceArgv({
+      service: 's',
+      role: 'client',
+      network: 'net',
+      image: 'sha256:1',
+      constraint: 'node.labels.site==b',
+      shaper: 'auto',
+    });
+    expect(a.slice(0, 2)).toEqual(['service', 'create']);
+    expect(a).toContain('udplab.role=client');
+    expect(a[a.indexOf('--network') + 1]).toBe('net');
+    expect(a[a.indexOf('--constraint') + 1]).toBe('node.labels.site==b');
+    expect(a.at(-1)).toBe('sha256:1');
   });
 });
 

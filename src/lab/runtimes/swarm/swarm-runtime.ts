@@ -1,6 +1,7 @@
 // The `swarm` runtime: the docker runtime's lab (shaping, read-back, SHA-256 checks, faults, captures, reports) with
 // its endpoints as Docker Swarm services. The lab's network is an attachable `internal` overlay network; server,
-// client and (with the relay) relay are one-replica services of the udplab image (pinned by ID) with NET_ADMIN,
+// client and (with the relay) relay are one-replica services of the udplab image (pinned by ID) — server and client
+// with NET_ADMIN where kernel netem may shape them (not under --shaper userspace), the relay (userspace) without —
 // placed by a constraint each (the scenario's `placement:`, or `--server-node` / `--client-node` / `--relay-node`,
 // which win). The docker runtime places its endpoints through the `LabNode` seam (an ID, an address, a removal) and
 // enters each as a `ContainerHost` through `dockerFor(role)`; here a node is the service's task container, and
@@ -62,6 +63,44 @@ export class TaskNode implements LabNode {
   }
 }
 
+/**
+ * `docker service create` argv of one endpoint's service (pure: the tests read it). NET_ADMIN only where `tc` may
+ * run: server and client, unless the userspace relay shapes for certain; the relay is a userspace UDP forwarder.
+ */
+export function endpointServiceArgv(o: {
+  service: string;
+  role: PlacementRole;
+  network: string;
+  image: string;
+  constraint?: string | undefined;
+  shaper: ShaperName | 'auto';
+}): string[] {
+  const tc = o.role !== 'relay' && o.shaper !== 'userspace';
+  return [
+    'service',
+    'create',
+    '--detach',
+    '--quiet',
+    '--no-resolve-image',
+    '--name',
+    o.service,
+    ...owned(),
+    '--container-label',
+    `${LABEL}=1`,
+    '--container-label',
+    `udplab.owner=${process.pid}`,
+    '--container-label',
+    `udplab.role=${o.role}`,
+    '--restart-condition',
+    'none',
+    ...(tc ? ['--cap-add', 'NET_ADMIN'] : []),
+    '--network',
+    o.network,
+    ...(o.constraint ? ['--constraint', o.constraint] : []),
+    o.image,
+  ];
+}
+
 export interface SwarmOptions {
   /** a constraint per endpoint (mergePlacement's) */
   placement?: Placement;
@@ -83,10 +122,10 @@ export class SwarmRuntime extends DockerRuntime {
 
   constructor(
     notices: string[],
-    shaperWanted: ShaperName | 'auto',
+    private readonly shaperAsked: ShaperName | 'auto',
     private readonly o: SwarmOptions = {},
   ) {
-    super(notices, shaperWanted, 4);
+    super(notices, shaperAsked, 4);
     this.placement = o.placement ?? {};
     this.nodeEngines = o.nodeEngines ?? new Map();
   }
@@ -140,30 +179,16 @@ export class SwarmRuntime extends DockerRuntime {
     const service = `udplab-${role}-${process.pid}-${randomBytes(3).toString('hex')}`;
     const constraint = this.placement[role];
     this.started.push(service);
-    await docker([
-      'service',
-      'create',
-      '--detach',
-      '--quiet',
-      '--no-resolve-image',
-      '--name',
-      service,
-      ...owned(),
-      '--container-label',
-      `${LABEL}=1`,
-      '--container-label',
-      `udplab.owner=${process.pid}`,
-      '--container-label',
-      `udplab.role=${role}`,
-      '--restart-condition',
-      'none',
-      '--cap-add',
-      'NET_ADMIN',
-      '--network',
-      network.name,
-      ...(constraint ? ['--constraint', constraint] : []),
-      this.image,
-    ]);
+    await docker(
+      endpointServiceArgv({
+        service,
+        role,
+        network: network.name,
+        image: this.image,
+        constraint,
+        shaper: this.shaperAsked,
+      }),
+    );
     const manager = engineAt(undefined, "this node's engine").run;
     const what = `the ${role} service ${service}'s task`;
     // ready: the task's container runs (on whichever node) and has an address on the network (bounded: 60 s)
