@@ -334,6 +334,7 @@ async function runOn(
       }
       let outcomes: ClientOutcome[];
       let faults: FaultRecord[] | undefined;
+      let labError: string | undefined;
       try {
         if (s.faults.length > 0 && isExec(p.variant) && lab.runExecWithFaults) {
           // an implementation (exec on local/netns, image on docker): restarted only when its manifest says
@@ -364,6 +365,19 @@ async function runOn(
               )
             : await lab.runClients(p.variant, file.remote, s.timeoutMs, s.clients, seed);
         }
+      } catch (e) {
+        // What one run's program did can break the lab's handling of that run (a {local} it left that cannot be
+        // removed or read): that run fails with the reason and the matrix goes on. Not so an abort (SIGINT: the
+        // teardown ended the run) or a LabError (the lab itself cannot go on: an engine gone, a shaper refused).
+        if (o.signal?.aborted || e instanceof LabError) throw e;
+        const message = e instanceof Error ? e.message : String(e);
+        labError = `lab error: ${message}`;
+        outcomes = Array.from({ length: s.competing ? 1 + s.competing.count : s.clients }, () => ({
+          ok: false as const,
+          code: 'lab error',
+          message,
+        }));
+        faults = undefined;
       } finally {
         if (capture) await lab.stopCapture();
       }
@@ -384,6 +398,11 @@ async function runOn(
         capture && basename(capture),
         faults,
       );
+      if (labError !== undefined) {
+        // failed by the lab, whatever the variant expected (an expected failure is the program's, not this)
+        rec.verdict = 'fail';
+        rec.failures = [labError];
+      }
       Object.assign(rec, await measureLesson(s, p.variant, rec, outcomes, lab, o.outDir, capture));
       if (s.competing) judgeFlows(rec, s, p.variant, [...outcomes, ...competing]);
       // the shaping read back again before it was cleared differs from what was applied: the run proves nothing

@@ -143,6 +143,13 @@ describe.skipIf(!runDocker)('image endpoints in containers (docker runtime modul
       /^65536 bytes written of 65536, first difference at byte 5000$/,
     ],
     ['is ready by stdout', { ready: { stdout: '^serving ' } }, 'pass', /^$/],
+    [
+      // a link's target is read on the host, where the lab judges {local}: it is refused, not followed
+      'symlinks its file to a host file',
+      { client: py('import os,sys; os.symlink("/etc/hostname", sys.argv[1])', '{local}') },
+      'wrong bytes',
+      /^\/udplab\/out\/file-0\.bin is a symbolic link, not a file$/,
+    ],
   ];
   it.each(cases)(
     'a program that %s: %s',

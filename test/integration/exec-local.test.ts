@@ -53,7 +53,7 @@ describe('exec protocol on the local runtime', () => {
           /^good: server ready by UDP port \d+ bound \(\/proc\/net\/udp\)$/.test(n),
         ),
       ).toHaveLength(1);
-      expect(res.environment.notices).toContain('good-stdout: server ready by stdout matched /^ready on/');
+      expect(res.environment.notices).toContain('good-stdout: server ready by a stdout line starting with "ready on"');
       const reason = (id: string) => run(id).failures.join('; ');
       expect(reason('nowrite')).toMatch(/transfer failed: no file: exit code 0 but nothing written to \/.*file-0\.bin/);
       expect(reason('wrong')).toBe(

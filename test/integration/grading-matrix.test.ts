@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runningIn } from '../helpers/procs.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -14,6 +15,33 @@ function implementation(dir: string, name: string, clientMode: string): void {
   writeFileSync(
     join(dir, name, 'udplab.yaml'),
     `description: fixture (${clientMode})\nserver: [python3, ${FIXTURES}/server.py, ok, "{bind}", "{port}", "{root}"]\nclient: [python3, ${FIXTURES}/client.py, ${clientMode}, "{host}", "{port}", "{remote}", "{local}"]\n`,
+  );
+}
+
+/** A scenario file `NAME.yaml` in `dir` of a 16 KiB file and `rest` (network, timeout, repeat); its path. */
+function scenario(dir: string, name: string, rest: string): string {
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, `name: ${name}\nfile: { size: 16KiB }\n${rest}`);
+  return path;
+}
+
+/** `udplab lab SCENARIOS --protocols-from IMPLS --runtime local --out OUT`, killed at `timeoutMs` (SIGKILL: a lab stuck
+ * in a loop never runs its SIGTERM handler). */
+function grade(scenarios: string[], impls: string, out: string, timeoutMs: number) {
+  return spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'udplab.js'),
+      'lab',
+      ...scenarios,
+      '--protocols-from',
+      impls,
+      '--runtime',
+      'local',
+      '--out',
+      out,
+    ],
+    { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' },
   );
 }
 
@@ -28,31 +56,10 @@ describe('grading matrix', () => {
     implementation(impls, 'lazy', 'nowrite');
     mkdirSync(join(impls, 'not-an-implementation'));
     // the scenarios' own protocols (ruft) are replaced by the implementations
-    writeFileSync(
-      join(dir.path, 'clean.yaml'),
-      'name: clean\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 5s\n',
-    );
-    writeFileSync(
-      join(dir.path, 'lossy.yaml'),
-      'name: lossy\nfile: { size: 16KiB }\nnetwork: { netem: "delay 1ms loss 10%" }\ntimeout: 10s\nrepeat: 2\n',
-    );
+    const clean = scenario(dir.path, 'clean', 'network: { netem: "" }\ntimeout: 5s\n');
+    const lossy = scenario(dir.path, 'lossy', 'network: { netem: "delay 1ms loss 10%" }\ntimeout: 10s\nrepeat: 2\n');
     const out = join(dir.path, 'reports');
-    const r = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'udplab.js'),
-        'lab',
-        join(dir.path, 'clean.yaml'),
-        join(dir.path, 'lossy.yaml'),
-        '--protocols-from',
-        impls,
-        '--runtime',
-        'local',
-        '--out',
-        out,
-      ],
-      { encoding: 'utf8', timeout: 120_000 },
-    );
+    const r = grade([clean, lossy], impls, out, 120_000);
     expect(r.status, r.stderr).toBe(1);
     const [grading] = readdirSync(out);
     expect(grading).toMatch(/^grading-\d{8}T\d{6}Z$/);
@@ -115,6 +122,87 @@ describe('grading matrix', () => {
       );
     },
   );
+
+  it('hostile clients: a {local} linked to the served file fails, a {local} made a folder fails its runs, not the matrix', () => {
+    using dir = tempDir();
+    chmodSync(dir.path, 0o755); // as root, programs run as users of their own: they must reach their folder
+    const impls = join(dir.path, 'impls');
+    mkdirSync(impls);
+    implementation(impls, 'good', 'ok');
+    implementation(impls, 'linker', 'symlink');
+    implementation(impls, 'mkdir', 'mkdir');
+    const twice = scenario(dir.path, 'twice', 'network: { netem: "" }\ntimeout: 5s\nrepeat: 2\n');
+    const again = scenario(dir.path, 'again', 'network: { netem: "" }\ntimeout: 5s\n');
+    const out = join(dir.path, 'reports');
+    const r = grade([twice, again], impls, out, 120_000);
+    expect(r.status, r.stderr).toBe(1);
+    const g = join(out, readdirSync(out)[0]!);
+    for (const f of [
+      'matrix.html',
+      'matrix.md',
+      'matrix.json',
+      'junit.xml',
+      'twice/results.json',
+      'again/results.json',
+    ])
+      expect(existsSync(join(g, f)), f).toBe(true);
+    const m = JSON.parse(readFileSync(join(g, 'matrix.json'), 'utf8'));
+    const cells = m.cells.map((c: { implementation: string; scenario: string; verdict: string; runs: number }) => [
+      c.implementation,
+      c.scenario,
+      c.verdict,
+      c.runs,
+    ]);
+    expect(cells).toEqual([
+      ['good', 'twice', 'pass', 2],
+      ['good', 'again', 'pass', 1],
+      ['linker', 'twice', 'fail', 2],
+      ['linker', 'again', 'fail', 1],
+      ['mkdir', 'twice', 'fail', 2],
+      ['mkdir', 'again', 'fail', 1],
+    ]);
+    // every run of theirs judged, each with the reason: the link is not followed, the folder is not a file
+    const runs = JSON.parse(readFileSync(join(g, 'twice', 'results.json'), 'utf8')).runs as {
+      protocol: string;
+      failures: string[];
+    }[];
+    const why = (p: string) => runs.filter((x) => x.protocol === p).map((x) => x.failures.join('; '));
+    expect(why('linker')).toHaveLength(2);
+    for (const w of why('linker'))
+      expect(w).toMatch(/^transfer failed: wrong bytes: \/\S+\/file-0\.bin is a symbolic link, not a file$/);
+    expect(why('mkdir')).toHaveLength(2);
+    for (const w of why('mkdir'))
+      expect(w).toMatch(/^transfer failed: wrong bytes: \/\S+\/file-0\.bin is a directory, not a file$/);
+  }, 150_000);
+
+  it('ready: { stdout: "(a+)+$" } is plain text, not run as a regular expression: no hang on a line of 40 a and a b', () => {
+    using dir = tempDir();
+    chmodSync(dir.path, 0o755); // as root, programs run as users of their own: they must reach their folder
+    const impls = join(dir.path, 'impls');
+    mkdirSync(impls);
+    mkdirSync(join(impls, 'hostile'));
+    // its server prints 1 MiB without a newline, then "aaaa…ab" (exponential for that pattern in a backtracking
+    // engine), then "serving (a+)+$ literally" once bound, and 64 KiB of stdout per request
+    writeFileSync(
+      join(impls, 'hostile', 'udplab.yaml'),
+      `ready: { stdout: "(a+)+$" }\nserver: [python3, ${FIXTURES}/server.py, hostile, "{bind}", "{port}", "{root}"]\nclient: [python3, ${FIXTURES}/client.py, ok, "{host}", "{port}", "{remote}", "{local}"]\n`,
+    );
+    const clean = scenario(dir.path, 'clean', 'network: { netem: "" }\ntimeout: 10s\n');
+    const out = join(dir.path, 'reports');
+    // readiness (at most 10 s by the contract) and the run (10 s) fit well within this: a hung lab is killed at it
+    // (SIGKILL: one stuck in a regular expression never runs its SIGTERM handler)
+    const r = grade([clean], impls, out, 60_000);
+    // a lab killed so leaves its programs behind (they run in the implementation's folder): ended here, and none
+    // should have been left
+    const left = runningIn(join(impls, 'hostile'));
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    expect(r.status, r.stderr).toBe(0);
+    expect(left).toEqual([]);
+    const g = join(out, readdirSync(out)[0]!);
+    const res = JSON.parse(readFileSync(join(g, 'clean', 'results.json'), 'utf8'));
+    expect(res.runs.map((x: { verdict: string }) => x.verdict)).toEqual(['pass']);
+    expect(res.environment.notices).toContain('hostile: server ready by a stdout line containing "(a+)+$"');
+  }, 90_000);
 
   it('a malformed manifest stops everything with one file:line:col line and exit 2', () => {
     using dir = tempDir();

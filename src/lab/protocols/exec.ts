@@ -27,21 +27,26 @@ export function argvTemplate(role: 'server' | 'client', allowed: readonly string
     });
 }
 
-const regex = z.string().superRefine((v, ctx) => {
-  try {
-    new RegExp(v);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: `not a regular expression: ${(e as Error).message}` });
-  }
-});
+/** The longest `ready: { stdout: TEXT }` (it must fit in a line the lab keeps: runtimes/lines.ts, LINE_MAX). */
+export const READY_TEXT_MAX = 256;
 
-/** `ready:` of the contract: { port: true } (default), { stdout: "regex" } or { delay: 2s }. */
+/**
+ * `ready: { stdout: TEXT }`: plain text a line of the server's stdout contains (a leading `^`: starts with), never a
+ * regular expression (one would run in the lab's own process: `(a+)+$` hung the grading); see runtimes/lines.ts.
+ */
+const readyText = z
+  .string()
+  .min(1)
+  .max(READY_TEXT_MAX, `at most ${READY_TEXT_MAX} characters of plain text`)
+  .refine((v) => !/[\r\n]/.test(v), 'one line of plain text (a line of stdout contains it)');
+
+/** `ready:` of the contract: { port: true } (default), { stdout: "text" } or { delay: 2s }. */
 export const readySchema = z.union([
   z.object({ port: z.literal(true) }).strict(),
-  z.object({ stdout: regex }).strict(),
+  z.object({ stdout: readyText }).strict(),
   z.object({ delay: duration }).strict(),
 ]);
-export const READY_HINT = 'expected { port: true }, { stdout: "regex" } or { delay: 2s }';
+export const READY_HINT = 'expected { port: true }, { stdout: "text a line contains" } or { delay: 2s }';
 
 /** The fields an implementation describes itself with, in a scenario entry and in a udplab.yaml manifest alike. */
 export const implementationFields = {

@@ -1,8 +1,9 @@
 // How a file a user's program wrote differs from the one served, in the contract's words (docs/endpoints.md):
 // "N bytes written of M, first difference at byte K". Both runtimes that grade programs (exec on local/netns,
 // image on docker, whose {local} is a bind-mounted host folder) compare two files on this machine, 64 KiB at a
-// time: neither file is read whole into memory.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+// time: neither file is read whole into memory. The written file may be given as a descriptor that judged-file.ts
+// opened and checked (a regular file, not followed through a link), so it is the file that was hashed.
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 
 const CHUNK = 1 << 16;
 
@@ -10,12 +11,12 @@ const CHUNK = 1 << 16;
  * The first byte at which `written` differs from `original`: the length of the shorter file when one is a prefix
  * of the other (so `written` being empty gives 0, and a short but otherwise right file gives its own length).
  */
-export function firstDifference(original: string, written: string): number {
+export function firstDifference(original: string, written: string | number): number {
   const a = statSync(original).size;
-  const b = statSync(written).size;
+  const b = sizeOf(written);
   const n = Math.min(a, b);
   const fa = openSync(original, 'r');
-  const fb = openSync(written, 'r');
+  const fb = typeof written === 'number' ? written : openSync(written, 'r');
   const ba = Buffer.alloc(CHUNK);
   const bb = Buffer.alloc(CHUNK);
   try {
@@ -33,7 +34,7 @@ export function firstDifference(original: string, written: string): number {
     }
   } finally {
     closeSync(fa);
-    closeSync(fb);
+    if (typeof written !== 'number') closeSync(fb); // a descriptor given is its owner's to close
   }
   return n;
 }
@@ -49,8 +50,10 @@ function readFull(fd: number, buf: Buffer, want: number, pos: number): number {
   return got;
 }
 
-/** "N bytes written of M, first difference at byte K". */
-export function difference(original: string, written: string): string {
+const sizeOf = (f: string | number) => (typeof f === 'number' ? fstatSync(f).size : statSync(f).size);
+
+/** "N bytes written of M, first difference at byte K" (`written`: a path, or an open descriptor). */
+export function difference(original: string, written: string | number): string {
   const k = firstDifference(original, written);
-  return `${statSync(written).size} bytes written of ${statSync(original).size}, first difference at byte ${k}`;
+  return `${sizeOf(written)} bytes written of ${statSync(original).size}, first difference at byte ${k}`;
 }

@@ -7,15 +7,9 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Fault, FaultRecord } from '../protocols/index.js';
 import { clientRunArgv, type ImageEndpointSpec, labelArgs, OUT_IN } from './docker-image-argv.js';
-import {
-  type HashedFile,
-  hashedIfAny,
-  type ImageRunOutcome,
-  judge,
-  lastLine,
-  toClientOutcome,
-} from './docker-image-grade.js';
+import { type HashedFile, type ImageRunOutcome, judge, lastLine, toClientOutcome } from './docker-image-grade.js';
 import { dockerLong, type ImageLabContext, killServer, restartServer, type Server } from './docker-image-servers.js';
+import { judgedFile } from './judged-file.js';
 import { waitForShare } from './placed.js';
 import { type ClientOutcome, faultRecord, notResumable } from './types.js';
 
@@ -85,7 +79,7 @@ async function finishClient(
     ).split(' ');
     const ms = Math.max(0, Date.parse(finished!) - Date.parse(started!));
     const logs = await ctx.docker(['logs', '--tail', '50', c.name]);
-    const got = await hashedIfAny(join(p.outDir, local));
+    const got = await judgedFile(join(p.outDir, local), p.original, `${OUT_IN}/${local}`);
     const exitCode = timedOut ? null : Number(code);
     const j = judge(p.original, got, {
       exitCode,
@@ -98,7 +92,7 @@ async function finishClient(
       ...j,
       ms: timedOut ? timeoutMs : ms,
       exitCode,
-      ...(got && { sha256Local: got.sha256, sizeLocal: got.size }),
+      ...(got.kind === 'file' && { sha256Local: got.sha256, sizeLocal: got.size }),
     };
   } finally {
     await removeClient(ctx, c.name);
@@ -131,7 +125,7 @@ export async function runClientWithFaults(
 ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
   const local = 'file-0.bin';
   const path = join(p.outDir, local);
-  rmSync(path, { force: true });
+  rmSync(path, { recursive: true, force: true });
   const size = statSync(p.original.path).size;
   // the size of {local} on the host side of its bind mount: the same file the container writes
   const share = async () => (existsSync(path) ? (100 * statSync(path).size) / Math.max(1, size) : 0);

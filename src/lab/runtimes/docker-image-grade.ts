@@ -1,10 +1,9 @@
 // Grading one client run of an image protocol from what it left on disk (docs/endpoints.md, "Verdicts"): the
 // client's {local} is a bind-mounted host folder, so the lab hashes and compares the file here, streaming it (never
-// read whole), with the same words as the exec runtime (difference.ts). The program's exit code is not trusted.
+// read whole), with the same words as the exec runtime (judged-file.ts, difference.ts). The program's exit code is not trusted.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
-import { difference } from './difference.js';
-import { sha256OfFile } from './host.js';
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { JudgedFile } from './judged-file.js';
 import { type ClientOutcome, programPass } from './types.js';
 
 export type ImageVerdict =
@@ -74,32 +73,28 @@ export function sha256Sync(path: string): string {
   return h.digest('hex');
 }
 
-/** The client's {local} as found on the host (hashed as a stream), or undefined when it left no file. */
-export async function hashedIfAny(path: string): Promise<(HashedFile & { size: number }) | undefined> {
-  if (!existsSync(path) || !statSync(path).isFile()) return undefined;
-  return { path, sha256: await sha256OfFile(path), size: statSync(path).size };
-}
-
 /**
- * Judges one run from what is on disk, compared with the file that was served (the contract: the exit code is not
- * trusted; the right bytes pass whatever the program said; a non-zero exit without them is a crash).
+ * Judges one run from what is on disk (`got`: {local} as judged-file.ts found it on the host side of its bind mount —
+ * opened, never followed), compared with the file that was served (the contract: the exit code is not trusted; the
+ * right bytes pass whatever the program said; a non-zero exit without them is a crash).
  */
 export function judge(
   expected: HashedFile,
-  got: HashedFile | undefined,
+  got: JudgedFile,
   run: { exitCode: number | null; timedOut: boolean; stderrLast: string; timeoutMs: number; local: string },
 ): Pick<ImageRunOutcome, 'verdict' | 'reason'> {
   if (run.timedOut)
     return { verdict: 'hung', reason: `killed after the scenario's timeout of ${run.timeoutMs / 1000} s` };
-  if (got !== undefined && got.sha256 === expected.sha256) return { verdict: 'pass', reason: '' };
-  const onDisk = got === undefined ? 'no file' : `wrong bytes: ${difference(expected.path, got.path)}`;
+  if (got.kind === 'file' && got.sha256 === expected.sha256) return { verdict: 'pass', reason: '' };
+  const wrong = got.kind === 'none' ? undefined : got.kind === 'refused' ? got.reason : got.difference!;
+  const onDisk = wrong === undefined ? 'no file' : `wrong bytes: ${wrong}`;
   if (run.exitCode !== 0)
     return {
       verdict: 'crashed',
       reason: `${describeExit(run.exitCode ?? -1)}${run.stderrLast ? `: ${run.stderrLast}` : ''} (${onDisk})`,
     };
-  if (got === undefined) return { verdict: 'no file', reason: `exit code 0 but nothing written to ${run.local}` };
-  return { verdict: 'wrong bytes', reason: difference(expected.path, got.path) };
+  if (wrong === undefined) return { verdict: 'no file', reason: `exit code 0 but nothing written to ${run.local}` };
+  return { verdict: 'wrong bytes', reason: wrong };
 }
 
 /** A run's outcome as the runner reads it: a pass carries a TransferResult timed by Docker; else verdict + reason. */

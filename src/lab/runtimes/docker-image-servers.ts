@@ -9,6 +9,7 @@ import { LabError } from '../errors.js';
 import type { DockerExec } from '../shape.js';
 import { buildArgv, type ImageEndpointSpec, portCheckArgv, serverRunArgv } from './docker-image-argv.js';
 import { describeExit, lastLine } from './docker-image-grade.js';
+import { LINE_MAX, readyLine, readyLineText } from './lines.js';
 
 /** What the placement functions need of the lab that owns the containers. */
 export interface ImageLabContext {
@@ -71,8 +72,22 @@ export async function startServer(
   spec: ImageEndpointSpec,
   o: { index: number; port: number; rootDir: string; seed: number },
 ): Promise<Server> {
-  await ensureImage(ctx, spec);
   const name = `udplab-img-${ctx.tag}-srv-${o.index}`;
+  try {
+    await ensureImage(ctx, spec);
+  } catch (e) {
+    if (!(e instanceof LabError && e.code === 'E_IMAGE_BUILD')) throw e;
+    // one implementation's image that does not build (or is not there) is its own verdict, not the matrix's end
+    return {
+      spec,
+      name,
+      id: '',
+      ip: '',
+      port: o.port,
+      readyBy: '',
+      failed: { verdict: 'server never ready', reason: `no image to start: ${e.message}` },
+    };
+  }
   ctx.containers.add(name);
   const id = await ctx.must(
     serverRunArgv({ spec, name, network: ctx.network, port: o.port, rootDir: o.rootDir, seed: o.seed }),
@@ -83,7 +98,7 @@ export async function startServer(
     'port' in spec.ready
       ? `${T} port ${o.port} bound (/proc/net/${spec.transport}, read from a sidecar)`
       : 'stdout' in spec.ready
-        ? `stdout matched /${spec.ready.stdout}/`
+        ? `a ${readyLineText(spec.ready.stdout)}`
         : `a delay of ${spec.ready.delayMs} ms (last resort: the lab did not check that the server listens)`;
   const server: Server = { spec, name, id, ip: '', port: o.port, readyBy };
   await becomeReady(ctx, server);
@@ -160,10 +175,12 @@ async function waitReady(ctx: ImageLabContext, s: Server, since?: string): Promi
     return serverExited(ctx, s);
   }
   if ('stdout' in r) {
-    const re = new RegExp(r.stdout);
+    // plain text, not a regular expression (./lines.ts); each line cut to LINE_MAX bytes before it is looked at, and
+    // what `docker logs` returns bounded by the docker command's own output buffer
+    const isReady = readyLine(r.stdout);
     while (Date.now() < end) {
       const logs = await ctx.docker(['logs', ...(since ? ['--since', since] : []), s.name]);
-      if (logs.stdout.split('\n').some((l) => re.test(l))) return undefined;
+      if (logs.stdout.split('\n').some((l) => isReady(l.slice(0, LINE_MAX)))) return undefined;
       const gone = await serverExited(ctx, s);
       if (gone) return gone;
       await new Promise((ok) => setTimeout(ok, 100));
@@ -171,7 +188,7 @@ async function waitReady(ctx: ImageLabContext, s: Server, since?: string): Promi
     return (
       (await serverExited(ctx, s)) ?? {
         verdict: 'server never ready',
-        reason: `no stdout line matched /${r.stdout}/ within ${ms / 1000} s`,
+        reason: `no ${readyLineText(r.stdout)} within ${ms / 1000} s`,
       }
     );
   }

@@ -3,13 +3,12 @@
 // group of its own (killed whole after every client run and at teardown), readiness watched in the server's own
 // network namespace, and the outcome read from the file on disk — never from the program's word.
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
-import { difference } from './difference.js';
 import type { Host } from './host.js';
+import { judgedFile } from './judged-file.js';
+import { boundedLines, readyLine, readyLineText } from './lines.js';
 import { type Ids, othersPath, type Probe, probeRoot, setprivArgv } from './privsep.js';
 import { type ClientOutcome, programPass } from './types.js';
 
@@ -27,7 +26,8 @@ export interface Proc {
   tag: string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   lastStderr: () => string;
-  onLine: (f: (line: string) => void) => void;
+  /** Calls `f` with each stdout line (cut to LINE_MAX bytes) until the function it returns is called. */
+  onLine: (f: (line: string) => void) => () => void;
 }
 
 let procSeq = 0;
@@ -73,12 +73,13 @@ export function startProc(argv: string[], cwd: string, env: Record<string, strin
   const child = host.spawn(full, { cwd, env: { ...env, ...path, [PROC_TAG]: tag }, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => {
+  // both read to their end, a line at most LINE_MAX bytes kept (./lines.ts): a program's output holds no more
+  boundedLines(child.stderr!, (l) => {
     if (l.trim()) stderrLines.push(l);
     if (stderrLines.length > 20) stderrLines.shift();
   });
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    for (const f of listeners) f(l);
+  boundedLines(child.stdout!, (l) => {
+    for (const f of [...listeners]) f(l);
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => {
     child.once('exit', (code, signal) => ok({ code, signal }));
@@ -94,7 +95,13 @@ export function startProc(argv: string[], cwd: string, env: Record<string, strin
     tag,
     exited,
     lastStderr: () => stderrLines.at(-1) ?? '',
-    onLine: (f) => listeners.push(f),
+    onLine: (f) => {
+      listeners.push(f);
+      return () => {
+        const i = listeners.indexOf(f);
+        if (i >= 0) listeners.splice(i, 1);
+      };
+    },
   };
 }
 
@@ -231,12 +238,14 @@ export async function startExecServer(o: {
   const r = o.spec.ready;
   let readiness: string;
   let matched = false;
-  if ('stdout' in r) {
-    const re = new RegExp(r.stdout);
-    proc.onLine((l) => {
-      if (re.test(l)) matched = true;
-    });
-  }
+  // plain text, not a regular expression: a manifest's pattern never runs in the lab (./lines.ts)
+  const isReady = 'stdout' in r ? readyLine(r.stdout) : undefined;
+  // removed once the server is ready (a server that is not is killed); its output is still drained (startProc)
+  const unwatch = isReady
+    ? proc.onLine((l) => {
+        if (isReady(l)) matched = true;
+      })
+    : () => {};
   const deadline = Date.now() + ('delayMs' in r ? r.delayMs : READY_TIMEOUT_MS);
   for (;;) {
     await sleep(20);
@@ -262,7 +271,7 @@ export async function startExecServer(o: {
       break;
     }
     if ('stdout' in r && matched) {
-      readiness = `stdout matched /${r.stdout}/`;
+      readiness = `a ${readyLineText(r.stdout)}`;
       break;
     }
     if (Date.now() >= deadline) {
@@ -275,10 +284,11 @@ export async function startExecServer(o: {
         'server never ready',
         'port' in r
           ? `${o.spec.transport.toUpperCase()} port ${o.port} not bound within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`
-          : `no stdout line matched /${r.stdout}/ within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`,
+          : `no ${readyLineText(r.stdout)} within ${READY_TIMEOUT_MS / 1000} s${proc.lastStderr() ? ` (last stderr: ${proc.lastStderr()})` : ''}`,
       );
     }
   }
+  unwatch();
   return { proc, port: o.port, readiness, exit: () => exit };
 }
 
@@ -319,21 +329,18 @@ export async function finishExecClient(
   const durationMs = Math.max(1, Math.round(performance.now() - c.startedMs));
   await killGroup(c.proc); // whatever it started is not left running
   await sleep(20); // the last stderr line
-  const has = existsSync(o.local) && statSync(o.local).isFile();
-  // read where the client ran (the Host seam): the file it wrote, not its word
-  const sha = has
-    ? createHash('sha256')
-        .update(await c.proc.host.readFile(o.local))
-        .digest('hex')
-    : undefined;
+  // judged where it lies (the namespaces share this machine's file system): opened, never followed (judged-file.ts)
+  const j = await judgedFile(o.local, { path: o.original, sha256: o.sha256 });
+  const sha = j.kind === 'file' ? j.sha256 : undefined;
   if (c.timedOut()) return fail('hung', `killed after the scenario's timeout of ${o.timeoutMs / 1000} s`, sha);
-  if (sha === o.sha256)
-    return programPass({ remote: o.remote, local: o.local, bytes: statSync(o.local).size, durationMs, sha256: sha });
-  const onDisk = sha === undefined ? 'no file' : `wrong bytes: ${difference(o.original, o.local)}`;
+  if (j.kind === 'file' && sha === o.sha256)
+    return programPass({ remote: o.remote, local: o.local, bytes: j.size, durationMs, sha256: j.sha256 });
+  const wrong = j.kind === 'none' ? undefined : j.kind === 'refused' ? j.reason : j.difference!;
+  const onDisk = wrong === undefined ? 'no file' : `wrong bytes: ${wrong}`;
   if (e.signal !== null || e.code !== 0) return fail('crashed', `${exitText(e, c.proc.lastStderr())} (${onDisk})`, sha);
-  return sha === undefined
+  return wrong === undefined
     ? fail('no file', `exit code 0 but nothing written to ${o.local}`, sha)
-    : fail('wrong bytes', difference(o.original, o.local), sha);
+    : fail('wrong bytes', wrong, sha);
 }
 
 function fail(code: string, message: string, sha: string | undefined): ClientOutcome {

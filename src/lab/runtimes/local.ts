@@ -275,7 +275,7 @@ export class LocalRuntime extends PlacedRuntime {
     const outcomes = await Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const local = this.execClientFile(v, i);
-        rmSync(local, { force: true });
+        rmSync(local, { recursive: true, force: true }); // whatever the last client left there, a folder too
         const c = this.startExecClientOf(v, remote, local, seed, timeoutMs);
         return this.judgeExec(c, local, remote, timeoutMs);
       }),
@@ -340,7 +340,7 @@ export class LocalRuntime extends PlacedRuntime {
     seed = 1,
   ): Promise<{ outcome: ClientOutcome; faults: FaultRecord[] }> {
     const local = this.execClientFile(v, 0);
-    rmSync(local, { force: true });
+    rmSync(local, { recursive: true, force: true }); // whatever the last client left there, a folder too
     const host = this.host('client');
     const size = statSync(join(this.dir, 'root', remote)).size;
     const share = async () => (100 * ((await host.size(local)) ?? 0)) / Math.max(1, size);

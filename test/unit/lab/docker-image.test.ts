@@ -1,5 +1,5 @@
 // The image protocol's docker argv (golden), placeholder templating, and the verdicts judged from the file on disk.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,8 @@ import {
 } from '../../../src/lab/runtimes/docker-image-argv.js';
 import { describeExit, judge, lastLine, sha256Sync } from '../../../src/lab/runtimes/docker-image-grade.js';
 import { restartServer, type Server } from '../../../src/lab/runtimes/docker-image-servers.js';
+import { ExecServerError } from '../../../src/lab/runtimes/exec.js';
+import { judgedFile } from '../../../src/lab/runtimes/judged-file.js';
 import type { NetemPathCounters } from '../../../src/lab/shapers/netem.js';
 import { planShaping } from '../../../src/lab/shapers/plan.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -131,8 +133,24 @@ describe('image protocol: verdicts from the file on disk', () => {
     [undefined, { ...run, exitCode: 3, stderrLast: 'boom' }, 'crashed', 'exit code 3: boom (no file)'],
     [undefined, { ...run, exitCode: 139 }, 'crashed', 'killed by SIGSEGV (exit code 139) (no file)'],
     [want, { ...run, exitCode: null, timedOut: true }, 'hung', "killed after the scenario's timeout of 2 s"],
-  ] as const)('%s %j → %s', (got, r, verdict, reason) => {
-    expect(judge(onDisk(want), got && onDisk(got), r)).toEqual({ verdict, reason });
+  ] as const)('%s %j → %s', async (got, r, verdict, reason) => {
+    const served = onDisk(want);
+    const found = got ? await judgedFile(onDisk(got).path, served) : ({ kind: 'none' } as const);
+    expect(judge(served, found, r)).toEqual({ verdict, reason });
+  });
+  it('{local} a symbolic link to the served file: wrong bytes, not a pass (it is not followed)', async () => {
+    const served = onDisk(want);
+    const link = join(dir, `link${n++}`);
+    symlinkSync(served.path, link);
+    const found = await judgedFile(link, served, '/udplab/out/f');
+    expect(judge(served, found, run)).toEqual({
+      verdict: 'wrong bytes',
+      reason: '/udplab/out/f is a symbolic link, not a file',
+    });
+    expect(judge(served, found, { ...run, exitCode: 1 })).toEqual({
+      verdict: 'crashed',
+      reason: 'exit code 1 (wrong bytes: /udplab/out/f is a symbolic link, not a file)',
+    });
   });
   it('exit codes and last lines', () => {
     expect(describeExit(137)).toBe('killed by SIGKILL (exit code 137)');
@@ -174,6 +192,59 @@ function netemEngine() {
     calls.filter((a) => a[0] === 'exec' && a[1] === name).map((a) => a.slice(2).join(' '));
   return { calls, traffic, docker, named, sidecarRuns, execs };
 }
+
+describe('image protocol: an implementation whose image is missing (or does not build)', () => {
+  it('is its own verdict (server never ready, with the reason); the next implementation still runs', async () => {
+    const e = netemEngine();
+    const docker: DockerExec = async (args) =>
+      args[0] === 'image' && args.at(-1) === 'bob/missing:1'
+        ? { code: 1, stdout: '', stderr: 'No such image' }
+        : e.docker(args);
+    const lab = new ImageEndpointLab([], 'netem', docker, 1_000);
+    await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
+    try {
+      const shaping = (s: ImageEndpointSpec) =>
+        lab.applyShaping({ spec: s, up: parseNetem('loss 1%'), down: parseNetem(''), seed: 1 });
+      const bob = { ...spec, label: 'bob', image: 'bob/missing:1' };
+      for (let run = 0; run < 2; run++) {
+        const err = await shaping(bob).then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        expect(err).toBeInstanceOf(ExecServerError);
+        expect(err).toMatchObject({
+          verdict: 'server never ready',
+          message:
+            'no image to start: bob: image bob/missing:1 is not in this Docker engine (build it, or give build: .)',
+        });
+      }
+      // asked once: the failure is kept for the implementation's other runs
+      expect(e.calls.filter((a) => a[0] === 'run' && a.includes('udplab.role=server'))).toEqual([]);
+      expect(await shaping({ ...spec, image: 'img:1' })).toMatch(/^up \(client eth0, from a sidecar\)/);
+    } finally {
+      await lab.stop();
+    }
+  });
+});
+
+describe('image protocol: ready: { stdout: TEXT } from docker logs', () => {
+  it('is plain text: "(a+)+$" is not run as a pattern, and the line that has it makes the server ready', async () => {
+    const e = netemEngine();
+    const logs = ['x'.repeat(100_000), `${'a'.repeat(25)}b`, 'serving (a+)+$ literally', ''].join('\n');
+    const docker: DockerExec = async (args) =>
+      args[0] === 'logs' ? { code: 0, stdout: logs, stderr: '' } : e.docker(args);
+    const notices: string[] = [];
+    const lab = new ImageEndpointLab(notices, 'netem', docker, 1_000);
+    await lab.start({ name: 'net1', remove: async () => undefined }, 'udplab/udplab:test');
+    try {
+      const ready = { ...spec, ready: { stdout: '(a+)+$' } };
+      await lab.applyShaping({ spec: ready, up: parseNetem('loss 1%'), down: parseNetem(''), seed: 1 });
+      expect(notices).toContain('alice: server ready by a stdout line containing "(a+)+$"');
+    } finally {
+      await lab.stop();
+    }
+  });
+});
 
 describe('image protocol: kernel netem from resident sidecars (a fake docker that has netem)', () => {
   it('probes netem on the holder, then shapes up on the holder and down on the server, each from its sidecar', async () => {

@@ -28,6 +28,8 @@ interface FakeOptions {
   abortOnRun?: AbortController;
   /** clearShaping finds the shaping changed under the run (shapers/types.ts `tampered`) */
   tampered?: string;
+  /** the first run throws this (what a program's leftovers could make the lab's own code throw) */
+  throwOnRun?: Error;
 }
 
 /** A runtime that places nothing: it counts its calls and what it "made", and can hang or fail on cue. */
@@ -65,9 +67,16 @@ class FakeRuntime implements LabRuntime {
     return 'fake shaping';
   }
   async clearShaping(): Promise<unknown> {
+    this.cleared++;
     return this.o.tampered ? { tampered: this.o.tampered } : undefined;
   }
+  cleared = 0;
   async runClients(_v: unknown, remote: string, _t: number, count: number): Promise<ClientOutcome[]> {
+    const thrown = this.o.throwOnRun;
+    if (thrown) {
+      delete this.o.throwOnRun;
+      throw thrown;
+    }
     if (this.o.abortOnRun) {
       const killed = new Promise<never>((_, fail) => {
         this.onStop = () => fail(new Error('client killed by the teardown'));
@@ -136,6 +145,34 @@ describe('a lab with typestate', () => {
     ).rejects.toThrow('fake: the second namespace could not be added');
     expect(fake!.stops).toBe(1);
     expect(fake!.made).toEqual([]);
+  });
+
+  it('an exception while one run is judged fails that run (lab error: …), and the next run still runs', async () => {
+    let fake: FakeRuntime | undefined;
+    const eisdir = new Error('Path is a directory: rm returned EISDIR (is a directory) /tmp/x/client/file-0.bin');
+    const res = await runScenario(scenario(), {
+      runtime: 'auto',
+      shaper: 'auto',
+      lab: defineRuntime('local', (n) => (fake = new FakeRuntime(n, { throwOnRun: eisdir }))),
+    });
+    expect(res.runs.map((r) => [r.verdict, r.failures])).toEqual([
+      ['fail', [`lab error: ${eisdir.message}`]],
+      ['pass', []],
+    ]);
+    expect(res.summary).toEqual({ runs: 2, passed: 1, failed: 1 });
+    expect(fake!.cleared).toBe(2); // the failed run's shaping was cleared too
+    expect(fake!.stops).toBe(1);
+  });
+
+  it('a LabError while a run runs is the lab’s own failure: it still ends the scenario', async () => {
+    const broken = new LabError('E_RUNTIME', 'fake: the engine went away');
+    await expect(
+      runScenario(scenario(), {
+        runtime: 'auto',
+        shaper: 'auto',
+        lab: defineRuntime('local', (n) => new FakeRuntime(n, { throwOnRun: broken })),
+      }),
+    ).rejects.toThrow('fake: the engine went away');
   });
 
   it('has no lab methods before start or after stop: a type error, and a runtime error on the started object', async () => {

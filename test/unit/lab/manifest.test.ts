@@ -74,6 +74,11 @@ describe('implementation manifests', () => {
       GOOD.replace('{ stdout: "^listening" }', '{ port: 5 }'),
       /udplab\.yaml:5:8: ready: expected \{ port: true \}/,
     ],
+    [
+      'a ready text longer than 256 characters',
+      GOOD.replace('{ stdout: "^listening" }', `{ stdout: "${'a'.repeat(257)}" }`),
+      /udplab\.yaml:5:18: ready\.stdout: at most 256 characters of plain text$/,
+    ],
     ['bad YAML', `${GOOD}server: [\n`, /udplab\.yaml:\d+:\d+: YAML: /],
   ])('%s: one file:line:col error', (_, text, re) => {
     using dir = tempDir();
