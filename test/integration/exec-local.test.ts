@@ -2,7 +2,7 @@
 // test/fixtures/endpoints/ — a correct one, and ones that never write, write wrong bytes, hang, crash, never bind,
 // or exit after one request — each gets its verdict with the reason, and nothing they started is left running,
 // not even a grandchild that left the client's process group and session (setsid after a double fork).
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
@@ -211,7 +211,7 @@ describe.skipIf(process.getuid?.() !== 0)('exec protocol: programs run as users 
     // `$(dirname {local})/../root/{remote}` and every other path it tried: not its to read
     expect(run('copier').verdict).toBe('fail');
     expect(run('copier').failures[0]).toMatch(
-      /^client 1: transfer failed: crashed: exit code 5: fixture client: could not copy the served file: .*root\/file\.bin: Permission denied.* \(no file\)$/,
+      /^client 1: transfer failed: crashed: exit code 5: fixture client: could not copy the served file: .*root\/file\.bin: (Permission denied|No such file or directory).* \(no file\)$/,
     );
     // the spoiler's server, alive through the victim's runs, overwrites every client file it can reach: none
     expect(run('spoiler').verdict, run('spoiler').failures.join()).toBe('pass');
@@ -219,4 +219,26 @@ describe.skipIf(process.getuid?.() !== 0)('exec protocol: programs run as users 
     expect(res.environment.notices.join('\n')).toMatch(/exec programs run as unprivileged users of their own/);
     expect(runningIn(FIXTURES)).toEqual([]);
   }, 90_000);
+
+  it('a server cannot hand the file to its client through /tmp or /dev/shm: each program has its own (jail.ts)', async () => {
+    using dir = tempDir();
+    const file = join(dir.path, 'handoff.yaml');
+    writeFileSync(
+      file,
+      `name: handoff\nfile: { size: 48KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nprotocols:\n${entry('courier', 'handoff', 'pickup')}`,
+    );
+    const left = ['/tmp/.handoff-file.bin', '/dev/shm/.handoff-file.bin'];
+    try {
+      const res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+      // before: the server's copy in the host's /tmp, half the file through the relay (the byte cross-check met), pass
+      expect(res.runs[0]!.failures).toEqual([
+        'transfer failed: crashed: exit code 5: fixture client: nothing handed over in /tmp or /dev/shm (no file)',
+      ]);
+      // and the server's files went with its own /tmp and /dev/shm
+      expect(left.filter((p) => existsSync(p))).toEqual([]);
+    } finally {
+      for (const p of left) rmSync(p, { force: true });
+    }
+    expect(runningIn(FIXTURES)).toEqual([]);
+  }, 60_000);
 });

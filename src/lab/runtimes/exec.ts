@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { execEnv, fill } from '../protocols/exec.js';
 import type { ExecSpec } from '../protocols/index.js';
 import type { Host } from './host.js';
+import { jailArgv, kept } from './jail.js';
 import { judgedFile } from './judged-file.js';
 import { boundedLines, readyLine, readyLineText } from './lines.js';
 import { type Ids, othersPath, type Probe, probeRoot, setprivArgv } from './privsep.js';
@@ -67,9 +68,14 @@ export function startProc(argv: string[], cwd: string, env: Record<string, strin
   // namespace of its own when it can be (the group's leader is then unshare, and the program is the namespace's
   // PID 1: when it dies, the kernel kills everything left in the namespace)
   const dropped = as ? [...setprivArgv(as), ...argv] : argv;
-  const full = pidNamespace().ok ? [...PIDNS_ARGV, ...dropped] : dropped;
   // a dropped program gets the PATH its user can search (else `python3` may be a shim in root's home it can't read)
   const path = as ? { PATH: othersPath().path } : {};
+  // and, in its PID namespace's mount namespace, /tmp, /dev/shm, … of its own, and an IPC namespace (./jail.ts)
+  const full = !pidNamespace().ok
+    ? dropped
+    : as
+      ? [...PIDNS_ARGV, '--ipc', ...jailArgv(kept(argv, cwd, { ...process.env, ...env, ...path }), cwd), ...dropped]
+      : [...PIDNS_ARGV, ...dropped];
   const child = host.spawn(full, { cwd, env: { ...env, ...path, [PROC_TAG]: tag }, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
