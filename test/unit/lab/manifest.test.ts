@@ -189,8 +189,7 @@ describe('implementation manifests', () => {
     it('the base, scratch, its own stages (by name or index) and the examples pass', () => {
       const ok = [
         'ARG BASE=udplab/python:local\nFROM ${BASE}\nCOPY client.py server.py /impl/\n',
-        '# a comment\nARG BASE\nfrom ${base} as build\nRUN true\nFROM scratch\nCOPY --from=build /impl /impl\nCOPY --from=0 /x /x\n',
-        '# escape=`\nARG BASE\nFROM ${BASE}\nCOPY `\n  a /impl/\n',
+        '# a comment\nARG BASE\nfrom ${BASE} as build\nRUN true\nFROM scratch\nCOPY --from=build /impl /impl\nCOPY --from=0 /x /x\n',
       ];
       for (const t of ok) expect(dockerfileRefusal(t)).toBeUndefined();
       const examples = join(import.meta.dirname, '..', '..', '..', 'examples');
