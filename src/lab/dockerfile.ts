@@ -91,8 +91,13 @@ export function dockerfileRefusal(text: string): DockerfileRefusal | undefined {
       const image = args[0] ?? '';
       const known = isBase(image) || image === 'scratch' || (image !== '' && stages.includes(image.toLowerCase()));
       if (!known) return refuse(image, FROM_ONLY);
-      if (args[1]?.toUpperCase() === 'AS' && args[2]) stages.push(args[2].toLowerCase());
-      else stages.push('');
+      if (args[1]?.toUpperCase() === 'AS') {
+        const name = args[2] ?? '';
+        // Docker's own rule for a stage's name (so that no `$X` or image reference can be one)
+        if (!/^[a-z][a-z0-9_.-]*$/i.test(name))
+          return refuse(name, 'a stage is named with a letter then letters, digits, -, _ or .');
+        stages.push(name.toLowerCase());
+      } else stages.push('');
     } else if (keyword === 'ARG' || keyword === 'ENV') {
       for (const raw of words.slice(1)) {
         const w = unquote(raw);

@@ -114,8 +114,10 @@ export function loadImplementation(dir: string, o: ManifestOptions = {}): Implem
     },
     { file, ms },
   );
-  const dockerfile = join(dir, 'Dockerfile');
-  if (m.build !== undefined && existsSync(dockerfile)) {
+  // docker build takes `Dockerfile`, or `dockerfile` when there is none: each one there is checked
+  for (const name of m.build !== undefined ? ['Dockerfile', 'dockerfile'] : []) {
+    const dockerfile = join(dir, name);
+    if (!existsSync(dockerfile)) continue;
     const bad = dockerfileRefusal(readFileSync(dockerfile, 'utf8'));
     if (bad) throw new LabError('E_SCENARIO_INVALID', `${dockerfile}:${bad.line}:${bad.col}: ${bad.message}`);
   }

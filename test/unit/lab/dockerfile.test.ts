@@ -53,6 +53,13 @@ describe('dockerfileRefusal: what Docker reads differently is refused', () => {
     // stage indexes: earlier stages only
     ['--from its own stage index', 'ARG BASE\nFROM ${BASE}\nCOPY --from=0 /a /b\n', 3, 6, /COPY --from=0/],
     ['--from a later stage index', 'ARG BASE\nFROM ${BASE}\nCOPY --from=5 /a /b\n', 3, 6, /COPY --from=5/],
+    [
+      'a stage named by a variable',
+      'ARG BASE\nARG X\nFROM ${BASE} AS $X\nFROM $X\n',
+      3,
+      17,
+      /FROM \$X: a stage is named/,
+    ],
     ['FROM a stage index', 'ARG BASE\nFROM ${BASE}\nFROM 0\n', 3, 6, /FROM 0/],
     // what the check does not follow
     ['ONBUILD', `ARG BASE\nFROM \${BASE}\nONBUILD COPY --from=${STEAL} /impl /x\n`, 3, 9, /ONBUILD is not allowed/],

@@ -204,5 +204,12 @@ describe('implementation manifests', () => {
         `${join(d, 'Dockerfile')}:2:6: FROM udplab-impl/alice:local: an implementation's image is built FROM \${BASE} (the lab's base), scratch, or its own earlier stages`,
       );
     });
+
+    it('a folder with only a lowercase dockerfile (which docker build takes then) is checked too', () => {
+      using dir = tempDir();
+      const d = folder(dir.path, 'mallory', `${GOOD}build: .\n`);
+      writeFileSync(join(d, 'dockerfile'), 'ARG BASE\nFROM udplab-impl/alice:local\n');
+      expect(() => loadImplementation(d)).toThrow(`${join(d, 'dockerfile')}:2:6: FROM udplab-impl/alice:local:`);
+    });
   });
 });
