@@ -38,6 +38,55 @@ function unquote(w: string): string {
   return w.replace(/\\(.)|["']/g, (_, c: string | undefined) => c ?? '');
 }
 
+/**
+ * The leading `--flag` words of an instruction's arguments as Docker reads them (BuildKit's extractBuilderFlags:
+ * quotes group and are removed, a backslash keeps the next character, a word `--` ends the flags), each with its
+ * text as written, and the arguments after them.
+ */
+function builderFlags(line: string): { flags: Array<{ word: string; raw: string }>; rest: string } {
+  const flags: Array<{ word: string; raw: string }> = [];
+  let phase: 'space' | 'word' | 'quote' = 'space';
+  let word = '';
+  let start = 0;
+  let quote = '';
+  let blankOk = false;
+  const blank = (c: string) => c === ' ' || c === '\t';
+  for (let pos = 0; pos <= line.length; pos++) {
+    const ch = line[pos] ?? '';
+    if (phase === 'space') {
+      if (pos === line.length) break;
+      if (blank(ch)) continue;
+      if (ch !== '-' || line[pos + 1] !== '-') return { flags, rest: line.slice(pos) };
+      phase = 'word';
+      start = pos;
+    }
+    if (pos === line.length) {
+      if (word !== '--' && (blankOk || word !== '')) flags.push({ word, raw: line.slice(start) });
+      break;
+    }
+    if (phase === 'word') {
+      if (blank(ch)) {
+        phase = 'space';
+        if (word === '--') return { flags, rest: line.slice(pos) };
+        if (blankOk || word !== '') flags.push({ word, raw: line.slice(start, pos) });
+        word = '';
+        blankOk = false;
+      } else if (ch === '"' || ch === "'") {
+        quote = ch;
+        blankOk = true;
+        phase = 'quote';
+      } else if (ch === '\\') {
+        if (pos + 1 < line.length) word += line[++pos];
+      } else word += ch;
+    } else if (ch === quote) phase = 'word';
+    else if (ch === '\\') {
+      if (pos + 1 < line.length) word += line[++pos];
+      else phase = 'word';
+    } else word += ch;
+  }
+  return { flags, rest: '' };
+}
+
 /** The first instruction that names an image other than the base or an earlier stage, or undefined. */
 export function dockerfileRefusal(text: string): DockerfileRefusal | undefined {
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
@@ -86,8 +135,9 @@ export function dockerfileRefusal(text: string): DockerfileRefusal | undefined {
         words[1] ?? '',
         "ONBUILD is not allowed in an implementation's Dockerfile (it runs in another build)",
       );
+    const { flags, rest } = builderFlags(instr.trim().slice(words[0]!.length));
     if (keyword === 'FROM') {
-      const args = words.slice(1).filter((w) => !w.startsWith('--'));
+      const args = rest.trim().split(/[ \t]+/);
       const image = args[0] ?? '';
       const known = isBase(image) || image === 'scratch' || (image !== '' && stages.includes(image.toLowerCase()));
       if (!known) return refuse(image, FROM_ONLY);
@@ -112,14 +162,13 @@ export function dockerfileRefusal(text: string): DockerfileRefusal | undefined {
           return refuse(raw, `the lab passes --build-arg BASE: give ARG BASE or ARG BASE=${LAB_BASE}`);
       }
     } else if (keyword === 'COPY' || keyword === 'ADD' || keyword === 'RUN') {
-      const rest = instr.trim().slice(words[0]!.length);
-      if (rest.includes('<<'))
+      if (instr.includes('<<'))
         return refuse(
           '<<',
           "a heredoc is not allowed in an implementation's Dockerfile (its lines are not instructions; the check does not follow them)",
         );
       if (keyword === 'ADD') {
-        const remote = /:\/\/|git@|\$/.exec(rest);
+        const remote = /:\/\/|git@|\$/.exec(instr);
         if (remote)
           return refuse(
             words.find((w) => w.includes(remote[0])) ?? remote[0],
@@ -133,16 +182,15 @@ export function dockerfileRefusal(text: string): DockerfileRefusal | undefined {
         return from !== '' && earlier.includes(from.toLowerCase());
       };
       const why = `${FROM_ONLY}; it may copy from those only (another image could hold another implementation's program)`;
-      for (const raw of words.slice(1)) {
-        if (!raw.startsWith('--')) break; // flags come first
-        const w = unquote(raw);
+      for (const { word: w, raw } of flags) {
         const flag = /^--([^=]*)(?:=(.*))?$/.exec(w)!;
         const name = flag[1]!.toLowerCase();
         if (name === 'from') {
           if (flag[2] === undefined || !fromOk(flag[2])) return refuse(raw, why);
         } else if (name === 'mount') {
+          // a CSV line: a quoted field's quotes are not part of it
           for (const field of (flag[2] ?? '').split(',')) {
-            const kv = /^\s*([^=]*?)\s*=(.*)$/.exec(field);
+            const kv = /^\s*([^=]*?)\s*=(.*)$/.exec(field.replace(/"/g, ''));
             if (kv && kv[1]!.toLowerCase() === 'from' && !fromOk(kv[2]!)) return refuse(raw, why);
           }
         }

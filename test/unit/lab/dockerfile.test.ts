@@ -40,6 +40,21 @@ describe('dockerfileRefusal: what Docker reads differently is refused', () => {
       1,
       /COPY --from=udplab-impl/,
     ],
+    ['a keyword split across lines', `ARG BASE\nFR\\\nOM ${STEAL}\n`, 2, 1, /FROM udplab-impl/],
+    [
+      "FROM's flag quoting a space and ${BASE}",
+      `ARG BASE\nFROM --platform='a \${BASE} ' ${STEAL}\n`,
+      2,
+      30,
+      /FROM udplab-impl\/alice:local: an implementation's image/,
+    ],
+    [
+      'an escaped quote in a mount (a quoted CSV field)',
+      `ARG BASE\nFROM \${BASE}\nRUN --mount=type=bind,\\"from=${STEAL}\\",target=/a true\n`,
+      3,
+      5,
+      /RUN --mount/,
+    ],
     ['quotes inside a flag', `ARG BASE\nFROM \${BASE}\nCOPY --fr"om"=${STEAL} /impl /x\n`, 3, 6, /COPY --fr"om"/],
     [
       'a quoted mount key',
