@@ -130,6 +130,13 @@ export function dockerfileRefusal(text: string): DockerfileRefusal | undefined {
       return { line: at + 1, col: Math.max(col, 0) + 1, message: `${keyword} ${word}: ${why}` };
     };
     const isBase = (w: string) => w === '${BASE}' || w === '$BASE';
+    // Docker lowercases the keyword by Unicode rules (ONBUİLD, with U+0130, is ONBUILD there): ASCII letters only
+    if (!/^[A-Za-z]+$/.test(words[0]!))
+      return {
+        line: at + 1,
+        col: first.search(/\S/) + 1,
+        message: `${words[0]}: not an instruction (a keyword is ASCII letters)`,
+      };
     if (keyword === 'ONBUILD')
       return refuse(
         words[1] ?? '',

@@ -78,6 +78,13 @@ describe('dockerfileRefusal: what Docker reads differently is refused', () => {
     ['FROM a stage index', 'ARG BASE\nFROM ${BASE}\nFROM 0\n', 3, 6, /FROM 0/],
     // what the check does not follow
     ['ONBUILD', `ARG BASE\nFROM \${BASE}\nONBUILD COPY --from=${STEAL} /impl /x\n`, 3, 9, /ONBUILD is not allowed/],
+    [
+      'ONBUILD with a dotted capital I (Go lowercases it to i)',
+      'ARG BASE\nFROM ${BASE}\nONBU\u0130LD RUN true\n',
+      3,
+      1,
+      /not an instruction/,
+    ],
     ['onbuild in lower case', 'ARG BASE\nFROM ${BASE}\nonbuild RUN true\n', 3, 9, /ONBUILD is not allowed/],
     ['a RUN heredoc', 'ARG BASE\nFROM ${BASE}\nRUN <<EOF\nFROM x\nEOF\n', 3, 5, /heredoc/],
     ['a COPY heredoc', 'ARG BASE\nFROM ${BASE}\nCOPY <<EOF /impl/x\nhi\nEOF\n', 3, 6, /heredoc/],

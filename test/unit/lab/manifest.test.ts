@@ -205,6 +205,13 @@ describe('implementation manifests', () => {
       );
     });
 
+    it('a Dockerfile that is no regular file (a FIFO would hang the read) is refused, one line', () => {
+      using dir = tempDir();
+      const d = folder(dir.path, 'mallory', `${GOOD}build: .\n`);
+      mkdirSync(join(d, 'Dockerfile'));
+      expect(() => loadImplementation(d)).toThrow(`${join(d, 'Dockerfile')}:1:1: not a regular file`);
+    });
+
     it('a folder with only a lowercase dockerfile (which docker build takes then) is checked too', () => {
       using dir = tempDir();
       const d = folder(dir.path, 'mallory', `${GOOD}build: .\n`);
