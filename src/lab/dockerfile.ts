@@ -33,6 +33,9 @@ const DIRECTIVE = /^#\s*(syntax|escape|check)\s*=/i;
 /** A continuation: a backslash and then only spaces or tabs at the end of the line. */
 const CONT = /\\[ \t]*$/;
 
+/** A word as an error shows it: at most 60 characters. */
+const cut = (w: string) => (w.length > 60 ? `${w.slice(0, 59)}…` : w);
+
 /** A flag word as Docker's flag reader takes it: quotes removed, a backslash keeps the next character. */
 function unquote(w: string): string {
   return w.replace(/\\(.)|["']/g, (_, c: string | undefined) => c ?? '');
@@ -127,7 +130,7 @@ export function dockerfileRefusal(text: string): DockerfileRefusal | undefined {
     const keyword = words[0]!.toUpperCase();
     const refuse = (word: string, why: string): DockerfileRefusal => {
       const col = first.indexOf(word);
-      return { line: at + 1, col: Math.max(col, 0) + 1, message: `${keyword} ${word}: ${why}` };
+      return { line: at + 1, col: Math.max(col, 0) + 1, message: `${keyword} ${cut(word)}: ${why}` };
     };
     const isBase = (w: string) => w === '${BASE}' || w === '$BASE';
     // Docker lowercases the keyword by Unicode rules (ONBUİLD, with U+0130, is ONBUILD there): ASCII letters only
@@ -135,7 +138,7 @@ export function dockerfileRefusal(text: string): DockerfileRefusal | undefined {
       return {
         line: at + 1,
         col: first.search(/\S/) + 1,
-        message: `${words[0]}: not an instruction (a keyword is ASCII letters)`,
+        message: `${cut(words[0]!)}: not an instruction (a keyword is ASCII letters)`,
       };
     if (keyword === 'ONBUILD')
       return refuse(

@@ -100,6 +100,13 @@ describe('dockerfileRefusal: what Docker reads differently is refused', () => {
     expect(r?.message).toMatch(message);
   });
 
+  it('a long word is cut in the message (one short line)', () => {
+    const r = dockerfileRefusal(`ARG BASE\nFROM ${'x'.repeat(500)}\n`);
+    expect(r?.message).toBe(
+      `FROM ${'x'.repeat(59)}…: an implementation's image is built FROM \${BASE} (the lab's base), scratch, or its own earlier stages`,
+    );
+  });
+
   it('what a graded implementation needs passes', () => {
     const ok = [
       'ARG BASE=udplab/python:local\nFROM ${BASE}\nCOPY client.py server.py /impl/\n',
