@@ -34,7 +34,7 @@ export { sha256OfFile } from './runtimes/host.js';
 export type { Runtime, StartedLab, StartOptions, StoppedLab } from './runtimes/lab.js';
 export { parseNodeEngines } from './runtimes/swarm/index.js';
 export type { RuntimeName, ShaperName } from './runtimes/types.js';
-export { loadScenario, parseScenario, type Scenario, scenarioJsonSchema } from './scenario.js';
+export { knownFileRefusal, loadScenario, parseScenario, type Scenario, scenarioJsonSchema } from './scenario.js';
 export {
   applySteps,
   clearSteps,

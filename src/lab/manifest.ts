@@ -5,7 +5,7 @@
 // An implementation runs its own folder's build, tagged by its label only (udplab-impl/<label>:local); `image:` alone
 // may name only an image the grader allowed (--allow-image REF): a manifest cannot run another student's image, or
 // any image that happens to be on the host, under its own name.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { dockerfileRefusal } from './dockerfile.js';
@@ -114,8 +114,13 @@ export function loadImplementation(dir: string, o: ManifestOptions = {}): Implem
     },
     { file, ms },
   );
-  const dockerfile = join(dir, 'Dockerfile');
-  if (m.build !== undefined && existsSync(dockerfile)) {
+  // docker build takes `Dockerfile`, or `dockerfile` when there is none: each one there is checked
+  for (const name of m.build !== undefined ? ['Dockerfile', 'dockerfile'] : []) {
+    const dockerfile = join(dir, name);
+    if (!existsSync(dockerfile)) continue;
+    // a FIFO would hang the read, a folder would throw: a Dockerfile is a regular file (a symlink to one is read)
+    if (!statSync(dockerfile).isFile())
+      throw new LabError('E_SCENARIO_INVALID', `${dockerfile}:1:1: not a regular file`);
     const bad = dockerfileRefusal(readFileSync(dockerfile, 'utf8'));
     if (bad) throw new LabError('E_SCENARIO_INVALID', `${dockerfile}:${bad.line}:${bad.col}: ${bad.message}`);
   }

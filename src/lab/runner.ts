@@ -28,7 +28,7 @@ import { LocalRuntime } from './runtimes/local.js';
 import { NetnsRuntime } from './runtimes/netns.js';
 import { mergePlacement, type Placement, SwarmRuntime } from './runtimes/swarm/index.js';
 import type { ClientOutcome, RuntimeName, ShaperName } from './runtimes/types.js';
-import type { Scenario } from './scenario.js';
+import { knownFileNotice, type Scenario } from './scenario.js';
 import { checkCrossed, crossedFailure, preparedDeflatedSize } from './shapers/crossed.js';
 import { NETEM_POLL_MS } from './shapers/netem.js';
 import { planShaping, withLoss } from './shapers/plan.js';
@@ -180,6 +180,8 @@ export async function runScenario(s: Scenario, o: RunOptions): Promise<LabResult
   const notices: string[] = [];
   // preflight (the part of `udplab doctor` that changes a lesson): refuse rather than teach the wrong one
   notices.push(...bufferPreflight(s, (name) => readSysctl(name), o.allowCapped === true));
+  const knownFile = knownFileNotice(s);
+  if (knownFile) notices.push(knownFile);
   const runtime = o.lab ?? (await chooseRuntime(o, notices, s));
   if (s.placement && runtime.name !== 'swarm')
     notices.push(

@@ -2,6 +2,7 @@
 // was expected. Sizes, rates and durations take units. The JSON Schema in scenarios/schema.json is generated
 // from the same zod schema (`udplab lab --print-schema`), and a test keeps the two in step.
 import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type Blackout, type Netem, parseNetem, parsePercent, parseRateBit, parseSizeBytes } from '../impair/index.js';
 import { LESSON_KINDS, type LessonKind, type LessonRecord, lessonFigureKeys, lessonRecord } from '../report/index.js';
@@ -9,6 +10,7 @@ import { LabError } from './errors.js';
 import { PROFILES } from './profiles.js';
 import {
   type Fault,
+  isExec,
   protocolEntry,
   toVariant,
   type Variant,
@@ -115,6 +117,8 @@ export interface Scenario {
   description: string;
   source: string;
   file: { sizeBytes: number; content: 'random' | 'zeros' | 'text' } | { path: string };
+  /** `line:col` of `file.content` (or of `file:`) in the scenario file, for an error about it. */
+  fileAt?: string;
   up: Netem;
   down: Netem;
   networkLabel: string;
@@ -277,6 +281,7 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     up,
     down,
     networkLabel,
+    fileAt: fileAt(text),
     variants: variants(s.protocols, file),
     clients: s.clients,
     capture: s.capture,
@@ -300,6 +305,8 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     timeoutMs: ms(s.timeout),
     ...(s.placement && Object.keys(s.placement).length > 0 && { placement: placementOf(s.placement) }),
   };
+  const known = knownFileRefusal(out, 'protocols');
+  if (known) throw new LabError('E_SCENARIO_INVALID', known);
   return {
     ...out,
     lesson: s.lesson
@@ -319,6 +326,34 @@ function placementOf(p: { server?: string | undefined; client?: string | undefin
     ...(p.client !== undefined && { client: p.client }),
     ...(p.relay !== undefined && { relay: p.relay }),
   };
+}
+
+/** `line:col` of `file.content` (else of `file:`) in a scenario's text. */
+function fileAt(text: string): string {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc });
+  const node = (doc.getIn(['file', 'content'], true) ?? doc.getIn(['file'], true)) as { range?: [number, number] };
+  const p = lc.linePos(node?.range?.[0] ?? 0);
+  return `${p.line}:${p.col}`;
+}
+
+/**
+ * A `content: zeros` or `text` file with users' programs (exec, image) among the variants: refused, one line. Such a
+ * file is known before the run, so a client can write it without any transfer, and the byte cross-check's bound of a
+ * compressible file is a few hundred bytes. `by` says where the programs come from (`protocols`, `--protocols-from`).
+ */
+export function knownFileRefusal(
+  s: Pick<Scenario, 'file' | 'variants' | 'source' | 'fileAt'>,
+  by: string,
+): string | undefined {
+  if ('path' in s.file || s.file.content === 'random' || !s.variants.some(isExec)) return undefined;
+  return `${s.source}:${s.fileAt ?? '1:1'}: file.content: ${s.file.content} is known before the run, so a user's program (exec, image, from ${by}) could write it without any transfer: give content: random`;
+}
+
+/** A notice for `file: { path }` with users' programs: a file they may know can be written without a transfer. */
+export function knownFileNotice(s: Pick<Scenario, 'file' | 'variants'>): string | undefined {
+  if (!('path' in s.file) || !s.variants.some(isExec)) return undefined;
+  return `file: { path: ${s.file.path} } with users' programs: a file they may know (a public one, or one that compresses well) can be written without a transfer, and the byte cross-check bounds it by its compressed size only; grade with content: random.`;
 }
 
 /** `line:col` of the `competing:` key in a scenario's text (1-based), for an error that spans several fields. */

@@ -83,8 +83,15 @@ export const register: Register = (program: Command, setExit) => {
     .option('--allow-capped', 'run a scenario whose rcvbuf is above net.core.rmem_max anyway (a CAPPED notice)')
     .option('--no-capture', 'take no packet captures, even where the scenario says capture: true (a notice)')
     .action(async (files: string[], f: LabFlags) => {
-      const { LabError, loadImplementations, loadScenario, runScenario, runShaperComparison, scenarioJsonSchema } =
-        await import('../../lab/index.js');
+      const {
+        knownFileRefusal,
+        LabError,
+        loadImplementations,
+        loadScenario,
+        runScenario,
+        runShaperComparison,
+        scenarioJsonSchema,
+      } = await import('../../lab/index.js');
       const { gradingMatrix, matrixTable, terminalSummary, writeMatrix, writeReports } = await import(
         '../../report/index.js'
       );
@@ -153,6 +160,10 @@ export const register: Register = (program: Command, setExit) => {
           );
         });
         scenarios = scenarios.map((s) => ({ ...s, variants }));
+        for (const s of scenarios) {
+          const known = knownFileRefusal(s, `--protocols-from ${f.protocolsFrom}`);
+          if (known) throw new LabError('E_SCENARIO_INVALID', known);
+        }
       }
       const compare = (s: { compareShapers: boolean }) => f.compareShapers === true || s.compareShapers;
       if (scenarios.some(compare) && f.shaper !== 'auto')

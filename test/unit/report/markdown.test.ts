@@ -16,18 +16,68 @@ const cells = (row: string) =>
     .slice(1, -1)
     .split(/(?<!\\)\|/)
     .map((c) => c.trim());
-/** What Markdown renders of an escaped text: a backslash before ASCII punctuation is dropped. */
-const rendered = (s: string) => s.replace(/\\([!-/:-@[-`{-~])/g, '$1');
+/** Reads md()'s output as Markdown does: a backslash before ASCII punctuation is that character, a code span is its
+ * content as is. `text` is what it renders to; `syntax` is what stays outside code spans once escapes are taken out
+ * (the characters Markdown would act on there). */
+function read(s: string): { text: string; syntax: string } {
+  let text = '';
+  let syntax = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '\\' && /[!-/:-@[-`{-~]/.test(s[i + 1] ?? '')) text += s[++i];
+    else if (c === '`' && s.indexOf('`', i + 1) > i) {
+      const end = s.indexOf('`', i + 1);
+      text += s.slice(i + 1, end);
+      i = end;
+    } else {
+      text += c;
+      syntax += c;
+    }
+  }
+  return { text, syntax };
+}
+const rendered = (s: string) => read(s).text;
 /** Markdown syntax that would take effect: a character md() must escape, not preceded by a backslash. */
-const live = /(?<!\\)[[\]()<>`*~|!$&]/;
+const live = /[[\]()<>`*~|!$&#]/;
+/** What GitHub links by itself (GFM autolinks): it must be inside a code span. */
+const linkish = /:\/\/|www\.|@|mailto:/i;
 
 describe('md(): text as inline Markdown', () => {
   it('one line that renders as the text itself (line breaks as spaces, control characters as U+FFFD)', () => {
     const out = md(HOSTILE);
     expect(out).not.toMatch(/[\r\n\x1b]/);
     expect(rendered(out)).toBe(HOSTILE.replace(/\n/g, ' ').replace(/\x1b/g, '\uFFFD'));
-    // every syntax character is escaped (an escaped backslash counts: `\\` then the character)
-    expect(out.replace(/\\[!-/:-@[-`{-~]/g, '')).not.toMatch(live);
+    // every syntax character is escaped (an escaped backslash counts: `\\` then the character), links are code
+    expect(read(out).syntax).not.toMatch(live);
+    expect(read(out).syntax).not.toMatch(linkish);
+  });
+
+  it.each([
+    ['# a heading', '\\# a heading'],
+    ['## two', '\\#\\# two'],
+    ['- a list', '\\- a list'],
+    ['+ a list', '\\+ a list'],
+    ['  - an indented list', '  \\- an indented list'],
+    ['> a quote', '\\> a quote'],
+    ['1. an ordered list', '1\\. an ordered list'],
+    ['12) another', '12\\) another'],
+    ['=== a setext underline', '\\=== a setext underline'],
+    ['a # in the middle, - and 1. too', 'a \\# in the middle, - and 1. too'],
+  ])('%j starts no heading, list or quote', (text, out) => {
+    expect(md(text)).toBe(out);
+    expect(rendered(md(text))).toBe(text);
+  });
+
+  it('a bare link (https://, www., an e-mail address, mailto:) is a code span: the same characters, never a link', () => {
+    const text = 'see https://evil.example/x, WWW.evil.example a@b.co mailto:a@b.co and (http://e.example/a_b*c)|x';
+    const out = md(text);
+    expect(out).toBe(
+      'see `https://evil.example/x,` `WWW.evil.example` `a@b.co` `mailto:a@b.co` and `(http://e.example/a_b*c)`\\|x',
+    );
+    expect(rendered(out)).toBe(text);
+    expect(read(out).syntax).not.toMatch(linkish);
+    // a backtick next to it is escaped, outside the span
+    expect(md('x`https://e.example`')).toBe('x\\``https://e.example`\\`');
   });
 });
 
@@ -73,7 +123,8 @@ describe('a hostile reason in the reports’ Markdown', () => {
     expect(c).toHaveLength(4);
     expect(c.slice(0, 3)).toEqual(['mallory', 'lossy', 'mallory-r1']);
     expect(rendered(c[3]!)).toBe(HOSTILE.replace(/\n/g, ' ').replace(/\x1b/g, '\uFFFD'));
-    expect(c[3]!.replace(/\\[!-/:-@[-`{-~]/g, '')).not.toMatch(live);
+    expect(read(c[3]!).syntax).not.toMatch(live);
+    expect(read(c[3]!).syntax).not.toMatch(linkish);
   });
 
   it('report.md: the runs table and a notice carry it as text', () => {
@@ -106,6 +157,6 @@ describe('a hostile reason in the reports’ Markdown', () => {
     expect(rendered(c[6]!)).toBe(HOSTILE.replace(/\n/g, ' ').replace(/\x1b/g, '\uFFFD'));
     const notice = lines.filter((l) => l.startsWith('- **NOTICE**'));
     expect(notice).toHaveLength(1);
-    expect(notice[0]!.replace(/\\[!-/:-@[-`{-~]/g, '').slice('- **NOTICE**'.length)).not.toMatch(live);
+    expect(read(notice[0]!.slice('- **NOTICE**: '.length)).syntax).not.toMatch(live);
   });
 });
