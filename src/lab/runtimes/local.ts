@@ -402,6 +402,15 @@ export class LocalRuntime extends PlacedRuntime {
     return { outcome: this.withServerExit(v, [outcome])[0]!, faults: records };
   }
 
+  /** An implementation's last run is done: its server (process group, PID namespace, marked processes) is ended. */
+  async retireServer(v: Variant): Promise<void> {
+    if (!isExec(v)) return;
+    const key = serverSpec(v).key;
+    const s = this.servers.get(key);
+    this.servers.delete(key);
+    await s?.stop();
+  }
+
   protected override stopProcesses(): Promise<unknown> {
     return Promise.all([super.stopProcesses(), ...[...this.execClients].map((p) => killGroup(p))]);
   }
