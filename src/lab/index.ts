@@ -18,7 +18,7 @@ export {
 export { LabError, type LabErrorCode } from './errors.js';
 export { type Implementation, loadImplementation, loadImplementations, MANIFEST } from './manifest.js';
 export { PROFILES } from './profiles.js';
-export { planRuns, type RunOptions, runScenario } from './runner.js';
+export { executionOrder, planRuns, type RunOptions, runScenario } from './runner.js';
 export {
   buildImage,
   createInternalNetwork,

@@ -81,6 +81,18 @@ export function planRuns(s: Scenario, shard?: { index: number; count: number }):
   return shard ? out.filter((r) => r.index % shard.count === shard.index - 1) : out;
 }
 
+/**
+ * The order runs are carried out in. A scenario with users' programs (exec, image) runs implementation-major: every
+ * run of one implementation (its loss points, its repeats) before the next one's, so that its server can be stopped
+ * once its last run is done and no implementation's server runs beside another's runs. Each run keeps its planned
+ * index (its seed, its shard) and the report lists the runs in the planned order; built-in-only scenarios keep it.
+ */
+export function executionOrder(s: Scenario, plan: PlannedRun[]): PlannedRun[] {
+  if (!s.variants.some((v) => isExec(v))) return plan;
+  const at = (r: PlannedRun) => s.variants.indexOf(r.variant);
+  return [...plan].sort((a, b) => at(a) - at(b) || a.index - b.index);
+}
+
 /** The runtime for the scenario and the options, not started yet (its notices say what `auto` chose). */
 async function chooseRuntime(o: RunOptions, notices: string[], s: Scenario): Promise<Runtime> {
   // protocols that only some runtimes can place (exec: local and netns; image: docker)
@@ -230,7 +242,7 @@ async function runOn(
   environment: { runtime: RuntimeName; shaper: ShaperName; kernel: string };
 }> {
   const say = o.onProgress ?? (() => {});
-  const plan = planRuns(s, o.shard);
+  const plan = executionOrder(s, planRuns(s, o.shard));
   await using lab = await runtime.start({
     notices,
     ...(o.signal && { signal: o.signal }),
@@ -277,6 +289,10 @@ async function runOn(
     const t0 = Date.now();
     for (const [k, p] of plan.entries()) {
       if (o.signal?.aborted) throw interrupted();
+      // the last run of the implementation before was done: its server goes before the next one's runs
+      const before = plan[k - 1]?.variant;
+      if (before && before !== p.variant && !plan.slice(k).some((r) => r.variant === before))
+        await lab.retireServer?.(before);
       const up = planShaping('up', withLoss(s.up, p.lossPct));
       const down = planShaping('down', withLoss(s.down, p.lossPct));
       for (const n of [...up.notices, ...down.notices]) if (!notices.includes(n)) notices.push(n);
@@ -433,8 +449,10 @@ async function runOn(
     if (o.signal?.aborted) throw interrupted(e);
     throw e;
   }
+  // one record per planned run, pushed in the order they ran: listed in the planned order
+  const planned = runs.map((r, i) => ({ r, index: plan[i]!.index })).sort((a, b) => a.index - b.index);
   return {
-    runs,
+    runs: planned.map((x) => x.r),
     overheads,
     file,
     environment: { runtime: lab.name, shaper: lab.shaper, kernel: lab.kernel || release() },

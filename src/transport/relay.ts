@@ -53,6 +53,12 @@ export interface RelayOptions {
   /** The receive buffer of the relay's sockets in bytes (default: bindUdp's 4 MiB ask); a small one makes the
    * kernel drop datagrams at the relay's sockets, which `self.*.socket_drops` then reports. */
   recvBufferBytes?: number;
+  /**
+   * Take the server's datagrams for a client only from targetHost:targetPort (users' programs, whose contract has
+   * them answer from {port}); without it any port of the server's address may answer, and the client's next
+   * datagrams go there (a TFTP transfer ID).
+   */
+  pinServerPort?: boolean;
   clock?: Clock;
 }
 
@@ -335,7 +341,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
         if (o.recvBufferBytes !== undefined) b.socket.setRecvBufferSize(o.recvBufferBytes);
         b.socket.on('message', (msg, from) => {
           // only the server's host may move the client's traffic to another port (a TFTP transfer ID)
-          if (from.address !== target) return;
+          if (from.address !== target || (o.pinServerPort && from.port !== o.targetPort)) return;
           u.port = from.port;
           down.push(new Uint8Array(msg), (bytes) =>
             front.socket.send(bytes, client.port, client.address, (e) => {

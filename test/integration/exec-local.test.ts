@@ -213,7 +213,8 @@ describe.skipIf(process.getuid?.() !== 0)('exec protocol: programs run as users 
     expect(run('copier').failures[0]).toMatch(
       /^client 1: transfer failed: crashed: exit code 5: fixture client: could not copy the served file: .*root\/file\.bin: (Permission denied|No such file or directory).* \(no file\)$/,
     );
-    // the spoiler's server, alive through the victim's runs, overwrites every client file it can reach: none
+    // the spoiler's server overwrites every client file it can reach (its own clients', another user's): none; it is
+    // ended after its last run, before the victim's server starts
     expect(run('spoiler').verdict, run('spoiler').failures.join()).toBe('pass');
     expect(run('victim').verdict, run('victim').failures.join()).toBe('pass');
     expect(res.environment.notices.join('\n')).toMatch(/exec programs run as unprivileged users of their own/);
@@ -241,4 +242,82 @@ describe.skipIf(process.getuid?.() !== 0)('exec protocol: programs run as users 
     }
     expect(runningIn(FIXTURES)).toEqual([]);
   }, 60_000);
+});
+
+describe.skipIf(process.getuid?.() !== 0)('exec protocol: resource limits (lab as root)', () => {
+  it('a client that forks, opens sockets and writes past the bound gets no further; the next implementation passes', async () => {
+    using dir = tempDir();
+    const log = sharedFile(dir.path, 'log');
+    process.env.FIXTURE_LOG = log;
+    const file = join(dir.path, 'greedy.yaml');
+    writeFileSync(
+      file,
+      `name: greedy\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 30s\nprotocols:\n${entry('greedy', 'ok', 'greedy')}${entry('next', 'ok', 'ok')}`,
+    );
+    let res: Awaited<ReturnType<typeof runScenario>>;
+    try {
+      res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+    } finally {
+      delete process.env.FIXTURE_LOG;
+    }
+    const said = Object.fromEntries(
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ') as [string, string]),
+    );
+    // on the old code: 600 forks, 4096 sockets, and the byte 128 MiB in written
+    expect(Number(said.forks)).toBeGreaterThan(0);
+    expect(Number(said.forks)).toBeLessThanOrEqual(256);
+    expect(Number(said.fds)).toBeLessThan(1024);
+    expect(said.fsize).toBe('EFBIG');
+    const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
+    // past RLIMIT_FSIZE: SIGXFSZ, which the kernel does not deliver to a PID namespace's PID 1 (the program, as root):
+    // then EFBIG, which the fixture does not catch the second time. On the old code: exit 0 and no file
+    expect(run('greedy').failures.join()).toMatch(
+      /^transfer failed: crashed: (killed by SIGXFSZ|exit code 1: OSError: \[Errno 27\] File too large)/,
+    );
+    console.log(`greedy: ${JSON.stringify(said)}`);
+    expect(run('next').verdict, run('next').failures.join()).toBe('pass');
+    expect(res.environment.notices).toContain(
+      `exec programs run under resource limits (prlimit): at most 256 processes and threads per user (an implementation's server; its clients: 32 per client when more than 8 run at once), 1024 open files each, no file over ${64 << 20} bytes (SIGXFSZ/EFBIG: that run crashes), no core files; memory is not bounded`,
+    );
+    expect(runningIn(FIXTURES)).toEqual([]);
+  }, 90_000);
+});
+
+describe('exec protocol: one implementation at a time (local)', () => {
+  it("an implementation's server is ended after its last run: one that floods the next one's path and server is gone before them", async () => {
+    using dir = tempDir();
+    const log = sharedFile(dir.path, 'log');
+    process.env.FIXTURE_LOG = log;
+    const file = join(dir.path, 'flood.yaml');
+    // a loss sweep with repeats: the planned order (loss-major) interleaves the implementations
+    writeFileSync(
+      file,
+      `name: flood\nfile: { size: 48KiB }\nnetwork: { netem: "delay 1ms" }\nsweep: { loss: [0%, 1%] }\nrepeat: 2\ntimeout: 6s\nprotocols:\n${entry('flooder', 'flood', 'ok')}${entry('victim', 'note', 'ok')}`,
+    );
+    let res: Awaited<ReturnType<typeof runScenario>>;
+    try {
+      res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+    } finally {
+      delete process.env.FIXTURE_LOG;
+    }
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    const ready = lines.indexOf('note ready');
+    expect(ready).toBeGreaterThan(0); // the flooder flooded before
+    // not a datagram of the flooder's after the victim's server started: on the old code it flooded to the end
+    expect(lines.slice(ready).filter((l) => l === 'flood')).toEqual([]);
+    // listed in the planned order (loss-major); the flooder's own runs are its own business (it floods its relay too)
+    expect(res.runs.map((r) => r.protocol)).toEqual([
+      ...['flooder', 'flooder', 'victim', 'victim'],
+      ...['flooder', 'flooder', 'victim', 'victim'],
+    ]);
+    const victim = res.runs.filter((r) => r.protocol === 'victim');
+    expect(
+      victim.map((r) => r.verdict),
+      victim.flatMap((r) => r.failures).join(),
+    ).toEqual(['pass', 'pass', 'pass', 'pass']);
+    expect(runningIn(FIXTURES)).toEqual([]);
+  }, 120_000);
 });

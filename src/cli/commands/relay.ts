@@ -20,6 +20,7 @@ interface RelayFlags {
   reportEvery: string;
   blackout: string[];
   blackoutFrom: string;
+  pinPort?: boolean;
 }
 
 export const register: Register = (program: Command, setExit) => {
@@ -52,6 +53,7 @@ export const register: Register = (program: Command, setExit) => {
       "blackouts' clock: start (the relay's) or first-datagram (a client's first)",
       'start',
     )
+    .option('--pin-port', "forward to a client only what comes from --to's own port (not another port of its host)")
     .option('--report-every <ms>', 'print a JSON report line every N ms (0: only at exit)', '0')
     .action(async (f: RelayFlags) => {
       const parse = (name: string, v: string) => {
@@ -78,6 +80,7 @@ export const register: Register = (program: Command, setExit) => {
         seed: Number(f.seed),
         blackouts: f.blackout.map(blackoutFlag),
         blackoutsFrom: blackoutFromFlag(f.blackoutFrom),
+        ...(f.pinPort && { pinServerPort: true }),
         ...(f.tamper !== undefined && { tamper: tamperFlag(f.tamper) }),
         ...(f.mtu !== undefined && { mtu: mtuFlag(f.mtu) }),
         linkMtu: f.linkMtu === 'none' ? 0 : mtuFlag(f.linkMtu, '--link-mtu'),

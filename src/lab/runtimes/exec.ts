@@ -10,7 +10,16 @@ import type { Host } from './host.js';
 import { jailArgv, kept } from './jail.js';
 import { judgedFile } from './judged-file.js';
 import { boundedLines, readyLine, readyLineText } from './lines.js';
-import { type Ids, othersPath, type Probe, probeRoot, setprivArgv } from './privsep.js';
+import {
+  type Ids,
+  type Limits,
+  othersPath,
+  type Probe,
+  prlimitArgv,
+  probeRoot,
+  resourceLimits,
+  setprivArgv,
+} from './privsep.js';
 import { type ClientOutcome, programPass } from './types.js';
 
 /** How long a server may take to be ready (port bound, line printed): the contract's 10 s. */
@@ -56,18 +65,22 @@ export function pidNamespaceNotice(): string | undefined {
     : `exec programs run without a PID namespace of their own (${p.why}): what they start is found by its ${PROC_TAG} mark, so a descendant that clears its environment and leaves the process group can outlive the run`;
 }
 
+/** Whom a program runs as (./privsep.ts), and under which resource limits (when `prlimit` works here). */
+export type RunAs = Ids & { limits?: Limits };
+
 /**
  * Starts a program in a process group of its own (and a PID namespace when it can); with `as`, as that user, without
- * capabilities (./privsep.ts: setpriv after unshare, which needs root).
+ * capabilities, under its limits (./privsep.ts: prlimit, then setpriv, after unshare, which needs root).
  */
-export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host, as?: Ids): Proc {
+export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host, as?: RunAs): Proc {
   const cmd = argv[0];
   // a mark in the environment that every descendant inherits, even one that leaves the group (setsid, double fork)
   const tag = `${process.pid}.${++procSeq}`;
   // group: setsid, so the program and everything it starts share a process group the lab can kill whole; in a PID
   // namespace of its own when it can be (the group's leader is then unshare, and the program is the namespace's
   // PID 1: when it dies, the kernel kills everything left in the namespace)
-  const dropped = as ? [...setprivArgv(as), ...argv] : argv;
+  const limits = as?.limits && resourceLimits().ok ? prlimitArgv(as.limits) : [];
+  const dropped = as ? [...limits, ...setprivArgv(as), ...argv] : argv;
   // a dropped program gets the PATH its user can search (else `python3` may be a shim in root's home it can't read)
   const path = as ? { PATH: othersPath().path } : {};
   // and, in its PID namespace's mount namespace, /tmp, /dev/shm, … of its own, and an IPC namespace (./jail.ts)
@@ -232,7 +245,7 @@ export async function startExecServer(o: {
   root: string;
   seed: number;
   /** the user it runs as (./privsep.ts); its port then counts as bound only by a socket of that user's */
-  as?: Ids;
+  as?: RunAs;
 }): Promise<ExecServer> {
   const values = { bind: o.bind, port: String(o.port), root: o.root };
   const env = execEnv({ ...values, seed: String(o.seed) });
@@ -313,7 +326,7 @@ export function startExecClient(o: {
   seed: number;
   timeoutMs: number;
   /** the user it runs as (./privsep.ts) */
-  as?: Ids;
+  as?: RunAs;
 }): ExecClient {
   const startedMs = performance.now();
   const proc = startProc(o.argv, o.spec.cwd, execEnv({ ...o.values, seed: String(o.seed) }), o.host, o.as);

@@ -105,6 +105,7 @@ class Started implements StartedLab {
   readonly runExecWithFaults?: NonNullable<LabRuntime['runExecWithFaults']>;
   readonly amplification?: NonNullable<LabRuntime['amplification']>;
   readonly runFlows?: NonNullable<LabRuntime['runFlows']>;
+  readonly retireServer?: NonNullable<LabRuntime['retireServer']>;
   #rt: LabRuntime;
   #stopped: Promise<StoppedLab> | undefined;
   #unwatch: () => void = () => {};
@@ -122,6 +123,7 @@ class Started implements StartedLab {
       this.runExecWithFaults = async (...a) => this.#live('runExecWithFaults').runExecWithFaults!(...a);
     if (rt.amplification) this.amplification = async (...a) => this.#live('amplification').amplification!(...a);
     if (rt.runFlows) this.runFlows = async (...a) => this.#live('runFlows').runFlows!(...a);
+    if (rt.retireServer) this.retireServer = async (...a) => this.#live('retireServer').retireServer!(...a);
   }
 
   /** Tears down when the signal aborts (SIGINT, SIGTERM). */

@@ -42,7 +42,16 @@ import {
 } from './exec.js';
 import { type Host, ProcessHost, type Role } from './host.js';
 import { PlacedRuntime, type RunningServer, stoppingError, waitForShare } from './placed.js';
-import { type IdPair, IdPool, othersPath, privilegeDrop, privilegeDropNotice, unreadableBy } from './privsep.js';
+import {
+  type IdPair,
+  IdPool,
+  labLimits,
+  limitsNotice,
+  othersPath,
+  privilegeDrop,
+  privilegeDropNotice,
+  unreadableBy,
+} from './privsep.js';
 import {
   type ClientOutcome,
   faultRecord,
@@ -127,6 +136,16 @@ export class LocalRuntime extends PlacedRuntime {
     }
   }
 
+  /** The served file's size (prepareFile): dropped programs' RLIMIT_FSIZE follows from it (./privsep.ts). */
+  private fileBytes = 0;
+  override async prepareFile(
+    spec: Parameters<PlacedRuntime['prepareFile']>[0],
+  ): ReturnType<PlacedRuntime['prepareFile']> {
+    const f = await super.prepareFile(spec);
+    this.fileBytes = f.sizeBytes;
+    return f;
+  }
+
   /** Once, with the first implementation: whose user its programs run as. */
   private userNotices(): void {
     const ns = privilegeDropNotice() ?? [
@@ -134,6 +153,7 @@ export class LocalRuntime extends PlacedRuntime {
       ...(othersPath().left.length > 0
         ? [`exec programs' PATH leaves out what their users cannot read: ${othersPath().left.join(', ')}`]
         : []),
+      limitsNotice(labLimits(this.fileBytes)),
     ];
     for (const n of typeof ns === 'string' ? [ns] : ns) if (!this.notices.includes(n)) this.notices.push(n);
   }
@@ -216,7 +236,7 @@ export class LocalRuntime extends PlacedRuntime {
       port,
       root: impl.root,
       seed,
-      ...(impl.ids && { as: impl.ids.server }),
+      ...(impl.ids && { as: { ...impl.ids.server, limits: labLimits(this.fileBytes) } }),
     });
     const n = `${v.id}: server ready by ${exec.readiness}`;
     if (!this.notices.includes(n)) this.notices.push(n);
@@ -276,7 +296,7 @@ export class LocalRuntime extends PlacedRuntime {
       Array.from({ length: count }, async (_, i) => {
         const local = this.execClientFile(v, i);
         rmSync(local, { recursive: true, force: true }); // whatever the last client left there, a folder too
-        const c = this.startExecClientOf(v, remote, local, seed, timeoutMs);
+        const c = this.startExecClientOf(v, remote, local, seed, timeoutMs, count);
         return this.judgeExec(c, local, remote, timeoutMs);
       }),
     );
@@ -288,7 +308,7 @@ export class LocalRuntime extends PlacedRuntime {
     return join(this.implementation(v).client, `file-${i}.bin`);
   }
 
-  private startExecClientOf(v: Variant, remote: string, local: string, seed: number, timeoutMs: number) {
+  private startExecClientOf(v: Variant, remote: string, local: string, seed: number, timeoutMs: number, clients = 1) {
     if (this.stopping) throw stoppingError('a client program');
     const ids = this.implementation(v).ids;
     const c = startExecClient({
@@ -298,7 +318,7 @@ export class LocalRuntime extends PlacedRuntime {
       values: { host: this.targetAddress, port: String(this.targetPort), remote, local },
       seed,
       timeoutMs,
-      ...(ids && { as: ids.client }),
+      ...(ids && { as: { ...ids.client, limits: labLimits(this.fileBytes, clients) } }),
     });
     this.execClients.add(c.proc);
     void c.proc.exited.then(() => this.execClients.delete(c.proc));
@@ -380,6 +400,15 @@ export class LocalRuntime extends PlacedRuntime {
     }
     const outcome = await this.judgeExec(client, local, remote, timeoutMs);
     return { outcome: this.withServerExit(v, [outcome])[0]!, faults: records };
+  }
+
+  /** An implementation's last run is done: its server (process group, PID namespace, marked processes) is ended. */
+  async retireServer(v: Variant): Promise<void> {
+    if (!isExec(v)) return;
+    const key = serverSpec(v).key;
+    const s = this.servers.get(key);
+    this.servers.delete(key);
+    await s?.stop();
   }
 
   protected override stopProcesses(): Promise<unknown> {

@@ -318,7 +318,9 @@ export abstract class PlacedRuntime implements LabRuntime {
     // the server's own address: its host's, or one only the relay's host reaches (netns: the namespace's loopback)
     const to = formatHostPort(this.servers.get(this.shapedKey)?.address ?? this.host('server').address, server.port);
     const listen = formatHostPort(this.bindAddress('relay'), this.relayPort());
-    this.relay = await startRelay(this.host('relay'), this.udplab(), r, { to, listen }, this.home('relay'));
+    // a user's program answers from {port} (docs/endpoints.md): nothing else of its address may reach a client
+    const req = serverSpec(r.variant).exec ? { ...r, pinPort: true } : r;
+    this.relay = await startRelay(this.host('relay'), this.udplab(), req, { to, listen }, this.home('relay'));
     if (this.stopping) {
       await this.clearShaping();
       throw stoppingError('the relay');

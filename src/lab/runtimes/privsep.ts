@@ -35,6 +35,49 @@ export function setprivArgv(id: Ids): string[] {
   ];
 }
 
+/**
+ * Resource limits a dropped program runs under (util-linux's `prlimit` as an argv prefix before `setpriv`: it runs as
+ * root, sets its own limits, and what it execs inherits them). RLIMIT_NPROC counts the tasks (processes and threads)
+ * of a real uid, and each implementation's server and clients have a uid of their own: `nproc` bounds each of them
+ * whole, whatever it forks. `fsize` bounds every file a program writes (beyond it: SIGXFSZ, or EFBIG where the
+ * signal is ignored, as Python does). No core files. No address-space bound (RLIMIT_AS breaks runtimes that reserve
+ * large virtual areas, as Node's V8 does).
+ */
+export interface Limits {
+  nproc: number;
+  nofile: number;
+  fsize: number;
+}
+
+/** The limits of a lab whose served file has `fileBytes` and whose runs start `clients` clients at once. */
+export function labLimits(fileBytes: number, clients = 1): Limits {
+  const MiB = 1 << 20;
+  // a client must write the whole file (and may keep a second copy, a `.part` beside the final name): 2× + 1 MiB,
+  // at least 64 MiB so that a small file leaves room for a program's own logs and temporary files
+  return { nproc: Math.max(256, 32 * clients), nofile: 1024, fsize: Math.max(64 * MiB, 2 * fileBytes + MiB) };
+}
+
+/** The argv prefix that sets `l` (and no core files) on what it runs. */
+export function prlimitArgv(l: Limits): string[] {
+  return ['prlimit', `--nproc=${l.nproc}`, `--nofile=${l.nofile}`, `--fsize=${l.fsize}`, '--core=0', '--'];
+}
+
+let limitsProbed: Probe | undefined;
+
+/** Can `prlimit` (util-linux) set limits here? Probed once, by running `prlimit … -- true`. */
+export function resourceLimits(): Probe {
+  limitsProbed ??= probeRoot(prlimitArgv(labLimits(0)), 'the lab is not root');
+  return limitsProbed;
+}
+
+/** The report's one line on the limits dropped programs run under (or why there are none). */
+export function limitsNotice(l: Limits): string {
+  const p = resourceLimits();
+  return p.ok
+    ? `exec programs run under resource limits (prlimit): at most ${l.nproc} processes and threads per user (an implementation's server; its clients: 32 per client when more than 8 run at once), ${l.nofile} open files each, no file over ${l.fsize} bytes (SIGXFSZ/EFBIG: that run crashes), no core files; memory is not bounded`
+    : `exec programs run without resource limits (${p.why}): one can fork, open files or fill the disk until the machine gives out`;
+}
+
 /** The ids a program is checked with by the probe: nobody's. */
 const PROBE: Ids = { uid: 65534, gid: 65534 };
 

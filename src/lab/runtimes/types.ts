@@ -67,6 +67,11 @@ export interface LabRuntime {
   applyShaping(r: ShapingRequest): Promise<string>;
   /** Removes the impairment; returns the shaper's counters when it has them (the relay's JSON report). */
   clearShaping(): Promise<unknown>;
+  /**
+   * The variant's last run is done: stops its server when it is a user's program (exec), which is not to run beside
+   * another implementation's runs. Absent where a runtime keeps its servers to the end.
+   */
+  retireServer?(v: Variant): Promise<void>;
   /** Runs `count` clients of the variant at once, each into a file of its own. */
   runClients(
     variant: Variant,

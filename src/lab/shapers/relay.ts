@@ -18,6 +18,8 @@ export interface RelayRequest {
   mtu?: number | undefined;
   /** windows in which everything is dropped both ways, from the run's first datagram */
   blackouts?: readonly Blackout[] | undefined;
+  /** only the server's own port may answer a client (users' programs: `--pin-port`) */
+  pinPort?: boolean | undefined;
 }
 
 /** The relay's `listening` line. */
@@ -57,6 +59,7 @@ export function relayArgs(r: RelayRequest, to: string, listen: string): string[]
     String(r.seed),
     ...(r.mtu ? ['--mtu', String(r.mtu)] : []),
     ...relayBlackoutArgs(r.blackouts),
+    ...(r.pinPort ? ['--pin-port'] : []),
   ];
 }
 

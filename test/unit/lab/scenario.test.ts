@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseNetem, printNetem } from '../../../src/impair/index.js';
 import {
+  executionOrder,
   loadScenario,
   parseScenario,
   planRuns,
@@ -181,6 +182,18 @@ describe('scenario files', () => {
     expect(all).toHaveLength(9);
     const shards = [1, 2, 3, 4].map((i) => planRuns(s, { index: i, count: 4 }).map((r) => r.index));
     expect(shards.flat().sort((a, b) => a - b)).toEqual(all.map((r) => r.index));
+  });
+
+  it("runs users' programs implementation-major (each keeps its planned index); built-ins in the planned order", () => {
+    const head = 'name: x\nfile: { size: 1MiB }\nnetwork: { netem: "" }\nrepeat: 2\nsweep: { loss: [0%, 5%] }\n';
+    const prog = (l: string) =>
+      `  - { protocol: exec, label: ${l}, server: [s, "{port}"], client: [c, "{host}", "{port}", "{local}"] }\n`;
+    const s = parseScenario(`${head}protocols:\n${prog('a')}${prog('b')}`, join(ROOT, 'x.yaml'));
+    const order = executionOrder(s, planRuns(s)).map((r) => `${r.variant.id}${r.index}`);
+    // planned (loss-major): a0 a1 b2 b3 a4 a5 b6 b7
+    expect(order).toEqual(['a0', 'a1', 'a4', 'a5', 'b2', 'b3', 'b6', 'b7']);
+    const builtin = parseScenario(`${head}protocols: [ruft, tftp]\n`);
+    expect(executionOrder(builtin, planRuns(builtin))).toEqual(planRuns(builtin));
   });
 
   it('sizes netem limit from rate × delay, and a sweep replaces the loss', () => {
