@@ -221,6 +221,31 @@ describe.skipIf(process.getuid?.() !== 0)('exec protocol: programs run as users 
     expect(runningIn(FIXTURES)).toEqual([]);
   }, 90_000);
 
+  it("a program gets the contract's variables, the locale and what UDPLAB_PASS_ENV names, not the lab's environment", async () => {
+    using dir = tempDir();
+    const log = sharedFile(dir.path, 'env');
+    const file = join(dir.path, 'env.yaml');
+    writeFileSync(
+      file,
+      `name: env\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nprotocols:\n${entry('dumper', 'ok', 'envdump')}`,
+    );
+    process.env.FIXTURE_LOG = log;
+    process.env.LAB_SECRET_TOKEN = 'the grader’s own';
+    try {
+      const res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+      expect(res.runs[0]!.verdict, res.runs[0]!.failures.join()).toBe('pass');
+    } finally {
+      delete process.env.FIXTURE_LOG;
+      delete process.env.LAB_SECRET_TOKEN;
+    }
+    const names = readFileSync(log, 'utf8').trim().replace(/^env /, '').split(',');
+    expect(names).not.toContain('LAB_SECRET_TOKEN');
+    expect(names).toEqual(expect.arrayContaining(['PATH', 'HOME', 'UDPLAB_LOCAL', 'UDPLAB_PROC', 'FIXTURE_LOG']));
+    expect(names.filter((n) => !/^(UDPLAB_|FIXTURE_|LC_|LANG$|TZ$|TERM$|PATH$|HOME$|TMPDIR$|PWD$)/.test(n))).toEqual(
+      [],
+    );
+  }, 60_000);
+
   it('a server cannot hand the file to its client through /tmp or /dev/shm: each program has its own (jail.ts)', async () => {
     using dir = tempDir();
     const file = join(dir.path, 'handoff.yaml');

@@ -72,6 +72,25 @@ export type RunAs = Ids & { limits?: Limits };
  * Starts a program in a process group of its own (and a PID namespace when it can); with `as`, as that user, without
  * capabilities, under its limits (./privsep.ts: prlimit, then setpriv, after unshare, which needs root).
  */
+/** What the lab passes on of its own environment to a dropped program, besides the contract's UDPLAB_* values. */
+const PASSED = ['LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TERM'];
+
+/**
+ * The whole environment of a program dropped to a user of its own: the contract's UDPLAB_* values, its mark, a PATH
+ * its user can search, HOME and TMPDIR its own /tmp (jail.ts), the locale, and what the operator names in
+ * UDPLAB_PASS_ENV (comma-separated) — never the rest of the lab's environment (a token, a password, a registry
+ * credential the grader's shell happens to hold).
+ */
+export function programEnv(env: Readonly<Record<string, string>>, tag: string): Record<string, string> {
+  const out: Record<string, string> = { PATH: othersPath().path, HOME: '/tmp', TMPDIR: '/tmp' };
+  const named = (process.env.UDPLAB_PASS_ENV ?? '').split(',').map((n) => n.trim());
+  for (const k of [...PASSED, ...named]) {
+    const v = process.env[k];
+    if (k && !k.includes('=') && v !== undefined) out[k] = v;
+  }
+  return { ...out, ...env, [PROC_TAG]: tag };
+}
+
 export function startProc(argv: string[], cwd: string, env: Record<string, string>, host: Host, as?: RunAs): Proc {
   const cmd = argv[0];
   // a mark in the environment that every descendant inherits, even one that leaves the group (setsid, double fork)
@@ -80,15 +99,18 @@ export function startProc(argv: string[], cwd: string, env: Record<string, strin
   // namespace of its own when it can be (the group's leader is then unshare, and the program is the namespace's
   // PID 1: when it dies, the kernel kills everything left in the namespace)
   const limits = as?.limits && resourceLimits().ok ? prlimitArgv(as.limits) : [];
-  const dropped = as ? [...limits, ...setprivArgv(as), ...argv] : argv;
-  // a dropped program gets the PATH its user can search (else `python3` may be a shim in root's home it can't read)
-  const path = as ? { PATH: othersPath().path } : {};
+  // a dropped program gets only the environment it needs (programEnv), not the lab's: `env -i` before setpriv
+  const own = as ? programEnv(env, tag) : undefined;
+  const dropped = own
+    ? ['env', '-i', ...Object.entries(own).map(([k, v]) => `${k}=${v}`), ...limits, ...setprivArgv(as!), ...argv]
+    : argv;
   // and, in its PID namespace's mount namespace, /tmp, /dev/shm, … of its own, and an IPC namespace (./jail.ts)
   const full = !pidNamespace().ok
     ? dropped
-    : as
-      ? [...PIDNS_ARGV, '--ipc', ...jailArgv(kept(argv, cwd, { ...process.env, ...env, ...path }), cwd), ...dropped]
+    : own
+      ? [...PIDNS_ARGV, '--ipc', ...jailArgv(kept(argv, cwd, own), cwd), ...dropped]
       : [...PIDNS_ARGV, ...dropped];
+  const path = own ? { PATH: own.PATH! } : {};
   const child = host.spawn(full, { cwd, env: { ...env, ...path, [PROC_TAG]: tag }, group: true });
   const stderrLines: string[] = [];
   const listeners: Array<(l: string) => void> = [];
