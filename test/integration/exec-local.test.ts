@@ -2,7 +2,17 @@
 // test/fixtures/endpoints/ — a correct one, and ones that never write, write wrong bytes, hang, crash, never bind,
 // or exit after one request — each gets its verdict with the reason, and nothing they started is left running,
 // not even a grandchild that left the client's process group and session (setsid after a double fork).
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
@@ -244,6 +254,40 @@ describe.skipIf(process.getuid?.() !== 0)('exec protocol: programs run as users 
     expect(names.filter((n) => !/^(UDPLAB_|FIXTURE_|LC_|LANG$|TZ$|TERM$|PATH$|HOME$|TMPDIR$|PWD$)/.test(n))).toEqual(
       [],
     );
+  }, 60_000);
+
+  it('a link a client plants in its folder, named by its argv in a later run, is not followed by the root jail', async () => {
+    using dir = tempDir();
+    chmodSync(dir.path, 0o755);
+    // the implementation ships `src` -> a file of the grader's; the lab's own cwd (the repository) has a folder `src`
+    // the victim outside every folder the jail hides (/tmp would be the program's own there)
+    const away = mkdtempSync('/var/lib/udplab-victim-');
+    const victim = join(away, 'victim');
+    writeFileSync(victim, 'precious');
+    const impl = join(dir.path, 'planter');
+    mkdirSync(impl);
+    symlinkSync(victim, join(impl, 'src'));
+    const file = join(dir.path, 'plant.yaml');
+    writeFileSync(
+      file,
+      `name: plant\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nrepeat: 2\nprotocols:
+  - { protocol: exec, label: planter, cwd: ${impl}, ready: { port: true },
+      server: [python3, ${FIXTURES}/server.py, ok, "{bind}", "{port}", "{root}"],
+      client: [python3, ${FIXTURES}/client.py, plant, "{host}", "{port}", "{remote}", "{local}", "{local}/../s"] }\n`,
+    );
+    let res: Awaited<ReturnType<typeof runScenario>>;
+    let after: string;
+    try {
+      res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
+    } finally {
+      after = readFileSync(victim, 'utf8');
+      rmSync(away, { recursive: true, force: true });
+    }
+    // before: the second run's jail bound /proc/self/cwd/src (a folder where the lab looked, the victim where the
+    // script did) as a file, emptying the victim as root
+    expect(after).toBe('precious');
+    expect(res.runs.map((r) => r.verdict)).toEqual(['pass', 'pass']);
+    expect(runningIn(FIXTURES)).toEqual([]);
   }, 60_000);
 
   it('a server cannot hand the file to its client through /tmp or /dev/shm: each program has its own (jail.ts)', async () => {

@@ -6,7 +6,7 @@
 // write ({local}'s folder, for a client), read-only its cwd, the folders its argv and PATH name, and read-write the
 // operator's files its environment names (a test's pid file, say). A fixed bash script (no value is ever part of it:
 // every path is an argument) does the mounts as root, closes every descriptor but 0–2, then execs setpriv.
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, normalize } from 'node:path';
 
 /** Folders anyone may write in, each hidden behind a tmpfs of the program's own. */
@@ -33,15 +33,18 @@ for d in /tmp /var/tmp /run/lock /dev/shm /dev/mqueue; do
   [ -d "$d" ] || continue
   k=$((k+1)); mkdir -p "$stage/$k"
   mount --rbind "$d" "$stage/$k"
-  mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev udplab-private "$d"
-  for how in rw ro; do
+  mount -t tmpfs -o mode=1777,size=16m,nr_inodes=4096,nosuid,nodev udplab-private "$d"
+  for how in ro rw; do
     if [ "$how" = rw ]; then list=$rw; else list=$ro; fi
     printf '%s' "$list" | while IFS= read -r p; do
       case "$p" in "$d"/*) ;; *) continue ;; esac
       from="$stage/$k\${p#"$d"}"
-      if [ -d "$from" ]; then mkdir -p "$p"; elif [ -e "$from" ]; then mkdir -p "\${p%/*}"; : > "$p"; else continue; fi
-      mount --rbind "$from" "$p"
-      if [ "$how" = ro ]; then mount -o remount,bind,ro "$p"; fi
+      if [ -L "$from" ] || [ -L "$p" ]; then echo "udplab-jail: $p is a symbolic link: refused" >&2; exit 1; fi
+      if [ -d "$from" ]; then [ -d "$p" ] || mkdir -p "$p"
+      elif [ -f "$from" ]; then [ -e "$p" ] || { mkdir -p "\${p%/*}"; : > "$p"; }
+      else continue; fi
+      if [ "$how" = ro ]; then mount --bind "$from" "$p"; mount -o remount,bind,ro "$p"
+      else mount --bind "$from" "$p"; fi
     done
   done
   umount -l "$stage/$k"
@@ -64,21 +67,27 @@ export interface Kept {
 
 const under = (p: string) => SHARED_DIRS.some((d) => p.startsWith(`${d}/`));
 
-/** An absolute path under a hidden folder, or (when it is not there yet) its folder when that is; else undefined. */
+/**
+ * An absolute path under a hidden folder with no symbolic link on it (the script binds it as root: a path through a
+ * link, or through /proc, could name anything), or (when it is not there yet) its folder when that is; else
+ * undefined.
+ */
 function existing(p: string): { path: string; dir: boolean } | undefined {
   if (!isAbsolute(p) || p.includes('\n')) return undefined;
-  const n = normalize(p);
+  const n = normalize(p).replace(/\/+$/, '');
   if (!under(n)) return undefined;
-  try {
-    return { path: n, dir: statSync(n).isDirectory() };
-  } catch {
-    const d = dirname(n);
+  const plain = (q: string) => {
     try {
-      return under(d) && statSync(d).isDirectory() ? { path: d, dir: true } : undefined;
+      return realpathSync(q) === q ? { path: q, dir: statSync(q).isDirectory() } : undefined;
     } catch {
       return undefined;
     }
-  }
+  };
+  const found = plain(n);
+  if (found) return found;
+  const d = dirname(n);
+  const folder = under(d) ? plain(d) : undefined;
+  return folder?.dir ? folder : undefined;
 }
 
 /**
@@ -104,7 +113,10 @@ export function kept(argv: readonly string[], cwd: string, env: Readonly<Record<
     const e = p ? existing(p) : undefined;
     if (e) readable.add(e.dir ? e.path : dirname(e.path));
   }
-  for (const w of writable) readable.delete(w);
+  // nothing kept twice, and nothing read-only in or under what the program can write (it could plant links there)
+  const inside = (p: string, q: string) => p === q || p.startsWith(`${q}/`);
+  for (const r of [...readable]) if ([...writable].some((w) => inside(r, w) || inside(w, r))) readable.delete(r);
+  for (const r of [...readable]) if ([...readable].some((q) => q !== r && inside(r, q))) readable.delete(r);
   const order = (s: Set<string>) => [...s].sort((a, b) => a.length - b.length || a.localeCompare(b));
   return { writable: order(writable), readable: order(readable) };
 }
@@ -113,7 +125,16 @@ export function kept(argv: readonly string[], cwd: string, env: Readonly<Record<
 export function jailArgv(k: Kept, cwd: string): string[] {
   mkdirSync(JAIL_STAGE, { recursive: true, mode: 0o700 });
   return [
-    'bash', // not sh: dash closes only descriptors 0–9 (`exec 251>&-` is a command named 251 there)
+    // bash, not sh: dash closes only descriptors 0–9 (`exec 251>&-` is a command named 251 there); as root, it
+    // reads no startup file (no BASH_ENV, no rc)
+    'env',
+    '-u',
+    'BASH_ENV',
+    '-u',
+    'ENV',
+    'bash',
+    '--norc',
+    '--noprofile',
     '-c',
     SCRIPT,
     'udplab-jail',

@@ -13,6 +13,7 @@ import { netemShaper } from '../shapers/netem.js';
 import type { ShapedEnd } from '../shapers/types.js';
 import { type Host, ProcessHost, type Role } from './host.js';
 import { LocalRuntime } from './local.js';
+import { PROGRAM_IDS } from './privsep.js';
 import type { Leftovers, RuntimeName, ShaperName } from './types.js';
 
 const exec = promisify(execFile);
@@ -146,7 +147,29 @@ export class NetnsRuntime extends LocalRuntime {
         );
       }
     }
+    if (this.shaper === 'userspace') await this.onlyThroughRelay();
     await super.start();
+  }
+
+  /**
+   * Behind the relay, no user's program may send anything from the server's namespace to the client's: programs run
+   * as users of their own (./privsep.ts, PROGRAM_IDS), so one that binds the wildcard and answers a client that came
+   * straight to it past the relay (UDP, or a TCP side channel: the second review passed a 10%-loss row that way),
+   * has its packets refused on their way out (iptables' owner match, OUTPUT chain of the server's namespace; IPv6
+   * likewise). Root's traffic — the relay, udplab's own servers, a TCP handshake's SYN-ACK, which has no owner yet —
+   * passes. Without iptables the byte cross-check is what holds, said once.
+   */
+  private async onlyThroughRelay(): Promise<void> {
+    const tool = this.ip === 6 ? 'ip6tables' : 'iptables';
+    const client = this.ip === 6 ? `${this.net6()}1` : `10.77.${this.k}.1`;
+    const argv = ['netns', 'exec', this.sns, tool, '-A', 'OUTPUT', '-d', client, '-m', 'owner'];
+    try {
+      await exec('ip', [...argv, '--uid-owner', PROGRAM_IDS, '-j', 'DROP'], { timeout: 10_000 });
+    } catch (e) {
+      this.notices.push(
+        `users' programs can answer a client that bypasses the relay (${tool}: ${(e as Error).message.split('\n')[0]}): the byte cross-check alone catches it`,
+      );
+    }
   }
 
   /** Each veth end's egress: the client's carries up, the server's down. */

@@ -121,6 +121,9 @@ const FIRST = 1_200_000_000;
 const BLOCK = 256;
 const BLOCKS = 3_500_000;
 
+/** Every id a lab may give a program, as iptables' owner match reads a range ("FIRST-LAST"). */
+export const PROGRAM_IDS = `${FIRST}-${FIRST + BLOCKS * BLOCK - 1}`;
+
 /** uids of /etc/passwd and gids of /etc/group (and each's primary group). */
 function usedIds(): Set<number> {
   const used = new Set<number>();
