@@ -93,8 +93,8 @@ function existing(p: string): { path: string; dir: boolean } | undefined {
 /**
  * What a program started with `argv` in `cwd` and environment `env` keeps: its own folder ({local}'s) writable,
  * files its environment names writable (the operator's: a student cannot set the environment), and read-only its
- * cwd, the folders of what its argv names (a student's manifest writes argv: read-only, so naming /tmp shows the
- * host's /tmp but lets it write nothing there) and its PATH. Shorter paths first (a folder before what is in it).
+ * cwd, the folders of what its argv names (a student's manifest writes argv: read-only, so naming a folder under
+ * /tmp shows it but lets it write nothing there; /tmp itself is never kept) and its PATH. Shorter paths first.
  */
 export function kept(argv: readonly string[], cwd: string, env: Readonly<Record<string, string | undefined>>): Kept {
   const writable = new Set<string>();
