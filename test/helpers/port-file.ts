@@ -6,16 +6,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
 import type { LabResults } from '../../src/report/index.js';
+import { withEnv } from './env.js';
 import { sharedFile } from './tmp.js';
 
 /** Runs the scenario YAML (written into DIR) on RUNTIME with FIXTURE_PORT_FILE set for its programs, then unset. */
 export async function runWithPortFile(dir: string, yaml: string, runtime: 'local' | 'netns'): Promise<LabResults> {
   const file = join(dir, 'bypass.yaml');
   writeFileSync(file, yaml);
-  process.env.FIXTURE_PORT_FILE = sharedFile(dir, 'server-port');
-  try {
-    return await runScenario(loadScenario(file), { runtime, shaper: 'auto' });
-  } finally {
-    delete process.env.FIXTURE_PORT_FILE;
-  }
+  return withEnv({ FIXTURE_PORT_FILE: sharedFile(dir, 'server-port') }, () =>
+    runScenario(loadScenario(file), { runtime, shaper: 'auto' }),
+  );
 }

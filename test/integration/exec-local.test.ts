@@ -16,6 +16,7 @@ import {
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
+import { withEnv } from '../helpers/env.js';
 import { runWithPortFile } from '../helpers/port-file.js';
 import { runningIn } from '../helpers/procs.js';
 import { sharedFile, tempDir } from '../helpers/tmp.js';
@@ -239,15 +240,10 @@ describe.skipIf(process.getuid?.() !== 0)('exec protocol: programs run as users 
       file,
       `name: env\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 10s\nprotocols:\n${entry('dumper', 'ok', 'envdump')}`,
     );
-    process.env.FIXTURE_LOG = log;
-    process.env.LAB_SECRET_TOKEN = 'the grader’s own';
-    try {
-      const res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
-      expect(res.runs[0]!.verdict, res.runs[0]!.failures.join()).toBe('pass');
-    } finally {
-      delete process.env.FIXTURE_LOG;
-      delete process.env.LAB_SECRET_TOKEN;
-    }
+    const res = await withEnv({ FIXTURE_LOG: log, LAB_SECRET_TOKEN: 'the grader’s own' }, () =>
+      runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' }),
+    );
+    expect(res.runs[0]!.verdict, res.runs[0]!.failures.join()).toBe('pass');
     const names = readFileSync(log, 'utf8').trim().replace(/^env /, '').split(',');
     expect(names).not.toContain('LAB_SECRET_TOKEN');
     expect(names).toEqual(expect.arrayContaining(['PATH', 'HOME', 'UDPLAB_LOCAL', 'UDPLAB_PROC', 'FIXTURE_LOG']));
@@ -317,18 +313,14 @@ describe.skipIf(process.getuid?.() !== 0)('exec protocol: resource limits (lab a
   it('a client that forks, opens sockets and writes past the bound gets no further; the next implementation passes', async () => {
     using dir = tempDir();
     const log = sharedFile(dir.path, 'log');
-    process.env.FIXTURE_LOG = log;
     const file = join(dir.path, 'greedy.yaml');
     writeFileSync(
       file,
       `name: greedy\nfile: { size: 16KiB }\nnetwork: { netem: "" }\ntimeout: 30s\nprotocols:\n${entry('greedy', 'ok', 'greedy')}${entry('next', 'ok', 'ok')}`,
     );
-    let res: Awaited<ReturnType<typeof runScenario>>;
-    try {
-      res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
-    } finally {
-      delete process.env.FIXTURE_LOG;
-    }
+    const res = await withEnv({ FIXTURE_LOG: log }, () =>
+      runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' }),
+    );
     const said = Object.fromEntries(
       readFileSync(log, 'utf8')
         .split('\n')
@@ -359,19 +351,15 @@ describe('exec protocol: one implementation at a time (local)', () => {
   it("an implementation's server is ended after its last run: one that floods the next one's path and server is gone before them", async () => {
     using dir = tempDir();
     const log = sharedFile(dir.path, 'log');
-    process.env.FIXTURE_LOG = log;
     const file = join(dir.path, 'flood.yaml');
     // a loss sweep with repeats: the planned order (loss-major) interleaves the implementations
     writeFileSync(
       file,
       `name: flood\nfile: { size: 48KiB }\nnetwork: { netem: "delay 1ms" }\nsweep: { loss: [0%, 1%] }\nrepeat: 2\ntimeout: 6s\nprotocols:\n${entry('flooder', 'flood', 'ok')}${entry('victim', 'note', 'ok')}`,
     );
-    let res: Awaited<ReturnType<typeof runScenario>>;
-    try {
-      res = await runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' });
-    } finally {
-      delete process.env.FIXTURE_LOG;
-    }
+    const res = await withEnv({ FIXTURE_LOG: log }, () =>
+      runScenario(loadScenario(file), { runtime: 'local', shaper: 'auto' }),
+    );
     const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
     const ready = lines.indexOf('note ready');
     expect(ready).toBeGreaterThan(0); // the flooder flooded before

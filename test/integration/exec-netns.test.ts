@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadScenario, runScenario } from '../../src/lab/index.js';
+import { withEnv } from '../helpers/env.js';
 import { runWithPortFile } from '../helpers/port-file.js';
 import { runningIn } from '../helpers/procs.js';
 import { sharedFile, tempDir } from '../helpers/tmp.js';
@@ -110,17 +111,13 @@ describe.skipIf(!root)('exec protocol on the netns runtime: programs without pri
   it('a server cannot remove or change its shaping (tc, ip link), a client cannot copy the served file', async () => {
     using dir = tempDir();
     const log = sharedFile(dir.path, 'attempts');
-    process.env.FIXTURE_LOG = log;
-    let res: Awaited<ReturnType<typeof gradeNs>>;
-    try {
-      res = await gradeNs(
+    const res = await withEnv({ FIXTURE_LOG: log }, () =>
+      gradeNs(
         dir.path,
         'ns-hostile',
         `file: { size: 32KiB }\nnetwork: { netem: "delay 1ms" }\ntimeout: 10s\nprotocols:\n${entry('tamper', 'tc', 'ok')}${entry('copier', 'ok', 'copy')}`,
-      );
-    } finally {
-      delete process.env.FIXTURE_LOG;
-    }
+      ),
+    );
     const run = (id: string) => res.runs.find((r) => r.protocol === id)!;
     // each attempt on the server's veth was refused: no CAP_NET_ADMIN
     const attempts = readFileSync(log, 'utf8').split('\n').filter(Boolean);
@@ -160,17 +157,13 @@ describe.skipIf(!root)('exec protocol on the netns runtime: one implementation a
   it("a server that floods its namespace's loopback ports is ended before the next implementation's server starts", async () => {
     using dir = tempDir();
     const log = sharedFile(dir.path, 'log');
-    process.env.FIXTURE_LOG = log;
-    let res: Awaited<ReturnType<typeof gradeNs>>;
-    try {
-      res = await gradeNs(
+    const res = await withEnv({ FIXTURE_LOG: log }, () =>
+      gradeNs(
         dir.path,
         'ns-flood',
         `file: { size: 32KiB }\nnetwork: { netem: "" }\nsweep: { loss: [0%, 1%] }\ntimeout: 6s\nprotocols:\n${entry('flooder', 'flood', 'ok')}${entry('victim', 'note', 'ok')}`,
-      );
-    } finally {
-      delete process.env.FIXTURE_LOG;
-    }
+      ),
+    );
     const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean);
     const ready = lines.indexOf('note ready');
     expect(ready).toBeGreaterThan(0);

@@ -25,24 +25,19 @@ function scenario(dir: string, name: string, rest: string): string {
   return path;
 }
 
-/** `udplab lab SCENARIOS --protocols-from IMPLS --runtime local --out OUT`, killed at `timeoutMs` (SIGKILL: a lab stuck
- * in a loop never runs its SIGTERM handler). */
+/** `udplab lab ARGS…` through the CLI, killed at `timeoutMs` (SIGKILL: a lab stuck in a loop never runs its SIGTERM
+ * handler). */
+function lab(args: string[], timeoutMs: number) {
+  return spawnSync(process.execPath, [join(ROOT, 'bin', 'udplab.js'), 'lab', ...args], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+  });
+}
+
+/** `udplab lab SCENARIOS --protocols-from IMPLS --runtime local --out OUT`. */
 function grade(scenarios: string[], impls: string, out: string, timeoutMs: number) {
-  return spawnSync(
-    process.execPath,
-    [
-      join(ROOT, 'bin', 'udplab.js'),
-      'lab',
-      ...scenarios,
-      '--protocols-from',
-      impls,
-      '--runtime',
-      'local',
-      '--out',
-      out,
-    ],
-    { encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' },
-  );
+  return lab([...scenarios, '--protocols-from', impls, '--runtime', 'local', '--out', out], timeoutMs);
 }
 
 describe('grading matrix', () => {
@@ -103,18 +98,9 @@ describe('grading matrix', () => {
     () => {
       using dir = tempDir(); // 0700: the users programs run as cannot cross it
       implementation(dir.path, 'private', 'ok');
-      const r = spawnSync(
-        process.execPath,
-        [
-          join(ROOT, 'bin', 'udplab.js'),
-          'lab',
-          join(ROOT, 'scenarios', 'regression', 'clean.yaml'),
-          '--protocols-from',
-          dir.path,
-          '--runtime',
-          'local',
-        ],
-        { encoding: 'utf8', timeout: 60_000 },
+      const r = lab(
+        [join(ROOT, 'scenarios', 'regression', 'clean.yaml'), '--protocols-from', dir.path, '--runtime', 'local'],
+        60_000,
       );
       expect(r.status, r.stderr).toBe(1);
       expect(r.stdout).toContain(
@@ -211,18 +197,9 @@ describe('grading matrix', () => {
       join(dir.path, 'alice', 'udplab.yaml'),
       'server: [python3, s.py]\nclient: [python3, c.py, "{hots}"]\n',
     );
-    const r = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'udplab.js'),
-        'lab',
-        join(ROOT, 'scenarios', 'regression', 'clean.yaml'),
-        '--protocols-from',
-        dir.path,
-        '--runtime',
-        'local',
-      ],
-      { encoding: 'utf8', timeout: 30_000 },
+    const r = lab(
+      [join(ROOT, 'scenarios', 'regression', 'clean.yaml'), '--protocols-from', dir.path, '--runtime', 'local'],
+      30_000,
     );
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(
@@ -233,18 +210,9 @@ describe('grading matrix', () => {
   it('--runtime docker and a manifest without image: or build: . — one clear line naming it; nothing runs', () => {
     using dir = tempDir();
     implementation(dir.path, 'good', 'ok');
-    const r = spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'bin', 'udplab.js'),
-        'lab',
-        join(ROOT, 'scenarios', 'regression', 'clean.yaml'),
-        '--protocols-from',
-        dir.path,
-        '--runtime',
-        'docker',
-      ],
-      { encoding: 'utf8', timeout: 30_000 },
+    const r = lab(
+      [join(ROOT, 'scenarios', 'regression', 'clean.yaml'), '--protocols-from', dir.path, '--runtime', 'docker'],
+      30_000,
     );
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(
@@ -257,19 +225,21 @@ describe('grading matrix', () => {
     implementation(dir.path, 'mallory', 'ok');
     const manifest = join(dir.path, 'mallory', 'udplab.yaml');
     writeFileSync(manifest, `${readFileSync(manifest, 'utf8')}image: udplab-impl/alice:local\n`);
-    const lab = (...more: string[]) =>
-      spawnSync(
-        process.execPath,
-        [join(ROOT, 'bin', 'udplab.js'), 'lab', join(ROOT, 'scenarios', 'regression', 'clean.yaml'), ...more],
-        { encoding: 'utf8', timeout: 30_000 },
-      );
-    const r = lab('--protocols-from', dir.path, '--runtime', 'docker', '--out', join(dir.path, 'out'));
+    const clean = (...more: string[]) => lab([join(ROOT, 'scenarios', 'regression', 'clean.yaml'), ...more], 30_000);
+    const r = clean('--protocols-from', dir.path, '--runtime', 'docker', '--out', join(dir.path, 'out'));
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(
       `udplab: E_SCENARIO_INVALID: ${manifest}:4:8: image: image udplab-impl/alice:local is not built from this folder: give build: . (a Dockerfile here), or the grader allows it with --allow-image udplab-impl/alice:local`,
     );
     expect(existsSync(join(dir.path, 'out'))).toBe(false);
-    const alone = lab('--allow-image', 'udplab-impl/alice:local', '--runtime', 'local', '--out', join(dir.path, 'out'));
+    const alone = clean(
+      '--allow-image',
+      'udplab-impl/alice:local',
+      '--runtime',
+      'local',
+      '--out',
+      join(dir.path, 'out'),
+    );
     expect(alone.status).toBe(2);
     expect(alone.stderr).toContain('--allow-image goes with --protocols-from');
   });
