@@ -4,9 +4,17 @@ export type { ConnectionConfig, ConnectionEvent, Deferred, Role } from './connec
 export { CONNECTION_DEFAULTS } from './connection-config.js';
 export type { ConnectionStats, TimelinePoint } from './connection-stats.js';
 export type { TransferErrorCode } from './errors.js';
-export { DoneStatus, decodeFrames, encodeFrames, type Frame, type SenderSample } from './frames.js';
+export {
+  DATA_FRAME_OVERHEAD,
+  DoneStatus,
+  decodeFrames,
+  encodeFrames,
+  type Frame,
+  type SenderSample,
+} from './frames.js';
 export { MIN_INITIAL_PAYLOAD } from './handshake.js';
 export { LEDBAT_TARGET_MS, LedbatController } from './ledbat.js';
+export { PACKET_OVERHEAD } from './packetizer.js';
 export { printable } from './printable.js';
 export { type Range, RangeSet } from './range-set.js';
 export { INITIAL_RTO_MS, RTT_PERCENTILE_PRECISION, RttEstimator } from './rtt.js';
