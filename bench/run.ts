@@ -59,6 +59,7 @@ import { checkTargets, measureRelay } from '../src/lab/fidelity.js';
 import { DATA_FRAME_OVERHEAD, PACKET_OVERHEAD } from '../src/protocol/index.js';
 import { parseFlows, simulateBottleneck, simulateTransfer } from '../src/sim/index.js';
 import { compressSuite } from './compress.js';
+import { scenarioFolder } from './lab-results.js';
 import {
   cpuSeconds,
   relayOnLoopback,
@@ -805,7 +806,7 @@ function kernelLane(): Promise<{ runs: Map<string, LabRun[]>; where: string } | 
       return { why: `the lab left no results (exit ${here.status}): ${here.stderr.trim().split('\n').pop()}` };
     const runs = new Map<string, LabRun[]>();
     for (const n of names) {
-      const sub = readdirSync(resultsDir).find((d) => d.startsWith(`${n}-`))!;
+      const sub = scenarioFolder(readdirSync(resultsDir), n)!;
       runs.set(n, (JSON.parse(readFileSync(join(resultsDir, sub, 'results.json'), 'utf8')) as { runs: LabRun[] }).runs);
     }
     return { runs, where };
@@ -815,7 +816,10 @@ function kernelLane(): Promise<{ runs: Map<string, LabRun[]>; where: string } | 
 
 function hasResults(dir: string, names: string[]): boolean {
   const subs = existsSync(dir) ? readdirSync(dir) : [];
-  return names.every((n) => subs.some((d) => d.startsWith(`${n}-`) && existsSync(join(dir, d, 'results.json'))));
+  return names.every((n) => {
+    const d = scenarioFolder(subs, n);
+    return d !== undefined && existsSync(join(dir, d, 'results.json'));
+  });
 }
 
 /** Goodput of the passing run at `lossPct` of one kernel-lane scenario. */
