@@ -476,11 +476,15 @@ async function shapedRun(args: string[], home: string, pids: { relay: number; se
 
 /**
  * How busy each process was in a shaped run, in cores (CPU seconds ÷ the transfer's duration; the client's count
- * includes its own start-up), against this machine's cores.
+ * includes its own start-up), against this machine's cores; and the goodput this host's CPU could carry at that cost
+ * (its cores ÷ the three processes' CPU seconds per byte), as a fraction of rate·(1−p): a row at its CPU bound
+ * cannot be raised by the protocol on this host.
  */
-function busyText(r: ShapedRun): string {
+function busyText(r: ShapedRun, bytes: number, goalBps: number): string {
   const c = (s: number) => (r.durationS > 0 ? s / r.durationS : 0).toFixed(2);
-  return `CPU in cores (median run): relay ${c(r.cpuS.relay)}, server ${c(r.cpuS.server)}, client ${c(r.cpuS.client)} of ${cpus().length}`;
+  const cpu = r.cpuS.relay + r.cpuS.server + r.cpuS.client;
+  const bound = cpu > 0 ? (cpus().length * bytes * 8) / cpu / goalBps : 0;
+  return `CPU in cores (median run): relay ${c(r.cpuS.relay)}, server ${c(r.cpuS.server)}, client ${c(r.cpuS.client)} of ${cpus().length}; this host's CPU bound at that cost ${bound.toFixed(2)}`;
 }
 
 /**
@@ -572,7 +576,7 @@ async function shapedSuite(): Promise<Row[]> {
           ratioRow(
             `ruft ${at}`,
             enc.v,
-            `goodput ÷ rate·(1−p), encrypted, median of ${enc.of}; ${busyText(enc.mid)}`,
+            `goodput ÷ rate·(1−p), encrypted, median of ${enc.of}; ${busyText(enc.mid, size, goal)}`,
             link.targets[loss],
           ),
         );
@@ -581,7 +585,7 @@ async function shapedSuite(): Promise<Row[]> {
           ratioRow(
             `ruft plain ${at}`,
             plain.v,
-            `goodput ÷ rate·(1−p), plaintext, median of ${plain.of}; ${busyText(plain.mid)}`,
+            `goodput ÷ rate·(1−p), plaintext, median of ${plain.of}; ${busyText(plain.mid, size, goal)}`,
           ),
         );
         if (loss === 0) rows.push(ceilingRow(link, enc.mid.datagramBytes));
