@@ -255,7 +255,7 @@ function sodiumPacketAead(s: SodiumApi, key: Uint8Array): PacketAead {
   return {
     seal(header, n, plaintext) {
       setNonce(n);
-      // above 4 KiB from the pool the transport gives sent datagrams back to (datagram-pool.ts): a fresh
+      // DATA-sized ones from the pool the transport gives sent datagrams back to (datagram-pool.ts): a fresh
       // ArrayBuffer per 32,000-byte datagram piled up until V8's external-memory limit (the server's peak RSS)
       const len = header.length + plaintext.length + TAG;
       const out = len >= POOLED_MIN_BYTES ? datagramPool.take(len) : Buffer.allocUnsafe(len);

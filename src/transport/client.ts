@@ -259,7 +259,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   }
   let compression = 'off';
   let acceptedRanges: Range[] = [];
-  // a sealed datagram above 4 KiB (an upload's DATA) goes back to the pool once the kernel has it
+  // a sealed DATA packet (an upload's) goes back to the pool once the kernel has it
   const sendDatagram = datagramSender(bound.socket);
   return new Promise((resolve, reject) => {
     let progressTimer: NodeJS.Timeout | undefined;

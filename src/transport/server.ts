@@ -210,7 +210,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   statSync(root); // fail early with ENOENT
   const bound = await bindUdp(o.host ?? '0.0.0.0', o.port ?? 4455, undefined, { reusePort: o.reusePort ?? false });
   const { socket } = bound;
-  // sessions' datagrams: a sealed one above 4 KiB goes back to the pool once the kernel has it (peak RSS)
+  // sessions' datagrams: a sealed DATA packet goes back to the pool once the kernel has it (peak RSS)
   const sendDatagram = datagramSender(socket);
   const clock = o.clock ?? monotonicMs;
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));

@@ -82,7 +82,7 @@ export interface SendingSocket {
 
 /**
  * Sends a connection's datagrams, each given up by its caller (nothing reads it after the send), and gives a pooled
- * one (sealed above 4 KiB: crypto/datagram-pool.ts) back to the pool once the kernel has copied it. The socket
+ * one (a sealed DATA packet: crypto/datagram-pool.ts) back to the pool once the kernel has copied it. The socket
  * must be bound and made by `udpSocket` (bindUdp): then dgram's send to an address literal runs the lookup
  * at once and tries the kernel's send before returning (uv_udp_try_send), so an empty libuv send queue right after
  * it means the bytes are in the kernel. A send libuv queued (EAGAIN: a full socket buffer) keeps its datagram,
