@@ -19,6 +19,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { datagramPool, POOLED_MIN_BYTES } from './datagram-pool.js';
 
 export type CipherName = 'ChaChaPoly' | 'AESGCM';
 
@@ -254,7 +255,10 @@ function sodiumPacketAead(s: SodiumApi, key: Uint8Array): PacketAead {
   return {
     seal(header, n, plaintext) {
       setNonce(n);
-      const out = Buffer.allocUnsafe(header.length + plaintext.length + TAG);
+      // DATA-sized ones from the pool the transport gives sent datagrams back to (datagram-pool.ts): a fresh
+      // ArrayBuffer per 32,000-byte datagram piled up until V8's external-memory limit (the server's peak RSS)
+      const len = header.length + plaintext.length + TAG;
+      const out = len >= POOLED_MIN_BYTES ? datagramPool.take(len) : Buffer.allocUnsafe(len);
       out.set(header, 0);
       s.crypto_aead_chacha20poly1305_ietf_encrypt(out.subarray(header.length), plaintext, header, null, iv, k);
       return out;

@@ -9,6 +9,7 @@ export {
   selectBackend,
   sodiumBackend,
 } from './backend.js';
+export { DatagramPool, datagramPool, POOL_FREE_MAX, POOLED_MIN_BYTES } from './datagram-pool.js';
 export { type Hasher, sha256, sha256Of, toHex } from './hash.js';
 export { CipherState, type HandshakeOptions, HandshakeState, parsePattern } from './noise.js';
 export { aeadDecrypt, aeadEncrypt, type CipherName, type KeyPair, x25519, x25519KeyPair } from './primitives.js';

@@ -41,7 +41,7 @@ import { ConnectionDriver } from './driver.js';
 import { TransportError } from './errors.js';
 import { defaultKnownHostsPath, KnownHosts } from './identity.js';
 import { probeSizesFor } from './path-mtu.js';
-import { type BoundSocket, bindUdp } from './udp-socket.js';
+import { type BoundSocket, bindUdp, datagramSender } from './udp-socket.js';
 
 export interface Progress {
   bytesDone: number;
@@ -259,6 +259,8 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
   }
   let compression = 'off';
   let acceptedRanges: Range[] = [];
+  // a sealed DATA packet (an upload's) goes back to the pool once the kernel has it
+  const sendDatagram = datagramSender(bound.socket);
   return new Promise((resolve, reject) => {
     let progressTimer: NodeJS.Timeout | undefined;
     let settled = false;
@@ -274,7 +276,7 @@ async function run(o: ClientOptions, spec: RunSpec): Promise<RunEnd> {
     };
     const driver = new ConnectionDriver(
       conn,
-      (d) => bound.socket.send(d, o.port, address),
+      (d) => sendDatagram(d, o.port, address),
       (e) => {
         if (e.type === 'accepted') {
           compression = compressionName(e.compression);

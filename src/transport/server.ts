@@ -55,7 +55,7 @@ import { type Clock, monotonicMs } from './clock.js';
 import { ConnectionDriver } from './driver.js';
 import { probeSizesFor } from './path-mtu.js';
 import { SharedAdmission, sharedAdmissionBuffer } from './shared-admission.js';
-import { bindUdp, type RemoteInfo } from './udp-socket.js';
+import { bindUdp, datagramSender, type RemoteInfo } from './udp-socket.js';
 
 export interface ServeOptions {
   root: string;
@@ -210,6 +210,8 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
   statSync(root); // fail early with ENOENT
   const bound = await bindUdp(o.host ?? '0.0.0.0', o.port ?? 4455, undefined, { reusePort: o.reusePort ?? false });
   const { socket } = bound;
+  // sessions' datagrams: a sealed DATA packet goes back to the pool once the kernel has it (peak RSS)
+  const sendDatagram = datagramSender(socket);
   const clock = o.clock ?? monotonicMs;
   const rng = o.rng ?? createRng(randomBytes(4).readUInt32LE(0));
   const sessions = new Map<string, Session>();
@@ -542,7 +544,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
     };
     s.driver = new ConnectionDriver(
       conn,
-      (d) => socket.send(d, s.peer.port, s.peer.address),
+      (d) => sendDatagram(d, s.peer.port, s.peer.address),
       (e) => {
         if (e.type === 'closed') inactive(s); // lingering or closed: no longer one of its source's active sessions
         if (e.type === 'request' && total > maxSessions) {

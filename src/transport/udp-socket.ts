@@ -6,6 +6,7 @@
 import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIP } from 'node:net';
+import { type DatagramPool, datagramPool } from '../crypto/index.js';
 
 export const WANT_BUFFER_BYTES = 4 << 20;
 
@@ -71,6 +72,35 @@ export function udpSocket(type: 'udp4' | 'udp6', reusePort: boolean): Socket {
     lookup: literalLookup(),
     ...(reusePort && { reusePort: true }),
   } as SocketOptions);
+}
+
+/** What `datagramSender` needs of a socket (a dgram Socket; tests pass a stand-in). */
+export interface SendingSocket {
+  send(msg: Uint8Array, port: number, address: string): void;
+  getSendQueueCount(): number;
+}
+
+/**
+ * Sends a connection's datagrams, each given up by its caller (nothing reads it after the send), and gives a pooled
+ * one (a sealed DATA packet: crypto/datagram-pool.ts) back to the pool once the kernel has copied it. The socket
+ * must be bound and made by `udpSocket` (bindUdp): then dgram's send to an address literal runs the lookup
+ * at once and tries the kernel's send before returning (uv_udp_try_send), so an empty libuv send queue right after
+ * it means the bytes are in the kernel. A send libuv queued (EAGAIN: a full socket buffer) keeps its datagram,
+ * which is then collected, never reused; so is one to a host name (its lookup answers later).
+ */
+export function datagramSender(
+  socket: SendingSocket,
+  pool: DatagramPool = datagramPool,
+): (d: Uint8Array, port: number, address: string) => void {
+  let literal = '';
+  return (d, port, address) => {
+    socket.send(d, port, address);
+    if (address !== literal) {
+      if (isIP(address) === 0) return;
+      literal = address;
+    }
+    if (socket.getSendQueueCount() === 0) pool.giveBack(d);
+  };
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
