@@ -29,10 +29,19 @@
 // Modes: STARTUP (gain 2.77 until the estimate stops growing 25% per round for 3 rounds, or a round's RTT
 // inflates: the queue is filling) → DRAIN (gain 1/2.77 until in flight ≤ BDP) → PROBE_BW (gain cycle 1.25, 0.75,
 // 1 × 6, one phase per min RTT) ⇄ PROBE_RTT.
+// Probing again: an RTT rise ends STARTUP whether or not it is the bottleneck's queue (on a busy host its own
+// processing delays the ACKs; on the shaped 100 Mbit/s relay link STARTUP left at 53–57 Mbit/s), and the path can get
+// faster later. PROBE_BW then regrew the estimate by 25% per 8 rounds (~400 ms at half rate there). So when a 1.25
+// phase raised the estimate by ≥ 20% (it found nearly all it asked for: the pipe is not full), the next 1.25 phase
+// follows the 0.75 one at once (25% per 2 rounds) — only before the flow's first congestion cut: flows sharing a
+// queue see one early, and there a probe that finds 20% found it in the others' halving (without that condition
+// Jain ≥ 0.95 in 19 of the fairness matrix's 33 runs instead of 22, and 8 flows staggered by 2 s fell to 0.56).
 
 const STARTUP_GAIN = 2.77;
 const CYCLE = [1.25, 0.75, 1, 1, 1, 1, 1, 1] as const;
 const BW_WINDOW_ROUNDS = 10;
+/** A 1.25 probe that raised the estimate by this much probes again at once (before the first congestion cut). */
+const PROBE_AGAIN_GROWTH = 1.2;
 /** A congested round cuts the in-flight bound to this fraction of what was in flight (Reno's β). */
 const INFLIGHT_BETA = 0.5;
 /** A lossy round is congestion only when its RTT is inflated and it lost more than this, and 1.5 × p̂ (BBRv2's 2%). */
@@ -105,6 +114,8 @@ export class CongestionController implements CongestionControl {
   /** A round's RTT has been seen inflated, and later a sample near minRTT: minRTT is the empty-queue RTT. */
   private seenInflated = false;
   minValidated = false;
+  /** The estimate when the current 1.25 phase began (0: none to judge). */
+  private probeBaseBps = 0;
 
   constructor(
     public mss: number,
@@ -182,6 +193,20 @@ export class CongestionController implements CongestionControl {
     if (this.mode === 'probe_bw' && s.nowMs - this.cycleStartMs > Math.max(this.minRttMs, 1)) {
       this.cycleIndex = (this.cycleIndex + 1) % CYCLE.length;
       this.cycleStartMs = s.nowMs;
+      if (this.cycleIndex === 0) this.probeBaseBps = this.btlBwBps;
+      else if (this.cycleIndex === 2) {
+        // the 1.25 phase's samples came back during the 0.75 one: it found nearly all it asked for, so the pipe is
+        // not full (STARTUP left on an RTT rise that was not the bottleneck's queue, or the path got faster): probe
+        // again now instead of cruising 6 rounds — until the first congestion cut (flows sharing a queue see one)
+        if (
+          this.congestionEvents === 0 &&
+          this.probeBaseBps > 0 &&
+          this.btlBwBps >= PROBE_AGAIN_GROWTH * this.probeBaseBps
+        ) {
+          this.cycleIndex = 0;
+          this.probeBaseBps = this.btlBwBps;
+        } else this.probeBaseBps = 0;
+      }
     }
   }
 
@@ -268,6 +293,7 @@ export class CongestionController implements CongestionControl {
 
   private enterProbeBw(nowMs: number): void {
     this.mode = 'probe_bw';
+    this.probeBaseBps = 0;
     this.cycleIndex = 1;
     this.cycleStartMs = nowMs;
   }
