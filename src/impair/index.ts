@@ -1,4 +1,5 @@
 // Public face of the impairment model: netem's grammar, the seeded PRNG, the per-packet decision function.
+export { copyBytes } from './bytes.js';
 export { NetemSyntaxError } from './errors.js';
 export {
   type Blackout,

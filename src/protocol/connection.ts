@@ -23,6 +23,7 @@
 //   number answered for another packet under that number, sealed by a third party with the keys) would
 //   otherwise probe for DONE forever, each probe acknowledged.
 import { type ServerSecurity, serverRead } from '../crypto/index.js';
+import { copyBytes } from '../impair/index.js';
 import { ConnectionBase } from './connection-base.js';
 import type { AcceptOptions, ConnectionConfig, Deferred } from './connection-config.js';
 import { DoneStatus, decodeFrames } from './frames.js';
@@ -58,7 +59,13 @@ export class Connection extends ConnectionBase {
     request: Initial,
     endpoint: { source?: DataSource; sink?: DataSink },
   ): Connection {
-    const c = new Connection('client', cfg, nowMs, cfg.connectionId?.slice() ?? cfg.rng.bytes(8), endpoint);
+    const c = new Connection(
+      'client',
+      cfg,
+      nowMs,
+      cfg.connectionId ? copyBytes(cfg.connectionId) : cfg.rng.bytes(8),
+      endpoint,
+    );
     c.request = request;
     c.client = new ClientHello(cfg.clientSecurity ?? { mode: 'plaintext' }, c.connectionId, request, c.timers, nowMs);
     c.securityLabel = c.client.hs.label;
@@ -69,13 +76,13 @@ export class Connection extends ConnectionBase {
   static server(cfg: ConnectionConfig, nowMs: number, datagram: Uint8Array): Connection | undefined {
     const h = decodeHeader(datagram);
     if (!h.ok || h.value.type !== PacketType.Initial) return undefined;
-    const c = new Connection('server', cfg, nowMs, h.value.connectionId.slice(), {});
+    const c = new Connection('server', cfg, nowMs, copyBytes(h.value.connectionId), {});
     const payload = c.packets.open(PacketType.Initial, h.value.packetNumber, datagram);
     if (!payload) return undefined;
     const env = decodeInitialEnvelope(payload);
     if (!env.ok) return undefined;
     const sec: ServerSecurity = cfg.serverSecurity ?? { allowPlaintext: true, ephemeral: () => cfg.rng.bytes(32) };
-    c.initialMessage = env.value.message.slice();
+    c.initialMessage = copyBytes(env.value.message);
     const read = serverRead(sec, env.value.suite, env.value.message, c.connectionId);
     if (!read.ok) {
       // cannot talk securely with this client: refuse in plaintext (all a refusal can be) and close

@@ -12,6 +12,8 @@
 //   PATH_RESPONSE  0x0a | 8 bytes   (the challenge's bytes echoed from the address being validated)
 // A packet holds at most MAX_FRAMES_PER_PACKET frames and at most one ACK frame (an adversarial peer must
 // not make one packet cost unbounded work: security review #8).
+
+import { copyBytes } from '../impair/index.js';
 import { Reader, Writer } from './bytes.js';
 import type { Decoded } from './wire.js';
 
@@ -186,10 +188,10 @@ export function decodeFrames(buf: Uint8Array): Decoded<Frame[]> {
         break;
       }
       case 0x09:
-        out.push({ type: 'path_challenge', data: r.bytes(PATH_DATA_BYTES).slice() });
+        out.push({ type: 'path_challenge', data: copyBytes(r.bytes(PATH_DATA_BYTES)) });
         break;
       case 0x0a:
-        out.push({ type: 'path_response', data: r.bytes(PATH_DATA_BYTES).slice() });
+        out.push({ type: 'path_response', data: copyBytes(r.bytes(PATH_DATA_BYTES)) });
         break;
       default:
         return { ok: false, error: `unknown frame type 0x${t.toString(16)}` };

@@ -22,6 +22,7 @@ import {
   PLAINTEXT_LABEL,
   type ServerRead,
 } from '../crypto/index.js';
+import { copyBytes } from '../impair/index.js';
 import { sameBytes } from './bytes.js';
 import { printable } from './printable.js';
 import { Timer, type TimerTable } from './timers.js';
@@ -99,7 +100,7 @@ export class ClientHello {
     this.retries++;
     if (this.attempts === 1 && this.token.length === 0)
       this.baseMs = Math.min(250, Math.max(50, 3 * (nowMs - this.sentMs)));
-    this.token = payload.slice();
+    this.token = copyBytes(payload);
     this.sinceRetry = 0;
     this.timers.set(Timer.Initial, 0);
   }

@@ -2,6 +2,8 @@
 //   version u8 (=1) | type u8 | connection ID 8 bytes | packet number u48 | protected payload
 // All multi-byte fields big-endian. Handshake payloads (INITIAL, ACCEPT, REJECT) and frame payloads
 // (DATA packets) are decoded here; decoders return `{ ok: false, error }` on malformed input, never throw.
+
+import { copyBytes } from '../impair/index.js';
 import { Reader, Writer } from './bytes.js';
 import type { Range } from './range-set.js';
 
@@ -171,7 +173,7 @@ export function decodeInitial(buf: Uint8Array): Decoded<Initial> {
   const path = r.str16();
   const sizeBytes = r.u48();
   const ranges = readRanges(r);
-  const sourceTag = r.bytes(SOURCE_TAG_BYTES).slice();
+  const sourceTag = copyBytes(r.bytes(SOURCE_TAG_BYTES));
   if (r.bad || !ranges || r.remaining !== 0) return { ok: false, error: 'truncated or malformed INITIAL' };
   if (op < 1 || op > 3) return { ok: false, error: `unknown operation ${op}` };
   if (compression > 3) return { ok: false, error: `unknown compression ${compression}` };
@@ -205,7 +207,7 @@ export function decodeAccept(buf: Uint8Array): Decoded<Accept> {
   const sizeBytes = r.u48();
   const compression = r.u8();
   const ranges = readRanges(r);
-  const sourceTag = r.bytes(SOURCE_TAG_BYTES).slice();
+  const sourceTag = copyBytes(r.bytes(SOURCE_TAG_BYTES));
   if (r.bad || !ranges || r.remaining !== 0 || op < 1 || op > 3 || compression > 3)
     return { ok: false, error: 'malformed ACCEPT' };
   return {

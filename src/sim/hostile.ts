@@ -11,6 +11,7 @@
 //   corrupting ones), with packet numbers next to, ahead of, or behind the side's own.
 // Rules: sans-I/O and seeded — one Rng stream, so a run replays exactly from its seed and options.
 import type { Rng } from '../impair/index.js';
+import { copyBytes } from '../impair/index.js';
 import { encodeFrames, type Frame } from '../protocol/index.js';
 
 const U48_MAX = 2 ** 48 - 1;
@@ -216,7 +217,7 @@ function malformed(rng: Rng, t: HostileTarget): { kind: string; payload: Uint8Ar
       // ACK ranges out of order, above `largest`, or more than 32 of them
       const ack = ackFrame(rng, t);
       const bad = encodeFrames([ack]);
-      const b = bad.slice();
+      const b = copyBytes(bad);
       if (b.length > 24) b[24 + rng.int(b.length - 24)]! ^= 0xff;
       else b[17] = 33 + rng.int(200); // range count
       return { kind: 'ack-invalid', payload: b };
@@ -241,7 +242,7 @@ function malformed(rng: Rng, t: HostileTarget): { kind: string; payload: Uint8Ar
       return { kind: 'close-cut', payload: concat(Uint8Array.of(0x05), u16(60_000), rng.bytes(rng.int(50))) };
     }
     default: {
-      const full = encodeFrames(some()).slice();
+      const full = copyBytes(encodeFrames(some()));
       for (let i = 0, n = 1 + rng.int(4); i < n && full.length > 0; i++) full[rng.int(full.length)]! ^= 1 << rng.int(8);
       return { kind: 'flipped', payload: full };
     }
@@ -346,7 +347,7 @@ export class HostilePeer {
     if (copy?.type === 'data' && rng.next() < 0.3) {
       if (rng.next() < 0.5) return { kind: 'copy', payload: encodeFrames([copy]) }; // a benign duplicate
       // the same frame moved or with a byte changed: wrong data at a plausible place
-      const bytes = copy.bytes.slice();
+      const bytes = copyBytes(copy.bytes);
       if (bytes.length > 0) bytes[rng.int(bytes.length)]! ^= 1 + rng.int(255);
       const shift = rng.next() < 0.5 ? 0 : rng.int(64) - 32;
       const offset = Math.max(0, Math.min(this.sizeBytes - copy.length, copy.offset + shift));

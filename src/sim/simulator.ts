@@ -15,7 +15,7 @@ import {
   toHex,
   x25519KeyPair,
 } from '../crypto/index.js';
-import { type Blackout, createRng, Impairment, type ImpairmentStats, type Netem } from '../impair/index.js';
+import { type Blackout, copyBytes, createRng, Impairment, type ImpairmentStats, type Netem } from '../impair/index.js';
 import {
   type Compression,
   Connection,
@@ -189,7 +189,7 @@ export function simulateTransfer(o: SimOptions): SimResult {
     const type = h.value.type;
     if (type === PacketType.Initial && who === 'client' && !initialMessage) {
       const env = decodeInitialEnvelope(openStateless(d)?.payload ?? new Uint8Array(0));
-      if (env.ok) initialMessage = env.value.message.slice();
+      if (env.ok) initialMessage = copyBytes(env.value.message);
     } else if (type === PacketType.Accept && who === 'server' && !keys) {
       const opened = openStateless(d);
       keys = opened && deriveKeys(opened.payload);
@@ -222,7 +222,7 @@ export function simulateTransfer(o: SimOptions): SimResult {
       for (const dl of linkOf(who).decide(now, d.length)) {
         let bytes = d;
         if (dl.corrupt) {
-          bytes = d.slice();
+          bytes = copyBytes(d);
           bytes[dl.corrupt.byteIndex] = bytes[dl.corrupt.byteIndex]! ^ (1 << dl.corrupt.bitIndex);
         }
         q.push(dl.atMs, { kind: 'deliver', to: who === 'client' ? 'server' : 'client', bytes });

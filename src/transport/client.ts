@@ -20,7 +20,7 @@ import {
   PartFile,
   readJournalInfo,
 } from '../files/index.js';
-import { createRng, type Rng } from '../impair/index.js';
+import { copyBytes, createRng, type Rng } from '../impair/index.js';
 import {
   CONNECTION_DEFAULTS,
   Connection,
@@ -358,7 +358,7 @@ async function fetchServerKey(
         p.payload.length === 32
       ) {
         done();
-        resolve(p.payload.slice());
+        resolve(copyBytes(p.payload));
       }
     };
     const done = () => {

@@ -10,6 +10,7 @@ import type { Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import {
   type Blackout,
+  copyBytes,
   createRng,
   ETHERNET_HEADER_BYTES,
   Impairment,
@@ -194,7 +195,7 @@ class Direction {
     for (const d of this.imp.decide(now, bytes.length, udpFrameBytes(bytes.length, this.ip))) {
       let b = bytes;
       if (d.corrupt) {
-        b = bytes.slice();
+        b = copyBytes(bytes);
         b[d.corrupt.byteIndex] = b[d.corrupt.byteIndex]! ^ (1 << d.corrupt.bitIndex);
       }
       if (d.atMs <= now) {
@@ -222,7 +223,7 @@ class Direction {
       else {
         at = Math.max(at, d.atMs);
         if (d.corrupt) {
-          if (b === bytes) b = bytes.slice();
+          if (b === bytes) b = copyBytes(bytes);
           const i = Math.min(bytes.length - 1, offset + Math.max(0, d.corrupt.byteIndex - 28));
           b[i] = b[i]! ^ (1 << d.corrupt.bitIndex);
         }
@@ -339,11 +340,13 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
         const u: Upstream = { socket: b.socket, port: o.targetPort };
         upstreamPorts.push(b.port);
         if (o.recvBufferBytes !== undefined) b.socket.setRecvBufferSize(o.recvBufferBytes);
+        // each datagram is forwarded as node:dgram delivered it (its own memory, not copied); a corrupted copy is
+        // copyBytes'd (src/impair/bytes.ts)
         b.socket.on('message', (msg, from) => {
           // only the server's host may move the client's traffic to another port (a TFTP transfer ID)
           if (from.address !== target || (o.pinServerPort && from.port !== o.targetPort)) return;
           u.port = from.port;
-          down.push(new Uint8Array(msg), (bytes) =>
+          down.push(msg, (bytes) =>
             front.socket.send(bytes, client.port, client.address, (e) => {
               if (e) down.sendErrors++;
             }),
@@ -371,7 +374,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     }
     upstreamFor(rinfo).then(
       (u) =>
-        up.push(new Uint8Array(msg), (bytes) =>
+        up.push(msg, (bytes) =>
           u.socket.send(bytes, u.port, target, (e) => {
             if (e) up.sendErrors++;
           }),

@@ -3,7 +3,7 @@
 //   after N flip P% truncate P% replay P% reorder P%      (every part optional)
 // With AEAD every altered or replayed datagram must be dropped by the receiver: a transfer through this
 // stage either completes with the right SHA-256 or fails with an authentication error — never a wrong file.
-import { parsePercent, type Rng } from '../impair/index.js';
+import { copyBytes, parsePercent, type Rng } from '../impair/index.js';
 
 export interface TamperOptions {
   afterPackets: number;
@@ -62,7 +62,7 @@ export class Tamper {
     let d = b;
     const roll = (pct: number) => pct > 0 && this.rng.next() < pct / 100;
     if (roll(this.o.flipPct)) {
-      d = d.slice();
+      d = copyBytes(d);
       const i = this.rng.int(d.length);
       d[i] = d[i]! ^ (1 << this.rng.int(8));
       this.stats.flipped++;

@@ -56,6 +56,18 @@ describe('architecture', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('src/ copies bytes with copyBytes, never .slice(): on a Buffer it is a view (DEP0158)', () => {
+    // The relay's "copy" of a datagram it corrupted was a view on the one it also delivered as the duplicate
+    // (src/impair/bytes.ts); a no-argument .slice() is how code says "a copy", so none is allowed.
+    const offenders: string[] = [];
+    for (const f of all) {
+      const text = readFileSync(f, 'utf8').replace(/\/\/.*$/gm, '');
+      for (const [i, line] of text.split('\n').entries())
+        if (line.includes('.slice()')) offenders.push(`${relative(SRC, f)}:${i + 1}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('imports follow the dependency direction and go through index.ts', () => {
     const offenders: string[] = [];
     for (const f of all) {
