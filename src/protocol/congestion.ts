@@ -88,7 +88,11 @@ export interface CongestionControl {
 
 export class CongestionController implements CongestionControl {
   mode: CcMode = 'startup';
+  /** Delivery-rate samples; the window is bwSamples[bwHead..] (dropping from the front moves bwHead, not memory). */
   private readonly bwSamples: Array<{ round: number; bps: number }> = [];
+  private bwHead = 0;
+  /** The largest sample in the window, kept as they come and go (read several times per ACK: a scan cost ~4%). */
+  private bwMax = 0;
   private round = 0;
   private fullBw = 0;
   private fullBwRounds = 0;
@@ -124,9 +128,7 @@ export class CongestionController implements CongestionControl {
 
   /** Bottleneck bandwidth estimate in bytes per second. */
   get btlBwBps(): number {
-    let m = 0;
-    for (const s of this.bwSamples) if (s.bps > m) m = s.bps;
-    return m;
+    return this.bwMax;
   }
 
   private get compensation(): number {
@@ -232,18 +234,43 @@ export class CongestionController implements CongestionControl {
    */
   onTimeout(first = true): void {
     const bw = this.btlBwBps;
-    this.bwSamples.length = 0;
-    if (bw > 0) this.bwSamples.push({ round: this.round, bps: first ? bw / 2 : bw });
+    this.restartSamples(first ? bw / 2 : bw);
     this.mode = 'startup';
     this.fullBw = 0;
     this.fullBwRounds = 0;
   }
 
   private addSample(bps: number): void {
-    this.bwSamples.push({ round: this.round, bps });
-    while (this.bwSamples.length > 0 && this.bwSamples[0]!.round < this.round - BW_WINDOW_ROUNDS)
-      this.bwSamples.shift();
-    if (this.bwSamples.length > 256) this.bwSamples.splice(0, this.bwSamples.length - 256);
+    const w = this.bwSamples;
+    w.push({ round: this.round, bps });
+    if (bps > this.bwMax) this.bwMax = bps;
+    // samples before bwHead have left the window (older than BW_WINDOW_ROUNDS, or beyond the newest 256)
+    let maxLeft = false;
+    while (
+      this.bwHead < w.length &&
+      (w[this.bwHead]!.round < this.round - BW_WINDOW_ROUNDS || w.length - this.bwHead > 256)
+    )
+      if (w[this.bwHead++]!.bps === this.bwMax) maxLeft = true;
+    if (maxLeft) {
+      let m = 0;
+      for (let i = this.bwHead; i < w.length; i++) if (w[i]!.bps > m) m = w[i]!.bps;
+      this.bwMax = m;
+    }
+    if (this.bwHead >= 1024) {
+      w.splice(0, this.bwHead);
+      this.bwHead = 0;
+    }
+  }
+
+  /** The window holds one sample, `bps`, from this round (none when `bps` is 0). */
+  private restartSamples(bps: number): void {
+    this.bwSamples.length = 0;
+    this.bwHead = 0;
+    this.bwMax = 0;
+    if (bps > 0) {
+      this.bwSamples.push({ round: this.round, bps });
+      this.bwMax = bps;
+    }
   }
 
   private endRound(): void {
@@ -259,9 +286,7 @@ export class CongestionController implements CongestionControl {
     if (congested) {
       this.congestionEvents++;
       this.lastCutRound = this.round;
-      const cut = this.btlBwBps * 0.85;
-      this.bwSamples.length = 0;
-      if (cut > 0) this.bwSamples.push({ round: this.round, bps: cut });
+      this.restartSamples(this.btlBwBps * 0.85);
       if (this.mode === 'startup') this.mode = 'drain';
       const base = Math.min(this.inflightHiBytes, this.roundMaxInflight);
       if (base > 0) this.inflightHiBytes = Math.max(INFLIGHT_BETA * base, 4 * this.mss);
