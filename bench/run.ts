@@ -25,7 +25,8 @@
 //              − configured per direction (target ±1 ms), loss − configured (±1 pp), the wire rate under `rate 1mbit`
 //              ÷ 1 Mbit/s counting the frame (±3%); timed on this process's clock, so a loaded host misses them
 //   crypto   — µs per seal and per open of one 1,160-byte packet (16-byte header as associated data), per AEAD
-//              backend (libsodium through sodium-native, node:crypto) and cipher; X25519 and a whole NK handshake
+//              backend (libsodium through sodium-native, node:crypto) and cipher; X25519 and a whole NK handshake;
+//              and the congestion controller's work per ACK (its 10-round window of rate samples full)
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
@@ -56,7 +57,7 @@ import {
 } from '../src/crypto/index.js';
 import { ipUdpHeaderBytes, parseNetem, udpFrameBytes } from '../src/impair/index.js';
 import { checkTargets, measureRelay } from '../src/lab/fidelity.js';
-import { DATA_FRAME_OVERHEAD, PACKET_OVERHEAD } from '../src/protocol/index.js';
+import { CongestionController, DATA_FRAME_OVERHEAD, PACKET_OVERHEAD } from '../src/protocol/index.js';
 import { parseFlows, simulateBottleneck, simulateTransfer } from '../src/sim/index.js';
 import { compressSuite } from './compress.js';
 import { scenarioFolder } from './lab-results.js';
@@ -1182,6 +1183,30 @@ function cryptoSuite(): Row[] {
         value: Number((per[`ChaChaPoly node:crypto ${op}`]! / per[`ChaChaPoly libsodium ${op}`]!).toFixed(2)),
         unit: 'ratio (µs per packet through node:crypto ÷ through libsodium)',
       });
+  // the controller on every ACK: a sample into its 10-round window of delivery rates (capped at 256), then the
+  // pacing rate and window the sender reads — the window's max was a scan of up to 256 samples on each read
+  const cc = new CongestionController(1428);
+  let ack = 0;
+  const perAck = microseconds(() => {
+    ack++;
+    cc.onAck({
+      nowMs: ack * 0.01,
+      deliveryRateBps: 12e6 + (ack % 1000) * 1000,
+      rttMs: 20 + (ack % 7),
+      minRttMs: 20,
+      bytesInFlight: 300_000,
+      roundEnded: ack % 200 === 0,
+      ackedBytes: 1428,
+      lostBytes: 0,
+    });
+    if (cc.pacingRateBps + cc.cwndBytes <= 0) throw new Error('bench: the controller stopped');
+  }, 200_000);
+  rows.push({
+    suite: 'crypto',
+    case: 'controller per ACK',
+    value: Number(perAck.us.toFixed(3)),
+    unit: `${fmt(perAck)}: onAck, pacing rate and window, 200 ACKs a round`,
+  });
   for (const [name, be] of backends) {
     const a = x25519KeyPair(new Uint8Array(randomBytes(32)), be);
     const b = x25519KeyPair(new Uint8Array(randomBytes(32)), be);
