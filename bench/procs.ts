@@ -50,7 +50,12 @@ export async function stop(child: ChildProcess): Promise<void> {
 export async function runUdplabClient(
   args: string[],
   home: string,
-): Promise<{ result: { bytes: number; duration_ms: number; goodput_bps: number }; cpuS: number; rssMb: number }> {
+): Promise<{
+  /** The --json result (a RUFT transfer's also has packets_sent and datagram_bytes; a TCP one has not). */
+  result: { bytes: number; duration_ms: number; goodput_bps: number; packets_sent?: number; datagram_bytes?: number };
+  cpuS: number;
+  rssMb: number;
+}> {
   const child = spawn(process.execPath, [BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, UDPLAB_HOME: home },
