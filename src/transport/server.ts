@@ -186,6 +186,16 @@ interface Session {
   cleanup: (ok: boolean, code?: string) => void;
 }
 
+/**
+ * What a session that sent data sent, for the operator's log: a transfer that spent most of its packets below the
+ * path's size (a path-MTU fallback after a stall) shows here, not in the client's figures.
+ */
+function sentSummary(c: Connection): string {
+  if (!c.isDataSender) return '';
+  const st = c.stats;
+  return ` (sent ${st.bytesSent} bytes in ${st.packetsSent} packets, ${st.packetsRetransmitted} retransmitted; ${st.datagramBytes}-byte datagrams at the end; path-MTU probes ${st.pmtuProbes}, fallbacks ${st.pmtuFallbacks})`;
+}
+
 const OP_NAMES: Record<number, string> = { [Op.Get]: 'get', [Op.Put]: 'put', [Op.List]: 'ls' };
 const PATH_PROBE_EVERY_MS = 250;
 const MAX_SESSION_LOG = 10_000;
@@ -410,7 +420,7 @@ export async function serve(o: ServeOptions): Promise<RunningServer> {
       const cleanup = s.cleanup;
       s.cleanup = () => {};
       cleanup(e.ok, e.code);
-      log(`session closed: ${e.ok ? 'ok' : `${e.code} ${printable(e.message ?? '')}`}`);
+      log(`session closed: ${e.ok ? 'ok' : `${e.code} ${printable(e.message ?? '')}`}${sentSummary(c)}`);
     }
   };
 
