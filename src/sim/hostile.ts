@@ -10,8 +10,7 @@
 //   side toward the other: mutated frames, copies of the side's own frames (benign duplicates or shifted,
 //   corrupting ones), with packet numbers next to, ahead of, or behind the side's own.
 // Rules: sans-I/O and seeded — one Rng stream, so a run replays exactly from its seed and options.
-import type { Rng } from '../impair/index.js';
-import { copyBytes } from '../impair/index.js';
+import { copyBytes, type Rng } from '../impair/index.js';
 import { encodeFrames, type Frame } from '../protocol/index.js';
 
 const U48_MAX = 2 ** 48 - 1;
