@@ -460,6 +460,7 @@ export class Sender {
           p.state = 'acked';
           if (!p.ackEliciting) continue;
           if (p.probe) this.pmtu.onProbeAcked(p.probe);
+          else if (p.appLimited) this.pmtu.onBackoffPacketAcked(p.size);
           ackedBytes += p.size;
           this.rate.delivered += p.size;
           if (p.segment) this.acked.add(p.segment[0], p.segment[0] + p.segment[1]);

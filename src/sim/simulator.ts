@@ -44,6 +44,11 @@ export interface SimOptions {
   down: Netem;
   blackouts?: Blackout[];
   /**
+   * Blackouts of one direction only, besides `blackouts` (both): a receiver that stops answering while data still
+   * reaches it (a stalled process) is a blackout of its direction alone.
+   */
+  oneWayBlackouts?: { up?: Blackout[]; down?: Blackout[] };
+  /**
    * A path MTU in IP bytes (datagram + 28): larger datagrams are dropped, as a router drops a DF packet it cannot
    * forward; from `fromMs` on (default: from the start) — a route change that makes a black hole.
    */
@@ -93,8 +98,12 @@ type Ev = { kind: 'deliver'; to: 'client' | 'server'; bytes: Uint8Array } | { ki
 
 export function simulateTransfer(o: SimOptions): SimResult {
   const root = createRng(o.seed);
-  const upLink = new Impairment(o.up, root.fork('up'), { blackouts: o.blackouts ?? [] });
-  const downLink = new Impairment(o.down, root.fork('down'), { blackouts: o.blackouts ?? [] });
+  const upLink = new Impairment(o.up, root.fork('up'), {
+    blackouts: [...(o.blackouts ?? []), ...(o.oneWayBlackouts?.up ?? [])],
+  });
+  const downLink = new Impairment(o.down, root.fork('down'), {
+    blackouts: [...(o.blackouts ?? []), ...(o.oneWayBlackouts?.down ?? [])],
+  });
   const fileRng = root.fork('file');
   const file = o.file ?? fileRng.bytes(o.sizeBytes);
   if (file.length !== o.sizeBytes)
