@@ -57,8 +57,9 @@ describe('architecture', () => {
   });
 
   it('src/ copies bytes with copyBytes, never .slice(): on a Buffer it is a view (DEP0158)', () => {
-    // The relay's "copy" of a datagram it corrupted was a view on the one it also delivered as the duplicate
-    // (src/impair/bytes.ts); a no-argument .slice() is how code says "a copy", so none is allowed.
+    // The simulator's "copy" of a datagram it corrupted was a view on the one it also delivered as the duplicate
+    // whenever the datagram was a Buffer (src/impair/bytes.ts); a no-argument .slice() is how code says "a copy", so
+    // none is allowed.
     const offenders: string[] = [];
     for (const f of all) {
       const text = readFileSync(f, 'utf8').replace(/\/\/.*$/gm, '');
