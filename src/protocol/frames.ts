@@ -12,7 +12,6 @@
 //   PATH_RESPONSE  0x0a | 8 bytes   (the challenge's bytes echoed from the address being validated)
 // A packet holds at most MAX_FRAMES_PER_PACKET frames and at most one ACK frame (an adversarial peer must
 // not make one packet cost unbounded work: security review #8).
-
 import { copyBytes } from '../impair/index.js';
 import { Reader, Writer } from './bytes.js';
 import type { Decoded } from './wire.js';

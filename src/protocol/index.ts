@@ -1,5 +1,4 @@
 // Public face of the RUFT protocol core (sans-I/O).
-
 export { CongestionController } from './congestion.js';
 export { Connection, MIN_INITIAL_DATAGRAM } from './connection.js';
 export type { ConnectionConfig, ConnectionEvent, Deferred, Role } from './connection-config.js';

@@ -2,7 +2,6 @@
 //   version u8 (=1) | type u8 | connection ID 8 bytes | packet number u48 | protected payload
 // All multi-byte fields big-endian. Handshake payloads (INITIAL, ACCEPT, REJECT) and frame payloads
 // (DATA packets) are decoded here; decoders return `{ ok: false, error }` on malformed input, never throw.
-
 import { copyBytes } from '../impair/index.js';
 import { Reader, Writer } from './bytes.js';
 import type { Range } from './range-set.js';
