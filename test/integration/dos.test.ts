@@ -2,10 +2,9 @@
 // answers smaller than requests until then, a per-source handshake rate limit, and a bounded flood.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientHandshake, x25519KeyPair } from '../../src/crypto/index.js';
+import { describe, expect, it } from 'vitest';
+import { ClientHandshake } from '../../src/crypto/index.js';
 import {
   encodeInitial,
   encodeInitialEnvelope,
@@ -15,29 +14,17 @@ import {
   PacketType,
   sealStateless,
 } from '../../src/protocol/index.js';
-import { get, type RunningServer, serve } from '../../src/transport/index.js';
-import { randomFile, tempDir } from '../helpers/tmp.js';
+import { get } from '../../src/transport/index.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile } from '../helpers/tmp.js';
 
-const dir = tempDir();
-const identity = x25519KeyPair(randomBytes(32));
-let server: RunningServer;
-
-beforeAll(async () => {
-  mkdirSync(join(dir.path, 'root'));
-  randomFile(join(dir.path, 'root', 'f.bin'), 200_000);
-  server = await serve({
-    root: join(dir.path, 'root'),
-    host: '127.0.0.1',
-    port: 0,
-    identity,
-    handshakeRate: { burst: 20, perSecond: 10 },
-  });
+const live = useServer({
+  setup: (root) => {
+    randomFile(join(root, 'f.bin'), 200_000);
+  },
+  serve: { handshakeRate: { burst: 20, perSecond: 10 } },
 });
-
-afterAll(async () => {
-  await server.close();
-  dir[Symbol.dispose]();
-});
+const { identity } = live;
 
 function initialDatagram(): Uint8Array {
   const cid = randomBytes(8);
@@ -67,11 +54,11 @@ describe('admission control', () => {
     try {
       const d = initialDatagram();
       const answer = new Promise<Buffer>((ok) => sock.once('message', (m) => ok(m)));
-      sock.send(d, server.port, '127.0.0.1');
+      sock.send(d, live.server.port, '127.0.0.1');
       const m = await answer;
       expect(openStateless(new Uint8Array(m))?.type).toBe(PacketType.Retry);
       expect(m.length * 3).toBeLessThanOrEqual(d.length); // far below the 3× amplification limit
-      expect(server.sessions()).toBe(0);
+      expect(live.server.sessions()).toBe(0);
     } finally {
       sock.close();
     }
@@ -88,16 +75,12 @@ describe('admission control', () => {
     let answers = 0;
     for (const s of socks) s.on('message', () => answers++);
     const sent = 2000;
-    for (let i = 0; i < sent; i++) socks[i % socks.length]!.send(initialDatagram(), server.port, '127.0.0.1');
+    for (let i = 0; i < sent; i++) socks[i % socks.length]!.send(initialDatagram(), live.server.port, '127.0.0.1');
     await new Promise((r) => setTimeout(r, 300));
     for (const s of socks) s.close();
-    expect(server.sessions()).toBe(0);
+    expect(live.server.sessions()).toBe(0);
     expect(answers).toBeLessThan(100); // one source address: burst 20 + 10/s
-    const r = await get(
-      { host: '127.0.0.1', port: server.port, serverKey: identity.publicKey },
-      'f.bin',
-      join(dir.path, 'ok.bin'),
-    );
+    const r = await get(live.clientOptions(), 'f.bin', join(live.dir, 'ok.bin'));
     expect(r.bytes).toBe(200_000);
   });
 });

@@ -4,37 +4,22 @@
 // them after a validated move to an address whose route carries only 1,500 bytes: the server sent it 32,000-byte
 // datagrams, which Linux fragments (or a hop drops) — what the route bound exists to prevent. Here the route table
 // is stood in for (`probeSizes`): 127.0.0.1 carries 32,000 bytes, 127.0.0.2 only Ethernet's 1,500.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { x25519KeyPair } from '../../src/crypto/index.js';
-import { type RunningServer, serve } from '../../src/transport/index.js';
+import { describe, expect, it } from 'vitest';
 import { EvilSession, EvilSocket, getRequest, highestDataPn } from '../helpers/evil-client.js';
-import { randomFile, tempDir } from '../helpers/tmp.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile } from '../helpers/tmp.js';
 
-const dir = tempDir('udplab-migration-pmtu-');
-const root = join(dir.path, 'root');
-const identity = x25519KeyPair(randomBytes(32));
-const log: string[] = [];
-let server: RunningServer;
-
-beforeAll(async () => {
-  mkdirSync(root);
-  randomFile(join(root, 'f.bin'), 64 << 20);
-  server = await serve({
-    root,
-    host: '127.0.0.1',
-    port: 0,
-    identity,
-    log: (l) => log.push(l),
+const live = useServer({
+  prefix: 'udplab-migration-pmtu-',
+  setup: (root) => {
+    randomFile(join(root, 'f.bin'), 64 << 20);
+  },
+  serve: {
     probeSizes: (a) => (a === '127.0.0.1' ? [32_000, 1472, 1452, 1400, 1280] : [1472, 1452, 1400, 1280]),
-  });
+  },
 });
-afterAll(async () => {
-  await server.close();
-  dir[Symbol.dispose]();
-});
+const { identity, log } = live;
 
 const ack = (top: number) => ({
   type: 'ack' as const,
@@ -50,11 +35,11 @@ describe('a validated migration restarts the path-MTU search with the new addres
     const moved = await EvilSocket.open('127.0.0.2');
     try {
       const s = await EvilSession.open(first, {
-        serverPort: server.port,
+        serverPort: live.server.port,
         serverKey: identity.publicKey,
         request: getRequest('f.bin'),
       });
-      first.send(s.seal([{ type: 'ping' }]), server.port);
+      first.send(s.seal([{ type: 'ping' }]), live.server.port);
       // acknowledge everything from 127.0.0.1 until the server sends 32,000-byte datagrams there
       const big = (from: number) => first.inbox.slice(from).some((m) => m.bytes.length === 32_000 && s.open(m.bytes));
       const deadline = Date.now() + 5000;
@@ -62,24 +47,24 @@ describe('a validated migration restarts the path-MTU search with the new addres
       let raised = false;
       while (Date.now() < deadline && !raised) {
         await new Promise((ok) => setTimeout(ok, 10));
-        first.send(s.seal([ack(highestDataPn(first, s, 0))]), server.port);
+        first.send(s.seal([ack(highestDataPn(first, s, 0))]), live.server.port);
         raised = big(seen) && first.inbox.slice(seen).filter((m) => m.bytes.length === 32_000).length >= 2;
         if (!raised) seen = Math.max(0, first.inbox.length - 64);
       }
       expect(raised).toBe(true);
 
       // the client moves to 127.0.0.2 and answers the PATH_CHALLENGE there
-      moved.send(s.seal([{ type: 'ping' }]), server.port);
+      moved.send(s.seal([{ type: 'ping' }]), live.server.port);
       const ch = await moved.waitFor((m) => (s.open(m.bytes) ?? []).some((f) => f.type === 'path_challenge'), 2000);
       expect(ch).toBeDefined();
       const data = (s.open(ch!.bytes)!.find((f) => f.type === 'path_challenge') as { data: Uint8Array }).data;
       const before = moved.inbox.length;
-      moved.send(s.seal([{ type: 'path_response', data }, ack(highestDataPn(first, s))]), server.port);
+      moved.send(s.seal([{ type: 'path_response', data }, ack(highestDataPn(first, s))]), live.server.port);
       // keep acknowledging from the new address for a while: what the server sends there is what it chose for it
       const until = Date.now() + 1500;
       while (Date.now() < until) {
         await new Promise((ok) => setTimeout(ok, 10));
-        moved.send(s.seal([ack(Math.max(highestDataPn(first, s), highestDataPn(moved, s)))]), server.port);
+        moved.send(s.seal([ack(Math.max(highestDataPn(first, s), highestDataPn(moved, s)))]), live.server.port);
       }
       expect(log.join('\n')).toMatch(/session moved 127\.0\.0\.1:\d+ → 127\.0\.0\.2:\d+ \(path validated\)/);
       const after = moved.inbox.slice(before).filter((m) => (s.open(m.bytes) ?? []).some((f) => f.type === 'data'));

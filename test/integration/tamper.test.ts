@@ -1,29 +1,20 @@
 // A hostile path after the handshake: bits flipped, datagrams truncated, replayed and reordered. The session
 // either completes with the right SHA-256 or fails with an authentication error — never a wrong file.
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { x25519KeyPair } from '../../src/crypto/index.js';
+import { describe, expect, it } from 'vitest';
 import { parseNetem } from '../../src/impair/index.js';
-import { get, parseTamper, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
-import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+import { get, parseTamper, put, startRelay } from '../../src/transport/index.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile, sha256File } from '../helpers/tmp.js';
 
-const dir = tempDir();
-const identity = x25519KeyPair(randomBytes(32));
-let server: RunningServer;
 let sha = '';
-
-beforeAll(async () => {
-  mkdirSync(join(dir.path, 'root'));
-  sha = randomFile(join(dir.path, 'root', 'f.bin'), 2 << 20);
-  server = await serve({ root: join(dir.path, 'root'), host: '127.0.0.1', port: 0, identity });
+const live = useServer({
+  setup: (root) => {
+    sha = randomFile(join(root, 'f.bin'), 2 << 20);
+  },
 });
-
-afterAll(async () => {
-  await server.close();
-  dir[Symbol.dispose]();
-});
+const { dir, root } = live;
 
 describe('tampering relay', () => {
   it('parses its grammar and refuses nonsense', () => {
@@ -43,15 +34,15 @@ describe('tampering relay', () => {
     async (seed) => {
       const relay = await startRelay({
         targetHost: '127.0.0.1',
-        targetPort: server.port,
+        targetPort: live.server.port,
         up: parseNetem('delay 2ms'),
         down: parseNetem('delay 2ms'),
         seed,
         tamper: parseTamper('after 3 flip 5% truncate 3% replay 5% reorder 5%'),
       });
       try {
-        const opts = { host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey };
-        const local = join(dir.path, `t${seed}.bin`);
+        const opts = live.clientOptions({ port: relay.port });
+        const local = join(dir, `t${seed}.bin`);
         const r = await get(opts, 'f.bin', local).catch((e) => e as { code: string });
         if ('code' in r) {
           expect(r.code).toBe('E_AUTH_FAILED');
@@ -59,10 +50,8 @@ describe('tampering relay', () => {
         } else {
           expect(sha256File(local)).toBe(sha);
         }
-        const back = join(dir.path, 'root', `back${seed}.bin`);
-        const p = await put(opts, join(dir.path, 'root', 'f.bin'), `back${seed}.bin`).catch(
-          (e) => e as { code: string },
-        );
+        const back = join(root, `back${seed}.bin`);
+        const p = await put(opts, join(root, 'f.bin'), `back${seed}.bin`).catch((e) => e as { code: string });
         if ('code' in p) {
           expect(p.code).toBe('E_AUTH_FAILED');
           expect(existsSync(back)).toBe(false);
