@@ -7,26 +7,24 @@
 // instead of the real server's ACCEPT that was on its way.
 // Expected: unauthenticated REJECTs never close before the handshake deadline (a genuine answer may still come),
 // as answers that do not authenticate already are.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { x25519KeyPair } from '../../src/crypto/index.js';
+import { describe, expect, it } from 'vitest';
 import { encodeReject, PacketType, sealStateless } from '../../src/protocol/index.js';
-import { get, serve } from '../../src/transport/index.js';
+import { get } from '../../src/transport/index.js';
 import { EvilSocket, typeOf } from '../helpers/evil-client.js';
-import { randomFile, tempDir } from '../helpers/tmp.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile } from '../helpers/tmp.js';
 
-const dir = tempDir();
-const identity = x25519KeyPair(randomBytes(32));
-afterAll(() => dir[Symbol.dispose]());
+let sha = '';
+const live = useServer({
+  setup: (root) => {
+    sha = randomFile(join(root, 'f.bin'), 100_000);
+  },
+});
 
 describe('review: forged unauthenticated REJECTs', () => {
   it('two forged suite-0 REJECTs sent back to back do not end the GET (ended E_BUSY on the current code)', async () => {
-    const root = join(dir.path, 'root');
-    mkdirSync(root);
-    const sha = randomFile(join(root, 'f.bin'), 100_000);
-    const srv = await serve({ root, host: '127.0.0.1', port: 0, identity });
+    const srv = live.server;
     // an on-path attacker: a proxy that forwards faithfully and, on the first INITIAL, injects two forged REJECTs
     const proxy = await EvilSocket.open();
     const upstream = await EvilSocket.open();
@@ -49,18 +47,15 @@ describe('review: forged unauthenticated REJECTs', () => {
       if (clientAddr) proxy.socket.send(m, clientAddr.port, clientAddr.address);
     });
     try {
-      const r = await get(
-        { host: '127.0.0.1', port: proxy.port, serverKey: identity.publicKey },
-        'f.bin',
-        join(dir.path, 'out.bin'),
-      ).catch((e: { code?: string; message?: string }) => e);
+      const r = await get(live.clientOptions({ port: proxy.port }), 'f.bin', join(live.dir, 'out.bin')).catch(
+        (e: { code?: string; message?: string }) => e,
+      );
       expect(injected).toBe(2);
       expect((r as { code?: string }).code, (r as { message?: string }).message).toBeUndefined();
       expect((r as { sha256?: string }).sha256).toBe(sha);
     } finally {
       proxy.close();
       upstream.close();
-      await srv.close();
     }
   });
 });

@@ -10,39 +10,26 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientHandshake, x25519KeyPair } from '../../src/crypto/index.js';
+import { describe, expect, it } from 'vitest';
+import { ClientHandshake } from '../../src/crypto/index.js';
 import { encodeInitial, Op, PacketType } from '../../src/protocol/index.js';
-import { type RunningServer, serve } from '../../src/transport/index.js';
 import { cookieFor, EvilSocket, initialDatagram, typeOf } from '../helpers/evil-client.js';
-import { tempDir } from '../helpers/tmp.js';
+import { useServer } from '../helpers/server.js';
 
-const dir = tempDir();
-const identity = x25519KeyPair(randomBytes(32));
 const psk = new Uint8Array(randomBytes(32));
 const ENTRIES = 30_000;
 
 describe('review: a LIST INITIAL that is never confirmed', () => {
-  let srv: RunningServer;
-  const root = join(dir.path, 'root');
-  beforeAll(async () => {
-    const big = join(root, 'big');
-    mkdirSync(big, { recursive: true });
-    for (let i = 0; i < ENTRIES; i++) closeSync(openSync(join(big, `${'f'.repeat(200)}${i}`), 'w'));
-    srv = await serve({
-      root,
-      host: '127.0.0.1',
-      port: 0,
-      identity,
-      psk,
-      handshakeRate: { burst: 1000, perSecond: 1000 },
-      config: { handshakeTimeoutMs: 2000 },
-    });
-  }, 120_000);
-  afterAll(async () => {
-    await srv.close();
-    dir[Symbol.dispose]();
+  const live = useServer({
+    setup: (root) => {
+      const big = join(root, 'big');
+      mkdirSync(big, { recursive: true });
+      for (let i = 0; i < ENTRIES; i++) closeSync(openSync(join(big, `${'f'.repeat(200)}${i}`), 'w'));
+    },
+    serve: { psk, handshakeRate: { burst: 1000, perSecond: 1000 }, config: { handshakeTimeoutMs: 2000 } },
+    timeoutMs: 120_000,
   });
+  const { identity } = live;
 
   it('a replayed LIST of a 30,000-entry directory does not block the server for long (~1 s per datagram now)', async () => {
     const replayer = await EvilSocket.open();
@@ -69,10 +56,10 @@ describe('review: a LIST INITIAL that is never confirmed', () => {
             ranges: [],
           }),
         );
-        const token = await cookieFor(replayer, srv.port, cid);
+        const token = await cookieFor(replayer, live.server.port, cid);
         const from = replayer.inbox.length;
         const cpu = process.cpuUsage();
-        replayer.send(initialDatagram(cid, hs.suite, token, captured), srv.port);
+        replayer.send(initialDatagram(cid, hs.suite, token, captured), live.server.port);
         const ans = await replayer.waitFor((m) => typeOf(m.bytes) === PacketType.Accept, 10_000, from);
         const used = process.cpuUsage(cpu);
         worst = Math.max(worst, (used.user + used.system) / 1000);

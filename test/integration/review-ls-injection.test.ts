@@ -6,43 +6,34 @@
 // Expected: `udplab ls` prints one line per entry and no control character (escaped, as printable() does), or
 // the server refuses such names on PUT.
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { x25519KeyPair } from '../../src/crypto/index.js';
-import { put, type RunningServer, serve } from '../../src/transport/index.js';
-import { randomFile, tempDir } from '../helpers/tmp.js';
+import { describe, expect, it } from 'vitest';
+import { put } from '../../src/transport/index.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile } from '../helpers/tmp.js';
 
 const run = promisify(execFile);
-const dir = tempDir();
-const identity = x25519KeyPair(randomBytes(32));
 const bin = join(__dirname, '..', '..', 'bin', 'udplab.js');
 
 describe('review: LIST entries reach the terminal unescaped', () => {
-  let srv: RunningServer;
-  const root = join(dir.path, 'root');
-  beforeAll(async () => {
-    mkdirSync(root);
-    randomFile(join(root, 'honest.txt'), 10);
-    srv = await serve({ root, host: '127.0.0.1', port: 0, identity });
+  const live = useServer({
+    setup: (root) => {
+      randomFile(join(root, 'honest.txt'), 10);
+    },
   });
-  afterAll(async () => {
-    await srv.close();
-    dir[Symbol.dispose]();
-  });
+  const { dir, identity } = live;
 
   it('a name uploaded with ESC and a newline is not printed raw by `udplab ls` (raw on the current code)', async () => {
-    const local = join(dir.path, 'payload');
+    const local = join(dir, 'payload');
     randomFile(local, 10);
     const evil = 'x\x1b]0;owned\x07\x1b[2J\n-          999 fake-entry.txt';
     // an ordinary client with write access: the server accepts the name
-    await put({ host: '127.0.0.1', port: srv.port, serverKey: identity.publicKey }, local, evil);
+    await put(live.clientOptions(), local, evil);
     const { stdout } = await run(
       process.execPath,
-      [bin, 'ls', `127.0.0.1:${srv.port}`, '--server-key', Buffer.from(identity.publicKey).toString('base64')],
-      { timeout: 20_000, env: { ...process.env, UDPLAB_HOME: dir.path } },
+      [bin, 'ls', `127.0.0.1:${live.server.port}`, '--server-key', Buffer.from(identity.publicKey).toString('base64')],
+      { timeout: 20_000, env: { ...process.env, UDPLAB_HOME: dir } },
     );
     const lines = stdout.split('\n').filter((l) => l !== '');
     // two entries (honest.txt and the uploaded one): two lines, no control characters in them

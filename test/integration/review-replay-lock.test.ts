@@ -6,17 +6,15 @@
 // E_BUSY, again after each replay (one 1,132-byte datagram per handshake timeout keeps the name locked for good).
 // Expected: a replayed INITIAL executes nothing, so it cannot lock a name; the lock belongs to the confirmed writer.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientHandshake, x25519KeyPair } from '../../src/crypto/index.js';
+import { describe, expect, it } from 'vitest';
+import { ClientHandshake } from '../../src/crypto/index.js';
 import { encodeInitial, type Initial, Op, PacketType } from '../../src/protocol/index.js';
-import { put, type RunningServer, serve } from '../../src/transport/index.js';
+import { put } from '../../src/transport/index.js';
 import { cookieFor, EvilSocket, initialDatagram, typeOf } from '../helpers/evil-client.js';
-import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile, sha256File } from '../helpers/tmp.js';
 
-const dir = tempDir();
-const identity = x25519KeyPair(randomBytes(32));
 const psk = new Uint8Array(randomBytes(32));
 
 const putReq = (path: string, sizeBytes: number): Initial => ({
@@ -30,27 +28,13 @@ const putReq = (path: string, sizeBytes: number): Initial => ({
 });
 
 describe('review: a replayed PUT INITIAL (no key, no PSK) must not lock the name', () => {
-  let srv: RunningServer;
-  const root = join(dir.path, 'root');
-  beforeAll(async () => {
-    mkdirSync(root);
-    srv = await serve({
-      root,
-      host: '127.0.0.1',
-      port: 0,
-      identity,
-      psk,
-      handshakeRate: { burst: 1000, perSecond: 1000 },
-      config: { handshakeTimeoutMs: 4000 },
-    });
+  const live = useServer({
+    serve: { psk, handshakeRate: { burst: 1000, perSecond: 1000 }, config: { handshakeTimeoutMs: 4000 } },
   });
-  afterAll(async () => {
-    await srv.close();
-    dir[Symbol.dispose]();
-  });
+  const { dir, root, identity } = live;
 
   it('the PSK holder can upload NAME while a captured INITIAL for NAME is being replayed (E_BUSY on the current code)', async () => {
-    const local = join(dir.path, 'report.bin');
+    const local = join(dir, 'report.bin');
     const sha = randomFile(local, 20_000);
     // What the legitimate client once sent (captured on the path): a PUT of report.bin, made with the PSK.
     const cid = randomBytes(8);
@@ -62,16 +46,14 @@ describe('review: a replayed PUT INITIAL (no key, no PSK) must not lock the name
     // The replayer holds no key and no PSK: only its own cookie and the captured bytes.
     const replayer = await EvilSocket.open();
     try {
-      const token = await cookieFor(replayer, srv.port, cid);
+      const token = await cookieFor(replayer, live.server.port, cid);
       const from = replayer.inbox.length;
-      replayer.send(initialDatagram(cid, hs.suite, token, captured), srv.port);
+      replayer.send(initialDatagram(cid, hs.suite, token, captured), live.server.port);
       expect(await replayer.waitFor((m) => typeOf(m.bytes) === PacketType.Accept, 2000, from)).toBeDefined();
       // the session exists but is unconfirmed (the replayer cannot confirm): now the real owner uploads
-      const r = await put(
-        { host: '127.0.0.1', port: srv.port, serverKey: identity.publicKey, psk, force: true },
-        local,
-        'report.bin',
-      ).catch((e: { code?: string }) => e);
+      const r = await put(live.clientOptions({ psk, force: true }), local, 'report.bin').catch(
+        (e: { code?: string }) => e,
+      );
       expect((r as { code?: string }).code, 'the legitimate PUT was refused because of the replay').toBeUndefined();
       expect(sha256File(join(root, 'report.bin'))).toBe(sha);
     } finally {
