@@ -1,39 +1,24 @@
 // The file layer against a live server on 127.0.0.1 (review #2, #5, #6, #9, #14): planted symlinks at the old
 // derived names, concurrent uploads of one name, remote requests for temp names, a FIFO in the root.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { x25519KeyPair } from '../../src/crypto/index.js';
+import { describe, expect, it } from 'vitest';
 import { parseNetem } from '../../src/impair/index.js';
-import { generateIdentity, get, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
-import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+import { generateIdentity, get, put, startRelay } from '../../src/transport/index.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile, sha256File } from '../helpers/tmp.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
-const dir = tempDir();
-const root = join(dir.path, 'root');
-const out = join(dir.path, 'out');
-const identity = x25519KeyPair(randomBytes(32));
-let server: RunningServer;
-
-beforeAll(async () => {
-  mkdirSync(root);
-  mkdirSync(out);
-  server = await serve({ root, host: '127.0.0.1', port: 0, identity });
+const live = useServer({
+  setup: (_root, dir) => {
+    mkdirSync(join(dir, 'out'));
+  },
 });
+const { dir, root } = live;
+const out = join(dir, 'out');
 
-afterAll(async () => {
-  await server.close();
-  dir[Symbol.dispose]();
-});
-
-const opts = (port = server.port) => ({
-  host: '127.0.0.1',
-  port,
-  serverKey: identity.publicKey,
-  config: { handshakeTimeoutMs: 3000 },
-});
+const opts = (port = live.server.port) => live.clientOptions({ port, config: { handshakeTimeoutMs: 3000 } });
 const fail = async (p: Promise<unknown>) =>
   p.then(
     () => 'no error',
@@ -42,8 +27,8 @@ const fail = async (p: Promise<unknown>) =>
 
 describe('remote PUT and the part file', () => {
   it('symlinks planted at NAME.part and NAME.part.journal.tmp: a PUT writes nothing outside the root, NAME is a regular file', async () => {
-    const outsideA = join(dir.path, 'outside-a.txt');
-    const outsideB = join(dir.path, 'outside-b.txt');
+    const outsideA = join(dir, 'outside-a.txt');
+    const outsideB = join(dir, 'outside-b.txt');
     writeFileSync(outsideA, 'precious A');
     writeFileSync(outsideB, 'precious B');
     symlinkSync(outsideA, join(root, 'report.txt.part'));
@@ -62,7 +47,7 @@ describe('remote PUT and the part file', () => {
     // 4 Mbit/s upstream: the first 1 MiB upload takes ~2 s, the second starts while it runs
     const relay = await startRelay({
       targetHost: '127.0.0.1',
-      targetPort: server.port,
+      targetPort: live.server.port,
       up: parseNetem('delay 2ms rate 4mbit limit 400'),
       down: parseNetem('delay 2ms'),
     });
@@ -105,12 +90,12 @@ describe('remote names of temp files', () => {
 
 describe('a FIFO in the root', () => {
   it('GET of a FIFO is refused at once and the server keeps serving (server in a child process, bounded)', async () => {
-    const r2 = join(dir.path, 'fifo-root');
+    const r2 = join(dir, 'fifo-root');
     mkdirSync(r2);
     writeFileSync(join(r2, 'ok.txt'), 'fine\n');
     const mk = spawn('mkfifo', [join(r2, 'pipe')]);
     expect(await new Promise((ok) => mk.once('exit', ok))).toBe(0);
-    const idFile = join(dir.path, 'fifo.key');
+    const idFile = join(dir, 'fifo.key');
     const id = generateIdentity(idFile);
     const srv = spawn(
       process.execPath,

@@ -3,38 +3,37 @@
 // download killed -9 midway (behind a 20 Mbit/s relay) and resumed, its rest packed as well. Before packing, each DATA frame carried one
 // packet's raw bytes, compressed: the upload took ≥ 10,505 packets (15,000,000 / 1,428 bytes of file each).
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logText } from '../../bench/text.js';
-import { sha256Of, toHex, x25519KeyPair } from '../../src/crypto/index.js';
+import { sha256Of, toHex } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
-import { type RunningRelay, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
-import { sha256File, tempDir } from '../helpers/tmp.js';
+import { type RunningRelay, startRelay } from '../../src/transport/index.js';
+import { useServer } from '../helpers/server.js';
+import { sha256File } from '../helpers/tmp.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
 const SIZE = 15_000_000;
 /** Bytes of file in one uncompressed packet at the 1472-byte datagram loopback probes up to. */
 const RAW_PER_PACKET = 1428;
-const dir = tempDir();
-const root = join(dir.path, 'root');
-const identity = x25519KeyPair(randomBytes(32));
-const key = Buffer.from(identity.publicKey).toString('base64');
-let server: RunningServer;
 let relay: RunningRelay;
 let sha = '';
+const live = useServer({
+  setup: (root, dir) => {
+    const text = logText(SIZE, 3);
+    writeFileSync(join(dir, 'log.txt'), text);
+    writeFileSync(join(root, 'served.txt'), text);
+    sha = toHex(sha256Of(text));
+  },
+});
+const { dir, root, identity } = live;
+const key = Buffer.from(identity.publicKey).toString('base64');
 
 beforeAll(async () => {
-  mkdirSync(root);
-  const text = logText(SIZE, 3);
-  writeFileSync(join(dir.path, 'log.txt'), text);
-  writeFileSync(join(root, 'served.txt'), text);
-  sha = toHex(sha256Of(text));
-  server = await serve({ root, host: '127.0.0.1', port: 0, identity });
   relay = await startRelay({
     targetHost: '127.0.0.1',
-    targetPort: server.port,
+    targetPort: live.server.port,
     up: parseNetem('delay 2ms'),
     down: parseNetem('delay 2ms rate 20mbit limit 200'),
   });
@@ -42,8 +41,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await relay?.close();
-  await server?.close();
-  dir[Symbol.dispose]();
 });
 
 interface Report {
@@ -89,14 +86,14 @@ describe('packed compression over loopback', () => {
   it('puts and gets a 15 MB text in under 1/2.5 of the packets it takes uncompressed, SHA-256 matching', async () => {
     const up = await udplab([
       'put',
-      join(dir.path, 'log.txt'),
-      `127.0.0.1:${server.port}`,
+      join(dir, 'log.txt'),
+      `127.0.0.1:${live.server.port}`,
       'uploaded.txt',
       '--compress',
       'auto',
     ]);
-    const local = join(dir.path, 'downloaded.txt');
-    const down = await udplab(['get', `127.0.0.1:${server.port}`, 'served.txt', local, '--compress', 'auto']);
+    const local = join(dir, 'downloaded.txt');
+    const down = await udplab(['get', `127.0.0.1:${live.server.port}`, 'served.txt', local, '--compress', 'auto']);
     const uncompressed = Math.ceil(SIZE / RAW_PER_PACKET);
     console.log(
       `15 MB log text: put ${up.packets_sent} packets (${up.compression} ×${up.compression_ratio}), ` +
@@ -113,7 +110,7 @@ describe('packed compression over loopback', () => {
   });
 
   it('resumes a compressed download killed -9 midway, ending with the right file', async () => {
-    const local = join(dir.path, 'resumed.txt');
+    const local = join(dir, 'resumed.txt');
     const journal = `${local}.part.journal`;
     const child = spawn(
       process.execPath,

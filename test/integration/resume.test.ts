@@ -4,36 +4,34 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { x25519KeyPair } from '../../src/crypto/index.js';
 import { parseNetem } from '../../src/impair/index.js';
-import { get, type RunningRelay, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
-import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+import { get, type RunningRelay, startRelay } from '../../src/transport/index.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile, sha256File } from '../helpers/tmp.js';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
-const dir = tempDir();
-let server: RunningServer;
 let relay: RunningRelay;
 let sha = '';
-const identity = x25519KeyPair(randomBytes(32));
+const live = useServer({
+  setup: (root) => {
+    sha = randomFile(join(root, 'f.bin'), 6 << 20);
+  },
+});
+const { dir, root, identity } = live;
 const key = Buffer.from(identity.publicKey).toString('base64');
 
 beforeAll(async () => {
-  mkdirSync(join(dir.path, 'root'));
-  sha = randomFile(join(dir.path, 'root', 'f.bin'), 6 << 20);
-  server = await serve({ root: join(dir.path, 'root'), host: '127.0.0.1', port: 0, identity });
   // 20 Mbit/s: the 6 MiB download takes ~2.5 s, time enough to kill it in the middle
   relay = await startRelay({
     targetHost: '127.0.0.1',
-    targetPort: server.port,
+    targetPort: live.server.port,
     up: parseNetem('delay 2ms'),
     down: parseNetem('delay 2ms rate 20mbit limit 200'),
   });
 });
 
 afterAll(async () => {
-  await relay.close();
-  await server.close();
-  dir[Symbol.dispose]();
+  await relay?.close();
 });
 
 /** The part a journal records (`NAME.<16 hex>.part`, beside NAME), or undefined. */
@@ -63,7 +61,7 @@ function heldBytes(journal: string): number {
 
 describe('resume after kill -9', () => {
   it('continues from the journal and ends with the right file', async () => {
-    const local = join(dir.path, 'f.bin');
+    const local = join(dir, 'f.bin');
     const child = spawn(
       process.execPath,
       [BIN, 'get', `127.0.0.1:${relay.port}`, 'f.bin', local, '--quiet', '--server-key', key],
@@ -114,31 +112,25 @@ describe('resume after kill -9', () => {
 
 describe('resume of a file that changed on the server', () => {
   it('same size, other bytes: the server does not honour the old ranges and the new file arrives whole (E_INTEGRITY at the end before)', async () => {
-    writeFileSync(join(dir.path, 'root', 'g.bin'), randomBytes(4 << 20));
-    const local = join(dir.path, 'g.bin');
+    writeFileSync(join(root, 'g.bin'), randomBytes(4 << 20));
+    const local = join(dir, 'g.bin');
     const ac = new AbortController();
     const first = get(
-      {
-        host: '127.0.0.1',
+      live.clientOptions({
         port: relay.port,
-        serverKey: identity.publicKey,
         signal: ac.signal,
         onProgress: (p) => {
           if (p.bytesDone > 1 << 20) ac.abort();
         },
-      },
+      }),
       'g.bin',
       local,
     ).catch((e) => e as { code: string });
     expect(((await first) as { code: string }).code).toBe('E_ABORTED');
     expect(heldBytes(`${local}.part.journal`)).toBeGreaterThan(1 << 20);
     // the file is replaced by another of the same size
-    const newSha = randomFile(join(dir.path, 'root', 'g.bin'), 4 << 20);
-    const r = await get(
-      { host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey, resume: true },
-      'g.bin',
-      local,
-    );
+    const newSha = randomFile(join(root, 'g.bin'), 4 << 20);
+    const r = await get(live.clientOptions({ port: relay.port, resume: true }), 'g.bin', local);
     expect(r.resumed_bytes).toBe(0);
     expect(r.sha256).toBe(newSha);
     expect(sha256File(local)).toBe(newSha);
@@ -148,11 +140,11 @@ describe('resume of a file that changed on the server', () => {
 
 describe('resume after the server was killed -9 during an upload', () => {
   it('the restarted server continues from its own journal and promotes only the right file', async () => {
-    const srvRoot = join(dir.path, 'srvroot');
+    const srvRoot = join(dir, 'srvroot');
     mkdirSync(srvRoot);
-    const src = join(dir.path, 'up.bin');
+    const src = join(dir, 'up.bin');
     const upSha = randomFile(src, 6 << 20);
-    const idFile = join(dir.path, 'id.key');
+    const idFile = join(dir, 'id.key');
     const { generateIdentity, put } = await import('../../src/transport/index.js');
     const id = generateIdentity(idFile);
     // below Linux's ephemeral range (32768+): a port from it could be taken by any client socket on this machine

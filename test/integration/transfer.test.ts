@@ -3,36 +3,26 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { x25519KeyPair } from '../../src/crypto/index.js';
+import { describe, expect, it } from 'vitest';
 import { parseNetem } from '../../src/impair/index.js';
-import { get, ls, put, type RunningServer, serve, startRelay } from '../../src/transport/index.js';
-import { randomFile, sha256File, tempDir } from '../helpers/tmp.js';
+import { get, ls, put, serve, startRelay } from '../../src/transport/index.js';
+import { useServer } from '../helpers/server.js';
+import { randomFile, sha256File } from '../helpers/tmp.js';
 
-const dir = tempDir();
-const root = join(dir.path, 'root');
-const out = join(dir.path, 'out');
-let server: RunningServer;
 let bigSha = '';
-
-beforeAll(async () => {
-  mkdirSync(root);
-  mkdirSync(out);
-  mkdirSync(join(root, 'sub'));
-  bigSha = randomFile(join(root, 'big.bin'), 8 << 20);
-  writeFileSync(join(root, 'text.txt'), 'hello udplab\n'.repeat(20000));
-  writeFileSync(join(root, 'empty.bin'), '');
-  symlinkSync('/etc', join(root, 'escape'));
-  server = await serve({ root, host: '127.0.0.1', port: 0, identity });
+const live = useServer({
+  setup: (root, dir) => {
+    mkdirSync(join(dir, 'out'));
+    mkdirSync(join(root, 'sub'));
+    bigSha = randomFile(join(root, 'big.bin'), 8 << 20);
+    writeFileSync(join(root, 'text.txt'), 'hello udplab\n'.repeat(20000));
+    writeFileSync(join(root, 'empty.bin'), '');
+    symlinkSync('/etc', join(root, 'escape'));
+  },
 });
-
-afterAll(async () => {
-  await server.close();
-  dir[Symbol.dispose]();
-});
-
-const identity = x25519KeyPair(randomBytes(32));
-const opts = () => ({ host: '127.0.0.1', port: server.port, serverKey: identity.publicKey });
+const { dir, root, identity } = live;
+const out = join(dir, 'out');
+const opts = live.clientOptions;
 
 describe('udplab get / put / ls over loopback', () => {
   it('gets an 8 MiB file, verified, with the figures the lab reads', async () => {
@@ -82,7 +72,7 @@ describe('udplab get / put / ls over loopback', () => {
   it('survives 10% loss each way, reordering and duplication through the relay', async () => {
     const relay = await startRelay({
       targetHost: '127.0.0.1',
-      targetPort: server.port,
+      targetPort: live.server.port,
       up: parseNetem('delay 5ms loss 10% duplicate 5%'),
       down: parseNetem('delay 5ms loss 10% reorder 10% duplicate 5% corrupt 1%'),
       seed: 7,
@@ -91,7 +81,7 @@ describe('udplab get / put / ls over loopback', () => {
       // server, relay and client share this event loop: a 2 MiB file keeps the test short
       randomFile(join(root, 'mid.bin'), 2 << 20);
       const local = join(out, 'lossy.bin');
-      const r = await get({ host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey }, 'mid.bin', local);
+      const r = await get(opts({ port: relay.port }), 'mid.bin', local);
       expect(sha256File(local)).toBe(sha256File(join(root, 'mid.bin')));
       expect(r.packets_retransmitted).toBeGreaterThan(0);
       const rep = relay.report();
@@ -106,7 +96,7 @@ describe('udplab get / put / ls over loopback', () => {
   it('compressed frames that carry several packets of raw data survive 10% loss each way (retransmitted raw ranges)', async () => {
     const relay = await startRelay({
       targetHost: '127.0.0.1',
-      targetPort: server.port,
+      targetPort: live.server.port,
       up: parseNetem('delay 5ms loss 10%'),
       down: parseNetem('delay 5ms loss 10% reorder 10%'),
       seed: 11,
@@ -118,11 +108,7 @@ describe('udplab get / put / ls over loopback', () => {
         lines.push(`${i} GET /files/${randomBytes(3).toString('hex')} 200 ${randomBytes(2).readUInt16BE(0)} ms`);
       writeFileSync(join(root, 'log.txt'), `${lines.join('\n')}\n`);
       const local = join(out, 'log.txt');
-      const r = await get(
-        { host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey, compress: 'auto' },
-        'log.txt',
-        local,
-      );
+      const r = await get(opts({ port: relay.port, compress: 'auto' }), 'log.txt', local);
       expect(sha256File(local)).toBe(sha256File(join(root, 'log.txt')));
       expect(r.packets_retransmitted).toBeGreaterThan(0);
       expect(r.compression).not.toBe('off');
@@ -136,14 +122,14 @@ describe('udplab get / put / ls over loopback', () => {
   it('the relay emulates a 1,500-byte link: RUFT’s larger probes are dropped there and data stays at 1,472', async () => {
     const relay = await startRelay({
       targetHost: '127.0.0.1',
-      targetPort: server.port,
+      targetPort: live.server.port,
       up: parseNetem('delay 1ms'),
       down: parseNetem('delay 1ms'),
       seed: 5,
     });
     try {
       const local = join(out, 'via-relay.bin');
-      const r = await get({ host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey }, 'big.bin', local);
+      const r = await get(opts({ port: relay.port }), 'big.bin', local);
       expect(sha256File(local)).toBe(bigSha);
       expect(r.datagram_bytes).toBe(1472);
       // the server probed 32,000 and 8,972 (its route to the relay is loopback's); the link dropped every try
@@ -158,7 +144,7 @@ describe('udplab get / put / ls over loopback', () => {
     const capped = await serve({ root, host: '127.0.0.1', port: 0, identity, datagramCeiling: 1472 });
     try {
       const local = join(out, 'capped.bin');
-      const r = await get({ host: '127.0.0.1', port: capped.port, serverKey: identity.publicKey }, 'big.bin', local);
+      const r = await get(opts({ port: capped.port }), 'big.bin', local);
       expect(sha256File(local)).toBe(bigSha);
       expect(r.datagram_bytes).toBe(1472);
       expect(r.packets_received).toBeGreaterThan((8 << 20) / 1428);
@@ -188,7 +174,7 @@ describe('udplab get / put / ls over loopback', () => {
         });
         try {
           const local = join(out, `d-${mtu}.bin`);
-          const r = await get({ host: '127.0.0.1', port: relay.port, serverKey: identity.publicKey }, 'd.bin', local);
+          const r = await get(opts({ port: relay.port }), 'd.bin', local);
           expect(sha256File(local)).toBe(sha256File(join(root, 'd.bin')));
           const frag = relay.report().fragments!;
           if (mtu === 1500) {
@@ -212,8 +198,8 @@ describe('udplab get / put / ls over loopback', () => {
     const putJson = (name: string, extra: string[]) =>
       new Promise<{ datagram_bytes: number; packets_sent: number }>((resolve, reject) => {
         const bin = join(import.meta.dirname, '..', '..', 'bin', 'udplab.js');
-        const args = ['put', src, `127.0.0.1:${server.port}`, name, '--json', '--server-key', key, ...extra];
-        const c = spawn(process.execPath, [bin, ...args], { env: { ...process.env, UDPLAB_HOME: dir.path } });
+        const args = ['put', src, `127.0.0.1:${live.server.port}`, name, '--json', '--server-key', key, ...extra];
+        const c = spawn(process.execPath, [bin, ...args], { env: { ...process.env, UDPLAB_HOME: dir } });
         let text = '';
         let err = '';
         c.stdout.on('data', (d) => {
@@ -303,7 +289,7 @@ describe('clear failures, nothing under the final name', () => {
 
   it('E_PATH_OUTSIDE_ROOT for put outside the root, and nothing is written there', async () => {
     expect(await code(put(opts(), join(root, 'text.txt'), '../escaped.txt'))).toBe('E_PATH_OUTSIDE_ROOT');
-    expect(existsSync(join(dir.path, 'escaped.txt'))).toBe(false);
+    expect(existsSync(join(dir, 'escaped.txt'))).toBe(false);
     expect(await code(put(opts(), join(root, 'text.txt'), 'escape/evil'))).toBe('E_PATH_OUTSIDE_ROOT');
   });
 
