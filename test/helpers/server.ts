@@ -30,7 +30,7 @@ export interface LiveServer {
   readonly identity: KeyPair;
   /** Every line the server logged, in order. */
   readonly log: string[];
-  /** The running server (from beforeAll on). */
+  /** The running server, from beforeAll to afterAll: read it in a hook or a test (it throws at load time). */
   readonly server: RunningServer;
   /** `{ host: '127.0.0.1', port: server.port, serverKey: identity.publicKey }`, fields of `extra` overriding. */
   clientOptions(extra?: Partial<ClientOptions>): ClientOptions;
