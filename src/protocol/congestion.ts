@@ -29,6 +29,14 @@
 // Modes: STARTUP (gain 2.77 until the estimate stops growing 25% per round for 3 rounds, or a round's RTT
 // inflates: the queue is filling) → DRAIN (gain 1/2.77 until in flight ≤ BDP) → PROBE_BW (gain cycle 1.25, 0.75,
 // 1 × 6, one phase per min RTT) ⇄ PROBE_RTT.
+// Tail drops are congestion even where the RTT never looks inflated: a flow that started behind a queue other flows
+// keep full measured part of it as its minRTT, so 1.25 × that minRTT is above the full queue's RTT, and it read the
+// queue's overflow as random loss and kept its rate while the others halved theirs (2 flows staggered by 2 s took
+// 11 s to converge; 8 flows 3 s apart: the newest held 0.70 of the link). In PROBE_BW the controller counts the bytes
+// of each ACK as sent at the top of its recent RTT range (the queue full) or below it, with the losses the ACK
+// declared; when the top loses at more than twice the rest's rate, and by more than chance would give (3 standard
+// errors of a binomial count at the rest's rate), the losses are the queue's: a round whose top lost > 2% (and 1.5 ×
+// the rest's rate) is congested, and p̂ learns only from the rest. Random loss strikes the top and the rest alike.
 // Probing again: an RTT rise ends STARTUP whether or not it is the bottleneck's queue (on a busy host its own
 // processing delays the ACKs; on the shaped 100 Mbit/s relay link STARTUP left at 53–57 Mbit/s), and the path can get
 // faster later. PROBE_BW then regrew the estimate by 25% per 8 rounds (~400 ms at half rate there). So when a 1.25
@@ -52,6 +60,21 @@ const MIN_RTT_EXPIRY_MS = 20_000;
 const PROBE_RTT_INTERVAL_MS = 5000;
 const PROBE_RTT_MS = 200;
 const PROBE_RTT_PACKETS = 4;
+/**
+ * Tail drops against random loss: an ACK's bytes count as sent at the queue's top when its RTT sample is in the top
+ * quarter (TOP_FRAC) of the range from minRTT to the largest sample of the last RTT_MAX_ROUNDS rounds, and that range
+ * is a queue (≥ 2 ms and ≥ 10% of minRTT); the counts decay by CLASS_DECAY per round. The losses are a queue's when
+ * the top's loss rate is more than twice the rest's and above it by QUEUE_LOSS_Z standard errors (a binomial count at
+ * the rest's rate, over at least TOP_MIN_PACKETS packets at the top).
+ */
+const RTT_MAX_ROUNDS = 10;
+const TOP_FRAC = 0.75;
+const TOP_SPAN_MIN_MS = 2;
+const TOP_SPAN_FRAC = 0.1;
+const TOP_MIN_PACKETS = 20;
+const QUEUE_LOSS_RATIO = 2;
+const QUEUE_LOSS_Z = 3;
+const CLASS_DECAY = 0.9;
 
 export type CcMode = 'startup' | 'drain' | 'probe_bw' | 'probe_rtt';
 
@@ -120,6 +143,20 @@ export class CongestionController implements CongestionControl {
   minValidated = false;
   /** The estimate when the current 1.25 phase began (0: none to judge). */
   private probeBaseBps = 0;
+  /** Loss against queueing: the newest RTT sample, the largest of each of the last rounds, and per-class bytes. */
+  private lastRttMs = 0;
+  private readonly roundMaxRtt: number[] = [];
+  private roundRttMaxMs = 0;
+  /** The largest of roundMaxRtt (kept at each round's end: read on every ACK). */
+  private pastRttMaxMs = 0;
+  private topBytes = 0;
+  private topLost = 0;
+  private lowBytes = 0;
+  private lowLost = 0;
+  private roundTopLost = 0;
+  private roundLowLost = 0;
+  /** Losses come where the RTT is at its recent top and hardly elsewhere: tail drops of a queue, not random loss. */
+  queueLoss = false;
 
   constructor(
     public mss: number,
@@ -166,6 +203,11 @@ export class CongestionController implements CongestionControl {
     this.roundAcked += s.ackedBytes;
     this.roundLost += s.lostBytes;
     if (s.rttMs > 0 && s.rttMs < this.roundRttMinMs) this.roundRttMinMs = s.rttMs;
+    if (s.rttMs > 0) {
+      this.lastRttMs = s.rttMs;
+      if (s.rttMs > this.roundRttMaxMs) this.roundRttMaxMs = s.rttMs;
+    }
+    this.classify(s.ackedBytes, s.lostBytes);
     if (s.bytesInFlight + s.ackedBytes + s.lostBytes > this.roundMaxInflight)
       this.roundMaxInflight = s.bytesInFlight + s.ackedBytes + s.lostBytes;
     if (s.deliveryRateBps > 0 && (!s.appLimited || s.deliveryRateBps > this.btlBwBps))
@@ -273,15 +315,51 @@ export class CongestionController implements CongestionControl {
     }
   }
 
+  /** The largest RTT sample of the last RTT_MAX_ROUNDS rounds (this one included). */
+  private get rttMaxMs(): number {
+    return Math.max(this.pastRttMaxMs, this.roundRttMaxMs);
+  }
+
+  /** Counts acknowledged and lost bytes as sent at the top of the queue's RTT range or below it. */
+  private classify(acked: number, lost: number): void {
+    if (acked + lost === 0 || this.lastRttMs === 0 || this.minRttMs === 0 || this.mode !== 'probe_bw') return;
+    const max = this.rttMaxMs;
+    const span = max - this.minRttMs;
+    const top =
+      span >= Math.max(TOP_SPAN_MIN_MS, TOP_SPAN_FRAC * this.minRttMs) &&
+      this.lastRttMs >= this.minRttMs + TOP_FRAC * span;
+    if (top) {
+      this.topBytes += acked + lost;
+      this.topLost += lost;
+      this.roundTopLost += lost;
+    } else {
+      this.lowBytes += acked + lost;
+      this.lowLost += lost;
+      this.roundLowLost += lost;
+    }
+  }
+
   private endRound(): void {
     this.round++;
     const total = this.roundAcked + this.roundLost;
     const lossFrac = total > 0 ? this.roundLost / total : 0;
+    const pTop = this.topBytes > 0 ? this.topLost / this.topBytes : 0;
+    const pLow = this.lowBytes > 0 ? this.lowLost / this.lowBytes : 0;
+    // losses at the top exceed the rest's rate by Z standard errors of a binomial count at the rest's rate
+    const nTop = this.topBytes / this.mss;
+    const p0 = Math.max(pLow, 0.002);
+    this.queueLoss =
+      nTop >= TOP_MIN_PACKETS &&
+      pTop > QUEUE_LOSS_RATIO * pLow &&
+      pTop - pLow > QUEUE_LOSS_Z * Math.sqrt((p0 * (1 - p0)) / nTop);
+    const topFrac = total > 0 ? this.roundTopLost / total : 0;
     const inflated = this.roundRttMinMs !== Number.POSITIVE_INFINITY && this.roundRttMinMs > 1.25 * this.minRttMs + 2;
     const heavy = this.round > 4 && lossFrac > 0.6 && lossFrac > 2 * this.randomLoss;
     // one cut per episode: the round after a cut acknowledges packets sent before it
     const congested =
-      ((inflated && lossFrac > Math.max(LOSS_THRESH, 1.5 * this.randomLoss)) || heavy) &&
+      ((inflated && lossFrac > Math.max(LOSS_THRESH, 1.5 * this.randomLoss)) ||
+        (this.queueLoss && topFrac > Math.max(LOSS_THRESH, 1.5 * pLow)) ||
+        heavy) &&
       this.round > this.lastCutRound + 1;
     if (congested) {
       this.congestionEvents++;
@@ -291,7 +369,8 @@ export class CongestionController implements CongestionControl {
       const base = Math.min(this.inflightHiBytes, this.roundMaxInflight);
       if (base > 0) this.inflightHiBytes = Math.max(INFLIGHT_BETA * base, 4 * this.mss);
     } else {
-      if (total > 0 && !inflated) this.randomLoss = 0.75 * this.randomLoss + 0.25 * lossFrac;
+      if (total > 0 && !inflated)
+        this.randomLoss = 0.75 * this.randomLoss + 0.25 * (this.queueLoss ? this.roundLowLost / total : lossFrac);
       if (
         this.inflightHiBytes !== Number.POSITIVE_INFINITY &&
         this.roundMaxInflight >= this.inflightHiBytes - 2 * this.mss
@@ -312,6 +391,16 @@ export class CongestionController implements CongestionControl {
     }
     this.roundAcked = 0;
     this.roundLost = 0;
+    this.roundTopLost = 0;
+    this.roundLowLost = 0;
+    this.topBytes *= CLASS_DECAY;
+    this.topLost *= CLASS_DECAY;
+    this.lowBytes *= CLASS_DECAY;
+    this.lowLost *= CLASS_DECAY;
+    this.roundMaxRtt.push(this.roundRttMaxMs);
+    if (this.roundMaxRtt.length > RTT_MAX_ROUNDS) this.roundMaxRtt.shift();
+    this.pastRttMaxMs = Math.max(...this.roundMaxRtt);
+    this.roundRttMaxMs = 0;
     this.roundRttMinMs = Number.POSITIVE_INFINITY;
     this.roundMaxInflight = 0;
   }
