@@ -354,12 +354,11 @@ export class CongestionController implements CongestionControl {
       pTop - pLow > QUEUE_LOSS_Z * Math.sqrt((p0 * (1 - p0)) / nTop);
     const topFrac = total > 0 ? this.roundTopLost / total : 0;
     const inflated = this.roundRttMinMs !== Number.POSITIVE_INFINITY && this.roundRttMinMs > 1.25 * this.minRttMs + 2;
+    const queueCut = this.queueLoss && topFrac > Math.max(LOSS_THRESH, 1.5 * pLow);
     const heavy = this.round > 4 && lossFrac > 0.6 && lossFrac > 2 * this.randomLoss;
     // one cut per episode: the round after a cut acknowledges packets sent before it
     const congested =
-      ((inflated && lossFrac > Math.max(LOSS_THRESH, 1.5 * this.randomLoss)) ||
-        (this.queueLoss && topFrac > Math.max(LOSS_THRESH, 1.5 * pLow)) ||
-        heavy) &&
+      ((inflated && lossFrac > Math.max(LOSS_THRESH, 1.5 * this.randomLoss)) || queueCut || heavy) &&
       this.round > this.lastCutRound + 1;
     if (congested) {
       this.congestionEvents++;
