@@ -147,6 +147,8 @@ export class CongestionController implements CongestionControl {
   private lastRttMs = 0;
   private readonly roundMaxRtt: number[] = [];
   private roundRttMaxMs = 0;
+  /** Bytes are classified from this round on (the round after PROBE_BW began). */
+  private classifyFromRound = 0;
   /** The largest of roundMaxRtt (kept at each round's end: read on every ACK). */
   private pastRttMaxMs = 0;
   private topBytes = 0;
@@ -323,6 +325,8 @@ export class CongestionController implements CongestionControl {
   /** Counts acknowledged and lost bytes as sent at the top of the queue's RTT range or below it. */
   private classify(acked: number, lost: number): void {
     if (acked + lost === 0 || this.lastRttMs === 0 || this.minRttMs === 0 || this.mode !== 'probe_bw') return;
+    // the first round of PROBE_BW acknowledges (and loses) what STARTUP or PROBE_RTT sent: not this mode's queue
+    if (this.round < this.classifyFromRound) return;
     const max = this.rttMaxMs;
     const span = max - this.minRttMs;
     const top =
@@ -406,6 +410,7 @@ export class CongestionController implements CongestionControl {
 
   private enterProbeBw(nowMs: number): void {
     this.mode = 'probe_bw';
+    this.classifyFromRound = this.round + 1;
     this.probeBaseBps = 0;
     this.cycleIndex = 1;
     this.cycleStartMs = nowMs;
