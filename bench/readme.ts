@@ -1,6 +1,9 @@
 // The README's performance section, generated from one bench run: `npm run bench -- --readme` writes
 // bench/results.json and rewrites the section itself; `node dist/bench/readme.js FILE.json` rewrites it from figures
 // that `npm run bench -- --json FILE.json` saved (between the perf markers; the rest of the README is untouched).
+// `node dist/bench/readme.js --replace BASE.json NEWER.json` replaces BASE's rows of the suites NEWER ran with NEWER's
+// (e.g. the deterministic sim and fairness suites after a controller change, without a 30-minute full run), writes
+// the result to BASE and rewrites the section from it; the section then says which rows came from which run.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -18,6 +21,28 @@ export interface Saved {
   /** the run's wall time in minutes, and the suites it ran */
   minutes?: number;
   suites?: string[];
+  /** rows of these suites were replaced by those of a later run (`--replace`) */
+  replaced?: Array<{ suites: string[]; date: string; node: string; minutes?: number }>;
+}
+
+/** `base` with its rows of the suites `newer` ran replaced by `newer`'s (in base's order, new suites at the end). */
+export function replaceSuites(base: Saved, newer: Saved): Saved {
+  const suites = newer.suites ?? [...new Set(newer.rows.map((r) => r.suite))];
+  const rows: Saved['rows'] = [];
+  for (const r of base.rows) {
+    if (!suites.includes(r.suite)) rows.push(r);
+    else if (!rows.some((x) => x.suite === r.suite)) rows.push(...newer.rows.filter((x) => x.suite === r.suite));
+  }
+  for (const r of newer.rows) if (!rows.includes(r) && !base.rows.some((x) => x.suite === r.suite)) rows.push(r);
+  const earlier = (base.replaced ?? []).map((x) => ({ ...x, suites: x.suites.filter((n) => !suites.includes(n)) }));
+  return {
+    ...base,
+    rows,
+    replaced: [
+      ...earlier.filter((x) => x.suites.length > 0),
+      { suites, date: newer.date, node: newer.node, ...(newer.minutes !== undefined && { minutes: newer.minutes }) },
+    ],
+  };
 }
 
 export interface LoadSummary {
@@ -74,9 +99,15 @@ export function perfSection(saved: Saved): string {
           '1 Gbit/s link) suffer most.',
       ]
     : [];
+  const replaced = (saved.replaced ?? []).map(
+    (x) =>
+      `The rows of ${x.suites.map((n) => `\`${n}\``).join(', ')} are from a later run of those suites alone, ` +
+      `${x.date.slice(0, 16).replace('T', ' ')} UTC (Node ${x.node}${x.minutes === undefined ? '' : `, ${x.minutes} min`}).`,
+  );
   const lines = [
     START,
     `Measured ${saved.date.slice(0, 16).replace('T', ' ')} UTC${how} on ${where}${suites}; ratios hold better than absolute figures.`,
+    ...(replaced.length ? ['', ...replaced] : []),
     ...load,
     '',
     ...table(
@@ -104,10 +135,17 @@ export function writeReadme(saved: Saved, readme = join(import.meta.dirname, '..
 }
 
 const main = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-const file = process.argv[2];
+const replace = process.argv[2] === '--replace';
+const file = process.argv[replace ? 3 : 2];
 if (main && file) {
-  const saved = JSON.parse(readFileSync(file, 'utf8')) as Saved;
+  let saved = JSON.parse(readFileSync(file, 'utf8')) as Saved;
   try {
+    if (replace) {
+      const newer = process.argv[4];
+      if (!newer) throw new Error('bench/readme: --replace BASE.json NEWER.json: NEWER.json is missing');
+      saved = replaceSuites(saved, JSON.parse(readFileSync(newer, 'utf8')) as Saved);
+      writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+    }
     writeReadme(saved);
   } catch (e) {
     console.error((e as Error).message);

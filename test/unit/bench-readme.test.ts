@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { machineLine, perfSection, watchLoad } from '../../bench/readme.js';
+import { machineLine, perfSection, replaceSuites, watchLoad } from '../../bench/readme.js';
 
 describe('README performance section', () => {
   it('is rendered from saved bench figures, between markers the README has', () => {
@@ -32,6 +32,43 @@ describe('README performance section', () => {
       'Measured 2026-12-02 03:01 UTC by one `npm run bench` run of 31.5 min on 2 × AMD EPYC 9B14, 24 GiB, Node v24.22.3 (suites: loopback, shaped)',
     );
     expect(md).toContain('Load average (1 min) during the run: 1.5–6.1, median 3.25 (40 samples) on 2 cores');
+  });
+
+  it('--replace: a later run of some suites replaces their rows in place, and the section says which came from where', () => {
+    const row = (suite: string, c: string, value: number) => ({ suite, case: c, value, unit: 'u' });
+    const base = {
+      node: 'v24.22.3',
+      date: '2026-12-03T10:04:00.000Z',
+      minutes: 30.3,
+      suites: ['sim', 'loopback', 'fairness'],
+      rows: [row('sim', 'loss 0%', 0.93), row('loopback', 'ruft', 900), row('fairness', 'jain', 0.98)],
+    };
+    const newer = {
+      node: 'v24.22.3',
+      date: '2026-12-03T14:30:00.000Z',
+      minutes: 1.5,
+      suites: ['sim', 'fairness'],
+      rows: [row('sim', 'loss 0%', 0.94), row('sim', 'loss 1%', 0.92), row('fairness', 'jain', 0.99)],
+    };
+    const merged = replaceSuites(base, newer);
+    expect(merged.rows.map((r) => `${r.suite} ${r.case} ${r.value}`)).toEqual([
+      'sim loss 0% 0.94',
+      'sim loss 1% 0.92',
+      'loopback ruft 900',
+      'fairness jain 0.99',
+    ]);
+    expect(merged.date).toBe(base.date); // the run the section is named after stays the full one
+    const md = perfSection(merged);
+    expect(md).toContain('Measured 2026-12-03 10:04 UTC by one `npm run bench` run of 30.3 min');
+    expect(md).toContain(
+      'The rows of `sim`, `fairness` are from a later run of those suites alone, 2026-12-03 14:30 UTC (Node v24.22.3, 1.5 min).',
+    );
+    // replacing the same suite again keeps one note per suite: the newest
+    const again = replaceSuites(merged, { ...newer, date: '2026-12-04T08:00:00.000Z', suites: ['sim'], rows: [] });
+    expect(again.replaced?.map((x) => `${x.suites.join('+')} ${x.date.slice(0, 10)}`)).toEqual([
+      'fairness 2026-12-03',
+      'sim 2026-12-04',
+    ]);
   });
 
   it('samples the load average while the bench runs', () => {
