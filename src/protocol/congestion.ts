@@ -31,12 +31,13 @@
 // 1 × 6, one phase per min RTT) ⇄ PROBE_RTT.
 // Tail drops are congestion even where the RTT never looks inflated: a flow that started behind a queue other flows
 // keep full measured part of it as its minRTT, so 1.25 × that minRTT is above the full queue's RTT, and it read the
-// queue's overflow as random loss and kept its rate while the others halved theirs (2 flows staggered by 2 s took
-// 11 s to converge; 8 flows 3 s apart: the newest held 0.70 of the link). In PROBE_BW the controller counts the bytes
-// of each ACK as sent at the top of its recent RTT range (the queue full) or below it, with the losses the ACK
-// declared; when the top loses at more than twice the rest's rate, and by more than chance would give (3 standard
-// errors of a binomial count at the rest's rate), the losses are the queue's: a round whose top lost > 2% (and 1.5 ×
-// the rest's rate) is congested, and p̂ learns only from the rest. Random loss strikes the top and the rest alike.
+// queue's overflow as random loss and kept its rate while the others halved theirs (2 flows staggered by 2 s took 11 s
+// to converge; 8 flows 3 s apart: the newest held 0.70 of the link). In PROBE_BW (from its second round: the first
+// acknowledges what STARTUP sent) the controller counts the bytes of each ACK as sent at the top of its recent RTT
+// range (the queue full) or below it, with the losses the ACK declared; when the top loses at more than twice the
+// rest's rate, and by more than chance would give (3 standard errors of a binomial count at the rest's rate), the
+// losses are the queue's: a round whose top lost > 2% (and 1.5 × the rest's rate) is congested, and p̂ learns only from
+// the rest. Random loss strikes the top and the rest alike.
 // Probing again: an RTT rise ends STARTUP whether or not it is the bottleneck's queue (on a busy host its own
 // processing delays the ACKs; on the shaped 100 Mbit/s relay link STARTUP left at 53–57 Mbit/s), and the path can get
 // faster later. PROBE_BW then regrew the estimate by 25% per 8 rounds (~400 ms at half rate there). So when a 1.25
