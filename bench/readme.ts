@@ -137,16 +137,26 @@ export function writeReadme(saved: Saved, readme = join(import.meta.dirname, '..
 const main = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 const replace = process.argv[2] === '--replace';
 const file = process.argv[replace ? 3 : 2];
-if (main && file) {
-  let saved = JSON.parse(readFileSync(file, 'utf8')) as Saved;
+/** A saved bench run, or an error that names the file. */
+function load(path: string): Saved {
   try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Saved;
+  } catch (e) {
+    throw new Error(`bench/readme: ${path}: ${(e as Error).message}`);
+  }
+}
+if (main && file) {
+  let saved: Saved;
+  try {
+    saved = load(file);
     if (replace) {
       const newer = process.argv[4];
       if (!newer) throw new Error('bench/readme: --replace BASE.json NEWER.json: NEWER.json is missing');
-      saved = replaceSuites(saved, JSON.parse(readFileSync(newer, 'utf8')) as Saved);
-      writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+      saved = replaceSuites(saved, load(newer));
     }
+    // the README first: it is the write that can refuse (no markers), and BASE must not change when it does
     writeReadme(saved);
+    if (replace) writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
   } catch (e) {
     console.error((e as Error).message);
     process.exit(2);
